@@ -1,0 +1,313 @@
+"""Tasks as exact joint distributions p(x, y), held in xarray Datasets.
+
+Every task is a Dataset with at least ``p_xy(x, y)`` (float64, sums to 1).  Tasks whose inputs are bit patterns also
+carry ``patterns(x, bit)`` (int8 0/1); the paper's task adds ``f(x)``, ``f_class(x)`` (index of the distinct value
+of f, the minimal sufficient statistic of X for Y) and ``orbit(x)`` (orbit under the 120 icosahedral symmetries).
+Attributes: ``name``, ``I_XY`` and ``H_Y`` in bits, ``deterministic`` (1 when every p(y|x) is one-hot).
+
+References
+----------
+1. R. Shwartz-Ziv and N. Tishby, "Opening the black box of deep neural networks via information", arXiv:1703.00810.
+2. A. Kolchinsky, B. D. Tracey, S. Van Kuyk, "Caveats for information bottleneck in deterministic scenarios",
+   ICLR 2019.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from numpy.typing import ArrayLike
+from scipy.optimize import brentq
+from scipy.special import expit
+
+from .info import entropy, mutual_information, validate_distribution
+
+__all__ = [
+    "ICOSAHEDRON",
+    "TISHBY_SOFT_GAMMA",
+    "tishby",
+    "tishby_patterns",
+    "tishby_f",
+    "icosahedral_permutations",
+    "gamma_for_information",
+    "from_joint",
+    "from_mat",
+    "binary_symmetric",
+    "from_samples",
+    "gaussian_discretized",
+    "sample",
+    "sufficient_classes",
+    "conditional",
+]
+
+_PHI = (1.0 + np.sqrt(5.0)) / 2.0
+#: Unit vertex v_i of the icosahedron assigned to input bit i (DESIGN.md's assignment).
+ICOSAHEDRON = np.array(
+    [
+        (0, 1, _PHI), (1, _PHI, 0), (0, 1, -_PHI), (-1, _PHI, 0), (_PHI, 0, -1), (0, -1, _PHI),
+        (1, -_PHI, 0), (-1, -_PHI, 0), (-_PHI, 0, -1), (0, -1, -_PHI), (-_PHI, 0, 1), (_PHI, 0, 1),
+    ],
+    dtype=np.float64,
+) / np.sqrt(1.0 + _PHI**2)
+#: gamma of the soft rule that gives I(X;Y) = 0.90 bits (DESIGN.md).
+TISHBY_SOFT_GAMMA = 19.05
+
+
+def tishby_patterns() -> np.ndarray:
+    """All 4096 12-bit patterns as an int8 array (4096, 12); row r is r in binary, most significant bit in column 0."""
+    r = np.arange(4096)[:, None]
+    return ((r >> (11 - np.arange(12))[None, :]) & 1).astype(np.int8)
+
+
+def tishby_f(patterns: np.ndarray) -> np.ndarray:
+    """f(x) = sum_i x_i + |sum_i x_i v_i| for rows x of 0/1 bits (spherically symmetric score)."""
+    x = np.asarray(patterns, dtype=np.float64)
+    return x.sum(axis=1) + np.linalg.norm(x @ ICOSAHEDRON, axis=1)
+
+
+def icosahedral_permutations() -> np.ndarray:
+    """The 120 symmetries of the icosahedron (rotations and reflections) as bit permutations, shape (120, 12).
+
+    Row g satisfies ``ICOSAHEDRON[perm[g]] = ICOSAHEDRON @ A_g.T`` for an orthogonal A_g.  Every symmetry maps the
+    ordered triangle (v0, v_a, v_b) of mutually adjacent vertices to another such triangle; there are 12*5*2 = 120.
+    """
+    v = ICOSAHEDRON
+    gram = v @ v.T
+    adjacent = np.isclose(gram, 1.0 / np.sqrt(5.0))
+    a, b = np.flatnonzero(adjacent[0])[:2]
+    if not adjacent[a, b]:
+        b = next(j for j in np.flatnonzero(adjacent[0]) if adjacent[a, j])
+    base_inv = np.linalg.inv(v[[0, a, b]].T)
+    perms = []
+    for i in range(12):
+        for j in np.flatnonzero(adjacent[i]):
+            for k in np.flatnonzero(adjacent[i] & adjacent[j]):
+                A = v[[i, j, k]].T @ base_inv
+                images = v @ A.T
+                match = np.argmax(images @ v.T, axis=1)
+                perms.append(match)
+    out = np.array(perms)
+    assert out.shape == (120, 12)
+    return out
+
+
+def _orbits(patterns: np.ndarray) -> np.ndarray:
+    """Orbit index (0..n_orbits-1) of each pattern under the icosahedral bit permutations."""
+    perms = icosahedral_permutations()
+    weights = 1 << (11 - np.arange(12))
+    codes = (patterns[:, perms] * weights).sum(axis=-1)  # (4096, 120)
+    rep = codes.min(axis=1)
+    return np.unique(rep, return_inverse=True)[1]
+
+
+def _soft_p1(f: np.ndarray, theta: float, sd: float, gamma: float) -> np.ndarray:
+    return expit(gamma * (f - theta) / sd)
+
+
+def gamma_for_information(bits: float) -> float:
+    """The gamma of the paper's soft rule whose I(X;Y) equals ``bits`` (0 < bits < 0.999157), by Brent's method."""
+    pats = tishby_patterns()
+    f = tishby_f(pats)
+    theta, sd = f.mean(), f.std()
+    hard = mutual_information(_joint(np.full(4096, 1 / 4096), (f > theta).astype(float)))
+    if not 0 < bits < hard:
+        raise ValueError(f"bits must lie in (0, {hard:.6f}) for the paper's task, got {bits!r}")
+
+    def gap(log_gamma: float) -> float:
+        p1 = _soft_p1(f, theta, sd, np.exp(log_gamma))
+        return mutual_information(_joint(np.full(4096, 1 / 4096), p1)) - bits
+
+    return float(np.exp(brentq(gap, np.log(1e-3), np.log(1e4), xtol=1e-12)))
+
+
+def _joint(p_x: np.ndarray, p1: np.ndarray) -> np.ndarray:
+    return np.stack([p_x * (1 - p1), p_x * p1], axis=1)
+
+
+def conditional(p_xy: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Split a joint table into p(x) (n_x,) and p(y|x) (n_x, n_y); rows with p(x) = 0 get the uniform p(y|x)."""
+    p = validate_distribution(p_xy, "p_xy", ndim=2)
+    p_x = p.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_y_x = np.where(p_x[:, None] > 0, p / p_x[:, None], 1.0 / p.shape[1])
+    return p_x, p_y_x
+
+
+def sufficient_classes(p_xy: ArrayLike, decimals: int = 12) -> np.ndarray:
+    """Class index of each x under the minimal sufficient statistic of X for Y: x ~ x' iff p(y|x) = p(y|x').
+
+    Rows are compared after rounding to ``decimals`` places.  Classes are numbered in order of first appearance of
+    their sorted representative (``numpy.unique`` order).
+    """
+    _, p_y_x = conditional(p_xy)
+    return np.unique(np.round(p_y_x, decimals), axis=0, return_inverse=True)[1].ravel()
+
+
+def from_joint(p_xy: ArrayLike, name: str = "custom", normalize: bool = False, **attrs) -> xr.Dataset:
+    """Wrap a joint table (n_x, n_y) as a task Dataset with ``p_xy`` and the information attributes."""
+    p = validate_distribution(p_xy, "p_xy", ndim=2, normalize=normalize)
+    p_x, p_y_x = conditional(p)
+    deterministic = bool(np.all(np.isclose(p_y_x[p_x > 0].max(axis=1), 1.0, atol=1e-12, rtol=0)))
+    ds = xr.Dataset(
+        {"p_xy": (("x", "y"), p, {"long_name": "joint probability p(x,y)", "units": "1"})},
+        coords={"x": np.arange(p.shape[0]), "y": np.arange(p.shape[1])},
+    )
+    ds.attrs.update(
+        name=name,
+        I_XY=mutual_information(p),
+        H_Y=entropy(p.sum(axis=0)),
+        H_X=entropy(p_x),
+        deterministic=int(deterministic),
+        info_units="bits",
+        **attrs,
+    )
+    return ds
+
+
+def tishby(gamma: float | None = None) -> xr.Dataset:
+    """The paper's 12-bit icosahedral task with its exact joint p(x, y).
+
+    X uniform over the 4096 patterns; f(x) = sum_i x_i + |sum_i x_i v_i|; theta = mean of f.  Hard rule
+    (``gamma=None``): y = [f(x) > theta], I(X;Y) = H(Y) = 0.999157 bits.  Soft rule:
+    p(y=1|x) = 1 / (1 + exp(-gamma (f(x) - theta) / sd(f))), sd the population standard deviation; gamma = 19.05
+    gives I(X;Y) = 0.90 bits.
+
+    Returns a Dataset with ``p_xy(x, y)``, ``patterns(x, bit)``, ``f(x)``, ``f_class(x)``, ``orbit(x)``.
+
+    >>> round(tishby().attrs["I_XY"], 6)
+    0.999157
+    """
+    if gamma is not None and not (np.isfinite(gamma) and gamma > 0):
+        raise ValueError(f"gamma must be a positive finite number or None (hard labels), got {gamma!r}")
+    pats = tishby_patterns()
+    f = tishby_f(pats)
+    theta, sd = float(f.mean()), float(f.std())
+    p1 = (f > theta).astype(np.float64) if gamma is None else _soft_p1(f, theta, sd, gamma)
+    ds = from_joint(
+        _joint(np.full(4096, 1.0 / 4096), p1),
+        name="tishby",
+        gamma=-1.0 if gamma is None else float(gamma),
+        theta=theta,
+        sd_f=sd,
+        rule="hard" if gamma is None else "soft",
+    )
+    f_class = np.unique(np.round(f, 9), return_inverse=True)[1].ravel()
+    ds["patterns"] = (("x", "bit"), pats, {"long_name": "input bit pattern"})
+    ds["f"] = ("x", f, {"long_name": "f(x) = sum x_i + |sum x_i v_i|"})
+    ds["f_class"] = ("x", f_class, {"long_name": "index of the distinct value of f (sufficient statistic)"})
+    ds["orbit"] = ("x", _orbits(pats), {"long_name": "orbit under the 120 icosahedral symmetries"})
+    ds = ds.assign_coords(bit=np.arange(12))
+    return ds
+
+
+def from_mat(path: str | os.PathLike) -> xr.Dataset:
+    """Load one of the authors' .mat files (keys ``F`` (n, bits) and ``y`` (1, n)) as a task with uniform p(x)."""
+    from scipy.io import loadmat
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path {str(path)!r} does not exist or is not a file")
+    try:
+        mat = loadmat(path)
+    except Exception as exc:  # scipy raises several types for a foreign file
+        raise ValueError(f"path {str(path)!r} is not a readable MATLAB .mat file: {exc}") from None
+    missing = [k for k in ("F", "y") if k not in mat]
+    if missing:
+        raise ValueError(f"path {str(path)!r} lacks the key(s) {missing}; expected 'F' (patterns) and 'y' (labels)")
+    F = np.asarray(mat["F"]).astype(np.int8)
+    y = np.asarray(mat["y"]).ravel().astype(np.int64)
+    if F.ndim != 2 or F.shape[0] != y.size:
+        raise ValueError(f"'F' has shape {F.shape} but 'y' has {y.size} labels")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("'y' must hold 0/1 labels")
+    n = y.size
+    ds = from_joint(_joint(np.full(n, 1.0 / n), y.astype(float)), name=path.stem, source=str(path))
+    ds["patterns"] = (("x", "bit"), F)
+    return ds.assign_coords(bit=np.arange(F.shape[1]))
+
+
+def binary_symmetric(p: float) -> xr.Dataset:
+    """Doubly symmetric binary source: X uniform on {0,1}, Y = X flipped with probability p; I = 1 - h(p) bits."""
+    if not (np.isfinite(p) and 0 <= p <= 1):
+        raise ValueError(f"p must be a crossover probability in [0, 1], got {p!r}")
+    joint = 0.5 * np.array([[1 - p, p], [p, 1 - p]])
+    return from_joint(joint, name="binary_symmetric", crossover=float(p))
+
+
+def _codes(values: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    arr = np.asarray(values)
+    if arr.ndim not in (1, 2) or arr.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array of codes or 2-D array of rows, got {arr.shape}")
+    if arr.ndim == 1:
+        uniq, inv = np.unique(arr, return_inverse=True)
+    else:
+        uniq, inv = np.unique(arr, axis=0, return_inverse=True)
+    return uniq, inv.ravel()
+
+
+def from_samples(x: ArrayLike, y: ArrayLike) -> xr.Dataset:
+    """Empirical joint p(x,y) = count(x,y)/n from paired samples (integer codes or rows, one sample per row).
+
+    Distinct x values (or rows) become the ``x`` coordinate in sorted order; row inputs are kept as ``values(x, bit)``.
+    """
+    xs, ys = np.asarray(x), np.asarray(y)
+    if xs.shape[:1] != ys.shape[:1]:
+        raise ValueError(f"x and y must have the same number of samples, got {xs.shape[:1]} and {ys.shape[:1]}")
+    ux, ix = _codes(xs, "x")
+    uy, iy = _codes(ys, "y")
+    counts = np.zeros((len(ux), len(uy)))
+    np.add.at(counts, (ix, iy), 1.0)
+    ds = from_joint(counts / counts.sum(), name="empirical", n_samples=int(xs.shape[0]))
+    if ux.ndim == 2:
+        ds["values"] = (("x", "bit"), ux)
+    else:
+        ds = ds.assign_coords(x_value=("x", ux))
+    return ds
+
+
+def gaussian_discretized(rho: float = 0.8, n_x: int = 64, n_y: int = 64, width: float = 4.0) -> xr.Dataset:
+    """Standard bivariate Gaussian (X, Y) with correlation ``rho`` discretised on midpoint grids over [-w, w].
+
+    p(x_i, y_j) is proportional to the bivariate normal density at the grid midpoints (cell width 2w/n), which
+    converges to the continuous law as the grid refines.  Closed-form Gaussian IB for scalar X, Y:
+    I(X;Y) = -1/2 log2(1 - rho^2); F(R) = -1/2 log2(1 - rho^2 (1 - 2^(-2R))).
+    """
+    if not (np.isfinite(rho) and -1 < rho < 1):
+        raise ValueError(f"rho must lie in (-1, 1), got {rho!r}")
+    for nm, n in (("n_x", n_x), ("n_y", n_y)):
+        if int(n) != n or n < 2:
+            raise ValueError(f"{nm} must be an integer >= 2, got {n!r}")
+    if not (np.isfinite(width) and width > 0):
+        raise ValueError(f"width must be positive, got {width!r}")
+    gx = -width + (np.arange(n_x) + 0.5) * 2 * width / n_x
+    gy = -width + (np.arange(n_y) + 0.5) * 2 * width / n_y
+    X, Y = np.meshgrid(gx, gy, indexing="ij")
+    logd = -(X**2 - 2 * rho * X * Y + Y**2) / (2 * (1 - rho**2))
+    p = np.exp(logd - logd.max())
+    ds = from_joint(p / p.sum(), name="gaussian_discretized", rho=float(rho), width=float(width))
+    return ds.assign_coords(x_value=("x", gx), y_value=("y", gy))
+
+
+def sample(task: xr.Dataset, n: int, seed: int | np.random.Generator | None = 0) -> xr.Dataset:
+    """Draw ``n`` labelled examples (x ~ p(x), y ~ p(y|x)) from a task.
+
+    Returns a Dataset over ``sample`` with ``x_index``, ``label`` and, when the task has ``patterns``, ``features``
+    (sample, bit).  The same seed gives the same draw.
+    """
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if "p_xy" not in task:
+        raise ValueError("task must be a Dataset with a 'p_xy' variable")
+    rng = np.random.default_rng(seed)
+    p_x, p_y_x = conditional(task["p_xy"].values)
+    xi = rng.choice(p_x.size, size=int(n), p=p_x)
+    u = rng.random(int(n))
+    labels = (u[:, None] > np.cumsum(p_y_x[xi], axis=1)).sum(axis=1)
+    labels = np.minimum(labels, p_y_x.shape[1] - 1)
+    out = xr.Dataset({"x_index": ("sample", xi), "label": ("sample", labels)})
+    if "patterns" in task:
+        out["features"] = (("sample", "bit"), task["patterns"].values[xi])
+    return out
