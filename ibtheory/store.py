@@ -87,6 +87,12 @@ def _clean_attrs(attrs: dict) -> dict:
     return out
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write ``ds`` to ``path`` as netCDF4, atomically; add provenance attributes if they are missing.
 
@@ -106,6 +112,7 @@ def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     os.close(fd)
     try:
         out.to_netcdf(tmp, engine="netcdf4", format="NETCDF4")
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,0 +1,19 @@
+"""Shared fixtures: where the authors' data lives (beside the project root), skipping cleanly when absent."""
+
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, deadline=None, max_examples=60)
+settings.load_profile("ci")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The folder with var_u.mat and mnist/, or skip the test when this checkout has none."""
+    if not (SHARED_DATA / "var_u.mat").is_file():
+        pytest.skip("the authors' data (../shared/data) is not present on this machine")
+    return SHARED_DATA

@@ -1,0 +1,163 @@
+"""The paper's task (against the authors' file when present, and by invariants when not) and the other tasks."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from ibtheory import info, tasks
+
+
+@pytest.fixture(scope="module")
+def hard():
+    return tasks.tishby()
+
+
+def test_hard_labels_match_authors_file_bit_for_bit(hard, shared_data):
+    mat = tasks.from_mat(shared_data / "var_u.mat")
+    assert_array_equal(mat["patterns"].values, hard["patterns"].values)
+    assert_array_equal(mat["p_xy"].values, hard["p_xy"].values)
+
+
+def test_hard_task_numbers(hard):
+    p = hard["p_xy"].values
+    assert int(round(p[:, 1].sum() * 4096)) == 2118
+    assert_allclose(p[:, 1].sum(), 0.51709, atol=5e-6)
+    assert_allclose(info.mutual_information(p), 0.999157, atol=5e-7)
+    assert hard.attrs["deterministic"] == 1
+    assert len(np.unique(np.round(hard["f"].values, 9))) == 53
+    assert int(hard["f_class"].max()) + 1 == 53
+
+
+def test_patterns_are_binary_expansions(hard):
+    pats = hard["patterns"].values
+    codes = pats @ (1 << (11 - np.arange(12)))
+    assert_array_equal(codes, np.arange(4096))
+
+
+def test_vertices_form_regular_icosahedron():
+    v = tasks.ICOSAHEDRON
+    assert_allclose(np.linalg.norm(v, axis=1), 1.0)
+    gram = np.round(v @ v.T, 9)
+    # each vertex: 5 neighbours at cos = 1/sqrt5, 5 at -1/sqrt5, 1 antipode
+    for row in gram:
+        vals, counts = np.unique(row, return_counts=True)
+        assert_allclose(vals, [-1, -1 / np.sqrt(5), 1 / np.sqrt(5), 1], atol=1e-8)
+        assert_array_equal(counts, [1, 5, 5, 1])
+
+
+def test_120_label_preserving_permutations(hard):
+    perms = tasks.icosahedral_permutations()
+    assert len({tuple(p) for p in perms}) == 120
+    y = hard["p_xy"].values[:, 1]
+    pats = hard["patterns"].values
+    weights = 1 << (11 - np.arange(12))
+    permuted_codes = (pats[:, perms] * weights).sum(axis=-1)  # (4096, 120)
+    assert_array_equal(y[permuted_codes], np.repeat(y[:, None], 120, axis=1))
+    # orbits: f and the labels are constant on each orbit
+    for var in (hard["f"].values, y):
+        spread = np.full(int(hard["orbit"].max()) + 1, -np.inf)
+        np.maximum.at(spread, hard["orbit"].values, var)
+        lo = np.full_like(spread, np.inf)
+        np.minimum.at(lo, hard["orbit"].values, var)
+        assert_allclose(spread, lo, atol=1e-9)
+
+
+def test_label_rule_by_weight(hard):
+    # the file's README: y = 0 for <= 4 ones, y = 1 for >= 8 ones
+    w = hard["patterns"].values.sum(1)
+    y = hard["p_xy"].values[:, 1] * 4096
+    assert np.all(y[w <= 4] == 0) and np.all(y[w >= 8] == 1)
+
+
+def test_soft_task_information():
+    soft = tasks.tishby(gamma=tasks.TISHBY_SOFT_GAMMA)
+    assert_allclose(soft.attrs["I_XY"], 0.90, atol=1e-4)
+    assert soft.attrs["deterministic"] == 0
+    g = tasks.gamma_for_information(0.75)
+    assert_allclose(tasks.tishby(g).attrs["I_XY"], 0.75, atol=1e-9)
+    # soft labels approach the hard ones as gamma grows
+    assert_allclose(tasks.tishby(1e4).attrs["I_XY"], 0.999157, atol=1e-3)
+
+
+def test_sufficient_classes_merge_equal_rows():
+    p = np.array([[0.1, 0.1], [0.2, 0.2], [0.3, 0.1]])
+    cls = tasks.sufficient_classes(p / p.sum())
+    assert cls[0] == cls[1] != cls[2]
+    hard_classes = tasks.sufficient_classes(tasks.tishby()["p_xy"].values)
+    assert hard_classes.max() + 1 == 2
+
+
+@pytest.mark.parametrize("p", [0.0, 0.11, 0.5])
+def test_binary_symmetric(p):
+    ds = tasks.binary_symmetric(p)
+    h = 0.0 if p in (0.0, 1.0) else -p * np.log2(p) - (1 - p) * np.log2(1 - p)
+    assert_allclose(ds.attrs["I_XY"], 1 - h, atol=1e-12)
+
+
+def test_from_samples_codes_and_rows():
+    x = np.array([0, 0, 1, 1, 2, 2, 2, 2])
+    y = np.array([0, 1, 1, 1, 0, 0, 0, 0])
+    ds = tasks.from_samples(x, y)
+    assert_allclose(ds["p_xy"].values, [[1 / 8, 1 / 8], [0, 2 / 8], [4 / 8, 0]])
+    rows = np.array([[0, 1], [0, 1], [1, 1]])
+    ds2 = tasks.from_samples(rows, np.array([1, 1, 0]))
+    assert_allclose(ds2["p_xy"].values, [[0, 2 / 3], [1 / 3, 0]])
+    assert_array_equal(ds2["values"].values, [[0, 1], [1, 1]])
+    with pytest.raises(ValueError, match="same number of samples"):
+        tasks.from_samples(x, y[:3])
+
+
+def test_gaussian_discretized_converges_to_closed_form():
+    rho = 0.8
+    exact = -0.5 * np.log2(1 - rho**2)
+    errors = [abs(tasks.gaussian_discretized(rho, n, n, 7.0).attrs["I_XY"] - exact) for n in (8, 16, 32)]
+    assert errors[2] < errors[1] < errors[0], errors
+    assert errors[2] < 1e-8, errors
+
+
+def test_sample_follows_the_joint():
+    ds = tasks.tishby(gamma=tasks.TISHBY_SOFT_GAMMA)
+    draw = tasks.sample(ds, 200_000, seed=1)
+    p1 = ds["p_xy"].values[:, 1].sum()
+    n = draw.sizes["sample"]
+    assert abs(draw["label"].values.mean() - p1) < 5 * np.sqrt(p1 * (1 - p1) / n)
+    assert_array_equal(draw["features"].values, ds["patterns"].values[draw["x_index"].values])
+    again = tasks.sample(ds, 200_000, seed=1)
+    assert_array_equal(again["label"].values, draw["label"].values)
+
+
+def test_sample_hard_labels_are_the_rule():
+    ds = tasks.tishby()
+    draw = tasks.sample(ds, 1000, seed=3)
+    y = ds["p_xy"].values[:, 1] > 0
+    assert_array_equal(draw["label"].values, y[draw["x_index"].values].astype(int))
+
+
+def test_from_mat_errors(tmp_path):
+    from scipy.io import savemat
+
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        tasks.from_mat(tmp_path / "nope.mat")
+    savemat(tmp_path / "nokeys.mat", {"F": np.zeros((4, 2))})
+    with pytest.raises(ValueError, match="lacks the key"):
+        tasks.from_mat(tmp_path / "nokeys.mat")
+    (tmp_path / "junk.mat").write_bytes(b"not a mat file at all")
+    with pytest.raises(ValueError, match="not a readable"):
+        tasks.from_mat(tmp_path / "junk.mat")
+
+
+@pytest.mark.parametrize(
+    "call, fragment",
+    [
+        (lambda: tasks.tishby(gamma=-1.0), "gamma"),
+        (lambda: tasks.tishby(gamma=float("nan")), "gamma"),
+        (lambda: tasks.binary_symmetric(1.5), "p must"),
+        (lambda: tasks.gaussian_discretized(rho=1.0), "rho"),
+        (lambda: tasks.gaussian_discretized(n_x=1), "n_x"),
+        (lambda: tasks.gamma_for_information(1.2), "bits"),
+        (lambda: tasks.sample(tasks.binary_symmetric(0.1), 0), "n must"),
+    ],
+)
+def test_bad_task_arguments(call, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        call()
