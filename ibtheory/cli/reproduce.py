@@ -22,7 +22,8 @@ def run(args: argparse.Namespace) -> int:
     for gamma, label in ((None, "hard"), (tasks.TISHBY_SOFT_GAMMA, "soft")):
         ds = tasks.tishby(gamma)
         store.save(store.with_provenance(ds, {"task": "tishby", "gamma": gamma}), out / f"task_{label}.nc")
-        lines.append(f"- task ({label} labels): I(X;Y) = {ds.attrs['I_XY']:.6f} bits, H(Y) = {ds.attrs['H_Y']:.6f} bits")
+        info_xy, h_y = ds.attrs['I_XY'], ds.attrs['H_Y']
+        lines.append(f"- task ({label} labels): I(X;Y) = {info_xy:.6f} bits, H(Y) = {h_y:.6f} bits")
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n")
     print(f"report: {report.resolve()}")
