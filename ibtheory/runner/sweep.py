@@ -1,0 +1,275 @@
+"""Running a grid: tasks saved as they finish, re-runs skip finished tasks, failures reported, results merged.
+
+Layout of the output folder ``DIR``::
+
+    DIR/tasks/<key>.nc   one file per finished task (ibtheory.store.save: atomic), attrs: config, seed, point
+    DIR/sweep.nc         the merged Dataset: the grid's axes are dimensions, plus the split dimension (repeat/beta)
+
+:func:`iter_sweep` is a generator of :class:`TaskEvent` (one per task: ``skipped`` when already on disk, ``done``,
+or ``failed`` with the error); :func:`run_sweep` is the thin wrapper that shows a tqdm bar, merges the results
+with :func:`merge` (missing points stay NaN and are listed in ``attrs["failed_tasks"]``) and builds the summary
+table.  The merged result does not depend on the executor or the number of workers: every task's seed comes from
+the grid seed and its coordinates (:func:`ibtheory.runner.grid.task_seed`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+from .. import store
+from .executors import Executor, InProcess, _whoami
+from .grid import Grid, TaskSpec, load_grid
+
+__all__ = ["TaskEvent", "SweepResult", "iter_sweep", "run_sweep", "merge", "summary_table", "run_task"]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What travels to a worker: the kind's function and split rule (pickled by reference) and the task."""
+
+    func: object
+    split: object
+    spec: TaskSpec
+
+    @property
+    def dask_key(self) -> str:
+        return f"ibtheory-{self.spec.key}"
+
+
+def run_task(job: _Job) -> tuple[xr.Dataset, float, str]:
+    """Worker side: run one task; returns (Dataset, compute seconds, 'host:pid')."""
+    t0 = time.perf_counter()
+    ds = job.func(job.spec.config, job.spec.seed)
+    if not isinstance(ds, xr.Dataset):
+        raise TypeError(f"task kind '{job.spec.kind}' returned {type(ds).__name__}, expected an xarray.Dataset")
+    ds = job.split.place(ds, job.spec.chunk_info)
+    return ds, time.perf_counter() - t0, _whoami()
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """The outcome of one task: ``status`` is 'done', 'skipped' (already on disk) or 'failed' (``error`` says why)."""
+
+    spec: TaskSpec
+    status: str
+    seconds: float = 0.0
+    worker: str = ""
+    error: str = ""
+
+    def describe(self) -> str:
+        return (f"task {self.spec.key} ({self.spec.kind}, point {self.spec.point}, chunk {self.spec.chunk}, "
+                f"seed {self.spec.seed}): {self.status}" + (f": {self.error}" if self.error else ""))
+
+
+@dataclass
+class SweepResult:
+    """What :func:`run_sweep` returns: the merged Dataset (also in ``path``), every event and the summary table.
+
+    When every task failed, ``dataset`` is empty and ``path`` is None.
+    """
+
+    dataset: xr.Dataset
+    events: list[TaskEvent]
+    table: str
+    path: Path | None = None
+    failures: list[TaskEvent] = field(default_factory=list)
+
+
+def _task_path(out: Path, spec: TaskSpec) -> Path:
+    return out / "tasks" / f"{spec.key}.nc"
+
+
+def _finished(path: Path, spec: TaskSpec) -> bool:
+    """Whether ``path`` holds this task's result (a truncated or foreign file counts as not finished)."""
+    if not path.is_file():
+        return False
+    try:
+        ds = store.load(path)
+    except ValueError:
+        return False
+    return ds.attrs.get("task_key") == spec.key
+
+
+def _save_task(out: Path, spec: TaskSpec, ds: xr.Dataset, seconds: float, worker: str) -> Path:
+    ds = store.with_provenance(ds, config=spec.config, seed=spec.seed)
+    ds.attrs.update(task_key=spec.key, kind=spec.kind, point=json.dumps(spec.point, sort_keys=True),
+                    chunk=spec.chunk, seconds=float(seconds), worker=worker)
+    return store.save(ds, _task_path(out, spec))
+
+
+def _preflight(grid: Grid, executor: Executor) -> None:
+    """Run the kind's worker check on every worker for every distinct configuration; raise before any task runs."""
+    check = grid.kind.worker_check
+    if check is None:
+        return
+    seen = set()
+    for spec in grid.tasks():
+        sig = json.dumps({k: v for k, v in spec.config.items() if k in ("device",)}, sort_keys=True)
+        if sig in seen:
+            continue
+        seen.add(sig)
+        for worker, message in executor.run_everywhere(check, spec.config).items():
+            if message:
+                raise ValueError(f"worker {worker}: {message}")
+
+
+def iter_sweep(grid: Grid | dict | str | os.PathLike, out: str | os.PathLike,
+               executor: Executor | None = None) -> Iterator[TaskEvent]:
+    """Yield one :class:`TaskEvent` per task of ``grid``, saving each finished task under ``out/tasks`` at once.
+
+    Tasks already on disk (same key) are yielded as 'skipped' without running.  The grid is validated and the
+    kind's worker check run before any task starts; a task that raises is yielded as 'failed' and the others go on.
+    """
+    grid = grid if isinstance(grid, Grid) else load_grid(grid)
+    out = Path(out)
+    executor = executor or InProcess()
+    specs = grid.tasks()
+    (out / "tasks").mkdir(parents=True, exist_ok=True)
+    todo = []
+    for spec in specs:
+        if _finished(_task_path(out, spec), spec):
+            yield TaskEvent(spec, "skipped")
+        else:
+            todo.append(_Job(grid.kind.func, grid.kind.split, spec))
+    if not todo:
+        return
+    _preflight(grid, executor)
+    for job, result, exc in executor.map_unordered(run_task, todo):
+        if exc is not None:
+            yield TaskEvent(job.spec, "failed", error=f"{type(exc).__name__}: {exc}")
+            continue
+        ds, seconds, worker = result
+        _save_task(out, job.spec, ds, seconds, worker)
+        yield TaskEvent(job.spec, "done", seconds, worker)
+
+
+def _strip(ds: xr.Dataset) -> xr.Dataset:
+    ds = ds.copy()
+    ds.attrs = {}
+    return ds
+
+
+def _point_dataset(grid: Grid, chunks: list[tuple[TaskSpec, xr.Dataset]]) -> xr.Dataset:
+    """One grid point: its chunks concatenated along the split dimension, with each chunk's seed as ``task_seed``."""
+    dim = grid.kind.split.dim
+    parts = []
+    for spec, ds in chunks:
+        ds = _strip(ds)
+        if dim is not None and dim in ds.dims:
+            ds["task_seed"] = (dim, np.full(ds.sizes[dim], spec.seed, dtype=np.int64))
+        else:
+            ds["task_seed"] = ((), np.int64(spec.seed))
+        parts.append(ds)
+    if len(parts) == 1 or dim is None:
+        return parts[0]
+    return xr.concat(parts, dim=dim, data_vars="minimal", coords="minimal", compat="override", join="outer")
+
+
+def merge(grid: Grid | dict | str | os.PathLike, out: str | os.PathLike) -> xr.Dataset:
+    """Merge the task files of ``grid`` found under ``out/tasks`` into one Dataset over the grid's axes.
+
+    Axis values become coordinates in the grid's order (list values such as layer widths as labels "10-7-5").
+    Points with no finished task are NaN; ``attrs["tasks_missing"]`` counts the tasks not on disk.
+    """
+    grid = grid if isinstance(grid, Grid) else load_grid(grid)
+    out = Path(out)
+    by_point: dict[str, list] = {}
+    missing = 0
+    for spec in grid.tasks():
+        path = _task_path(out, spec)
+        if not _finished(path, spec):
+            missing += 1
+            continue
+        by_point.setdefault(json.dumps(spec.point, sort_keys=True), []).append((spec, store.load(path)))
+    if not by_point:
+        raise ValueError(f"no finished task of this grid under {str(out / 'tasks')!r}")
+    fields = list(grid.axes)
+    points = [(json.loads(k), _point_dataset(grid, v)) for k, v in by_point.items()]
+    if not fields:
+        merged = points[0][1]
+    else:
+        stacked = xr.concat([ds for _, ds in points], dim="_point", data_vars="all", coords="different",
+                            compat="equals", join="outer", combine_attrs="override")
+        stacked = stacked.assign_coords({f: ("_point", [p[f] for p, _ in points]) for f in fields})
+        if len(fields) == 1:
+            merged = stacked.swap_dims({"_point": fields[0]})
+        else:
+            merged = stacked.set_index(_point=fields).unstack("_point")
+        merged = merged.reindex({f: [_label(v) for v in grid.axes[f]] for f in fields})
+        merged = merged.transpose(*fields, ...)
+    merged.attrs = store.provenance(grid.to_dict(), grid.seed)
+    merged.attrs.update(kind=grid.kind.name, tasks_total=len(grid.tasks()), tasks_missing=missing)
+    return merged
+
+
+def _label(v):
+    from .grid import coordinate_label
+
+    return coordinate_label(v)
+
+
+def summary_table(grid: Grid, merged: xr.Dataset, events: list[TaskEvent]) -> str:
+    """A text table: one row per grid point with task counts, compute seconds and the kind's summary numbers."""
+    rows = []
+    fields = list(grid.axes)
+    for point in grid.points():
+        labels = {f: _label(v) for f, v in point.items()}
+        evs = [e for e in events if e.spec.point == labels]
+        counts = {s: sum(e.status == s for e in evs) for s in ("done", "skipped", "failed")}
+        row = {**{f: str(labels[f]) for f in fields}, **{k: str(v) for k, v in counts.items()},
+               "seconds": f"{sum(e.seconds for e in evs):.2f}"}
+        if grid.kind.summary is not None and counts["failed"] == 0:
+            sel = merged.sel(labels) if fields else merged
+            row.update({k: f"{v:.4g}" for k, v in grid.kind.summary(sel).items()})
+        rows.append(row)
+    cols = list(dict.fromkeys(c for r in rows for c in r))
+    width = {c: max(len(c), *(len(r.get(c, "")) for r in rows)) for c in cols}
+    lines = ["  ".join(c.rjust(width[c]) for c in cols), "  ".join("-" * width[c] for c in cols)]
+    lines += ["  ".join(r.get(c, "-").rjust(width[c]) for c in cols) for r in rows]
+    return "\n".join(lines)
+
+
+def run_sweep(grid: Grid | dict | str | os.PathLike, out: str | os.PathLike, executor: Executor | None = None,
+              progress: bool = True) -> SweepResult:
+    """Run ``grid`` with ``executor`` (default in-process), save each task under ``out/tasks``, merge into
+    ``out/sweep.nc`` and return a :class:`SweepResult`.  Failed tasks are listed in ``failures`` and in
+    ``attrs["failed_tasks"]`` (JSON: key, point, chunk, config, error); finished tasks are never lost.
+
+    >>> import tempfile
+    >>> res = run_sweep({"kind": "plugin_mi", "fixed": {"n": 100, "repeats": 3}, "axes": {"p": [0.0, 0.5]}},
+    ...                 tempfile.mkdtemp(), progress=False)
+    >>> res.dataset["I_exact"].values.round(6).tolist()
+    [1.0, 0.0]
+    """
+    grid = grid if isinstance(grid, Grid) else load_grid(grid)
+    out = Path(out)
+    events = []
+    n = len(grid.tasks())
+    bar = tqdm(total=n, desc=f"sweep {grid.kind.name}", unit="task",
+               disable=not progress or not sys.stderr.isatty())
+    with bar:
+        for ev in iter_sweep(grid, out, executor):
+            events.append(ev)
+            bar.update(1)
+            if ev.status == "failed":
+                bar.write(ev.describe())
+    failures = [e for e in events if e.status == "failed"]
+    report = json.dumps([{"key": e.spec.key, "point": e.spec.point, "chunk": e.spec.chunk, "config": e.spec.config,
+                          "error": e.error} for e in failures], sort_keys=True)
+    if len(failures) == len(events):  # nothing finished: nothing to merge
+        empty = xr.Dataset(attrs={"failed_tasks": report})
+        return SweepResult(empty, events, summary_table(grid, empty, events), None, failures)
+    merged = merge(grid, out)
+    merged.attrs["failed_tasks"] = report
+    path = store.save(merged, out / "sweep.nc")
+    return SweepResult(merged, events, summary_table(grid, merged, events), path, failures)
