@@ -137,14 +137,15 @@ class Grid:
         for name, table in (("fixed", fixed), ("axes", axes)):
             if not isinstance(table, Mapping):
                 raise ValueError(f"grid '{name}' must be a table of fields, got {type(table).__name__}")
+        for k in axes:
+            if k in kind.split.control_fields:
+                raise ValueError(f"field '{k}' controls how tasks are split and cannot be an axis; put it in 'fixed'")
         both = sorted(set(fixed) & set(axes))
         if both:
             raise ValueError(f"field(s) {both} appear in both 'fixed' and 'axes'")
         checked_fixed = {k: kind.check(k, v) for k, v in fixed.items()}
         checked_axes: dict[str, list] = {}
         for k, values in axes.items():
-            if k in kind.split.control_fields:
-                raise ValueError(f"field '{k}' controls how tasks are split and cannot be an axis; put it in 'fixed'")
             if not isinstance(values, (list, tuple)):
                 raise ValueError(f"axis '{k}' must be a list of values, got {type(values).__name__}")
             if len(values) == 0:

@@ -1,0 +1,144 @@
+"""Sweeps in-process and on a process pool: saved per task, skipped on re-run, failures kept apart, merged exactly."""
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+from numpy.testing import assert_allclose, assert_array_equal
+
+from ibtheory import runner, store
+from ibtheory.cli import main
+from ibtheory.runner.executors import _whoami
+
+GRID = {"kind": "plugin_mi", "seed": 11, "fixed": {"repeats": 5, "repeats_per_task": 2},
+        "axes": {"p": [0.3, 0.1], "n": [20, 200]}}
+
+
+def _data(ds: xr.Dataset) -> xr.Dataset:
+    """The numbers of a result without its provenance (creation time differs between runs)."""
+    out = ds.copy()
+    out.attrs = {}
+    return out
+
+
+def test_plugin_mi_known_answer():
+    """Mean plug-in estimate = exact 1 - h2(p) + Miller-Madow bias 1/(2 n ln 2), within 4 standard errors."""
+    n, repeats = 1000, 4000
+    ds = runner.plugin_mi({"p": 0.1, "n": n, "repeats": repeats}, seed=0)
+    h2 = -(0.1 * np.log2(0.1) + 0.9 * np.log2(0.9))
+    assert_allclose(float(ds["I_exact"]), 1 - h2, rtol=1e-12)
+    assert_allclose(float(ds["bias_miller_madow"]), 1 / (2 * n * np.log(2)), rtol=1e-12)
+    se = float(ds["I_plugin"].std()) / np.sqrt(repeats)
+    expected = 1 - h2 + 1 / (2 * n * np.log(2))
+    assert_allclose(float(ds["I_plugin"].mean()), expected, atol=4 * se,
+                    err_msg=f"tolerance 4 standard errors = {4 * se:.2e} bits")
+    independent = runner.plugin_mi({"p": 0.5, "n": 50, "repeats": 100}, seed=1)
+    assert float(independent["I_exact"]) == 0.0 and (independent["I_plugin"] >= 0).all()
+
+
+def test_sweep_saves_each_task_and_merges_in_grid_order(tmp_path):
+    res = runner.run_sweep(GRID, tmp_path, progress=False)
+    ds = res.dataset
+    assert dict(ds.sizes) == {"p": 2, "n": 2, "repeat": 5}
+    assert_array_equal(ds["p"], [0.3, 0.1])  # the grid's order, not sorted
+    assert_array_equal(ds["repeat"], np.arange(5))
+    assert ds["I_plugin"].attrs["units"] == "bits"
+    assert len(list((tmp_path / "tasks").glob("*.nc"))) == 12
+    assert [e.status for e in res.events] == ["done"] * 12 and not res.failures
+    # each chunk's seed is the task's seed; the chunk is what the kind computed with that seed
+    for spec in runner.load_grid(GRID).tasks():
+        start = spec.chunk_info["repeat_start"]
+        sel = ds.sel(spec.point).isel(repeat=slice(start, start + spec.config["repeats"]))
+        assert (sel["task_seed"] == spec.seed).all()
+        direct = runner.plugin_mi(spec.config, spec.seed)
+        assert_array_equal(sel["I_plugin"].values, direct["I_plugin"].values)
+    xr.testing.assert_identical(_data(store.load(tmp_path / "sweep.nc")), _data(ds))
+    assert "I_plugin_mean" in res.table and "0.3" in res.table
+
+
+def test_rerun_skips_finished_and_redoes_corrupt(tmp_path):
+    first = runner.run_sweep(GRID, tmp_path, progress=False).dataset
+    victim = sorted((tmp_path / "tasks").glob("*.nc"))[0]
+    victim.write_bytes(victim.read_bytes()[:100])  # a truncated file counts as not finished
+    again = runner.run_sweep(GRID, tmp_path, progress=False)
+    statuses = [e.status for e in again.events]
+    assert statuses.count("skipped") == 11 and statuses.count("done") == 1
+    xr.testing.assert_identical(_data(first), _data(again.dataset))
+
+
+def test_extending_an_axis_keeps_existing_results(tmp_path):
+    small = runner.run_sweep(GRID, tmp_path / "a", progress=False).dataset
+    wider = dict(GRID, axes={"p": [0.3, 0.1, 0.45], "n": [20, 200]})
+    big = runner.run_sweep(wider, tmp_path / "b", progress=False).dataset
+    xr.testing.assert_identical(_data(small), _data(big.sel(p=[0.3, 0.1])))
+
+
+FAIL_AT = {"p": 0.1}
+
+
+def flaky(config, seed):
+    """A kind that fails at the points listed in FAIL_AT (module level so it is found by name)."""
+    if config["p"] == FAIL_AT.get("p"):
+        raise RuntimeError("simulated failure")
+    return runner.plugin_mi(config, seed)
+
+
+runner.register_kind(runner.TaskKind("flaky_test", flaky, runner.get_kind("plugin_mi").fields,
+                                     runner.CountSplit()), replace=True)
+
+
+def test_failed_task_is_reported_and_others_are_kept(tmp_path, monkeypatch):
+    grid = dict(GRID, kind="flaky_test")
+    res = runner.run_sweep(grid, tmp_path, progress=False)
+    assert len(res.failures) == 6 and all("simulated failure" in e.error for e in res.failures)
+    assert all(e.spec.config["p"] == 0.1 for e in res.failures)
+    report = json.loads(res.dataset.attrs["failed_tasks"])
+    assert {r["config"]["p"] for r in report} == {0.1} and len(report) == 6
+    assert res.dataset["I_plugin"].sel(p=0.1).isnull().all()
+    assert res.dataset["I_plugin"].sel(p=0.3).notnull().all()
+    assert len(list((tmp_path / "tasks").glob("*.nc"))) == 6
+    monkeypatch.setitem(FAIL_AT, "p", None)
+    fixed = runner.run_sweep(grid, tmp_path, progress=False)
+    assert [e.status for e in fixed.events].count("done") == 6 and not fixed.failures
+    reference = runner.run_sweep(GRID, tmp_path / "ref", progress=False).dataset
+    xr.testing.assert_identical(_data(reference), _data(fixed.dataset))
+
+
+def test_all_failed_gives_an_empty_result(tmp_path, monkeypatch):
+    monkeypatch.setitem(FAIL_AT, "p", 0.2)
+    res = runner.run_sweep({"kind": "flaky_test", "fixed": {"n": 5}, "axes": {"p": [0.2]}}, tmp_path,
+                           progress=False)
+    assert res.path is None and len(res.failures) == 1 and len(res.dataset.data_vars) == 0
+
+
+def test_process_pool_gives_the_in_process_result(tmp_path):
+    ref = runner.run_sweep(GRID, tmp_path / "here", progress=False).dataset
+    with runner.ProcessPool(2) as pool:
+        res = runner.run_sweep(GRID, tmp_path / "pool", pool, progress=False)
+    assert all(e.worker and e.worker != _whoami() for e in res.events), "tasks did not run in the pool"
+    xr.testing.assert_identical(_data(ref), _data(res.dataset))
+
+
+def test_cli_runs_lists_and_rejects(tmp_path, capsys):
+    path = tmp_path / "grid.toml"
+    path.write_text('kind = "plugin_mi"\nseed = 11\n[fixed]\nrepeats = 5\nrepeats_per_task = 2\n'
+                    '[axes]\np = [0.3, 0.1]\nn = [20, 200]\n')
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--dry-run"]) == 0
+    assert "12 tasks" in capsys.readouterr().out and not (tmp_path / "o").exists()
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "I_plugin_mean" in out and "sweep.nc" in out
+    ref = runner.run_sweep(GRID, tmp_path / "ref", progress=False).dataset
+    xr.testing.assert_identical(_data(ref), _data(store.load(tmp_path / "o" / "sweep.nc")))
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--device", "cuda"]) == 2
+    assert "has no device field" in capsys.readouterr().err
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--workers", "0"]) == 2
+
+
+def test_executor_choice_is_validated():
+    assert isinstance(runner.make_executor(), runner.InProcess)
+    with pytest.raises(ValueError, match="at most one"):
+        runner.make_executor(scheduler="tcp://x:1", processes=2)
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        runner.ProcessPool(0)
