@@ -1,0 +1,237 @@
+"""Hypothesis strategies for mutual-information estimators: distributions, chains, laws, transforms.
+
+Every float comes from ``st.floats(..., allow_subnormal=False)`` (subnormals made property tests flaky in dit) and
+every random draw of samples from an explicit integer seed, so a falsifying example is a readable recipe.
+
+Strategies
+----------
+- :func:`joint_distributions` -> p(x,y) tables (n_x, n_y) summing to 1: general, deterministic (one-hot rows),
+  independent (outer products) and tables with near-zero (1e-12) cells.
+- :func:`markov_chains` -> ``(p_x, p(t1|x), p(t2|t1))`` row-stochastic tables of X -> T1 -> T2.
+- :func:`discrete_laws`, :func:`layer_laws` (layer-like activations of a discrete X, with and without noise),
+  :func:`noisy_channel_laws` (additive-noise channels), :func:`gaussian_laws` (correlated Gaussians,
+  I = -1/2 log2(1 - rho^2)) -> laws of :mod:`ibtheory.testing.laws` with ``sample(n, seed)`` and the true ``mi``.
+- :func:`laws_for` -> the laws whose (x_kind, y_kind) match an estimator's declared input kinds.
+- :func:`samples` -> :class:`~ibtheory.testing.laws.Sample` draws from any law strategy.
+- :func:`processings`, :func:`monotone_transforms`, :func:`seeds`.
+
+>>> from hypothesis import given, settings
+>>> @settings(max_examples=5, derandomize=True)
+... @given(joint_distributions())
+... def total_is_one(p):
+...     assert abs(p.sum() - 1) < 1e-12
+>>> total_is_one()
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from .laws import (
+    DiscreteLaw,
+    GaussianLaw,
+    LayerLaw,
+    MonotoneTransform,
+    NoisyChannelLaw,
+    Processing,
+    Sample,
+    Swapped,
+)
+
+__all__ = [
+    "KINDS",
+    "seeds",
+    "probabilities",
+    "joint_distributions",
+    "markov_chains",
+    "discrete_laws",
+    "layer_laws",
+    "noisy_channel_laws",
+    "gaussian_laws",
+    "laws_for",
+    "samples",
+    "processings",
+    "monotone_transforms",
+]
+
+#: The input kinds an estimator may declare for each argument.
+KINDS = ("discrete", "continuous")
+_NEAR_ZERO = 1e-12
+
+
+def _floats(lo: float, hi: float) -> st.SearchStrategy[float]:
+    return st.floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+def seeds() -> st.SearchStrategy[int]:
+    """Seeds for ``numpy.random.default_rng`` (shrink towards 0)."""
+    return st.integers(0, 2**32 - 1)
+
+
+@st.composite
+def probabilities(draw, size: int, near_zero: bool = True) -> np.ndarray:
+    """A probability vector of length ``size``; cells may be 0 or ``1e-12`` (near zero) when ``near_zero``."""
+    cell = st.one_of(_floats(0.0, 1.0), st.sampled_from([0.0, _NEAR_ZERO])) if near_zero else _floats(0.01, 1.0)
+    w = np.array(draw(st.lists(cell, min_size=size, max_size=size)), dtype=np.float64)
+    if not w.sum() > 0:
+        w[draw(st.integers(0, size - 1))] = 1.0
+    return w / w.sum()
+
+
+@st.composite
+def joint_distributions(
+    draw, max_x: int = 5, max_y: int = 4, kind: str | None = None, min_x: int = 1, min_y: int = 1
+) -> np.ndarray:
+    """A joint table p(x,y) of shape (n_x, n_y), min_x <= n_x <= max_x, min_y <= n_y <= max_y, summing to 1.
+
+    ``kind`` picks one family ("general" (cells may be 0 or 1e-12), "deterministic" (y = g(x), one-hot rows),
+    "independent" (p_x p_y^T)); ``None`` draws any of them.
+    """
+    n_x = draw(st.integers(min_x, max_x))
+    n_y = draw(st.integers(min_y, max_y))
+    kind = kind or draw(st.sampled_from(["general", "deterministic", "independent"]))
+    if kind == "general":
+        return draw(probabilities(n_x * n_y)).reshape(n_x, n_y)
+    p_x = draw(probabilities(n_x, near_zero=False))
+    if kind == "independent":
+        return np.outer(p_x, draw(probabilities(n_y)))
+    if kind == "deterministic":
+        g = np.array(draw(st.lists(st.integers(0, n_y - 1), min_size=n_x, max_size=n_x)))
+        p = np.zeros((n_x, n_y))
+        p[np.arange(n_x), g] = p_x
+        return p
+    raise ValueError(f"kind must be 'general', 'deterministic', 'independent' or None, got {kind!r}")
+
+
+@st.composite
+def _stochastic(draw, rows: int, cols: int, deterministic: bool) -> np.ndarray:
+    if deterministic:
+        g = np.array(draw(st.lists(st.integers(0, cols - 1), min_size=rows, max_size=rows)))
+        return np.eye(cols)[g]
+    return np.stack([draw(probabilities(cols)) for _ in range(rows)])
+
+
+@st.composite
+def markov_chains(
+    draw, max_x: int = 5, max_t1: int = 4, max_t2: int = 3, deterministic: bool | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A Markov chain X -> T1 -> T2 as (p_x (n_x,), p(t1|x) (n_x, n_t1), p(t2|t1) (n_t1, n_t2)).
+
+    ``deterministic`` True makes both channels functions (one-hot rows), False stochastic, None either.
+    The data-processing inequality I(X;T1) >= I(X;T2) holds exactly for the joint tables they define.
+    """
+    det = draw(st.booleans()) if deterministic is None else deterministic
+    n_x, n_t1, n_t2 = (draw(st.integers(1, m)) for m in (max_x, max_t1, max_t2))
+    return (draw(probabilities(n_x)), draw(_stochastic(n_x, n_t1, det)), draw(_stochastic(n_t1, n_t2, det)))
+
+
+def discrete_laws(independent: bool = False, max_x: int = 5, max_y: int = 4) -> st.SearchStrategy[DiscreteLaw]:
+    """:class:`DiscreteLaw` over :func:`joint_distributions` (only "independent" tables when ``independent``)."""
+    kind = "independent" if independent else None
+    return st.builds(DiscreteLaw, joint_distributions(max_x, max_y, kind=kind))
+
+
+@st.composite
+def layer_laws(
+    draw, independent: bool = False, noise: bool | None = None, max_bits: int = 4, max_units: int = 4,
+    max_y: int = 3,
+) -> LayerLaw:
+    """Layer-like activations tanh(gain * x W + b) (+ Gaussian noise) of a bit pattern X with labels Y ~ p(y|x).
+
+    ``noise`` True adds noise of standard deviation in [0.05, 0.5], False none, None either.  With
+    ``independent`` p(y|x) is the same for every x, so I(T;Y) = 0.
+    """
+    bits = draw(st.integers(1, max_bits))
+    units = draw(st.integers(1, max_units))
+    kind = "independent" if independent else draw(st.sampled_from(["general", "deterministic"]))
+    p_xy = draw(joint_distributions(2**bits, max_y, kind=kind, min_x=2**bits))
+    rng = np.random.default_rng(draw(seeds()))
+    weights = np.round(rng.standard_normal((bits, units)), 4)
+    bias = np.round(0.1 * rng.standard_normal(units), 4)
+    gain = draw(_floats(0.25, 3.0))
+    add_noise = draw(st.booleans()) if noise is None else noise
+    sigma = draw(_floats(0.05, 0.5)) if add_noise else 0.0
+    return LayerLaw(p_xy, weights, bias, gain, sigma)
+
+
+@st.composite
+def noisy_channel_laws(draw, max_y: int = 3) -> NoisyChannelLaw:
+    """Y ~ p_y over 2..max_y labels, T = tanh(mu_Y + sigma Z) with mu in [-2, 2], sigma in [0.1, 1.5]."""
+    k = draw(st.integers(2, max_y))
+    p_y = draw(probabilities(k, near_zero=False))
+    mu = np.array(draw(st.lists(_floats(-2.0, 2.0), min_size=k, max_size=k)))
+    return NoisyChannelLaw(p_y, mu, draw(_floats(0.1, 1.5)))
+
+
+@st.composite
+def gaussian_laws(draw, independent: bool = False, max_dim: int = 2, max_rho: float = 0.95) -> GaussianLaw:
+    """Correlated standard Gaussian pairs in d <= max_dim dimensions, |rho_i| <= max_rho (0 when independent)."""
+    d = draw(st.integers(1, max_dim))
+    if independent:
+        return GaussianLaw(np.zeros(d))
+    return GaussianLaw(np.array(draw(st.lists(_floats(-max_rho, max_rho), min_size=d, max_size=d))))
+
+
+def laws_for(
+    x_kind: str, y_kind: str, family: str = "any", independent: bool = False
+) -> st.SearchStrategy:
+    """Laws whose kinds are (x_kind, y_kind).
+
+    ``family``: "any" (every law of these kinds), "exact-discrete" (true MI of discrete data: discrete tables, or
+    noiseless layer activations of a discrete X), "continuous" (known MI of continuous data: additive-noise
+    channels, correlated Gaussians).  A combination without such laws gives ``st.nothing()``.
+    """
+    for name, kind in (("x_kind", x_kind), ("y_kind", y_kind)):
+        if kind not in KINDS:
+            raise ValueError(f"{name} must be one of {KINDS}, got {kind!r}")
+    if family not in ("any", "exact-discrete", "continuous"):
+        raise ValueError(f"family must be 'any', 'exact-discrete' or 'continuous', got {family!r}")
+    if (x_kind, y_kind) == ("discrete", "continuous"):
+        return laws_for(y_kind, x_kind, family, independent).map(Swapped)
+    options: list[st.SearchStrategy] = []
+    if (x_kind, y_kind) == ("discrete", "discrete"):
+        if family != "continuous":
+            options.append(discrete_laws(independent))
+    elif (x_kind, y_kind) == ("continuous", "discrete"):
+        if family in ("any", "exact-discrete"):
+            options.append(layer_laws(independent, noise=False if family == "exact-discrete" else None))
+        if family in ("any", "continuous") and not independent:
+            options.append(noisy_channel_laws())
+    elif family != "exact-discrete":
+        options.append(gaussian_laws(independent))
+    return st.one_of(options) if options else st.nothing()
+
+
+def samples(laws: st.SearchStrategy, n: int = 300) -> st.SearchStrategy[Sample]:
+    """``law.sample(n, seed)`` for laws drawn from ``laws`` and a drawn seed."""
+    return st.builds(lambda law, seed: law.sample(n, seed), laws, seeds())
+
+
+@st.composite
+def processings(draw, kind: str, noise: bool = False, max_out: int = 3) -> Processing:
+    """A processing step g for the chain source -> T1 -> T2 = g(T1).
+
+    Discrete T1: a table mapping codes to at most ``max_out`` codes (merges states).  Continuous T1: the next
+    layer tanh(T1 W + b) with at most ``max_out`` units, plus noise (sd in [0.1, 1]) when ``noise``.
+    """
+    if kind == "discrete":
+        size = draw(st.integers(1, 6))
+        return Processing(table=np.array(draw(st.lists(st.integers(0, max_out - 1), min_size=size,
+                                                           max_size=size))))
+    rng = np.random.default_rng(draw(seeds()))
+    units = draw(st.integers(1, max_out))
+    weights = np.round(rng.standard_normal((4, units)), 4)
+    bias = np.round(0.1 * rng.standard_normal(units), 4)
+    return Processing(weights=weights, bias=bias, noise=draw(_floats(0.1, 1.0)) if noise else 0.0)
+
+
+@st.composite
+def monotone_transforms(draw, family: str = "nonlinear") -> MonotoneTransform:
+    """Strictly increasing maps: ``family`` "affine" (a v + b, a in [0.1, 10], b in [-2, 2]) or "nonlinear"
+    (v^3 + a v, sinh(a v), exp(a v) with a in [0.25, 3])."""
+    if family == "affine":
+        return MonotoneTransform("affine", draw(_floats(0.1, 10.0)), draw(_floats(-2.0, 2.0)))
+    if family != "nonlinear":
+        raise ValueError(f"family must be 'affine' or 'nonlinear', got {family!r}")
+    return MonotoneTransform(draw(st.sampled_from(["cube", "sinh", "exp"])), draw(_floats(0.25, 3.0)))
