@@ -88,6 +88,36 @@ runner.register_kind(runner.TaskKind("flaky_test", flaky, runner.get_kind("plugi
                                      runner.CountSplit()), replace=True)
 
 
+def per_repeat(config, seed):
+    """A kind whose repeat r depends only on (seed, r): chunking must not change its numbers."""
+    ids = range(config["repeat_start"], config["repeat_start"] + config["repeats"])
+    draws = [np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(r,))).random() for r in ids]
+    return xr.Dataset({"u": ("repeat", np.array(draws) * config["scale"])}, coords={"repeat": np.arange(len(draws))})
+
+
+runner.register_kind(runner.TaskKind(
+    "per_repeat_test", per_repeat,
+    {"scale": runner.Field(lambda v, name: float(v)), "repeats": runner.Field(lambda v, name: int(v)),
+     "repeats_per_task": runner.Field(lambda v, name: v, None), "repeat_start": runner.Field(lambda v, name: v, 0)},
+    runner.CountSplit(offset="repeat_start")), replace=True)
+
+
+def test_kinds_drawing_per_repeat_are_independent_of_the_chunk_size(tmp_path):
+    results = []
+    for size in (1, 3, 7):
+        grid = {"kind": "per_repeat_test", "seed": 2, "fixed": {"repeats": 7, "repeats_per_task": size},
+                "axes": {"scale": [1.0, 2.0]}}
+        assert len(runner.load_grid(grid).tasks()) == 2 * -(-7 // size)
+        results.append(runner.run_sweep(grid, tmp_path / str(size), progress=False).dataset)
+    for other in results[1:]:
+        xr.testing.assert_identical(_data(results[0]), _data(other))
+    seeds = results[0]["task_seed"]
+    assert (seeds.sel(scale=1.0) == seeds.sel(scale=1.0)[0]).all(), "chunks of a point must share its seed"
+    assert int(seeds.sel(scale=1.0)[0]) != int(seeds.sel(scale=2.0)[0])
+    with pytest.raises(ValueError, match="'repeat_start' is set by the task split"):
+        runner.load_grid({"kind": "per_repeat_test", "fixed": {"repeats": 2, "repeat_start": 1, "scale": 1.0}})
+
+
 def test_failed_task_is_reported_and_others_are_kept(tmp_path, monkeypatch):
     grid = dict(GRID, kind="flaky_test")
     res = runner.run_sweep(grid, tmp_path, progress=False)

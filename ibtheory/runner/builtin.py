@@ -1,1 +1,206 @@
-"""Built-in task kinds that call the rest of the package: ``train`` and ``ib_curve`` (being written)."""
+"""The built-in task kinds that call the rest of the package: ``train`` (network ensembles) and ``ib_curve``.
+
+``train`` runs :func:`ibtheory.nets.train` on the paper's task for one architecture x activation x training size x
+chunk of repeats.  Every repeat draws its initialisation, split, labels and minibatch order from (seed, repeat
+index), so all chunks of a grid point share the point's seed, get ``repeat_start`` and the merged result does not
+depend on ``repeats_per_task`` nor on the number of workers.  ``device`` ("cpu", "cuda", "cuda:1") is checked on
+every worker before anything runs.
+
+``ib_curve`` computes the IB curve of a task on a sorted beta list split into ranges (``betas_per_task``).  Each
+range is annealed into from a warm-up path of at most ``warmup`` betas taken from the part of the list the
+annealing comes from, so ranges run in parallel yet each starts from a solution continued along beta, as one long
+annealing run would.
+
+Torch, :mod:`ibtheory.nets` and :mod:`ibtheory.ib` are imported only when a task of their kind runs or is
+validated, so importing the runner stays light.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .kinds import (
+    REQUIRED,
+    CountSplit,
+    Field,
+    RangeSplit,
+    TaskKind,
+    choice,
+    int_list,
+    integer,
+    number,
+    optional,
+    register_kind,
+)
+
+__all__ = ["train_task", "ib_curve_task", "check_device", "beta_values", "TRAIN_FIELDS"]
+
+
+def _text(v: Any, name: str) -> str:
+    if not isinstance(v, str) or not v:
+        raise ValueError(f"field '{name}' must be a non-empty string, got {v!r}")
+    return v
+
+
+def _device(v: Any, name: str) -> str:
+    v = _text(v, name)
+    if not (v == "cpu" or v == "cuda" or (v.startswith("cuda:") and v[5:].isdigit())):
+        raise ValueError(f"field '{name}' must be 'cpu', 'cuda' or 'cuda:N', got {v!r}")
+    return v
+
+
+def check_device(config: dict) -> str | None:
+    """Worker check: None when ``config['device']`` exists in this process, else the reason it does not."""
+    device = config.get("device", "cpu")
+    if device == "cpu":
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return f"device {device!r} was asked for but CUDA is not available (torch {torch.__version__})"
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        return f"device {device!r} was asked for but only {torch.cuda.device_count()} CUDA device(s) exist"
+    return None
+
+
+def _task(config: dict) -> xr.Dataset:
+    from .. import tasks
+
+    if config["task"] == "tishby":
+        return tasks.tishby(config.get("gamma"))
+    if config["task"] == "binary_symmetric":
+        return tasks.binary_symmetric(config["crossover"])
+    return tasks.gaussian_discretized(config["rho"], config["grid"], config["grid"])
+
+
+_TASK_FIELDS = {
+    "task": Field(choice("tishby", "binary_symmetric", "gaussian"), "tishby", "which task p(x,y)"),
+    "gamma": Field(optional(number(1e-12)), None, "tishby: slope of the soft rule (absent: hard labels)"),
+}
+
+#: Fields passed through to ibtheory.nets.train (names of its keyword arguments).
+TRAIN_FIELDS = ("hidden", "activation", "repeats", "repeat_start", "epochs", "lr", "optimizer", "batch_size",
+                "train_fraction", "snapshots", "device", "dtype")
+
+
+def train_task(config: dict, seed: int) -> xr.Dataset:
+    """Train ``config['repeats']`` networks (repeats repeat_start.. of the grid point) with ``ibtheory.nets.train``."""
+    from ..nets import train
+
+    kwargs = {k: config[k] for k in TRAIN_FIELDS}
+    kwargs["hidden"] = tuple(kwargs["hidden"])
+    return train(_task(config), seed=seed, progress=False, **kwargs)
+
+
+def _validate_train(config: dict) -> None:
+    from ..nets.loop import TrainConfig
+
+    kwargs = {k: config[k] for k in TRAIN_FIELDS if k != "device"}
+    kwargs["hidden"] = tuple(kwargs["hidden"])
+    TrainConfig(**kwargs)  # raises ValueError naming the field
+
+
+def _train_summary(ds: xr.Dataset) -> dict:
+    out = {}
+    for name in ("train_accuracy", "test_accuracy", "train_loss", "test_loss"):
+        if name in ds and "epoch" in ds[name].dims:
+            out[f"final_{name}"] = float(ds[name].isel(epoch=-1).mean())
+    return out
+
+
+register_kind(TaskKind(
+    name="train",
+    func=train_task,
+    fields={
+        **_TASK_FIELDS,
+        "hidden": Field(int_list(1), [10, 7, 5, 4, 3], "hidden-layer widths"),
+        "activation": Field(_text, "tanh", "hidden nonlinearity (tanh, relu, sigmoid, linear, hardtanh)"),
+        "repeats": Field(integer(1), 50, "networks per grid point, each with its own split and initialisation"),
+        "repeats_per_task": Field(optional(integer(1)), None, "networks per task (default: all in one task)"),
+        "repeat_start": Field(integer(0), 0, "set by the split"),
+        "epochs": Field(integer(0), 10_000, "training epochs"),
+        "lr": Field(number(1e-300), 4e-4, "learning rate"),
+        "optimizer": Field(choice("adam", "sgd"), "adam", "optimiser"),
+        "batch_size": Field(integer(1), 512, "minibatch size"),
+        "train_fraction": Field(number(0.0, 1.0), 0.8, "fraction of the 4096 patterns used for training"),
+        "snapshots": Field(integer(1), 300, "log-spaced epochs at which layers are saved"),
+        "device": Field(_device, "cpu", "torch device: cpu, cuda, cuda:N (checked on every worker)"),
+        "dtype": Field(choice("float32", "float64"), "float32", "torch dtype"),
+    },
+    split=CountSplit("repeat", "repeats", "repeats_per_task", offset="repeat_start"),
+    summary=_train_summary,
+    validate=_validate_train,
+    worker_check=check_device,
+    doc="network ensembles on the paper's task (ibtheory.nets.train)",
+))
+
+
+# ---------------------------------------------------------------- IB curves on beta ranges
+def beta_values(v: Any, name: str) -> list[float]:
+    """Checker: a list of positive betas, or a table {start, stop, num} of log-spaced betas; returns them sorted."""
+    if isinstance(v, dict):
+        unknown = sorted(set(v) - {"start", "stop", "num"})
+        if unknown or not {"start", "stop", "num"} <= set(v):
+            raise ValueError(f"field '{name}' as a table needs exactly start, stop, num; got keys {sorted(v)}")
+        start, stop = number(1e-300)(v["start"], f"{name}.start"), number(1e-300)(v["stop"], f"{name}.stop")
+        num = integer(1)(v["num"], f"{name}.num")
+        if stop < start:
+            raise ValueError(f"field '{name}': stop ({stop}) must be >= start ({start})")
+        return [float(b) for b in np.geomspace(start, stop, num)]
+    if not isinstance(v, (list, tuple)) or not v:
+        raise ValueError(f"field '{name}' must be a non-empty list of betas or a table {{start, stop, num}}")
+    values = sorted(number(1e-300)(b, f"{name}[{i}]") for i, b in enumerate(v))
+    if len(set(values)) != len(values):
+        raise ValueError(f"field '{name}' has repeated betas")
+    return values
+
+
+def _warmup_path(before: list[float], count: int) -> list[float]:
+    """At most ``count`` of the betas the annealing passes before reaching the range, evenly spaced by index."""
+    if count <= 0 or not before:
+        return []
+    idx = np.unique(np.round(np.linspace(0, len(before) - 1, min(count, len(before)))).astype(int))
+    return [before[i] for i in idx]
+
+
+def ib_curve_task(config: dict, seed: int) -> xr.Dataset:
+    """The IB curve at betas[i0:i1] (``beta_range``), annealed into from a warm-up path; Dataset over ``beta``."""
+    from ..ib import ib_curve
+
+    betas = config["betas"]
+    i0, i1 = config.get("beta_range") or (0, len(betas))
+    own = betas[i0:i1]
+    warm = _warmup_path(betas[:i0], config["warmup"])
+    p_xy = _task(config)["p_xy"].values
+    curve = ib_curve(p_xy, betas=np.array(warm + own))
+    return curve.sel(beta=np.array(own))
+
+
+def _ib_summary(ds: xr.Dataset) -> dict:
+    out = {"max_I_TY": float(ds["I_TY"].max()), "max_I_XT": float(ds["I_XT"].max())}
+    if "converged" in ds:
+        out["converged"] = float(ds["converged"].mean())
+    return out
+
+
+register_kind(TaskKind(
+    name="ib_curve",
+    func=ib_curve_task,
+    fields={
+        **_TASK_FIELDS,
+        "crossover": Field(number(0.0, 1.0), 0.1, "binary_symmetric: crossover probability"),
+        "rho": Field(number(-0.999999, 0.999999), 0.8, "gaussian: correlation"),
+        "grid": Field(integer(2), 64, "gaussian: grid points per axis"),
+        "betas": Field(beta_values, REQUIRED, "list of betas or {start, stop, num} (log-spaced)"),
+        "betas_per_task": Field(optional(integer(1)), None, "betas per task (default: all in one task)"),
+        "beta_range": Field(optional(int_list(0, 2)), None, "set by the split"),
+        "warmup": Field(integer(0), 16, "betas of the warm-up anneal into each range"),
+    },
+    split=RangeSplit("beta", "betas", "betas_per_task"),
+    summary=_ib_summary,
+    doc="IB curve over a beta list split into ranges with warm starts (ibtheory.ib.ib_curve)",
+))

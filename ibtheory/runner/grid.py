@@ -16,7 +16,8 @@ the IB solver).  A grid comes from a TOML file or a Python dict of the same shap
     train_fraction = [0.05, 0.8]
 
 Determinism: the seed of a task is drawn from ``numpy.random.SeedSequence(grid_seed, spawn_key=words)`` where
-``words`` are 32-bit words of the SHA-256 of the task's coordinates (its axis values and chunk index) written as
+``words`` are 32-bit words of the SHA-256 of the task's coordinates (its axis values, plus the chunk index unless the
+kind draws each repeat from (seed, repeat index), see :class:`~ibtheory.runner.kinds.CountSplit`) written as
 canonical JSON, so it never depends on the order tasks run in, the number of workers, or Python's salted
 ``hash()``.  Extending an axis leaves the seeds of the existing points unchanged.
 
@@ -137,6 +138,9 @@ class Grid:
         for name, table in (("fixed", fixed), ("axes", axes)):
             if not isinstance(table, Mapping):
                 raise ValueError(f"grid '{name}' must be a table of fields, got {type(table).__name__}")
+        for k in [*fixed, *axes]:
+            if k in kind.split.internal_fields:
+                raise ValueError(f"field '{k}' is set by the task split; remove it from the grid")
         for k in axes:
             if k in kind.split.control_fields:
                 raise ValueError(f"field '{k}' controls how tasks are split and cannot be an axis; put it in 'fixed'")
@@ -156,6 +160,15 @@ class Grid:
                 raise ValueError(f"axis '{k}' has repeated values {labels}")
             checked_axes[k] = checked
         kind.check_complete({**checked_fixed, **{k: v[0] for k, v in checked_axes.items()}})
+        if kind.validate is not None:
+            names = list(checked_axes)
+            for combo in itertools.product(*(checked_axes[k] for k in names)):
+                point = dict(zip(names, combo, strict=True))
+                try:
+                    kind.validate({**kind.defaults, **checked_fixed, **point})
+                except ValueError as exc:
+                    where = f" at point {point}" if point else ""
+                    raise ValueError(f"task kind '{kind.name}'{where}: {exc}") from None
         name = spec.get("name", "")
         if not isinstance(name, str):
             raise ValueError(f"grid field 'name' must be a string, got {name!r}")
@@ -179,7 +192,7 @@ class Grid:
             config = {**self.kind.defaults, **self.fixed, **point}
             labels = {k: coordinate_label(v) for k, v in point.items()}
             for chunk, (update, info) in enumerate(self.kind.split.chunks(config)):
-                coords = {**labels, "_chunk": chunk}
+                coords = {**labels, "_chunk": chunk} if self.kind.split.seed_per_chunk else labels
                 seed = task_seed(self.seed, coords)
                 full = {**config, **update}
                 key = "t" + stable_digest([self.kind.name, full, coords, seed]).hex()[:20]

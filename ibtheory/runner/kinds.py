@@ -109,6 +109,9 @@ class NoSplit:
 
     dim: str | None = None
     control_fields: frozenset = frozenset()
+    internal_fields: frozenset = frozenset()
+
+    seed_per_chunk = False
 
     def chunks(self, config: dict) -> list[tuple[dict, dict]]:
         return [({}, {})]
@@ -121,12 +124,24 @@ class NoSplit:
 class CountSplit:
     """Split ``config[total]`` members (e.g. repeats) into chunks of ``config[size]``; the task sees ``total = n``.
 
-    The result's ``dim`` coordinate is shifted to the chunk's global positions start..start+n-1.
+    The result's ``dim`` coordinate is shifted to the chunk's global positions start..start+n-1.  When the kind
+    accepts the chunk's start (``offset`` names that field, e.g. ``repeat_start``) and draws every member from
+    (seed, member index), all chunks of a point share the point's seed and the results do not depend on the chunk
+    size either; otherwise (``offset=None``) every chunk gets its own seed.
     """
 
     dim: str = "repeat"
     total: str = "repeats"
     size: str = "repeats_per_task"
+    offset: str | None = None
+
+    @property
+    def seed_per_chunk(self) -> bool:
+        return self.offset is None
+
+    @property
+    def internal_fields(self) -> frozenset:
+        return frozenset({self.offset} - {None})
 
     @property
     def control_fields(self) -> frozenset:
@@ -135,7 +150,9 @@ class CountSplit:
     def chunks(self, config: dict) -> list[tuple[dict, dict]]:
         total = config[self.total]
         size = config.get(self.size) or total
-        return [({self.total: min(size, total - s)}, {f"{self.dim}_start": s}) for s in range(0, total, size)]
+        extra = (lambda s: {self.offset: s}) if self.offset else (lambda s: {})
+        return [({self.total: min(size, total - s), **extra(s)}, {f"{self.dim}_start": s})
+                for s in range(0, total, size)]
 
     def place(self, ds: xr.Dataset, info: dict) -> xr.Dataset:
         start = info[f"{self.dim}_start"]
@@ -153,10 +170,15 @@ class RangeSplit:
     dim: str = "beta"
     values: str = "betas"
     size: str = "betas_per_task"
+    seed_per_chunk = False
 
     @property
     def control_fields(self) -> frozenset:
         return frozenset({self.values, self.size})
+
+    @property
+    def internal_fields(self) -> frozenset:
+        return frozenset({f"{self.dim}_range"})
 
     def chunks(self, config: dict) -> list[tuple[dict, dict]]:
         n = len(config[self.values])
@@ -174,8 +196,10 @@ class TaskKind:
 
     ``func(config, seed) -> Dataset`` must be a module-level function (it is pickled by reference to reach process
     pools and dask workers).  ``summary(ds) -> {name: float}`` reduces one grid point's merged result to a few
-    numbers for the sweep's table.  ``worker_check(config) -> str | None`` runs once on every worker before anything
-    runs (e.g. that a requested CUDA device exists there) and returns an error message or None.
+    numbers for the sweep's table.  ``validate(config)`` checks a whole point's configuration (relations between
+    fields) when the grid is built and raises ``ValueError``.  ``worker_check(config) -> str | None`` runs once on
+    every worker before anything runs (e.g. that a requested CUDA device exists there) and returns an error message
+    or None.
     """
 
     name: str
@@ -183,6 +207,7 @@ class TaskKind:
     fields: Mapping[str, Field]
     split: Any = field(default_factory=NoSplit)
     summary: Callable[[xr.Dataset], dict] | None = None
+    validate: Callable[[dict], None] | None = None
     worker_check: Callable[[dict], str | None] | None = None
     doc: str = ""
 

@@ -134,7 +134,6 @@ def iter_sweep(grid: Grid | dict | str | os.PathLike, out: str | os.PathLike,
     out = Path(out)
     executor = executor or InProcess()
     specs = grid.tasks()
-    (out / "tasks").mkdir(parents=True, exist_ok=True)
     todo = []
     for spec in specs:
         if _finished(_task_path(out, spec), spec):
@@ -144,6 +143,7 @@ def iter_sweep(grid: Grid | dict | str | os.PathLike, out: str | os.PathLike,
     if not todo:
         return
     _preflight(grid, executor)
+    (out / "tasks").mkdir(parents=True, exist_ok=True)
     for job, result, exc in executor.map_unordered(run_task, todo):
         if exc is not None:
             yield TaskEvent(job.spec, "failed", error=f"{type(exc).__name__}: {exc}")

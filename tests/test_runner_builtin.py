@@ -1,0 +1,62 @@
+"""The built-in train and ib_curve kinds: their fields, the CUDA check before anything runs, beta ranges."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from ibtheory import runner
+from ibtheory.runner import builtin
+
+torch = pytest.importorskip("torch")
+
+
+def test_cuda_asked_for_without_cuda_is_a_clear_error_before_anything_runs(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    grid = {"kind": "train", "fixed": {"device": "cuda", "epochs": 1, "repeats": 1}}
+    with pytest.raises(ValueError, match="device 'cuda' was asked for but CUDA is not available"):
+        runner.run_sweep(grid, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "tasks").exists()
+    assert builtin.check_device({"device": "cpu"}) is None
+    assert "cuda:3" in builtin.check_device({"device": "cuda:3"})
+
+
+@pytest.mark.parametrize(
+    ("axes", "message"),
+    [
+        ({"device": ["gpu"]}, "field 'device' must be 'cpu', 'cuda' or 'cuda:N'"),
+        ({"activation": ["tanhh"]}, "activation must be one of"),
+        ({"train_fraction": [0.8, 1.0]}, "train_fraction must lie in (0, 1)"),
+        ({"hidden": [[10, 0]]}, "field 'hidden[1]' must be >= 1"),
+        ({"epochs": [1.5]}, "field 'epochs' must be an integer"),
+    ],
+)
+def test_train_grid_errors_name_the_field(axes, message):
+    with pytest.raises(ValueError) as exc:
+        runner.load_grid({"kind": "train", "fixed": {"repeats": 2}, "axes": axes})
+    assert message in str(exc.value), str(exc.value)
+
+
+def test_train_chunks_share_the_point_seed_and_pass_repeat_start():
+    grid = runner.load_grid({"kind": "train", "fixed": {"repeats": 5, "repeats_per_task": 2, "epochs": 3},
+                             "axes": {"hidden": [[10, 7, 5], [4]]}})
+    tasks = grid.tasks()
+    assert [t.point["hidden"] for t in tasks] == ["10-7-5"] * 3 + ["4"] * 3
+    assert [t.config["repeat_start"] for t in tasks[:3]] == [0, 2, 4]
+    assert [t.config["repeats"] for t in tasks[:3]] == [2, 2, 1]
+    assert len({t.seed for t in tasks[:3]}) == 1 and tasks[0].seed != tasks[3].seed
+
+
+def test_beta_lists_and_ranges():
+    betas = builtin.beta_values({"start": 0.1, "stop": 1000.0, "num": 5}, "betas")
+    assert_allclose(betas, [0.1, 1.0, 10.0, 100.0, 1000.0], rtol=1e-12)
+    assert builtin.beta_values([3, 1, 2], "betas") == [1.0, 2.0, 3.0]
+    for bad, message in (([], "non-empty"), ([1, 1], "repeated"), ({"start": 1, "stop": 2}, "start, stop, num"),
+                         ([1, -2], "betas[1]"), ({"start": 5, "stop": 1, "num": 3}, "must be >= start")):
+        with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            builtin.beta_values(bad, "betas")
+    grid = runner.load_grid({"kind": "ib_curve", "fixed": {"betas": {"start": 0.5, "stop": 50.0, "num": 10},
+                                                           "betas_per_task": 4}})
+    assert [t.config["beta_range"] for t in grid.tasks()] == [[0, 4], [4, 8], [8, 10]]
+    assert builtin._warmup_path(list(np.arange(10.0)), 4) == [0.0, 3.0, 6.0, 9.0]
+    assert builtin._warmup_path([1.0, 2.0], 5) == [1.0, 2.0] and builtin._warmup_path([], 3) == []
