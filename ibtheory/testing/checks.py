@@ -100,6 +100,7 @@ class _Violation(Exception):
 def _run(
     name: str, estimator: Callable, check: str, prop: str, strategy: st.SearchStrategy,
     evaluate: Callable[[object], _Obs], tolerance: str, max_examples: int, shrink: bool, claimed: bool = True,
+    n: int | str = "",
 ) -> CheckResult:
     """Search ``strategy`` for an example whose ``evaluate`` violates the property; summarise as a CheckResult."""
     name = name or estimator_name(estimator)
@@ -139,10 +140,11 @@ def _run(
         state["fail"] = ("(not reproducible)", _Obs(math.nan, 0.0, "a violation that did not reproduce when "
                                                     "re-run on the same example", "a deterministic estimator"))
     example, obs = state["fail"]
+    recipe = f"{example!r} with n = {n}" if n != "" else repr(example)
     message = (f"estimator {name!r} violates {prop}: observed {obs.observed}; expected {obs.expected} "
-               f"(tolerance {tolerance}); counterexample: {example!r}")
-    return CheckResult(name, check, prop, "failed", False, state["worst"], tolerance, repr(example), message,
-                       state["n"], seconds, claimed)
+               f"(tolerance {tolerance}); counterexample (law, seeds, ...): {recipe}")
+    return CheckResult(name, check, prop, "failed", False, state["worst"], tolerance, recipe, message,
+                       state["n"], seconds, claimed, example=example)
 
 
 def _skip(name, estimator, check, prop, reason) -> CheckResult:
@@ -176,7 +178,7 @@ def check_non_negativity(name, estimator, *, bias: float = 0.1, n: int = 200, ma
         return _Obs(-i, bias, f"I = {i:.4g} bits", f"I >= {-bias:g} bits")
 
     return _run(name, estimator, _name("non_negativity"), "non_negativity", st.tuples(_any_law(estimator), seeds()),
-                evaluate, f"bias {bias:g} bits at n = {n}", max_examples, shrink)
+                evaluate, f"bias {bias:g} bits at n = {n}", max_examples, shrink, n=n)
 
 
 def check_symmetry(name, estimator, *, atol: float = 1e-6, n: int = 300, max_examples: int = 10,
@@ -193,7 +195,7 @@ def check_symmetry(name, estimator, *, atol: float = 1e-6, n: int = 300, max_exa
         return _Obs(abs(a - b), atol, f"I(x,y) = {a:.6g}, I(y,x) = {b:.6g} bits", "equal values")
 
     return _run(name, estimator, _name("symmetry"), "symmetry", st.tuples(_any_law(estimator), seeds()), evaluate,
-                f"{atol:g} bits", max_examples, shrink)
+                f"{atol:g} bits", max_examples, shrink, n=n)
 
 
 def _recode(v: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -223,7 +225,8 @@ def check_relabelling_invariance(name, estimator, *, atol: float = 1e-6, n: int 
                     f"(relabelling seed {seed2})", "equal values")
 
     return _run(name, estimator, _name("relabelling_invariance"), "relabelling_invariance",
-                st.tuples(_any_law(estimator), seeds(), seeds()), evaluate, f"{atol:g} bits", max_examples, shrink)
+                st.tuples(_any_law(estimator), seeds(), seeds()), evaluate, f"{atol:g} bits", max_examples, shrink,
+                n=n)
 
 
 def check_permutation_invariance(name, estimator, *, atol: float = 1e-6, n: int = 300, max_examples: int = 10,
@@ -239,7 +242,8 @@ def check_permutation_invariance(name, estimator, *, atol: float = 1e-6, n: int 
                     f"(permutation seed {seed2})", "equal values")
 
     return _run(name, estimator, _name("permutation_invariance"), "permutation_invariance",
-                st.tuples(_any_law(estimator), seeds(), seeds()), evaluate, f"{atol:g} bits", max_examples, shrink)
+                st.tuples(_any_law(estimator), seeds(), seeds()), evaluate, f"{atol:g} bits", max_examples, shrink,
+                n=n)
 
 
 def check_monotone_invariance(name, estimator, *, transform: str = "nonlinear", atol: float = 1e-6, n: int = 300,
@@ -268,7 +272,7 @@ def check_monotone_invariance(name, estimator, *, transform: str = "nonlinear", 
     transforms = monotone_transforms(transform)
     return _run(name, estimator, check, "monotone_invariance",
                 st.tuples(_any_law(estimator), seeds(), transforms, transforms), evaluate, f"{atol:g} bits",
-                max_examples, shrink, claimed)
+                max_examples, shrink, claimed, n=n)
 
 
 def _empirical_entropy(v: np.ndarray) -> float:
@@ -286,12 +290,12 @@ def check_entropy_bound(name, estimator, *, atol: float = 1e-6, n: int = 300, ma
     def evaluate(ex):
         law, seed = ex
         s = law.sample(n, seed)
-        h = min(_empirical_entropy(v) for v, k in ((s.x, xk), (s.y, yk)) if k == "discrete")
+        h = min(_empirical_entropy(v) for v, k in ((s.x, xk), (s.y, yk)) if k == "discrete") + 0.0
         i = estimate(estimator, s.x, s.y)
         return _Obs(i - h, atol, f"I = {i:.6g} bits", f"I <= H = {h:.6g} bits (empirical entropy)")
 
     return _run(name, estimator, _name("entropy_bound"), "entropy_bound", st.tuples(_any_law(estimator), seeds()),
-                evaluate, f"{atol:g} bits", max_examples, shrink)
+                evaluate, f"{atol:g} bits", max_examples, shrink, n=n)
 
 
 def check_data_processing(name, estimator, *, atol: float = 0.05, n: int = 500, max_examples: int = 10,
@@ -315,7 +319,7 @@ def check_data_processing(name, estimator, *, atol: float = 0.05, n: int = 500, 
 
     strategy = st.tuples(laws_for(xk, yk), seeds(), processings(xk, noise=noisy))
     return _run(name, estimator, _name("data_processing"), "data_processing", strategy, evaluate,
-                f"{atol:g} bits at n = {n}", max_examples, shrink)
+                f"{atol:g} bits at n = {n}", max_examples, shrink, n=n)
 
 
 def check_independence(name, estimator, *, atol: float = 0.1, n: int = 1000, max_examples: int = 10,
@@ -331,7 +335,7 @@ def check_independence(name, estimator, *, atol: float = 0.1, n: int = 1000, max
 
     return _run(name, estimator, _name("independence"), "independence",
                 st.tuples(laws_for(xk, yk, independent=True), seeds()), evaluate, f"{atol:g} bits at n = {n}",
-                max_examples, shrink)
+                max_examples, shrink, n=n)
 
 
 def _agreement(prop, family, name, estimator, atol, n, max_examples, shrink, why_skip) -> CheckResult:
@@ -347,7 +351,7 @@ def _agreement(prop, family, name, estimator, atol, n, max_examples, shrink, why
         return _Obs(abs(i - s.mi), atol, f"I = {i:.4g} bits", f"I* = {s.mi:.4g} bits")
 
     return _run(name, estimator, _name(prop), prop, st.tuples(laws, seeds()), evaluate, f"{atol:g} bits at n = {n}",
-                max_examples, shrink)
+                max_examples, shrink, n=n)
 
 
 def check_exact_agreement(name, estimator, *, atol: float = 0.1, n: int = 2000, max_examples: int = 10,
@@ -385,4 +389,5 @@ def check_consistency(name, estimator, *, n_small: int = 200, n_large: int = 320
 
     return _run(name, estimator, _name("consistency"), "consistency",
                 st.tuples(laws, st.integers(0, 2**31)), evaluate,
-                f"max({factor:g} x error at n = {n_small}, {floor:g}) bits", max_examples, shrink)
+                f"max({factor:g} x error at n = {n_small}, {floor:g}) bits", max_examples, shrink,
+                n=f"{n_small} and {n_large}")

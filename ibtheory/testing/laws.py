@@ -50,7 +50,9 @@ _LN2 = np.log(2.0)
 
 
 def _fmt(a: np.ndarray) -> str:
-    return np.array2string(np.asarray(a), precision=4, separator=", ", suppress_small=False, max_line_width=200)
+    """One-line repr of an array (4 significant decimals), rows of a table on the same line."""
+    text = np.array2string(np.asarray(a), precision=4, separator=", ", max_line_width=10**6)
+    return " ".join(text.split())
 
 
 @dataclass(frozen=True, repr=False)

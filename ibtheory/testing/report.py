@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 
 __all__ = ["CheckResult", "Report", "STATUSES", "EstimatorCheckError", "EstimatorCheckWarning"]
 
@@ -31,8 +31,9 @@ class CheckResult:
 
     ``held``: True / False / None (skipped).  ``worst_error``: the largest error seen over all examples, bits
     (what ``tolerance`` bounds; NaN when skipped).  ``counterexample``: a recipe that reproduces the (shrunk)
-    violating example, empty when the property held.  ``message``: names the estimator, the property, what was
-    observed, what was expected and the tolerance.
+    violating example, empty when the property held; ``example`` the example itself (the tuple the check's
+    strategy drew: law, seed(s), transform...), for replaying it.  ``message``: names the estimator, the
+    property, what was observed, what was expected and the tolerance.
     """
 
     estimator: str
@@ -48,6 +49,7 @@ class CheckResult:
     seconds: float = 0.0
     claimed: bool = True
     reason: str = ""
+    example: object = field(default=None, repr=False, compare=False)
 
     def with_expectation(self, reason: str) -> CheckResult:
         """This result re-labelled as expected to fail: failed -> xfail, passed -> xpass."""
@@ -96,7 +98,7 @@ class Report:
 
     def to_records(self) -> list[dict]:
         """One dictionary per check (for json or ``pandas.DataFrame``)."""
-        return [asdict(r) for r in self.results]
+        return [{f.name: getattr(r, f.name) for f in fields(r) if f.name != "example"} for r in self.results]
 
     def to_markdown(self) -> str:
         """A markdown table: check, status, worst error, tolerance, counterexample (truncated)."""

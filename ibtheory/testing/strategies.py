@@ -71,8 +71,12 @@ def seeds() -> st.SearchStrategy[int]:
 
 @st.composite
 def probabilities(draw, size: int, near_zero: bool = True) -> np.ndarray:
-    """A probability vector of length ``size``; cells may be 0 or ``1e-12`` (near zero) when ``near_zero``."""
-    cell = st.one_of(_floats(0.0, 1.0), st.sampled_from([0.0, _NEAR_ZERO])) if near_zero else _floats(0.01, 1.0)
+    """A probability vector of length ``size``: integer weights 0..9 (readable, shrink towards simple tables)
+    normalised; when ``near_zero`` cells may also be ``1e-12`` or an arbitrary float in [0, 1], else weights >= 1."""
+    if near_zero:
+        cell = st.one_of(st.integers(0, 9).map(float), st.just(_NEAR_ZERO), _floats(0.0, 1.0))
+    else:
+        cell = st.integers(1, 9).map(float)
     w = np.array(draw(st.lists(cell, min_size=size, max_size=size)), dtype=np.float64)
     if not w.sum() > 0:
         w[draw(st.integers(0, size - 1))] = 1.0
@@ -127,9 +131,11 @@ def markov_chains(
 
 
 def discrete_laws(independent: bool = False, max_x: int = 5, max_y: int = 4) -> st.SearchStrategy[DiscreteLaw]:
-    """:class:`DiscreteLaw` over :func:`joint_distributions` (only "independent" tables when ``independent``)."""
-    kind = "independent" if independent else None
-    return st.builds(DiscreteLaw, joint_distributions(max_x, max_y, kind=kind))
+    """:class:`DiscreteLaw` over :func:`joint_distributions`: any kind with at least 2 x 2 states, or only
+    "independent" tables (one state allowed) when ``independent``."""
+    if independent:  # includes the one-state edge cases
+        return st.builds(DiscreteLaw, joint_distributions(max_x, max_y, kind="independent"))
+    return st.builds(DiscreteLaw, joint_distributions(max_x, max_y, min_x=2, min_y=2))
 
 
 @st.composite

@@ -1,0 +1,144 @@
+"""check_estimator on the sample estimators (plug-in, KSG) and on deliberately broken ones; report, pytest helper,
+command line.  Expected outcomes are asserted per property; expected failures are replayed from their example."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from ibtheory.cli import main
+from ibtheory.estimators.ksg import ksg
+from ibtheory.estimators.plugin import plugin_mi
+from ibtheory.info import entropy
+from ibtheory.testing import (
+    PROPERTIES,
+    EstimatorCheckError,
+    EstimatorCheckWarning,
+    check_estimator,
+    estimator_tags,
+    get_tags,
+    parametrize_with_checks,
+)
+
+# held: True = holds, False = fails with a counterexample, None = not applicable (skipped)
+EXPECTED = {
+    "plugin_mi": dict(non_negativity=True, symmetry=True, relabelling_invariance=True, permutation_invariance=True,
+                      monotone_invariance=None, entropy_bound=True, data_processing=True, independence=True,
+                      exact_agreement=True, known_mi=None, consistency=True),
+    "ksg": dict(non_negativity=True, symmetry=True, relabelling_invariance=True, permutation_invariance=True,
+                monotone_invariance=False, entropy_bound=None, data_processing=True, independence=True,
+                exact_agreement=None, known_mi=True, consistency=True),
+}
+
+
+@pytest.fixture(scope="module")
+def reports():
+    return {est.__name__: check_estimator(est, max_examples=8, on_fail=None, shrink=True) for est in (plugin_mi, ksg)}
+
+
+@pytest.mark.parametrize("est_name", sorted(EXPECTED))
+@pytest.mark.parametrize("prop", PROPERTIES)
+def test_expected_outcome_per_property(reports, est_name, prop):
+    report = reports[est_name]
+    expected = EXPECTED[est_name][prop]
+    assert report.held(prop) is expected, f"{est_name} {prop}: expected held={expected}, got\n{report}"
+    if expected is False:
+        for r in report.results:
+            if r.property == prop:
+                assert r.counterexample and r.example is not None and r.status == "xfail", str(r)
+    assert not report.failed, f"unexpected failures:\n{report}"
+
+
+def test_ksg_monotone_counterexample_replays(reports):
+    """The counterexample the suite reports really shows KSG changing under a rescaling of one argument."""
+    r = reports["ksg"]["check_monotone_invariance(transform='affine')"]
+    law, seed, g, h = r.example
+    s = law.sample(300, seed)
+    before, after = ksg(s.x, s.y), ksg(g(s.x), h(s.y))
+    assert abs(before - after) > 1e-6, f"replayed {r.counterexample}: {before} vs {after}"
+    assert "ksg" in r.message and "monotone_invariance" in r.message and "tolerance" in r.message
+
+
+@estimator_tags("discrete", "discrete")
+def negated_plugin(x, y):
+    """Sign error: returns H(X,Y) - H(X) - H(Y) = -I."""
+    return -plugin_mi(x, y)
+
+
+@estimator_tags("discrete", "discrete")
+def ignores_y(x, y):
+    """Returns H(X) of the sample whatever Y is."""
+    counts = np.unique(x, axis=0, return_counts=True)[1]
+    return entropy(counts / counts.sum())
+
+
+@pytest.mark.parametrize("broken, caught_by", [(negated_plugin, "non_negativity"), (ignores_y, "independence")])
+def test_broken_estimators_are_caught(broken, caught_by):
+    report = check_estimator(broken, properties=[caught_by, "exact_agreement"], max_examples=8, on_fail=None)
+    assert report.held(caught_by) is False and report.held("exact_agreement") is False, str(report)
+    r = report[caught_by]
+    assert r.status == "failed" and r.counterexample, str(r)
+    with pytest.raises(EstimatorCheckError, match=f"{broken.__name__}.*{caught_by}.*tolerance"):
+        check_estimator(broken, properties=[caught_by], max_examples=8, on_fail="raise")
+
+
+def test_on_fail_warn_and_expected_failures():
+    with pytest.warns(EstimatorCheckWarning, match="non_negativity"):
+        check_estimator(negated_plugin, properties=["non_negativity"], max_examples=8, on_fail="warn")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = check_estimator(negated_plugin, properties=["non_negativity", "symmetry"], max_examples=8,
+                                 expected_failed_checks={"non_negativity": "sign error", "symmetry": "holds"},
+                                 on_fail="raise")
+    assert report["non_negativity"].status == "xfail" and report["non_negativity"].reason == "sign error"
+    assert report["symmetry"].status == "xpass"
+    assert "| `check_non_negativity()` | xfail |" in report.to_markdown()
+    assert {rec["status"] for rec in report.to_records()} == {"xfail", "xpass"}
+
+
+def test_arguments_are_validated():
+    with pytest.raises(ValueError, match="properties"):
+        check_estimator(plugin_mi, properties=["no_such_property"])
+    with pytest.raises(ValueError, match="on_fail"):
+        check_estimator(plugin_mi, on_fail="explode")
+    with pytest.raises(ValueError, match="max_examples"):
+        check_estimator(plugin_mi, max_examples=0)
+    with pytest.raises(ValueError, match="options"):
+        check_estimator(plugin_mi, options={"nope": {}})
+    with pytest.raises(ValueError, match="x_kind"):
+        estimator_tags(x_kind="categorical")
+    assert get_tags(lambda x, y: 0.0).x_kind == "continuous"
+
+
+def test_estimator_exceptions_are_reported_not_raised():
+    def crashes(x, y):
+        raise ValueError("boom")
+
+    r = check_estimator(crashes, properties=["symmetry"], max_examples=3, on_fail=None)["symmetry"]
+    assert r.status == "failed" and "raised ValueError: boom" in r.message
+
+
+def test_options_override_tolerances():
+    report = check_estimator(ksg, properties=["independence"], max_examples=5, on_fail=None,
+                             options={"independence": {"atol": 1e-9, "n": 300}})
+    assert report["independence"].status == "failed" and "1e-09 bits at n = 300" in report["independence"].tolerance
+
+
+@parametrize_with_checks([plugin_mi], max_examples=3)
+def test_parametrize_with_checks(estimator, check):
+    check(estimator)
+
+
+def test_command_line(tmp_path, capsys):
+    out = tmp_path / "ksg.json"
+    rc = main(["check-estimator", "ibtheory.estimators.ksg:ksg", "--properties", "symmetry,monotone_invariance",
+               "--max-examples", "4", "--no-shrink", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().out
+    records = json.loads(out.read_text())
+    assert [r["status"] for r in records] == ["passed", "xfail", "xfail"]
+    rc = main(["check-estimator", "ibtheory.estimators.ksg:ksg", "--properties", "independence", "--max-examples",
+               "3", "--expect-fail", "independence=demo"])
+    assert rc == 0 and "xpass" in capsys.readouterr().out
+    assert main(["check-estimator", "ibtheory.estimators.ksg:nope"]) == 2
+    assert main(["check-estimator", "no_colon"]) == 2
