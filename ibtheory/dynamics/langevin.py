@@ -299,13 +299,13 @@ def langevin(
 
     Parameters are those of :func:`langevin_steps`, plus
 
-    record : any of "trajectory" (positions ``x(time, particle, dim)``), "moments" (``mean(time, dim)``,
+    record : any of "trajectory" (positions ``position(time, particle, dim)``), "moments" (``mean(time, dim)``,
         ``var(time, dim)``, ``energy(time)`` = mean L), "histogram" (``p_hist(time, x)``: fraction of particles in
         each bin of coordinate ``hist_dim``, ``density(time, x)`` = p_hist / width, ``outside(time)``: fraction
         outside the bins).  Use moments/histogram for big runs (10^6 particles), they take O(n_bins) per record.
     every : record every this many steps (default: about 100 records); step 0 and the last step are recorded.
     bins : histogram bin edges (default 121 equal bins on [-3, 3]).
-    keep_final : also return the final positions ``x_final(particle, dim)``.
+    keep_final : also return the final positions ``position_final(particle, dim)``.
 
     Returns an ``xarray.Dataset`` with coordinate ``time`` (= step * dt), provenance attributes and attrs
     ``scheme``, ``beta``, ``dt``, ``potential`` (JSON).
@@ -366,7 +366,7 @@ def langevin(
     coords = {"time": np.asarray(rec_steps, dtype=np.float64) * float(dt), "dim": np.arange(d)}
     data = {"step": ("time", np.asarray(rec_steps))}
     if traj is not None:
-        data["x"] = (("time", "particle", "dim"), traj, {"long_name": "position"})
+        data["position"] = (("time", "particle", "dim"), traj, {"long_name": "position"})
     if "moments" in rec:
         data["mean"] = (("time", "dim"), mean, {"long_name": "mean position"})
         data["var"] = (("time", "dim"), var, {"long_name": "variance of position"})
@@ -379,7 +379,7 @@ def langevin(
         data["density"] = (("time", "x"), hist / np.diff(edges), {"long_name": "histogram density"})
         data["outside"] = ("time", outside, {"long_name": "fraction of particles outside the bins"})
     if keep_final:
-        data["x_final"] = (("particle", "dim"), final)
+        data["position_final"] = (("particle", "dim"), final)
     ds = xr.Dataset(data, coords=coords)
     config = {
         "potential": potential.config(), "beta": float(beta), "dt": float(dt), "n_steps": int(n_steps_i),
