@@ -6,10 +6,11 @@ index), so all chunks of a grid point share the point's seed, get ``repeat_start
 depend on ``repeats_per_task`` nor on the number of workers.  ``device`` ("cpu", "cuda", "cuda:1") is checked on
 every worker before anything runs.
 
-``ib_curve`` computes the IB curve of a task on a sorted beta list split into ranges (``betas_per_task``).  Each
-range is annealed into from a warm-up path of at most ``warmup`` betas taken from the part of the list the
-annealing comes from, so ranges run in parallel yet each starts from a solution continued along beta, as one long
-annealing run would.
+``ib_curve`` computes the IB curve of a task on a sorted beta list split into ranges (``betas_per_task``).  The
+solver anneals both down from the largest beta and up from the smallest; each range is annealed into from
+warm-up paths of at most ``warmup`` betas of the list on each side, so ranges run in parallel yet each starts from
+a solution continued along beta, as one long annealing run would.  The concave hull and the critical betas are
+recomputed over the merged betas.
 
 Torch, :mod:`ibtheory.nets` and :mod:`ibtheory.ib` are imported only when a task of their kind runs or is
 validated, so importing the runner stays light.
@@ -159,25 +160,58 @@ def beta_values(v: Any, name: str) -> list[float]:
     return values
 
 
-def _warmup_path(before: list[float], count: int) -> list[float]:
-    """At most ``count`` of the betas the annealing passes before reaching the range, evenly spaced by index."""
-    if count <= 0 or not before:
+def _warmup_path(side: list[float], count: int) -> list[float]:
+    """At most ``count`` betas of ``side`` evenly spaced by index, always including its end nearest the range."""
+    if count <= 0 or not side:
         return []
-    idx = np.unique(np.round(np.linspace(0, len(before) - 1, min(count, len(before)))).astype(int))
-    return [before[i] for i in idx]
+    idx = np.unique(np.round(np.linspace(0, len(side) - 1, min(count, len(side)))).astype(int))
+    return [side[i] for i in idx]
 
 
 def ib_curve_task(config: dict, seed: int) -> xr.Dataset:
-    """The IB curve at betas[i0:i1] (``beta_range``), annealed into from a warm-up path; Dataset over ``beta``."""
+    """The IB curve at betas[i0:i1] (``beta_range``), annealed into from both sides; Dataset over ``beta``.
+
+    :func:`ibtheory.ib.ib_curve` anneals down from the largest beta (identity start) and up from the smallest
+    (trivial start); this task hands it the range plus at most ``warmup`` betas below and ``warmup`` above it from
+    the grid's list, so both annealing passes arrive at the range from a continued solution, then keeps the range.
+    Variables without ``beta`` that describe the whole computed path (hull, critical betas) are dropped here and
+    recomputed over the merged betas by :func:`finalize_ib_curve`.
+    """
     from ..ib import ib_curve
 
     betas = config["betas"]
     i0, i1 = config.get("beta_range") or (0, len(betas))
     own = betas[i0:i1]
-    warm = _warmup_path(betas[:i0], config["warmup"])
+    below = _warmup_path(betas[:i0], config["warmup"])
+    above = _warmup_path(betas[i1:], config["warmup"])
     p_xy = _task(config)["p_xy"].values
-    curve = ib_curve(p_xy, betas=np.array(warm + own))
-    return curve.sel(beta=np.array(own))
+    curve = ib_curve(p_xy, betas=np.array(below + own + above), seed=seed, refine_critical=False)
+    curve = curve.isel(beta=np.flatnonzero(np.isin(curve["beta"].values, own)))
+    return curve.drop_vars([v for v in ("hull_I_XT", "hull_I_TY", "critical_betas") if v in curve])
+
+
+def finalize_ib_curve(ds: xr.Dataset) -> xr.Dataset:
+    """Recompute, over all betas of a merged curve: the achievable curve (upper concave hull of the points and the
+    identity point (H_S, I_XY)) as ``hull_I_XT``/``hull_I_TY`` (bits), and ``critical_betas`` (geometric
+    midpoints of neighbouring betas whose cluster counts differ); cluster padding is set to 0 (p_t = 0 rows)."""
+    from ..ib._hull import upper_hull
+
+    out = ds.copy()
+    for name in ("encoder", "decoder", "p_t"):
+        if name in out:
+            out[name] = out[name].fillna(0.0)
+    ixt, ity = out["I_XT"].values, out["I_TY"].values
+    i_xy, h_s = float(ds.attrs.get("I_XY", np.nanmax(ity))), float(ds.attrs.get("H_S", np.nanmax(ixt)))
+    hx, hy = upper_hull(np.append(ixt, h_s), np.minimum(np.append(ity, i_xy), i_xy))
+    bits = {"units": "bits"}
+    out["hull_I_XT"] = ("hull", hx, {**bits, "long_name": "achievable curve (upper concave hull): I(X;T)"})
+    out["hull_I_TY"] = ("hull", hy, {**bits, "long_name": "achievable curve (upper concave hull): I(T;Y)"})
+    if "n_clusters" in out:
+        b, n = out["beta"].values, out["n_clusters"].values
+        idx = np.flatnonzero(n[1:] != n[:-1])
+        out["critical_betas"] = ("critical", np.sqrt(b[idx] * b[idx + 1]),
+                                 {"long_name": "betas where the number of clusters changes (bracket midpoints)"})
+    return out
 
 
 def _ib_summary(ds: xr.Dataset) -> dict:
@@ -202,5 +236,6 @@ register_kind(TaskKind(
     },
     split=RangeSplit("beta", "betas", "betas_per_task"),
     summary=_ib_summary,
+    finalize=finalize_ib_curve,
     doc="IB curve over a beta list split into ranges with warm starts (ibtheory.ib.ib_curve)",
 ))

@@ -197,7 +197,8 @@ class TaskKind:
     ``func(config, seed) -> Dataset`` must be a module-level function (it is pickled by reference to reach process
     pools and dask workers).  ``summary(ds) -> {name: float}`` reduces one grid point's merged result to a few
     numbers for the sweep's table.  ``validate(config)`` checks a whole point's configuration (relations between
-    fields) when the grid is built and raises ``ValueError``.  ``worker_check(config) -> str | None`` runs once on
+    fields) when the grid is built and raises ``ValueError``.  ``finalize(ds)`` post-processes one grid point's merged
+    chunks (e.g. recomputes a concave hull over all its betas).  ``worker_check(config) -> str | None`` runs once on
     every worker before anything runs (e.g. that a requested CUDA device exists there) and returns an error message
     or None.
     """
@@ -208,6 +209,7 @@ class TaskKind:
     split: Any = field(default_factory=NoSplit)
     summary: Callable[[xr.Dataset], dict] | None = None
     validate: Callable[[dict], None] | None = None
+    finalize: Callable[[xr.Dataset], xr.Dataset] | None = None
     worker_check: Callable[[dict], str | None] | None = None
     doc: str = ""
 

@@ -153,26 +153,50 @@ def iter_sweep(grid: Grid | dict | str | os.PathLike, out: str | os.PathLike,
         yield TaskEvent(job.spec, "done", seconds, worker)
 
 
-def _strip(ds: xr.Dataset) -> xr.Dataset:
-    ds = ds.copy()
-    ds.attrs = {}
-    return ds
+_TASK_ATTRS = ("ibtheory_version", "config", "seed", "created", "task_key", "kind", "point", "chunk", "seconds",
+               "worker")
+
+
+def _common_attrs(datasets: list[xr.Dataset]) -> dict:
+    """Attributes equal in every task (e.g. the task's I_XY), without the per-task provenance."""
+    first = {k: v for k, v in datasets[0].attrs.items() if k not in _TASK_ATTRS}
+    return {k: v for k, v in first.items()
+            if all(k in d.attrs and np.array_equal(np.asarray(d.attrs[k]), np.asarray(v)) for d in datasets[1:])}
 
 
 def _point_dataset(grid: Grid, chunks: list[tuple[TaskSpec, xr.Dataset]]) -> xr.Dataset:
-    """One grid point: its chunks concatenated along the split dimension, with each chunk's seed as ``task_seed``."""
+    """One grid point: its chunks concatenated along the split dimension, with each chunk's seed as ``task_seed``.
+
+    Variables without the split dimension must agree between chunks; those that differ (e.g. estimates pooled over
+    a chunk's repeats) are dropped and named in ``attrs["chunk_dependent_dropped"]``.  The kind's ``finalize``
+    hook then recomputes what needs the whole point (e.g. the concave hull of an IB curve).
+    """
     dim = grid.kind.split.dim
+    attrs = _common_attrs([ds for _, ds in chunks])
     parts = []
     for spec, ds in chunks:
-        ds = _strip(ds)
+        ds = ds.copy()
+        ds.attrs = {}
         if dim is not None and dim in ds.dims:
             ds["task_seed"] = (dim, np.full(ds.sizes[dim], spec.seed, dtype=np.int64))
         else:
             ds["task_seed"] = ((), np.int64(spec.seed))
         parts.append(ds)
-    if len(parts) == 1 or dim is None:
-        return parts[0]
-    return xr.concat(parts, dim=dim, data_vars="minimal", coords="minimal", compat="override", join="outer")
+    dropped: list[str] = []
+    if len(parts) > 1 and dim is not None:
+        for name, var in parts[0].data_vars.items():
+            if dim not in var.dims and not all(p[name].equals(var) for p in parts[1:] if name in p):
+                dropped.append(name)
+        parts = [p.drop_vars([v for v in dropped if v in p]) for p in parts]
+        point = xr.concat(parts, dim=dim, data_vars="minimal", coords="minimal", compat="override", join="outer")
+    else:
+        point = parts[0]
+    if dropped:
+        attrs["chunk_dependent_dropped"] = " ".join(dropped)
+    point.attrs = attrs
+    if grid.kind.finalize is not None:
+        point = grid.kind.finalize(point)
+    return point
 
 
 def merge(grid: Grid | dict | str | os.PathLike, out: str | os.PathLike) -> xr.Dataset:
@@ -196,7 +220,7 @@ def merge(grid: Grid | dict | str | os.PathLike, out: str | os.PathLike) -> xr.D
     fields = list(grid.axes)
     points = [(json.loads(k), _point_dataset(grid, v)) for k, v in by_point.items()]
     if not fields:
-        merged = points[0][1]
+        merged = points[0][1].copy()
     else:
         stacked = xr.concat([ds for _, ds in points], dim="_point", data_vars="all", coords="different",
                             compat="equals", join="outer", combine_attrs="override")
@@ -207,7 +231,8 @@ def merge(grid: Grid | dict | str | os.PathLike, out: str | os.PathLike) -> xr.D
             merged = stacked.set_index(_point=fields).unstack("_point")
         merged = merged.reindex({f: [_label(v) for v in grid.axes[f]] for f in fields})
         merged = merged.transpose(*fields, ...)
-    merged.attrs = store.provenance(grid.to_dict(), grid.seed)
+    common = _common_attrs([ds for _, ds in points])
+    merged.attrs = {**common, **store.provenance(grid.to_dict(), grid.seed)}
     merged.attrs.update(kind=grid.kind.name, tasks_total=len(grid.tasks()), tasks_missing=missing)
     return merged
 
