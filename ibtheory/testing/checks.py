@@ -22,7 +22,7 @@ independence              |I| <= atol for independent X, Y                      
 exact_agreement           |I - I*| <= atol on discrete data (tables; activations      0.1 (n = 2000)
                           that are a deterministic function of a discrete X)
 known_mi                  |I - I*| <= atol on continuous laws with known MI           0.1 (n = 2000)
-consistency               mean |I - I*| at n_large <= max(0.5 x that at n_small,      floor 0.03
+consistency               mean |I - I*| at n_large <= max(0.5 x that at n_small,      floor 0.05, 4 repeats
                           floor): the error shrinks with the sample size
 ========================  ==========================================================  ===============================
 

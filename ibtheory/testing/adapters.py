@@ -1,0 +1,97 @@
+"""Adapters: the package's layer estimators in the sample-based signature ``estimator(x, y) -> bits``.
+
+A layer estimator ``f(activations (..., n_x, units), p_x (n_x,), p_y_given_x (n_x, n_y), **options)`` returns
+``I_XT`` and ``I_TY`` in bits.  From n paired samples (x of shape (n, units): layer-like activations, y of shape
+(n, d_y): discrete labels) the adapter builds
+
+    activations = x (each sample is its own pattern),  p_x = 1/n (uniform over the samples),
+    p(y|x_i) = one-hot of sample i's label (rows of y, recoded 0..n_y-1),
+
+so the layer estimator's I(T;Y) is an estimate of the MI between the continuous T = x and the discrete Y; its
+I(X;T) estimates H(T) when the samples are distinct and is not checked here.  The adapters declare
+``x_kind="continuous"``, ``y_kind="discrete"`` and the invariances the estimator documents.
+
+:func:`package_estimators` lists every estimator of the package in this signature (binning with 10/30/100 bins,
+adaptive range, equal mass; KDE upper/lower bounds; noisy layer; ensemble; plug-in; KSG) for the conformance table
+(``scripts/estimator_table.py``).
+
+>>> import numpy as np
+>>> from ibtheory.estimators.binning import binned_information
+>>> est = layer_estimator(binned_information, name="binning(2)", n_bins=2)
+>>> est(np.array([[-0.5], [0.5], [-0.5], [0.5]]), np.array([[0], [1], [0], [1]]))
+1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = ["layer_estimator", "labels_channel", "package_estimators"]
+
+
+def labels_channel(y: np.ndarray) -> np.ndarray:
+    """One-hot p(y|x_i) (n, n_y) of the labels ``y`` (n,) or (n, d_y); distinct rows become labels 0..n_y-1."""
+    arr = np.asarray(y)
+    if arr.ndim not in (1, 2) or arr.shape[0] == 0:
+        raise ValueError(f"y must have shape (n,) or (n, d_y) with n >= 1, got {arr.shape}")
+    codes = np.unique(arr.reshape(arr.shape[0], -1), axis=0, return_inverse=True)[1].ravel()
+    return np.eye(codes.max() + 1)[codes]
+
+
+def layer_estimator(
+    func: Callable, *, quantity: str = "I_TY", name: str | None = None, invariances: tuple[str, ...] = (),
+    **options,
+) -> Callable[[np.ndarray, np.ndarray], float]:
+    """Wrap a layer estimator ``func`` as ``estimator(x (n, units), y (n, d_y)) -> I(T;Y)`` bits.
+
+    ``quantity`` names the result field to return ("I_TY", or a bound such as "I_TY_upper"); ``options`` are
+    passed to ``func``; ``invariances`` are the invariances ``func`` documents (tags of the wrapped estimator).
+    """
+    if quantity.startswith("I_XT"):
+        raise ValueError("quantity must be an I(T;Y) field: I(X;T) of samples with distinct x is H(T), not an "
+                         f"estimate of I(x; y); got {quantity!r}")
+
+    def estimator(x, y):
+        t = np.asarray(x, dtype=np.float64)
+        if t.ndim == 1:
+            t = t[:, None]
+        if t.ndim != 2:
+            raise ValueError(f"x must have shape (n, units), got {np.shape(x)}")
+        channel = labels_channel(y)
+        if channel.shape[0] != t.shape[0]:
+            raise ValueError(f"x and y must have the same number of samples, got {t.shape[0]} and "
+                             f"{channel.shape[0]}")
+        result = func(t, np.full(t.shape[0], 1.0 / t.shape[0]), channel, **options)
+        value = np.asarray(getattr(result, quantity), dtype=np.float64)
+        if value.size != 1:
+            raise ValueError(f"{quantity} of the wrapped estimator has shape {value.shape}, expected a scalar")
+        return float(value.reshape(()))
+
+    kw = ", ".join(f"{k}={v!r}" for k, v in options.items())
+    estimator.name = name or f"{getattr(func, '__name__', 'layer')}({kw})"
+    estimator.__name__ = estimator.name
+    estimator.__doc__ = f"{quantity} of {getattr(func, '__name__', func)!r} with {kw or 'defaults'} from samples."
+    estimator.x_kind, estimator.y_kind, estimator.invariances = "continuous", "discrete", tuple(invariances)
+    estimator.wrapped, estimator.options = func, dict(options)
+    return estimator
+
+
+def package_estimators() -> dict[str, Callable]:
+    """Every estimator of the package in the sample-based signature, by display name."""
+    from ..estimators.binning import binned_information
+    from ..estimators.ksg import ksg
+    from ..estimators.plugin import plugin_mi
+
+    out: dict[str, Callable] = {}
+    for bins in (10, 30, 100):
+        out[f"binning {bins} bins [-1, 1]"] = layer_estimator(
+            binned_information, name=f"binning {bins} bins [-1, 1]", n_bins=bins, limits=(-1.0, 1.0))
+    out["binning 30 bins adaptive"] = layer_estimator(
+        binned_information, name="binning 30 bins adaptive", invariances=("affine",), n_bins=30, limits="adaptive")
+    out["binning 30 equal-mass bins"] = layer_estimator(
+        binned_information, name="binning 30 equal-mass bins", invariances=("monotone",), n_bins=30, scheme="mass")
+    out["plug-in"] = plugin_mi
+    out["KSG k=3"] = ksg
+    return out
