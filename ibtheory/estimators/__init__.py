@@ -1,1 +1,21 @@
-"""(being written)"""
+"""Estimators of I(X;T) and I(T;Y) for network layers, in bits.
+
+Every estimator has the signature ``f(activations, p_x, p_y_given_x, **options)``: ``activations`` of shape
+(..., n_x, units) for the n_x input patterns (leading dims e.g. (repeat,) or (epoch, repeat)), the exact input
+distribution ``p_x`` (n_x,) and channel ``p_y_given_x`` (n_x, n_y).  Each returns a frozen dataclass with arrays
+``I_XT`` and ``I_TY`` in bits of shape ``activations.shape[:-2]`` (the ensemble estimator pools the repeat axis,
+see its docstring).  Units that are NaN for every pattern are padding and ignored.
+
+- :func:`binned_information` (``"binning"``): equal-width / adaptive / equal-mass bins (Shwartz-Ziv & Tishby 2017);
+  :func:`binned_codes` returns the discrete encoder t(x) itself.
+- :func:`kde_information` (``"kde"``): noisy layer T + N(0, sigma^2 I), pairwise-distance upper and lower bounds
+  (Kolchinsky & Tracey 2017; Saxe et al. 2018).
+- :func:`ensemble_information` (``"ensemble"``): binned encoder pooled over the repeats (stochastic p(t|x)).
+"""
+
+from .binning import BinningResult, bin_indices, binned_codes, binned_information
+
+__all__ = ["BinningResult", "bin_indices", "binned_codes", "binned_information", "ESTIMATORS"]
+
+#: Estimator functions by the names ``nets.train(estimators=...)`` accepts.
+ESTIMATORS = {"binning": binned_information}

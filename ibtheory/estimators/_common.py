@@ -1,0 +1,119 @@
+"""Input validation and discrete-information helpers shared by the layer estimators (private).
+
+Every layer estimator takes ``(activations, p_x, p_y_given_x, **options)``: ``activations`` of shape
+(..., n_x, units) for the n_x input patterns (leading dims such as (repeat,) or (epoch, repeat)), the exact input
+distribution ``p_x`` (n_x,) and the exact channel ``p_y_given_x`` (n_x, n_y).  A unit whose activation is NaN for
+*every* pattern is padding (layers of different widths stacked on one ``unit`` dim) and is ignored; a NaN anywhere
+else is an error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ..info import validate_conditional, validate_distribution
+
+__all__ = ["validate_activations", "validate_layer_inputs", "information_of_runs"]
+
+_LN2 = np.log(2.0)
+
+
+def validate_activations(activations: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Check activations of shape (..., n_x, units); return (float array, padding mask of shape (..., units)).
+
+    Raises ``ValueError`` for fewer than 2 dims, an empty axis, non-numeric or infinite values, or NaN in a unit
+    that is not NaN for every pattern (only whole NaN units are padding).
+    """
+    a = np.asarray(activations)
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise ValueError(f"activations must be numeric, got dtype {a.dtype}")
+    if a.ndim < 2:
+        raise ValueError(f"activations must have shape (..., n_x, units), got shape {a.shape}")
+    if a.shape[-1] == 0 or a.shape[-2] == 0:
+        raise ValueError(f"activations has an empty pattern or unit axis: shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.floating):
+        a = a.astype(np.float64)
+    if np.isfinite(a.sum()):  # fast path: no NaN, no inf (a finite sum of finite values)
+        return a, np.zeros(a.shape[:-2] + a.shape[-1:], dtype=bool)
+    nan = np.isnan(a)
+    padding = nan.all(axis=-2)
+    if not np.array_equal(nan.any(axis=-2), padding):
+        raise ValueError("activations contain NaN in a unit that is not entirely NaN (padding units must be NaN "
+                         "for every pattern); did training diverge?")
+    if np.isinf(a).any():
+        raise ValueError("activations contain infinite values")
+    return a, padding
+
+
+def validate_layer_inputs(
+    activations: ArrayLike, p_x: ArrayLike, p_y_given_x: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Check the shared estimator inputs; return (activations, p_x, p_y_given_x, padding mask (..., units)).
+
+    Besides :func:`validate_activations`: p_x must be a distribution of length n_x and p_y_given_x a
+    row-stochastic (n_x, n_y) table; otherwise ``ValueError`` naming the argument.
+    """
+    a, padding = validate_activations(activations)
+    px = validate_distribution(p_x, "p_x", ndim=1)
+    if px.size != a.shape[-2]:
+        raise ValueError(f"p_x has {px.size} entries but activations have n_x = {a.shape[-2]} patterns")
+    pyx = validate_conditional(p_y_given_x, "p_y_given_x")
+    if pyx.shape[0] != px.size:
+        raise ValueError(f"p_y_given_x has {pyx.shape[0]} rows but p_x has {px.size} entries")
+    return a, px, pyx, padding
+
+
+def information_of_runs(
+    new_state: np.ndarray, x_index: np.ndarray, p_x: np.ndarray, p_y_given_x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """I(X;T), I(T;Y) in bits and the number of occupied states of G deterministic encoders T = t(x).
+
+    The encoders are given in sorted form: row g lists the n_x patterns ``x_index[g]`` grouped by state, and
+    ``new_state[g, j]`` is True where a new state begins (``new_state[:, 0]`` is True).  For a deterministic encoder
+
+        I(X;T) = H(T),  p(t) = sum_{x: t(x)=t} p(x);
+        I(T;Y) = H(T) + H(Y) - H(T,Y),  p(t, y) = sum_{x: t(x)=t} p(x) p(y|x),
+
+    with the exact channel (the decoder is p(y|t) = sum_x p(y|x) p(x|t)).  The sums over each state's patterns are
+    one ``numpy.add.reduceat`` over all (encoder, state) runs at once.
+    """
+    g, n_x = new_state.shape
+    starts = np.flatnonzero(new_state)
+    n_states = new_state.sum(axis=1)
+    row_starts = np.concatenate([[0], np.cumsum(n_states)[:-1]])  # first state of each row among all states
+    xi = x_index.ravel()
+    p_joint = p_x[:, None] * p_y_given_x
+    p_y = p_joint.sum(axis=0)
+    h_y = -np.sum(p_y[p_y > 0] * np.log(p_y[p_y > 0])) / _LN2
+    if np.all(p_x == p_x[0]) and np.all((p_y_given_x == 0) | (p_y_given_x == 1)):
+        # uniform p(x), deterministic labels: every cell is a count / n_x; tabulate c log2 c instead of taking logs
+        clogc = np.zeros(n_x + 1)
+        clogc[1:] = np.arange(1, n_x + 1) * np.log2(np.arange(1, n_x + 1))
+        counts = np.diff(starts, append=g * n_x)
+        ylab = np.argmax(p_y_given_x, axis=1).astype(np.int32)[xi]
+        rest = counts.copy()
+        cells = np.zeros(counts.size)
+        for y in range(1, p_y_given_x.shape[1]):  # loop over the few labels only
+            c_y = np.add.reduceat((ylab == y).astype(np.int32), starts)
+            rest -= c_y
+            cells += clogc[c_y]
+        cells += clogc[rest]
+        h_t = np.log2(n_x) - np.add.reduceat(clogc[counts], row_starts) / n_x
+        h_ty = np.log2(n_x) - np.add.reduceat(cells, row_starts) / n_x
+        n_states = n_states.astype(np.int64)
+    else:
+        p_t = np.add.reduceat(p_x[xi], starts)
+        p_ty = np.add.reduceat(p_joint[xi], starts, axis=0)
+        row = np.repeat(np.arange(g), n_states)
+        h_t = _entropy_by_row(p_t, row, g)
+        h_ty = _entropy_by_row(p_ty.ravel(), np.repeat(row, p_ty.shape[1]), g)
+        n_states = np.bincount(row, weights=(p_t > 0), minlength=g).astype(np.int64)
+    return np.clip(h_t, 0.0, None), np.clip(h_t + h_y - h_ty, 0.0, None), n_states
+
+
+def _entropy_by_row(p: np.ndarray, row: np.ndarray, g: int) -> np.ndarray:
+    """Entropy in bits of the cells ``p`` grouped by ``row`` (g groups), 0 log 0 = 0."""
+    pos = p > 0
+    q = p[pos]
+    return -np.bincount(row[pos], weights=q * np.log(q), minlength=g) / _LN2

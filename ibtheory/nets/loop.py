@@ -1,0 +1,288 @@
+"""The training loop of a network ensemble as a generator of snapshots.
+
+:func:`iter_training` trains R networks at once (one batched model, one optimiser; every repetition has its own
+initialisation, train/test split, labels and minibatch order, see :mod:`ibtheory.nets.data`) and yields a
+:class:`Snapshot` at each snapshot epoch: the activations of every layer for all n_x patterns, the gradient
+statistics of that epoch, losses and accuracies, and the state needed to resume.  :func:`ibtheory.nets.train`
+turns the snapshots into a Dataset.
+
+The loss of repetition r is the mean cross-entropy over its minibatch; the optimiser minimises the sum over
+repetitions, whose gradient with respect to repetition r's parameters is exactly that repetition's own gradient
+(Adam and SGD act elementwise), so the ensemble equals R separate trainings.
+
+Gradient statistics (Shwartz-Ziv & Tishby 2017, Fig. 4), per weight matrix W_l and repetition, over the K
+minibatch gradients g_1..g_K of the snapshot epoch:
+
+    mean_norm = || (1/K) sum_k g_k ||_F,     std_norm = sqrt( trace Cov(g) ) = sqrt( sum_ij Var_k(g_k,ij) ),
+
+with the unbiased (K-1) variance, accumulated in float64.  Epoch 0 (initialisation) has no gradients (NaN).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ..tasks import conditional
+from . import data
+from .model import ACTIVATIONS, BatchedMLP, init_weights
+
+__all__ = ["TrainConfig", "Snapshot", "iter_training", "OPTIMIZERS"]
+
+OPTIMIZERS = ("adam", "sgd")
+_LN2 = math.log(2.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (validated on construction; bad values raise ``ValueError``)."""
+
+    hidden: tuple[int, ...] = (10, 7, 5, 4, 3)
+    activation: str = "tanh"
+    repeats: int = 50
+    epochs: int = 10_000
+    lr: float = 4e-4
+    optimizer: str = "adam"
+    batch_size: int = 512
+    train_fraction: float = 0.8
+    snapshots: int = 300
+    seed: int = 0
+    repeat_start: int = 0
+    device: str = "cpu"
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        hidden = tuple(self.hidden)
+        if len(hidden) < 1 or any(isinstance(w, bool) or int(w) != w or w < 1 for w in hidden):
+            raise ValueError(f"hidden must be a non-empty sequence of widths >= 1, got {self.hidden!r}")
+        object.__setattr__(self, "hidden", tuple(int(w) for w in hidden))
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        for name in ("repeats", "epochs", "batch_size", "snapshots"):
+            v = getattr(self, name)
+            low = 0 if name == "epochs" else 1
+            if isinstance(v, bool) or int(v) != v or v < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+        if isinstance(self.repeat_start, bool) or int(self.repeat_start) != self.repeat_start or self.repeat_start < 0:
+            raise ValueError(f"repeat_start must be an integer >= 0, got {self.repeat_start!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if not (isinstance(self.train_fraction, (int, float)) and 0 < self.train_fraction < 1):
+            raise ValueError(f"train_fraction must lie in (0, 1), got {self.train_fraction!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        dev = str(self.device)
+        if not (dev == "cpu" or dev.startswith("cuda")):
+            raise ValueError(f"device must be 'cpu' or 'cuda[:n]', got {self.device!r}")
+        if dev.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r} was asked for but CUDA is not available")
+
+
+@dataclass
+class Snapshot:
+    """The state of all R networks after ``epoch`` epochs.
+
+    activations : list over layers of float32 arrays (R, n_x, width); the last layer is the softmax output.
+    grad_mean_norm, grad_std_norm, weight_norm : (n_layers, R) float64 (NaN at epoch 0).
+    train_loss, test_loss : (R,) mean cross-entropy in bits; train_accuracy, test_accuracy : (R,) in [0, 1].
+    checkpoint : dict with ``params``, ``opt_m``, ``opt_v`` (R, n_params) float arrays and ``opt_step`` (int).
+    """
+
+    epoch: int
+    activations: list[np.ndarray]
+    grad_mean_norm: np.ndarray
+    grad_std_norm: np.ndarray
+    weight_norm: np.ndarray
+    train_loss: np.ndarray
+    test_loss: np.ndarray
+    train_accuracy: np.ndarray
+    test_accuracy: np.ndarray
+    checkpoint: dict = field(repr=False)
+
+
+@dataclass
+class _Setup:
+    features: np.ndarray
+    p_x: np.ndarray
+    p_y_given_x: np.ndarray
+    train_mask: np.ndarray
+    labels: np.ndarray
+    keys: np.ndarray
+    weights: list
+    repeat_ids: np.ndarray
+
+
+def prepare(task: xr.Dataset, config: TrainConfig) -> _Setup:
+    """Draw every repetition's initial weights, split, labels and shuffle key (the order is part of the contract)."""
+    if not isinstance(task, xr.Dataset) or "p_xy" not in task:
+        raise ValueError("task must be a task Dataset with a 'p_xy' variable (see ibtheory.tasks)")
+    p_x, p_y_x = conditional(task["p_xy"].values)
+    features = data.input_features(task)
+    n_x = p_x.size
+    n_train = int(round(config.train_fraction * n_x))
+    if not 1 <= n_train < n_x:
+        raise ValueError(f"train_fraction {config.train_fraction} leaves {n_train} of {n_x} patterns for training; "
+                         "need at least one training and one test pattern")
+    ids = np.arange(config.repeat_start, config.repeat_start + config.repeats)
+    rngs = data.repeat_generators(config.seed, ids)
+    widths = (features.shape[1],) + config.hidden + (p_y_x.shape[1],)
+    weights = init_weights(widths, rngs)
+    mask = data.split_masks(rngs, n_x, n_train)
+    labels = data.draw_labels(rngs, p_y_x)
+    keys = data.shuffle_keys(rngs)
+    return _Setup(features, p_x, p_y_x, mask, labels, keys, weights, ids)
+
+
+def _optimizer(model: BatchedMLP, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+    return torch.optim.SGD(model.parameters(), lr=config.lr, foreach=True)
+
+
+def _checkpoint(model: BatchedMLP, opt: torch.optim.Optimizer, step: int) -> dict:
+    params = list(model.weights) + list(model.biases)
+    r = model.repeats
+
+    def flat(key: str) -> np.ndarray:
+        rows = [opt.state[p][key].reshape(r, -1) if key in opt.state.get(p, {}) else torch.zeros(r, p[0].numel(),
+                dtype=p.dtype, device=p.device) for p in params]
+        return torch.cat(rows, dim=1).cpu().numpy()
+
+    return {"params": model.flat_parameters().cpu().numpy(), "opt_m": flat("exp_avg"), "opt_v": flat("exp_avg_sq"),
+            "opt_step": int(step)}
+
+
+def _restore(model: BatchedMLP, opt: torch.optim.Optimizer, ckpt: dict, config: TrainConfig) -> None:
+    dev, dt = model.weights[0].device, model.weights[0].dtype
+    model.load_flat(torch.as_tensor(np.asarray(ckpt["params"]), dtype=dt, device=dev))
+    if config.optimizer != "adam" or int(ckpt["opt_step"]) == 0:
+        return
+    m = torch.as_tensor(np.asarray(ckpt["opt_m"]), dtype=dt, device=dev)
+    v = torch.as_tensor(np.asarray(ckpt["opt_v"]), dtype=dt, device=dev)
+    start = 0
+    for p in list(model.weights) + list(model.biases):
+        n = p[0].numel()
+        opt.state[p] = {
+            "step": torch.tensor(float(ckpt["opt_step"]), dtype=torch.float32),
+            "exp_avg": m[:, start:start + n].reshape(p.shape).clone(),
+            "exp_avg_sq": v[:, start:start + n].reshape(p.shape).clone(),
+        }
+        start += n
+
+
+def iter_training(
+    task: xr.Dataset, config: TrainConfig, resume: dict | None = None, setup: _Setup | None = None
+) -> Iterator[Snapshot]:
+    """Train the ensemble and yield a :class:`Snapshot` at every epoch of ``snapshot_epochs(epochs, snapshots)``.
+
+    ``resume`` is a checkpoint dict (as in ``Snapshot.checkpoint``) plus ``epoch``: training continues after that
+    epoch and only later snapshots are yielded; the result is the same as an uninterrupted run.
+    """
+    setup = setup or prepare(task, config)
+    dtype = torch.float32 if config.dtype == "float32" else torch.float64
+    dev = torch.device(config.device)
+    model = BatchedMLP((setup.features.shape[1],) + config.hidden + (setup.p_y_given_x.shape[1],),
+                       config.activation, setup.weights, dtype=dtype, device=dev)
+    opt = _optimizer(model, config)
+    R, n_x = setup.train_mask.shape
+    x_all = torch.as_tensor(setup.features, dtype=dtype, device=dev)
+    labels = torch.as_tensor(setup.labels, dtype=torch.long, device=dev)
+    mask = torch.as_tensor(setup.train_mask, device=dev)
+    snaps = data.snapshot_epochs(config.epochs, config.snapshots)
+    step = 0
+    first = 1
+    if resume is not None:
+        _restore(model, opt, resume, config)
+        step = int(resume["opt_step"])
+        first = int(resume["epoch"]) + 1
+    elif snaps[0] == 0:
+        yield _snapshot(0, model, opt, step, x_all, labels, mask, None)
+    snap_set = set(snaps.tolist())
+    prepare_epoch = _EpochData(setup, np.dtype(config.dtype))
+    n_train = prepare_epoch.n_train
+    batches = [(s, min(s + config.batch_size, n_train)) for s in range(0, n_train, config.batch_size)]
+    with ThreadPoolExecutor(max_workers=1) as pool:  # prepares epoch e+1's minibatches while e trains
+        pending = pool.submit(prepare_epoch, first) if first <= config.epochs else None
+        for epoch in range(first, config.epochs + 1):
+            xe_np, ye_np = pending.result()
+            if epoch < config.epochs:
+                pending = pool.submit(prepare_epoch, epoch + 1)
+            xe = torch.from_numpy(xe_np).to(dev)  # (R, n_in, n_train), feature-major, in minibatch order
+            ye = torch.from_numpy(ye_np).to(dev)  # (R, n_train)
+            record = epoch in snap_set
+            acc = [[torch.zeros_like(w, dtype=torch.float64), torch.zeros_like(w, dtype=torch.float64)]
+                   for w in model.weights] if record else None
+            for s, e in batches:
+                logits = model(xe[:, :, s:e])[-1]  # (R, n_y, b)
+                loss = torch.nn.functional.cross_entropy(logits, ye[:, s:e], reduction="sum") / (e - s)
+                opt.zero_grad(set_to_none=False)
+                loss.backward()
+                if record:
+                    for (g1, g2), w in zip(acc, model.weights, strict=True):
+                        g = w.grad.detach().double()
+                        g1 += g
+                        g2 += g * g
+                opt.step()
+                step += 1
+            if record:
+                yield _snapshot(epoch, model, opt, step, x_all, labels, mask, (acc, len(batches)))
+
+
+class _EpochData:
+    """Inputs and labels of one epoch for all repetitions, in each repetition's minibatch order (numpy, no GIL
+    held during the sort and gathers, so a worker thread can prepare the next epoch)."""
+
+    def __init__(self, setup: _Setup, dtype: np.dtype) -> None:
+        R = setup.train_mask.shape[0]
+        self.train_idx = np.nonzero(setup.train_mask)[1].reshape(R, -1)
+        self.n_train = self.train_idx.shape[1]
+        self.features_t = np.ascontiguousarray(setup.features.T, dtype=dtype)  # (n_in, n_x)
+        self.labels = setup.labels.astype(np.int64)
+        self.keys = setup.keys
+
+    def __call__(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        order = data.epoch_orders(self.keys, epoch, self.n_train)
+        gidx = np.take_along_axis(self.train_idx, order, axis=1)  # (R, n_train) pattern indices
+        xe = np.ascontiguousarray(np.take(self.features_t, gidx, axis=1).transpose(1, 0, 2))
+        return xe, np.take_along_axis(self.labels, gidx, axis=1)
+
+
+def _snapshot(epoch, model, opt, step, x_all, labels, mask, grads) -> Snapshot:
+    R = model.repeats
+    with torch.no_grad():
+        acts = [a.transpose(1, 2) for a in model(x_all.T.expand(R, *x_all.T.shape))]  # (R, n_x, width)
+        logp = torch.log_softmax(acts[-1], dim=-1)
+        ce = -torch.take_along_dim(logp, labels[..., None], dim=-1)[..., 0] / _LN2
+        correct = (logp.argmax(dim=-1) == labels).to(logp.dtype)
+        m = mask.to(logp.dtype)
+        n_tr, n_te = m.sum(1), (1 - m).sum(1)
+        out = [a.float().cpu().numpy() for a in acts[:-1]] + [logp.exp().float().cpu().numpy()]
+        wnorm = np.stack([w.detach().double().reshape(R, -1).norm(dim=1).cpu().numpy() for w in model.weights])
+    n_layers = len(model.weights)
+    if grads is None:
+        gm = gs = np.full((n_layers, R), np.nan)
+    else:
+        acc, k = grads
+        gm = np.stack([(g1 / k).reshape(R, -1).norm(dim=1).cpu().numpy() for g1, _ in acc])
+        var = [((g2 - g1 * g1 / k) / max(k - 1, 1)).clamp_min(0).reshape(R, -1).sum(1) for g1, g2 in acc]
+        gs = np.stack([v.sqrt().cpu().numpy() for v in var]) if k > 1 else np.full((n_layers, R), np.nan)
+    t = lambda v: v.double().cpu().numpy()  # noqa: E731
+    return Snapshot(
+        epoch=int(epoch), activations=out, grad_mean_norm=gm, grad_std_norm=gs, weight_norm=wnorm,
+        train_loss=t((ce * m).sum(1) / n_tr), test_loss=t((ce * (1 - m)).sum(1) / n_te),
+        train_accuracy=t((correct * m).sum(1) / n_tr), test_accuracy=t((correct * (1 - m)).sum(1) / n_te),
+        checkpoint=_checkpoint(model, opt, step),
+    )
+
+
+def layer_widths(config: TrainConfig, task: xr.Dataset) -> Sequence[int]:
+    """Widths of the measured layers: the hidden layers and the output."""
+    return config.hidden + (task.sizes["y"],)

@@ -1,0 +1,269 @@
+"""``train``: run a network ensemble on a task and collect the information plane into one Dataset.
+
+The run Dataset (dims ``epoch`` (snapshot epochs, 0 = initialisation), ``layer`` (1..L; the last is the softmax
+output), ``repeat``, ``x``, ``y``, ``dim``; ``unit`` only with ``keep_activations``):
+
+- ``I_XT``, ``I_TY`` (epoch, layer, repeat), bits: binning estimate (when "binning" is among the estimators);
+  ``n_states`` (epoch, layer, repeat): occupied bins.
+- ``I_XT_kde_upper``, ``I_XT_kde_lower``, ``I_TY_kde_upper``, ``I_TY_kde_lower`` (epoch, layer, repeat), bits:
+  noisy-layer pairwise-distance estimates (when "kde" is requested).
+- ``I_XT_ensemble``, ``I_TY_ensemble`` (epoch, layer), bits: binned encoder pooled over repeats ("ensemble").
+- ``grad_mean_norm``, ``grad_std_norm``, ``weight_norm``, ``grad_mean_rel`` (= mean / weight norm),
+  ``grad_std_rel``, ``grad_snr`` (= mean / std), all (epoch, layer, repeat), for the weight matrix feeding each
+  layer, over the minibatches of that epoch (NaN at epoch 0).
+- ``train_loss``, ``test_loss`` (epoch, repeat): mean cross-entropy in bits; ``train_accuracy``,
+  ``test_accuracy`` (epoch, repeat) in [0, 1].
+- ``p_xy`` (x, y): the task's exact joint, so a run can be matched to an IB curve of the same task;
+  ``train_mask`` (repeat, x) int8 and ``labels`` (repeat, x) int8: each repeat's split and (sampled) labels;
+  ``width`` (layer).
+- ``activations`` (epoch, layer, repeat, x, unit) float32 with ``keep_activations=True``: layer l's units in
+  ``unit`` 0..width_l-1, NaN beyond (padding the estimators ignore).
+- ``checkpoint_params``, ``checkpoint_opt_m``, ``checkpoint_opt_v`` (repeat, dim): parameters and Adam moments at
+  the last snapshot (attrs ``checkpoint_epoch``, ``checkpoint_opt_step``), used to resume.
+
+Attributes: ``task`` (name), ``task_rule``, ``task_gamma``, ``task_I_XY`` (bits), ``activation``, ``estimators``,
+``complete`` (1 when all epochs ran), and the provenance (``config`` JSON, ``seed``, version, time).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+from tqdm.auto import tqdm
+
+from .. import store
+from ..estimators import binned_information
+from ..estimators.binning import _check_options
+from .data import snapshot_epochs
+from .loop import Snapshot, TrainConfig, iter_training, prepare
+
+__all__ = ["train", "ESTIMATOR_NAMES"]
+
+ESTIMATOR_NAMES = ("binning", "kde", "ensemble")
+_BITS = {"units": "bits"}
+
+
+def _estimate(snap: Snapshot, names: Sequence[str], p_x, p_yx, opts: dict) -> dict[str, np.ndarray]:
+    """All requested estimates for one snapshot: name -> array (layer, repeat) or (layer,)."""
+    out: dict[str, list] = {}
+    for acts in snap.activations:  # loop over the (few) layers; each call is vectorised over repeats
+        if "binning" in names:
+            r = binned_information(acts, p_x, p_yx, n_bins=opts["n_bins"], limits=opts["limits"],
+                                   scheme=opts["scheme"])
+            out.setdefault("I_XT", []).append(r.I_XT)
+            out.setdefault("I_TY", []).append(r.I_TY)
+            out.setdefault("n_states", []).append(r.n_states)
+        if "kde" in names:
+            from ..estimators.kde import kde_information
+
+            k = kde_information(acts, p_x, p_yx, noise_var=opts["noise_var"])
+            for f in ("I_XT_upper", "I_XT_lower", "I_TY_upper", "I_TY_lower"):
+                out.setdefault(f.replace("_upper", "_kde_upper").replace("_lower", "_kde_lower"), []).append(
+                    getattr(k, f))
+        if "ensemble" in names:
+            from ..estimators.ensemble import ensemble_information
+
+            e = ensemble_information(acts, p_x, p_yx, n_bins=opts["n_bins"], limits=opts["limits"],
+                                     scheme=opts["scheme"])
+            out.setdefault("I_XT_ensemble", []).append(e.I_XT)
+            out.setdefault("I_TY_ensemble", []).append(e.I_TY)
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+def _record(snap: Snapshot, est: dict, keep: bool, max_width: int) -> dict[str, np.ndarray]:
+    rec = dict(est)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rec.update(
+            grad_mean_norm=snap.grad_mean_norm, grad_std_norm=snap.grad_std_norm, weight_norm=snap.weight_norm,
+            grad_mean_rel=snap.grad_mean_norm / snap.weight_norm, grad_std_rel=snap.grad_std_norm / snap.weight_norm,
+            grad_snr=snap.grad_mean_norm / snap.grad_std_norm,
+            train_loss=snap.train_loss, test_loss=snap.test_loss, train_accuracy=snap.train_accuracy,
+            test_accuracy=snap.test_accuracy,
+        )
+    if keep:
+        R, n_x = snap.activations[0].shape[:2]
+        a = np.full((len(snap.activations), R, n_x, max_width), np.nan, dtype=np.float32)
+        for i, act in enumerate(snap.activations):
+            a[i, :, :, : act.shape[-1]] = act
+        rec["activations"] = a
+    return rec
+
+
+_DIMS = {
+    "train_loss": ("epoch", "repeat"), "test_loss": ("epoch", "repeat"), "train_accuracy": ("epoch", "repeat"),
+    "test_accuracy": ("epoch", "repeat"), "I_XT_ensemble": ("epoch", "layer"), "I_TY_ensemble": ("epoch", "layer"),
+    "activations": ("epoch", "layer", "repeat", "x", "unit"),
+}
+_UNITS = {"train_loss": "bits", "test_loss": "bits", "train_accuracy": "1", "test_accuracy": "1"}
+
+
+def _dataset(epochs, records, setup, config, task, names, ckpt, complete, full_config) -> xr.Dataset:
+    widths = np.array(config.hidden + (setup.p_y_given_x.shape[1],))
+    coords = {"epoch": np.asarray(epochs, dtype=np.int64), "layer": np.arange(1, widths.size + 1),
+              "repeat": setup.repeat_ids, "x": task["x"].values, "y": task["y"].values}
+    ds = xr.Dataset(coords=coords)
+    for name in records[0] if records else []:
+        dims = _DIMS.get(name, ("epoch", "layer", "repeat"))
+        attrs = dict(_BITS) if name.startswith("I_") else {"units": _UNITS.get(name, "1")}
+        ds[name] = (dims, np.stack([r[name] for r in records]), attrs)
+    if "activations" in ds:
+        ds = ds.assign_coords(unit=np.arange(ds.sizes["unit"]))
+    ds["width"] = ("layer", widths)
+    ds["p_xy"] = (("x", "y"), task["p_xy"].values, {"long_name": "joint probability p(x,y) of the task"})
+    ds["train_mask"] = (("repeat", "x"), setup.train_mask.astype(np.int8))
+    ds["labels"] = (("repeat", "x"), setup.labels.astype(np.int8))
+    if ckpt is not None:
+        for k in ("params", "opt_m", "opt_v"):
+            ds[f"checkpoint_{k}"] = (("repeat", "dim"), np.asarray(ckpt[k]))
+    ds = store.with_provenance(ds, full_config, config.seed)
+    ds.attrs.update(
+        task=str(task.attrs.get("name", "custom")), task_rule=str(task.attrs.get("rule", "")),
+        task_gamma=float(task.attrs.get("gamma", -1.0)), task_I_XY=float(task.attrs.get("I_XY", np.nan)),
+        activation=config.activation, estimators=",".join(names), complete=int(complete),
+        checkpoint_epoch=int(epochs[-1]) if len(epochs) else -1,
+        checkpoint_opt_step=int(ckpt["opt_step"]) if ckpt is not None else 0,
+    )
+    return ds
+
+
+def _resume_state(path: Path, full_config: dict) -> tuple[xr.Dataset, list, list, dict] | None:
+    ds = store.load(path)
+    if store.config_of(ds) != json.loads(json.dumps(store._jsonable(full_config), sort_keys=True)):
+        raise ValueError(f"out {str(path)!r} holds a run with a different configuration; choose another path or "
+                         "delete it to start afresh")
+    epochs = ds["epoch"].values.tolist()
+    names = [n for n in ds.data_vars if "epoch" in ds[n].dims]
+    records = [{n: ds[n].values[i] for n in names} for i in range(len(epochs))]
+    ckpt = {k: ds[f"checkpoint_{k}"].values for k in ("params", "opt_m", "opt_v")}
+    ckpt.update(opt_step=int(ds.attrs["checkpoint_opt_step"]), epoch=int(ds.attrs["checkpoint_epoch"]))
+    return ds, epochs, records, ckpt
+
+
+def train(
+    task: xr.Dataset,
+    hidden: Sequence[int] = (10, 7, 5, 4, 3),
+    activation: str = "tanh",
+    repeats: int = 50,
+    epochs: int = 10_000,
+    lr: float = 4e-4,
+    optimizer: str = "adam",
+    batch_size: int = 512,
+    train_fraction: float = 0.8,
+    snapshots: int = 300,
+    estimators: Sequence[str] = ("binning",),
+    n_bins: int = 30,
+    limits=(-1.0, 1.0),
+    scheme: str = "width",
+    noise_var: float = 0.1,
+    keep_activations: bool = False,
+    device: str = "cpu",
+    seed: int = 0,
+    out: str | os.PathLike | None = None,
+    progress: bool | None = None,
+    repeat_start: int = 0,
+    dtype: str = "float32",
+    checkpoint_seconds: float = 60.0,
+    threads: int | None = 1,
+) -> xr.Dataset:
+    """Train ``repeats`` networks on ``task`` at once and measure every layer in the information plane.
+
+    The paper's setting is the default: widths 10-7-5-4-3 + 2-unit softmax, tanh, truncated-normal init,
+    cross-entropy, Adam lr 4e-4, batch 512, 80 % of the patterns for training (a fresh random split per repeat),
+    10,000 epochs, ~300 log-spaced snapshots, 30 equal-width bins on [-1, 1] over all patterns.  Labels are the
+    task's hard labels, or for a soft task (e.g. ``tasks.tishby(gamma=19.05)``) one draw y ~ p(y|x) per pattern and
+    repeat; the estimators always use the exact p(y|x).
+
+    Parameters
+    ----------
+    task : task Dataset with ``p_xy`` (x, y); inputs from ``patterns``/``values`` (x, bit), else one-hot x.
+    hidden : hidden widths (each >= 1; 1..6 layers as in the paper's depth experiments, any number works).
+    activation : "tanh" | "relu" | "sigmoid" | "linear" | "hardtanh".
+    repeats, epochs, lr, optimizer ("adam" | "sgd"), batch_size, train_fraction in (0, 1), snapshots.
+    estimators : subset of ("binning", "kde", "ensemble").
+    n_bins, limits ((lo, hi) or "adaptive"), scheme ("width" | "mass") : binning options (also for "ensemble").
+    noise_var : variance sigma^2 of the noise of the "kde" estimator (Saxe et al. 2018 use 0.1).
+    keep_activations : store every layer's activations at every snapshot (large: epochs x layers x R x n_x x 10).
+    device : "cpu" or "cuda"; seed : repetition r uses ``SeedSequence(seed, spawn_key=(repeat_start + r,))``.
+    out : .nc path; saved every ``checkpoint_seconds``, on Ctrl-C and at the end.  If it exists, the run resumes
+        from its last snapshot (same configuration required) and gives the same result as an uninterrupted run.
+    progress : tqdm bar over epochs (None: only when stderr is a terminal).
+    repeat_start : id of the first repeat (train repeats r..r+R-1 alone; used by the equivalence test).
+    dtype : "float32" (default) or "float64" for the networks.
+    threads : torch intra-op threads while training (restored afterwards); the batched ops are small, and one
+        thread avoids OpenMP oversubscription on a shared CPU (None: leave torch's setting).
+
+    Returns
+    -------
+    xarray.Dataset described in the module docstring (information in bits).
+    """
+    config = TrainConfig(hidden=tuple(hidden), activation=activation, repeats=repeats, epochs=epochs, lr=lr,
+                         optimizer=optimizer, batch_size=batch_size, train_fraction=train_fraction,
+                         snapshots=snapshots, seed=seed, repeat_start=repeat_start, device=device, dtype=dtype)
+    names = tuple(estimators)
+    if not names or any(n not in ESTIMATOR_NAMES for n in names):
+        raise ValueError(f"estimators must be a non-empty subset of {ESTIMATOR_NAMES}, got {estimators!r}")
+    _check_options(n_bins, limits, scheme)
+    if not (isinstance(noise_var, (int, float)) and np.isfinite(noise_var) and noise_var > 0):
+        raise ValueError(f"noise_var must be a positive number, got {noise_var!r}")
+    if threads is not None and (isinstance(threads, bool) or int(threads) != threads or threads < 1):
+        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+    if not (np.isfinite(checkpoint_seconds) and checkpoint_seconds > 0):
+        raise ValueError(f"checkpoint_seconds must be positive, got {checkpoint_seconds!r}")
+    opts = {"n_bins": int(n_bins), "limits": limits if isinstance(limits, str) else tuple(map(float, limits)),
+            "scheme": scheme, "noise_var": float(noise_var)}
+    full_config = dict(dataclasses.asdict(config), estimators=list(names), keep_activations=bool(keep_activations),
+                       **opts, task=str(task.attrs.get("name", "custom")) if hasattr(task, "attrs") else "")
+    setup = prepare(task, config)
+    p_x, p_yx = setup.p_x, setup.p_y_given_x
+    max_width = max(config.hidden + (p_yx.shape[1],))
+    path = Path(out) if out is not None else None
+    epochs_done: list[int] = []
+    records: list[dict] = []
+    resume = None
+    if path is not None and path.exists():
+        prev, epochs_done, records, resume = _resume_state(path, full_config)
+        if prev.attrs.get("complete", 0):
+            return prev
+    planned = snapshot_epochs(config.epochs, config.snapshots)
+    ckpt = resume
+
+    def build(complete: bool) -> xr.Dataset:
+        return _dataset(epochs_done, records, setup, config, task, names, ckpt, complete, full_config)
+
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    bar = tqdm(total=config.epochs, initial=epochs_done[-1] if epochs_done else 0, disable=not show,
+               unit="epoch", desc=f"train {config.activation} x{config.repeats}")
+    last_save = time.monotonic()
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        for snap in iter_training(task, config, resume=resume, setup=setup):
+            est = _estimate(snap, names, p_x, p_yx, opts)
+            records.append(_record(snap, est, keep_activations, max_width))
+            bar.update(snap.epoch - (epochs_done[-1] if epochs_done else 0))
+            epochs_done.append(snap.epoch)
+            ckpt = dict(snap.checkpoint, epoch=snap.epoch)
+            if path is not None and time.monotonic() - last_save > checkpoint_seconds:
+                store.save(build(False), path)
+                last_save = time.monotonic()
+    except KeyboardInterrupt:
+        if path is not None and records:
+            store.save(build(False), path)
+        raise
+    finally:
+        bar.close()
+        torch.set_num_threads(old_threads)
+    ds = build(len(epochs_done) == len(planned))
+    if path is not None:
+        store.save(ds, path)
+    return ds
