@@ -44,7 +44,8 @@ class Spectrum:
     Attributes
     ----------
     eigenvalues : (k,) ascending relaxation rates lambda_0 = 0 <= lambda_1 <= ... (1 / time)
-    eigenfunctions : (k, *grid shape) right eigenfunctions phi_k of G, normalised E_Gibbs[phi_k^2] = 1, phi_0 = 1
+    eigenfunctions : (k, *grid shape) right eigenfunctions phi_k of G, normalised E_Gibbs[phi_k^2] = 1, phi_0 = 1,
+        signed so that E_Gibbs[phi_k x_0] >= 0
     axes : the grid axes
     pi : (*grid shape) discrete Gibbs weights (sum 1)
     """
@@ -141,7 +142,11 @@ def spectrum(potential: Potential, beta: float, grid, k: int = 4) -> Spectrum:
     order = np.argsort(vals)
     vals, vecs = vals[order], vecs[:, order]
     phi = vecs / s_half[:, None]  # right eigenvectors of Q; E_pi[phi^2] = |v|^2 = 1
-    phi *= np.sign(phi[np.argmax(np.abs(phi), axis=0), np.arange(phi.shape[1])])[None, :]
+    # sign convention: E_pi[phi_k x_0] >= 0 (phi_k increasing along the first coordinate on average); for modes
+    # orthogonal to x_0, the largest |phi_k| is positive
+    proj = (pi[:, None] * phi * (_axes(potential, grid)[1][:, :1] - 0.0)).sum(axis=0)
+    big = phi[np.argmax(np.abs(phi), axis=0), np.arange(phi.shape[1])]
+    phi *= np.where(np.abs(proj) > 1e-8, np.sign(proj), np.sign(big))[None, :]
     vals[0] = max(vals[0], 0.0)
     return Spectrum(vals, phi.T.reshape((int(k),) + shape), axes, pi.reshape(shape))
 
