@@ -61,6 +61,22 @@ the examples, bits); *fail e* it failed but the estimator does not claim it (an 
 document); n/a not applicable. Counterexamples are listed below the table; each is a recipe
 `(law, seed(s), ...) with n = ...` that `ibtheory.testing.laws` replays exactly.
 
+Check your own estimator the same way:
+
+```python
+from ibtheory.testing import check_estimator, estimator_tags
+
+@estimator_tags(x_kind="continuous", y_kind="discrete", invariances=("affine",))
+def my_mi(x, y):          # x (n, d_x), y (n, d_y) -> float, bits
+    ...
+
+report = check_estimator(my_mi, max_examples=10, on_fail=None)
+print(report)             # one line per check; report.to_markdown() for a table
+```
+
+or from the shell: `ibtheory check-estimator mypackage.module:my_mi --out report.md`. In pytest,
+`ibtheory.testing.parametrize_with_checks([my_mi])` gives one test per check.
+
 """
 
 

@@ -124,3 +124,24 @@ def test_monotone_transforms_are_strictly_increasing(g):
 def test_processing_of_codes_merges_states():
     g = Processing(table=np.array([0, 0, 1]))
     np.testing.assert_array_equal(g(np.array([[5], [7], [9], [5]]), 0).ravel(), [0, 0, 1, 0])
+
+
+@FAST
+@given(S.chain_laws(deterministic=True), S.seeds())
+def test_chain_samples_obey_data_processing_with_the_plugin(chain, seed):
+    from ibtheory.estimators.plugin import plugin_mi
+
+    x, t1, t2 = chain.sample(400, seed)
+    i1, i2 = chain.mi
+    assert i2 <= i1 + 1e-9, f"exact DPI: I(X;T2) = {i2} > I(X;T1) = {i1}"
+    # deterministic channels: T2 is a function of T1 in every sample, so the plug-in obeys the DPI exactly
+    assert plugin_mi(x, t2) <= plugin_mi(x, t1) + 1e-12
+
+
+def test_chain_law_frequencies_converge():
+    from ibtheory.testing.laws import ChainLaw
+
+    chain = ChainLaw(np.array([0.3, 0.7]), np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([[0.6, 0.4], [0.1, 0.9]]))
+    x, t1, t2 = chain.sample(100000, seed=2)
+    assert_allclose(np.mean(t1[x == 0] == 0), 0.9, atol=0.01, err_msg="p(t1=0|x=0) within 0.01")
+    assert_allclose(np.mean(t2[t1 == 1] == 1), 0.9, atol=0.01, err_msg="p(t2=1|t1=1) within 0.01")

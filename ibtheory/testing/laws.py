@@ -40,6 +40,7 @@ __all__ = [
     "NoisyChannelLaw",
     "GaussianLaw",
     "Swapped",
+    "ChainLaw",
     "Processing",
     "MonotoneTransform",
     "gaussian_mi_bits",
@@ -250,6 +251,37 @@ class Swapped:
 
     def __repr__(self) -> str:
         return f"Swapped({self.law!r})"
+
+
+@dataclass(frozen=True, repr=False)
+class ChainLaw:
+    """A discrete Markov chain X -> T1 -> T2: p_x (n_x,), p(t1|x) (n_x, n_t1), p(t2|t1) (n_t1, n_t2).
+
+    ``sample(n, seed)`` returns codes x, t1, t2, each (n, 1); ``mi`` gives the exact (I(X;T1), I(X;T2)) in bits,
+    which obey the data-processing inequality I(X;T1) >= I(X;T2).
+    """
+
+    p_x: np.ndarray
+    p_t1_x: np.ndarray
+    p_t2_t1: np.ndarray
+
+    @property
+    def mi(self) -> tuple[float, float]:
+        joint1 = self.p_x[:, None] * self.p_t1_x
+        return mutual_information(joint1, normalize=True), mutual_information(joint1 @ self.p_t2_t1, normalize=True)
+
+    def sample(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        x = _categorical(rng, self.p_x, n)
+        # inverse-CDF per row, vectorised over the samples
+        t1 = (rng.random(n)[:, None] > np.cumsum(self.p_t1_x, axis=1)[x]).sum(axis=1)
+        t1 = np.minimum(t1, self.p_t1_x.shape[1] - 1)
+        t2 = (rng.random(n)[:, None] > np.cumsum(self.p_t2_t1, axis=1)[t1]).sum(axis=1)
+        t2 = np.minimum(t2, self.p_t2_t1.shape[1] - 1)
+        return x[:, None], t1[:, None], t2[:, None]
+
+    def __repr__(self) -> str:
+        return f"ChainLaw(p_x={_fmt(self.p_x)}, p_t1_x={_fmt(self.p_t1_x)}, p_t2_t1={_fmt(self.p_t2_t1)})"
 
 
 @dataclass(frozen=True, repr=False)
