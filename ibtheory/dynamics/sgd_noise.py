@@ -148,8 +148,9 @@ def sgd_linear_regression(
         xb = x[idx]  # (chains, B, d)
         r = np.einsum("cbd,cd->cb", xb, w) - y[idx]
         w -= lr * np.einsum("cbd,cb->cd", xb, r) / batch_size
-        if not np.all(np.isfinite(w)):
-            raise ValueError(f"SGD diverged at step {k} (chain {int(np.argmax(~np.isfinite(w).all(1)))}); "
+        ok = np.abs(w) < 1e8  # False for NaN too
+        if not ok.all():
+            raise ValueError(f"SGD diverged at step {k} (chain {int(np.argmax(~ok.all(axis=1)))}, |w| > 1e8); "
                              "lower lr")
     ds = xr.Dataset({"w": (("time", "repeat", "dim"), out)},
                     coords={"time": np.asarray(rec_steps) * lr, "dim": np.arange(d)})
