@@ -1,0 +1,150 @@
+"""Batched ensemble training: equivalence with separate trainings, resume, schedules, DPI, bad input."""
+
+import time
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+
+from ibtheory import nets, store, tasks
+from ibtheory.estimators import binned_information
+from ibtheory.nets import data
+from ibtheory.nets import run as run_module
+from ibtheory.nets.model import ACTIVATIONS
+
+SMALL = dict(hidden=(6, 4, 3), repeats=3, epochs=6, snapshots=5, batch_size=256, progress=False)
+
+
+@pytest.fixture(scope="module")
+def task():
+    return tasks.tishby()
+
+
+def test_ensemble_equals_separate_trainings(task):
+    together = nets.train(task, dtype="float64", seed=3, **SMALL)
+    for r in range(SMALL["repeats"]):
+        alone = nets.train(task, dtype="float64", seed=3, **dict(SMALL, repeats=1), repeat_start=r)
+        for name in ("checkpoint_params", "train_loss", "test_accuracy", "I_XT", "I_TY", "grad_std_norm"):
+            assert_allclose(together[name].sel(repeat=r).values, alone[name].sel(repeat=r).values,
+                            rtol=1e-9, atol=1e-12, err_msg=f"{name}: repeat {r} batched vs alone (tol 1e-9)")
+        np.testing.assert_array_equal(together["train_mask"].sel(repeat=r), alone["train_mask"].sel(repeat=r))
+
+
+def test_repeats_differ_and_seed_reproduces(task):
+    a = nets.train(task, seed=1, **SMALL)
+    b = nets.train(task, seed=1, **SMALL)
+    np.testing.assert_array_equal(a["checkpoint_params"].values, b["checkpoint_params"].values)
+    masks = a["train_mask"].values
+    assert masks.sum(axis=1).tolist() == [round(0.8 * 4096)] * 3, "80 % of the patterns per repeat"
+    assert not np.array_equal(masks[0], masks[1]), "each repeat has its own split"
+    assert not np.allclose(a["checkpoint_params"].values[0], a["checkpoint_params"].values[1])
+
+
+def test_resume_after_interrupt_reproduces_uninterrupted_run(task, tmp_path, monkeypatch):
+    kw = dict(SMALL, epochs=12, snapshots=8, checkpoint_seconds=1e9)
+    full = nets.train(task, seed=5, **kw)
+    calls = {"n": 0}
+    real = run_module._estimate
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    out = tmp_path / "run.nc"
+    monkeypatch.setattr(run_module, "_estimate", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        nets.train(task, seed=5, out=out, **kw)
+    partial = store.load(out)
+    assert partial.attrs["complete"] == 0 and partial.sizes["epoch"] == 3, "three finished snapshots were saved"
+    monkeypatch.setattr(run_module, "_estimate", real)
+    resumed = nets.train(task, seed=5, out=out, **kw)
+    assert resumed.attrs["complete"] == 1
+    for name in ("I_XT", "I_TY", "train_loss", "grad_mean_norm", "checkpoint_params"):
+        assert_allclose(resumed[name].values, full[name].values, rtol=1e-6, atol=1e-7,
+                        err_msg=f"{name}: resumed vs uninterrupted (tol 1e-6)")
+    with pytest.raises(ValueError, match="different configuration"):
+        nets.train(task, seed=6, out=out, **kw)
+
+
+def test_keep_activations_layout(task):
+    ds = nets.train(task, keep_activations=True, **dict(SMALL, epochs=2, snapshots=3))
+    a = ds["activations"]
+    assert a.dims == ("epoch", "layer", "repeat", "x", "unit") and a.sizes["unit"] == 6
+    for layer, width in zip(ds["layer"].values, ds["width"].values, strict=True):
+        block = a.sel(layer=layer).values
+        assert np.isfinite(block[..., :width]).all() and np.isnan(block[..., width:]).all()
+    probs = a.sel(layer=ds["layer"].values[-1]).values[..., :2]
+    assert_allclose(probs.sum(-1), 1.0, atol=1e-5, err_msg="last layer is the softmax output")
+    p_x, p_y_x = tasks.conditional(ds["p_xy"].values)
+    r = binned_information(a.sel(layer=2).values, p_x, p_y_x)
+    assert_allclose(r.I_XT, ds["I_XT"].sel(layer=2).values, atol=1e-9, err_msg="stored activations reproduce I_XT")
+
+
+def test_dpi_holds_for_binned_quantised_network():
+    # each layer reads the bin centres of the previous one, so B(T_{l+1}) is a function of B(T_l): exact DPI
+    rng = np.random.default_rng(0)
+    x = tasks.tishby_patterns().astype(float)
+    p_x = np.full(4096, 1 / 4096)
+    p_y_x = tasks.conditional(tasks.tishby()["p_xy"].values)[1]
+    h, ixt, ity = x, [], []
+    for width in (10, 7, 5, 4, 3, 2):
+        h = np.tanh(h @ rng.normal(size=(h.shape[1], width)) / np.sqrt(h.shape[1]) * 2)
+        r = binned_information(h[None], p_x, p_y_x, n_bins=30)
+        ixt.append(float(r.I_XT[0]))
+        ity.append(float(r.I_TY[0]))
+        h = -1 + (np.clip(np.floor((h + 1) * 15), 0, 29) + 0.5) / 15  # bin centres feed the next layer
+    assert np.all(np.diff(ixt) <= 1e-12), f"I(X;T_l) must not increase: {ixt}"
+    assert np.all(np.diff(ity) <= 1e-12), f"I(T_l;Y) must not increase: {ity}"
+
+
+def test_dpi_ordering_of_trained_tanh_network(task):
+    ds = nets.train(task, **dict(SMALL, hidden=(10, 7, 5, 4, 3), epochs=20, snapshots=4))
+    mean = ds["I_XT"].mean("repeat").values  # (epoch, layer)
+    assert np.all(np.diff(mean, axis=1) <= 0.05), f"binned I(X;T) ordered across layers (0.05 bits): {mean}"
+
+
+def test_snapshot_schedule_and_orders():
+    e = data.snapshot_epochs(10_000, 300)
+    assert e[0] == 0 and e[-1] == 10_000 and np.all(np.diff(e) > 0) and 200 < e.size <= 300
+    keys = np.array([1, 2, 3], dtype=np.uint64)
+    o = data.epoch_orders(keys, 7, 100)
+    np.testing.assert_array_equal(np.sort(o, axis=1), np.tile(np.arange(100), (3, 1)))
+    np.testing.assert_array_equal(o[1:2], data.epoch_orders(keys[1:2], 7, 100))
+    assert not np.array_equal(o[0], o[1]) and not np.array_equal(o, data.epoch_orders(keys, 8, 100))
+
+
+def test_gradient_statistics_definition(task):
+    ds = nets.train(task, **dict(SMALL, epochs=3, snapshots=4))
+    assert np.isnan(ds["grad_snr"].sel(epoch=0)).all()
+    later = ds.sel(epoch=ds["epoch"] > 0)
+    assert_allclose(later["grad_snr"], later["grad_mean_norm"] / later["grad_std_norm"], rtol=1e-12)
+    assert (later["grad_std_norm"] > 0).all() and (later["weight_norm"] > 0).all()
+
+
+def test_tanh_matches_torch():
+    z = torch.linspace(-8, 8, 1001, dtype=torch.float64, requires_grad=True)
+    y = ACTIVATIONS["tanh"](z)
+    y.sum().backward()
+    assert_allclose(y.detach().numpy(), np.tanh(z.detach().numpy()), atol=1e-15)
+    assert_allclose(z.grad.numpy(), 1 - np.tanh(z.detach().numpy()) ** 2, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [({"activation": "swish"}, "activation"), ({"hidden": (5, 0)}, "hidden"), ({"hidden": ()}, "hidden"),
+     ({"train_fraction": 1.0}, "train_fraction"), ({"train_fraction": 0.0}, "train_fraction"),
+     ({"n_bins": 1}, "n_bins"), ({"estimators": ("mine",)}, "estimators"), ({"optimizer": "lbfgs"}, "optimizer"),
+     ({"repeats": 0}, "repeats"), ({"lr": -1.0}, "lr"), ({"limits": (1, 0)}, "limits")],
+)
+def test_bad_input_fails_before_training(task, kwargs, match, monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(run_module, "iter_training", boom)
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=match):
+        nets.train(task, **kwargs)
+    assert time.perf_counter() - t0 < 5
