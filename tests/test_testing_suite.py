@@ -1,5 +1,5 @@
-"""check_estimator on the sample estimators (plug-in, KSG) and on deliberately broken ones; report, pytest helper,
-command line.  Expected outcomes are asserted per property; expected failures are replayed from their example."""
+"""check_estimator on deliberately broken estimators, expected failures, warnings, validation, the pytest helper and
+the command line (the package's own estimators: test_testing_package.py)."""
 
 import json
 import warnings
@@ -12,7 +12,6 @@ from ibtheory.estimators.ksg import ksg
 from ibtheory.estimators.plugin import plugin_mi
 from ibtheory.info import entropy
 from ibtheory.testing import (
-    PROPERTIES,
     EstimatorCheckError,
     EstimatorCheckWarning,
     check_estimator,
@@ -20,44 +19,6 @@ from ibtheory.testing import (
     get_tags,
     parametrize_with_checks,
 )
-
-# held: True = holds, False = fails with a counterexample, None = not applicable (skipped)
-EXPECTED = {
-    "plugin_mi": dict(non_negativity=True, symmetry=True, relabelling_invariance=True, permutation_invariance=True,
-                      monotone_invariance=None, entropy_bound=True, data_processing=True, independence=True,
-                      exact_agreement=True, known_mi=None, consistency=True),
-    "ksg": dict(non_negativity=True, symmetry=True, relabelling_invariance=True, permutation_invariance=True,
-                monotone_invariance=False, entropy_bound=None, data_processing=True, independence=True,
-                exact_agreement=None, known_mi=True, consistency=True),
-}
-
-
-@pytest.fixture(scope="module")
-def reports():
-    return {est.__name__: check_estimator(est, max_examples=8, on_fail=None, shrink=True) for est in (plugin_mi, ksg)}
-
-
-@pytest.mark.parametrize("est_name", sorted(EXPECTED))
-@pytest.mark.parametrize("prop", PROPERTIES)
-def test_expected_outcome_per_property(reports, est_name, prop):
-    report = reports[est_name]
-    expected = EXPECTED[est_name][prop]
-    assert report.held(prop) is expected, f"{est_name} {prop}: expected held={expected}, got\n{report}"
-    if expected is False:
-        for r in report.results:
-            if r.property == prop:
-                assert r.counterexample and r.example is not None and r.status == "xfail", str(r)
-    assert not report.failed, f"unexpected failures:\n{report}"
-
-
-def test_ksg_monotone_counterexample_replays(reports):
-    """The counterexample the suite reports really shows KSG changing under a rescaling of one argument."""
-    r = reports["ksg"]["check_monotone_invariance(transform='affine')"]
-    law, seed, g, h = r.example
-    s = law.sample(300, seed)
-    before, after = ksg(s.x, s.y), ksg(g(s.x), h(s.y))
-    assert abs(before - after) > 1e-6, f"replayed {r.counterexample}: {before} vs {after}"
-    assert "ksg" in r.message and "monotone_invariance" in r.message and "tolerance" in r.message
 
 
 @estimator_tags("discrete", "discrete")

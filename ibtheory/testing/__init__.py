@@ -25,6 +25,7 @@ from .checks import (
     check_permutation_invariance,
     check_relabelling_invariance,
     check_symmetry,
+    estimate,
 )
 from .report import CheckResult, EstimatorCheckError, EstimatorCheckWarning, Report
 from .suite import PROPERTIES, check_estimator, check_name, parametrize_with_checks, property_of, yield_checks
@@ -36,5 +37,5 @@ __all__ = [
     "EstimatorTags", "estimator_tags", "get_tags", "estimator_name",
     "check_non_negativity", "check_symmetry", "check_relabelling_invariance", "check_permutation_invariance",
     "check_monotone_invariance", "check_entropy_bound", "check_data_processing", "check_independence",
-    "check_exact_agreement", "check_known_mi", "check_consistency",
+    "check_exact_agreement", "check_known_mi", "check_consistency", "estimate",
 ]
