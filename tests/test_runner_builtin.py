@@ -60,3 +60,53 @@ def test_beta_lists_and_ranges():
     assert [t.config["beta_range"] for t in grid.tasks()] == [[0, 4], [4, 8], [8, 10]]
     assert builtin._warmup_path(list(np.arange(10.0)), 4) == [0.0, 3.0, 6.0, 9.0]
     assert builtin._warmup_path([1.0, 2.0], 5) == [1.0, 2.0] and builtin._warmup_path([], 3) == []
+
+
+TRAIN = {"kind": "train", "seed": 3, "fixed": {"epochs": 3, "snapshots": 2, "repeats": 2, "hidden": [5, 3]},
+         "axes": {"activation": ["tanh", "relu"]}}
+
+
+def _data(ds):
+    out = ds.copy()
+    out.attrs = {}
+    return out
+
+
+def test_train_sweep_equals_direct_training_and_chunking_changes_only_rounding(tmp_path):
+    from ibtheory import nets, tasks
+
+    whole = runner.run_sweep(TRAIN, tmp_path / "whole", progress=False)
+    assert not whole.failures and whole.dataset.sizes["activation"] == 2
+    assert "final_test_accuracy" in whole.table
+    grid = runner.load_grid(TRAIN)
+    spec = grid.tasks()[1]  # relu, the only chunk
+    direct = nets.train(tasks.tishby(), hidden=(5, 3), activation="relu", repeats=2, epochs=3, snapshots=2,
+                        seed=spec.seed, progress=False)
+    got = whole.dataset.sel(activation="relu")
+    for name in ("I_XT", "I_TY", "train_loss", "grad_snr", "train_mask"):
+        xr_equal = np.array_equal(got[name].values, direct[name].values, equal_nan=True)
+        assert xr_equal, f"{name}: sweep differs from nets.train with the task's seed"
+    split = dict(TRAIN, fixed={**TRAIN["fixed"], "repeats_per_task": 1})
+    chunked = runner.run_sweep(split, tmp_path / "chunked", progress=False).dataset
+    for name in ("I_XT", "I_TY", "train_mask", "labels"):  # discrete results: identical
+        np.testing.assert_array_equal(chunked[name].values, whole.dataset[name].values, err_msg=name)
+    for name in ("train_loss", "weight_norm", "grad_mean_norm"):  # float32 sums over a different batch of nets
+        assert_allclose(chunked[name].values, whole.dataset[name].values, rtol=1e-5, err_msg=f"{name}, rtol 1e-5")
+
+
+def test_ib_curve_ranges_with_warm_starts_match_one_run(tmp_path):
+    """The paper's soft task (|Y| = 2: certified points) split in 3 beta ranges equals the unsplit curve."""
+    base = {"kind": "ib_curve", "seed": 1, "fixed": {"task": "tishby", "gamma": 19.05,
+                                                     "betas": {"start": 2.0, "stop": 80.0, "num": 12}}}
+    one = runner.run_sweep(base, tmp_path / "one", progress=False).dataset
+    split = dict(base, fixed={**base["fixed"], "betas_per_task": 4, "warmup": 4})
+    res = runner.run_sweep(split, tmp_path / "split", progress=False)
+    assert len(res.events) == 3 and not res.failures
+    assert float(one["gap"].max()) < 1e-6, "the unsplit points should be certified optimal"
+    four = res.dataset
+    assert_allclose(four["beta"], one["beta"], rtol=0)
+    for name in ("I_XT", "I_TY", "lagrangian"):
+        assert_allclose(four[name], one[name], atol=1e-8, err_msg=f"{name} (bits), atol 1e-8")
+    assert_allclose(four["hull_I_TY"], one["hull_I_TY"], atol=1e-8)
+    assert_allclose(four["critical_betas"], one["critical_betas"], rtol=1e-12)
+    assert four["I_XT"].attrs["units"] == "bits" and four.attrs["I_XY"] > 0
