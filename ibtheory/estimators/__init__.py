@@ -14,8 +14,14 @@ see its docstring).  Units that are NaN for every pattern are padding and ignore
 """
 
 from .binning import BinningResult, bin_indices, binned_codes, binned_information
+from .ensemble import EnsembleResult, ensemble_information
+from .kde import KDEResult, kde_information, pairwise_mixture_information
 
-__all__ = ["BinningResult", "bin_indices", "binned_codes", "binned_information", "ESTIMATORS"]
+__all__ = [
+    "BinningResult", "bin_indices", "binned_codes", "binned_information",
+    "KDEResult", "kde_information", "pairwise_mixture_information",
+    "EnsembleResult", "ensemble_information", "ESTIMATORS",
+]
 
 #: Estimator functions by the names ``nets.train(estimators=...)`` accepts.
-ESTIMATORS = {"binning": binned_information}
+ESTIMATORS = {"binning": binned_information, "kde": kde_information, "ensemble": ensemble_information}

@@ -41,7 +41,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .. import store
-from ..estimators import binned_information
+from ..estimators import binned_information, ensemble_information, kde_information
 from ..estimators.binning import _check_options
 from .data import snapshot_epochs
 from .loop import Snapshot, TrainConfig, iter_training, prepare
@@ -63,15 +63,11 @@ def _estimate(snap: Snapshot, names: Sequence[str], p_x, p_yx, opts: dict) -> di
             out.setdefault("I_TY", []).append(r.I_TY)
             out.setdefault("n_states", []).append(r.n_states)
         if "kde" in names:
-            from ..estimators.kde import kde_information
-
             k = kde_information(acts, p_x, p_yx, noise_var=opts["noise_var"])
             for f in ("I_XT_upper", "I_XT_lower", "I_TY_upper", "I_TY_lower"):
                 out.setdefault(f.replace("_upper", "_kde_upper").replace("_lower", "_kde_lower"), []).append(
                     getattr(k, f))
         if "ensemble" in names:
-            from ..estimators.ensemble import ensemble_information
-
             e = ensemble_information(acts, p_x, p_yx, n_bins=opts["n_bins"], limits=opts["limits"],
                                      scheme=opts["scheme"])
             out.setdefault("I_XT_ensemble", []).append(e.I_XT)

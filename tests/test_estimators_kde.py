@@ -1,0 +1,62 @@
+"""Noisy-layer pairwise bounds: bracket the exact mixture information (1-D quadrature), limits, invariances."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy.stats import norm
+
+from ibtheory.estimators import kde_information
+from ibtheory.info import entropy
+
+
+def _exact_1d(centres, p_x, sigma):
+    """I(X;T) of T = c(X) + N(0, sigma^2) in bits by quadrature of the mixture density on a fine grid."""
+    grid = np.linspace(centres.min() - 10 * sigma, centres.max() + 10 * sigma, 40001)
+    dens = norm.pdf(grid[:, None], loc=centres[None, :], scale=sigma)  # (grid, n)
+    mix = dens @ p_x
+    h_t = -np.trapezoid(mix * np.log2(np.maximum(mix, 1e-300)), grid)
+    return h_t - 0.5 * np.log2(2 * np.pi * np.e * sigma**2)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("noise_var", [0.01, 0.1, 1.0])
+def test_bounds_bracket_exact_information(seed, noise_var):
+    rng = np.random.default_rng(seed)
+    c = rng.uniform(-1, 1, size=6)
+    p_x = rng.dirichlet(np.ones(6))
+    r = kde_information(c[None, :, None], p_x, np.eye(2)[np.arange(6) % 2], noise_var=noise_var)
+    exact = _exact_1d(c, p_x, np.sqrt(noise_var))
+    assert r.I_XT_lower[0] - 1e-6 <= exact <= r.I_XT_upper[0] + 1e-6, (
+        f"lower {r.I_XT_lower[0]:.6f} <= exact {exact:.6f} <= upper {r.I_XT_upper[0]:.6f} (tol 1e-6 bits)")
+
+
+def test_limits_of_the_noise():
+    rng = np.random.default_rng(1)
+    acts = rng.uniform(-1, 1, size=(2, 20, 3))
+    p_x = rng.dirichlet(np.ones(20))
+    p_y_x = np.eye(2)[rng.integers(0, 2, 20)]
+    tiny = kde_information(acts, p_x, p_y_x, noise_var=1e-8)
+    assert_allclose(tiny.I_XT_upper, entropy(p_x), atol=1e-6, err_msg="sigma -> 0: I(X;T) -> H(X)")
+    assert_allclose(tiny.I_XT_lower, entropy(p_x), atol=1e-6, err_msg="sigma -> 0: lower -> H(X)")
+    huge = kde_information(acts, p_x, p_y_x, noise_var=1e8)
+    assert_allclose([huge.I_XT_upper, huge.I_TY_upper], 0.0, atol=1e-6, err_msg="sigma -> inf: nothing left")
+
+
+def test_invariances_and_padding():
+    rng = np.random.default_rng(2)
+    acts = rng.normal(size=(3, 30, 4))
+    p_x = np.full(30, 1 / 30)
+    p_y_x = rng.dirichlet(np.ones(3), size=30)
+    r = kde_information(acts, p_x, p_y_x)
+    q, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+    moved = kde_information(acts @ q + 5.0, p_x, p_y_x)
+    assert_allclose(moved.I_XT_upper, r.I_XT_upper, atol=1e-9, err_msg="rotation and shift invariance")
+    padded = np.concatenate([acts, np.full((3, 30, 2), np.nan)], axis=-1)
+    assert_allclose(kde_information(padded, p_x, p_y_x).I_TY_upper, r.I_TY_upper, atol=1e-12)
+    assert np.all(r.I_XT_lower <= r.I_XT_upper + 1e-12)
+    assert_allclose(kde_information(acts, p_x, p_y_x, block=7).I_XT_lower, r.I_XT_lower, atol=1e-12)
+
+
+def test_bad_noise():
+    with pytest.raises(ValueError, match="noise_var"):
+        kde_information(np.zeros((4, 1)), np.full(4, 0.25), np.eye(2)[[0, 1, 0, 1]], noise_var=0.0)
