@@ -43,6 +43,17 @@ def test_ou_stationary_variance_matches_discrete_closed_form(scheme):
     assert abs(expected - 1 / (beta * k)) > 0.04 / (beta * k) or scheme != "euler"  # EM's bias is not tiny
 
 
+def test_torch_noise_backend_is_reproducible_and_gives_the_same_statistics():
+    k, dt, beta = 2.0, 0.1, 1.5
+    runs = [langevin(Quadratic(k), np.zeros(100_000), beta, dt, 100, scheme="leimkuhler-matthews",
+                     record="moments", every=5, seed=11, noise="torch", progress=False) for _ in range(2)]
+    assert_allclose(runs[0]["var"].values, runs[1]["var"].values, rtol=0, atol=0)
+    var = float(runs[0]["var"].sel(dim=0).where(runs[0].time >= 5.0, drop=True).mean())
+    assert abs(var * beta * k - 1) < 0.015, f"torch noise: var {var:.5f} vs 1/(beta k) (tol 1.5 %)"
+    with pytest.raises(ValueError, match="noise"):
+        langevin(Quadratic(k), np.zeros(3), beta, dt, 1, noise="cuda", progress=False)
+
+
 def test_preconditioned_matrix_diffusion_keeps_gibbs_and_plain_one_gives_lyapunov():
     from scipy.linalg import solve_continuous_lyapunov
 
