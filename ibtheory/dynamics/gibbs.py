@@ -33,7 +33,7 @@ from scipy.special import logsumexp
 from .potentials import Potential, Quadratic
 
 __all__ = ["gibbs", "gibbs_quadratic", "sample_gibbs", "bin_probabilities", "total_variation", "kl_bits",
-           "wasserstein1", "histogram_free_energy"]
+           "wasserstein1", "histogram_free_energy", "convergence"]
 
 _LN2 = np.log(2.0)
 
@@ -271,3 +271,23 @@ def histogram_free_energy(p_hist: ArrayLike, edges: ArrayLike, potential: Potent
     with np.errstate(divide="ignore", invalid="ignore"):
         neg_h = np.where(p > 0, p * np.log(p / w), 0.0).sum(axis=-1)
     return (p * lbar).sum(axis=-1) + neg_h / beta
+
+
+def convergence(ds: xr.Dataset, potential: Potential, beta: float) -> xr.Dataset:
+    """Add the convergence of a histogram-recorded 1-D run (``langevin(..., record="histogram")``) to its Gibbs
+    density: ``tv(time)``, ``kl(time)`` (bits, KL(p_t || Gibbs) over the bins), ``free_energy(time)`` (F[p_t],
+    energy units, see :func:`histogram_free_energy`), ``gibbs_p(x)`` (Gibbs bin probabilities) and the attrs
+    ``gibbs_free_energy_binned`` (F of the binned Gibbs density, the limit of ``free_energy``)."""
+    if "p_hist" not in ds:
+        raise ValueError("ds must contain p_hist: run langevin with record='histogram'")
+    edges = ds["x_edges"].values
+    q = bin_probabilities(potential, beta, edges)
+    p = ds["p_hist"].values
+    out = ds.copy()
+    out["gibbs_p"] = ("x", q, {"long_name": "Gibbs probability of each bin"})
+    out["tv"] = ("time", total_variation(p, q), {"long_name": "total variation to Gibbs"})
+    out["kl"] = ("time", kl_bits(p, q), {"units": "bits", "long_name": "KL(p_t || Gibbs) over the bins"})
+    out["free_energy"] = ("time", histogram_free_energy(p, edges, potential, beta),
+                          {"units": "energy (units of L)", "long_name": "free energy F[p_t]"})
+    out.attrs["gibbs_free_energy_binned"] = float(histogram_free_energy(q, edges, potential, beta))
+    return out
