@@ -85,11 +85,8 @@ def _axes(potential: Potential, grid) -> tuple[tuple[np.ndarray, ...], np.ndarra
     return axes, pts
 
 
-def generator_matrix(potential: Potential, beta: float, grid) -> tuple[sparse.csr_matrix, np.ndarray]:
-    """The SqRA generator Q (sparse, n_cells x n_cells, rows sum to 0) and the discrete Gibbs weights pi (flat).
-
-    Q_{ij} = exp(-beta (L_j - L_i) / 2) / (beta h^2) for grid neighbours i, j along an axis of spacing h.
-    """
+def _sqra(potential: Potential, beta: float, grid):
+    """Q (sparse generator), its symmetrisation S = pi^{1/2} Q pi^{-1/2} and ln pi (flat), with the shape."""
     beta = float(beta)
     if not (np.isfinite(beta) and beta > 0):
         raise ValueError(f"beta must be a positive finite number, got {beta!r}")
@@ -99,25 +96,41 @@ def generator_matrix(potential: Potential, beta: float, grid) -> tuple[sparse.cs
     if not np.all(np.isfinite(energy)):
         raise ValueError("potential returned NaN or infinite values on the grid")
     idx = np.arange(energy.size).reshape(shape)
-    rows, cols, vals = [], [], []
+    rows, cols, vals, sym_vals = [], [], [], []
     for axis, a in enumerate(axes):
         h = a[1] - a[0]
         i = np.take(idx, np.arange(shape[axis] - 1), axis=axis).ravel()
         j = np.take(idx, np.arange(1, shape[axis]), axis=axis).ravel()
-        de = energy[j] - energy[i]
+        de = np.clip(beta * (energy[j] - energy[i]), -1400.0, 1400.0)  # keep exp finite; such rates are ~0
         rows += [i, j]
         cols += [j, i]
-        vals += [np.exp(-0.5 * beta * de) / (beta * h * h), np.exp(0.5 * beta * de) / (beta * h * h)]
-    rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-    q = sparse.coo_matrix((vals, (rows, cols)), shape=(energy.size, energy.size)).tocsr()
-    q = q - sparse.diags(np.asarray(q.sum(axis=1)).ravel())
-    logw = -beta * (energy - energy.min())
-    pi = np.exp(logw)
-    return q.tocsr(), pi / pi.sum()
+        vals += [np.exp(-0.5 * de) / (beta * h * h), np.exp(0.5 * de) / (beta * h * h)]
+        sym_vals += [np.full(i.size, 1.0 / (beta * h * h))] * 2  # sqrt(pi_i / pi_j) q_ij = 1 / (beta h^2)
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    n = energy.size
+    q = sparse.coo_matrix((np.concatenate(vals), (rows, cols)), shape=(n, n)).tocsr()
+    diag = -np.asarray(q.sum(axis=1)).ravel()
+    q = (q + sparse.diags(diag)).tocsr()
+    sym = (sparse.coo_matrix((np.concatenate(sym_vals), (rows, cols)), shape=(n, n)) + sparse.diags(diag)).tocsr()
+    log_pi = -beta * (energy - energy.min())
+    log_pi -= np.log(np.exp(log_pi).sum())
+    return q, sym, log_pi, axes, shape
+
+
+def generator_matrix(potential: Potential, beta: float, grid) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """The SqRA generator Q (sparse, n_cells x n_cells, rows sum to 0) and the discrete Gibbs weights pi (flat).
+
+    Q_{ij} = exp(-beta (L_j - L_i) / 2) / (beta h^2) for grid neighbours i, j along an axis of spacing h.
+    """
+    q, _, log_pi, _, _ = _sqra(potential, beta, grid)
+    return q, np.exp(log_pi)
 
 
 def spectrum(potential: Potential, beta: float, grid, k: int = 4) -> Spectrum:
-    """The ``k`` smallest eigenvalues and eigenfunctions of the discretised generator (sparse shift-invert).
+    """The ``k`` smallest eigenvalues and eigenfunctions of the discretised generator (sparse shift-invert on the
+    symmetrised matrix, whose off-diagonals are the constants 1 / (beta h^2), so no Gibbs weight is divided by).
+    Eigenfunctions are set to 0 where pi < 1e-24 (no probability there, and dividing the eigenvector by
+    sqrt(pi) would amplify its round-off).
 
     Example
     -------
@@ -129,22 +142,20 @@ def spectrum(potential: Potential, beta: float, grid, k: int = 4) -> Spectrum:
     """
     if int(k) != k or k < 2:
         raise ValueError(f"k must be an integer >= 2, got {k!r}")
-    q, pi = generator_matrix(potential, beta, grid)
-    axes, _ = _axes(potential, grid)
-    shape = tuple(len(a) for a in axes)
+    q, sym, log_pi, axes, shape = _sqra(potential, beta, grid)
     if k >= q.shape[0] - 1:
         raise ValueError(f"k = {k} is too large for a grid of {q.shape[0]} cells")
-    s_half = np.sqrt(pi)
-    sym = sparse.diags(s_half) @ q @ sparse.diags(1.0 / s_half)
-    sym = 0.5 * (sym + sym.T)
     scale = float(abs(q.diagonal()).max())
     vals, vecs = eigsh(-sym, k=int(k), sigma=-1e-6 * scale, which="LM", tol=1e-12)
     order = np.argsort(vals)
     vals, vecs = vals[order], vecs[:, order]
-    phi = vecs / s_half[:, None]  # right eigenvectors of Q; E_pi[phi^2] = |v|^2 = 1
+    ok = log_pi > np.log(1e-24)
+    phi = np.zeros_like(vecs)
+    phi[ok] = vecs[ok] * np.exp(-0.5 * log_pi[ok])[:, None]  # right eigenvectors of Q; E_pi[phi^2] = |v|^2
+    pi = np.exp(log_pi)
     # sign convention: E_pi[phi_k x_0] >= 0 (phi_k increasing along the first coordinate on average); for modes
     # orthogonal to x_0, the largest |phi_k| is positive
-    proj = (pi[:, None] * phi * (_axes(potential, grid)[1][:, :1] - 0.0)).sum(axis=0)
+    proj = (pi[:, None] * phi * _axes(potential, grid)[1][:, :1]).sum(axis=0)
     big = phi[np.argmax(np.abs(phi), axis=0), np.arange(phi.shape[1])]
     phi *= np.where(np.abs(proj) > 1e-8, np.sign(proj), np.sign(big))[None, :]
     vals[0] = max(vals[0], 0.0)
