@@ -1,0 +1,205 @@
+"""Every layer of a training run against the IB bound of the same task.
+
+For a layer at (I(X;T), I(T;Y)) and the achievable curve F of ``ibtheory.ib.ib_curve`` (same p(x,y)):
+
+    relevance gap    F(I(X;T)) - I(T;Y)            >= 0 for any encoder of X (bits)
+    compression gap  I(X;T) - F^-1(I(T;Y))         >= 0 (bits; F^-1(I) = smallest R with F(R) >= I)
+    upper gap        F_upper(I(X;T)) - I(T;Y)      >= relevance gap, against the certified upper edge
+
+A negative gap means the *estimate* lies above what any encoder can achieve (possible for bounds such as the KDE
+upper bound, impossible for binning with the exact p(y|x)).  Where the run kept its activations, the encoders of the
+chosen epochs are rebuilt (binned per repeat, pooled over repeats, and a noisy layer) and checked against the IB
+equations with a fitted beta* (:mod:`ibtheory.compare.consistency`); the curve's own point at beta* is reported
+beside them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .. import store
+from ..ib import curve_inverse, curve_upper, curve_value
+from .consistency import self_consistency
+from .encoders import (
+    binned_encoder,
+    ensemble_encoder,
+    layer_encoder,
+    merge_equal_decoders,
+    noisy_encoder,
+    task_tables,
+)
+
+__all__ = ["bound_gaps", "curve_at_beta", "against_bound", "ESTIMATOR_SUFFIXES"]
+
+#: Information-plane variables a run may carry: I_XT<suffix>, I_TY<suffix> (nets.train's naming).
+ESTIMATOR_SUFFIXES = ("", "_ensemble", "_kde_upper", "_kde_lower")
+_BITS = {"units": "bits"}
+
+
+def bound_gaps(curve: xr.Dataset, I_XT, I_TY) -> dict[str, np.ndarray]:
+    """Relevance, compression and (where certified) upper gaps in bits of points (I_XT, I_TY) of any shape."""
+    ixt = np.asarray(I_XT, dtype=np.float64)
+    ity = np.asarray(I_TY, dtype=np.float64)
+    if ixt.shape != ity.shape:
+        raise ValueError(f"I_XT and I_TY must have the same shape, got {ixt.shape} and {ity.shape}")
+    if not (np.all(np.isfinite(ixt)) and np.all(np.isfinite(ity))):
+        raise ValueError("I_XT and I_TY must be finite")
+    ixt, ity = np.maximum(ixt, 0.0), np.maximum(ity, 0.0)
+    top = float(curve["hull_I_TY"].values.max())
+    out = {
+        "relevance_gap": curve_value(curve, ixt.ravel()).reshape(ixt.shape) - ity,
+        "compression_gap": ixt - curve_inverse(curve, np.minimum(ity, top).ravel()).reshape(ixt.shape),
+        "above_curve": ity > top + 1e-9,
+    }
+    if "gap" in curve:
+        out["upper_gap"] = curve_upper(curve, ixt.ravel()).reshape(ixt.shape) - ity
+    return out
+
+
+def curve_at_beta(curve: xr.Dataset, beta) -> tuple[np.ndarray, np.ndarray]:
+    """The curve's (I(X;T), I(T;Y)) at ``beta``, interpolated linearly in log beta, clamped to the computed range."""
+    b = np.log(np.asarray(curve["beta"].values))
+    lb = np.log(np.asarray(beta, dtype=np.float64))
+    return np.interp(lb, b, curve["I_XT"].values), np.interp(lb, b, curve["I_TY"].values)
+
+
+def _check_same_task(run: xr.Dataset, curve: xr.Dataset) -> None:
+    if "p_xy" not in run:
+        raise ValueError("run has no 'p_xy': it must be a Dataset from ibtheory.nets.train")
+    for name in ("hull_I_XT", "hull_I_TY", "I_XT", "I_TY"):
+        if name not in curve:
+            raise ValueError(f"curve lacks {name!r}: it must be a Dataset from ibtheory.ib.ib_curve")
+    if "x" in curve.dims and curve.sizes["x"] != run.sizes["x"]:
+        raise ValueError(f"run has n_x = {run.sizes['x']} but curve has n_x = {curve.sizes['x']}: different tasks")
+    from ..info import mutual_information
+
+    i_run = mutual_information(run["p_xy"].values)
+    i_curve = float(curve.attrs.get("I_XY", np.nan))
+    if not abs(i_run - i_curve) <= 1e-9:
+        raise ValueError(f"run's task has I(X;Y) = {i_run:.9f} bits but curve's has {i_curve:.9f}: different tasks")
+
+
+def _select_epochs(run: xr.Dataset, epochs) -> np.ndarray:
+    all_epochs = run["epoch"].values
+    if isinstance(epochs, str):
+        if epochs == "last":
+            return all_epochs[-1:]
+        if epochs == "all":
+            return all_epochs
+        raise ValueError(f"epochs must be 'last', 'all' or a list of snapshot epochs, got {epochs!r}")
+    chosen = np.atleast_1d(np.asarray(epochs, dtype=np.int64))
+    missing = np.setdiff1d(chosen, all_epochs)
+    if missing.size:
+        raise ValueError(f"epochs {missing.tolist()} are not snapshot epochs of the run")
+    return chosen
+
+
+def _consistency_records(run, curve, tab, sc_epochs, n_bins, limits, sigma, n_draws, seed, beta_range):
+    """Self-consistency of binned, merged, noisy and ensemble encoders at the chosen epochs (loops over the few
+    layers and repeats: each fit is a scalar root search on its own encoder)."""
+    layers, repeats = run["layer"].values, run["repeat"].values
+    shape = (sc_epochs.size, layers.size, repeats.size)
+    kinds = ("", "_merged", "_noisy")
+    rec = {f"{v}{k}": np.zeros(shape) for k in kinds for v in ("beta_star", "mismatch", "I_XT_sc", "I_TY_sc")}
+    rec.update({f"at_bound{k}": np.zeros(shape, dtype=bool) for k in kinds})
+    ens = {v: np.zeros(shape[:2]) for v in ("beta_star_ensemble", "mismatch_ensemble")}
+    rng = np.random.default_rng(seed)
+    widths = run["width"].values if "width" in run else np.full(layers.size, run.sizes.get("unit", 0))
+
+    def put(key: str, idx, layer) -> None:
+        sc = self_consistency(layer, *beta_range)
+        rec[f"beta_star{key}"][idx], rec[f"mismatch{key}"][idx] = sc.beta_star, sc.mismatch
+        rec[f"at_bound{key}"][idx] = sc.at_bound
+        rec[f"I_XT_sc{key}"][idx], rec[f"I_TY_sc{key}"][idx] = layer.I_XT, layer.I_TY
+
+    for i, ep in enumerate(sc_epochs):
+        for j, lay in enumerate(layers):
+            acts = run["activations"].sel(epoch=ep, layer=lay).values[..., : int(widths[j])].astype(np.float64)
+            for k in range(repeats.size):
+                enc = layer_encoder(tab, binned_encoder(acts[k], n_bins=n_bins, limits=limits))
+                put("", (i, j, k), enc)
+                put("_merged", (i, j, k), layer_encoder(tab, merge_equal_decoders(enc.encoder, enc.decoder)))
+                noisy = noisy_encoder(acts[k], sigma=sigma, n_draws=n_draws, seed=rng, n_bins=n_bins,
+                                      limits=limits)
+                put("_noisy", (i, j, k), layer_encoder(tab, noisy))
+            sc = self_consistency(layer_encoder(tab, ensemble_encoder(acts, n_bins=n_bins, limits=limits)),
+                                  *beta_range)
+            ens["beta_star_ensemble"][i, j], ens["mismatch_ensemble"][i, j] = sc.beta_star, sc.mismatch
+    dims = ("sc_epoch", "layer", "repeat")
+    ds = xr.Dataset(coords={"sc_epoch": sc_epochs})
+    for name, val in rec.items():
+        attrs = {} if name.startswith(("beta_star", "at_bound")) else dict(_BITS)
+        ds[name] = (dims, val, attrs)
+    for name, val in ens.items():
+        ds[name] = (dims[:2], val, {} if name.startswith("beta") else dict(_BITS))
+    for key in ("", "_merged", "_noisy"):
+        cx, cy = curve_at_beta(curve, ds[f"beta_star{key}"].values)
+        ds[f"curve_I_XT_at_beta{key}"] = (dims, cx, dict(_BITS, long_name="IB curve's I(X;T) at beta*"))
+        ds[f"curve_I_TY_at_beta{key}"] = (dims, cy, dict(_BITS, long_name="IB curve's I(T;Y) at beta*"))
+    return ds
+
+
+def against_bound(
+    run: xr.Dataset,
+    curve: xr.Dataset,
+    *,
+    epochs="last",
+    n_bins: int | None = None,
+    limits=None,
+    noise_var: float | None = None,
+    n_draws: int = 16,
+    seed: int = 0,
+    beta_range: tuple[float, float] = (1e-3, 1e5),
+) -> xr.Dataset:
+    """Distances to the IB bound for every (epoch, layer, repeat) and self-consistency at the chosen epochs.
+
+    Parameters
+    ----------
+    run : Dataset of ``ibtheory.nets.train`` (``I_XT``/``I_TY`` per estimator, ``p_xy``; ``activations`` when it
+        was trained with ``keep_activations=True``, needed for the self-consistency part).
+    curve : Dataset of ``ibtheory.ib.ib_curve`` on the same p(x,y) (checked: same n_x and I(X;Y)).
+    epochs : "last" (default), "all" or a list of snapshot epochs for the self-consistency fits.
+    n_bins, limits : binning of the rebuilt encoders; default: the run's own (its config), else 30 on [-1, 1].
+    noise_var, n_draws : the noisy layer T = h(X) + N(0, noise_var I) (default: the run's ``noise_var``, as its KDE
+        estimator used, else 0.1 as Saxe et al. 2018), sampled with n_draws draws per pattern.
+    beta_range : search interval of beta*.
+
+    Returns
+    -------
+    Dataset with, for each estimator suffix s the run carries ("", "_ensemble", "_kde_upper", "_kde_lower"),
+    ``relevance_gap{s}``, ``compression_gap{s}``, ``upper_gap{s}`` (certified curves) and ``above_curve{s}`` over the
+    run's (epoch, layer[, repeat]); and, with activations, over (``sc_epoch``, layer, repeat): ``beta_star``,
+    ``mismatch`` (bits), ``at_bound``, the encoder's own ``I_XT_sc``/``I_TY_sc`` and ``curve_I_XT_at_beta``/
+    ``curve_I_TY_at_beta``, each for the binned encoder (no suffix), the same with states of equal decoder merged
+    (``_merged``) and the noisy layer (``_noisy``); ``beta_star_ensemble``/``mismatch_ensemble`` over
+    (sc_epoch, layer) for the encoder pooled over repeats.
+    """
+    _check_same_task(run, curve)
+    cfg = store.config_of(run) if "config" in run.attrs else {}
+    noise_var = float(noise_var if noise_var is not None else cfg.get("noise_var", 0.1))
+    if not (np.isfinite(noise_var) and noise_var > 0):
+        raise ValueError(f"noise_var must be positive, got {noise_var!r}")
+    n_bins = int(n_bins if n_bins is not None else cfg.get("n_bins", 30))
+    limits = limits if limits is not None else tuple(cfg.get("limits", (-1.0, 1.0)))
+    out = xr.Dataset(coords={k: run[k] for k in ("epoch", "layer", "repeat") if k in run.coords})
+    for suffix in ESTIMATOR_SUFFIXES:
+        if f"I_XT{suffix}" not in run or f"I_TY{suffix}" not in run:
+            continue
+        ixt, ity = run[f"I_XT{suffix}"], run[f"I_TY{suffix}"]
+        for name, val in bound_gaps(curve, ixt.values, ity.values).items():
+            attrs = {} if name == "above_curve" else dict(_BITS)
+            out[f"{name}{suffix}"] = (ixt.dims, val, attrs)
+        out[f"I_XT{suffix}"], out[f"I_TY{suffix}"] = ixt, ity
+    if not any(v.startswith("relevance_gap") for v in out.data_vars):
+        raise ValueError("run carries no information-plane variables (I_XT, I_TY)")
+    if "activations" in run:
+        tab = task_tables(run["p_xy"].values)
+        sc = _consistency_records(run, curve, tab, _select_epochs(run, epochs), n_bins, limits, np.sqrt(noise_var),
+                                  n_draws, seed, beta_range)
+        out = out.merge(sc)
+    config = {"epochs": epochs if isinstance(epochs, str) else list(map(int, epochs)), "n_bins": n_bins,
+              "limits": list(limits) if not isinstance(limits, str) else limits, "noise_var": noise_var,
+              "n_draws": n_draws, "beta_range": list(beta_range), "run_config": cfg}
+    out.attrs.update(I_XY=float(curve.attrs["I_XY"]), task=str(run.attrs.get("task", "")))
+    return store.with_provenance(out, config=config, seed=seed)
