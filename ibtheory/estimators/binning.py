@@ -128,6 +128,10 @@ def _pack(idx: np.ndarray, n_bins: int) -> tuple[np.ndarray, int]:
     Equal rows <=> equal codes.  code = sum_u b_u n_bins^(units-1-u) while that stays below 2^62; beyond, the
     running code is replaced by its dense rank within the row before more units are appended (codes < n_x n_bins^k).
     """
+    units = idx.shape[-1]
+    if float(n_bins) ** units < 2.0**53:  # exact in float64: one BLAS matrix-vector product
+        powers = float(n_bins) ** np.arange(units - 1, -1, -1)
+        return (idx.astype(np.float64) @ powers).astype(np.int64), int(n_bins) ** units
     b = idx.astype(np.int64)
     n_x = b.shape[1]
     code = b[:, :, 0].copy()
