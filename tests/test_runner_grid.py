@@ -4,6 +4,7 @@ import doctest
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,3 +127,11 @@ def test_docstring_examples():
     for module in (grid_module, kinds_module):
         failed, _ = doctest.testmod(module)
         assert failed == 0, f"doctest failures in {module.__name__}"
+
+
+def test_example_grids_are_valid():
+    folder = Path(__file__).resolve().parents[1] / "examples" / "grids"
+    files = sorted(folder.glob("*.toml"))
+    assert {f.name for f in files} >= {"small.toml", "paper.toml", "ib_beta.toml", "plugin_mi.toml", "bench.toml"}
+    sizes = {f.stem: len(runner.load_grid(f).tasks()) for f in files}
+    assert sizes["paper"] == 6 * 3 * 3 * 5, "paper-size grid: 54 points x 5 chunks of 10 repeats"
