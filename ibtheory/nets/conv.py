@@ -1,0 +1,340 @@
+"""A batched ensemble of small convolutional networks: R networks at once through grouped convolutions.
+
+Network r maps an image (1, H, W) through convolution blocks and dense layers:
+
+    conv block i:  h_i = maxpool_2( phi( K_i[r] * h_{i-1} + c_i[r] ) ),   K_i[r] of shape (C_i, C_{i-1}, k, k),
+    dense layer j: h_j = phi( h_{j-1} W_j[r] + b_j[r] ),                  W_j[r] of shape (fan_in, fan_out),
+
+with 'same' padding (k odd), 2x2 max pooling (floor), and a linear output layer whose softmax is the last measured
+layer.  The R networks run as ONE ``conv2d`` per block with ``groups=R``: the input holds repetition r's minibatch
+in channel group r (so every repetition can see its own images in its own order), the kernels of all repetitions
+are stacked along the output channels, and no Python loop runs over repetitions.  Dense layers are one
+``torch.baddbmm`` over (R, fan_in, fan_out) weights, as in :class:`ibtheory.nets.BatchedMLP`.  The model has the
+same interface as ``BatchedMLP`` (inputs feature-major (R, n_in, B), a list of feature-major activations out,
+``weights``, ``repeats``, ``flat_parameters``), so a loop written for one can drive the other.
+
+Initialisation as in the paper: truncated normal with std 1/sqrt(fan_in) (fan_in = C_{i-1} k^2 for a kernel), zero
+biases, every repetition from its own generator (:func:`ibtheory.nets.model.init_weights`).  Training
+(:func:`iter_conv_training`, :func:`train_conv`) reuses the ensemble's data helpers (:mod:`ibtheory.nets.data`:
+per-repetition splits, labels and minibatch orders) and the layer estimators (binning, ensemble); it yields the
+same :class:`ibtheory.nets.Snapshot` states as :func:`ibtheory.nets.iter_training` and returns a Dataset laid out
+like :func:`ibtheory.nets.train`'s (see :func:`train_conv`).
+
+References
+----------
+1. Y. LeCun et al., "Gradient-based learning applied to document recognition", Proc. IEEE 86(11), 1998.
+2. R. Shwartz-Ziv and N. Tishby, "Opening the black box of deep neural networks via information", arXiv:1703.00810.
+3. A. M. Saxe et al., "On the information bottleneck theory of deep learning", ICLR 2018.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import xarray as xr
+from tqdm.auto import tqdm
+
+from .. import store
+from ..estimators import binned_information
+from ..estimators.binning import _check_options
+from ..tasks import conditional
+from . import data
+from .loop import Snapshot, TrainConfig
+from .model import ACTIVATIONS, init_weights
+
+__all__ = ["BatchedConvNet", "iter_conv_training", "train_conv", "image_shape"]
+
+_LN2 = math.log(2.0)
+
+
+def image_shape(task: xr.Dataset, n_in: int) -> tuple[int, int]:
+    """(height, width) of a task's images: attrs ``image_height``/``image_width``, else a square of n_in pixels."""
+    h, w = task.attrs.get("image_height"), task.attrs.get("image_width")
+    if h is None or w is None:
+        side = int(round(math.sqrt(n_in)))
+        if side * side != n_in:
+            raise ValueError(f"task has no image_height/image_width attributes and its {n_in} inputs are no square")
+        h = w = side
+    if int(h) * int(w) != n_in:
+        raise ValueError(f"task declares {h}x{w} images but has {n_in} input features")
+    return int(h), int(w)
+
+
+class BatchedConvNet(torch.nn.Module):
+    """R convolutional networks of the same architecture, trained at once.
+
+    Parameters
+    ----------
+    image : (height, width) of the single-channel input images.
+    channels : output channels C_1, C_2, ... of the convolution blocks (each conv + activation + 2x2 max pool).
+    kernel : odd kernel size k.
+    hidden : widths of the dense hidden layers after the last block (may be empty).
+    n_out : number of classes (the linear output layer; softmax applied by the loss and the snapshots).
+    activation : one of :data:`ibtheory.nets.ACTIVATIONS`.
+    rngs : one ``numpy.random.Generator`` per repetition (R = len(rngs)).
+    """
+
+    def __init__(self, image: tuple[int, int], channels: Sequence[int], kernel: int, hidden: Sequence[int],
+                 n_out: int, activation: str, rngs: Sequence[np.random.Generator],
+                 dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if isinstance(kernel, bool) or int(kernel) != kernel or kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"kernel must be an odd positive integer, got {kernel!r}")
+        chans = tuple(int(c) for c in channels)
+        if not chans or min(chans) < 1:
+            raise ValueError(f"channels must be a non-empty sequence of positive integers, got {channels!r}")
+        h, w = (int(v) for v in image)
+        if min(h, w) >> len(chans) < 1:
+            raise ValueError(f"{len(chans)} pooling blocks shrink a {h}x{w} image to nothing; use fewer channels")
+        self.image, self.kernel, self.activation = (h, w), int(kernel), activation
+        self._phi = ACTIVATIONS[activation]
+        R = len(rngs)
+        kw = dict(dtype=dtype, device=device)
+        convs, c_in = [], 1
+        for c in chans:  # loop over the (few) blocks; each draws all repetitions
+            (k,) = init_weights([c_in * kernel * kernel, c], rngs)  # (R, c_in k k, c)
+            convs.append(torch.as_tensor(k.reshape(R, c_in, kernel, kernel, c).transpose(0, 4, 1, 2, 3), **kw))
+            c_in = c
+        self.block_widths = tuple(ci * (image[0] >> (i + 1)) * (image[1] >> (i + 1)) for i, ci in enumerate(chans))
+        dense_widths = (self.block_widths[-1],) + tuple(int(v) for v in hidden) + (int(n_out),)
+        dense = [torch.as_tensor(wt, **kw) for wt in init_weights(dense_widths, rngs)]
+        self.widths = self.block_widths + dense_widths[1:]
+        self.weights = torch.nn.ParameterList([torch.nn.Parameter(t.contiguous()) for t in convs + dense])
+        self.biases = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.zeros(R, wd, **kw)) for wd in chans + dense_widths[1:]])
+        self.n_blocks = len(chans)
+
+    @property
+    def repeats(self) -> int:
+        return self.weights[0].shape[0]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Activations of every layer, feature-major (R, width, B), for inputs x of shape (R, H*W, B).
+
+        Convolution blocks come flattened channel-major (width C h w); then the dense layers and the logits.
+        """
+        R, _, B = x.shape
+        h = x.permute(2, 0, 1).reshape(B, R, *self.image)  # channel group r = repetition r's images
+        out = []
+        for i in range(self.n_blocks):
+            k, c = self.weights[i], self.biases[i]
+            z = F.conv2d(h, k.reshape(-1, *k.shape[2:]), c.reshape(-1), padding=self.kernel // 2, groups=R)
+            h = F.max_pool2d(self._phi(z), 2)
+            out.append(h.reshape(B, R, -1).permute(1, 2, 0))
+        h = out[-1]
+        last = len(self.weights) - 1
+        for i in range(self.n_blocks, last + 1):
+            z = torch.baddbmm(self.biases[i][:, :, None], self.weights[i].transpose(1, 2), h)
+            h = z if i == last else self._phi(z)
+            out.append(h)
+        return out
+
+    def flat_parameters(self) -> torch.Tensor:
+        """All parameters of each repeat as one row, shape (R, n_params): weights then biases, layer by layer."""
+        parts = [p.detach().reshape(self.repeats, -1) for p in list(self.weights) + list(self.biases)]
+        return torch.cat(parts, dim=1)
+
+
+def _build(task: xr.Dataset, config: TrainConfig, channels: Sequence[int], kernel: int):
+    """Model, exact p(x), p(y|x), features, train masks, labels and shuffle keys, drawn in the order of
+    :func:`ibtheory.nets.loop.prepare` (weights, split, labels, key) from each repetition's own stream."""
+    if not isinstance(task, xr.Dataset) or "p_xy" not in task:
+        raise ValueError("task must be a task Dataset with a 'p_xy' variable (see ibtheory.tasks, ibtheory.mnist)")
+    p_x, p_yx = conditional(task["p_xy"].values)
+    features = data.input_features(task)
+    n_x = p_x.size
+    n_train = int(round(config.train_fraction * n_x))
+    if not 1 <= n_train < n_x:
+        raise ValueError(f"train_fraction {config.train_fraction} leaves {n_train} of {n_x} patterns for training")
+    rngs = data.repeat_generators(config.seed, np.arange(config.repeat_start, config.repeat_start + config.repeats))
+    dtype = torch.float32 if config.dtype == "float32" else torch.float64
+    model = BatchedConvNet(image_shape(task, features.shape[1]), channels, kernel, config.hidden, p_yx.shape[1],
+                           config.activation, rngs, dtype=dtype, device=config.device)
+    mask = data.split_masks(rngs, n_x, n_train)
+    labels = data.draw_labels(rngs, p_yx)
+    keys = data.shuffle_keys(rngs)
+    return model, p_x, p_yx, features, mask, labels, keys
+
+
+def iter_conv_training(task: xr.Dataset, config: TrainConfig, channels: Sequence[int] = (4, 8), kernel: int = 5,
+                       eval_batch: int = 1000, setup: tuple | None = None) -> Iterator[Snapshot]:
+    """Train R convolutional networks at once; yield a :class:`~ibtheory.nets.Snapshot` at each snapshot epoch.
+
+    ``config.hidden`` are the dense widths after the convolution blocks; every other field of the
+    :class:`~ibtheory.nets.TrainConfig` means what it means for the MLP (loss of repetition r: mean cross-entropy
+    over its minibatch; the optimiser minimises the sum over repetitions, so the ensemble equals R separate runs).
+    Activations of all n_x patterns are evaluated in chunks of ``eval_batch``.  Gradient statistics per weight
+    tensor as in :mod:`ibtheory.nets.loop`.  ``Snapshot.checkpoint`` holds ``params`` and ``opt_step`` only: conv
+    runs do not resume.  ``setup`` is the private result of ``_build`` when the caller already drew it.
+    """
+    model, p_x, p_yx, features, mask, labels, keys = setup or _build(task, config, channels, kernel)
+    dtype, dev = model.weights[0].dtype, model.weights[0].device
+    opt = (torch.optim.Adam(model.parameters(), lr=config.lr) if config.optimizer == "adam"
+           else torch.optim.SGD(model.parameters(), lr=config.lr))
+    R, n_x = mask.shape
+    train_idx = np.nonzero(mask)[1].reshape(R, -1)
+    n_train = train_idx.shape[1]
+    x_all = torch.as_tensor(features, dtype=dtype, device=dev)  # (n_x, n_in)
+    y_all = torch.as_tensor(labels, dtype=torch.long, device=dev)  # (R, n_x)
+    m = torch.as_tensor(mask, dtype=dtype, device=dev)
+    batches = [(s, min(s + config.batch_size, n_train)) for s in range(0, n_train, config.batch_size)]
+    snaps = set(data.snapshot_epochs(config.epochs, config.snapshots).tolist())
+
+    def snapshot(epoch: int, step: int, acc) -> Snapshot:
+        with torch.no_grad():
+            chunks = [model(x_all[s:s + eval_batch].T[None].expand(R, -1, -1)) for s in range(0, n_x, eval_batch)]
+            acts = [torch.cat([c[i] for c in chunks], dim=2).transpose(1, 2) for i in range(len(chunks[0]))]
+            logp = torch.log_softmax(acts[-1], dim=-1)  # (R, n_x, n_y)
+            ce = -torch.take_along_dim(logp, y_all[..., None], dim=-1)[..., 0] / _LN2
+            correct = (logp.argmax(dim=-1) == y_all).to(dtype)
+            wn = np.stack([w.detach().double().reshape(R, -1).norm(dim=1).cpu().numpy() for w in model.weights])
+        if acc is None:
+            gm = gs = np.full((len(model.weights), R), np.nan)
+        else:
+            k = len(batches)
+            gm = np.stack([(g1 / k).reshape(R, -1).norm(dim=1).cpu().numpy() for g1, _ in acc])
+            var = [((g2 - g1 * g1 / k) / max(k - 1, 1)).clamp_min(0).reshape(R, -1).sum(1) for g1, g2 in acc]
+            gs = np.stack([v.sqrt().cpu().numpy() for v in var]) if k > 1 else np.full_like(gm, np.nan)
+        n_tr, n_te = m.sum(1), (1 - m).sum(1)
+        t = lambda v: v.double().cpu().numpy()  # noqa: E731
+        return Snapshot(
+            epoch=int(epoch), activations=[a.float().cpu().numpy() for a in acts[:-1]] + [t(logp.exp()).astype(
+                np.float32)], grad_mean_norm=gm, grad_std_norm=gs, weight_norm=wn,
+            train_loss=t((ce * m).sum(1) / n_tr), test_loss=t((ce * (1 - m)).sum(1) / n_te),
+            train_accuracy=t((correct * m).sum(1) / n_tr), test_accuracy=t((correct * (1 - m)).sum(1) / n_te),
+            checkpoint={"params": model.flat_parameters().cpu().numpy(), "opt_step": int(step)},
+        )
+
+    step = 0
+    if 0 in snaps:
+        yield snapshot(0, step, None)
+    for epoch in range(1, config.epochs + 1):
+        order = data.epoch_orders(keys, epoch, n_train)
+        gidx = torch.as_tensor(np.take_along_axis(train_idx, order, axis=1), device=dev)  # (R, n_train)
+        record = epoch in snaps
+        acc = [[torch.zeros_like(w, dtype=torch.float64), torch.zeros_like(w, dtype=torch.float64)]
+               for w in model.weights] if record else None
+        for s, e in batches:
+            xb = x_all[gidx[:, s:e].T].permute(1, 2, 0)  # (R, n_in, b), each repetition its own images
+            loss = F.cross_entropy(model(xb)[-1], y_all.gather(1, gidx[:, s:e]), reduction="sum") / (e - s)
+            opt.zero_grad(set_to_none=False)
+            loss.backward()
+            if record:
+                for (g1, g2), w in zip(acc, model.weights, strict=True):
+                    g = w.grad.detach().double()
+                    g1 += g
+                    g2 += g * g
+            opt.step()
+            step += 1
+        if record:
+            yield snapshot(epoch, step, acc)
+
+
+def _layer_estimates(acts: list[np.ndarray], p_x, p_yx, names, opts) -> dict[str, np.ndarray]:
+    """name -> (layer, repeat) for binning, (layer,) for the ensemble estimator, over one snapshot's layers."""
+    out: dict[str, list] = {}
+    for a in acts:  # loop over the (few) layers; each call is vectorised over repeats
+        if "binning" in names:
+            r = binned_information(a, p_x, p_yx, **opts)
+            for key in ("I_XT", "I_TY", "n_states"):
+                out.setdefault(key, []).append(getattr(r, key))
+        if "ensemble" in names:
+            from ..estimators.ensemble import ensemble_information
+
+            e = ensemble_information(a, p_x, p_yx, **opts)
+            out.setdefault("I_XT_ensemble", []).append(e.I_XT)
+            out.setdefault("I_TY_ensemble", []).append(e.I_TY)
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+def train_conv(
+    task: xr.Dataset,
+    channels: Sequence[int] = (4, 8),
+    kernel: int = 5,
+    hidden: Sequence[int] = (32,),
+    activation: str = "relu",
+    repeats: int = 4,
+    epochs: int = 100,
+    lr: float = 1e-3,
+    optimizer: str = "adam",
+    batch_size: int = 128,
+    train_fraction: float = 0.8,
+    snapshots: int = 30,
+    estimators: Sequence[str] = ("binning", "ensemble"),
+    n_bins: int = 30,
+    limits="adaptive",
+    scheme: str = "width",
+    device: str = "cpu",
+    seed: int = 0,
+    progress: bool | None = None,
+    dtype: str = "float32",
+) -> xr.Dataset:
+    """Train ``repeats`` convolutional networks on an image task at once and measure every layer.
+
+    Parameters as in :func:`ibtheory.nets.train`, plus ``channels`` and ``kernel`` of the convolution blocks and
+    ``hidden`` the dense widths after them; ``estimators`` a subset of ("binning", "ensemble").  ReLU layers are
+    unbounded, hence ``limits="adaptive"`` (each network's own layer range, Saxe et al. 2018) by default.
+
+    Returns
+    -------
+    Dataset over ``epoch`` (snapshot epochs, 0 = initialisation), ``layer`` (1..L: the blocks, the dense layers,
+    the softmax output), ``repeat``: ``I_XT``, ``I_TY``, ``n_states`` (epoch, layer, repeat) and ``I_XT_ensemble``,
+    ``I_TY_ensemble`` (epoch, layer) in bits; ``grad_mean_norm``, ``grad_std_norm``, ``weight_norm``, ``grad_snr``
+    (epoch, layer, repeat); ``train_loss``, ``test_loss`` (bits), ``train_accuracy``, ``test_accuracy``
+    (epoch, repeat); ``width``, ``layer_kind`` ("conv" | "dense" | "softmax") over ``layer``; ``p_xy``,
+    ``train_mask``, ``labels``; attrs ``model`` = "conv", ``task``, ``activation``, ``estimators`` and provenance.
+    """
+    config = TrainConfig(hidden=tuple(hidden), activation=activation, repeats=repeats, epochs=epochs, lr=lr,
+                         optimizer=optimizer, batch_size=batch_size, train_fraction=train_fraction,
+                         snapshots=snapshots, seed=seed, device=device, dtype=dtype)
+    names = tuple(estimators)
+    if not names or any(n not in ("binning", "ensemble") for n in names):
+        raise ValueError(f"estimators must be a non-empty subset of ('binning', 'ensemble'), got {estimators!r}")
+    _check_options(n_bins, limits, scheme)
+    opts = {"n_bins": int(n_bins), "limits": limits if isinstance(limits, str) else tuple(map(float, limits)),
+            "scheme": scheme}
+    full = dict(dataclasses.asdict(config), channels=list(channels), kernel=int(kernel), estimators=list(names),
+                model="conv", task=str(task.attrs.get("name", "custom")) if hasattr(task, "attrs") else "", **opts)
+    setup = _build(task, config, channels, kernel)
+    p_x, p_yx, mask, labels = setup[1], setup[2], setup[4], setup[5]
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    records, epochs_done = [], []
+    with tqdm(total=config.epochs, disable=not show, unit="epoch", desc=f"conv {activation} x{repeats}") as bar:
+        for snap in iter_conv_training(task, config, channels, kernel, setup=setup):
+            rec = _layer_estimates(snap.activations, p_x, p_yx, names, opts)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rec.update(grad_mean_norm=snap.grad_mean_norm, grad_std_norm=snap.grad_std_norm,
+                           weight_norm=snap.weight_norm, grad_snr=snap.grad_mean_norm / snap.grad_std_norm,
+                           train_loss=snap.train_loss, test_loss=snap.test_loss,
+                           train_accuracy=snap.train_accuracy, test_accuracy=snap.test_accuracy)
+            records.append(rec)
+            bar.update(snap.epoch - (epochs_done[-1] if epochs_done else 0))
+            epochs_done.append(snap.epoch)
+            widths = [a.shape[-1] for a in snap.activations]
+    n_blocks = len(tuple(channels))
+    kinds = ["conv"] * n_blocks + ["dense"] * (len(widths) - n_blocks - 1) + ["softmax"]
+    ds = xr.Dataset(coords={"epoch": np.asarray(epochs_done, dtype=np.int64), "layer": np.arange(1, len(widths) + 1),
+                            "repeat": np.arange(config.repeats), "x": task["x"].values, "y": task["y"].values})
+    per_repeat = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
+    for name in records[0]:
+        dims = (("epoch", "repeat") if name in per_repeat else ("epoch", "layer") if name.endswith("_ensemble")
+                else ("epoch", "layer", "repeat"))
+        units = "bits" if name.startswith("I_") or name.endswith("_loss") else "1"
+        ds[name] = (dims, np.stack([r[name] for r in records]), {"units": units})
+    ds["width"] = ("layer", np.asarray(widths))
+    ds["layer_kind"] = ("layer", np.asarray(kinds))
+    ds["p_xy"] = (("x", "y"), task["p_xy"].values, {"long_name": "joint probability p(x,y) of the task"})
+    ds["train_mask"] = (("repeat", "x"), mask.astype(np.int8))
+    ds["labels"] = (("repeat", "x"), labels.astype(np.int8))
+    ds = store.with_provenance(ds, full, seed)
+    ds.attrs.update(model="conv", task=full["task"], activation=activation, estimators=",".join(names),
+                    complete=1, task_I_XY=float(task.attrs.get("I_XY", np.nan)))
+    return ds
