@@ -1,0 +1,211 @@
+"""The self-consistent IB map on the reduced problem, in log space, with SQUAREM acceleration (private).
+
+State theta = (ln p(t), ln p(y|t)).  One application of the map G (Tishby, Pereira & Bialek 1999):
+
+    D[s, t]   = KL[W_s || p(y|t)]                                   (nats)
+    ln p(t|s) = ln p(t) - beta D[s, t] - ln Z(s),  Z(s) = sum_t p(t) exp(-beta D[s, t])
+    p(t)      = sum_s p(s) p(t|s),   p(y|t) = sum_s p(s|t) W[s, y].
+
+It is alternating minimisation of F = I(S;T) + beta E[KL(W_s || p(y|t))], so the objective
+J(theta) = -sum_s p(s) ln Z(s) (= min over the encoder of F, nats) never increases under G; SQUAREM (Varadhan &
+Roland 2008, scheme S3) extrapolates along G and falls back to the plain double step whenever J would increase.
+Everything is vectorised over (s, t); entries with p(y|t) = 0 give D = +inf and p(t|s) = 0 exactly.
+
+References
+----------
+1. N. Tishby, F. C. Pereira, W. Bialek, "The information bottleneck method", Allerton 1999.
+2. R. Varadhan and C. Roland, "Simple and globally convergent methods for accelerating the convergence of any
+   EM algorithm", Scand. J. Statist. 35 (2008) 335-353.
+3. D. J. Strouse and D. J. Schwab, "The deterministic information bottleneck", Neural Comput. 29 (2017) 1611-1630.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._problem import Reduced
+
+__all__ = ["State", "kl_nats", "lse", "step", "fixed_point", "dib_fixed_point", "prune_merge", "from_encoder"]
+
+_NEG = -np.inf
+
+
+def lse(a: np.ndarray, axis: int) -> np.ndarray:
+    """log-sum-exp along ``axis`` (rows of -inf give -inf)."""
+    m = a.max(axis=axis, keepdims=True)
+    m[~np.isfinite(m)] = 0.0
+    with np.errstate(divide="ignore"):
+        return np.log(np.exp(a - m).sum(axis=axis)) + m.squeeze(axis)
+
+
+def kl_nats(W: np.ndarray, neg_h: np.ndarray, log_dec: np.ndarray) -> np.ndarray:
+    """KL[W_s || dec_t] in nats for all pairs, shape (n_s, n_t); +inf where W puts mass on a zero of dec."""
+    finite = np.isfinite(log_dec)
+    if finite.all():
+        D = neg_h[:, None] - W @ log_dec.T
+    else:
+        D = neg_h[:, None] - W @ np.where(finite, log_dec, 0.0).T
+        bad = (W > 0).astype(np.float64) @ (~finite).T.astype(np.float64) > 0
+        D[bad] = np.inf
+    return np.maximum(D, 0.0, out=D)
+
+
+@dataclass
+class State:
+    """theta = (ln p(t), ln p(y|t)) plus the encoder G produced from it and the objective J (nats)."""
+
+    log_pt: np.ndarray
+    log_dec: np.ndarray
+    log_enc: np.ndarray | None = None
+    J: float = np.inf
+    converged: bool = False
+
+
+def step(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, neg_h: np.ndarray,
+         log_ps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """One map G: returns (ln p(t)', ln p(y|t)', ln p(t|s) computed from the input, J(input) in nats).
+
+    Call inside ``np.errstate(divide="ignore", invalid="ignore")`` (empty clusters give log 0).
+    """
+    L = log_pt[None, :] - beta * kl_nats(prob.W, neg_h, log_dec)
+    m = L.max(axis=1)
+    E = np.exp(L - m[:, None])
+    z = E.sum(axis=1)
+    logZ = m + np.log(z)
+    joint = E * (prob.p_s / z)[:, None]  # p(s, t)
+    p_t = joint.sum(axis=0)
+    dec = (joint.T @ prob.W) / np.maximum(p_t, 1e-300)[:, None]
+    return np.log(p_t), np.log(dec), L - logZ[:, None], -float(prob.p_s @ logZ)
+
+
+def _distance(a_pt, a_dec, b_pt, b_dec) -> float:
+    return float(max(np.max(np.abs(np.exp(a_pt) - np.exp(b_pt))), np.max(np.abs(np.exp(a_dec) - np.exp(b_dec)))))
+
+
+def _normalise(log_pt: np.ndarray, log_dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return log_pt - lse(log_pt, axis=0), log_dec - lse(log_dec, axis=1)[:, None]
+
+
+def fixed_point(prob: Reduced, beta: float, state: State, tol: float, max_iter: int,
+                accelerate: bool = True, obj_tol: float = 1e-12,
+                remaining_tol: float = 1e-10) -> tuple[State, int, float]:
+    """Iterate G from ``state`` until converged; return (state with its encoder, map evaluations, residual).
+
+    Converged means: the fixed-point residual max|G(theta) - theta| (probabilities) is below ``tol``, or the
+    objective J has stalled: its last decrease is below ``obj_tol`` and the geometric estimate of all further
+    decrease below ``remaining_tol`` (nats, both relative to max(1, |J|)).  The second test ends critical
+    slowing down near phase transitions, where theta creeps along a flat valley while the Lagrangian no longer
+    changes.
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remaining_tol)
+
+
+def _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remaining_tol):
+    neg_h = prob.neg_entropy_rows
+    log_ps = np.log(prob.p_s)
+    pt0, dec0 = state.log_pt, state.log_dec
+    evals = 0
+    res = np.inf
+    J_prev, dJ_prev = np.inf, np.inf
+    n_t = pt0.size
+    while evals < max_iter:
+        pt1, dec1, enc0, J0 = step(prob, beta, pt0, dec0, neg_h, log_ps)
+        evals += 1
+        res = _distance(pt1, dec1, pt0, dec0)
+        dJ = J_prev - J0
+        if res < tol:
+            return State(pt0, dec0, enc0, J0, True), evals, res
+        if np.isfinite(dJ) and dJ_prev > 0 and 0 <= dJ <= obj_tol * max(1.0, abs(J0)):
+            rate = min(dJ / dJ_prev, 0.999999)
+            if dJ * rate / (1 - rate) <= remaining_tol * max(1.0, abs(J0)):
+                return State(pt0, dec0, enc0, J0, True), evals, res
+        J_prev, dJ_prev = J0, dJ
+        pt2, dec2, _, _ = step(prob, beta, pt1, dec1, neg_h, log_ps)
+        evals += 1
+        if not accelerate:
+            pt0, dec0 = pt2, dec2
+            continue
+        t0 = np.concatenate([pt0, dec0.ravel()])
+        t1 = np.concatenate([pt1, dec1.ravel()])
+        t2 = np.concatenate([pt2, dec2.ravel()])
+        ok = np.isfinite(t0) & np.isfinite(t1) & np.isfinite(t2)
+        r = np.where(ok, t1 - t0, 0.0)
+        v = np.where(ok, t2 - t1, 0.0) - r
+        nv = np.linalg.norm(v)
+        if nv == 0.0:
+            pt0, dec0 = pt2, dec2
+            continue
+        alpha = min(-np.linalg.norm(r) / nv, -1.0)
+        tx = np.where(ok, t0 - 2 * alpha * r + alpha**2 * v, t2)
+        ptx, decx = _normalise(tx[:n_t], tx[n_t:].reshape(dec0.shape))
+        pt3, dec3, _, Jx = step(prob, beta, ptx, decx, neg_h, log_ps)
+        evals += 1
+        if np.isfinite(Jx) and Jx <= J0 and np.all(np.isfinite(pt3) | (pt2 == _NEG)):
+            pt0, dec0 = pt3, dec3
+        else:
+            pt0, dec0 = pt2, dec2
+    pt1, dec1, enc0, J0 = step(prob, beta, pt0, dec0, neg_h, log_ps)
+    return State(pt0, dec0, enc0, J0), evals + 1, _distance(pt1, dec1, pt0, dec0)
+
+
+def dib_fixed_point(prob: Reduced, beta: float, state: State, max_iter: int) -> tuple[State, int, float]:
+    """Deterministic IB (Strouse & Schwab 2017): t(s) = argmax_t [ln p(t) - beta D[s, t]] until it repeats."""
+    neg_h = prob.neg_entropy_rows
+    log_pt, log_dec = state.log_pt, state.log_dec
+    assign = np.zeros(0, dtype=np.int64)
+    for it in range(1, max_iter + 1):
+        D = kl_nats(prob.W, neg_h, log_dec)
+        new = np.argmax(log_pt[None, :] - beta * D, axis=1)
+        if np.array_equal(new, assign):
+            return _hard_state(prob, assign), it, 0.0
+        assign = new
+        st = _hard_state(prob, assign)
+        log_pt, log_dec = st.log_pt, st.log_dec
+    return _hard_state(prob, assign), max_iter, 1.0
+
+
+def _hard_state(prob: Reduced, assign: np.ndarray) -> State:
+    labels, idx = np.unique(assign, return_inverse=True)
+    enc = np.zeros((prob.n_s, labels.size))
+    enc[np.arange(prob.n_s), idx] = 1.0
+    return from_encoder(prob, enc)
+
+
+def from_encoder(prob: Reduced, enc: np.ndarray) -> State:
+    """The state (p(t), p(y|t)) induced by an encoder p(t|s) of shape (n_s, n_t); empty clusters removed."""
+    joint = prob.p_s[:, None] * enc
+    p_t = joint.sum(axis=0)
+    keep = p_t > 0
+    joint, p_t = joint[:, keep], p_t[keep]
+    dec = (joint / p_t).T @ prob.W
+    with np.errstate(divide="ignore"):
+        return State(np.log(p_t), np.log(dec / dec.sum(axis=1, keepdims=True)),
+                     np.log(enc[:, keep]) if np.all(np.isclose(enc[:, keep].sum(1), 1)) else None)
+
+
+def prune_merge(state: State, min_pt: float = 1e-13, merge_tol: float = 1e-7) -> State:
+    """Drop clusters with p(t) < ``min_pt`` and merge clusters whose decoders differ by < ``merge_tol`` (max abs).
+
+    Merging clusters with equal p(y|t) leaves I(T;Y) unchanged and lowers I(X;T); dropped mass is renormalised.
+    """
+    p_t = np.exp(state.log_pt)
+    dec = np.exp(state.log_dec)
+    keep = np.flatnonzero(p_t >= min_pt)
+    if keep.size == 0:
+        keep = np.array([int(np.argmax(p_t))])
+    p_t, dec = p_t[keep], dec[keep]
+    order = np.argsort(-p_t, kind="stable")
+    p_t, dec = p_t[order], dec[order]
+    rep = np.arange(p_t.size)
+    if p_t.size > 1:
+        close = np.max(np.abs(dec[:, None, :] - dec[None, :, :]), axis=2) < merge_tol
+        first = np.argmax(close, axis=1)  # the heaviest cluster each one is close to
+        rep = first
+    labels, inv = np.unique(rep, return_inverse=True)
+    new_pt = np.bincount(inv, weights=p_t)
+    new_dec = dec[labels]
+    with np.errstate(divide="ignore"):
+        return State(np.log(new_pt / new_pt.sum()), np.log(new_dec))

@@ -1,0 +1,403 @@
+"""The whole IB curve: annealing over beta, the achievable curve, critical betas and the certified upper curve.
+
+    F(R) = max { I(T;Y) : I(X;T) <= R }       (bits),   concave and non-decreasing, F(R) = I(X;Y) for R >= H(S),
+
+with S the minimal sufficient statistic of X for Y.  At each beta the Lagrangian L = I(X;T) - beta I(T;Y) is
+minimised twice:
+
+* reverse annealing: from the largest beta down, starting at the identity encoder on S (optimal as beta -> inf),
+  each solution warm-starting the next; clusters whose decoders meet are merged;
+* forward annealing: from the smallest beta up, starting at the trivial encoder, splitting every cluster in two
+  (a small seeded perturbation) before each beta, so bifurcations are followed;
+
+and the lower Lagrangian is kept.  For |Y| <= 3 every kept solution is certified (``ibtheory.ib.certify``);
+a gap above ``gap_tol`` seeds a new cluster at the certificate's maximiser and re-solves.  Where the number of
+clusters changes between neighbouring betas, the bracket is bisected (geometric midpoints) until its ratio is below
+``1 + critical_rtol``: those are the critical betas (phase transitions of the IB).
+
+The achievable curve is the upper concave hull of all points found plus (0, 0) and the identity point
+(H(S), I(X;Y)).  The certified upper curve is
+
+    F_upper(R) = min( R, I(X;Y), min_beta [R + Vmax(beta)] / beta ),   Vmax(beta) <= beta I_TY - I_XT + gap,
+
+because I(T;Y) - R/beta <= Vmax(beta)/beta for every encoder with I(X;T) <= R.
+
+With deterministic labels (every p(y|x) one-hot) the curve is exactly min(R, H(Y)) (Kolchinsky et al. 2019):
+the trivial encoder is optimal for beta < 1 and T = Y for beta > 1, and the result says so in its attrs.
+
+References
+----------
+1. N. Tishby, F. C. Pereira, W. Bialek, "The information bottleneck method", Allerton 1999.
+2. N. Slonim, "The information bottleneck: theory and applications", PhD thesis, Hebrew University 2002 (annealing).
+3. A. Kolchinsky, B. D. Tracey, S. Van Kuyk, "Caveats for information bottleneck in deterministic scenarios",
+   ICLR 2019.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import xarray as xr
+from numpy.typing import ArrayLike
+from tqdm.auto import tqdm
+
+from ..store import with_provenance
+from . import _iterate as it
+from ._hull import hull_inverse, hull_value, upper_hull
+from ._problem import Reduced, reduce, validate_beta
+from .solver import IBSolution, solution_from_state
+
+__all__ = ["ib_curve", "anneal", "curve_value", "curve_inverse", "curve_upper", "default_betas",
+           "trivial_critical_beta", "HARD_LABEL_EXPLANATION"]
+
+_LN2 = np.log(2.0)
+
+HARD_LABEL_EXPLANATION = (
+    "deterministic labels: every p(y|x) is one-hot, so Y = g(X) and I(T;Y) <= min(I(X;T), H(Y)) with equality "
+    "for T = Y; the IB curve is the trivial F(R) = min(R, H(Y)) (Kolchinsky, Tracey & Van Kuyk, ICLR 2019); the "
+    "Lagrangian's minimiser is the trivial encoder for beta < 1 and T = Y for beta > 1 (beta = 1 is the only "
+    "critical beta), and intermediate points are reached only by time-sharing"
+)
+
+
+def trivial_critical_beta(p_xy: ArrayLike | Reduced) -> float:
+    """beta_0 = 1 / rho_m^2 at which the trivial solution (T independent of X) loses local stability.
+
+    rho_m is the Hirschfeld-Gebelein-Renyi maximal correlation of (X, Y): the second singular value of
+    B[x, y] = p(x, y) / sqrt(p(x) p(y)).  The initial slope of the curve satisfies F'(0) = s* >= rho_m^2 (s* the
+    strong data-processing constant), so the curve may leave 0 before beta_0 when s* > rho_m^2; for the binary
+    symmetric source and the Gaussian, s* = rho_m^2 and beta_0 = 1/(1 - 2p)^2, 1/rho^2.  Returns inf when X and Y are
+    independent.  See ``ibtheory.ib.analytic`` for a symbolic derivation.
+
+    >>> round(trivial_critical_beta([[0.45, 0.05], [0.05, 0.45]]), 6)
+    1.5625
+    """
+    prob = p_xy if isinstance(p_xy, Reduced) else reduce(p_xy)
+    joint = prob.p_s[:, None] * prob.W
+    p_y = prob.p_y
+    keep = p_y > 0
+    B = joint[:, keep] / np.sqrt(np.outer(prob.p_s, p_y[keep]))
+    sv = np.linalg.svd(B, compute_uv=False)
+    rho2 = float(sv[1] ** 2) if sv.size > 1 else 0.0
+    return np.inf if rho2 <= 1e-15 else 1.0 / min(rho2, 1.0)
+
+
+def default_betas(prob: Reduced, n: int = 240, span: float = 1e4) -> np.ndarray:
+    """``n`` log-spaced betas from 0.8 min(1/rho_m^2, ...) (still trivial) to ``span`` times that."""
+    b0 = trivial_critical_beta(prob)
+    lo = 0.8 * (b0 if np.isfinite(b0) else 1.0)
+    return np.geomspace(lo, lo * span, n)
+
+
+def _split(state: it.State, rng: np.random.Generator, eps: float) -> it.State:
+    n_t, n_y = state.log_dec.shape
+    z = rng.standard_normal((n_t, n_y))
+    ld = np.concatenate([state.log_dec + eps * z, state.log_dec - eps * z])
+    ld -= it.lse(ld, axis=1)[:, None]
+    lp = np.concatenate([state.log_pt, state.log_pt]) - np.log(2.0)
+    return it.State(lp, ld)
+
+
+def _solve_from(prob, beta, state, tol, max_iter) -> tuple[IBSolution, it.State]:
+    st, n, res = it.fixed_point(prob, beta, state, tol, max_iter)
+    merged = it.prune_merge(st)
+    if merged.log_pt.size < st.log_pt.size:
+        st, n2, res = it.fixed_point(prob, beta, merged, tol, max_iter)
+        n += n2
+    return solution_from_state(prob, beta, st, n, res, tol), it.prune_merge(st)
+
+
+def anneal(prob: Reduced, betas: Sequence[float], direction: str = "reverse", tol: float = 1e-12,
+           max_iter: int = 20000, seed: int = 0, split_eps: float = 1e-3) -> Iterator[IBSolution]:
+    """Yield one solution per beta of ``betas`` (in the given order), each warm-started from the previous one.
+
+    ``direction="reverse"`` starts at the identity encoder on S (use decreasing betas); ``"forward"`` starts at the
+    trivial encoder and splits every cluster before each beta (use increasing betas).
+    """
+    if direction not in ("reverse", "forward"):
+        raise ValueError(f"direction must be 'reverse' or 'forward', got {direction!r}")
+    rng = np.random.default_rng(seed)
+    if direction == "reverse":
+        state = it.from_encoder(prob, np.eye(prob.n_s))
+    else:
+        state = it.from_encoder(prob, np.ones((prob.n_s, 1)))
+    for b in betas:
+        if direction == "forward":
+            state = _split(state, rng, split_eps)
+        sol, state = _solve_from(prob, float(b), state, tol, max_iter)
+        yield sol
+
+
+def _state_of(sol: IBSolution) -> it.State:
+    with np.errstate(divide="ignore"):
+        return it.State(np.log(sol.p_t), np.log(sol.decoder))
+
+
+def _certify(prob, sol, tol, max_iter, gap_tol, warm=None, max_seeds=6):
+    """Certify ``sol``; while the gap exceeds ``gap_tol`` re-solve with a cluster seeded at the maximiser.
+
+    Returns (best solution with its ``gap``, its certificate).
+    """
+    from dataclasses import replace
+
+    from .certify import certify_state, seed_cluster
+
+    cert = certify_state(prob, sol.beta, sol, warm=warm)
+    best = replace(sol, gap=cert.gap)
+    if cert.gap > gap_tol and not (sol.residual < 1e-14):
+        # a first-order tangency error from stopping on a stalled objective: polish the fixed point first
+        st, n, res = it.fixed_point(prob, sol.beta, _state_of(sol), 1e-14, max(max_iter, 50000), obj_tol=0.0,
+                                    remaining_tol=0.0)
+        polished = solution_from_state(prob, sol.beta, st, sol.iterations + n, res, tol)
+        cert2 = certify_state(prob, sol.beta, polished, warm=warm)
+        if cert2.gap < cert.gap:
+            cert, best = cert2, replace(polished, gap=cert2.gap)
+    for _ in range(max_seeds):
+        if cert.gap <= gap_tol:
+            break
+        trial, _ = _solve_from(prob, sol.beta, seed_cluster(prob, best, cert), tol, max_iter)
+        if trial.lagrangian >= best.lagrangian - 1e-15:
+            break
+        cert = certify_state(prob, sol.beta, trial, warm=warm)
+        best = replace(trial, gap=cert.gap)
+    return best, cert
+
+
+def _better(a: IBSolution | None, b: IBSolution) -> IBSolution:
+    return b if a is None or b.lagrangian < a.lagrangian - 1e-14 else a
+
+
+def _trivial_solutions(prob: Reduced, betas: np.ndarray) -> list[IBSolution]:
+    """Exact solutions for deterministic labels: one cluster for beta < 1, T = S (= Y) for beta >= 1."""
+    out = []
+    for b in betas:
+        enc = np.ones((prob.n_s, 1)) if b < 1.0 else np.eye(prob.n_s)
+        st = it.from_encoder(prob, enc)
+        with np.errstate(divide="ignore"):
+            st.log_enc = np.log(enc)
+        out.append(solution_from_state(prob, float(b), st, 0, 0.0, 1.0))
+    return out
+
+
+def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 240, tol: float = 1e-12,
+             max_iter: int = 20000, forward: bool = True, certify: bool | None = None, gap_tol: float = 1e-7,
+             refine_critical: bool | None = None, critical_rtol: float = 1e-3, seed: int = 0,
+             progress: bool = False) -> xr.Dataset:
+    """Compute the IB curve of ``p_xy`` (n_x, n_y) over a grid of betas (see the module docstring).
+
+    Parameters
+    ----------
+    p_xy : joint distribution; zero rows are dropped (``x_class = -1``), equal rows p(y|x) merged.
+    betas : betas to solve at (> 0); default ``n_betas`` log-spaced from 0.8 / rho_m^2 over four decades.
+    tol, max_iter : fixed-point tolerance and budget per beta.
+    forward : also run forward annealing with cluster splitting (keeps the lower Lagrangian per beta).
+    certify : certify every point (default: when |Y| <= 3); adds ``gap`` and ``I_TY_upper``.
+    gap_tol : a certified gap above this (bits) triggers re-seeding at the certificate's maximiser.
+    refine_critical : bisect brackets where the cluster count changes (default: when ``betas`` is None).
+    critical_rtol : bisection stops when the bracket's ratio is below 1 + critical_rtol.
+    seed : seed of the forward-annealing perturbations.
+    progress : tqdm progress bar over betas.
+
+    Returns
+    -------
+    xarray.Dataset over ``beta`` (increasing) with I_XT, I_TY, lagrangian (bits), encoder(beta, x, t) (clusters
+    padded with p_t = 0 and zero rows where a beta has fewer), decoder(beta, t, y), p_t(beta, t), converged,
+    n_clusters, iterations, residual, and when certified gap(beta) and I_TY_upper(beta) (bits); the achievable curve
+    hull_I_XT(hull), hull_I_TY(hull); critical_betas(critical); x_class(x).  Attrs: I_XY, H_Y, H_S (bits),
+    deterministic, explanation, beta_trivial (1/rho_m^2), max_gap.
+
+    Examples
+    --------
+    >>> c = ib_curve([[0.45, 0.05], [0.05, 0.45]], n_betas=20)
+    >>> bool(c.I_TY.max() <= c.attrs["I_XY"] + 1e-12)
+    True
+    """
+    prob = reduce(p_xy)
+    user_betas = betas is not None
+    if user_betas:
+        bs = np.atleast_1d(np.asarray(betas, dtype=np.float64))
+        if bs.ndim != 1 or bs.size == 0:
+            raise ValueError(f"betas must be a non-empty 1-D array, got shape {bs.shape}")
+        for b in bs:
+            validate_beta(b, "betas")
+        bs = np.unique(bs)
+    else:
+        if int(n_betas) != n_betas or n_betas < 2:
+            raise ValueError(f"n_betas must be an integer >= 2, got {n_betas!r}")
+        bs = np.geomspace(0.1, 10.0, int(n_betas)) if prob.deterministic else default_betas(prob, int(n_betas))
+    do_cert = (prob.n_y <= 3) if certify is None else bool(certify)
+    if do_cert and prob.n_y > 3:
+        raise ValueError(f"certify=True needs |Y| <= 3, got |Y| = {prob.n_y}")
+    refine = (not user_betas) if refine_critical is None else bool(refine_critical)
+    bar = tqdm(total=len(bs) * (2 if forward else 1), disable=not progress, desc="IB curve", unit="beta")
+
+    if prob.deterministic:
+        sols = dict(zip(bs.tolist(), _trivial_solutions(prob, bs), strict=True))
+        others: list[IBSolution] = []
+        critical = np.array([1.0])
+    else:
+        sols, others = {}, []
+        for sol in anneal(prob, bs[::-1], "reverse", tol, max_iter):
+            sols[sol.beta] = sol
+            bar.update()
+        if forward:
+            for sol in anneal(prob, bs, "forward", tol, max_iter, seed=seed):
+                if sol.lagrangian < sols[sol.beta].lagrangian - 1e-14:
+                    others.append(sols[sol.beta])
+                    sols[sol.beta] = sol
+                else:
+                    others.append(sol)
+                bar.update()
+        critical = _refine_critical(prob, sols, tol, max_iter, critical_rtol) if refine else _brackets(sols)
+    bar.close()
+    if do_cert:
+        warm = None
+        for b in sorted(sols):
+            sols[b], cert = _certify(prob, sols[b], tol, max_iter, gap_tol, warm)
+            warm = cert.lambdas
+    return _dataset(prob, sols, others, critical, do_cert, dict(
+        n_betas=int(len(bs)), tol=tol, max_iter=int(max_iter), forward=bool(forward), certify=do_cert,
+        gap_tol=gap_tol, refine_critical=refine, critical_rtol=critical_rtol, seed=int(seed),
+        betas_given=user_betas))
+
+
+def _n_clusters(sol: IBSolution, tol: float = 1e-4) -> int:
+    """Effective clusters: groups of decoders closer than ``tol`` (max abs, single linkage) with p(t) > 1e-9."""
+    dec = sol.decoder[sol.p_t > 1e-9]
+    if len(dec) <= 1:
+        return len(dec)
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist
+
+    labels = fcluster(linkage(pdist(dec, "chebyshev"), method="single"), t=tol, criterion="distance")
+    return int(labels.max())
+
+
+def _brackets(sols: dict) -> np.ndarray:
+    b = np.array(sorted(sols))
+    n = np.array([_n_clusters(sols[x]) for x in b])
+    idx = np.flatnonzero(n[1:] != n[:-1])
+    return np.sqrt(b[idx] * b[idx + 1])
+
+
+def _refine_critical(prob, sols: dict, tol, max_iter, rtol) -> np.ndarray:
+    """Bisect every bracket where the cluster count changes; add the new solutions; return the critical betas."""
+    crit = []
+    b = sorted(sols)
+    todo = [(b[i], b[i + 1]) for i in range(len(b) - 1)
+            if _n_clusters(sols[b[i]]) != _n_clusters(sols[b[i + 1]])]
+    while todo:
+        lo, hi = todo.pop()
+        if hi / lo < 1 + rtol:
+            crit.append(np.sqrt(lo * hi))
+            continue
+        mid = float(np.sqrt(lo * hi))
+        down, _ = _solve_from(prob, mid, _state_of(sols[hi]), tol, max_iter)
+        up, _ = _solve_from(prob, mid, _split(_state_of(sols[lo]), np.random.default_rng(0), 1e-3), tol, max_iter)
+        sols[mid] = _better(down, up)
+        n_lo, n_mid, n_hi = (_n_clusters(sols[x]) for x in (lo, mid, hi))
+        if n_lo != n_mid:
+            todo.append((lo, mid))
+        if n_mid != n_hi:
+            todo.append((mid, hi))
+    return np.sort(np.array(crit))
+
+
+def _dataset(prob: Reduced, sols: dict, others: list, critical: np.ndarray, certified: bool,
+             config: dict) -> xr.Dataset:
+    from ..info import entropy
+
+    betas = np.array(sorted(sols))
+    S = [sols[b] for b in betas]
+    n_t = max(s.n_t for s in S)
+    nb = len(betas)
+    enc = np.zeros((nb, prob.n_x, n_t))
+    dec = np.zeros((nb, n_t, prob.n_y))
+    pt = np.zeros((nb, n_t))
+    for i, s in enumerate(S):
+        order = np.argsort(-s.p_t, kind="stable")
+        enc[i, :, : s.n_t] = s.encoder[:, order]
+        dec[i, : s.n_t] = s.decoder[order]
+        pt[i, : s.n_t] = s.p_t[order]
+    ixt = np.array([s.I_XT for s in S])
+    ity = np.array([s.I_TY for s in S])
+    I_XY = float(prob.p_s @ np.where(prob.W > 0, prob.W * np.log(np.where(prob.W > 0, prob.W, 1) / prob.p_y),
+                                     0).sum(axis=1)) / _LN2
+    H_S = entropy(prob.p_s)
+    allx = np.concatenate([ixt, [s.I_XT for s in others], [H_S]])
+    ally = np.concatenate([ity, [s.I_TY for s in others], [I_XY]])
+    hx, hy = upper_hull(allx, np.minimum(ally, I_XY))
+    bits = {"units": "bits"}
+    ds = xr.Dataset(
+        {
+            "I_XT": ("beta", ixt, {**bits, "long_name": "I(X;T)"}),
+            "I_TY": ("beta", ity, {**bits, "long_name": "I(T;Y)"}),
+            "lagrangian": ("beta", ixt - betas * ity, {**bits, "long_name": "I(X;T) - beta I(T;Y)"}),
+            "encoder": (("beta", "x", "t"), enc, {"long_name": "p(t|x)", "units": "1"}),
+            "decoder": (("beta", "t", "y"), dec, {"long_name": "p(y|t) (zero rows: padding, p_t = 0)"}),
+            "p_t": (("beta", "t"), pt, {"long_name": "p(t)", "units": "1"}),
+            "converged": ("beta", np.array([s.converged for s in S]), {"long_name": "fixed point reached"}),
+            "n_clusters": ("beta", np.array([_n_clusters(s) for s in S]), {"long_name": "effective clusters"}),
+            "iterations": ("beta", np.array([s.iterations for s in S])),
+            "residual": ("beta", np.array([s.residual for s in S]), {"long_name": "max |G(theta) - theta|"}),
+            "hull_I_XT": ("hull", hx, {**bits, "long_name": "achievable curve (upper concave hull): I(X;T)"}),
+            "hull_I_TY": ("hull", hy, {**bits, "long_name": "achievable curve (upper concave hull): I(T;Y)"}),
+            "critical_betas": ("critical", np.asarray(critical, dtype=np.float64),
+                               {"long_name": "betas where the number of clusters changes"}),
+            "x_class": ("x", prob.classes, {"long_name": "sufficient-statistic class of x (-1: p(x) = 0)"}),
+        },
+        coords={"beta": betas, "x": np.arange(prob.n_x), "t": np.arange(n_t), "y": np.arange(prob.n_y)},
+    )
+    ds["encoder"].encoding.update(zlib=True, complevel=1)
+    if certified:
+        gap = np.array([s.gap for s in S], dtype=np.float64)
+        ds["gap"] = ("beta", gap, {**bits, "long_name": "certified bound on L - min L"})
+        ds["I_TY_upper"] = ("beta", _upper(ixt, ity, gap, betas, I_XY, ixt),
+                            {**bits, "long_name": "certified upper bound on F(I_XT)"})
+    ds.attrs.update(
+        I_XY=I_XY, H_Y=entropy(prob.p_y), H_S=H_S, n_classes=prob.n_s, deterministic=int(prob.deterministic),
+        explanation=HARD_LABEL_EXPLANATION if prob.deterministic else "stochastic labels: non-trivial IB curve",
+        beta_trivial=trivial_critical_beta(prob), merge_error=prob.merge_error,
+        max_gap=float(ds["gap"].max()) if certified else -1.0, info_units="bits",
+    )
+    return with_provenance(ds, config=config, seed=config.get("seed"))
+
+
+def _upper(ixt, ity, gap, betas, I_XY, R) -> np.ndarray:
+    R = np.asarray(R, dtype=np.float64)
+    vals = ity[None, :] + (R.reshape(-1, 1) - ixt[None, :] + gap[None, :]) / betas[None, :]
+    return np.minimum(np.minimum(vals.min(axis=1), R.ravel()), I_XY).reshape(R.shape)
+
+
+def _check_R(R, name) -> np.ndarray:
+    arr = np.asarray(R, dtype=np.float64)
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ValueError(f"{name} must be finite and >= 0 (bits)")
+    return arr
+
+
+def curve_value(curve: xr.Dataset, R: ArrayLike) -> np.ndarray:
+    """F(R) in bits from the achievable curve of :func:`ib_curve` (linear on the concave hull, I(X;Y) beyond).
+
+    >>> c = ib_curve([[0.5, 0.0], [0.0, 0.5]], n_betas=8)
+    >>> curve_value(c, [0.25, 2.0]).tolist()
+    [0.25, 1.0]
+    """
+    return hull_value(curve["hull_I_XT"].values, curve["hull_I_TY"].values, _check_R(R, "R"))
+
+
+def curve_inverse(curve: xr.Dataset, I: ArrayLike) -> np.ndarray:
+    """Smallest R (bits) with F(R) >= I; +inf for I above I(X;Y) (no encoder reaches it)."""
+    return hull_inverse(curve["hull_I_XT"].values, curve["hull_I_TY"].values, _check_R(I, "I"))
+
+
+def curve_upper(curve: xr.Dataset, R: ArrayLike) -> np.ndarray:
+    """Certified upper edge F_upper(R) = min(R, I(X;Y), min_beta [I_TY + (R - I_XT + gap) / beta]) in bits.
+
+    Raises ``ValueError`` if the curve carries no certificate (``gap``; |Y| > 3 or ``certify=False``).
+    """
+    if "gap" not in curve:
+        raise ValueError("curve has no certificate ('gap'): compute it with certify=True (needs |Y| <= 3)")
+    return _upper(curve["I_XT"].values, curve["I_TY"].values, curve["gap"].values, curve["beta"].values,
+                  float(curve.attrs["I_XY"]), _check_R(R, "R"))

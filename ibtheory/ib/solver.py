@@ -1,0 +1,266 @@
+"""The Information Bottleneck at one beta: self-consistent encoder, decoder and marginal (stochastic or deterministic).
+
+Problem (Tishby, Pereira & Bialek 1999): over encoders p(t|x), minimise the Lagrangian
+
+    L[p(t|x)] = I(X;T) - beta I(T;Y)          (bits; beta > 0 is unit-free)
+
+for a joint p(x, y).  Its stationary points satisfy the self-consistent equations
+
+    p(t|x) = p(t) exp(-beta KL[p(y|x) || p(y|t)]) / Z(x, beta),    KL in nats,
+    p(t)   = sum_x p(x) p(t|x),    p(y|t) = sum_x p(y|x) p(x|t),
+
+which :func:`solve` iterates in log space (no underflow at beta = 1e5 or with p(y|x) in {0, 1}), on the minimal
+sufficient statistic of X (identical rows p(y|x) share their encoder), with SQUAREM acceleration.  With
+``deterministic=True`` it solves the deterministic IB of Strouse & Schwab (2017), L = H(T) - beta I(T;Y) with a hard
+encoder t(x) = argmax_t [ln p(t) - beta KL[p(y|x) || p(y|t)]]; then I(X;T) = H(T).
+
+For |Y| <= 3 the solution is certified (``ibtheory.ib.certify``): ``gap`` bounds from above, in bits, how much the
+Lagrangian of the returned solution exceeds the global minimum; a gap above ``gap_tol`` seeds a new cluster at the
+certificate's maximiser and re-solves, so a local optimum is not returned as the optimum.
+
+References
+----------
+1. N. Tishby, F. C. Pereira, W. Bialek, "The information bottleneck method", Allerton 1999, arXiv:physics/0004057.
+2. D. J. Strouse and D. J. Schwab, "The deterministic information bottleneck", Neural Comput. 29 (2017).
+3. R. Varadhan and C. Roland, SQUAREM, Scand. J. Statist. 35 (2008).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from . import _iterate as it
+from ._problem import Reduced, expand_encoder, reduce, validate_beta
+
+__all__ = ["IBSolution", "solve", "kl_rows", "self_consistent_encoder", "solve_reduced", "solution_from_state"]
+
+_LN2 = np.log(2.0)
+
+
+@dataclass(frozen=True)
+class IBSolution:
+    """One IB solution at ``beta``.
+
+    Attributes
+    ----------
+    encoder : (n_x, n_t) p(t|x); every row sums to 1 (rows of x with p(x) = 0 are set to p(t)).
+    decoder : (n_t, n_y) p(y|t).
+    p_t : (n_t,) p(t).
+    I_XT, I_TY : mutual informations in bits.
+    lagrangian : I_XT - beta * I_TY in bits.
+    iterations : number of evaluations of the self-consistent map.
+    residual : max |G(theta) - theta| of the map at the returned point (probabilities).
+    converged : residual < tol.
+    beta : the trade-off parameter.
+    gap : certified upper bound (bits) on lagrangian - min L, or None when not certified (|Y| > 3 or off).
+    deterministic : True for the deterministic-IB variant.
+    x_class : (n_x,) index of x's sufficient-statistic class, -1 for dropped x with p(x) = 0.
+    """
+
+    encoder: np.ndarray
+    decoder: np.ndarray
+    p_t: np.ndarray
+    I_XT: float
+    I_TY: float
+    lagrangian: float
+    iterations: int
+    residual: float
+    converged: bool
+    beta: float
+    gap: float | None = None
+    deterministic: bool = False
+    x_class: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
+
+    @property
+    def n_t(self) -> int:
+        return int(self.p_t.size)
+
+
+def kl_rows(p_y_x: ArrayLike, decoder: ArrayLike, units: str = "bits") -> np.ndarray:
+    """Pairwise divergences KL[p(y|x) || p(y|t)] of shape (n_x, n_t), in bits (``units="nats"`` for nats).
+
+    KL[a || b] = sum_y a_y log(a_y / b_y), 0 log 0 = 0, +inf where a puts mass on a zero of b.
+
+    >>> kl_rows([[1.0, 0.0]], [[0.5, 0.5], [1.0, 0.0]]).tolist()
+    [[1.0, 0.0]]
+    """
+    if units not in ("bits", "nats"):
+        raise ValueError(f"units must be 'bits' or 'nats', got {units!r}")
+    W = np.asarray(p_y_x, dtype=np.float64)
+    dec = np.asarray(decoder, dtype=np.float64)
+    if W.ndim != 2 or dec.ndim != 2 or W.shape[1] != dec.shape[1]:
+        raise ValueError(f"p_y_x (n_x, n_y) and decoder (n_t, n_y) must share n_y, got {W.shape} and {dec.shape}")
+    for nm, a in (("p_y_x", W), ("decoder", dec)):
+        if not np.all(np.isfinite(a)) or np.any(a < 0):
+            raise ValueError(f"{nm} must be finite and non-negative")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        neg_h = np.where(W > 0, W * np.log(W), 0.0).sum(axis=1)
+        D = it.kl_nats(W, neg_h, np.log(dec))
+    return D / _LN2 if units == "bits" else D
+
+
+def self_consistent_encoder(p_x: ArrayLike, p_y_x: ArrayLike, decoder: ArrayLike, p_t: ArrayLike,
+                            beta: float) -> np.ndarray:
+    """Right-hand side of the IB encoder equation, shape (n_x, n_t):
+
+        p(t|x) = p(t) exp(-beta KL[p(y|x) || p(y|t)]) / Z(x, beta),   KL in nats,
+
+    computed in log space.  ``p_x`` (n_x,) is only validated (it does not enter the formula); rows sum to 1.
+
+    >>> self_consistent_encoder([0.5, 0.5], [[1, 0], [0, 1]], [[1, 0], [0, 1]], [0.5, 0.5], 2.0).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    beta = validate_beta(beta)
+    px = np.asarray(p_x, dtype=np.float64)
+    pt = np.asarray(p_t, dtype=np.float64)
+    if px.ndim != 1 or not np.all(np.isfinite(px)) or np.any(px < 0):
+        raise ValueError("p_x must be a 1-D finite non-negative array")
+    if pt.ndim != 1 or not np.all(np.isfinite(pt)) or np.any(pt < 0) or pt.sum() <= 0:
+        raise ValueError("p_t must be a 1-D finite non-negative array with positive sum")
+    D = kl_rows(p_y_x, decoder, units="nats")
+    if D.shape != (px.size, pt.size):
+        raise ValueError(
+            f"shapes disagree: p_x {px.shape}, p_y_x rows {D.shape[0]}, decoder/p_t {D.shape[1]}/{pt.size}"
+        )
+    with np.errstate(divide="ignore"):
+        L = np.log(pt)[None, :] - beta * D
+    return np.exp(L - it.lse(L, axis=1)[:, None])
+
+
+def _mi_bits(joint: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """I from a joint table and its marginals (bits), 0 log 0 = 0, clipped at 0."""
+    denom = a[:, None] * b[None, :]
+    mask = joint > 0
+    return float(max(np.sum(joint[mask] * np.log(joint[mask] / denom[mask])) / _LN2, 0.0))
+
+
+def _measures(prob: Reduced, enc: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    joint_st = prob.p_s[:, None] * enc
+    p_t = joint_st.sum(axis=0)
+    joint_ty = joint_st.T @ prob.W
+    dec = joint_ty / p_t[:, None]
+    return p_t, dec, _mi_bits(joint_st, prob.p_s, p_t), _mi_bits(joint_ty, p_t, prob.p_y)
+
+
+def solution_from_state(prob: Reduced, beta: float, state: it.State, iterations: int, residual: float,
+                        tol: float, deterministic: bool = False, gap: float | None = None) -> IBSolution:
+    """Package a converged state of the reduced problem as an :class:`IBSolution` over the original x."""
+    enc_s = np.exp(state.log_enc)
+    enc_s /= enc_s.sum(axis=1, keepdims=True)
+    p_t, dec, ixt, ity = _measures(prob, enc_s)
+    keep = p_t > 0
+    enc_s, p_t, dec = enc_s[:, keep], p_t[keep], dec[keep]
+    return IBSolution(
+        encoder=expand_encoder(enc_s, prob.classes, p_t), decoder=dec, p_t=p_t, I_XT=ixt, I_TY=ity,
+        lagrangian=ixt - beta * ity, iterations=int(iterations), residual=float(residual),
+        converged=bool(residual < tol or state.converged), beta=float(beta), gap=gap, deterministic=deterministic,
+        x_class=prob.classes.copy(),
+    )
+
+
+def _initial_state(prob: Reduced, init, n_t: int | None, seed) -> it.State:
+    if isinstance(init, it.State):
+        return init
+    if isinstance(init, IBSolution):
+        return it.State(np.log(np.maximum(init.p_t, 1e-300)), _log(init.decoder))
+    if init is None or (isinstance(init, str) and init in ("identity", "random")):
+        if n_t is None and init != "random":
+            return it.from_encoder(prob, np.eye(prob.n_s))
+        k = prob.n_s if n_t is None else int(n_t)
+        if k < 1:
+            raise ValueError(f"n_t must be a positive integer, got {n_t!r}")
+        rng = np.random.default_rng(0 if seed is None else seed)
+        enc = rng.dirichlet(np.ones(k), size=prob.n_s)
+        return it.from_encoder(prob, enc)
+    if isinstance(init, str):
+        raise ValueError(f"init must be None, 'identity', 'random', an encoder array or an IBSolution, got {init!r}")
+    enc = np.asarray(init, dtype=np.float64)
+    if enc.ndim != 2 or enc.shape[0] != prob.n_x or not np.all(np.isfinite(enc)) or np.any(enc < 0):
+        raise ValueError(f"init encoder must be a finite non-negative (n_x={prob.n_x}, n_t) array, got {enc.shape}")
+    rows = enc[prob.classes >= 0]
+    if not np.allclose(rows.sum(axis=1), 1.0, atol=1e-8):
+        raise ValueError("init encoder rows must sum to 1")
+    enc_s = np.zeros((prob.n_s, enc.shape[1]))
+    np.add.at(enc_s, prob.classes[prob.classes >= 0], rows)
+    enc_s /= enc_s.sum(axis=1, keepdims=True)
+    return it.from_encoder(prob, enc_s)
+
+
+def _log(a: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log(np.asarray(a, dtype=np.float64))
+
+
+def solve_reduced(prob: Reduced, beta: float, state: it.State, tol: float = 1e-12, max_iter: int = 20000,
+                  deterministic: bool = False, accelerate: bool = True, certify: bool | None = None,
+                  gap_tol: float = 1e-7, max_seeds: int = 8) -> IBSolution:
+    """Solve on an already reduced problem from ``state`` (used by :func:`solve` and the curve)."""
+    if deterministic:
+        st, n, res = it.dib_fixed_point(prob, beta, state, max_iter)
+        return solution_from_state(prob, beta, st, n, res, 0.5, deterministic=True)
+    st, n, res = it.fixed_point(prob, beta, state, tol, max_iter, accelerate)
+    merged = it.prune_merge(st)
+    if merged.log_pt.size < st.log_pt.size:
+        st, n2, res = it.fixed_point(prob, beta, merged, tol, max_iter, accelerate)
+        n += n2
+    do_cert = prob.n_y <= 3 if certify is None else certify
+    if not do_cert:
+        return solution_from_state(prob, beta, st, n, res, tol)
+    from .curve import _certify
+
+    best, _ = _certify(prob, solution_from_state(prob, beta, st, n, res, tol), tol, max_iter, gap_tol,
+                       max_seeds=max_seeds)
+    return best
+
+
+def solve(p_xy: ArrayLike, beta: float, init=None, n_t: int | None = None, tol: float = 1e-12,
+          max_iter: int = 20000, deterministic: bool = False, accelerate: bool = True,
+          certify: bool | None = None, seed: int | np.random.Generator | None = None) -> IBSolution:
+    """Solve the IB self-consistent equations for the joint ``p_xy`` at one ``beta``.
+
+    Minimises L = I(X;T) - beta I(T;Y) (bits) by iterating, on the minimal sufficient statistic of X,
+
+        p(t|x) = p(t) exp(-beta KL[p(y|x) || p(y|t)]) / Z(x, beta),  p(t) = sum_x p(x) p(t|x),
+        p(y|t) = sum_x p(y|x) p(x|t),
+
+    where KL is in nats, until the fixed-point residual is below ``tol``.
+
+    Parameters
+    ----------
+    p_xy : (n_x, n_y) joint distribution; rows with p(x) = 0 are dropped internally (their encoder row is p(t)).
+    beta : trade-off, > 0 (unit-free).
+    init : None or "identity" (one cluster per class of the sufficient statistic, the natural start at high beta),
+        "random" (Dirichlet encoder with ``n_t`` clusters from ``seed``), an encoder array (n_x, n_t), or an
+        :class:`IBSolution` (warm start).
+    n_t : number of clusters for a random start (default: number of sufficient-statistic classes).
+    tol, max_iter : convergence tolerance on max |G(theta) - theta| and the budget of map evaluations.
+    deterministic : solve the deterministic IB (hard encoder) instead.
+    accelerate : SQUAREM acceleration (False gives the plain iteration).
+    certify : compute the certificate ``gap`` and re-seed while it exceeds 1e-7 bits (default: when |Y| <= 3).
+    seed : seed or Generator for ``init="random"``.
+
+    Returns
+    -------
+    IBSolution with encoder (n_x, n_t), decoder (n_t, n_y), p_t (n_t,), I_XT, I_TY, lagrangian (bits), ...
+
+    Examples
+    --------
+    Binary symmetric source with crossover 0.1 at a large beta: T copies X (up to exp(-50 x 1.76)), so
+    I(X;T) = 1 bit and I(T;Y) = 1 - h(0.1) = 0.531 bits.
+
+    >>> s = solve([[0.45, 0.05], [0.05, 0.45]], beta=50.0)
+    >>> round(s.I_XT, 3), round(s.I_TY, 3)
+    (1.0, 0.531)
+    """
+    beta = validate_beta(beta)
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    if int(max_iter) != max_iter or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    prob = reduce(p_xy)
+    state = _initial_state(prob, init, n_t, seed)
+    return solve_reduced(prob, beta, state, tol=tol, max_iter=int(max_iter), deterministic=deterministic,
+                         accelerate=accelerate, certify=False if deterministic else certify)

@@ -1,0 +1,93 @@
+"""The IB solver at one beta: closed forms, self-consistency, reduction, bad input."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy.optimize import brentq
+
+from ibtheory import tasks
+from ibtheory.ib import IBSolution, kl_rows, self_consistent_encoder, solve
+
+
+def _h(p):
+    return -p * np.log2(p) - (1 - p) * np.log2(1 - p)
+
+
+def _bsc_curve(p, R):
+    """Mrs Gerber's lemma: F(R) = 1 - h(p * h^-1(1 - R))."""
+    u = brentq(lambda x: _h(x) - (1 - R), 1e-300, 0.5)
+    return 1 - _h(p * (1 - u) + u * (1 - p))
+
+
+@pytest.mark.parametrize("p,beta", [(0.1, 2.0), (0.1, 3.0), (0.25, 5.0), (0.05, 1.4)])
+def test_binary_symmetric_matches_closed_form(p, beta):
+    s = solve(tasks.binary_symmetric(p).p_xy.values, beta)
+    assert isinstance(s, IBSolution) and s.converged
+    if s.I_XT > 1e-9:
+        assert_allclose(s.I_TY, _bsc_curve(p, s.I_XT), atol=1e-8, err_msg="BSC point off the closed form (1e-8 bits)")
+    assert s.gap is not None and 0 <= s.gap <= 1e-6
+
+
+def test_below_trivial_critical_beta_is_trivial():
+    p = 0.1
+    s = solve(tasks.binary_symmetric(p).p_xy.values, 0.95 / (1 - 2 * p) ** 2)
+    assert_allclose([s.I_XT, s.I_TY], [0.0, 0.0], atol=1e-10)
+
+
+def test_solution_is_self_consistent_and_rows_sum_to_one():
+    rng = np.random.default_rng(3)
+    p_xy = rng.dirichlet(np.ones(12)).reshape(6, 2)
+    s = solve(p_xy, 4.0)
+    assert_allclose(s.encoder.sum(axis=1), 1.0, atol=1e-12)
+    p_x = p_xy.sum(axis=1)
+    rhs = self_consistent_encoder(p_x, p_xy / p_x[:, None], s.decoder, s.p_t, s.beta)
+    assert_allclose(s.encoder, rhs, atol=1e-6, err_msg="encoder is not a fixed point (atol 1e-6)")
+    assert_allclose(s.p_t, p_x @ s.encoder, atol=1e-12)
+    assert_allclose(s.lagrangian, s.I_XT - s.beta * s.I_TY, rtol=1e-12)
+
+
+def test_kl_rows_units_and_infinity():
+    D = kl_rows([[1.0, 0.0], [0.5, 0.5]], [[0.5, 0.5], [1.0, 0.0]])
+    assert_allclose(D[0], [1.0, 0.0])
+    assert D[1, 1] == np.inf
+    assert_allclose(kl_rows([[1.0, 0.0]], [[0.5, 0.5]], units="nats"), [[np.log(2)]])
+
+
+def test_hard_labels_high_beta_no_underflow():
+    s = solve([[0.3, 0.0], [0.0, 0.5], [0.2, 0.0]], 1e5)
+    assert np.all(np.isfinite(s.encoder)) and s.n_t == 2
+    assert_allclose(s.I_TY, s.I_XT, atol=1e-12)
+
+
+def test_zero_rows_dropped_with_mapping_and_equal_rows_merged():
+    p_xy = np.array([[0.2, 0.1], [0.0, 0.0], [0.2, 0.1], [0.1, 0.3]])
+    s = solve(p_xy, 10.0)
+    assert s.x_class.tolist()[1] == -1 and s.x_class[0] == s.x_class[2]
+    assert_allclose(s.encoder[0], s.encoder[2])
+    assert_allclose(s.encoder[1], s.p_t)
+    assert_allclose(s.encoder.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize(
+    "p_xy,beta,match",
+    [
+        ([[0.5, 0.5]], 0.0, "beta"),
+        ([[0.5, 0.5]], -1.0, "beta"),
+        ([[0.5, 0.5]], np.nan, "beta"),
+        ([[0.5, np.nan], [0.0, 0.0]], 1.0, "NaN"),
+        ([[0.5], [0.5]], 1.0, "two values"),
+        ([[0.5, 0.0], [0.5, 0.0]], 1.0, "two values"),
+        ([[0.5, 0.6]], 1.0, "sums"),
+    ],
+)
+def test_bad_input(p_xy, beta, match):
+    with pytest.raises(ValueError, match=match):
+        solve(p_xy, beta)
+
+
+def test_deterministic_ib_gives_hard_encoder():
+    rng = np.random.default_rng(1)
+    p_xy = rng.dirichlet(np.ones(16)).reshape(8, 2)
+    s = solve(p_xy, 20.0, deterministic=True)
+    assert set(np.unique(s.encoder)) <= {0.0, 1.0}
+    assert_allclose(s.I_XT, -np.sum(s.p_t * np.log2(s.p_t)), atol=1e-12, err_msg="DIB: I(X;T) = H(T)")
