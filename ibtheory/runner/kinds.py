@@ -198,9 +198,9 @@ class TaskKind:
     pools and dask workers).  ``summary(ds) -> {name: float}`` reduces one grid point's merged result to a few
     numbers for the sweep's table.  ``validate(config)`` checks a whole point's configuration (relations between
     fields) when the grid is built and raises ``ValueError``.  ``finalize(ds)`` post-processes one grid point's merged
-    chunks (e.g. recomputes a concave hull over all its betas).  ``worker_check(config) -> str | None`` runs once on
-    every worker before anything runs (e.g. that a requested CUDA device exists there) and returns an error message
-    or None.
+    chunks (e.g. recomputes a concave hull over all its betas).  ``worker_check(config) -> str | None`` runs on every
+    worker before anything runs, once per distinct ``device`` value of the grid (e.g. that a requested CUDA device
+    exists there), and returns an error message or None.
     """
 
     name: str

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import netCDF4
 import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
@@ -90,14 +91,15 @@ def _task_path(out: Path, spec: TaskSpec) -> Path:
 
 
 def _finished(path: Path, spec: TaskSpec) -> bool:
-    """Whether ``path`` holds this task's result (a truncated or foreign file counts as not finished)."""
+    """Whether ``path`` holds this task's result: its ``task_key`` attribute is read without loading the data, and a
+    truncated or foreign file counts as not finished."""
     if not path.is_file():
         return False
     try:
-        ds = store.load(path)
-    except ValueError:
+        with netCDF4.Dataset(path) as nc:
+            return getattr(nc, "task_key", None) == spec.key
+    except OSError:
         return False
-    return ds.attrs.get("task_key") == spec.key
 
 
 def _save_task(out: Path, spec: TaskSpec, ds: xr.Dataset, seconds: float, worker: str) -> Path:
