@@ -158,7 +158,11 @@ def test_cli_runs_lists_and_rejects(tmp_path, capsys):
     assert "12 tasks" in capsys.readouterr().out and not (tmp_path / "o").exists()
     assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "I_plugin_mean" in out and "sweep.nc" in out
+    assert "I_plugin_mean" in out and "sweep.nc" in out and "12 to run" in out
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--no-progress", "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "0 to run" in out and "in-process" in out, "nothing to run: no cluster should be started"
+    assert runner.pending(GRID, tmp_path / "o") == []
     ref = runner.run_sweep(GRID, tmp_path / "ref", progress=False).dataset
     xr.testing.assert_identical(_data(ref), _data(store.load(tmp_path / "o" / "sweep.nc")))
     assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--device", "cuda"]) == 2

@@ -65,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
         for spec in tasks:
             print(f"  {spec.key}  point {spec.point}  chunk {spec.chunk}  seed {spec.seed}")
         return 0
-    with runner.make_executor(args.scheduler, args.workers, args.processes, args.retries) as executor:
+    todo = runner.pending(grid, args.out)
+    print(f"{len(tasks) - len(todo)} task(s) already finished in {args.out}, {len(todo)} to run")
+    scheduler, workers, processes = (args.scheduler, args.workers, args.processes) if todo else (None, None, None)
+    with runner.make_executor(scheduler, workers, processes, args.retries) as executor:
         print(f"executor: {executor.description}")
         result = runner.run_sweep(grid, args.out, executor, progress=not args.no_progress)
     print(result.table)

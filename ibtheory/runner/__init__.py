@@ -23,11 +23,11 @@ from .kinds import (
     plugin_mi,
     register_kind,
 )
-from .sweep import SweepResult, TaskEvent, iter_sweep, merge, run_sweep, summary_table
+from .sweep import SweepResult, TaskEvent, iter_sweep, merge, pending, run_sweep, summary_table
 
 __all__ = [
     "Grid", "TaskSpec", "load_grid", "stable_digest", "task_seed", "coordinate_label",
     "Field", "TaskKind", "NoSplit", "CountSplit", "RangeSplit", "register_kind", "get_kind", "kind_names",
     "plugin_mi", "Executor", "InProcess", "ProcessPool", "Dask", "make_executor",
-    "TaskEvent", "SweepResult", "iter_sweep", "run_sweep", "merge", "summary_table",
+    "TaskEvent", "SweepResult", "iter_sweep", "run_sweep", "merge", "summary_table", "pending",
 ]

@@ -31,7 +31,7 @@ from .. import store
 from .executors import Executor, InProcess, _whoami
 from .grid import Grid, TaskSpec, load_grid
 
-__all__ = ["TaskEvent", "SweepResult", "iter_sweep", "run_sweep", "merge", "summary_table", "run_task"]
+__all__ = ["TaskEvent", "SweepResult", "iter_sweep", "run_sweep", "merge", "summary_table", "run_task", "pending"]
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,12 @@ def _finished(path: Path, spec: TaskSpec) -> bool:
             return getattr(nc, "task_key", None) == spec.key
     except OSError:
         return False
+
+
+def pending(grid: Grid | dict | str | os.PathLike, out: str | os.PathLike) -> list[TaskSpec]:
+    """The tasks of ``grid`` that have no finished result under ``out/tasks`` (what a run would compute)."""
+    grid = grid if isinstance(grid, Grid) else load_grid(grid)
+    return [spec for spec in grid.tasks() if not _finished(_task_path(Path(out), spec), spec)]
 
 
 def _save_task(out: Path, spec: TaskSpec, ds: xr.Dataset, seconds: float, worker: str) -> Path:
