@@ -143,7 +143,18 @@ class BatchedConvNet(torch.nn.Module):
         return torch.cat(parts, dim=1)
 
 
-def _build(task: xr.Dataset, config: TrainConfig, channels: Sequence[int], kernel: int):
+@dataclasses.dataclass
+class _ConvSetup:
+    model: BatchedConvNet
+    p_x: np.ndarray
+    p_y_given_x: np.ndarray
+    features: np.ndarray
+    train_mask: np.ndarray
+    labels: np.ndarray
+    keys: np.ndarray
+
+
+def _build(task: xr.Dataset, config: TrainConfig, channels: Sequence[int], kernel: int) -> _ConvSetup:
     """Model, exact p(x), p(y|x), features, train masks, labels and shuffle keys, drawn in the order of
     :func:`ibtheory.nets.loop.prepare` (weights, split, labels, key) from each repetition's own stream."""
     if not isinstance(task, xr.Dataset) or "p_xy" not in task:
@@ -161,11 +172,11 @@ def _build(task: xr.Dataset, config: TrainConfig, channels: Sequence[int], kerne
     mask = data.split_masks(rngs, n_x, n_train)
     labels = data.draw_labels(rngs, p_yx)
     keys = data.shuffle_keys(rngs)
-    return model, p_x, p_yx, features, mask, labels, keys
+    return _ConvSetup(model, p_x, p_yx, features, mask, labels, keys)
 
 
 def iter_conv_training(task: xr.Dataset, config: TrainConfig, channels: Sequence[int] = (4, 8), kernel: int = 5,
-                       eval_batch: int = 1000, setup: tuple | None = None) -> Iterator[Snapshot]:
+                       eval_batch: int = 1000, setup: _ConvSetup | None = None) -> Iterator[Snapshot]:
     """Train R convolutional networks at once; yield a :class:`~ibtheory.nets.Snapshot` at each snapshot epoch.
 
     ``config.hidden`` are the dense widths after the convolution blocks; every other field of the
@@ -175,7 +186,8 @@ def iter_conv_training(task: xr.Dataset, config: TrainConfig, channels: Sequence
     tensor as in :mod:`ibtheory.nets.loop`.  ``Snapshot.checkpoint`` holds ``params`` and ``opt_step`` only: conv
     runs do not resume.  ``setup`` is the private result of ``_build`` when the caller already drew it.
     """
-    model, p_x, p_yx, features, mask, labels, keys = setup or _build(task, config, channels, kernel)
+    setup = setup or _build(task, config, channels, kernel)
+    model, features, mask, labels, keys = setup.model, setup.features, setup.train_mask, setup.labels, setup.keys
     dtype, dev = model.weights[0].dtype, model.weights[0].device
     opt = (torch.optim.Adam(model.parameters(), lr=config.lr) if config.optimizer == "adam"
            else torch.optim.SGD(model.parameters(), lr=config.lr))
@@ -304,12 +316,11 @@ def train_conv(
     full = dict(dataclasses.asdict(config), channels=list(channels), kernel=int(kernel), estimators=list(names),
                 model="conv", task=str(task.attrs.get("name", "custom")) if hasattr(task, "attrs") else "", **opts)
     setup = _build(task, config, channels, kernel)
-    p_x, p_yx, mask, labels = setup[1], setup[2], setup[4], setup[5]
     show = sys.stderr.isatty() if progress is None else bool(progress)
     records, epochs_done = [], []
     with tqdm(total=config.epochs, disable=not show, unit="epoch", desc=f"conv {activation} x{repeats}") as bar:
         for snap in iter_conv_training(task, config, channels, kernel, setup=setup):
-            rec = _layer_estimates(snap.activations, p_x, p_yx, names, opts)
+            rec = _layer_estimates(snap.activations, setup.p_x, setup.p_y_given_x, names, opts)
             with np.errstate(divide="ignore", invalid="ignore"):
                 rec.update(grad_mean_norm=snap.grad_mean_norm, grad_std_norm=snap.grad_std_norm,
                            weight_norm=snap.weight_norm, grad_snr=snap.grad_mean_norm / snap.grad_std_norm,
@@ -318,7 +329,7 @@ def train_conv(
             records.append(rec)
             bar.update(snap.epoch - (epochs_done[-1] if epochs_done else 0))
             epochs_done.append(snap.epoch)
-            widths = [a.shape[-1] for a in snap.activations]
+    widths = setup.model.widths
     n_blocks = len(tuple(channels))
     kinds = ["conv"] * n_blocks + ["dense"] * (len(widths) - n_blocks - 1) + ["softmax"]
     ds = xr.Dataset(coords={"epoch": np.asarray(epochs_done, dtype=np.int64), "layer": np.arange(1, len(widths) + 1),
@@ -332,8 +343,8 @@ def train_conv(
     ds["width"] = ("layer", np.asarray(widths))
     ds["layer_kind"] = ("layer", np.asarray(kinds))
     ds["p_xy"] = (("x", "y"), task["p_xy"].values, {"long_name": "joint probability p(x,y) of the task"})
-    ds["train_mask"] = (("repeat", "x"), mask.astype(np.int8))
-    ds["labels"] = (("repeat", "x"), labels.astype(np.int8))
+    ds["train_mask"] = (("repeat", "x"), setup.train_mask.astype(np.int8))
+    ds["labels"] = (("repeat", "x"), setup.labels.astype(np.int8))
     ds = store.with_provenance(ds, full, seed)
     ds.attrs.update(model="conv", task=full["task"], activation=activation, estimators=",".join(names),
                     complete=1, task_I_XY=float(task.attrs.get("I_XY", np.nan)))
