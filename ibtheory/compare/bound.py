@@ -30,7 +30,7 @@ from .encoders import (
     task_tables,
 )
 
-__all__ = ["bound_gaps", "curve_at_beta", "against_bound", "ESTIMATOR_SUFFIXES"]
+__all__ = ["bound_gaps", "curve_at_beta", "against_bound", "final_summary", "ESTIMATOR_SUFFIXES"]
 
 #: Information-plane variables a run may carry: I_XT<suffix>, I_TY<suffix> (nets.train's naming).
 ESTIMATOR_SUFFIXES = ("", "_ensemble", "_kde_upper", "_kde_lower")
@@ -203,3 +203,25 @@ def against_bound(
               "n_draws": n_draws, "beta_range": list(beta_range), "run_config": cfg}
     out.attrs.update(I_XY=float(curve.attrs["I_XY"]), task=str(run.attrs.get("task", "")))
     return store.with_provenance(out, config=config, seed=seed)
+
+
+def final_summary(comparison: xr.Dataset) -> xr.Dataset:
+    """Per layer at the last epoch: repeat mean and standard deviation of every gap, the median beta* and the mean
+    mismatch of each fitted encoder (bits).  Variables: ``<name>_mean``, ``<name>_std`` over ``layer``."""
+    out = xr.Dataset(coords={"layer": comparison["layer"]})
+    for name, var in comparison.data_vars.items():
+        if name.startswith("above_curve") or name.startswith("at_bound"):
+            continue
+        if "epoch" in var.dims:
+            last = var.isel(epoch=-1)
+        elif "sc_epoch" in var.dims:
+            last = var.isel(sc_epoch=-1)
+        else:
+            continue
+        if "repeat" in last.dims:
+            stat = last.median("repeat") if name.startswith("beta_star") else last.mean("repeat")
+            out[f"{name}_mean"], out[f"{name}_std"] = stat, last.std("repeat")
+        else:
+            out[f"{name}_mean"] = last
+        out[f"{name}_mean"].attrs = dict(var.attrs)
+    return out
