@@ -1,11 +1,12 @@
 """Langevin dynamics: SGD as diffusion toward the Gibbs distribution p(w) ~ exp(-beta L(w)), verified.
 
 Modules: ``potentials`` (quadratic, double well, user callables), ``langevin`` (Euler-Maruyama and
-Leimkuhler-Matthews schemes as a generator of states + the ``langevin`` wrapper), ``gibbs`` (exact Gibbs density, free
-energy, entropy in bits, convergence measures), ``fokker_planck`` (spectral gap by a sparse eigen-solver),
+Leimkuhler-Matthews schemes as a generator of states + the ``langevin`` wrapper), ``gibbs`` (exact Gibbs density,
+free energy, entropy in bits, convergence measures), ``fokker_planck`` (spectral gap by a sparse eigen-solver),
 ``kramers`` (escape rates and first passages), ``sgd_noise`` (minibatch gradient covariance, Lyapunov stationary
-covariance of SGD), ``network`` (a small network's loss as a potential), ``symbolic`` (sympy derivations).
-``symbolic`` is imported on demand (``from ibtheory.dynamics import symbolic``).  See docs/langevin.md.
+covariance of SGD), ``network`` (a small network's loss as a potential; SGD vs Langevin), ``symbolic`` (sympy
+derivations).  ``network`` and ``symbolic`` are imported on demand (torch / sympy):
+``from ibtheory.dynamics import network, symbolic``.  See docs/langevin.md.
 """
 
 import sys as _sys
