@@ -123,21 +123,22 @@ def sgd_vs_lyapunov(w: np.ndarray, predicted: np.ndarray, dims=(0, 1), title: st
 
 
 def sgd_vs_langevin(cmp: xr.Dataset) -> plt.Figure:
-    """SGD vs Langevin on a network loss: loss and I(X;T) (bits) of each layer over time, from
-    :func:`ibtheory.dynamics.network.compare_sgd_langevin`; colour = layer, solid SGD, dashed Langevin."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    """SGD vs Langevin on a network loss: loss and I(X;T) (bits) of each layer over time (means over repeats),
+    from :func:`ibtheory.dynamics.network.compare_sgd_langevin`; colour = layer, solid SGD, dashed Langevin."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     t = cmp["time"].values
+    cmp = cmp.mean("repeat") if "repeat" in cmp.dims else cmp
     ax1.plot(t, cmp["loss_sgd"].values, "C0-", label="SGD")
     ax1.plot(t, cmp["loss_langevin"].values, "C3--", label="Langevin at SGD's temperature")
     ax1.set_xscale("symlog", linthresh=max(t[1], 1e-9) if len(t) > 1 else 1.0)
-    ax1.set_xlabel("time (= steps x lr)")
+    ax1.set_xlabel("time after the switch (= steps x lr)")
     ax1.set_ylabel("training loss (nats / sample)")
     ax1.legend(frameon=False)
     for k, layer in enumerate(cmp["layer"].values):
         ax2.plot(t, cmp["I_XT_sgd"].sel(layer=layer), color=f"C{k}", ls="-", label=f"layer {layer} SGD")
         ax2.plot(t, cmp["I_XT_langevin"].sel(layer=layer), color=f"C{k}", ls="--", label=f"layer {layer} Langevin")
     ax2.set_xscale("symlog", linthresh=max(t[1], 1e-9) if len(t) > 1 else 1.0)
-    ax2.set_xlabel("time (= steps x lr)")
+    ax2.set_xlabel("time after the switch (= steps x lr)")
     ax2.set_ylabel("I(X;T) (bits)")
     ax2.legend(frameon=False, fontsize=7, ncol=2)
     ax2.set_title("does the diffusion compress?")
