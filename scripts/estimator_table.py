@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import hypothesis
+import torch
 
 import ibtheory
 from ibtheory.testing import check_estimator, get_tags
@@ -160,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=None, help="run only this estimator (repeatable)")
     parser.add_argument("--out", default="docs/estimators.md", help="output markdown file")
     args = parser.parse_args(argv)
+    torch.set_num_threads(1)  # the KDE estimator's small torch ops spin on idle threads when the CPU is shared
     command = "python scripts/estimator_table.py" + (f" --max-examples {args.max_examples}"
                                                      if args.max_examples != 10 else "")
     text = build(args.max_examples, args.only, command)

@@ -16,7 +16,7 @@ adaptive range, equal mass; KDE upper/lower bounds; noisy layer; ensemble; plug-
 (``scripts/estimator_table.py``).
 
 >>> import numpy as np
->>> from ibtheory.estimators.binning import binned_information
+>>> from ibtheory.estimators import binned_information
 >>> est = layer_estimator(binned_information, name="binning(2)", n_bins=2)
 >>> est(np.array([[-0.5], [0.5], [-0.5], [0.5]]), np.array([[0], [1], [0], [1]]))
 1.0
@@ -79,19 +79,36 @@ def layer_estimator(
 
 
 def package_estimators() -> dict[str, Callable]:
-    """Every estimator of the package in the sample-based signature, by display name."""
-    from ..estimators.binning import binned_information
+    """Every estimator of the package in the sample-based signature, by display name.
+
+    Binning with 10/30/100 equal-width bins on [-1, 1], 30 bins on the adaptive range (claims affine invariance:
+    the range moves with the data) and 30 equal-mass bins (claims monotone invariance: quantile edges); the
+    noisy-layer pairwise-distance estimates of I(T;Y) (KL "upper" and Bhattacharyya "lower" forms) with Saxe et
+    al.'s noise variance 0.1 and, as "noisy layer", the KL form with variance 0.01; the ensemble estimator (30
+    bins on [-1, 1]; one sample set is one network, R = 1, where it must equal binning); plug-in; KSG (k = 3).
+    """
+    from ..estimators import binned_information, ensemble_information, kde_information
     from ..estimators.ksg import ksg
     from ..estimators.plugin import plugin_mi
 
-    out: dict[str, Callable] = {}
-    for bins in (10, 30, 100):
-        out[f"binning {bins} bins [-1, 1]"] = layer_estimator(
-            binned_information, name=f"binning {bins} bins [-1, 1]", n_bins=bins, limits=(-1.0, 1.0))
-    out["binning 30 bins adaptive"] = layer_estimator(
-        binned_information, name="binning 30 bins adaptive", invariances=("affine",), n_bins=30, limits="adaptive")
-    out["binning 30 equal-mass bins"] = layer_estimator(
-        binned_information, name="binning 30 equal-mass bins", invariances=("monotone",), n_bins=30, scheme="mass")
+    def ensemble_one_network(activations, p_x, p_y_given_x, **options):
+        return ensemble_information(activations[None], p_x, p_y_given_x, **options)
+
+    ensemble_one_network.__name__ = "ensemble_information"
+    specs = [(f"binning {b} bins [-1, 1]", binned_information, "I_TY", (), dict(n_bins=b, limits=(-1.0, 1.0)))
+             for b in (10, 30, 100)]
+    specs += [
+        ("binning 30 bins adaptive", binned_information, "I_TY", ("affine",), dict(n_bins=30, limits="adaptive")),
+        ("binning 30 equal-mass bins", binned_information, "I_TY", ("monotone",), dict(n_bins=30, scheme="mass")),
+        ("KDE upper (KL), var 0.1", kde_information, "I_TY_upper", (), dict(noise_var=0.1)),
+        ("KDE lower (Bhattacharyya), var 0.1", kde_information, "I_TY_lower", (), dict(noise_var=0.1)),
+        ("noisy layer (KL), var 0.01", kde_information, "I_TY_upper", (), dict(noise_var=0.01)),
+        ("ensemble 30 bins [-1, 1], R = 1", ensemble_one_network, "I_TY", (), dict(n_bins=30, limits=(-1.0, 1.0))),
+    ]
+    out: dict[str, Callable] = {
+        name: layer_estimator(func, quantity=q, name=name, invariances=inv, **opts)
+        for name, func, q, inv, opts in specs
+    }
     out["plug-in"] = plugin_mi
     out["KSG k=3"] = ksg
     return out

@@ -17,12 +17,12 @@ permutation_invariance    reordering the samples (rows) jointly leaves I unchang
 monotone_invariance       a strictly increasing map of each continuous coordinate     1e-6
                           ("affine" or "nonlinear") leaves I unchanged
 entropy_bound             I <= H of the empirical law of a discrete argument          1e-6
-data_processing           I(T2; S) <= I(T1; S) + atol for S -> T1 -> T2               0.05 (n = 500)
+data_processing           I(T2; S) <= I(T1; S) + atol for S -> T1 -> T2               0.1 (n = 500)
 independence              |I| <= atol for independent X, Y                            0.1 (n = 1000)
 exact_agreement           |I - I*| <= atol on discrete data (tables; activations      0.1 (n = 2000)
                           that are a deterministic function of a discrete X)
 known_mi                  |I - I*| <= atol on continuous laws with known MI           0.1 (n = 2000)
-consistency               mean |I - I*| at n_large <= max(0.5 x that at n_small,      floor 0.05, 4 repeats
+consistency               mean |I - I*| at n_large <= max(0.5 x that at n_small,      floor 0.05 (200 -> 2000)
                           floor): the error shrinks with the sample size
 ========================  ==========================================================  ===============================
 
@@ -37,16 +37,14 @@ References
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
 from hypothesis import strategies as st
-from hypothesis.errors import Flaky
 
 from ..info import entropy
+from . import canon
+from ._search import EstimatorError, Obs, estimate, run_property
+from .laws import MonotoneTransform
 from .report import CheckResult
 from .strategies import laws_for, monotone_transforms, processings, seeds
 from .tags import estimator_name, get_tags
@@ -68,85 +66,6 @@ __all__ = [
 ]
 
 
-class EstimatorError(Exception):
-    """The estimator raised or returned something other than a finite number."""
-
-
-def estimate(estimator: Callable, x: np.ndarray, y: np.ndarray) -> float:
-    """``float(estimator(x, y))``, raising :class:`EstimatorError` for an exception or a non-finite value."""
-    try:
-        value = float(estimator(x, y))
-    except Exception as exc:
-        raise EstimatorError(f"raised {type(exc).__name__}: {exc}") from exc
-    if not math.isfinite(value):
-        raise EstimatorError(f"returned {value!r}, not a finite number of bits")
-    return value
-
-
-@dataclass(frozen=True)
-class _Obs:
-    """One example's outcome: the property holds iff ``error <= limit``."""
-
-    error: float
-    limit: float
-    observed: str
-    expected: str
-
-
-class _Violation(Exception):
-    pass
-
-
-def _run(
-    name: str, estimator: Callable, check: str, prop: str, strategy: st.SearchStrategy,
-    evaluate: Callable[[object], _Obs], tolerance: str, max_examples: int, shrink: bool, claimed: bool = True,
-    n: int | str = "",
-) -> CheckResult:
-    """Search ``strategy`` for an example whose ``evaluate`` violates the property; summarise as a CheckResult."""
-    name = name or estimator_name(estimator)
-    state = {"worst": -math.inf, "n": 0, "fail": None}
-
-    phases = [Phase.explicit, Phase.generate, Phase.target] + ([Phase.shrink] if shrink else [])
-
-    @settings(max_examples=max_examples, derandomize=True, deadline=None, database=None, phases=phases,
-              suppress_health_check=list(HealthCheck), print_blob=False, verbosity=Verbosity.quiet,
-              report_multiple_bugs=False)
-    @given(strategy)
-    def search(example):
-        try:
-            obs = evaluate(example)
-        except EstimatorError as exc:
-            obs = _Obs(math.inf, 0.0, f"the estimator {exc}", "a finite estimate in bits")
-        state["n"] += 1
-        err = obs.error if not math.isnan(obs.error) else math.inf
-        state["worst"] = max(state["worst"], err)
-        if math.isfinite(err - obs.limit):
-            target(err - obs.limit)
-        if not err <= obs.limit:
-            state["fail"] = (example, obs)
-            raise _Violation
-
-    t0 = time.perf_counter()
-    try:
-        search()
-        held = True
-    except (_Violation, Flaky):
-        held = False
-    seconds = time.perf_counter() - t0
-    if held:
-        return CheckResult(name, check, prop, "passed", True, state["worst"], tolerance, n_examples=state["n"],
-                           seconds=seconds, claimed=claimed)
-    if state["fail"] is None:  # hypothesis saw a failure it could not reproduce
-        state["fail"] = ("(not reproducible)", _Obs(math.nan, 0.0, "a violation that did not reproduce when "
-                                                    "re-run on the same example", "a deterministic estimator"))
-    example, obs = state["fail"]
-    recipe = f"{example!r} with n = {n}" if n != "" else repr(example)
-    message = (f"estimator {name!r} violates {prop}: observed {obs.observed}; expected {obs.expected} "
-               f"(tolerance {tolerance}); counterexample (law, seeds, ...): {recipe}")
-    return CheckResult(name, check, prop, "failed", False, state["worst"], tolerance, recipe, message,
-                       state["n"], seconds, claimed, example=example)
-
-
 def _skip(name, estimator, check, prop, reason) -> CheckResult:
     return CheckResult(name or estimator_name(estimator), check, prop, "skipped", None, math.nan, "", reason=reason)
 
@@ -161,24 +80,27 @@ def _kinds(estimator) -> tuple[str, str]:
     return tags.x_kind, tags.y_kind
 
 
-def _any_law(estimator, independent_too: bool = True) -> st.SearchStrategy:
+def _any_law(estimator) -> tuple[st.SearchStrategy, list]:
+    """Strategy and canonical examples of dependent and independent laws of the estimator's kinds."""
     xk, yk = _kinds(estimator)
-    laws = laws_for(xk, yk)
-    return st.one_of(laws, laws_for(xk, yk, independent=True)) if independent_too else laws
+    laws = st.one_of(laws_for(xk, yk), laws_for(xk, yk, independent=True))
+    return laws, canon.canonical_laws(xk, yk) + canon.canonical_laws(xk, yk, independent=True)
 
 
 def check_non_negativity(name, estimator, *, bias: float = 0.1, n: int = 200, max_examples: int = 10,
                          shrink: bool = True) -> CheckResult:
     """I >= -bias on dependent and independent laws at n samples (mutual information is never negative)."""
+    laws, canonical = _any_law(estimator)
 
     def evaluate(ex):
         law, seed = ex
         s = law.sample(n, seed)
         i = estimate(estimator, s.x, s.y)
-        return _Obs(-i, bias, f"I = {i:.4g} bits", f"I >= {-bias:g} bits")
+        return Obs(-i, bias, f"I = {i:.4g} bits", f"I >= {-bias:g} bits")
 
-    return _run(name, estimator, _name("non_negativity"), "non_negativity", st.tuples(_any_law(estimator), seeds()),
-                evaluate, f"bias {bias:g} bits at n = {n}", max_examples, shrink, n=n)
+    return run_property(name, estimator, _name("non_negativity"), "non_negativity", st.tuples(laws, seeds()),
+                        evaluate, f"bias {bias:g} bits at n = {n}", max_examples, shrink, n=n,
+                        examples=[(law, 0) for law in canonical])
 
 
 def check_symmetry(name, estimator, *, atol: float = 1e-6, n: int = 300, max_examples: int = 10,
@@ -187,15 +109,16 @@ def check_symmetry(name, estimator, *, atol: float = 1e-6, n: int = 300, max_exa
     xk, yk = _kinds(estimator)
     if xk != yk:
         return _skip(name, estimator, _name("symmetry"), "symmetry", f"x_kind {xk} != y_kind {yk}")
+    laws, canonical = _any_law(estimator)
 
     def evaluate(ex):
         law, seed = ex
         s = law.sample(n, seed)
         a, b = estimate(estimator, s.x, s.y), estimate(estimator, s.y, s.x)
-        return _Obs(abs(a - b), atol, f"I(x,y) = {a:.6g}, I(y,x) = {b:.6g} bits", "equal values")
+        return Obs(abs(a - b), atol, f"I(x,y) = {a:.6g}, I(y,x) = {b:.6g} bits", "equal values")
 
-    return _run(name, estimator, _name("symmetry"), "symmetry", st.tuples(_any_law(estimator), seeds()), evaluate,
-                f"{atol:g} bits", max_examples, shrink, n=n)
+    return run_property(name, estimator, _name("symmetry"), "symmetry", st.tuples(laws, seeds()), evaluate,
+                        f"{atol:g} bits", max_examples, shrink, n=n, examples=[(law, 0) for law in canonical])
 
 
 def _recode(v: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -214,6 +137,7 @@ def check_relabelling_invariance(name, estimator, *, atol: float = 1e-6, n: int 
                                  shrink: bool = True) -> CheckResult:
     """Bijective recoding of discrete values and a permutation of the columns of x and y leave I unchanged."""
     xk, yk = _kinds(estimator)
+    laws, canonical = _any_law(estimator)
 
     def evaluate(ex):
         law, seed, seed2 = ex
@@ -221,29 +145,30 @@ def check_relabelling_invariance(name, estimator, *, atol: float = 1e-6, n: int 
         rng = np.random.default_rng(seed2)
         x2, y2 = _recode(s.x, xk, rng), _recode(s.y, yk, rng)
         a, b = estimate(estimator, s.x, s.y), estimate(estimator, x2, y2)
-        return _Obs(abs(a - b), atol, f"I = {a:.6g} bits before and {b:.6g} bits after relabelling "
-                    f"(relabelling seed {seed2})", "equal values")
+        return Obs(abs(a - b), atol, f"I = {a:.6g} bits before and {b:.6g} bits after relabelling "
+                   f"(relabelling seed {seed2})", "equal values")
 
-    return _run(name, estimator, _name("relabelling_invariance"), "relabelling_invariance",
-                st.tuples(_any_law(estimator), seeds(), seeds()), evaluate, f"{atol:g} bits", max_examples, shrink,
-                n=n)
+    return run_property(name, estimator, _name("relabelling_invariance"), "relabelling_invariance",
+                        st.tuples(laws, seeds(), seeds()), evaluate, f"{atol:g} bits", max_examples, shrink, n=n,
+                        examples=[(law, 0, 1) for law in canonical])
 
 
 def check_permutation_invariance(name, estimator, *, atol: float = 1e-6, n: int = 300, max_examples: int = 10,
                                  shrink: bool = True) -> CheckResult:
     """Reordering the n samples (the same permutation of the rows of x and y) leaves I unchanged."""
+    laws, canonical = _any_law(estimator)
 
     def evaluate(ex):
         law, seed, seed2 = ex
         s = law.sample(n, seed)
         perm = np.random.default_rng(seed2).permutation(n)
         a, b = estimate(estimator, s.x, s.y), estimate(estimator, s.x[perm], s.y[perm])
-        return _Obs(abs(a - b), atol, f"I = {a:.6g} bits before and {b:.6g} bits after permuting the rows "
-                    f"(permutation seed {seed2})", "equal values")
+        return Obs(abs(a - b), atol, f"I = {a:.6g} bits before and {b:.6g} bits after permuting the rows "
+                   f"(permutation seed {seed2})", "equal values")
 
-    return _run(name, estimator, _name("permutation_invariance"), "permutation_invariance",
-                st.tuples(_any_law(estimator), seeds(), seeds()), evaluate, f"{atol:g} bits", max_examples, shrink,
-                n=n)
+    return run_property(name, estimator, _name("permutation_invariance"), "permutation_invariance",
+                        st.tuples(laws, seeds(), seeds()), evaluate, f"{atol:g} bits", max_examples, shrink, n=n,
+                        examples=[(law, 0, 1) for law in canonical])
 
 
 def check_monotone_invariance(name, estimator, *, transform: str = "nonlinear", atol: float = 1e-6, n: int = 300,
@@ -259,6 +184,7 @@ def check_monotone_invariance(name, estimator, *, transform: str = "nonlinear", 
     if "continuous" not in (xk, yk):
         return _skip(name, estimator, check, "monotone_invariance", "no continuous argument")
     claimed = get_tags(estimator).claims("affine" if transform == "affine" else "monotone")
+    laws, canonical = _any_law(estimator)
 
     def evaluate(ex):
         law, seed, g, h = ex
@@ -267,12 +193,16 @@ def check_monotone_invariance(name, estimator, *, transform: str = "nonlinear", 
         y2 = h(s.y) if yk == "continuous" else s.y
         applied = " and ".join(f"{side}: {f!r}" for side, f, k in (("x", g, xk), ("y", h, yk)) if k == "continuous")
         a, b = estimate(estimator, s.x, s.y), estimate(estimator, x2, y2)
-        return _Obs(abs(a - b), atol, f"I = {a:.6g} bits before and {b:.6g} bits after {applied}", "equal values")
+        return Obs(abs(a - b), atol, f"I = {a:.6g} bits before and {b:.6g} bits after {applied}", "equal values")
 
     transforms = monotone_transforms(transform)
-    return _run(name, estimator, check, "monotone_invariance",
-                st.tuples(_any_law(estimator), seeds(), transforms, transforms), evaluate, f"{atol:g} bits",
-                max_examples, shrink, claimed, n=n)
+    fixed = canon.canonical_transforms(transform)
+    identity = MonotoneTransform("affine", 1.0, 0.0)
+    examples = [(law, 0, g, identity) for law in canonical for g in fixed]
+    if xk == yk:  # also transform y alone
+        examples += [(law, 0, identity, g) for law in canonical for g in fixed]
+    return run_property(name, estimator, check, "monotone_invariance", st.tuples(laws, seeds(), transforms, transforms),
+                        evaluate, f"{atol:g} bits", max_examples, shrink, claimed, n=n, examples=examples)
 
 
 def _empirical_entropy(v: np.ndarray) -> float:
@@ -286,19 +216,21 @@ def check_entropy_bound(name, estimator, *, atol: float = 1e-6, n: int = 300, ma
     xk, yk = _kinds(estimator)
     if "discrete" not in (xk, yk):
         return _skip(name, estimator, _name("entropy_bound"), "entropy_bound", "no discrete argument")
+    laws, canonical = _any_law(estimator)
 
     def evaluate(ex):
         law, seed = ex
         s = law.sample(n, seed)
         h = min(_empirical_entropy(v) for v, k in ((s.x, xk), (s.y, yk)) if k == "discrete") + 0.0
         i = estimate(estimator, s.x, s.y)
-        return _Obs(i - h, atol, f"I = {i:.6g} bits", f"I <= H = {h:.6g} bits (empirical entropy)")
+        return Obs(i - h, atol, f"I = {i:.6g} bits", f"I <= H = {h:.6g} bits (empirical entropy)")
 
-    return _run(name, estimator, _name("entropy_bound"), "entropy_bound", st.tuples(_any_law(estimator), seeds()),
-                evaluate, f"{atol:g} bits", max_examples, shrink, n=n)
+    return run_property(name, estimator, _name("entropy_bound"), "entropy_bound", st.tuples(laws, seeds()),
+                        evaluate, f"{atol:g} bits", max_examples, shrink, n=n,
+                        examples=[(law, 0) for law in canonical])
 
 
-def check_data_processing(name, estimator, *, atol: float = 0.05, n: int = 500, max_examples: int = 10,
+def check_data_processing(name, estimator, *, atol: float = 0.1, n: int = 500, max_examples: int = 10,
                           shrink: bool = True) -> CheckResult:
     """I(T2; S) <= I(T1; S) + atol along S -> T1 -> T2 = g(T1): T1 and T2 in the x argument, the source S in y.
 
@@ -314,12 +246,14 @@ def check_data_processing(name, estimator, *, atol: float = 0.05, n: int = 500, 
         s = law.sample(n, seed)
         t2 = g(s.x, seed)
         i1, i2 = estimate(estimator, s.x, s.y), estimate(estimator, t2, s.y)
-        return _Obs(i2 - i1, atol, f"I(T1;S) = {i1:.6g} bits, I(T2;S) = {i2:.6g} bits for T2 = {g!r}(T1)",
-                    "I(T2;S) <= I(T1;S)")
+        return Obs(i2 - i1, atol, f"I(T1;S) = {i1:.6g} bits, I(T2;S) = {i2:.6g} bits for T2 = {g!r}(T1)",
+                   "I(T2;S) <= I(T1;S)")
 
     strategy = st.tuples(laws_for(xk, yk), seeds(), processings(xk, noise=noisy))
-    return _run(name, estimator, _name("data_processing"), "data_processing", strategy, evaluate,
-                f"{atol:g} bits at n = {n}", max_examples, shrink, n=n)
+    examples = [(law, 0, g) for law in canon.canonical_laws(xk, yk) + canon.canonical_laws(xk, yk, independent=True)
+                for g in canon.canonical_processings(xk, noisy)]
+    return run_property(name, estimator, _name("data_processing"), "data_processing", strategy, evaluate,
+                        f"{atol:g} bits at n = {n}", max_examples, shrink, n=n, examples=examples)
 
 
 def check_independence(name, estimator, *, atol: float = 0.1, n: int = 1000, max_examples: int = 10,
@@ -331,11 +265,12 @@ def check_independence(name, estimator, *, atol: float = 0.1, n: int = 1000, max
         law, seed = ex
         s = law.sample(n, seed)
         i = estimate(estimator, s.x, s.y)
-        return _Obs(abs(i), atol, f"I = {i:.4g} bits", "I = 0")
+        return Obs(abs(i), atol, f"I = {i:.4g} bits", "I = 0")
 
-    return _run(name, estimator, _name("independence"), "independence",
-                st.tuples(laws_for(xk, yk, independent=True), seeds()), evaluate, f"{atol:g} bits at n = {n}",
-                max_examples, shrink, n=n)
+    return run_property(name, estimator, _name("independence"), "independence",
+                        st.tuples(laws_for(xk, yk, independent=True), seeds()), evaluate, f"{atol:g} bits at n = {n}",
+                        max_examples, shrink, n=n,
+                        examples=[(law, 0) for law in canon.canonical_laws(xk, yk, independent=True)])
 
 
 def _agreement(prop, family, name, estimator, atol, n, max_examples, shrink, why_skip) -> CheckResult:
@@ -348,10 +283,11 @@ def _agreement(prop, family, name, estimator, atol, n, max_examples, shrink, why
         law, seed = ex
         s = law.sample(n, seed)
         i = estimate(estimator, s.x, s.y)
-        return _Obs(abs(i - s.mi), atol, f"I = {i:.4g} bits", f"I* = {s.mi:.4g} bits")
+        return Obs(abs(i - s.mi), atol, f"I = {i:.4g} bits", f"I* = {s.mi:.4g} bits")
 
-    return _run(name, estimator, _name(prop), prop, st.tuples(laws, seeds()), evaluate, f"{atol:g} bits at n = {n}",
-                max_examples, shrink, n=n)
+    return run_property(name, estimator, _name(prop), prop, st.tuples(laws, seeds()), evaluate,
+                        f"{atol:g} bits at n = {n}", max_examples, shrink, n=n,
+                        examples=[(law, 0) for law in canon.canonical_laws(xk, yk, family)])
 
 
 def check_exact_agreement(name, estimator, *, atol: float = 0.1, n: int = 2000, max_examples: int = 10,
@@ -368,13 +304,13 @@ def check_known_mi(name, estimator, *, atol: float = 0.1, n: int = 2000, max_exa
                       "no continuous argument")
 
 
-def check_consistency(name, estimator, *, n_small: int = 200, n_large: int = 3200, repeats: int = 4,
+def check_consistency(name, estimator, *, n_small: int = 200, n_large: int = 2000, repeats: int = 4,
                       factor: float = 0.5, floor: float = 0.05, max_examples: int = 5,
                       shrink: bool = True) -> CheckResult:
     """The error shrinks with n: mean |I - I*| over ``repeats`` seeds at n_large <= max(factor x that at n_small,
     floor) on the known-MI laws (continuous laws, or discrete tables for two discrete arguments)."""
     xk, yk = _kinds(estimator)
-    laws = laws_for(xk, yk, "exact-discrete" if xk == yk == "discrete" else "continuous")
+    family = "exact-discrete" if xk == yk == "discrete" else "continuous"
 
     def evaluate(ex):
         law, seed = ex
@@ -383,11 +319,12 @@ def check_consistency(name, estimator, *, n_small: int = 200, n_large: int = 320
             err[m] = np.mean([abs(estimate(estimator, s.x, s.y) - s.mi)
                               for s in (law.sample(m, seed + r) for r in range(repeats))])
         limit = max(factor * err[n_small], floor)
-        return _Obs(err[n_large], limit, f"mean |I - I*| = {err[n_small]:.4g} bits at n = {n_small} and "
-                    f"{err[n_large]:.4g} bits at n = {n_large} (I* = {law.mi:.4g}, seeds {seed}..{seed + repeats - 1})",
-                    f"at most {limit:.4g} bits at n = {n_large}")
+        return Obs(err[n_large], limit, f"mean |I - I*| = {err[n_small]:.4g} bits at n = {n_small} and "
+                   f"{err[n_large]:.4g} bits at n = {n_large} (I* = {law.mi:.4g}, seeds {seed}..{seed + repeats - 1})",
+                   f"at most {limit:.4g} bits at n = {n_large}")
 
-    return _run(name, estimator, _name("consistency"), "consistency",
-                st.tuples(laws, st.integers(0, 2**31)), evaluate,
-                f"max({factor:g} x error at n = {n_small}, {floor:g}) bits", max_examples, shrink,
-                n=f"{n_small} and {n_large}")
+    return run_property(name, estimator, _name("consistency"), "consistency",
+                        st.tuples(laws_for(xk, yk, family), st.integers(0, 2**31)), evaluate,
+                        f"max({factor:g} x error at n = {n_small}, {floor:g}) bits", max_examples, shrink,
+                        n=f"{n_small} and {n_large}",
+                        examples=[(law, 0) for law in canon.canonical_laws(xk, yk, family)])

@@ -63,8 +63,11 @@ KINDS = ("discrete", "continuous")
 _NEAR_ZERO = 1e-12
 
 
-def _floats(lo: float, hi: float) -> st.SearchStrategy[float]:
-    return st.floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+def _floats(lo: float, hi: float, decimals: int = 4) -> st.SearchStrategy[float]:
+    """Floats in [lo, hi] rounded to ``decimals`` places (readable counterexamples; bounds with fewer decimals stay
+    respected), never subnormal."""
+    raw = st.floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+    return raw.map(lambda v: min(max(round(v, decimals), lo), hi))
 
 
 def seeds() -> st.SearchStrategy[int]:
@@ -81,7 +84,7 @@ def probabilities(draw, size: int, near_zero: bool = True) -> np.ndarray:
     ``ibtheory.info.mutual_information`` returns inf (reported; the suite tests estimators, not that corner).
     """
     if near_zero:
-        cell = st.one_of(st.integers(0, 9).map(float), st.just(_NEAR_ZERO), _floats(_NEAR_ZERO, 1.0))
+        cell = st.one_of(st.integers(0, 9).map(float), st.just(_NEAR_ZERO), _floats(_NEAR_ZERO, 1.0, 12))
     else:
         cell = st.integers(1, 9).map(float)
     w = np.array(draw(st.lists(cell, min_size=size, max_size=size)), dtype=np.float64)

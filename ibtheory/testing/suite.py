@@ -73,6 +73,14 @@ def yield_checks(estimator: Callable, properties: Iterable[str] | None = None) -
             yield check
 
 
+#: Checks whose examples cost several estimates run a fraction of ``max_examples`` (at least 1).
+EXAMPLE_FRACTION = {"consistency": 0.5}
+
+
+def _examples_for(check: Callable, max_examples: int) -> int:
+    return max(1, round(int(max_examples) * EXAMPLE_FRACTION.get(property_of(check), 1.0)))
+
+
 def _expectation(result: CheckResult, expected: Mapping[str, str]) -> CheckResult:
     for key in (result.check, result.property):
         if key in expected:
@@ -101,7 +109,9 @@ def check_estimator(
         (:mod:`ibtheory.testing.tags`).
     name : display name (default from the estimator).
     properties : property names (:data:`PROPERTIES`) or full check names to run; default all.
-    max_examples : hypothesis examples per check (derandomised, so reports are reproducible).
+    max_examples : hypothesis examples per check (derandomised, so reports are reproducible), after the fixed
+        canonical examples of :mod:`ibtheory.testing.canon`; consistency runs half as many (each example costs
+        2 x 4 estimates).
     expected_failed_checks : ``{property or check name: reason}``; their failures become "xfail".
     on_fail : "raise" (raise :class:`EstimatorCheckError` listing every unexpected failure after all checks ran),
         "warn" (one :class:`EstimatorCheckWarning` per failure) or None.
@@ -125,7 +135,7 @@ def check_estimator(
     results = []
     for check in yield_checks(estimator, properties):
         kw = dict(options.get(property_of(check), {}))
-        result = check(name, estimator, max_examples=int(max_examples), shrink=shrink, **kw)
+        result = check(name, estimator, max_examples=_examples_for(check, max_examples), shrink=shrink, **kw)
         results.append(_expectation(result, expected))
     report = Report(name, tuple(results))
     if report.failed and on_fail == "raise":
@@ -148,8 +158,8 @@ class _Check:
     def __call__(self, estimator: Callable) -> CheckResult:
         import pytest
 
-        result = self.check(estimator_name(estimator), estimator, max_examples=self.max_examples,
-                            shrink=self.shrink)
+        result = self.check(estimator_name(estimator), estimator,
+                            max_examples=_examples_for(self.check, self.max_examples), shrink=self.shrink)
         if result.status == "skipped":
             pytest.skip(result.reason)
         if result.status == "failed" and not result.claimed:

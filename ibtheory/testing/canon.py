@@ -1,0 +1,88 @@
+"""Canonical edge cases that every check tries first (hypothesis explicit examples), by input kinds.
+
+Random search with a handful of examples can miss the textbook failure modes; these fixed cases make them part of
+every run, so a report never depends on luck for them:
+
+- discrete tables: a noiseless 4-symbol copy (I = 2 bits), a binary symmetric channel (crossover 0.1), uniform
+  independent tables, a single-state X;
+- layer-like activations: 8 bit patterns whose one-unit activations tanh(0.05 b0 + 0.1 b1 + 0.2 b2) lie 0.05 apart
+  with parity labels (I(T;Y) = 1 bit; any merge of neighbouring patterns loses information: the binning caveat of
+  Saxe et al. 2018), a noisy 3-unit layer with independent labels (I = 0; many occupied bins bias binning up);
+- additive-noise channels (well separated and overlapping), correlated and independent Gaussian pairs;
+- transforms: rescaling by 0.1 and by 3 (+0.5); exp(2v) and v^3 + 0.25 v;
+- processings: widening to 3 units, narrowing to 1 unit, merging codes.
+
+References
+----------
+1. A. M. Saxe et al., "On the information bottleneck theory of deep learning", ICLR 2018.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .laws import (
+    DiscreteLaw,
+    GaussianLaw,
+    LayerLaw,
+    MonotoneTransform,
+    NoisyChannelLaw,
+    Processing,
+    Swapped,
+)
+
+__all__ = ["canonical_laws", "canonical_transforms", "canonical_processings"]
+
+_BITS3 = ((np.arange(8)[:, None] >> np.array([2, 1, 0])) & 1).astype(float)
+_PARITY = _BITS3.sum(axis=1) % 2
+_W3 = np.array([[1.2, -0.7, 0.4], [-0.3, 0.9, 1.1], [0.8, 0.5, -1.0]])
+
+
+def _close_activations() -> LayerLaw:
+    p_xy = np.zeros((8, 2))
+    p_xy[np.arange(8), _PARITY.astype(int)] = 1 / 8
+    return LayerLaw(p_xy, np.array([[0.05], [0.1], [0.2]]), np.array([0.0]), 1.0, 0.0)
+
+
+def _noisy_independent_layer() -> LayerLaw:
+    return LayerLaw(np.full((8, 2), 1 / 16), _W3, np.zeros(3), 1.0, 0.3)
+
+
+def canonical_laws(x_kind: str, y_kind: str, family: str = "any", independent: bool = False) -> list:
+    """The fixed laws of these kinds and family (see :func:`ibtheory.testing.strategies.laws_for`)."""
+    if (x_kind, y_kind) == ("discrete", "continuous"):
+        return [Swapped(law) for law in canonical_laws(y_kind, x_kind, family, independent)]
+    if (x_kind, y_kind) == ("discrete", "discrete"):
+        if family == "continuous":
+            return []
+        if independent:
+            return [DiscreteLaw(np.full((5, 4), 1 / 20)), DiscreteLaw(np.array([[0.5, 0.5]]))]
+        return [DiscreteLaw(np.eye(4) / 4), DiscreteLaw(np.array([[0.45, 0.05], [0.05, 0.45]]))]
+    if (x_kind, y_kind) == ("continuous", "discrete"):
+        if independent:
+            return [] if family == "continuous" else [_noisy_independent_layer()]
+        exact = [_close_activations()]
+        channels = [NoisyChannelLaw(np.array([0.5, 0.5]), np.array([-1.0, 1.0]), 0.5),
+                    NoisyChannelLaw(np.full(3, 1 / 3), np.array([-0.5, 0.0, 0.5]), 0.3)]
+        return {"exact-discrete": exact, "continuous": channels}.get(family, exact + channels)
+    if family == "exact-discrete":
+        return []
+    if independent:
+        return [GaussianLaw(np.zeros(1)), GaussianLaw(np.zeros(2))]
+    return [GaussianLaw(np.array([0.9])), GaussianLaw(np.array([0.5, -0.5]))]
+
+
+def canonical_transforms(family: str) -> list[MonotoneTransform]:
+    """Fixed strictly increasing maps: "affine" (0.1 v, 3 v + 0.5) or "nonlinear" (exp(2 v), v^3 + 0.25 v)."""
+    if family == "affine":
+        return [MonotoneTransform("affine", 0.1, 0.0), MonotoneTransform("affine", 3.0, 0.5)]
+    return [MonotoneTransform("exp", 2.0), MonotoneTransform("cube", 0.25)]
+
+
+def canonical_processings(kind: str, noise: bool = False) -> list[Processing]:
+    """Fixed processing steps: merging codes (discrete) or widening / narrowing next layers (continuous)."""
+    if kind == "discrete":
+        return [Processing(table=np.array([0, 0, 1])), Processing(table=np.array([0]))]
+    sigma = 0.5 if noise else 0.0
+    return [Processing(weights=np.vstack([_W3, _W3[:1]]), bias=np.zeros(3), noise=sigma),
+            Processing(weights=np.array([[1.0], [-1.0], [0.5], [0.25]]), bias=np.zeros(1), noise=sigma)]
