@@ -212,21 +212,24 @@ def torch_threads(n: int | None):
 def compare_sgd_langevin(task: xr.Dataset, hidden: Sequence[int] = (10, 7, 5, 4, 3), activation: str = "tanh",
                          lr: float = 0.05, batch_size: int = 32, warmup_steps: int = 2000, n_steps: int = 4000,
                          repeats: int = 4, n_records: int = 20, n_bins: int = 30, weight_decay: float = 0.0,
-                         train_fraction: float = 0.8, seed: int = 0, threads: int | None = 1) -> xr.Dataset:
+                         train_fraction: float = 0.8, seed: int = 0, threads: int | None = 1,
+                         control_gd: bool = True) -> xr.Dataset:
     """SGD vs Langevin from the same weights, after ``warmup_steps`` of SGD (the drift phase).
 
     Returns a Dataset over ``time`` (steps x lr after the switch), ``layer`` and ``repeat`` with ``loss_sgd``,
     ``loss_langevin`` (nats/sample), ``I_XT_sgd``, ``I_XT_langevin``, ``I_TY_sgd``, ``I_TY_langevin`` (bits),
     ``drift_sgd``/``drift_langevin`` (|w - w_switch|), and attrs ``beta`` (Langevin inverse temperature implied by
     SGD's gradient covariance at the switch), ``trace_c_batch``.  ``threads``: torch threads during the run.
+    ``control_gd`` adds the noise-free control, full-batch gradient descent (``*_gd`` variables): compression that
+    GD shows too comes from the drift, not from the diffusion.
     """
     with torch_threads(threads):
         return _compare(task, hidden, activation, lr, batch_size, warmup_steps, n_steps, repeats, n_records, n_bins,
-                        weight_decay, train_fraction, seed)
+                        weight_decay, train_fraction, seed, control_gd)
 
 
 def _compare(task, hidden, activation, lr, batch_size, warmup_steps, n_steps, repeats, n_records, n_bins,
-             weight_decay, train_fraction, seed) -> xr.Dataset:
+             weight_decay, train_fraction, seed, control_gd) -> xr.Dataset:
     rng = np.random.default_rng(seed)
     n_x = task.sizes["x"]
     train = rng.permutation(n_x)[: int(round(train_fraction * n_x))]
@@ -244,9 +247,9 @@ def _compare(task, hidden, activation, lr, batch_size, warmup_steps, n_steps, re
     rec = np.unique(np.round(np.geomspace(1, n_steps, n_records)).astype(int))
     rec = np.concatenate([[0], rec])
     n_layers = len(loss.widths) - 1
-    out = {k: np.empty((len(rec), n_layers, repeats)) for k in ("I_XT_sgd", "I_XT_langevin", "I_TY_sgd",
-                                                                   "I_TY_langevin")}
-    scal = {k: np.empty((len(rec), repeats)) for k in ("loss_sgd", "loss_langevin", "drift_sgd", "drift_langevin")}
+    kinds = ("sgd", "langevin", "gd") if control_gd else ("sgd", "langevin")
+    out = {f"{v}_{k}": np.empty((len(rec), n_layers, repeats)) for v in ("I_XT", "I_TY") for k in kinds}
+    scal = {f"{v}_{k}": np.empty((len(rec), repeats)) for v in ("loss", "drift") for k in kinds}
 
     def record(j, kind, wk):
         ixt, ity = loss.information(wk, n_bins)
@@ -262,6 +265,13 @@ def _compare(task, hidden, activation, lr, batch_size, warmup_steps, n_steps, re
     for state in langevin_steps(loss, w_switch, beta, lr, n_steps, scheme="euler", seed=seed + 1):
         if state.step in wanted:
             record(wanted[state.step], "langevin", state.x)
+    if control_gd:
+        wk = w_switch.copy()
+        record(0, "gd", wk)
+        for k in range(1, n_steps + 1):
+            wk -= lr * loss.grad(wk)
+            if k in wanted:
+                record(wanted[k], "gd", wk)
     data = {k: (("time", "layer", "repeat"), v, {"units": "bits"}) for k, v in out.items()}
     data.update({k: (("time", "repeat"), v) for k, v in scal.items()})
     ds = xr.Dataset(data, coords={"time": rec * lr, "layer": np.arange(1, n_layers + 1)})

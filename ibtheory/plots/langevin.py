@@ -124,12 +124,15 @@ def sgd_vs_lyapunov(w: np.ndarray, predicted: np.ndarray, dims=(0, 1), title: st
 
 def sgd_vs_langevin(cmp: xr.Dataset) -> plt.Figure:
     """SGD vs Langevin on a network loss: loss and I(X;T) (bits) of each layer over time (means over repeats),
-    from :func:`ibtheory.dynamics.network.compare_sgd_langevin`; colour = layer, solid SGD, dashed Langevin."""
+    from :func:`ibtheory.dynamics.network.compare_sgd_langevin`; colour = layer, solid SGD, dashed Langevin,
+    dotted noise-free gradient descent (when present)."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     t = cmp["time"].values
     cmp = cmp.mean("repeat") if "repeat" in cmp.dims else cmp
     ax1.plot(t, cmp["loss_sgd"].values, "C0-", label="SGD")
     ax1.plot(t, cmp["loss_langevin"].values, "C3--", label="Langevin at SGD's temperature")
+    if "loss_gd" in cmp:
+        ax1.plot(t, cmp["loss_gd"].values, "k:", label="gradient descent (no noise)")
     ax1.set_xscale("symlog", linthresh=max(t[1], 1e-9) if len(t) > 1 else 1.0)
     ax1.set_xlabel("time after the switch (= steps x lr)")
     ax1.set_ylabel("training loss (nats / sample)")
@@ -137,6 +140,8 @@ def sgd_vs_langevin(cmp: xr.Dataset) -> plt.Figure:
     for k, layer in enumerate(cmp["layer"].values):
         ax2.plot(t, cmp["I_XT_sgd"].sel(layer=layer), color=f"C{k}", ls="-", label=f"layer {layer} SGD")
         ax2.plot(t, cmp["I_XT_langevin"].sel(layer=layer), color=f"C{k}", ls="--", label=f"layer {layer} Langevin")
+        if "I_XT_gd" in cmp:
+            ax2.plot(t, cmp["I_XT_gd"].sel(layer=layer), color=f"C{k}", ls=":", label=f"layer {layer} GD")
     ax2.set_xscale("symlog", linthresh=max(t[1], 1e-9) if len(t) > 1 else 1.0)
     ax2.set_xlabel("time after the switch (= steps x lr)")
     ax2.set_ylabel("I(X;T) (bits)")
