@@ -249,3 +249,19 @@ def test_experiment_on_the_real_digits(tmp_path):
     p = counts / 10000
     assert_allclose(full.attrs["H_Y"], -(p * np.log2(p)).sum(), atol=1e-12)
     _run_experiment(REAL_MNIST, tmp_path / "out", n=200, pixels=14)
+
+
+def test_plane_figure_has_bits_axes_and_epoch_colour_bar():
+    import xarray as xr
+
+    from ibtheory.plots.mnist import information_planes
+
+    coords = {"epoch": [0, 1, 10], "layer": [1, 2]}
+    i_xt = xr.DataArray([[1.0, 0.5], [2.0, 1.0], [1.5, 0.8]], dims=("epoch", "layer"), coords=coords)
+    fig = information_planes([("a", i_xt, i_xt / 2), ("b", i_xt, i_xt / 3)], h_x=3.0, h_y=1.0, ncols=2)
+    axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert [ax.get_xlabel() for ax in axes] == ["I(X;T) (bits)"] * 2
+    assert [ax.get_ylabel() for ax in axes] == ["I(T;Y) (bits)"] * 2
+    assert any(ax.get_ylabel() == "epoch" for ax in fig.axes if ax.get_label() == "<colorbar>")
+    with pytest.raises(ValueError, match="panels"):
+        information_planes([], 1.0, 1.0)

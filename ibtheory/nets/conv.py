@@ -78,6 +78,12 @@ class BatchedConvNet(torch.nn.Module):
     n_out : number of classes (the linear output layer; softmax applied by the loss and the snapshots).
     activation : one of :data:`ibtheory.nets.ACTIVATIONS`.
     rngs : one ``numpy.random.Generator`` per repetition (R = len(rngs)).
+
+    Example: three networks on 8x8 images, one block of 2 channels (2 x 4 x 4 = 32 units), 5 dense units, 10 classes.
+
+    >>> net = BatchedConvNet((8, 8), (2,), 3, (5,), 10, "relu", [np.random.default_rng(r) for r in range(3)])
+    >>> [tuple(a.shape) for a in net(torch.zeros(3, 64, 7))]
+    [(3, 32, 7), (3, 5, 7), (3, 10, 7)]
     """
 
     def __init__(self, image: tuple[int, int], channels: Sequence[int], kernel: int, hidden: Sequence[int],
@@ -92,6 +98,11 @@ class BatchedConvNet(torch.nn.Module):
         if not chans or min(chans) < 1:
             raise ValueError(f"channels must be a non-empty sequence of positive integers, got {channels!r}")
         h, w = (int(v) for v in image)
+        dense_hidden = tuple(int(v) for v in hidden)
+        if any(v < 1 for v in dense_hidden) or int(n_out) < 1:
+            raise ValueError(f"hidden widths and n_out must be positive, got hidden={hidden!r}, n_out={n_out!r}")
+        if len(rngs) < 1:
+            raise ValueError("rngs must hold one generator per repetition (at least one)")
         if min(h, w) >> len(chans) < 1:
             raise ValueError(f"{len(chans)} pooling blocks shrink a {h}x{w} image to nothing; use fewer channels")
         self.image, self.kernel, self.activation = (h, w), int(kernel), activation
@@ -103,8 +114,8 @@ class BatchedConvNet(torch.nn.Module):
             (k,) = init_weights([c_in * kernel * kernel, c], rngs)  # (R, c_in k k, c)
             convs.append(torch.as_tensor(k.reshape(R, c_in, kernel, kernel, c).transpose(0, 4, 1, 2, 3), **kw))
             c_in = c
-        self.block_widths = tuple(ci * (image[0] >> (i + 1)) * (image[1] >> (i + 1)) for i, ci in enumerate(chans))
-        dense_widths = (self.block_widths[-1],) + tuple(int(v) for v in hidden) + (int(n_out),)
+        self.block_widths = tuple(ci * (h >> (i + 1)) * (w >> (i + 1)) for i, ci in enumerate(chans))
+        dense_widths = (self.block_widths[-1],) + dense_hidden + (int(n_out),)
         dense = [torch.as_tensor(wt, **kw) for wt in init_weights(dense_widths, rngs)]
         self.widths = self.block_widths + dense_widths[1:]
         self.weights = torch.nn.ParameterList([torch.nn.Parameter(t.contiguous()) for t in convs + dense])

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.colors import SymLogNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 __all__ = ["plane_panel", "information_planes"]
 
@@ -32,16 +33,17 @@ def plane_panel(ax, i_xt: xr.DataArray, i_ty: xr.DataArray, norm, cmap: str = "v
     art = None
     for j, layer in enumerate(i_xt["layer"].values):
         x, y = i_xt.sel(layer=layer).values, i_ty.sel(layer=layer).values
-        name = layer_names[j] if layer_names is not None else f"layer {layer}"
         ax.plot(x, y, color="0.7", lw=0.8, zorder=1)
         art = ax.scatter(x, y, c=epochs, cmap=cmap, norm=norm, s=24, marker=_MARKERS[j % len(_MARKERS)],
-                         edgecolors="k", linewidths=0.3, zorder=2, label=name)
+                         edgecolors="k", linewidths=0.3, zorder=2)
     ax.set_xlabel("I(X;T) (bits)")
     ax.set_ylabel("I(T;Y) (bits)")
     ax.tick_params(labelbottom=True, labelleft=True)
-    legend = ax.legend(loc="lower right", fontsize=7, title="layer (width)", title_fontsize=7, framealpha=0.8)
-    for handle in legend.legend_handles:
-        handle.set_facecolor("white")
+    handles = [Line2D([], [], ls="", marker=_MARKERS[j % len(_MARKERS)], mfc="white", mec="k", ms=6,
+                      label=layer_names[j] if layer_names is not None else f"layer {layer}")
+               for j, layer in enumerate(i_xt["layer"].values)]
+    ax.legend(handles=handles, loc="lower right", fontsize=7, title="layer (width)", title_fontsize=7,
+              framealpha=0.8)
     return art
 
 
