@@ -148,3 +148,15 @@ def test_bad_input_fails_before_training(task, kwargs, match, monkeypatch):
     with pytest.raises(ValueError, match=match):
         nets.train(task, **kwargs)
     assert time.perf_counter() - t0 < 5
+
+
+def test_soft_task_samples_labels_per_repeat():
+    soft = tasks.tishby(gamma=tasks.TISHBY_SOFT_GAMMA)
+    ds = nets.train(soft, **dict(SMALL, repeats=4, epochs=1, snapshots=2))
+    labels = ds["labels"].values
+    p1 = tasks.conditional(soft["p_xy"].values)[1][:, 1]
+    assert not np.array_equal(labels[0], labels[1]), "each repeat draws its own labels"
+    assert abs(labels.mean() - p1.mean()) < 0.02, "sampled labels follow p(y=1|x) on average (0.02)"
+    unsure = (p1 > 0.3) & (p1 < 0.7)
+    assert 0.2 < labels[:, unsure].mean() < 0.8
+    assert ds.attrs["task_rule"] == "soft" and ds.attrs["task_gamma"] == pytest.approx(tasks.TISHBY_SOFT_GAMMA)

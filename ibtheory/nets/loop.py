@@ -21,7 +21,7 @@ with the unbiased (K-1) variance, accumulated in float64.  Epoch 0 (initialisati
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -171,7 +171,7 @@ def _restore(model: BatchedMLP, opt: torch.optim.Optimizer, ckpt: dict, config: 
     for p in list(model.weights) + list(model.biases):
         n = p[0].numel()
         opt.state[p] = {
-            "step": torch.tensor(float(ckpt["opt_step"]), dtype=torch.float32),
+            "step": torch.tensor(float(ckpt["opt_step"]), dtype=torch.float32, device=dev),
             "exp_avg": m[:, start:start + n].reshape(p.shape).clone(),
             "exp_avg_sq": v[:, start:start + n].reshape(p.shape).clone(),
         }
@@ -281,8 +281,3 @@ def _snapshot(epoch, model, opt, step, x_all, labels, mask, grads) -> Snapshot:
         train_accuracy=t((correct * m).sum(1) / n_tr), test_accuracy=t((correct * (1 - m)).sum(1) / n_te),
         checkpoint=_checkpoint(model, opt, step),
     )
-
-
-def layer_widths(config: TrainConfig, task: xr.Dataset) -> Sequence[int]:
-    """Widths of the measured layers: the hidden layers and the output."""
-    return config.hidden + (task.sizes["y"],)
