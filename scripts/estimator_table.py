@@ -60,7 +60,10 @@ not apply to an estimator's input kinds are marked "n/a".
 Legend: **ok** the property held on every example; **FAIL e** a counterexample violated it (e = worst error over
 the examples, bits); *fail e* it failed but the estimator does not claim it (an invariance it does not
 document); n/a not applicable. Counterexamples are listed below the table; each is a recipe
-`(law, seed(s), ...) with n = ...` that `ibtheory.testing.laws` replays exactly.
+`(law, seed(s), ...) with n = ...` that `ibtheory.testing.laws` replays exactly. Besides the random examples,
+every check first tries the fixed edge cases of `ibtheory.testing.canon` (closely spaced activations with parity
+labels, a noisy layer with independent labels, rescaling by 0.1, a widening next layer, ...), so the textbook
+failure modes are always part of the search.
 
 Check your own estimator the same way:
 
@@ -133,7 +136,7 @@ def build(max_examples: int, only: list[str] | None, command: str) -> str:
         cells = {r.check: _cell(r) for r in report}
         lines.append(f"| {name} | {tags.x_kind[:4]}., {tags.y_kind[:4]}. | "
                      + " | ".join(cells.get(c, "") for c in HEADINGS) + f" | {seconds[name]:.1f} |")
-    lines += ["", f"Load while generating: {_load()}.", "", "## Counterexamples", ""]
+    lines += ["", f"Load while generating: {_load()}.", "", _summary(reports), "## Counterexamples", ""]
     for name, report in reports.items():
         bad = [r for r in report if r.status in ("failed", "xfail")]
         lines.append(f"### {name}")
@@ -146,6 +149,22 @@ def build(max_examples: int, only: list[str] | None, command: str) -> str:
         lines.append("")
     lines.append(_properties_section())
     return "\n".join(lines)
+
+
+def _summary(reports: dict) -> str:
+    """Per column: which estimators fail it (claimed or not), generated from the reports."""
+    lines = ["## Summary by property", ""]
+    for check, heading in HEADINGS.items():
+        fails = [n for n, rep in reports.items() for r in rep if r.check == check and r.status == "failed"]
+        unclaimed = [n for n, rep in reports.items() for r in rep if r.check == check and r.status == "xfail"]
+        holds = [n for n, rep in reports.items() for r in rep if r.check == check and r.held]
+        parts = [f"holds for {len(holds)} of {len(holds) + len(fails) + len(unclaimed)} applicable"]
+        if fails:
+            parts.append("fails for " + ", ".join(fails))
+        if unclaimed:
+            parts.append("fails, not claimed, for " + ", ".join(unclaimed))
+        lines.append(f"- **{heading}**: " + "; ".join(parts) + ".")
+    return "\n".join(lines) + "\n"
 
 
 def _load() -> str:

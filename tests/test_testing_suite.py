@@ -103,3 +103,23 @@ def test_command_line(tmp_path, capsys):
     assert rc == 0 and "xpass" in capsys.readouterr().out
     assert main(["check-estimator", "ibtheory.estimators.ksg:nope"]) == 2
     assert main(["check-estimator", "no_colon"]) == 2
+
+
+def test_broken_layer_estimator_returning_entropy_is_caught():
+    """A layer estimator that returns H(binned T) = I(X;T) as if it were I(T;Y) (ignores Y) fails I <= H(Y)."""
+    from ibtheory.estimators import binned_information
+    from ibtheory.testing.adapters import layer_estimator
+
+    def entropy_not_information(activations, p_x, p_y_given_x, **options):
+        r = binned_information(activations, p_x, p_y_given_x, **options)
+
+        class Result:
+            I_TY = r.I_XT
+
+        return Result()
+
+    broken = layer_estimator(entropy_not_information, name="H(T) as I(T;Y)", n_bins=30)
+    report = check_estimator(broken, properties=["entropy_bound", "independence"], max_examples=3, on_fail=None,
+                             shrink=False)
+    assert report.held("entropy_bound") is False and report.held("independence") is False, str(report)
+    assert "H(T) as I(T;Y)" in report["entropy_bound"].message

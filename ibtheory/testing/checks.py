@@ -63,7 +63,24 @@ __all__ = [
     "check_known_mi",
     "check_consistency",
     "estimate",
+    "not_applicable",
 ]
+
+
+def not_applicable(prop: str, x_kind: str, y_kind: str) -> str:
+    """Why property ``prop`` does not apply to arguments of these kinds ("" when it applies)."""
+    kinds = (x_kind, y_kind)
+    if prop == "symmetry" and x_kind != y_kind:
+        return f"x_kind {x_kind} != y_kind {y_kind}"
+    if prop == "monotone_invariance" and "continuous" not in kinds:
+        return "no continuous argument"
+    if prop == "entropy_bound" and "discrete" not in kinds:
+        return "no discrete argument"
+    if prop == "exact_agreement" and "discrete" not in kinds:
+        return "no discrete data for two continuous arguments"
+    if prop == "known_mi" and "continuous" not in kinds:
+        return "no continuous argument"
+    return ""
 
 
 def _skip(name, estimator, check, prop, reason) -> CheckResult:
@@ -107,8 +124,8 @@ def check_symmetry(name, estimator, *, atol: float = 1e-6, n: int = 300, max_exa
                    shrink: bool = True) -> CheckResult:
     """I(x, y) = I(y, x) within atol (only when x and y are of the same kind)."""
     xk, yk = _kinds(estimator)
-    if xk != yk:
-        return _skip(name, estimator, _name("symmetry"), "symmetry", f"x_kind {xk} != y_kind {yk}")
+    if why := not_applicable("symmetry", xk, yk):
+        return _skip(name, estimator, _name("symmetry"), "symmetry", why)
     laws, canonical = _any_law(estimator)
 
     def evaluate(ex):
@@ -181,8 +198,8 @@ def check_monotone_invariance(name, estimator, *, transform: str = "nonlinear", 
     """
     xk, yk = _kinds(estimator)
     check = _name("monotone_invariance", transform=transform)
-    if "continuous" not in (xk, yk):
-        return _skip(name, estimator, check, "monotone_invariance", "no continuous argument")
+    if why := not_applicable("monotone_invariance", xk, yk):
+        return _skip(name, estimator, check, "monotone_invariance", why)
     claimed = get_tags(estimator).claims("affine" if transform == "affine" else "monotone")
     laws, canonical = _any_law(estimator)
 
@@ -214,8 +231,8 @@ def check_entropy_bound(name, estimator, *, atol: float = 1e-6, n: int = 300, ma
                         shrink: bool = True) -> CheckResult:
     """I(X;Y) <= H(X) for a discrete argument X, H that of the sample's empirical law (also <= log2 #values)."""
     xk, yk = _kinds(estimator)
-    if "discrete" not in (xk, yk):
-        return _skip(name, estimator, _name("entropy_bound"), "entropy_bound", "no discrete argument")
+    if why := not_applicable("entropy_bound", xk, yk):
+        return _skip(name, estimator, _name("entropy_bound"), "entropy_bound", why)
     laws, canonical = _any_law(estimator)
 
     def evaluate(ex):
@@ -273,11 +290,11 @@ def check_independence(name, estimator, *, atol: float = 0.1, n: int = 1000, max
                         examples=[(law, 0) for law in canon.canonical_laws(xk, yk, independent=True)])
 
 
-def _agreement(prop, family, name, estimator, atol, n, max_examples, shrink, why_skip) -> CheckResult:
+def _agreement(prop, family, name, estimator, atol, n, max_examples, shrink) -> CheckResult:
     xk, yk = _kinds(estimator)
+    if why := not_applicable(prop, xk, yk):
+        return _skip(name, estimator, _name(prop), prop, why)
     laws = laws_for(xk, yk, family)
-    if laws.is_empty:
-        return _skip(name, estimator, _name(prop), prop, why_skip)
 
     def evaluate(ex):
         law, seed = ex
@@ -293,15 +310,13 @@ def _agreement(prop, family, name, estimator, atol, n, max_examples, shrink, why
 def check_exact_agreement(name, estimator, *, atol: float = 0.1, n: int = 2000, max_examples: int = 10,
                           shrink: bool = True) -> CheckResult:
     """|I - I*| <= atol on discrete data: p(x,y) tables, or activations that are a function of a discrete X."""
-    return _agreement("exact_agreement", "exact-discrete", name, estimator, atol, n, max_examples, shrink,
-                      "no discrete data for two continuous arguments")
+    return _agreement("exact_agreement", "exact-discrete", name, estimator, atol, n, max_examples, shrink)
 
 
 def check_known_mi(name, estimator, *, atol: float = 0.1, n: int = 2000, max_examples: int = 10,
                    shrink: bool = True) -> CheckResult:
     """|I - I*| <= atol on continuous laws with known MI: correlated Gaussians, additive-noise channels."""
-    return _agreement("known_mi", "continuous", name, estimator, atol, n, max_examples, shrink,
-                      "no continuous argument")
+    return _agreement("known_mi", "continuous", name, estimator, atol, n, max_examples, shrink)
 
 
 def check_consistency(name, estimator, *, n_small: int = 200, n_large: int = 2000, repeats: int = 4,

@@ -190,7 +190,10 @@ def parametrize_with_checks(
     params = []
     for est in estimators:
         expected = dict(expected_failed_checks(est)) if expected_failed_checks else {}
+        tags = get_tags(est)
         for check in yield_checks(est):
+            if _c.not_applicable(property_of(check), tags.x_kind, tags.y_kind):
+                continue  # like scikit-learn: only the checks that apply to the declared capabilities
             reason = expected.get(check_name(check), expected.get(property_of(check)))
             marks = [pytest.mark.xfail(reason=reason, strict=True, raises=EstimatorCheckError)] if reason else []
             params.append(pytest.param(est, _Check(check, max_examples, shrink), marks=marks,
