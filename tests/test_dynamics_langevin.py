@@ -65,12 +65,12 @@ def test_preconditioned_matrix_diffusion_keeps_gibbs_and_plain_one_gives_lyapuno
         x = ds["position"].where(ds.time >= t_min, drop=True).values
         return np.cov(x.reshape(-1, 2).T, bias=True)
 
-    pre = langevin(q, np.zeros((20_000, 2)), beta, 0.05, 400, scheme="leimkuhler-matthews", diffusion=d,
-                   precondition=True, every=20, seed=3, progress=False)
+    pre = langevin(q, np.zeros((10_000, 2)), beta, 0.05, 400, scheme="leimkuhler-matthews", diffusion=d,
+                   precondition=True, every=10, seed=3, progress=False)
     assert_allclose(pooled_cov(pre, 5.0), np.linalg.inv(h) / beta, rtol=0.03, atol=0.003,
                     err_msg="preconditioned LM must sample N(0, H^-1/beta) (tol 3 %)")
-    plain = langevin(q, np.zeros((20_000, 2)), beta, 0.01, 2000, scheme="leimkuhler-matthews", diffusion=d,
-                     every=100, seed=4, progress=False)
+    plain = langevin(q, np.zeros((10_000, 2)), beta, 0.01, 1500, scheme="leimkuhler-matthews", diffusion=d,
+                     every=25, seed=4, progress=False)
     lyap = solve_continuous_lyapunov(h, 2 * d / beta)
     assert_allclose(pooled_cov(plain, 5.0), lyap, rtol=0.04, atol=0.003,
                     err_msg="plain anisotropic noise: H S + S H = 2D/beta (tol 4 %)")
