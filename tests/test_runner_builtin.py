@@ -86,8 +86,10 @@ def test_train_sweep_equals_direct_training_and_chunking_changes_only_rounding(t
     for name in ("I_XT", "I_TY", "train_loss", "grad_snr", "train_mask"):
         xr_equal = np.array_equal(got[name].values, direct[name].values, equal_nan=True)
         assert xr_equal, f"{name}: sweep differs from nets.train with the task's seed"
-    split = dict(TRAIN, fixed={**TRAIN["fixed"], "repeats_per_task": 1})
+    split = dict(TRAIN, fixed={**TRAIN["fixed"], "repeats_per_task": 1, "estimators": ["binning", "ensemble"]})
     chunked = runner.run_sweep(split, tmp_path / "chunked", progress=False).dataset
+    # the ensemble estimate pools the repeats of one task: chunk-dependent, so dropped and named
+    assert "I_XT_ensemble" not in chunked and "I_XT_ensemble" in chunked.attrs["chunk_dependent_dropped"]
     for name in ("I_XT", "I_TY", "train_mask", "labels"):  # discrete results: identical
         np.testing.assert_array_equal(chunked[name].values, whole.dataset[name].values, err_msg=name)
     for name in ("train_loss", "weight_norm", "grad_mean_norm"):  # float32 sums over a different batch of nets

@@ -65,3 +65,20 @@ def test_killed_worker_mid_run_loses_nothing(tmp_path, cluster):
     for point in finished:  # every finished task equals the in-process numbers (delay_s does not change them)
         xr.testing.assert_identical(_data(ref.sel(point))["I_plugin"], _data(merged.sel(point))["I_plugin"])
     assert not failed, f"dask did not retry the lost tasks: {[e.describe() for e in failed]}"
+
+
+def _set_digest(value):
+    import ibtheory.runner.sweep as sweep
+
+    old, sweep._RUNNER_DIGEST = sweep._RUNNER_DIGEST, value
+    return old
+
+
+def test_workers_running_other_code_are_refused_before_anything_runs(tmp_path, cluster):
+    old = cluster.client.run(_set_digest, "0000000000000000")
+    try:
+        with pytest.raises(ValueError, match="run different code for kind 'plugin_mi'"):
+            runner.run_sweep(GRID, tmp_path / "x", cluster, progress=False)
+    finally:
+        cluster.client.run(_set_digest, next(iter(old.values())))
+    assert not (tmp_path / "x" / "tasks").exists()

@@ -18,6 +18,7 @@ validated, so importing the runner stays light.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -85,7 +86,14 @@ _TASK_FIELDS = {
 
 #: Fields passed through to ibtheory.nets.train (names of its keyword arguments).
 TRAIN_FIELDS = ("hidden", "activation", "repeats", "repeat_start", "epochs", "lr", "optimizer", "batch_size",
-                "train_fraction", "snapshots", "device", "dtype")
+                "train_fraction", "snapshots", "device", "dtype", "estimators", "n_bins", "scheme", "noise_var")
+_ESTIMATORS = ("binning", "kde", "ensemble")
+
+
+def _estimators(v: Any, name: str) -> list[str]:
+    if not isinstance(v, (list, tuple)) or not v or any(e not in _ESTIMATORS for e in v):
+        raise ValueError(f"field '{name}' must be a non-empty list drawn from {list(_ESTIMATORS)}, got {v!r}")
+    return list(v)
 
 
 def train_task(config: dict, seed: int) -> xr.Dataset:
@@ -94,13 +102,15 @@ def train_task(config: dict, seed: int) -> xr.Dataset:
 
     kwargs = {k: config[k] for k in TRAIN_FIELDS}
     kwargs["hidden"] = tuple(kwargs["hidden"])
+    kwargs["estimators"] = tuple(kwargs["estimators"])
     return train(_task(config), seed=seed, progress=False, **kwargs)
 
 
 def _validate_train(config: dict) -> None:
     from ..nets.loop import TrainConfig
 
-    kwargs = {k: config[k] for k in TRAIN_FIELDS if k != "device"}
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    kwargs = {k: config[k] for k in TRAIN_FIELDS if k != "device" and k in names}
     kwargs["hidden"] = tuple(kwargs["hidden"])
     TrainConfig(**kwargs)  # raises ValueError naming the field
 
@@ -131,6 +141,10 @@ register_kind(TaskKind(
         "snapshots": Field(integer(1), 300, "log-spaced epochs at which layers are saved"),
         "device": Field(_device, "cpu", "torch device: cpu, cuda, cuda:N (checked on every worker)"),
         "dtype": Field(choice("float32", "float64"), "float32", "torch dtype"),
+        "estimators": Field(_estimators, ["binning"], "layer MI estimators: binning, kde, ensemble (pools repeats)"),
+        "n_bins": Field(integer(1), 30, "bins per unit on [-1, 1] (binning, ensemble)"),
+        "scheme": Field(choice("width", "mass"), "width", "binning scheme"),
+        "noise_var": Field(number(1e-300), 0.1, "noise variance of the kde estimator"),
     },
     split=CountSplit("repeat", "repeats", "repeats_per_task", offset="repeat_start"),
     summary=_train_summary,

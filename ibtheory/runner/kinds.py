@@ -17,7 +17,10 @@ References
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +33,7 @@ from ..info import entropy_rows
 
 __all__ = [
     "Field", "TaskKind", "NoSplit", "CountSplit", "RangeSplit", "register_kind", "get_kind", "kind_names",
-    "integer", "number", "choice", "boolean", "int_list", "optional", "plugin_mi",
+    "integer", "number", "choice", "boolean", "int_list", "optional", "plugin_mi", "source_digest",
 ]
 
 REQUIRED = object()
@@ -231,6 +234,21 @@ class TaskKind:
 
 
 _REGISTRY: dict[str, TaskKind] = {}
+_DIGESTS: dict[str, str | None] = {}
+
+
+def _module_digest(func: Callable) -> str | None:
+    """SHA-256 (16 hex digits) of the source file of the module defining ``func``, None if it has none."""
+    path = getattr(sys.modules.get(getattr(func, "__module__", ""), None), "__file__", None)
+    if not path or not os.path.isfile(path):
+        return None
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()[:16]
+
+
+def source_digest(name: str) -> str | None:
+    """Digest of the source of kind ``name``'s module when it was registered (None: unknown here)."""
+    return _DIGESTS.get(name)
 
 
 def register_kind(kind: TaskKind, replace: bool = False) -> TaskKind:
@@ -240,6 +258,7 @@ def register_kind(kind: TaskKind, replace: bool = False) -> TaskKind:
     if kind.name in _REGISTRY and not replace:
         raise ValueError(f"a task kind named '{kind.name}' is already registered (pass replace=True)")
     _REGISTRY[kind.name] = kind
+    _DIGESTS[kind.name] = _module_digest(kind.func)
     return kind
 
 

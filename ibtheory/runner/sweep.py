@@ -14,6 +14,7 @@ the grid seed and its coordinates (:func:`ibtheory.runner.grid.task_seed`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -31,7 +32,8 @@ from .. import store
 from .executors import Executor, InProcess, _whoami
 from .grid import Grid, TaskSpec, load_grid
 
-__all__ = ["TaskEvent", "SweepResult", "iter_sweep", "run_sweep", "merge", "summary_table", "run_task", "pending"]
+__all__ = ["TaskEvent", "SweepResult", "iter_sweep", "run_sweep", "merge", "summary_table", "run_task", "pending",
+           "code_digest"]
 
 
 @dataclass(frozen=True)
@@ -115,8 +117,40 @@ def _save_task(out: Path, spec: TaskSpec, ds: xr.Dataset, seconds: float, worker
     return store.save(ds, _task_path(out, spec))
 
 
+def _files_digest(paths) -> str:
+    h = hashlib.sha256()
+    for path in sorted(paths):
+        h.update(Path(path).name.encode())
+        h.update(Path(path).read_bytes())
+    return h.hexdigest()[:16]
+
+
+#: Digest of the runner's source files as they were when this process imported the runner.
+_RUNNER_DIGEST = _files_digest(Path(__file__).resolve().parent.glob("*.py"))
+
+
+def code_digest(kind: str | None = None) -> tuple[str, str | None]:
+    """(runner digest, digest of the module defining ``kind``'s function), both taken when they were imported.
+
+    Workers look a task's function up by name in their own ibtheory, so they must run the driver's code; comparing
+    digests catches a worker with another version, or one started after the source was edited.  The kind's digest
+    is None where the kind is not registered (a kind defined outside ibtheory that the worker has not imported).
+    """
+    from .kinds import source_digest
+
+    return _RUNNER_DIGEST, source_digest(kind) if kind else None
+
+
 def _preflight(grid: Grid, executor: Executor) -> None:
-    """Run the kind's worker check on every worker for every distinct configuration; raise before any task runs."""
+    """Check before any task runs: every worker runs this process's ibtheory code, and the kind's worker check
+    (once per distinct ``device``) passes everywhere; ``ValueError`` naming the worker otherwise."""
+    here = code_digest(grid.kind.name)
+    other = {w: d for w, d in executor.run_everywhere(code_digest, grid.kind.name).items()
+             if d[0] != here[0] or (d[1] is not None and here[1] is not None and d[1] != here[1])}
+    if other:
+        raise ValueError(f"worker(s) {sorted(other)} run different code for kind '{grid.kind.name}' than this process "
+                         f"({sorted(set(other.values()))} vs {here}): install the same ibtheory everywhere and "
+                         "restart the workers")
     check = grid.kind.worker_check
     if check is None:
         return
