@@ -338,8 +338,9 @@ def langevin(
     bins : histogram bin edges (default 121 equal bins on [-3, 3]).
     keep_final : also return the final positions ``position_final(particle, dim)``.
 
-    Returns an ``xarray.Dataset`` with coordinate ``time`` (= step * dt), provenance attributes and attrs
-    ``scheme``, ``beta``, ``dt``, ``potential`` (JSON).
+    Returns an ``xarray.Dataset`` with coordinate ``time`` (= step * dt), ``step(time)``, attrs ``scheme``,
+    ``beta``, ``dt``, ``n_particles`` and provenance (the full configuration, potential included, as JSON in
+    ``attrs["config"]``).
 
     Example
     -------
@@ -350,9 +351,16 @@ def langevin(
     0.5
     """
     rec = _normalise_record(record)
-    n_steps_i = int(n_steps) if int(n_steps) == n_steps else n_steps
-    x0a = as_points(x0, potential.dim, "x0") if isinstance(potential, Potential) else x0
-    every = max(1, int(n_steps_i) // 100) if every is None else every
+    if not isinstance(potential, Potential):
+        raise ValueError(f"potential must be an ibtheory.dynamics Potential, got {type(potential).__name__}")
+    try:
+        n_steps_i = int(n_steps)
+    except (TypeError, ValueError):
+        raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}") from None
+    if n_steps_i != n_steps or n_steps_i < 0:
+        raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}")
+    x0a = as_points(x0, potential.dim, "x0")
+    every = max(1, n_steps_i // 100) if every is None else every
     if int(every) != every or every < 1:
         raise ValueError(f"every must be a positive integer, got {every!r}")
     rec_steps = sorted(set(range(0, int(n_steps_i) + 1, int(every))) | {int(n_steps_i)})
