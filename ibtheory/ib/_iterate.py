@@ -27,7 +27,9 @@ import numpy as np
 
 from ._problem import Reduced
 
-__all__ = ["State", "kl_nats", "lse", "step", "fixed_point", "dib_fixed_point", "prune_merge", "from_encoder"]
+__all__ = [
+    "State", "kl_nats", "lse", "step", "fixed_point", "dib_fixed_point", "prune_merge", "from_encoder", "converge",
+]
 
 _NEG = -np.inf
 
@@ -209,3 +211,14 @@ def prune_merge(state: State, min_pt: float = 1e-13, merge_tol: float = 1e-7) ->
     new_dec = dec[labels]
     with np.errstate(divide="ignore"):
         return State(np.log(new_pt / new_pt.sum()), np.log(new_dec))
+
+
+def converge(prob: Reduced, beta: float, state: State, tol: float, max_iter: int,
+             accelerate: bool = True) -> tuple[State, int, float]:
+    """:func:`fixed_point`, then :func:`prune_merge` and, if that removed clusters, :func:`fixed_point` again."""
+    st, n, res = fixed_point(prob, beta, state, tol, max_iter, accelerate)
+    merged = prune_merge(st)
+    if merged.log_pt.size < st.log_pt.size:
+        st, n2, res = fixed_point(prob, beta, merged, tol, max(1, max_iter - n), accelerate)
+        n += n2
+    return st, n, res

@@ -157,10 +157,6 @@ def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, ma
     if prob.n_y > 3:
         raise ValueError(f"the certificate handles |Y| <= 3, got |Y| = {prob.n_y}")
     W = prob.W
-    rep = np.zeros(prob.n_s, dtype=np.int64)
-    xs = np.flatnonzero(prob.classes >= 0)
-    rep[prob.classes[xs]] = xs
-    enc = solution.encoder[rep]
     p_t, dec = solution.p_t, solution.decoder
     neg_h = prob.neg_entropy_rows
     with np.errstate(divide="ignore"):
@@ -178,7 +174,6 @@ def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, ma
     with np.errstate(divide="ignore", invalid="ignore"):
         lam_t = beta * (log_dec[:, :1] - log_dec[:, 1:])
     lam_t = lam_t[np.all(np.isfinite(lam_t), axis=1)]
-    enc_ok = enc  # noqa: F841  (kept for clarity: clusters are the q_t of the encoder)
     u = np.arange(-90.0, 90.5, 3.0 if k == 1 else 6.0)
     if k == 1:
         grid = np.sinh(u)[:, None]
@@ -186,6 +181,86 @@ def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, ma
         g1, g2 = np.meshgrid(np.sinh(u), np.sinh(u), indexing="ij")
         grid = np.stack([g1.ravel(), g2.ravel()], axis=1)
     lam = np.concatenate([lam_t, grid, np.zeros((1, k))] + ([] if warm is None else [beta * warm]))
+    bound = _bound_1d if k == 1 else _bound_2d
+    g_up, lower, q_best, n_cells, done, keep_lam = bound(a, Wt, W, beta, lam, target, max_rounds, max_points)
+    gap = max(consistency + g_up, 0.0) / _LN2
+    return Certificate(gap, g_up, lower, consistency, q_best, n_cells, done, keep_lam / beta)
+
+
+def _bounds_1d(a, w, beta, sL, sR, lL, lR, fL, fR):
+    """Cell bounds on intervals [sL, sR] of s = E[W_1]: min over the 3 candidate lambdas of the max of the two
+    vertex terms F(lambda, v) - beta H(v) (exact minimum over lambda for k = 1)."""
+    cL, cR = beta * _H(sL[:, None]), beta * _H(sR[:, None])
+    width = sR - sL
+    ok = width > 0
+    lam_eq = np.where(ok, (cR - cL) / np.where(ok, width, 1.0), 0.0)
+    cand = np.stack([lam_eq, np.where(fL, lL, 0.0), np.where(fR, lR, 0.0)], axis=1)  # (m, 3)
+    valid = np.stack([ok, fL, fR], axis=1)
+    base = -a[None, None, :] - cand[..., None] * w[None, None, :]  # (m, 3, n)
+    out = np.full(cand.shape, -np.inf)
+    for v, c in ((sL, cL), (sR, cR)):
+        logits = base + (cand * v[:, None])[..., None]
+        mx = logits.max(axis=2)
+        F = mx + np.log(np.exp(logits - mx[..., None]).sum(axis=2))
+        out = np.maximum(out, F - c[:, None])
+    out = np.where(valid & np.isfinite(out), out, np.inf)
+    return out.min(axis=1), lam_eq
+
+
+def _bound_1d(a, Wt, W, beta, lam, target, max_rounds, max_points):
+    """Branch and bound over intervals of s in [min W_1, max W_1] (|Y| = 2)."""
+    w = Wt[:, 0]
+    lam = np.unique(lam[:, 0])
+    s = _image(a, Wt, lam[:, None])[:, 0]
+    lower, q_best = _best(a, Wt, W, beta, lam[:, None], -np.inf, None)
+    # points sorted by s (s decreases with lambda), plus the two ends of the hull with infinite lambda
+    pts_s = np.concatenate([[w.min()], s[::-1], [w.max()]])
+    pts_l = np.concatenate([[np.inf], lam[::-1], [-np.inf]])
+    order = np.argsort(pts_s, kind="stable")
+    pts_s, pts_l = pts_s[order], pts_l[order]
+    keep = np.r_[True, np.diff(pts_s) > 0]
+    pts_s, pts_l = pts_s[keep], pts_l[keep]
+    if pts_s.size == 1:  # all rows equal: s is a single point, psi(s) = ln sum exp(-a)
+        ub = float(max(it.lse(-a, axis=0) - beta * _H(pts_s[:1, None])[0], lower))
+        return ub, lower, q_best, 1, True, np.zeros((0, 1))
+    sL, sR, lL, lR = pts_s[:-1], pts_s[1:], pts_l[:-1], pts_l[1:]
+    U, leq = _bounds_1d(a, w, beta, sL, sR, lL, lR, np.isfinite(lL), np.isfinite(lR))
+    rounds = 0
+    while True:
+        thr = max(target, lower) + 0.25 * target
+        bad = U > thr
+        if not bad.any() or rounds >= max_rounds or sL.size > max_points:
+            break
+        rounds += 1
+        new_l = leq[bad]
+        new_s = _image(a, Wt, new_l[:, None])[:, 0]
+        lower, q_best = _best(a, Wt, W, beta, new_l[:, None], lower, q_best)
+        inside = (new_s > sL[bad]) & (new_s < sR[bad])
+        if not inside.any():
+            break
+        idx = np.flatnonzero(bad)[inside]
+        ns, nl = new_s[inside], new_l[inside]
+        nsL = np.concatenate([sL[idx], ns])
+        nsR = np.concatenate([ns, sR[idx]])
+        nlL = np.concatenate([lL[idx], nl])
+        nlR = np.concatenate([nl, lR[idx]])
+        nU, nleq = _bounds_1d(a, w, beta, nsL, nsR, nlL, nlR, np.isfinite(nlL), np.isfinite(nlR))
+        rest = np.ones(sL.size, bool)
+        rest[idx] = False
+        sL, sR = np.concatenate([sL[rest], nsL]), np.concatenate([sR[rest], nsR])
+        lL, lR = np.concatenate([lL[rest], nlL]), np.concatenate([lR[rest], nlR])
+        U, leq = np.concatenate([U[rest], nU]), np.concatenate([leq[rest], nleq])
+    g_up = float(max(U.max(), lower))
+    # warm start for a nearby beta: the multipliers of the finest intervals near touching points (at most 64)
+    near = np.argsort(-U)[:32]
+    warm = np.concatenate([lL[near], lR[near]])
+    warm = np.unique(warm[np.isfinite(warm)])[:, None]
+    return g_up, lower, q_best, int(sL.size), bool(not (U > max(target, lower) + 0.25 * target).any()), warm
+
+
+def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_points):
+    """Branch and bound over a Delaunay triangulation of s-space (|Y| = 3)."""
+    k = Wt.shape[1]
     corners = _corners(Wt)
     P_fin = _image(a, Wt, lam)
     lower, q_best = _best(a, Wt, W, beta, lam, -np.inf, None)
@@ -198,13 +273,12 @@ def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, ma
         _, idx = np.unique(np.round(P[::-1], 15), axis=0, return_index=True)
         idx = len(P) - 1 - idx
         P, L_all, finite = P[idx], L_all[idx], finite[idx]
-        if len(P) < k + 1:
-            # the hull of s is a point or a segment too thin to triangulate: psi is evaluated exactly there
-            ub = float(max(np.max(_F(a, Wt, np.zeros((1, k)), P[:1]) - beta * _H(P[:1])), lower))
-            return Certificate(max(consistency + ub, 0.0) / _LN2, ub, lower, consistency, q_best, 1, True, None)
+        if len(P) < k + 1 or np.linalg.matrix_rank(P[1:] - P[:1], tol=1e-12) < k:
+            # the hull of s is a point or a segment: bound psi - beta H by the vertex-lambda candidates only
+            ub = float(max(np.min(np.max(_F(a, Wt, np.repeat(lam[:1], len(P), 0), P) - beta * _H(P))), lower))
+            return max(ub, lower), lower, q_best, 1, False, np.zeros((0, k))
         cells = _cells(P)
         U = _cell_bounds(a, Wt, beta, P, L_all, finite, cells)
-        # refine only where the bound could still move the answer: above the target and above what is achieved
         bad = U > max(target, lower) + 0.25 * target
         if not bad.any() or rounds >= max_rounds or len(P) > max_points:
             break
@@ -214,11 +288,7 @@ def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, ma
         P_fin = np.concatenate([P_fin, _image(a, Wt, new)])
         lower, q_best = _best(a, Wt, W, beta, new, lower, q_best)
     g_up = float(max(U.max(), lower))
-    gap = max(consistency + g_up, 0.0) / _LN2
-    used = np.unique(cells)
-    keep = finite[used]
-    return Certificate(gap, g_up, lower, consistency, q_best, len(cells), bool(not bad.any()),
-                       L_all[used][keep] / beta)
+    return g_up, lower, q_best, len(cells), bool(not bad.any()), np.zeros((0, k))
 
 
 def _mi(joint: np.ndarray) -> float:

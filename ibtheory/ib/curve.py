@@ -100,11 +100,7 @@ def _split(state: it.State, rng: np.random.Generator, eps: float) -> it.State:
 
 
 def _solve_from(prob, beta, state, tol, max_iter) -> tuple[IBSolution, it.State]:
-    st, n, res = it.fixed_point(prob, beta, state, tol, max_iter)
-    merged = it.prune_merge(st)
-    if merged.log_pt.size < st.log_pt.size:
-        st, n2, res = it.fixed_point(prob, beta, merged, tol, max_iter)
-        n += n2
+    st, n, res = it.converge(prob, beta, state, tol, max_iter)
     return solution_from_state(prob, beta, st, n, res, tol), it.prune_merge(st)
 
 
@@ -156,7 +152,10 @@ def _certify(prob, sol, tol, max_iter, gap_tol, warm=None, max_seeds=6):
     for _ in range(max_seeds):
         if cert.gap <= gap_tol:
             break
-        trial, _ = _solve_from(prob, sol.beta, seed_cluster(prob, best, cert), tol, max_iter)
+        # the new cluster's best weight is unknown (often small): try a few and keep the lowest Lagrangian
+        trials = [_solve_from(prob, sol.beta, seed_cluster(prob, best, cert, mass), tol, max_iter)[0]
+                  for mass in (0.1, 0.01, 0.001, 1e-4)]
+        trial = min(trials, key=lambda s: s.lagrangian)
         if trial.lagrangian >= best.lagrangian - 1e-15:
             break
         cert = certify_state(prob, sol.beta, trial, warm=warm)
@@ -181,7 +180,7 @@ def _trivial_solutions(prob: Reduced, betas: np.ndarray) -> list[IBSolution]:
 
 
 def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 240, tol: float = 1e-12,
-             max_iter: int = 20000, forward: bool = True, certify: bool | None = None, gap_tol: float = 1e-7,
+             max_iter: int = 2000, forward: bool | None = None, certify: bool | None = None, gap_tol: float = 1e-7,
              refine_critical: bool | None = None, critical_rtol: float = 1e-3, seed: int = 0,
              progress: bool = False) -> xr.Dataset:
     """Compute the IB curve of ``p_xy`` (n_x, n_y) over a grid of betas (see the module docstring).
@@ -190,8 +189,10 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
     ----------
     p_xy : joint distribution; zero rows are dropped (``x_class = -1``), equal rows p(y|x) merged.
     betas : betas to solve at (> 0); default ``n_betas`` log-spaced from 0.8 / rho_m^2 over four decades.
-    tol, max_iter : fixed-point tolerance and budget per beta.
-    forward : also run forward annealing with cluster splitting (keeps the lower Lagrangian per beta).
+    tol, max_iter : fixed-point tolerance and budget of map evaluations per beta during annealing (a point that
+        runs out is still certified, and polished to 1e-14 with a larger budget if its gap exceeds ``gap_tol``).
+    forward : also run forward annealing with cluster splitting (keeps the lower Lagrangian per beta); default:
+        only when not certifying (the certificate's re-seeding already guards against local optima).
     certify : certify every point (default: when |Y| <= 3); adds ``gap`` and ``I_TY_upper``.
     gap_tol : a certified gap above this (bits) triggers re-seeding at the certificate's maximiser.
     refine_critical : bisect brackets where the cluster count changes (default: when ``betas`` is None).
@@ -230,6 +231,7 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
     if do_cert and prob.n_y > 3:
         raise ValueError(f"certify=True needs |Y| <= 3, got |Y| = {prob.n_y}")
     refine = (not user_betas) if refine_critical is None else bool(refine_critical)
+    forward = (not do_cert) if forward is None else bool(forward)
     bar = tqdm(total=len(bs) * (2 if forward else 1), disable=not progress, desc="IB curve", unit="beta")
 
     if prob.deterministic:

@@ -201,11 +201,7 @@ def solve_reduced(prob: Reduced, beta: float, state: it.State, tol: float = 1e-1
     if deterministic:
         st, n, res = it.dib_fixed_point(prob, beta, state, max_iter)
         return solution_from_state(prob, beta, st, n, res, 0.5, deterministic=True)
-    st, n, res = it.fixed_point(prob, beta, state, tol, max_iter, accelerate)
-    merged = it.prune_merge(st)
-    if merged.log_pt.size < st.log_pt.size:
-        st, n2, res = it.fixed_point(prob, beta, merged, tol, max_iter, accelerate)
-        n += n2
+    st, n, res = it.converge(prob, beta, state, tol, max_iter, accelerate)
     do_cert = prob.n_y <= 3 if certify is None else certify
     if not do_cert:
         return solution_from_state(prob, beta, st, n, res, tol)
