@@ -4,7 +4,7 @@
    every 10 steps, against a naive baseline in the same run (fresh arrays every step, np.histogram for records).
 2. Accuracy at full size: TV(histogram of 10^5 / 10^6 particles, exact Gibbs) for beta in {1, 2, 4} (target
    <= 0.01), with the sampling floor of the TV for comparison; Kramers vs simulated MFPT at beta h = 4 and 5 with
-   10^4 particles; SGD vs Lyapunov.
+   4,000 particles; SGD vs Lyapunov over learning rates.  ``--figures DIR`` saves the Kramers and SGD figures.
 
 Usage: python benchmarks/bench_langevin.py [--quick]   (prints timings with the machine load from os.getloadavg)
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -83,9 +84,10 @@ def accuracy_tv(n: int) -> None:
                   f"{floor:.4f}) {'<= 0.01 ok' if tv <= 0.01 else '> 0.01 FAIL'}")
 
 
-def accuracy_kramers(n: int) -> None:
+def accuracy_kramers(n: int, figures: Path | None) -> None:
     print(f"== Kramers: MFPT from -1 to +1, {n} particles, LM dt = 0.0025 (h = 1)")
     dw = DoubleWell(1.0)
+    rows = []
     for beta in (4.0, 5.0):
         t = time.perf_counter()
         t_max = 6 * mfpt_exact(dw, beta, -1.0, 1.0)  # censor at 6 MFPTs (exponential-law MLE)
@@ -97,18 +99,67 @@ def accuracy_kramers(n: int) -> None:
         print(f"beta h = {beta:.0f}: simulated {sim:7.2f} +- {err:.2f}, exact {ex:7.2f}, Kramers {kr:7.2f}; "
               f"|sim - K| / K = {abs(sim - kr) / kr:.3f}, |sim - K| / sim = {abs(sim - kr) / sim:.3f}, "
               f"|exact - K| / K = {abs(ex - kr) / kr:.3f}  ({time.perf_counter() - t:.1f} s)")
+        rows.append((beta, sim, err, ex, kr))
+    if figures is not None:
+        from ibtheory.plots.langevin import kramers_check
+
+        bh, sim, err, ex, kr = map(np.array, zip(*rows, strict=True))
+        kramers_check(bh, sim, err, ex, kr).savefig(figures / "kramers.png", dpi=110)
+
+
+def accuracy_sgd(figures: Path | None) -> None:
+    from ibtheory.dynamics import (
+        empirical_covariance,
+        gradient_covariance,
+        linear_regression_gradients,
+        lyapunov_covariance,
+        minibatch_covariance,
+        relative_frobenius,
+        sgd_linear_regression,
+    )
+
+    rng = np.random.default_rng(0)
+    n, d = 256, 3
+    x = rng.normal(size=(n, d)) @ (np.diag([1.2, 0.9, 0.6]) @ np.linalg.qr(rng.normal(size=(d, d)))[0])
+    y = x @ np.array([1.0, -0.5, 0.25]) + 0.5 * rng.normal(size=n)
+    h = x.T @ x / n
+    w_min = np.linalg.solve(h, x.T @ y / n)
+    c = gradient_covariance(linear_regression_gradients(x, y, w_min))
+    print("== SGD on linear regression (n 256, d 3): stationary covariance vs Lyapunov (relative Frobenius)")
+    for lr, batch in ((0.02, 16), (0.05, 8), (0.1, 4), (0.2, 4)):
+        c_b = minibatch_covariance(c, batch)
+        ds = sgd_linear_regression(x, y, lr, batch, n_steps=1000, n_chains=5000, w0=w_min, burn_in=int(20 / lr),
+                                   every=int(2 / lr), seed=1)
+        emp = empirical_covariance(ds["w"].values)
+        cont, disc = lyapunov_covariance(h, c_b, lr), lyapunov_covariance(h, c_b, lr, discrete=True)
+        print(f"lr {lr:4.2f} B {batch:2d}: vs continuous {relative_frobenius(emp, cont):.3f}, vs discrete "
+              f"{relative_frobenius(emp, disc):.3f}  (lr lambda_max(H) = {lr * np.linalg.eigvalsh(h).max():.3f})")
+        if figures is not None and lr == 0.05:
+            from ibtheory.plots.langevin import sgd_vs_lyapunov
+
+            sgd_vs_lyapunov(ds["w"].values, cont, title=f"SGD lr {lr}, B {batch} vs Lyapunov").savefig(
+                figures / "sgd_lyapunov.png", dpi=110)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="10x smaller sizes")
+    ap.add_argument("--figures", type=Path, default=None, help="save kramers.png and sgd_lyapunov.png here")
+    ap.add_argument("--only", choices=["speed", "tv", "kramers", "sgd"], default=None, help="run one part")
     args = ap.parse_args()
+    if args.figures is not None:
+        args.figures.mkdir(parents=True, exist_ok=True)
     s = 10 if args.quick else 1
-    speed(10**6 // s, 1000)
-    accuracy_tv(10**5 // s)
-    if not args.quick:
-        accuracy_tv(10**6)
-    accuracy_kramers(4_000 // s)
+    if args.only in (None, "speed"):
+        speed(10**6 // s, 1000)
+    if args.only in (None, "tv"):
+        accuracy_tv(10**5 // s)
+        if not args.quick:
+            accuracy_tv(10**6)
+    if args.only in (None, "kramers"):
+        accuracy_kramers(4_000 // s, args.figures)
+    if args.only in (None, "sgd"):
+        accuracy_sgd(args.figures)
 
 
 if __name__ == "__main__":
