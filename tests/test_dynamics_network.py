@@ -7,7 +7,7 @@ from numpy.testing import assert_allclose
 
 from ibtheory import tasks
 from ibtheory.dynamics import langevin
-from ibtheory.dynamics.network import NetworkLoss, compare_sgd_langevin, torch_threads
+from ibtheory.dynamics.network import NetworkLoss, compare_sgd_langevin, sgd_noise_along_training, torch_threads
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +72,15 @@ def test_bad_input(task):
         NetworkLoss(task, activation="swish")
     with pytest.raises(ValueError, match="weight_decay"):
         NetworkLoss(task, weight_decay=-1)
+
+
+def test_sgd_noise_along_training(task):
+    loss = NetworkLoss(task, hidden=(4, 3), train=np.arange(0, 4096, 32))
+    w0 = loss.initial(2, 0)
+    ds = sgd_noise_along_training(loss, w0, lr=0.1, batch_size=8, n_steps=40, n_records=4, seed=0)
+    assert ds["snr"].dims == ("time", "repeat")
+    # tr C from the SVD equals the trace of the explicit per-sample covariance at the start
+    per = loss.per_sample_gradients(w0)
+    tr = np.array([np.trace(np.cov(p.T, bias=True)) for p in per])
+    assert_allclose(ds["trace_c_batch"].isel(time=0).values, tr / 8, rtol=1e-10)
+    assert np.all((ds["top_eig_fraction"] > 0) & (ds["top_eig_fraction"] <= 1 + 1e-12))

@@ -36,7 +36,7 @@ from .langevin import langevin_steps
 from .potentials import Potential, as_points
 from .sgd_noise import sgd_temperature
 
-__all__ = ["NetworkLoss", "compare_sgd_langevin", "torch_threads"]
+__all__ = ["NetworkLoss", "compare_sgd_langevin", "sgd_noise_along_training", "torch_threads"]
 
 _ACT = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, "linear": lambda z: z}
 
@@ -194,6 +194,51 @@ def _sgd(loss: NetworkLoss, w: np.ndarray, lr: float, batch: int, steps: int, ge
         if not torch.isfinite(wt).all():
             raise ValueError(f"SGD diverged at step {k}; lower lr")
         yield k, wt.numpy()
+
+
+def sgd_noise_along_training(loss: NetworkLoss, w0: np.ndarray, lr: float, batch_size: int, n_steps: int,
+                             n_records: int = 12, seed: int = 0, threads: int | None = 1) -> xr.Dataset:
+    """Minibatch gradient noise of SGD along training on ``loss`` (one network per row of ``w0``).
+
+    At about ``n_records`` log-spaced steps: the per-sample gradient covariance C(w) (from all training samples),
+    ``trace_c_batch`` = tr C / B, ``grad_norm2`` = |grad L|^2, the signal-to-noise ratio ``snr`` =
+    |grad L|^2 / tr C_B (drift >> diffusion when > 1, the paper's two phases), the largest eigenvalue share
+    ``top_eig_fraction`` = lambda_max(C) / tr C (anisotropy), the implied temperature ``temperature`` =
+    lr tr C_B / (2 d) and the ``loss``; Dataset over (time, repeat), time = steps x lr.
+    """
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    rec = np.concatenate([[0], np.unique(np.round(np.geomspace(1, n_steps, n_records)).astype(int))])
+    wanted = {int(k): j for j, k in enumerate(rec)}
+    r = as_points(w0, loss.dim).shape[0]
+    out = {k: np.empty((len(rec), r)) for k in ("trace_c_batch", "grad_norm2", "snr", "top_eig_fraction",
+                                                 "temperature", "loss")}
+
+    def record(j, w):
+        per = loss.per_sample_gradients(w)
+        mean = per.mean(axis=1)
+        z = per - mean[:, None, :]
+        # eigenvalues of C = Z^T Z / n via the smaller Gram matrix's singular values
+        sv = np.linalg.svd(z, compute_uv=False) ** 2 / per.shape[1]
+        tr_c = sv.sum(axis=1)
+        out["trace_c_batch"][j] = tr_c / batch_size
+        out["grad_norm2"][j] = (mean * mean).sum(axis=1)
+        out["snr"][j] = out["grad_norm2"][j] / out["trace_c_batch"][j]
+        out["top_eig_fraction"][j] = sv[:, 0] / tr_c
+        out["temperature"][j] = lr * out["trace_c_batch"][j] / (2 * loss.dim)
+        out["loss"][j] = loss.value(w)
+
+    with torch_threads(threads):
+        start = as_points(w0, loss.dim).copy()
+        record(0, start)
+        gen = torch.Generator().manual_seed(seed)
+        for k, wk in _sgd(loss, start, lr, batch_size, n_steps, gen):
+            if k in wanted:
+                record(wanted[k], wk)
+    ds = xr.Dataset({k: (("time", "repeat"), v) for k, v in out.items()}, coords={"time": rec * lr})
+    ds["temperature"].attrs["units"] = "energy (nats per sample)"
+    return store.with_provenance(ds, {"lr": lr, "batch_size": int(batch_size), "n_steps": int(n_steps),
+                                      "network": loss.config()}, seed)
 
 
 @contextlib.contextmanager
