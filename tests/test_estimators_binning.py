@@ -58,12 +58,13 @@ def test_mass_bins_are_equal_mass_on_distinct_values():
     assert_allclose(counts, 100, atol=1, err_msg="equal-mass bins hold n/n_bins values each (+-1)")
 
 
-def test_many_units_overflow_path_matches_unique():
+@pytest.mark.parametrize("uniform", [True, False])
+def test_many_units_overflow_path_matches_unique(uniform):
     # 30 bins ^ 20 units overflows int64: the packed code must be re-ranked, not wrapped
     rng = np.random.default_rng(0)
     base = rng.uniform(-1, 1, size=(40, 20))
     acts = np.concatenate([base, base[:10]])[None]  # 10 duplicated rows -> 40 distinct states of 50
-    p_x = np.full(50, 1 / 50)
+    p_x = np.full(50, 1 / 50) if uniform else rng.dirichlet(np.ones(50))
     r = binned_information(acts, p_x, np.eye(2)[np.arange(50) % 2], n_bins=30)
     assert int(r.n_states[0]) == 40
     ixt, ity = _brute(acts[0], p_x, np.eye(2)[np.arange(50) % 2], 30, -1.0, 1.0)

@@ -160,3 +160,35 @@ def test_soft_task_samples_labels_per_repeat():
     unsure = (p1 > 0.3) & (p1 < 0.7)
     assert 0.2 < labels[:, unsure].mean() < 0.8
     assert ds.attrs["task_rule"] == "soft" and ds.attrs["task_gamma"] == pytest.approx(tasks.TISHBY_SOFT_GAMMA)
+
+
+def test_gradient_statistics_match_a_plain_torch_reference(task):
+    """Repeat 1 alone, replayed with torch.nn layers and torch.optim.Adam on the same minibatches."""
+    from ibtheory.nets.loop import TrainConfig, _EpochData, iter_training, prepare
+
+    cfg = TrainConfig(hidden=(6, 4), repeats=2, epochs=1, snapshots=2, batch_size=700, dtype="float64")
+    setup = prepare(task, cfg)
+    snap = list(iter_training(task, cfg, setup=setup))[-1]
+    xe, ye = _EpochData(setup, np.dtype("float64"))(1)
+    r = 1
+    layers = [torch.nn.Linear(i, o).double() for i, o in zip((12, 6, 4), (6, 4, 2), strict=True)]
+    with torch.no_grad():
+        for lin, w in zip(layers, setup.weights, strict=True):
+            lin.weight.copy_(torch.from_numpy(w[r]).T)
+            lin.bias.zero_()
+    net = torch.nn.Sequential(layers[0], torch.nn.Tanh(), layers[1], torch.nn.Tanh(), layers[2])
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    grads = [[] for _ in layers]
+    x, y = torch.from_numpy(xe[r].T), torch.from_numpy(ye[r])
+    for s in range(0, x.shape[0], cfg.batch_size):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x[s:s + cfg.batch_size]), y[s:s + cfg.batch_size]).backward()
+        for g, lin in zip(grads, layers, strict=True):
+            g.append(lin.weight.grad.detach().clone().numpy())
+        opt.step()
+    for j, g in enumerate(grads):
+        g = np.stack(g)  # (K, out, in)
+        mean_norm = np.linalg.norm(g.mean(0))
+        std_norm = np.sqrt(g.var(0, ddof=1).sum())
+        assert_allclose([snap.grad_mean_norm[j, r], snap.grad_std_norm[j, r]], [mean_norm, std_norm], rtol=1e-8,
+                        err_msg=f"layer {j + 1}: |mean g| and sqrt(tr Cov g) vs torch reference (rtol 1e-8)")
