@@ -110,7 +110,7 @@ def _cell(result) -> str:
         return "n/a"
     if result.held:
         return "ok"
-    err = "inf" if math.isinf(result.worst_error) else f"{result.worst_error:.2g}"
+    err = "inf" if math.isinf(result.worst_error) else f"{result.worst_error:.3g}"
     return f"*fail {err}*" if result.status == "xfail" else f"**FAIL {err}**"
 
 
@@ -160,9 +160,9 @@ def _summary(reports: dict) -> str:
         holds = [n for n, rep in reports.items() for r in rep if r.check == check and r.held]
         parts = [f"holds for {len(holds)} of {len(holds) + len(fails) + len(unclaimed)} applicable"]
         if fails:
-            parts.append("fails for " + ", ".join(fails))
+            parts.append("fails for " + ", ".join(f"`{n}`" for n in fails))
         if unclaimed:
-            parts.append("fails, not claimed, for " + ", ".join(unclaimed))
+            parts.append("fails, not claimed, for " + ", ".join(f"`{n}`" for n in unclaimed))
         lines.append(f"- **{heading}**: " + "; ".join(parts) + ".")
     return "\n".join(lines) + "\n"
 

@@ -2,9 +2,17 @@
 
 Every check has the signature ``check_<property>(name, estimator, *, max_examples=10, shrink=True, **tolerances)``
 and returns a :class:`~ibtheory.testing.report.CheckResult`.  It draws laws for the estimator's declared input
-kinds (:mod:`ibtheory.testing.strategies`), samples them with explicit seeds, runs the estimator and compares with
-the property; hypothesis searches (derandomised: the same examples on every run) and shrinks a violation to a
-small reproducible counterexample.  I denotes the estimate in bits, I* the true value of the sampling law.
+kinds (:mod:`ibtheory.testing.strategies`) after the fixed edge cases of :mod:`ibtheory.testing.canon`, samples
+them with explicit seeds, runs the estimator and compares with the property.  Hypothesis searches (derandomised:
+the same examples on every run, targeting the largest violation), the result keeps the worst error over all
+examples, and a violation is shrunk to a small reproducible counterexample (:mod:`ibtheory.testing._search`).
+I denotes the estimate in bits, I* the true value of the sampling law.
+
+>>> from ibtheory.estimators.plugin import plugin_mi
+>>> check_symmetry("plug-in", plugin_mi, max_examples=3).held
+True
+>>> check_monotone_invariance("plug-in", plugin_mi).status      # two discrete arguments
+'skipped'
 
 ========================  ==========================================================  ===============================
 property                  holds when                                                  default tolerance (bits)
@@ -14,8 +22,9 @@ symmetry                  |I(x, y) - I(y, x)| <= atol (x_kind == y_kind only)   
 relabelling_invariance    recoding discrete values bijectively and permuting          1e-6
                           columns leaves I unchanged
 permutation_invariance    reordering the samples (rows) jointly leaves I unchanged    1e-6
-monotone_invariance       a strictly increasing map of each continuous coordinate     1e-6
-                          ("affine" or "nonlinear") leaves I unchanged
+monotone_invariance       strictly increasing maps of the continuous coordinates      1e-6
+                          ("affine" or "nonlinear"; x and y separately) leave I
+                          unchanged
 entropy_bound             I <= H of the empirical law of a discrete argument          1e-6
 data_processing           I(T2; S) <= I(T1; S) + atol for S -> T1 -> T2               0.1 (n = 500)
 independence              |I| <= atol for independent X, Y                            0.1 (n = 1000)

@@ -289,7 +289,8 @@ class Processing:
     """A processing step T2 = g(T1) of a Markov chain Y -> T1 -> T2.
 
     Discrete T1 (codes): ``table`` maps code c to ``table[c % len(table)]`` (a deterministic, usually merging map).
-    Continuous T1 (n, units): T2 = tanh(T1 @ weights + bias) + noise * Z, the next layer of a network.
+    Continuous T1 (n, units): T2 = tanh(T1 @ W + bias) + noise * Z, the next layer of a network, where W takes
+    the rows of ``weights`` (k, units_out) cyclically, W[i] = weights[i mod k], to fit any input width.
     """
 
     table: np.ndarray | None = None
