@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 import torch
+import xarray as xr
 
 from ibtheory import store, tasks
 from ibtheory.nets import run as run_module
@@ -69,7 +70,7 @@ def main() -> None:
     # one save of a full-size run Dataset
     n_layers = len(config.hidden) + 1
     shape = (n_snap_full, n_layers, args.repeats)
-    ds = run_module.xr.Dataset({f"v{i}": (("epoch", "layer", "repeat"), np.random.default_rng(i).random(shape))
+    ds = xr.Dataset({f"v{i}": (("epoch", "layer", "repeat"), np.random.default_rng(i).random(shape))
                                 for i in range(14)})
     with tempfile.TemporaryDirectory() as tmp:
         t1 = time.perf_counter()
