@@ -135,6 +135,7 @@ def test_tanh_matches_torch():
 @pytest.mark.parametrize(
     "kwargs,match",
     [({"activation": "swish"}, "activation"), ({"hidden": (5, 0)}, "hidden"), ({"hidden": ()}, "hidden"),
+     ({"hidden": "10-7"}, "hidden"), ({"hidden": (5.5,)}, "hidden"),
      ({"train_fraction": 1.0}, "train_fraction"), ({"train_fraction": 0.0}, "train_fraction"),
      ({"n_bins": 1}, "n_bins"), ({"estimators": ("mine",)}, "estimators"), ({"optimizer": "lbfgs"}, "optimizer"),
      ({"repeats": 0}, "repeats"), ({"lr": -1.0}, "lr"), ({"limits": (1, 0)}, "limits")],

@@ -58,9 +58,12 @@ class TrainConfig:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        hidden = tuple(self.hidden)
-        if len(hidden) < 1 or any(isinstance(w, bool) or int(w) != w or w < 1 for w in hidden):
-            raise ValueError(f"hidden must be a non-empty sequence of widths >= 1, got {self.hidden!r}")
+        def is_width(w) -> bool:
+            return isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w >= 1
+
+        hidden = tuple(self.hidden) if isinstance(self.hidden, (tuple, list, np.ndarray)) else ()
+        if len(hidden) < 1 or not all(is_width(w) for w in hidden):
+            raise ValueError(f"hidden must be a non-empty sequence of integer widths >= 1, got {self.hidden!r}")
         object.__setattr__(self, "hidden", tuple(int(w) for w in hidden))
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
