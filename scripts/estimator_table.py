@@ -110,7 +110,7 @@ def _cell(result) -> str:
         return "n/a"
     if result.held:
         return "ok"
-    err = "inf" if math.isinf(result.worst_error) else f"{result.worst_error:.3g}"
+    err = "inf" if math.isinf(result.worst_error) else f"{result.worst_error:.4g}"
     return f"*fail {err}*" if result.status == "xfail" else f"**FAIL {err}**"
 
 

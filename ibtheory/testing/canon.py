@@ -7,7 +7,8 @@ every run, so a report never depends on luck for them:
   independent tables, a single-state X;
 - layer-like activations: 8 bit patterns whose one-unit activations tanh(0.05 b0 + 0.1 b1 + 0.2 b2) lie 0.05 apart
   with parity labels (I(T;Y) = 1 bit; any merge of neighbouring patterns loses information: the binning caveat of
-  Saxe et al. 2018), a noisy 3-unit layer with independent labels (I = 0; many occupied bins bias binning up);
+  Saxe et al. 2018), a noisy 3-unit layer with independent labels and a one-unit channel whose three labels share
+  one mean (I = 0; many occupied bins bias binning up, more so after widening to 3 units);
 - additive-noise channels (well separated and overlapping), correlated and independent Gaussian pairs;
 - transforms: rescaling by 0.1 and by 3 (+0.5); exp(2v) and v^3 + 0.25 v;
 - processings: widening to 3 units, narrowing to 1 unit, merging codes.
@@ -60,7 +61,8 @@ def canonical_laws(x_kind: str, y_kind: str, family: str = "any", independent: b
         return [DiscreteLaw(np.eye(4) / 4), DiscreteLaw(np.array([[0.45, 0.05], [0.05, 0.45]]))]
     if (x_kind, y_kind) == ("continuous", "discrete"):
         if independent:
-            return [] if family == "continuous" else [_noisy_independent_layer()]
+            flat = NoisyChannelLaw(np.full(3, 1 / 3), np.zeros(3), 1.0)  # three labels, one noise: I = 0
+            return [] if family == "continuous" else [_noisy_independent_layer(), flat]
         exact = [_close_activations()]
         channels = [NoisyChannelLaw(np.array([0.5, 0.5]), np.array([-1.0, 1.0]), 0.5),
                     NoisyChannelLaw(np.full(3, 1 / 3), np.array([-0.5, 0.0, 0.5]), 0.3)]
