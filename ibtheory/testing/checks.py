@@ -201,8 +201,10 @@ def check_monotone_invariance(name, estimator, *, transform: str = "nonlinear", 
                               max_examples: int = 10, shrink: bool = True) -> CheckResult:
     """Strictly increasing maps (one for x, another for y) of each continuous coordinate leave I unchanged.
 
-    ``transform``: "affine" (a v + b, a > 0) or "nonlinear" (v^3 + a v, sinh, exp).  Discrete arguments are left
-    alone.  Run on every estimator with a continuous argument; a failure counts only if the estimator claims the
+    The same map acts on every coordinate of an argument (a layer's units share it), so estimators that pool the
+    units (adaptive range, equal-mass quantiles) can claim the invariance.  ``transform``: "affine" (a v + b,
+    a > 0) or "nonlinear" (v^3 + a v, sinh, exp).  Discrete arguments are left alone.  Run on every estimator
+    with a continuous argument; a failure counts only if the estimator claims the
     invariance (tag ``invariances``), else it is reported as an expected failure.
     """
     xk, yk = _kinds(estimator)
