@@ -19,12 +19,17 @@ def _layer_colours(n: int) -> np.ndarray:
     return plt.get_cmap("viridis")(np.linspace(0.05, 0.9, n))
 
 
-def _draw_curve(ax: Axes, curve: xr.Dataset) -> None:
-    ax.plot(curve["hull_I_XT"], curve["hull_I_TY"], color="k", lw=1.5, label="IB curve F(R)")
+def _draw_curve(ax: Axes, curve: xr.Dataset, r_max: float) -> None:
+    hx, hy = curve["hull_I_XT"].values, curve["hull_I_TY"].values
+    if r_max > hx[-1]:  # F(R) = I(X;Y) beyond the minimal sufficient statistic
+        hx, hy = np.append(hx, r_max), np.append(hy, hy[-1])
+    ax.plot(hx, hy, color="k", lw=1.5, label="IB curve F(R)")
     if "I_TY_upper" in curve:
         order = np.argsort(curve["I_XT"].values)
+        width = float(np.max(curve["I_TY_upper"].values - curve["I_TY"].values))
         ax.fill_between(curve["I_XT"].values[order], curve["I_TY"].values[order], curve["I_TY_upper"].values[order],
-                        color="tab:orange", alpha=0.35, lw=0, label="certified band")
+                        color="tab:orange", alpha=0.5, lw=2, edgecolor="tab:orange",
+                        label=f"certified band (width <= {width:.1g} bits)")
     top = float(curve.attrs.get("I_XY", curve["hull_I_TY"].max()))
     ax.axhline(top, color="0.6", ls=":", lw=1, label=f"I(X;Y) = {top:.3f} bits")
 
@@ -38,8 +43,8 @@ def plot_layers_on_curve(
     estimator: suffix of the information-plane variables ("" binning, "_kde_upper", ...).
     """
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.4, 4.8))
-    _draw_curve(ax, curve)
     ixt, ity = comparison[f"I_XT{estimator}"], comparison[f"I_TY{estimator}"]
+    _draw_curve(ax, curve, float(ixt.max()) * 1.02)
     layers = comparison["layer"].values
     colours = _layer_colours(layers.size)
     has_repeat = "repeat" in ixt.dims
@@ -53,8 +58,10 @@ def plot_layers_on_curve(
         ax.errorbar(px, py, xerr=sx, yerr=sy, fmt="o", color=colours[j], ms=6, capsize=3, label=f"layer {lay}")
         if "beta_star" in comparison and not estimator:
             b = comparison["beta_star"].sel(layer=lay).isel(sc_epoch=-1)
-            ax.annotate(f"β*={float(np.median(b)):.3g}", (px, py), textcoords="offset points", xytext=(6, -12),
-                        fontsize=8, color=colours[j])
+            edge = bool(comparison["at_bound"].sel(layer=lay).isel(sc_epoch=-1).all())
+            text = f"β*{'≥' if edge else '='}{float(np.median(b)):.3g}"
+            ax.annotate(text, (px, py), textcoords="offset points", xytext=(-10, -14 - 11 * (j % 3)),
+                        fontsize=8, color=colours[j], ha="right")
     ax.set_xlabel("I(X;T) [bits]")
     ax.set_ylabel("I(T;Y) [bits]")
     ax.set_title(title or "layers against the IB bound")
@@ -64,27 +71,33 @@ def plot_layers_on_curve(
     return fig
 
 
-def plot_distance_over_epochs(comparison: xr.Dataset, gap: str = "relevance_gap", ax: Axes | None = None) -> Figure:
-    """A gap to the bound (bits) over epochs per layer: repeat mean with a band of one standard deviation."""
-    if gap not in comparison:
-        raise ValueError(f"comparison has no variable {gap!r}")
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.4, 4.0))
-    var = comparison[gap]
-    epochs = np.maximum(comparison["epoch"].values, 1)  # epoch 0 (initialisation) drawn at 1 on the log axis
+def plot_distance_over_epochs(
+    comparison: xr.Dataset, gaps: tuple[str, ...] = ("relevance_gap", "compression_gap")
+) -> Figure:
+    """Gaps to the bound (bits) over epochs per layer, one panel per gap: repeat mean with a band of one standard
+    deviation.  Epoch 0 (initialisation) is drawn at 1 on the logarithmic epoch axis."""
+    missing = [g for g in gaps if g not in comparison]
+    if missing:
+        raise ValueError(f"comparison has no variable(s) {missing}")
+    fig, axes = plt.subplots(1, len(gaps), figsize=(5.6 * len(gaps), 4.0), squeeze=False)
+    epochs = np.maximum(comparison["epoch"].values, 1)
     colours = _layer_colours(comparison.sizes["layer"])
-    for j, lay in enumerate(comparison["layer"].values):
-        v = var.sel(layer=lay)
-        m = v.mean("repeat") if "repeat" in v.dims else v
-        ax.plot(epochs, m, color=colours[j], label=f"layer {lay}")
-        if "repeat" in v.dims:
-            s = v.std("repeat")
-            ax.fill_between(epochs, m - s, m + s, color=colours[j], alpha=0.2, lw=0)
-    ax.set_xscale("log")
-    ax.set_xlabel("epoch (0 drawn at 1)")
-    ax.set_ylabel(f"{gap.replace('_', ' ')} [bits]")
-    ax.axhline(0, color="0.5", lw=0.8)
-    ax.legend(fontsize=7)
-    ax.set_title("distance to the IB bound during training")
+    for ax, gap in zip(axes[0], gaps, strict=True):
+        var = comparison[gap]
+        for j, lay in enumerate(comparison["layer"].values):
+            v = var.sel(layer=lay)
+            m = v.mean("repeat") if "repeat" in v.dims else v
+            ax.plot(epochs, m, color=colours[j], label=f"layer {lay}")
+            if "repeat" in v.dims:
+                s = v.std("repeat")
+                ax.fill_between(epochs, m - s, m + s, color=colours[j], alpha=0.2, lw=0)
+        ax.set_xscale("log")
+        ax.set_xlabel("epoch (0 drawn at 1)")
+        ax.set_ylabel(f"{gap.replace('_', ' ')} [bits]")
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set_title(f"{gap.replace('_', ' ')} to the IB bound")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
     return fig
 
 
