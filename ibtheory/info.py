@@ -145,5 +145,8 @@ def mutual_information(p_xy: ArrayLike, normalize: bool = False) -> float:
     px = arr.sum(axis=1, keepdims=True)
     py = arr.sum(axis=0, keepdims=True)
     mask = arr > 0
-    ratio = arr[mask] / (px * py)[mask]
-    return float(max(np.sum(arr[mask] * np.log(ratio)) / _LN2, 0.0))
+    # in logs: p(x) p(y) can underflow to 0 for tiny cells (1e-200 * 1e-200)
+    log_ratio = np.log(arr[mask]) - np.log(np.broadcast_to(px, arr.shape)[mask]) - np.log(
+        np.broadcast_to(py, arr.shape)[mask]
+    )
+    return float(max(np.sum(arr[mask] * log_ratio) / _LN2, 0.0))
