@@ -117,9 +117,9 @@ class Dask(Executor):
         self.retries = retries
         self.cluster = None
         if address is None:
-            self.cluster = LocalCluster(
-                n_workers=workers or 2, threads_per_worker=threads_per_worker, processes=True,
-                dashboard_address=None, silence_logs=logging.ERROR, **cluster_kwargs)
+            options = {"dashboard_address": ":0", "silence_logs": logging.ERROR, **cluster_kwargs}
+            self.cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=threads_per_worker,
+                                        processes=True, **options)
             self.client = Client(self.cluster)
         else:
             try:
@@ -128,7 +128,8 @@ class Dask(Executor):
                 raise ValueError(f"scheduler {address!r} cannot be reached: {exc}") from None
         self.workers = len(self.client.scheduler_info(n_workers=-1)["workers"]) if address else (workers or 2)
         where = address or "LocalCluster"
-        self.description = f"dask ({where}), {self.workers} workers"
+        link = getattr(self.client, "dashboard_link", None)
+        self.description = f"dask ({where}), {self.workers} workers" + (f", dashboard {link}" if link else "")
 
     def map_unordered(self, fn, items):
         from distributed import as_completed
