@@ -118,7 +118,7 @@ def _cell_bounds(a, Wt, beta, P, lam, finite, cells):
         ok = A[:, 0, 0] != 0
         lam_eq = np.where(ok, rhs[:, 0] / np.where(ok, A[:, 0, 0], 1.0), 0.0)[:, None]
     else:
-        ok = np.abs(np.linalg.det(A)) > 1e-300
+        ok = np.abs(np.linalg.det(A)) > 1e-13
         lam_eq = np.zeros((m, k))
         lam_eq[ok] = np.linalg.solve(A[ok], rhs[ok][..., None])[..., 0]
     cand = np.concatenate([lam_eq[:, None, :], lam[cells]], axis=1)  # (m, k+2, k)
@@ -174,15 +174,18 @@ def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, ma
     with np.errstate(divide="ignore", invalid="ignore"):
         lam_t = beta * (log_dec[:, :1] - log_dec[:, 1:])
     lam_t = lam_t[np.all(np.isfinite(lam_t), axis=1)]
-    u = np.arange(-90.0, 90.5, 3.0 if k == 1 else 6.0)
     if k == 1:
-        grid = np.sinh(u)[:, None]
-    else:
-        g1, g2 = np.meshgrid(np.sinh(u), np.sinh(u), indexing="ij")
+        grid = np.sinh(np.arange(-90.0, 90.5, 3.0))[:, None]
+    else:  # images of large lambdas crowd the hull's edges and make thin triangles: refinement reaches them
+        g = np.sinh(np.arange(-8.0, 8.5, 1.0))
+        g1, g2 = np.meshgrid(g, g, indexing="ij")
         grid = np.stack([g1.ravel(), g2.ravel()], axis=1)
     lam = np.concatenate([lam_t, grid, np.zeros((1, k))] + ([] if warm is None else [beta * warm]))
-    bound = _bound_1d if k == 1 else _bound_2d
-    g_up, lower, q_best, n_cells, done, keep_lam = bound(a, Wt, W, beta, lam, target, max_rounds, max_points)
+    if k == 1:
+        g_up, lower, q_best, n_cells, done, keep_lam = _bound_1d(a, Wt, W, beta, lam, target, max_rounds, max_points)
+    else:
+        g_up, lower, q_best, n_cells, done, keep_lam = _bound_2d(a, Wt, W, beta, lam, target, min(max_rounds, 12),
+                                                                 min(max_points, 4000))
     gap = max(consistency + g_up, 0.0) / _LN2
     return Certificate(gap, g_up, lower, consistency, q_best, n_cells, done, keep_lam / beta)
 
@@ -269,9 +272,10 @@ def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_points):
         P = np.concatenate([P_fin, Wt[corners]])
         L_all = np.concatenate([lam, np.zeros((corners.size, k))])
         finite = np.concatenate([np.ones(len(P_fin), bool), np.zeros(corners.size, bool)])
-        # drop duplicate points, keeping the newest (its lambda is the better-resolved one)
-        _, idx = np.unique(np.round(P[::-1], 15), axis=0, return_index=True)
-        idx = len(P) - 1 - idx
+        # drop (near-)duplicate points, keeping corners first, then the newest (its lambda is better resolved)
+        order = np.r_[np.arange(len(P) - 1, len(P_fin) - 1, -1), np.arange(len(P_fin) - 1, -1, -1)]
+        _, first = np.unique(np.round(P[order], 11), axis=0, return_index=True)
+        idx = order[first]
         P, L_all, finite = P[idx], L_all[idx], finite[idx]
         if len(P) < k + 1 or np.linalg.matrix_rank(P[1:] - P[:1], tol=1e-12) < k:
             # the hull of s is a point or a segment: bound psi - beta H by the vertex-lambda candidates only
@@ -324,7 +328,7 @@ def _refine(cells, lam, finite, P, beta):
     V = P[cells]
     c = beta * _H(V)
     A = V[:, 1:, :] - V[:, :1, :]
-    ok = np.abs(np.linalg.det(A)) > 1e-300
+    ok = np.abs(np.linalg.det(A)) > 1e-13
     lam_eq = np.linalg.solve(A[ok], (c[:, 1:] - c[:, :1])[ok][..., None])[..., 0]
     fin = finite[cells]
     u = np.arcsinh(lam[cells]) * fin[..., None]

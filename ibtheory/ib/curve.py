@@ -99,8 +99,16 @@ def _split(state: it.State, rng: np.random.Generator, eps: float) -> it.State:
     return it.State(lp, ld)
 
 
-def _solve_from(prob, beta, state, tol, max_iter) -> tuple[IBSolution, it.State]:
+def _solve_from(prob, beta, state, tol, max_iter, loose_merge: float = 1e-4) -> tuple[IBSolution, it.State]:
+    """Converge from ``state``; then merge clusters whose decoders are within ``loose_merge`` if, re-converged,
+    that does not raise the objective (near-duplicates left by splitting or slow merging)."""
     st, n, res = it.converge(prob, beta, state, tol, max_iter)
+    cand = it.prune_merge(st, merge_tol=loose_merge)
+    if cand.log_pt.size < st.log_pt.size:
+        st2, n2, res2 = it.converge(prob, beta, cand, tol, max_iter)
+        n += n2
+        if st2.J <= st.J + 1e-13 * max(1.0, abs(st.J)):
+            st, res = st2, res2
     return solution_from_state(prob, beta, st, n, res, tol), it.prune_merge(st)
 
 
@@ -141,9 +149,13 @@ def _certify(prob, sol, tol, max_iter, gap_tol, warm=None, max_seeds=6):
 
     cert = certify_state(prob, sol.beta, sol, warm=warm)
     best = replace(sol, gap=cert.gap)
+    if not cert.converged:
+        # the branch and bound ran out of budget (|Y| = 3 near the hull's corners): the gap is a valid but loose
+        # bound, and re-solving cannot tighten it
+        return best, cert
     if cert.gap > gap_tol and not (sol.residual < 1e-14):
         # a first-order tangency error from stopping on a stalled objective: polish the fixed point first
-        st, n, res = it.fixed_point(prob, sol.beta, _state_of(sol), 1e-14, max(max_iter, 50000), obj_tol=0.0,
+        st, n, res = it.fixed_point(prob, sol.beta, _state_of(sol), 1e-14, 10 * max_iter, obj_tol=0.0,
                                     remaining_tol=0.0)
         polished = solution_from_state(prob, sol.beta, st, sol.iterations + n, res, tol)
         cert2 = certify_state(prob, sol.beta, polished, warm=warm)
@@ -193,7 +205,8 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
         runs out is still certified, and polished to 1e-14 with a larger budget if its gap exceeds ``gap_tol``).
     forward : also run forward annealing with cluster splitting (keeps the lower Lagrangian per beta); default:
         only when not certifying (the certificate's re-seeding already guards against local optima).
-    certify : certify every point (default: when |Y| <= 3); adds ``gap`` and ``I_TY_upper``.
+    certify : certify every point; adds ``gap`` and ``I_TY_upper``.  Default: when |Y| = 2.  |Y| = 3 is
+        supported but its bound is still loose near the corners of the simplex (valid, not tight).
     gap_tol : a certified gap above this (bits) triggers re-seeding at the certificate's maximiser.
     refine_critical : bisect brackets where the cluster count changes (default: when ``betas`` is None).
     critical_rtol : bisection stops when the bracket's ratio is below 1 + critical_rtol.
@@ -227,7 +240,7 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
         if int(n_betas) != n_betas or n_betas < 2:
             raise ValueError(f"n_betas must be an integer >= 2, got {n_betas!r}")
         bs = np.geomspace(0.1, 10.0, int(n_betas)) if prob.deterministic else default_betas(prob, int(n_betas))
-    do_cert = (prob.n_y <= 3) if certify is None else bool(certify)
+    do_cert = (prob.n_y == 2) if certify is None else bool(certify)
     if do_cert and prob.n_y > 3:
         raise ValueError(f"certify=True needs |Y| <= 3, got |Y| = {prob.n_y}")
     refine = (not user_betas) if refine_critical is None else bool(refine_critical)
@@ -252,6 +265,8 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
                     others.append(sol)
                 bar.update()
         critical = _refine_critical(prob, sols, tol, max_iter, critical_rtol) if refine else _brackets(sols)
+        if refine:
+            _fill(prob, sols, tol, max_iter, max_step=2.0 * float(np.log2(prob.n_s)) / len(bs), budget=len(bs))
     bar.close()
     if do_cert:
         warm = None
@@ -281,6 +296,20 @@ def _brackets(sols: dict) -> np.ndarray:
     n = np.array([_n_clusters(sols[x]) for x in b])
     idx = np.flatnonzero(n[1:] != n[:-1])
     return np.sqrt(b[idx] * b[idx + 1])
+
+
+def _fill(prob, sols: dict, tol, max_iter, max_step: float, budget: int) -> None:
+    """Insert geometric-midpoint betas where neighbouring points are more than ``max_step`` bits apart in
+    I(X;T) (steep stretches just above a critical beta), at most ``budget`` of them; warm-started from above."""
+    for _ in range(budget):
+        b = np.array(sorted(sols))
+        ixt = np.array([sols[x].I_XT for x in b])
+        jumps = np.diff(ixt)
+        i = int(np.argmax(jumps))
+        if jumps[i] <= max_step or b[i + 1] / b[i] < 1 + 1e-9:
+            return
+        mid = float(np.sqrt(b[i] * b[i + 1]))
+        sols[mid], _ = _solve_from(prob, mid, _state_of(sols[b[i + 1]]), tol, max_iter)
 
 
 def _refine_critical(prob, sols: dict, tol, max_iter, rtol) -> np.ndarray:

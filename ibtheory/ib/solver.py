@@ -14,9 +14,10 @@ sufficient statistic of X (identical rows p(y|x) share their encoder), with SQUA
 ``deterministic=True`` it solves the deterministic IB of Strouse & Schwab (2017), L = H(T) - beta I(T;Y) with a hard
 encoder t(x) = argmax_t [ln p(t) - beta KL[p(y|x) || p(y|t)]]; then I(X;T) = H(T).
 
-For |Y| <= 3 the solution is certified (``ibtheory.ib.certify``): ``gap`` bounds from above, in bits, how much the
-Lagrangian of the returned solution exceeds the global minimum; a gap above ``gap_tol`` seeds a new cluster at the
-certificate's maximiser and re-solves, so a local optimum is not returned as the optimum.
+For |Y| = 2 (and, loosely, |Y| = 3) the solution is certified (``ibtheory.ib.certify``): ``gap`` bounds from
+above, in bits, how much the Lagrangian of the returned solution exceeds the global minimum; a gap above
+``gap_tol`` seeds a new cluster at the certificate's maximiser and re-solves, so a local optimum is not returned as
+the optimum.
 
 References
 ----------
@@ -202,7 +203,7 @@ def solve_reduced(prob: Reduced, beta: float, state: it.State, tol: float = 1e-1
         st, n, res = it.dib_fixed_point(prob, beta, state, max_iter)
         return solution_from_state(prob, beta, st, n, res, 0.5, deterministic=True)
     st, n, res = it.converge(prob, beta, state, tol, max_iter, accelerate)
-    do_cert = prob.n_y <= 3 if certify is None else certify
+    do_cert = prob.n_y == 2 if certify is None else certify
     if not do_cert:
         return solution_from_state(prob, beta, st, n, res, tol)
     from .curve import _certify
@@ -235,7 +236,8 @@ def solve(p_xy: ArrayLike, beta: float, init=None, n_t: int | None = None, tol: 
     tol, max_iter : convergence tolerance on max |G(theta) - theta| and the budget of map evaluations.
     deterministic : solve the deterministic IB (hard encoder) instead.
     accelerate : SQUAREM acceleration (False gives the plain iteration).
-    certify : compute the certificate ``gap`` and re-seed while it exceeds 1e-7 bits (default: when |Y| <= 3).
+    certify : compute the certificate ``gap`` and re-seed while it exceeds 1e-7 bits (default: when |Y| = 2;
+        |Y| = 3 gives a valid but not yet tight bound).
     seed : seed or Generator for ``init="random"``.
 
     Returns
