@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from .. import store
 from .executors import Executor, InProcess, _whoami
-from .grid import Grid, TaskSpec, load_grid
+from .grid import Grid, TaskSpec, coordinate_label, load_grid
 
 __all__ = ["TaskEvent", "SweepResult", "iter_sweep", "run_sweep", "merge", "summary_table", "run_task", "pending",
            "code_digest"]
@@ -271,7 +271,7 @@ def merge(grid: Grid | dict | str | os.PathLike, out: str | os.PathLike) -> xr.D
             merged = stacked.swap_dims({"_point": fields[0]})
         else:
             merged = stacked.set_index(_point=fields).unstack("_point")
-        merged = merged.reindex({f: [_label(v) for v in grid.axes[f]] for f in fields})
+        merged = merged.reindex({f: [coordinate_label(v) for v in grid.axes[f]] for f in fields})
         merged = merged.transpose(*fields, ...)
     common = _common_attrs([ds for _, ds in points])
     merged.attrs = {**common, **store.provenance(grid.to_dict(), grid.seed)}
@@ -279,18 +279,13 @@ def merge(grid: Grid | dict | str | os.PathLike, out: str | os.PathLike) -> xr.D
     return merged
 
 
-def _label(v):
-    from .grid import coordinate_label
-
-    return coordinate_label(v)
-
-
 def summary_table(grid: Grid, merged: xr.Dataset, events: list[TaskEvent]) -> str:
-    """A text table: one row per grid point with task counts, compute seconds and the kind's summary numbers."""
+    """A text table: one row per grid point with task counts (done / skipped / failed in this run), the compute
+    seconds of the tasks run now, and the kind's summary numbers (e.g. final test accuracy, max I(T;Y) in bits)."""
     rows = []
     fields = list(grid.axes)
     for point in grid.points():
-        labels = {f: _label(v) for f, v in point.items()}
+        labels = {f: coordinate_label(v) for f, v in point.items()}
         evs = [e for e in events if e.spec.point == labels]
         counts = {s: sum(e.status == s for e in evs) for s in ("done", "skipped", "failed")}
         row = {**{f: str(labels[f]) for f in fields}, **{k: str(v) for k, v in counts.items()},
