@@ -65,6 +65,9 @@ def test_compare_sgd_langevin_small(task):
     assert ds.attrs["beta"] > 0
     assert_allclose(ds["I_XT_sgd"].isel(time=0), ds["I_XT_langevin"].isel(time=0))  # same start
     assert np.all(ds["drift_langevin"].isel(time=-1) > 0)
+    assert ds["weight_norm_gd"].dims == ("time", "layer", "repeat")
+    w = ds["w_final_sgd"].values
+    assert w.shape == (2, ds.sizes["dim"]) and np.all(np.isfinite(w))
 
 
 def test_bad_input(task):

@@ -263,8 +263,10 @@ def compare_sgd_langevin(task: xr.Dataset, hidden: Sequence[int] = (10, 7, 5, 4,
 
     Returns a Dataset over ``time`` (steps x lr after the switch), ``layer`` and ``repeat`` with ``loss_sgd``,
     ``loss_langevin`` (nats/sample), ``I_XT_sgd``, ``I_XT_langevin``, ``I_TY_sgd``, ``I_TY_langevin`` (bits),
-    ``drift_sgd``/``drift_langevin`` (|w - w_switch|), and attrs ``beta`` (Langevin inverse temperature implied by
-    SGD's gradient covariance at the switch), ``trace_c_batch``.  ``threads``: torch threads during the run.
+    ``drift_sgd``/``drift_langevin`` (|w - w_switch|), ``weight_norm_*(time, layer, repeat)`` (Frobenius norms of
+    the weight matrices: growing weights saturate tanh units), the final weights ``w_final_*(repeat, dim)``, and
+    attrs ``beta`` (Langevin inverse temperature implied by SGD's gradient covariance at the switch),
+    ``trace_c_batch``.  ``threads``: torch threads during the run.
     ``control_gd`` adds the noise-free control, full-batch gradient descent (``*_gd`` variables): compression that
     GD shows too comes from the drift, not from the diffusion.
     """
@@ -295,12 +297,17 @@ def _compare(task, hidden, activation, lr, batch_size, warmup_steps, n_steps, re
     kinds = ("sgd", "langevin", "gd") if control_gd else ("sgd", "langevin")
     out = {f"{v}_{k}": np.empty((len(rec), n_layers, repeats)) for v in ("I_XT", "I_TY") for k in kinds}
     scal = {f"{v}_{k}": np.empty((len(rec), repeats)) for v in ("loss", "drift") for k in kinds}
+    norms = {f"weight_norm_{k}": np.empty((len(rec), n_layers, repeats)) for k in kinds}
+    final = {}
 
     def record(j, kind, wk):
         ixt, ity = loss.information(wk, n_bins)
         out[f"I_XT_{kind}"][j], out[f"I_TY_{kind}"][j] = ixt, ity
         scal[f"loss_{kind}"][j] = loss.value(wk)
         scal[f"drift_{kind}"][j] = np.linalg.norm(wk - w_switch, axis=1)
+        mats = loss.unflatten(torch.as_tensor(wk))
+        norms[f"weight_norm_{kind}"][j] = [torch.linalg.matrix_norm(m).numpy() for m, _ in mats]
+        final[f"w_final_{kind}"] = wk.copy()
 
     wanted = {int(s): j for j, s in enumerate(rec)}
     record(0, "sgd", w_switch)
@@ -319,6 +326,9 @@ def _compare(task, hidden, activation, lr, batch_size, warmup_steps, n_steps, re
                 record(wanted[k], "gd", wk)
     data = {k: (("time", "layer", "repeat"), v, {"units": "bits"}) for k, v in out.items()}
     data.update({k: (("time", "repeat"), v) for k, v in scal.items()})
+    data.update({k: (("time", "layer", "repeat"), v, {"long_name": "Frobenius norm of the layer's weights"})
+                 for k, v in norms.items()})
+    data.update({k: (("repeat", "dim"), v) for k, v in final.items()})
     ds = xr.Dataset(data, coords={"time": rec * lr, "layer": np.arange(1, n_layers + 1)})
     ds["w_switch"] = (("repeat", "dim"), w_switch)
     ds.attrs.update({"beta": beta, "trace_c_batch": tr_c / batch_size, "lr": lr, "batch_size": batch_size})
