@@ -3,28 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
-
-from .. import store, tasks
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("reproduce", help="run the paper's experiments and write a report (report.md, .nc, .png)")
-    p.add_argument("--quick", action="store_true", help="small sizes: the whole run takes a few minutes")
+    from ..reproduce import SECTIONS, SIZES
+
+    p = sub.add_parser("reproduce", help="run the paper's experiments and write a report (report.md, .nc, .png)",
+                       description="Run every claim's experiment (or those in --only), write .nc results and .png "
+                       "figures into --out and a report.md with one verdict per claim.")
+    p.add_argument("--quick", action="store_true", help="same as --size quick (about five minutes on 2 cores)")
+    p.add_argument("--size", choices=SIZES, default=None,
+                   help="tiny (seconds, for tests), quick, or full (the paper's sizes; hours). Default: full, "
+                   "or quick with --quick")
     p.add_argument("--out", default="ibtheory-out", help="output folder (default: ibtheory-out)")
+    p.add_argument("--only", default=None, help=f"comma-separated sections, from: {','.join(SECTIONS)}")
+    p.add_argument("--mnist-dir", default=None, help="folder with the MNIST t10k IDX files (MNIST is skipped "
+                   "without it)")
+    p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    lines = ["# ibtheory reproduction report", ""]
-    for gamma, label in ((None, "hard"), (tasks.TISHBY_SOFT_GAMMA, "soft")):
-        ds = tasks.tishby(gamma)
-        store.save(store.with_provenance(ds, {"task": "tishby", "gamma": gamma}), out / f"task_{label}.nc")
-        info_xy, h_y = ds.attrs['I_XY'], ds.attrs['H_Y']
-        lines.append(f"- task ({label} labels): I(X;Y) = {info_xy:.6f} bits, H(Y) = {h_y:.6f} bits")
-    report = out / "report.md"
-    report.write_text("\n".join(lines) + "\n")
-    print(f"report: {report.resolve()}")
+    from ..reproduce import run_all
+
+    if args.quick and args.size not in (None, "quick"):
+        raise ValueError(f"--quick contradicts --size {args.size}")
+    size = args.size or ("quick" if args.quick else "full")
+    only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
+    t0 = time.perf_counter()
+    path, _ = run_all(Path(args.out), size, args.seed, mnist_dir=args.mnist_dir, only=only)
+    print(f"total {time.perf_counter() - t0:.1f} s")
+    print(f"report: {path.resolve()}")
     return 0
