@@ -118,6 +118,26 @@ def test_kinds_drawing_per_repeat_are_independent_of_the_chunk_size(tmp_path):
         runner.load_grid({"kind": "per_repeat_test", "fixed": {"repeats": 2, "repeat_start": 1, "scale": 1.0}})
 
 
+def ragged(config, seed):
+    """A kind whose sizes depend on the point: an int variable over an unindexed dim of config["m"] entries."""
+    return xr.Dataset({"count": ("dim", np.arange(1, config["m"] + 1, dtype=np.int64)),
+                       "total": ((), np.int64(config["m"] * (config["m"] + 1) // 2))})
+
+
+runner.register_kind(runner.TaskKind("ragged_test", ragged, {"m": runner.Field(lambda v, name: int(v))}),
+                     replace=True)
+
+
+def test_points_of_different_sizes_are_padded_with_nan_and_saved_exactly(tmp_path):
+    res = runner.run_sweep({"kind": "ragged_test", "axes": {"m": [3, 1, 2]}}, tmp_path, progress=False)
+    ds = store.load(tmp_path / "sweep.nc")
+    assert ds.sizes["dim"] == 3
+    expected = [[1, 2, 3], [1, np.nan, np.nan], [1, 2, np.nan]]
+    assert_array_equal(ds["count"].values, expected)
+    assert_array_equal(ds["total"].values, [6, 1, 3])
+    xr.testing.assert_identical(_data(ds), _data(res.dataset))
+
+
 def test_failed_task_is_reported_and_others_are_kept(tmp_path, monkeypatch):
     grid = dict(GRID, kind="flaky_test")
     res = runner.run_sweep(grid, tmp_path, progress=False)

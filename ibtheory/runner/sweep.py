@@ -206,6 +206,26 @@ def _common_attrs(datasets: list[xr.Dataset]) -> dict:
             if all(k in d.attrs and np.array_equal(np.asarray(d.attrs[k]), np.asarray(v)) for d in datasets[1:])}
 
 
+_KEEP_ENCODING = ("zlib", "complevel", "shuffle")
+
+
+def _fresh_encoding(ds: xr.Dataset) -> xr.Dataset:
+    """Forget the on-disk dtype/_FillValue/chunking read from a task file (padding turns int variables into float
+    with NaN, which the old integer encoding would silently corrupt when saving); keep compression settings."""
+    ds = ds.copy()
+    for var in ds.variables.values():
+        var.encoding = {k: v for k, v in var.encoding.items() if k in _KEEP_ENCODING}
+    return ds
+
+
+def _index_all_dims(datasets: list[xr.Dataset]) -> tuple[list[xr.Dataset], list[str]]:
+    """Give dimensions without a coordinate (e.g. ``dim``, ``hull``) an integer index so that datasets of different
+    sizes along them can be outer-joined (padded with NaN); returns the datasets and the names to drop again."""
+    bare = sorted({d for ds in datasets for d in ds.dims if d not in ds.coords})
+    datasets = [_fresh_encoding(ds) for ds in datasets]
+    return [ds.assign_coords({d: np.arange(ds.sizes[d]) for d in bare if d in ds.dims}) for ds in datasets], bare
+
+
 def _point_dataset(grid: Grid, chunks: list[tuple[TaskSpec, xr.Dataset]]) -> xr.Dataset:
     """One grid point: its chunks concatenated along the split dimension, with each chunk's seed as ``task_seed``.
 
@@ -229,8 +249,9 @@ def _point_dataset(grid: Grid, chunks: list[tuple[TaskSpec, xr.Dataset]]) -> xr.
         for name, var in parts[0].data_vars.items():
             if dim not in var.dims and not all(p[name].equals(var) for p in parts[1:] if name in p):
                 dropped.append(name)
-        parts = [p.drop_vars([v for v in dropped if v in p]) for p in parts]
+        parts, bare = _index_all_dims([p.drop_vars([v for v in dropped if v in p]) for p in parts])
         point = xr.concat(parts, dim=dim, data_vars="minimal", coords="minimal", compat="override", join="outer")
+        point = point.drop_vars([d for d in bare if d in point.coords])
     else:
         point = parts[0]
     if dropped:
@@ -264,8 +285,10 @@ def merge(grid: Grid | dict | str | os.PathLike, out: str | os.PathLike) -> xr.D
     if not fields:
         merged = points[0][1].copy()
     else:
-        stacked = xr.concat([ds for _, ds in points], dim="_point", data_vars="all", coords="different",
+        indexed, bare = _index_all_dims([ds for _, ds in points])
+        stacked = xr.concat(indexed, dim="_point", data_vars="all", coords="different",
                             compat="equals", join="outer", combine_attrs="override")
+        stacked = stacked.drop_vars([d for d in bare if d in stacked.coords])
         stacked = stacked.assign_coords({f: ("_point", [p[f] for p, _ in points]) for f in fields})
         if len(fields) == 1:
             merged = stacked.swap_dims({"_point": fields[0]})
