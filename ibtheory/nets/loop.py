@@ -224,10 +224,7 @@ def iter_training(
             acc = [[torch.zeros_like(w, dtype=torch.float64), torch.zeros_like(w, dtype=torch.float64)]
                    for w in model.weights] if record else None
             for s, e in batches:
-                logits = model(xe[:, :, s:e])[-1]  # (R, n_y, b)
-                loss = torch.nn.functional.cross_entropy(logits, ye[:, s:e], reduction="sum") / (e - s)
-                opt.zero_grad(set_to_none=False)
-                loss.backward()
+                model.loss_and_grad(xe[:, :, s:e], ye[:, s:e])  # gradients of the summed per-repeat mean CE
                 if record:
                     for (g1, g2), w in zip(acc, model.weights, strict=True):
                         g = w.grad.detach().double()
