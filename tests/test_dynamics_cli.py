@@ -11,7 +11,7 @@ def test_cli_langevin_writes_nc_and_png(tmp_path, capsys):
                "--dt", "0.02", "--out", str(tmp_path), "--no-progress", "--seed", "3"])
     assert rc == 0
     ds = store.load(tmp_path / "langevin.nc")
-    for name in ("p_hist", "tv", "kl", "free_energy", "gibbs_density", "mean"):
+    for name in ("p_hist", "tv", "kl", "free_energy", "gibbs_density", "position_mean"):
         assert name in ds, name
     assert ds["kl"].attrs["units"] == "bits"
     assert ds["tv"].values[-1] < ds["tv"].values[0]

@@ -38,7 +38,7 @@ def test_ou_stationary_variance_matches_discrete_closed_form(scheme):
     expected = _ou_closed_forms(k, dt, beta)[scheme]
     ds = langevin(Quadratic(k), np.zeros(200_000), beta, dt, 150, scheme=scheme, record="moments", every=5,
                   seed=11, progress=False)
-    var = float(ds["var"].sel(dim=0).where(ds.time >= 5.0, drop=True).mean())  # 25 relaxation times burnt in
+    var = float(ds["position_var"].sel(dim=0).where(ds.time >= 5.0, drop=True).mean())  # 25 relaxation times burnt in
     assert abs(var / expected - 1) < 0.01, f"{scheme}: var {var:.5f} vs closed form {expected:.5f} (tol 1 %)"
     assert abs(expected - 1 / (beta * k)) > 0.04 / (beta * k) or scheme != "euler"  # EM's bias is not tiny
 
@@ -47,8 +47,8 @@ def test_torch_noise_backend_is_reproducible_and_gives_the_same_statistics():
     k, dt, beta = 2.0, 0.1, 1.5
     runs = [langevin(Quadratic(k), np.zeros(100_000), beta, dt, 100, scheme="leimkuhler-matthews",
                      record="moments", every=5, seed=11, noise="torch", progress=False) for _ in range(2)]
-    assert_allclose(runs[0]["var"].values, runs[1]["var"].values, rtol=0, atol=0)
-    var = float(runs[0]["var"].sel(dim=0).where(runs[0].time >= 5.0, drop=True).mean())
+    assert_allclose(runs[0]["position_var"].values, runs[1]["position_var"].values, rtol=0, atol=0)
+    var = float(runs[0]["position_var"].sel(dim=0).where(runs[0].time >= 5.0, drop=True).mean())
     assert abs(var * beta * k - 1) < 0.015, f"torch noise: var {var:.5f} vs 1/(beta k) (tol 1.5 %)"
     with pytest.raises(ValueError, match="noise"):
         langevin(Quadratic(k), np.zeros(3), beta, dt, 1, noise="cuda", progress=False)
@@ -83,7 +83,7 @@ def test_position_dependent_diffusion_with_divergence_term_keeps_gibbs():
     k, beta = 1.0, 1.0
     ds = langevin(Quadratic(k), np.zeros(20_000), beta, 0.01, 1500, diffusion=dfun, precondition=True,
                   record="moments", every=50, seed=8, progress=False)
-    var = float(ds["var"].sel(dim=0).where(ds.time >= 3.0, drop=True).mean())
+    var = float(ds["position_var"].sel(dim=0).where(ds.time >= 3.0, drop=True).mean())
     assert abs(var - 1 / (beta * k)) < 0.03, f"variance {var:.4f} vs Gibbs 1/(beta k) = 1 (tol 0.03, O(dt) bias)"
 
 
@@ -123,7 +123,7 @@ def test_euler_bias_is_first_order_and_leimkuhler_matthews_bias_is_smaller():
     def bias(scheme, dt):
         ds = langevin(dw, x0, beta, dt, int(round(6 / dt)), scheme=scheme, record="moments",
                       every=int(round(0.1 / dt)), seed=3, progress=False)
-        m2 = (ds["var"] + ds["mean"] ** 2).sel(dim=0).where(ds.time >= 1.0, drop=True).values
+        m2 = (ds["position_var"] + ds["position_mean"] ** 2).sel(dim=0).where(ds.time >= 1.0, drop=True).values
         return m2.mean() - exact, m2.std() / np.sqrt(len(m2) / 5)  # ~5 records per correlation time
 
     em1, s1 = bias("euler", 0.04)
@@ -145,7 +145,7 @@ def test_same_seed_same_numbers_and_records():
     assert_allclose(a["position"].values, b["position"].values, rtol=0, atol=0)
     assert a["position"].dims == ("time", "particle", "dim")
     assert_allclose(a["p_hist"].sum("x") + a["outside"], 1.0, rtol=1e-12)
-    assert_allclose(a["mean"].values[:, 0], a["position"].values[:, :, 0].mean(1), rtol=1e-12)
+    assert_allclose(a["position_mean"].values[:, 0], a["position"].values[:, :, 0].mean(1), rtol=1e-12)
     c = langevin(dw, np.zeros(50), 2.0, 0.01, 20, seed=6, progress=False)
     assert not np.allclose(a["position"].values[-1], c["position"].values[-1])
     states = list(langevin_steps(dw, np.zeros(3), 2.0, 0.01, 4, seed=0))

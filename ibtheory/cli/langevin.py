@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     ds["gibbs_density"] = g["density"].rename(x="x_fine")
     ds.attrs.update({"spectral_gap": spec.gap, "gibbs_free_energy": float(g["free_energy"]),
                      "gibbs_entropy_bits": float(g["entropy"])})
-    mean = ds["mean"].sel(dim=0).values
+    mean = ds["position_mean"].sel(dim=0).values
     eq = float((g["density"] * g["x"]).integrate("x"))
     t = ds["time"].values
     dev = np.abs(mean - eq)

@@ -330,10 +330,11 @@ def langevin(
 
     Parameters are those of :func:`langevin_steps`, plus
 
-    record : any of "trajectory" (positions ``position(time, particle, dim)``), "moments" (``mean(time, dim)``,
-        ``var(time, dim)``, ``energy(time)`` = mean L), "histogram" (``p_hist(time, x)``: fraction of particles in
-        each bin of coordinate ``hist_dim``, ``density(time, x)`` = p_hist / width, ``outside(time)``: fraction
-        outside the bins).  Use moments/histogram for big runs (10^6 particles), they take O(n_bins) per record.
+    record : any of "trajectory" (positions ``position(time, particle, dim)``), "moments"
+        (``position_mean(time, dim)``, ``position_var(time, dim)``, ``energy(time)`` = mean L), "histogram"
+        (``p_hist(time, x)``: fraction of particles in each bin of coordinate ``hist_dim``, ``density(time, x)`` =
+        p_hist / width, ``outside(time)``: fraction outside the bins).  Use moments/histogram for big runs
+        (10^6 particles), they take O(n_bins) per record.
     every : record every this many steps (default: about 100 records); step 0 and the last step are recorded.
     bins : histogram bin edges (default 121 equal bins on [-3, 3]).
     keep_final : also return the final positions ``position_final(particle, dim)``.
@@ -347,7 +348,7 @@ def langevin(
     >>> from ibtheory.dynamics import Quadratic
     >>> ds = langevin(Quadratic(2.0), np.zeros(20000), beta=1.0, dt=0.05, n_steps=200,
     ...               scheme="leimkuhler-matthews", record="moments", seed=0, progress=False)
-    >>> round(float(ds["var"].isel(time=-1, dim=0)), 2)  # exact for this scheme: 1 / (beta k) = 0.5
+    >>> round(float(ds["position_var"].isel(time=-1, dim=0)), 2)  # exact for this scheme: 1 / (beta k) = 0.5
     0.5
     """
     rec = _normalise_record(record)
@@ -408,8 +409,8 @@ def langevin(
     if traj is not None:
         data["position"] = (("time", "particle", "dim"), traj, {"long_name": "position"})
     if "moments" in rec:
-        data["mean"] = (("time", "dim"), mean, {"long_name": "mean position"})
-        data["var"] = (("time", "dim"), var, {"long_name": "variance of position"})
+        data["position_mean"] = (("time", "dim"), mean, {"long_name": "mean position"})
+        data["position_var"] = (("time", "dim"), var, {"long_name": "variance of position"})
         data["energy"] = ("time", energy, {"long_name": "mean potential E[L]", "units": "energy (units of L)"})
     if "histogram" in rec:
         centres = 0.5 * (edges[1:] + edges[:-1])
