@@ -32,7 +32,7 @@ import itertools
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,6 @@ class Grid:
     fixed: dict
     axes: dict  # field -> list of values, in the order given
     name: str = ""
-    source: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> Grid:
@@ -172,8 +171,7 @@ class Grid:
         name = spec.get("name", "")
         if not isinstance(name, str):
             raise ValueError(f"grid field 'name' must be a string, got {name!r}")
-        return cls(kind=kind, seed=int(seed), fixed=checked_fixed, axes=checked_axes, name=name,
-                   source=json.loads(_canonical(dict(spec))))
+        return cls(kind=kind, seed=int(seed), fixed=checked_fixed, axes=checked_axes, name=name)
 
     @property
     def shape(self) -> dict[str, int]:
