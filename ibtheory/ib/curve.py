@@ -153,19 +153,20 @@ def _certify(prob, sol, tol, max_iter, gap_tol, warm=None, max_seeds=6):
         # the branch and bound ran out of budget (|Y| = 3 near the hull's corners): the gap is a valid but loose
         # bound, and re-solving cannot tighten it
         return best, cert
-    if cert.gap > gap_tol and not (sol.residual < 1e-14):
+    if cert.gap > gap_tol and not (sol.residual < 1e-13):
         # a first-order tangency error from stopping on a stalled objective: polish the fixed point first
-        st, n, res = it.fixed_point(prob, sol.beta, _state_of(sol), 1e-14, 10 * max_iter, obj_tol=0.0,
+        st, n, res = it.fixed_point(prob, sol.beta, _state_of(sol), 1e-13, 3000, obj_tol=0.0,
                                     remaining_tol=0.0)
         polished = solution_from_state(prob, sol.beta, st, sol.iterations + n, res, tol)
         cert2 = certify_state(prob, sol.beta, polished, warm=warm)
         if cert2.gap < cert.gap:
             cert, best = cert2, replace(polished, gap=cert2.gap)
     for _ in range(max_seeds):
-        if cert.gap <= gap_tol:
+        # re-seed only on evidence of a better solution: a q whose value phi(q) - a.q is clearly positive
+        if cert.gap <= gap_tol or cert.g_lower <= 0.25 * gap_tol * _LN2:
             break
         # the new cluster's best weight is unknown (often small): try a few and keep the lowest Lagrangian
-        trials = [_solve_from(prob, sol.beta, seed_cluster(prob, best, cert, mass), tol, max_iter)[0]
+        trials = [_solve_from(prob, sol.beta, seed_cluster(prob, best, cert, mass), tol, min(max_iter, 600))[0]
                   for mass in (0.1, 0.01, 0.001, 1e-4)]
         trial = min(trials, key=lambda s: s.lagrangian)
         if trial.lagrangian >= best.lagrangian - 1e-15:
@@ -192,7 +193,7 @@ def _trivial_solutions(prob: Reduced, betas: np.ndarray) -> list[IBSolution]:
 
 
 def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 240, tol: float = 1e-12,
-             max_iter: int = 2000, forward: bool | None = None, certify: bool | None = None, gap_tol: float = 1e-7,
+             max_iter: int = 2000, forward: bool | None = None, certify: bool | None = None, gap_tol: float = 2e-7,
              refine_critical: bool | None = None, critical_rtol: float = 1e-3, seed: int = 0,
              progress: bool = False) -> xr.Dataset:
     """Compute the IB curve of ``p_xy`` (n_x, n_y) over a grid of betas (see the module docstring).
@@ -324,8 +325,9 @@ def _refine_critical(prob, sols: dict, tol, max_iter, rtol) -> np.ndarray:
             crit.append(np.sqrt(lo * hi))
             continue
         mid = float(np.sqrt(lo * hi))
-        down, _ = _solve_from(prob, mid, _state_of(sols[hi]), tol, max_iter)
-        up, _ = _solve_from(prob, mid, _split(_state_of(sols[lo]), np.random.default_rng(0), 1e-3), tol, max_iter)
+        budget = min(max_iter, 600)
+        down, _ = _solve_from(prob, mid, _state_of(sols[hi]), tol, budget)
+        up, _ = _solve_from(prob, mid, _split(_state_of(sols[lo]), np.random.default_rng(0), 1e-3), tol, budget)
         sols[mid] = _better(down, up)
         n_lo, n_mid, n_hi = (_n_clusters(sols[x]) for x in (lo, mid, hi))
         if n_lo != n_mid:
