@@ -39,11 +39,11 @@ __all__ = ["run", "GAP_TOL", "MISMATCH_TOL", "N_BETAS", "SC_REPEATS"]
 GAP_TOL = 0.05
 MISMATCH_TOL = 0.05
 N_BETAS = {"tiny": 12, "quick": 40, "full": 160}
-SC_REPEATS = {"tiny": 1, "quick": 2, "full": 50}
+SC_REPEATS = {"tiny": 1, "quick": 1, "full": 50}
 N_DRAWS = {"tiny": 4, "quick": 8, "full": 16}
 BOUND_RUNS = {
     "tiny": {"repeats": 2, "epochs": 30, "snapshots": 6},
-    "quick": {"repeats": 4, "epochs": 600, "snapshots": 16},
+    "quick": {"repeats": 4, "epochs": 500, "snapshots": 16},
     "full": {"repeats": 50, "epochs": 10_000, "snapshots": 300},
 }
 RULE = ("near the curve: repeat-mean relevance gap (binning) <= 0.05 bits; self-consistent: mean mismatch with the "
@@ -64,7 +64,7 @@ def run(out: Path, size: str, seed: int) -> Section:
     comp = against_bound(r.drop_vars("activations"), curve)
     sc = against_bound(r.isel(repeat=slice(0, SC_REPEATS[size])), curve, epochs="last", seed=seed,
                        n_draws=N_DRAWS[size])
-    comp = comp.merge(sc[[v for v in sc.data_vars if "sc_epoch" in sc[v].dims]])
+    comp = comp.merge(sc[[v for v in sc.data_vars if "sc_epoch" in sc[v].dims]], join="outer")
     comp_nc = store.save(comp, Path(out) / "bound_compare.nc")
     summ = final_summary(comp)
     hid = r["layer"].values[:-1]

@@ -42,7 +42,8 @@ def run(out: Path, size: str, seed: int) -> Section:
     ph = phases.detect_phases(r, window=window, tol=TOL)
     hid = hidden_layers(r)
     ph_h = ph.sel(layer=hid)
-    log_lag = np.log10(ph_h["lag"].values)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a turn at epoch 0 gives lag 0: -inf, not aligned
+        log_lag = np.log10(ph_h["lag"].values)
     aligned = np.isfinite(log_lag) & (np.abs(np.nan_to_num(log_lag, nan=np.inf)) <= MAX_LOG_LAG) & \
         ph_h["compresses"].values
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), layout="constrained")

@@ -57,7 +57,7 @@ N_BINS = 60
 LANGEVIN_SIZES = {
     "tiny": {"particles": 2_000, "steps": 1_000, "fpt_particles": 100, "warmup": 60, "sgd_steps": 120,
              "repeats": 2, "records": 6},
-    "quick": {"particles": 100_000, "steps": 3_000, "fpt_particles": 1_000, "warmup": 500, "sgd_steps": 1_000,
+    "quick": {"particles": 30_000, "steps": 3_000, "fpt_particles": 1_000, "warmup": 300, "sgd_steps": 600,
               "repeats": 2, "records": 10},
     "full": {"particles": 1_000_000, "steps": 5_000, "fpt_particles": 10_000, "warmup": 2_000, "sgd_steps": 20_000,
              "repeats": 8, "records": 30},

@@ -35,7 +35,7 @@ __all__ = ["run", "MNIST_SIZES"]
 MNIST_SIZES = {
     "tiny": {"n": None, "pixels": None, "repeats": 2, "mlp_epochs": 6, "conv_epochs": 3, "snapshots": 4,
              "batch_size": 16, "channels": (2,), "conv_hidden": (8,)},
-    "quick": {"n": 1000, "pixels": 14, "repeats": 3, "mlp_epochs": 100, "conv_epochs": 30, "snapshots": 14,
+    "quick": {"n": 600, "pixels": 14, "repeats": 3, "mlp_epochs": 80, "conv_epochs": 15, "snapshots": 12,
               "batch_size": 100, "channels": (4, 8), "conv_hidden": (32, 8)},
     "full": {"n": None, "pixels": 28, "repeats": 10, "mlp_epochs": 2000, "conv_epochs": 300, "snapshots": 60,
              "batch_size": 256, "channels": (4, 8), "conv_hidden": (32, 8)},

@@ -12,6 +12,7 @@ machine), "full" (the paper's sizes: 50 repeats x 10,000 epochs; hours).
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import math
 import platform
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Section", "SIZES", "SECTIONS", "VERDICT_KINDS", "run_all", "write_report", "check_size"]
+__all__ = ["Section", "SIZES", "SECTIONS", "VERDICT_KINDS", "run_all", "write_report", "check_size", "section_main"]
 
 #: The run sizes every section understands.
 SIZES = ("tiny", "quick", "full")
@@ -146,3 +147,28 @@ def run_all(out: str | Path, size: str = "quick", seed: int = 0, mnist_dir: str 
         sections.append(sec)
     path = write_report(sections, out, size, seed, time.perf_counter() - t_all)
     return path, sections
+
+
+def section_main(name: str, argv: Sequence[str] | None = None) -> int:
+    """Command line of one section (the ``experiments/<name>.py`` scripts): ``--quick``, ``--size``, ``--out``,
+    ``--seed`` (and ``--mnist-dir`` for MNIST); runs it, writes a one-section report.md and prints the numbers."""
+    if name not in SECTIONS:
+        raise ValueError(f"name must be one of {SECTIONS}, got {name!r}")
+    mod = importlib.import_module(f"{__package__}.{name}")
+    p = argparse.ArgumentParser(description=(mod.__doc__ or name).split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="quick size (about a minute)")
+    p.add_argument("--size", choices=SIZES, default=None, help="tiny | quick | full (default: full, or --quick)")
+    p.add_argument("--out", default=f"results/{name}", help=f"output folder (default: results/{name})")
+    p.add_argument("--seed", type=int, default=0)
+    if name == "mnist":
+        p.add_argument("--mnist-dir", default=None, help="folder with the t10k IDX files")
+    args = p.parse_args(argv)
+    size = args.size or ("quick" if args.quick else "full")
+    path, (sec,) = run_all(args.out, size, args.seed, mnist_dir=getattr(args, "mnist_dir", None), only=[name],
+                           log=None)
+    print(f"{sec.title} ({size}): {sec.verdict}")
+    for key, value in sec.numbers.items():
+        print(f"  {key}: {_fmt(value)}")
+    print(f"report: {path.resolve()}")
+    return 0

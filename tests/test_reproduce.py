@@ -1,0 +1,207 @@
+"""ibtheory.reproduce: every section at the "tiny" size (files, finite numbers, verdict = rule), the report, the CLI,
+the rules' helpers on known answers, and bad input."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_array_equal
+from scipy.stats import spearmanr
+
+from ibtheory.cli import main
+from ibtheory.idx import write_idx
+from ibtheory.reproduce import SECTIONS, run_all
+from ibtheory.reproduce.depth import epochs_to_error
+from ibtheory.reproduce.early_stopping import stop_index
+from ibtheory.reproduce.plane import phase_verdict
+from ibtheory.reproduce.report import Section
+
+TOL = 0.05
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """All sections at the tiny size, once (MNIST on a 40-image IDX set written here)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    base = tmp_path_factory.mktemp("reproduce")
+    mnist = base / "mnist"
+    mnist.mkdir()
+    rng = np.random.default_rng(0)
+    labels = (np.arange(40) % 10).astype(np.uint8)
+    images = (rng.random((40, 8, 8)) * 60).astype(np.uint8)
+    images[np.arange(40), labels % 8, :] = 255  # a bright row per class: learnable
+    write_idx(mnist / "t10k-images-idx3-ubyte.gz", images)
+    write_idx(mnist / "t10k-labels-idx1-ubyte.gz", labels)
+    out = base / "out"
+    path, sections = run_all(out, "tiny", 0, mnist_dir=mnist, log=None)
+    torch.set_num_threads(old)
+    return out, path, {s.name: s for s in sections}
+
+
+def _numbers_finite(sec: Section) -> None:
+    for key, v in sec.numbers.items():
+        vals = v if isinstance(v, list) else [v]
+        for x in vals:
+            if isinstance(x, (bool, str)):
+                continue
+            assert not math.isnan(float(x)), f"section {sec.name}: {key} is NaN"
+
+
+def _kind(verdict: str) -> str:
+    for k in ("holds only under", "holds", "does not hold here", "skipped"):
+        if verdict.startswith(k):
+            return k
+    raise AssertionError(f"verdict {verdict!r} starts with no known kind")
+
+
+def _phase_kind(flags) -> str:
+    flags = np.asarray(flags, dtype=bool)
+    if flags.size and 2 * flags.sum() >= flags.size:
+        return "holds"
+    return "holds only under" if flags.any() else "does not hold here"
+
+
+def _choices_kind(shows: list[bool]) -> str:
+    return "holds" if all(shows) else "holds only under" if any(shows) else "does not hold here"
+
+
+def test_every_section_writes_its_files_and_finite_numbers(tiny_run):
+    out, path, secs = tiny_run
+    assert list(secs) == list(SECTIONS)
+    for sec in secs.values():
+        assert sec.figures, f"section {sec.name} has no figure"
+        for f in sec.figures + sec.results:
+            assert Path(f).is_file() and Path(f).stat().st_size > 0, f"section {sec.name}: {f} missing or empty"
+        _numbers_finite(sec)
+        assert np.isfinite(sec.seconds) and sec.seconds >= 0
+
+
+def test_report_has_summary_table_and_every_section(tiny_run):
+    out, path, secs = tiny_run
+    text = path.read_text()
+    assert path == out / "report.md"
+    for sec in secs.values():
+        assert f"## {sec.title}" in text, f"report lacks the section {sec.title!r}"
+        assert f"| [{sec.name}]" in text, f"summary table lacks {sec.name}"
+        assert sec.verdict in text
+        for fig in sec.figures:
+            assert f"]({Path(fig).name})" in text, f"report does not show {fig}"
+
+
+def test_phase_verdicts_follow_their_rules(tiny_run):
+    _, _, secs = tiny_run
+    n = secs["plane"].numbers
+    both = (np.array(n["fitting_bits"]) > TOL) & (np.array(n["compression_bits"]) > TOL)
+    assert _kind(secs["plane"].verdict) == _phase_kind(both)
+    g = secs["gradients"].numbers
+    lag = np.array(g["log10_turn_over_transition"], dtype=float)
+    aligned = np.isfinite(lag) & (np.abs(np.nan_to_num(lag, nan=np.inf)) <= 0.5) & np.array(g["compresses"])
+    assert_array_equal(aligned, g["aligned"])
+    assert _kind(secs["gradients"].verdict) == _phase_kind(aligned)
+
+
+def test_sizes_depth_bound_verdicts_follow_their_rules(tiny_run):
+    _, _, secs = tiny_run
+    top = np.array(secs["sizes"].numbers["final_I_TY_last_hidden_bits"])
+    want = ("holds" if np.all(np.diff(top) > 0.01) else "holds only under" if top[-1] - top[0] > 0.01
+            else "does not hold here")
+    assert _kind(secs["sizes"].verdict) == want
+    d = secs["depth"].numbers
+    e = np.array(d["epochs_to_threshold"], dtype=float)
+    ranked = np.where(np.isfinite(e), e, 1e12)
+    rho = spearmanr(ranked, d["depths"]).statistic if np.ptp(ranked) > 0 else 0.0
+    assert math.isclose(rho, d["spearman_epochs_vs_depth"], abs_tol=1e-12), "Spearman rho recomputed differs"
+    want = ("does not hold here" if not np.isfinite(e).any() or rho >= 0 else
+            "holds" if rho <= -0.7 and e[-1] <= e[0] / 2 else "holds only under")
+    assert _kind(secs["depth"].verdict) == want
+    b = secs["bound"].numbers
+    near = np.array(b["relevance_gap_bits"]) <= 0.05 + 1e-4  # numbers are rounded to 1e-4
+    cons = (np.array(b["mismatch_merged_bits"]) <= 0.05 + 1e-4) & np.array(b["beta_star_inside_range"])
+    want = ("holds" if (near & cons).all() else "holds only under" if near.all() or (near & cons).any()
+            else "does not hold here")
+    assert _kind(secs["bound"].verdict) == want
+    assert np.all(np.array(b["relevance_gap_bits"]) >= -1e-6), "binning cannot beat the IB curve"
+
+
+def test_langevin_critiques_mnist_early_stopping_verdicts_follow_their_rules(tiny_run):
+    _, _, secs = tiny_run
+    n = secs["langevin"].numbers
+    ok = n["relaxation_passes"] and n["kramers_passes"] and n["sgd_langevin_agree"]
+    want = ("holds" if ok and n["both_compress"] else "holds only under" if ok else "does not hold here")
+    assert _kind(secs["langevin"].verdict) == want
+    for name in ("critiques", "mnist"):
+        num = secs[name].numbers
+        shows = []
+        for key in [k for k in num if "compression_bits" in k]:
+            fit = np.array(num[key.replace("compression", "fitting")])
+            shows.append(bool(np.any((np.array(num[key]) > TOL) & (fit > TOL))))
+        assert _kind(secs[name].verdict) == _choices_kind(shows), f"{name}: verdict does not follow the rule"
+    e = secs["early_stopping"].numbers
+    d = e["ib_stop_beta20_test_accuracy"] - e["val_stop_test_accuracy"]
+    assert math.isclose(d, e["delta_test_accuracy"], abs_tol=1e-12)
+    want = ("does not hold here" if d < -0.01 else "holds" if e["ib_stop_beta20_epochs_used"] <=
+            e["val_stop_epochs_used"] else "holds only under")
+    assert _kind(secs["early_stopping"].verdict) == want
+
+
+def test_mnist_is_skipped_without_a_folder(tmp_path):
+    from ibtheory.reproduce import mnist
+
+    sec = mnist.run(tmp_path, "tiny", 0)
+    assert sec.verdict.startswith("skipped") and not sec.figures
+
+
+def test_stop_index_known_answers():
+    v = np.array([[5.0, 5.0], [4.0, 6.0], [3.0, 7.0], [3.5, 8.0], [3.2, 9.0], [2.0, 1.0]])
+    best, stopped = stop_index(v, patience=2)
+    assert_array_equal(best, [2, 0], err_msg="best snapshot before the stop")
+    assert_array_equal(stopped, [4, 2], err_msg="stop after 2 snapshots without improvement")
+    best, stopped = stop_index(v, patience=10)
+    assert_array_equal(stopped, [5, 5], err_msg="never stopped -> last index")
+    assert_array_equal(best, [5, 5])
+
+
+def test_rule_helpers_known_answers():
+    layers = np.array([1, 2, 3, 4])
+    assert phase_verdict(np.array([1, 1, 0, 0], bool), layers) == "holds"
+    assert phase_verdict(np.array([0, 0, 0, 1], bool), layers) == "holds only under: layers 4 (of 4)"
+    assert phase_verdict(np.zeros(4, bool), layers) == "does not hold here"
+    import xarray as xr
+
+    run = xr.Dataset({"train_accuracy": (("epoch", "repeat"), [[0.5, 0.5], [0.8, 0.9], [0.95, 0.97]])},
+                     coords={"epoch": [0, 10, 100]})
+    assert epochs_to_error(run, 0.1) == 100.0
+    assert epochs_to_error(run, 0.01) == math.inf
+
+
+def test_cli_prints_the_report_path(tiny_run, tmp_path, capsys):
+    assert main(["reproduce", "--size", "tiny", "--only", "early_stopping", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    m = re.search(r"report: (.+report\.md)", printed)
+    assert m and Path(m.group(1)).is_file(), printed
+    assert "Information-based early stopping" in Path(m.group(1)).read_text()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"size": "huge"}, "size must be one of"),
+    ({"only": ["plane", "nope"]}, "unknown section"),
+])
+def test_bad_input(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        run_all(tmp_path, **{"size": "tiny", **kwargs})
+
+
+def test_cli_rejects_contradicting_sizes(tmp_path, capsys):
+    assert main(["reproduce", "--quick", "--size", "full", "--out", str(tmp_path)]) == 2
+    assert "contradicts" in capsys.readouterr().err
+
+
+def test_section_rejects_an_unknown_verdict():
+    with pytest.raises(ValueError, match="verdict"):
+        Section("x", "X", "claim", {}, [], "maybe", "rule")
