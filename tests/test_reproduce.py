@@ -44,8 +44,14 @@ def tiny_run(tmp_path_factory):
     return out, path, {s.name: s for s in sections}
 
 
+#: numbers that are NaN by their documented rule (no drift-to-diffusion transition within a short run)
+MAY_BE_NAN = {"transition_epoch", "log10_turn_over_transition", "output_layer_transition_epoch"}
+
+
 def _numbers_finite(sec: Section) -> None:
     for key, v in sec.numbers.items():
+        if key in MAY_BE_NAN:
+            continue
         vals = v if isinstance(v, list) else [v]
         for x in vals:
             if isinstance(x, (bool, str)):
