@@ -138,8 +138,28 @@ def _state_of(sol: IBSolution) -> it.State:
         return it.State(np.log(sol.p_t), np.log(sol.decoder))
 
 
+def _polish(prob, best, cert, tol, gap_tol, warm):
+    """Iterate a loosely converged point to residual 1e-13 when its gap exceeds ``gap_tol`` (a first-order
+    tangency error from stopping on a stalled objective); a longer second round only for points still far off."""
+    from dataclasses import replace
+
+    from .certify import certify_state
+
+    for budget in (3000, 20000):
+        if not (cert.gap > gap_tol and best.residual >= 1e-13) or (budget > 3000 and cert.gap <= 4 * gap_tol):
+            break
+        st, n, res = it.fixed_point(prob, best.beta, _state_of(best), 1e-13, budget, obj_tol=0.0,
+                                    remaining_tol=0.0)
+        polished = solution_from_state(prob, best.beta, st, best.iterations + n, res, tol)
+        cert2 = certify_state(prob, best.beta, polished, warm=warm)
+        if cert2.gap < cert.gap:
+            cert, best = cert2, replace(polished, gap=cert2.gap)
+    return best, cert
+
+
 def _certify(prob, sol, tol, max_iter, gap_tol, warm=None, max_seeds=6):
-    """Certify ``sol``; while the gap exceeds ``gap_tol`` re-solve with a cluster seeded at the maximiser.
+    """Certify ``sol``; while the gap exceeds ``gap_tol``: polish, then re-solve with a cluster seeded at the
+    certificate's maximiser (only on a clearly positive witness), and as a last resort start afresh.
 
     Returns (best solution with its ``gap``, its certificate).
     """
@@ -149,30 +169,35 @@ def _certify(prob, sol, tol, max_iter, gap_tol, warm=None, max_seeds=6):
 
     cert = certify_state(prob, sol.beta, sol, warm=warm)
     best = replace(sol, gap=cert.gap)
-    if not cert.converged:
+    if not cert.converged and prob.n_y > 2:
         # the branch and bound ran out of budget (|Y| = 3 near the hull's corners): the gap is a valid but loose
         # bound, and re-solving cannot tighten it
         return best, cert
-    if cert.gap > gap_tol and not (sol.residual < 1e-13):
-        # a first-order tangency error from stopping on a stalled objective: polish the fixed point first
-        st, n, res = it.fixed_point(prob, sol.beta, _state_of(sol), 1e-13, 3000, obj_tol=0.0,
-                                    remaining_tol=0.0)
-        polished = solution_from_state(prob, sol.beta, st, sol.iterations + n, res, tol)
-        cert2 = certify_state(prob, sol.beta, polished, warm=warm)
-        if cert2.gap < cert.gap:
-            cert, best = cert2, replace(polished, gap=cert2.gap)
     for _ in range(max_seeds):
+        best, cert = _polish(prob, best, cert, tol, gap_tol, warm)
         # re-seed only on evidence of a better solution: a q whose value phi(q) - a.q is clearly positive
         if cert.gap <= gap_tol or cert.g_lower <= 0.25 * gap_tol * _LN2:
             break
-        # the new cluster's best weight is unknown (often small): try a few and keep the lowest Lagrangian
-        trials = [_solve_from(prob, sol.beta, seed_cluster(prob, best, cert, mass), tol, min(max_iter, 600))[0]
-                  for mass in (0.1, 0.01, 0.001, 1e-4)]
-        trial = min(trials, key=lambda s: s.lagrangian)
-        if trial.lagrangian >= best.lagrangian - 1e-15:
+        # the new cluster's best weight is unknown (often small): try weights until one lowers the Lagrangian
+        trial = None
+        for masses in ((0.01, 0.001), (0.1, 1e-4)):
+            cands = [_solve_from(prob, sol.beta, seed_cluster(prob, best, cert, m), tol, min(max_iter, 600))[0]
+                     for m in masses]
+            cand = min(cands, key=lambda c: c.lagrangian)
+            if cand.lagrangian < best.lagrangian - 1e-15:
+                trial = cand
+                break
+        if trial is None:
             break
         cert = certify_state(prob, sol.beta, trial, warm=warm)
         best = replace(trial, gap=cert.gap)
+    if cert.gap > 4 * gap_tol:
+        # last resort: a fresh start from the identity encoder (the annealed path may sit on a slow saddle)
+        fresh, _ = _solve_from(prob, sol.beta, it.from_encoder(prob, np.eye(prob.n_s)), tol, max_iter)
+        cert2 = certify_state(prob, sol.beta, fresh, warm=warm)
+        fresh, cert2 = _polish(prob, replace(fresh, gap=cert2.gap), cert2, tol, gap_tol, warm)
+        if cert2.gap < cert.gap and fresh.lagrangian <= best.lagrangian + best.gap:
+            cert, best = cert2, fresh
     return best, cert
 
 
@@ -314,22 +339,26 @@ def _fill(prob, sols: dict, tol, max_iter, max_step: float, budget: int) -> None
 
 
 def _refine_critical(prob, sols: dict, tol, max_iter, rtol) -> np.ndarray:
-    """Bisect every bracket where the cluster count changes; add the new solutions; return the critical betas."""
+    """Bisect every bracket where the cluster count changes until its ratio is below 1 + ``rtol``; add the two
+    solutions that end each final bracket to ``sols`` (intermediate ones are dropped: they sit close to a
+    transition, where they are slow to certify and add nothing to the curve); return the critical betas."""
     crit = []
-    b = sorted(sols)
+    work = dict(sols)
+    b = sorted(work)
     todo = [(b[i], b[i + 1]) for i in range(len(b) - 1)
-            if _n_clusters(sols[b[i]]) != _n_clusters(sols[b[i + 1]])]
+            if _n_clusters(work[b[i]]) != _n_clusters(work[b[i + 1]])]
     while todo:
         lo, hi = todo.pop()
         if hi / lo < 1 + rtol:
             crit.append(np.sqrt(lo * hi))
+            sols[lo], sols[hi] = work[lo], work[hi]
             continue
         mid = float(np.sqrt(lo * hi))
         budget = min(max_iter, 600)
-        down, _ = _solve_from(prob, mid, _state_of(sols[hi]), tol, budget)
-        up, _ = _solve_from(prob, mid, _split(_state_of(sols[lo]), np.random.default_rng(0), 1e-3), tol, budget)
-        sols[mid] = _better(down, up)
-        n_lo, n_mid, n_hi = (_n_clusters(sols[x]) for x in (lo, mid, hi))
+        down, _ = _solve_from(prob, mid, _state_of(work[hi]), tol, budget)
+        up, _ = _solve_from(prob, mid, _split(_state_of(work[lo]), np.random.default_rng(0), 1e-3), tol, budget)
+        work[mid] = _better(down, up)
+        n_lo, n_mid, n_hi = (_n_clusters(work[x]) for x in (lo, mid, hi))
         if n_lo != n_mid:
             todo.append((lo, mid))
         if n_mid != n_hi:
