@@ -17,9 +17,10 @@ Three parts, all with :mod:`ibtheory.dynamics`:
 
 Rule.  Part 1 passes when the final TV <= 0.02 + sqrt(n_bins / N) (sampling fluctuation) and F_final - F_Gibbs
 <= 0.01 + 5 sqrt(n_bins / N) energy units; part 2 when every simulated MFPT is within 3 standard errors + 5 % of
-the exact one.  SGD and Langevin *agree* when their final repeat-mean losses differ by <= 25 % and the hidden
-layers' mean change of I(X;T) after the switch has the same sign for both (or both are within 0.05 bits of 0); a
-dynamics *compresses* when that mean change is < -0.05 bits.  Verdict "holds" when parts 1-2 pass, SGD and Langevin
+the exact one.  SGD and Langevin *agree* when their repeat-mean losses, averaged over the later half of the
+recorded times (SGD's loss jumps from step to step), differ by <= 25 % and the hidden layers' mean change of
+I(X;T) after the switch has the same sign for both (or both are within 0.05 bits of 0); a dynamics
+*compresses* when that mean change is < -0.05 bits.  Verdict "holds" when parts 1-2 pass, SGD and Langevin
 agree and both compress; "holds only under: Langevin relaxes to Gibbs and tracks SGD, but does not compress" when
 all but compression hold; "does not hold here" otherwise (the verdict names the failed parts).
 
@@ -57,15 +58,15 @@ N_BINS = 60
 LANGEVIN_SIZES = {
     "tiny": {"particles": 2_000, "steps": 1_000, "fpt_particles": 100, "warmup": 60, "sgd_steps": 120,
              "repeats": 2, "records": 6},
-    "quick": {"particles": 30_000, "steps": 3_000, "fpt_particles": 1_000, "warmup": 300, "sgd_steps": 600,
+    "quick": {"particles": 30_000, "steps": 3_000, "fpt_particles": 1_000, "warmup": 400, "sgd_steps": 800,
               "repeats": 2, "records": 10},
     "full": {"particles": 1_000_000, "steps": 5_000, "fpt_particles": 10_000, "warmup": 2_000, "sgd_steps": 20_000,
              "repeats": 8, "records": 30},
 }
 RULE = ("relaxation: final TV <= 0.02 + sqrt(bins/N) and F - F_Gibbs <= 0.01 + 5 sqrt(bins/N); Kramers: simulated "
-        "MFPT within 3 s.e. + 5 % of exact; SGD and Langevin agree when final losses differ <= 25 % and the mean "
-        "change of hidden-layer I(X;T) has the same sign; compression: that change < -0.05 bits; holds when all "
-        "pass, holds only under ... when all but compression do, does not hold otherwise")
+        "MFPT within 3 s.e. + 5 % of exact; SGD and Langevin agree when their late-half mean losses differ <= 25 % "
+        "and the mean change of hidden-layer I(X;T) has the same sign; compression: that change < -0.05 bits; "
+        "holds when all pass, holds only under ... when all but compression do, does not hold otherwise")
 
 
 def _relaxation(out: Path, s: dict, seed: int) -> tuple[dict, list[Path], bool]:
@@ -129,7 +130,8 @@ def _network(out: Path, s: dict, seed: int) -> tuple[dict, list[Path], bool, boo
     m = cmp.mean("repeat")
     d_sgd = float((m["I_XT_sgd"].isel(time=-1) - m["I_XT_sgd"].isel(time=0)).sel(layer=hid).mean())
     d_lan = float((m["I_XT_langevin"].isel(time=-1) - m["I_XT_langevin"].isel(time=0)).sel(layer=hid).mean())
-    l_sgd, l_lan = float(m["loss_sgd"][-1]), float(m["loss_langevin"][-1])
+    late = slice(m.sizes["time"] // 2, None)  # SGD's loss fluctuates from step to step: average the late half
+    l_sgd, l_lan = float(m["loss_sgd"][late].mean()), float(m["loss_langevin"][late].mean())
     same_sign = (np.sign(d_sgd) == np.sign(d_lan)) or (abs(d_sgd) <= 0.05 and abs(d_lan) <= 0.05)
     agree = abs(l_sgd - l_lan) <= 0.25 * max(abs(l_sgd), abs(l_lan)) and bool(same_sign)
     compress = d_sgd < -0.05 and d_lan < -0.05
@@ -137,8 +139,8 @@ def _network(out: Path, s: dict, seed: int) -> tuple[dict, list[Path], bool, boo
     png = out / "langevin_sgd.png"
     fig.savefig(png, dpi=90)
     plt.close(fig)
-    numbers = {"sgd_temperature_beta": float(cmp.attrs["beta"]), "final_loss_sgd_nats": l_sgd,
-               "final_loss_langevin_nats": l_lan, "mean_delta_I_XT_hidden_sgd_bits": d_sgd,
+    numbers = {"sgd_temperature_beta": float(cmp.attrs["beta"]), "late_loss_sgd_nats": l_sgd,
+               "late_loss_langevin_nats": l_lan, "mean_delta_I_XT_hidden_sgd_bits": d_sgd,
                "mean_delta_I_XT_hidden_langevin_bits": d_lan, "sgd_langevin_agree": agree,
                "both_compress": compress}
     return numbers, [png, nc], agree, compress

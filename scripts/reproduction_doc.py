@@ -1,0 +1,81 @@
+"""Generate docs/reproduction.md from a finished ``ibtheory reproduce`` folder: the report's verdict table and
+sections, with its PNG figures copied into docs/figures/ (prefixed ``repro_``) and the links rewritten.
+
+Usage::
+
+    ibtheory reproduce --quick --out repro --mnist-dir ../shared/data/mnist
+    python scripts/reproduction_doc.py repro --note "wall time 4 min 10 s; load average 4.1 on 2 cores"
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+INTRO = """# Reproduction: the paper's claims and their critiques, with verdicts
+
+`ibtheory reproduce` runs one experiment per claim of Shwartz-Ziv & Tishby (2017, arXiv:1703.00810) and of its
+critiques (Saxe et al. 2018; Goldfeld et al. 2019), and computes each verdict from the measured numbers by a rule
+written in the docstring of `ibtheory/reproduce/<section>.py` and repeated in each section below. Verdicts read
+"holds", "holds only under ..." (naming the layers, choices or conditions under which it holds), "does not hold
+here" or "skipped". The rules (each module's ``RULE``):
+
+{rules}
+The numbers below come from the **quick** size: the paper's task, network and optimiser, but fewer repeats and
+epochs (e.g. 6 repeats x 1,000 epochs instead of 50 x 10,000), so slow phenomena (compression of the middle layers,
+the diffusion phase) may not have happened yet; the verdicts are those of this size, not of the paper's. The full size
+is `ibtheory reproduce --out DIR` (hours). Re-generate this page with `scripts/reproduction_doc.py`.
+
+"""
+
+
+def rules_table() -> str:
+    """The verdict rule of every section, from the ``RULE`` constant of its module."""
+    import importlib
+
+    from ibtheory.reproduce import SECTIONS
+
+    rows = ["| section | rule |", "|---|---|"]
+    for name in SECTIONS:
+        rows.append(f"| {name} | {importlib.import_module(f'ibtheory.reproduce.{name}').RULE} |")
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("report_dir", help="output folder of ibtheory reproduce (holds report.md)")
+    p.add_argument("--out", default=str(ROOT / "docs" / "reproduction.md"))
+    p.add_argument("--figures", default=str(ROOT / "docs" / "figures"))
+    p.add_argument("--note", default="", help="a line on how it was run (wall time, machine load)")
+    args = p.parse_args(argv)
+    src = Path(args.report_dir)
+    report = src / "report.md"
+    if not report.is_file():
+        raise SystemExit(f"{report} does not exist: run ibtheory reproduce first")
+    figs = Path(args.figures)
+    figs.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)
+    rel = Path(figs.resolve()).relative_to(out.resolve().parent) if figs.resolve().is_relative_to(
+        out.resolve().parent) else figs.resolve()
+
+    def copy(m: re.Match) -> str:
+        name = m.group(2)
+        target = figs / f"repro_{Path(name).name}"
+        shutil.copyfile(src / name, target)
+        return f"![{m.group(1)}]({(rel / target.name).as_posix()})"
+
+    body = report.read_text().split("\n", 1)[1]  # drop the report's own title
+    body = re.sub(r"!\[([^\]]*)\]\(([^)]+\.png)\)", copy, body)
+    note = f"*Run.* {args.note}\n\n" if args.note else ""
+    out.write_text(INTRO.format(rules=rules_table()) + note + body.lstrip("\n"))
+    print(f"wrote {out} and {len(list(figs.glob('repro_*.png')))} figures in {figs}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
