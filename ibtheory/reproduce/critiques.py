@@ -3,15 +3,15 @@
 Saxe et al. (2018) found that compression in the information plane follows from saturating (double-sided)
 activations such as tanh and disappears for ReLU, and that binning a deterministic network measures the geometry
 of its representation, not information; Goldfeld et al. (2019) showed that the binned I(X;T) tracks clustering and
-depends on the bin size.  The same shared runs (:func:`ibtheory.reproduce.runs.paper_run`, tanh and ReLU, with
-activations) are measured under each choice:
+depends on the bin size.  The same shared runs (:func:`ibtheory.reproduce.runs.paper_run`, tanh and ReLU) are
+measured under each choice, snapshot by snapshot during training:
 
 - activation: tanh (30 bins on [-1, 1]) vs ReLU (30 bins on each network's own range, as Saxe et al.);
-- bin count: 10, 30, 100 equal bins on [-1, 1] (tanh), recomputed from the kept activations;
+- bin count: 10, 30, 100 equal bins on [-1, 1] (tanh);
 - estimator: binning vs the noisy layer T + N(0, 0.1 I) with the pairwise-distance (KDE) upper bound of Kolchinsky
   & Tracey (2017) (:func:`ibtheory.estimators.kde_information`), for tanh and ReLU, on a random subset of
-  :data:`KDE_PATTERNS` patterns (uniform p(x) on the subset) at :data:`KDE_SNAPSHOTS` evenly spaced snapshots (the
-  estimator costs O(n_x^2) per layer; the "full" size uses all 4096 patterns).
+  ``runs.KDE_PATTERNS`` patterns (uniform p(x) on the subset) at ``runs.KDE_SNAPSHOTS`` evenly spaced snapshots
+  (the estimator costs O(n_x^2) per layer; the "full" size uses all 4096 patterns).
 
 Rule: a choice *shows compression* when at least one hidden layer has both phases (fitting > 0.05 bits, then
 compression > 0.05 bits, :func:`ibtheory.reproduce.plane.two_phase_layers`).  The claim under test is the paper's
@@ -30,67 +30,30 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
-import xarray as xr
 
 from .. import store
-from ..estimators import binned_information, kde_information
 from ..plots.plane import plot_plane
-from ..tasks import conditional
 from .plane import two_phase_layers
 from .report import Section, check_size
-from .runs import hidden_layers, paper_run
+from .runs import KDE_PATTERNS, KDE_SNAPSHOTS, NOISE_VAR, hidden_layers, paper_run, plane_of
 
-__all__ = ["run", "KDE_PATTERNS", "KDE_SNAPSHOTS", "NOISE_VAR", "rebinned", "noisy_layer"]
+__all__ = ["run"]
 
-KDE_PATTERNS = {"tiny": 128, "quick": 512, "full": 4096}
-KDE_SNAPSHOTS = {"tiny": 3, "quick": 6, "full": 24}
-NOISE_VAR = 0.1
 RULE = ("a choice shows compression when at least one hidden layer has both phases (I(X;T) up > 0.05 bits, then "
         "down > 0.05 bits); holds when every choice does, holds only under <choices> when some do, does not hold "
         "when none does")
-
-
-def _plane(run: xr.Dataset, i_xt: np.ndarray, i_ty: np.ndarray, epochs=None) -> xr.Dataset:
-    epochs = run["epoch"].values if epochs is None else epochs
-    dims = ("epoch", "layer", "repeat")
-    ds = xr.Dataset({"I_XT": (dims, i_xt, {"units": "bits"}), "I_TY": (dims, i_ty, {"units": "bits"})},
-                    coords={"epoch": epochs, "layer": run["layer"].values, "repeat": run["repeat"].values})
-    ds.attrs["activation"] = run.attrs.get("activation", "")
-    return ds
-
-
-def rebinned(run: xr.Dataset, n_bins: int, limits=(-1.0, 1.0)) -> xr.Dataset:
-    """The run's information plane recomputed from its kept activations with ``n_bins`` bins (bits)."""
-    p_x, p_yx = conditional(run["p_xy"].values)
-    acts = run["activations"].transpose("epoch", "layer", "repeat", "x", "unit").values
-    r = binned_information(acts, p_x, p_yx, n_bins=n_bins, limits=limits)
-    return _plane(run, r.I_XT, r.I_TY)
-
-
-def noisy_layer(run: xr.Dataset, n_patterns: int, n_snapshots: int, seed: int,
-                noise_var: float = NOISE_VAR) -> xr.Dataset:
-    """KDE upper estimates of the noisy layers T + N(0, noise_var I) on a random pattern subset (bits)."""
-    rng = np.random.default_rng(seed)
-    n_x = run.sizes["x"]
-    sub = np.sort(rng.choice(n_x, size=min(n_patterns, n_x), replace=False))
-    p_x, p_yx = conditional(run["p_xy"].values[sub] / run["p_xy"].values[sub].sum())
-    pick = np.unique(np.round(np.linspace(0, run.sizes["epoch"] - 1, n_snapshots)).astype(int))
-    acts = run["activations"].isel(epoch=pick, x=sub).transpose("epoch", "layer", "repeat", "x", "unit").values
-    k = kde_information(acts, p_x, p_yx, noise_var=noise_var)
-    return _plane(run, k.I_XT_upper, k.I_TY_upper, epochs=run["epoch"].values[pick])
 
 
 def run(out: Path, size: str, seed: int) -> Section:
     check_size(size)
     tanh, relu = paper_run(size, seed, "tanh"), paper_run(size, seed, "relu")
     choices = {
-        "tanh, 30 bins": _plane(tanh, tanh["I_XT"].values, tanh["I_TY"].values),
-        "relu, 30 bins (own range)": _plane(relu, relu["I_XT"].values, relu["I_TY"].values),
-        "tanh, noisy layer (KDE)": noisy_layer(tanh, KDE_PATTERNS[size], KDE_SNAPSHOTS[size], seed),
-        "tanh, 10 bins": rebinned(tanh, 10),
-        "tanh, 100 bins": rebinned(tanh, 100),
-        "relu, noisy layer (KDE)": noisy_layer(relu, KDE_PATTERNS[size], KDE_SNAPSHOTS[size], seed),
+        "tanh, 30 bins": plane_of(tanh, ""),
+        "relu, 30 bins (own range)": plane_of(relu, ""),
+        "tanh, noisy layer (KDE)": plane_of(tanh, "_kde"),
+        "tanh, 10 bins": plane_of(tanh, "_bins10"),
+        "tanh, 100 bins": plane_of(tanh, "_bins100"),
+        "relu, noisy layer (KDE)": plane_of(relu, "_kde"),
     }
     hid = hidden_layers(tanh)
     fig, axes = plt.subplots(2, 3, figsize=(17, 9), layout="constrained")

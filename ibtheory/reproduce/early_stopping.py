@@ -9,10 +9,10 @@ labels; binning of the softmax outputs with 30 bins on [-1, 1]), so that the rul
 compared with the usual rule on a validation loss: the held-out patterns of each repeat are split at random into a
 validation half and a test half; validation early stopping watches the mean cross-entropy (bits) on the validation
 half.  Both rules run on the snapshots of the shared tanh run (:func:`ibtheory.reproduce.runs.paper_run`, whose
-kept softmax outputs give the per-pattern losses), with the same patience: stop at the first snapshot after which
-the watched quantity has not improved (by more than 1e-3) for :data:`PATIENCE` snapshots; the model kept is the one
-at the best snapshot, and "epochs used" is the epoch at which the rule stopped (the last epoch when it never did).
-Test accuracy is on the test half.
+``output`` holds the softmax outputs for the per-pattern losses), with the same patience: stop at the first
+snapshot after which the watched quantity has not improved (by more than 1e-3) for :data:`PATIENCE` snapshots;
+the model kept is the one at the best snapshot, and "epochs used" is the epoch at which the rule stopped (the last
+epoch when it never did).  Test accuracy is on the test half.
 
 Rule (at beta = :data:`BETA`): with dA = mean test accuracy (IB rule) - mean test accuracy (validation rule) over
 repeats, and E_IB, E_val the mean epochs used, the claim "holds" when dA >= -0.01 and E_IB <= E_val; "holds only
@@ -71,9 +71,7 @@ def stop_index(values: np.ndarray, patience: int, min_delta: float = MIN_DELTA) 
 
 def output_lagrangian(run: xr.Dataset, betas, n_bins: int = 30) -> xr.Dataset:
     """I(X;Y_hat), I(Y_hat;Y) of the output layer on each repeat's training patterns (bits) and L_beta."""
-    acts = run["activations"].isel(layer=-1).transpose("repeat", "epoch", "x", "unit").values
-    width = int(run["width"].values[-1])
-    acts = acts[..., :width]
+    acts = run["output"].transpose("repeat", "epoch", "x", "y").values
     mask = run["train_mask"].transpose("repeat", "x").values.astype(bool)
     labels = run["labels"].transpose("repeat", "x").values.astype(int)
     n_y = run.sizes["y"]
@@ -95,8 +93,7 @@ def output_lagrangian(run: xr.Dataset, betas, n_bins: int = 30) -> xr.Dataset:
 def split_losses(run: xr.Dataset, seed: int) -> xr.Dataset:
     """Per (epoch, repeat): validation cross-entropy (bits) and test accuracy on a random half of each repeat's
     held-out patterns each."""
-    probs = run["activations"].isel(layer=-1).transpose("epoch", "repeat", "x", "unit").values
-    probs = probs[..., : int(run["width"].values[-1])].astype(np.float64)
+    probs = run["output"].transpose("epoch", "repeat", "x", "y").values.astype(np.float64)
     labels = run["labels"].transpose("repeat", "x").values.astype(int)
     held = ~run["train_mask"].transpose("repeat", "x").values.astype(bool)
     u = np.random.default_rng(seed).random(held.shape)

@@ -2,26 +2,48 @@
 
 The paper's setting (Shwartz-Ziv & Tishby 2017) is the "full" size: widths 10-7-5-4-3 + softmax, tanh, Adam
 lr 4e-4, batch 512, 80 % training patterns, 50 repeats, 10,000 epochs, ~300 log-spaced snapshots, 30 bins on
-[-1, 1].  "quick" and "tiny" shrink repeats, epochs and snapshots (never the task or the network).  The tanh run
-with its activations is used by the plane, gradients, critiques and early-stopping sections; it is trained once
-per process (:func:`paper_run` caches it in memory) and saved without activations.
+[-1, 1].  "quick" and "tiny" shrink repeats, epochs and snapshots (never the task or the network).
+
+:func:`paper_run` trains the paper's network once per process (cached) with :func:`ibtheory.nets.iter_training` and
+measures every snapshot under all the choices the plane, gradients, critiques and early-stopping sections need, so
+that no layer's activations are kept (at the full size they would take ~15 GB):
+
+- ``I_XT``, ``I_TY`` (epoch, layer, repeat), bits: binning with 30 bins (the run layout of
+  :func:`ibtheory.nets.train`), and ``I_XT_bins{n}``, ``I_TY_bins{n}`` for n in :data:`OTHER_BINS`;
+- ``I_XT_ensemble``, ``I_TY_ensemble`` (epoch, layer): the binned encoder pooled over repeats;
+- ``I_XT_kde``, ``I_TY_kde`` (epoch, layer, repeat), bits: the noisy-layer KDE upper estimates (noise variance
+  :data:`NOISE_VAR`) on :data:`KDE_PATTERNS` random patterns at :data:`KDE_SNAPSHOTS` evenly spaced snapshots, NaN
+  at the other snapshots (the estimator costs O(n_x^2) per layer and repeat);
+- ``output`` (epoch, repeat, x, y) float32: the softmax output for every pattern (per-pattern losses);
+- the gradient statistics, losses and accuracies, ``p_xy``, ``train_mask``, ``labels``, ``width`` of nets.train.
+
+Binning uses [-1, 1] for tanh and each network's own range for ReLU (Saxe et al. 2018).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import torch
 import xarray as xr
 
 from .. import store, tasks
-from ..nets import train
+from ..estimators import binned_information, ensemble_information, kde_information
+from ..nets import TrainConfig, iter_training, snapshot_epochs
+from ..nets.loop import prepare
 from .report import check_size
 
-__all__ = ["RUN_SIZES", "PAPER_HIDDEN", "paper_run", "save_run", "hidden_layers", "limits_for"]
+__all__ = ["RUN_SIZES", "PAPER_HIDDEN", "OTHER_BINS", "NOISE_VAR", "KDE_PATTERNS", "KDE_SNAPSHOTS", "paper_run",
+           "save_run", "hidden_layers", "limits_for", "plane_of"]
 
 PAPER_HIDDEN = (10, 7, 5, 4, 3)
+OTHER_BINS = (10, 100)
+NOISE_VAR = 0.1
+KDE_PATTERNS = {"tiny": 128, "quick": 512, "full": 4096}
+KDE_SNAPSHOTS = {"tiny": 3, "quick": 6, "full": 24}
 
 #: Training sizes: repeats, epochs, snapshots of the shared runs.
 RUN_SIZES = {
@@ -30,6 +52,7 @@ RUN_SIZES = {
     "full": {"repeats": 50, "epochs": 10_000, "snapshots": 300},
 }
 BOUNDED = ("tanh", "sigmoid", "hardtanh")
+_BITS = {"units": "bits"}
 
 
 def limits_for(activation: str):
@@ -38,19 +61,105 @@ def limits_for(activation: str):
     return (-1.0, 1.0) if activation in BOUNDED else "adaptive"
 
 
+def _pad(acts: np.ndarray, width: int) -> np.ndarray:
+    """(R, n_x, w) -> (R, n_x, width) with NaN padding (ignored by the estimators)."""
+    out = np.full(acts.shape[:2] + (width,), np.nan, dtype=np.float32)
+    out[..., : acts.shape[-1]] = acts
+    return out
+
+
+def _measure(acts: list[np.ndarray], p_x, p_yx, limits, kde: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+             max_width: int) -> dict[str, np.ndarray]:
+    """Every estimate of one snapshot; all layers at once (NaN-padded to a common width)."""
+    a = np.stack([_pad(x, max_width) for x in acts])  # (L, R, n_x, W)
+    rec = {}
+    for n_bins in (30,) + OTHER_BINS:
+        r = binned_information(a, p_x, p_yx, n_bins=n_bins, limits=limits)
+        suffix = "" if n_bins == 30 else f"_bins{n_bins}"
+        rec[f"I_XT{suffix}"], rec[f"I_TY{suffix}"] = r.I_XT, r.I_TY
+    e = [ensemble_information(x, p_x, p_yx, n_bins=30, limits=limits) for x in acts]  # loop over the few layers
+    rec["I_XT_ensemble"], rec["I_TY_ensemble"] = np.array([v.I_XT for v in e]), np.array([v.I_TY for v in e])
+    nan = np.full(a.shape[:2], np.nan)
+    if kde is None:
+        rec["I_XT_kde"], rec["I_TY_kde"] = nan, nan.copy()
+    else:
+        sub, p_sub, pyx_sub = kde
+        k = kde_information(a[:, :, sub], p_sub, pyx_sub, noise_var=NOISE_VAR)
+        rec["I_XT_kde"], rec["I_TY_kde"] = k.I_XT_upper, k.I_TY_upper
+    return rec
+
+
 @lru_cache(maxsize=2)
 def paper_run(size: str, seed: int, activation: str = "tanh") -> xr.Dataset:
-    """The paper's network on the hard task at ``size``, binning (30 bins) + ensemble, activations kept."""
+    """The paper's network on the hard task at ``size``, measured under every estimator choice (module doc)."""
     check_size(size)
     s = RUN_SIZES[size]
-    return train(tasks.tishby(), hidden=PAPER_HIDDEN, activation=activation, repeats=s["repeats"],
-                 epochs=s["epochs"], snapshots=s["snapshots"], estimators=("binning", "ensemble"),
-                 limits=limits_for(activation), keep_activations=True, seed=seed, progress=False)
+    task = tasks.tishby()
+    config = TrainConfig(hidden=PAPER_HIDDEN, activation=activation, repeats=s["repeats"], epochs=s["epochs"],
+                         snapshots=s["snapshots"], seed=seed)
+    setup = prepare(task, config)
+    p_x, p_yx = setup.p_x, setup.p_y_given_x
+    limits = limits_for(activation)
+    rng = np.random.default_rng(seed)
+    sub = np.sort(rng.choice(p_x.size, size=min(KDE_PATTERNS[size], p_x.size), replace=False))
+    p_sub, pyx_sub = p_x[sub] / p_x[sub].sum(), p_yx[sub]
+    planned = snapshot_epochs(config.epochs, config.snapshots)
+    kde_epochs = set(planned[np.unique(np.round(np.linspace(0, planned.size - 1, KDE_SNAPSHOTS[size])).astype(
+        int))].tolist())
+    widths = config.hidden + (p_yx.shape[1],)
+    records, epochs = [], []
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)  # the batched ops are small; one thread avoids oversubscription on a shared CPU
+    try:
+        for snap in iter_training(task, config, setup=setup):
+            kde = (sub, p_sub, pyx_sub) if snap.epoch in kde_epochs else None
+            rec = _measure(snap.activations, p_x, p_yx, limits, kde, max(widths))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rec.update(grad_mean_norm=snap.grad_mean_norm, grad_std_norm=snap.grad_std_norm,
+                           weight_norm=snap.weight_norm, grad_mean_rel=snap.grad_mean_norm / snap.weight_norm,
+                           grad_std_rel=snap.grad_std_norm / snap.weight_norm,
+                           grad_snr=snap.grad_mean_norm / snap.grad_std_norm, train_loss=snap.train_loss,
+                           test_loss=snap.test_loss, train_accuracy=snap.train_accuracy,
+                           test_accuracy=snap.test_accuracy, output=snap.activations[-1])
+            records.append(rec)
+            epochs.append(snap.epoch)
+    finally:
+        torch.set_num_threads(old)
+    dims = {"train_loss": ("epoch", "repeat"), "test_loss": ("epoch", "repeat"),
+            "train_accuracy": ("epoch", "repeat"), "test_accuracy": ("epoch", "repeat"),
+            "I_XT_ensemble": ("epoch", "layer"), "I_TY_ensemble": ("epoch", "layer"),
+            "output": ("epoch", "repeat", "x", "y")}
+    ds = xr.Dataset(coords={"epoch": np.asarray(epochs, dtype=np.int64), "layer": np.arange(1, len(widths) + 1),
+                            "repeat": setup.repeat_ids, "x": task["x"].values, "y": task["y"].values})
+    for name in records[0]:
+        attrs = dict(_BITS) if name.startswith("I_") or name.endswith("_loss") else {}
+        ds[name] = (dims.get(name, ("epoch", "layer", "repeat")), np.stack([r[name] for r in records]), attrs)
+    ds["width"] = ("layer", np.array(widths))
+    ds["p_xy"] = (("x", "y"), task["p_xy"].values)
+    ds["train_mask"] = (("repeat", "x"), setup.train_mask.astype(np.int8))
+    ds["labels"] = (("repeat", "x"), setup.labels.astype(np.int8))
+    ds["kde_patterns"] = ("kde_pattern", sub)
+    config_dict = dict(dataclasses.asdict(config), limits=limits if isinstance(limits, str) else list(limits),
+                       other_bins=list(OTHER_BINS), noise_var=NOISE_VAR, kde_patterns=int(sub.size),
+                       kde_snapshots=KDE_SNAPSHOTS[size], task="tishby")
+    ds = store.with_provenance(ds, config_dict, seed)
+    ds.attrs.update(activation=activation, task="tishby", complete=1)
+    return ds
+
+
+def plane_of(run: xr.Dataset, suffix: str) -> xr.Dataset:
+    """The run's information plane under one estimator: ``I_XT``/``I_TY`` from ``I_XT{suffix}``/``I_TY{suffix}``
+    (snapshots where it was not measured dropped), for the plotting and phase functions."""
+    ixt, ity = run[f"I_XT{suffix}"], run[f"I_TY{suffix}"]
+    ok = np.isfinite(ixt.values).reshape(ixt.sizes["epoch"], -1).all(axis=1)
+    ds = xr.Dataset({"I_XT": ixt, "I_TY": ity}).isel(epoch=np.flatnonzero(ok))
+    ds.attrs["activation"] = run.attrs.get("activation", "")
+    return ds
 
 
 def save_run(run: xr.Dataset, path: Path) -> Path:
-    """Save a run without its (large) activations and checkpoint."""
-    drop = [v for v in run.data_vars if v == "activations" or v.startswith("checkpoint_")]
+    """Save a run without its (large) activations, outputs and checkpoint."""
+    drop = [v for v in run.data_vars if v in ("activations", "output") or v.startswith("checkpoint_")]
     return store.save(run.drop_vars(drop), path)
 
 
