@@ -11,7 +11,7 @@ measured under each choice, snapshot by snapshot during training:
 - estimator: binning vs the noisy layer T + N(0, 0.1 I) with the pairwise-distance (KDE) upper bound of Kolchinsky
   & Tracey (2017) (:func:`ibtheory.estimators.kde_information`), for tanh and ReLU, on a random subset of
   ``runs.KDE_PATTERNS`` patterns (uniform p(x) on the subset) at ``runs.KDE_SNAPSHOTS`` evenly spaced snapshots
-  (the estimator costs O(n_x^2) per layer; the "full" size uses all 4096 patterns).
+  (the estimator costs O(n_x^2) per layer and repeat; the "full" size uses 1024 patterns).
 
 Rule: a choice *shows compression* when at least one hidden layer has both phases (fitting > 0.05 bits, then
 compression > 0.05 bits, :func:`ibtheory.reproduce.plane.two_phase_layers`).  The claim under test is the paper's

@@ -16,6 +16,7 @@ import argparse
 import importlib
 import math
 import platform
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -82,6 +83,11 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _anchor(title: str) -> str:
+    """GitHub-style heading anchor: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^a-z0-9 _-]", "", title.lower()).replace(" ", "-")
+
+
 def _section_md(sec: Section, out: Path) -> list[str]:
     lines = [f"## {sec.title}", "", f"**Claim.** {sec.claim}", "", f"**Verdict: {sec.verdict}**", "",
              f"*Rule.* {sec.rule}", ""]
@@ -110,8 +116,7 @@ def write_report(sections: Sequence[Section], out: str | Path, size: str, seed: 
              "the numbers by the rule shown in each section (see `ibtheory/reproduce/<section>.py`).", "",
              "| section | claim | verdict | time [s] |", "|---|---|---|---|"]
     for s in sections:
-        lines.append(f"| [{s.name}](#{s.title.lower().replace(' ', '-')}) | {s.claim} | {s.verdict} | "
-                     f"{s.seconds:.1f} |")
+        lines.append(f"| [{s.name}](#{_anchor(s.title)}) | {s.claim} | {s.verdict} | {s.seconds:.1f} |")
     lines.append("")
     for s in sections:
         lines += _section_md(s, out)
