@@ -211,3 +211,14 @@ def test_cli_rejects_contradicting_sizes(tmp_path, capsys):
 def test_section_rejects_an_unknown_verdict():
     with pytest.raises(ValueError, match="verdict"):
         Section("x", "X", "claim", {}, [], "maybe", "rule")
+
+
+def test_experiment_script_entry_point(tiny_run, tmp_path, capsys):
+    from ibtheory.reproduce.report import section_main
+
+    assert section_main("early_stopping", ["--size", "tiny", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("Information-based early stopping (tiny): ")
+    assert (tmp_path / "report.md").is_file() and (tmp_path / "early_stopping.png").is_file()
+    with pytest.raises(ValueError, match="name must be one of"):
+        section_main("nope", [])
