@@ -223,8 +223,8 @@ def _trivial_solutions(prob: Reduced, betas: np.ndarray) -> list[IBSolution]:
 
 def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 240, tol: float = 1e-12,
              max_iter: int = 2000, forward: bool | None = None, certify: bool | None = None, gap_tol: float = 2e-7,
-             refine_critical: bool | None = None, critical_rtol: float = 1e-3, seed: int = 0,
-             progress: bool = False) -> xr.Dataset:
+             refine_critical: bool | None = None, critical_rtol: float = 1e-3, keep_brackets: bool = False,
+             seed: int = 0, progress: bool = False) -> xr.Dataset:
     """Compute the IB curve of ``p_xy`` (n_x, n_y) over a grid of betas (see the module docstring).
 
     Parameters
@@ -240,6 +240,7 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
     gap_tol : a certified gap above this (bits) triggers re-seeding at the certificate's maximiser.
     refine_critical : bisect brackets where the cluster count changes (default: when ``betas`` is None).
     critical_rtol : bisection stops when the bracket's ratio is below 1 + critical_rtol.
+    keep_brackets : also put the two solutions that end each final bracket on the curve (slow to certify).
     seed : seed of the forward-annealing perturbations.
     progress : tqdm progress bar over betas.
 
@@ -294,7 +295,8 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
                 else:
                     others.append(sol)
                 bar.update()
-        critical = _refine_critical(prob, sols, tol, max_iter, critical_rtol) if refine else _brackets(sols)
+        critical = (_refine_critical(prob, sols, tol, max_iter, critical_rtol, keep_brackets)
+                    if refine else _brackets(sols))
         if refine:
             _fill(prob, sols, tol, max_iter, max_step=2.0 * float(np.log2(prob.n_s)) / len(bs), budget=len(bs))
     bar.close()
@@ -305,7 +307,8 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
             warm = cert.lambdas
     return _dataset(prob, sols, others, critical, do_cert, dict(
         n_betas=int(len(bs)), tol=tol, max_iter=int(max_iter), forward=bool(forward), certify=do_cert,
-        gap_tol=gap_tol, refine_critical=refine, critical_rtol=critical_rtol, seed=int(seed),
+        gap_tol=gap_tol, refine_critical=refine, critical_rtol=critical_rtol, keep_brackets=bool(keep_brackets),
+        seed=int(seed),
         betas_given=user_betas))
 
 
@@ -342,10 +345,11 @@ def _fill(prob, sols: dict, tol, max_iter, max_step: float, budget: int) -> None
         sols[mid], _ = _solve_from(prob, mid, _state_of(sols[b[i + 1]]), tol, max_iter)
 
 
-def _refine_critical(prob, sols: dict, tol, max_iter, rtol) -> np.ndarray:
-    """Bisect every bracket where the cluster count changes until its ratio is below 1 + ``rtol``; add the two
-    solutions that end each final bracket to ``sols`` (intermediate ones are dropped: they sit close to a
-    transition, where they are slow to certify and add nothing to the curve); return the critical betas."""
+def _refine_critical(prob, sols: dict, tol, max_iter, rtol, keep_brackets: bool = False) -> np.ndarray:
+    """Bisect every bracket where the cluster count changes until its ratio is below 1 + ``rtol``; return the
+    critical betas (geometric midpoints of the final brackets).  The bisection's solutions sit within ``rtol`` of a
+    transition, where critical slowing down makes them slow to polish and certify; they are added to ``sols`` only
+    with ``keep_brackets`` (the two ends of each final bracket)."""
     crit = []
     work = dict(sols)
     b = sorted(work)
@@ -355,7 +359,8 @@ def _refine_critical(prob, sols: dict, tol, max_iter, rtol) -> np.ndarray:
         lo, hi = todo.pop()
         if hi / lo < 1 + rtol:
             crit.append(np.sqrt(lo * hi))
-            sols[lo], sols[hi] = work[lo], work[hi]
+            if keep_brackets:
+                sols[lo], sols[hi] = work[lo], work[hi]
             continue
         mid = float(np.sqrt(lo * hi))
         budget = min(max_iter, 600)
