@@ -52,6 +52,8 @@ RULE = ("near the curve: repeat-mean relevance gap (binning) <= 0.05 bits; self-
 
 
 def run(out: Path, size: str, seed: int) -> Section:
+    """Run this claim's experiment at ``size`` ("tiny" | "quick" | "full") into ``out`` (.nc, .png) and return
+    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring."""
     s = BOUND_RUNS[check_size(size)]
     task = tasks.tishby(tasks.TISHBY_SOFT_GAMMA)
     curve = ib_curve(task["p_xy"].values, betas=np.geomspace(0.5, 2000.0, N_BETAS[size]), certify=True)

@@ -45,6 +45,8 @@ RULE = ("a choice shows compression when at least one hidden layer has both phas
 
 
 def run(out: Path, size: str, seed: int) -> Section:
+    """Run this claim's experiment at ``size`` ("tiny" | "quick" | "full") into ``out`` (.nc, .png) and return
+    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring."""
     check_size(size)
     tanh, relu = paper_run(size, seed, "tanh"), paper_run(size, seed, "relu")
     choices = {

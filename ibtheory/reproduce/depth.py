@@ -61,6 +61,8 @@ def earliest_turn(run, window: int) -> float:
 
 
 def run(out: Path, size: str, seed: int) -> Section:
+    """Run this claim's experiment at ``size`` ("tiny" | "quick" | "full") into ``out`` (.nc, .png) and return
+    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring."""
     s = DEPTH_RUNS[check_size(size)]
     thr = ERROR_THRESHOLD[size]
     task = tasks.tishby()

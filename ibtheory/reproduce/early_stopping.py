@@ -109,6 +109,8 @@ def split_losses(run: xr.Dataset, seed: int) -> xr.Dataset:
 
 
 def run(out: Path, size: str, seed: int) -> Section:
+    """Run this claim's experiment at ``size`` ("tiny" | "quick" | "full") into ``out`` (.nc, .png) and return
+    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring."""
     check_size(size)
     r = paper_run(size, seed, "tanh")
     pat = min(PATIENCE[size], r.sizes["epoch"] - 1)

@@ -37,6 +37,8 @@ RULE = ("a hidden layer is aligned when its drift-to-diffusion transition (smoot
 
 
 def run(out: Path, size: str, seed: int) -> Section:
+    """Run this claim's experiment at ``size`` ("tiny" | "quick" | "full") into ``out`` (.nc, .png) and return
+    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring."""
     r = paper_run(size, seed, "tanh")
     window = int(max(1, min(5, r.sizes["epoch"] // 3)))
     ph = phases.detect_phases(r, window=window, tol=TOL)

@@ -147,6 +147,8 @@ def _network(out: Path, s: dict, seed: int) -> tuple[dict, list[Path], bool, boo
 
 
 def run(out: Path, size: str, seed: int) -> Section:
+    """Run this claim's experiment at ``size`` ("tiny" | "quick" | "full") into ``out`` (.nc, .png) and return
+    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring."""
     s = LANGEVIN_SIZES[check_size(size)]
     out = Path(out)
     n1, f1, ok1 = _relaxation(out, s, seed)

@@ -48,6 +48,8 @@ RULE = ("a (network, estimator) pair shows compression when at least one hidden 
 
 
 def run(out: Path, size: str, seed: int, mnist_dir: str | Path | None = None) -> Section:
+    """Run the MNIST experiment at ``size`` into ``out`` (.nc, .png) and return its Section; "skipped" without
+    ``mnist_dir`` (the folder with the t10k IDX files).  Verdict by the rule in the module docstring."""
     s = MNIST_SIZES[check_size(size)]
     if mnist_dir is None:
         return Section("mnist", "MNIST", CLAIM, {}, [], "skipped (no --mnist-dir given)", RULE,

@@ -67,6 +67,8 @@ def dpi_fraction(run: xr.Dataset, variable: str = "I_XT") -> float:
 
 
 def run(out: Path, size: str, seed: int) -> Section:
+    """Run this claim's experiment at ``size`` ("tiny" | "quick" | "full") into ``out`` (.nc, .png) and return
+    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring."""
     r = paper_run(size, seed, "tanh")
     nc = save_run(r, Path(out) / "plane_tanh.nc")
     hid = hidden_layers(r)

@@ -40,6 +40,8 @@ RULE = ("with I_f the repeat-mean final I(T;Y) of the last hidden layer at train
 
 
 def run(out: Path, size: str, seed: int) -> Section:
+    """Run this claim's experiment at ``size`` ("tiny" | "quick" | "full") into ``out`` (.nc, .png) and return
+    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring."""
     s = SIZE_RUNS[check_size(size)]
     task = tasks.tishby()
     fig, axes = plt.subplots(1, len(FRACTIONS), figsize=(16, 4.6), layout="constrained")
