@@ -43,6 +43,7 @@ from numpy.typing import ArrayLike
 from tqdm.auto import tqdm
 
 from ..store import with_provenance
+from . import _improve as im
 from . import _iterate as it
 from ._hull import hull_inverse, hull_value, upper_hull
 from ._problem import Reduced, reduce, validate_beta
@@ -90,28 +91,6 @@ def default_betas(prob: Reduced, n: int = 240, span: float = 1e4) -> np.ndarray:
     return np.geomspace(lo, lo * span, n)
 
 
-def _split(state: it.State, rng: np.random.Generator, eps: float) -> it.State:
-    n_t, n_y = state.log_dec.shape
-    z = rng.standard_normal((n_t, n_y))
-    ld = np.concatenate([state.log_dec + eps * z, state.log_dec - eps * z])
-    ld -= it.lse(ld, axis=1)[:, None]
-    lp = np.concatenate([state.log_pt, state.log_pt]) - np.log(2.0)
-    return it.State(lp, ld)
-
-
-def _solve_from(prob, beta, state, tol, max_iter, loose_merge: float = 1e-4) -> tuple[IBSolution, it.State]:
-    """Converge from ``state``; then merge clusters whose decoders are within ``loose_merge`` if, re-converged,
-    that does not raise the objective (near-duplicates left by splitting or slow merging)."""
-    st, n, res = it.converge(prob, beta, state, tol, max_iter)
-    cand = it.prune_merge(st, merge_tol=loose_merge)
-    if cand.log_pt.size < st.log_pt.size:
-        st2, n2, res2 = it.converge(prob, beta, cand, tol, max_iter)
-        n += n2
-        if st2.J <= st.J + 1e-13 * max(1.0, abs(st.J)):
-            st, res = st2, res2
-    return solution_from_state(prob, beta, st, n, res, tol), it.prune_merge(st)
-
-
 def anneal(prob: Reduced, betas: Sequence[float], direction: str = "reverse", tol: float = 1e-12,
            max_iter: int = 20000, seed: int = 0, split_eps: float = 1e-3) -> Iterator[IBSolution]:
     """Yield one solution per beta of ``betas`` (in the given order), each warm-started from the previous one.
@@ -128,85 +107,9 @@ def anneal(prob: Reduced, betas: Sequence[float], direction: str = "reverse", to
         state = it.from_encoder(prob, np.ones((prob.n_s, 1)))
     for b in betas:
         if direction == "forward":
-            state = _split(state, rng, split_eps)
-        sol, state = _solve_from(prob, float(b), state, tol, max_iter)
+            state = im.split(state, rng, split_eps)
+        sol, state = im.solve_from(prob, float(b), state, tol, max_iter)
         yield sol
-
-
-def _state_of(sol: IBSolution) -> it.State:
-    with np.errstate(divide="ignore"):
-        return it.State(np.log(sol.p_t), np.log(sol.decoder))
-
-
-def _polish(prob, best, cert, tol, gap_tol, warm):
-    """Bring a loosely converged point to residual 1e-13 when its gap exceeds ``gap_tol`` (a first-order
-    tangency error from stopping on a stalled objective): Newton's method first, then the accelerated map, a longer
-    second round only for points still far off."""
-    from dataclasses import replace
-
-    from .certify import certify_state
-
-    for budget in (0, 3000, 20000):
-        if not (cert.gap > gap_tol and best.residual >= 1e-13) or (budget > 3000 and cert.gap <= 4 * gap_tol):
-            break
-        if budget == 0:  # Newton first: immune to the critical slowing down of the plain map
-            st, n, res = it.newton_polish(prob, best.beta, _state_of(best))
-        else:
-            st, n, res = it.fixed_point(prob, best.beta, _state_of(best), 1e-13, budget, obj_tol=1e-16,
-                                    remaining_tol=1e-14)
-        polished = solution_from_state(prob, best.beta, st, best.iterations + n, res, tol)
-        cert2 = certify_state(prob, best.beta, polished, warm=warm)
-        if cert2.gap < cert.gap:
-            cert, best = cert2, replace(polished, gap=cert2.gap)
-    return best, cert
-
-
-def _certify(prob, sol, tol, max_iter, gap_tol, warm=None, max_seeds=6):
-    """Certify ``sol``; while the gap exceeds ``gap_tol``: polish, then re-solve with a cluster seeded at the
-    certificate's maximiser (only on a clearly positive witness), and as a last resort start afresh.
-
-    Returns (best solution with its ``gap``, its certificate).
-    """
-    from dataclasses import replace
-
-    from .certify import certify_state, seed_cluster
-
-    cert = certify_state(prob, sol.beta, sol, warm=warm)
-    best = replace(sol, gap=cert.gap)
-    if not cert.converged and prob.n_y > 2:
-        # the branch and bound ran out of budget (|Y| = 3 near the hull's corners): the gap is a valid but loose
-        # bound, and re-solving cannot tighten it
-        return best, cert
-    for _ in range(max_seeds):
-        best, cert = _polish(prob, best, cert, tol, gap_tol, warm)
-        # re-seed only on evidence of a better solution: a q whose value phi(q) - a.q is clearly positive
-        if cert.gap <= gap_tol or cert.g_lower <= 0.25 * gap_tol * _LN2:
-            break
-        # the new cluster's best weight is unknown (often small): try weights until one lowers the Lagrangian
-        trial = None
-        for masses in ((0.01, 0.001), (0.1, 1e-4)):
-            cands = [_solve_from(prob, sol.beta, seed_cluster(prob, best, cert, m), tol, min(max_iter, 600))[0]
-                     for m in masses]
-            cand = min(cands, key=lambda c: c.lagrangian)
-            if cand.lagrangian < best.lagrangian - 1e-15:
-                trial = cand
-                break
-        if trial is None:
-            break
-        cert = certify_state(prob, sol.beta, trial, warm=warm)
-        best = replace(trial, gap=cert.gap)
-    if cert.gap > 4 * gap_tol:
-        # last resort: a fresh start from the identity encoder (the annealed path may sit on a slow saddle)
-        fresh, _ = _solve_from(prob, sol.beta, it.from_encoder(prob, np.eye(prob.n_s)), tol, max_iter)
-        cert2 = certify_state(prob, sol.beta, fresh, warm=warm)
-        fresh, cert2 = _polish(prob, replace(fresh, gap=cert2.gap), cert2, tol, gap_tol, warm)
-        if cert2.gap < cert.gap and fresh.lagrangian <= best.lagrangian + best.gap:
-            cert, best = cert2, fresh
-    return best, cert
-
-
-def _better(a: IBSolution | None, b: IBSolution) -> IBSolution:
-    return b if a is None or b.lagrangian < a.lagrangian - 1e-14 else a
 
 
 def _trivial_solutions(prob: Reduced, betas: np.ndarray) -> list[IBSolution]:
@@ -303,7 +206,7 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
     if do_cert:
         warm = None
         for b in sorted(sols):
-            sols[b], cert = _certify(prob, sols[b], tol, max_iter, gap_tol, warm)
+            sols[b], cert = im.certify_and_improve(prob, sols[b], tol, max_iter, gap_tol, warm)
             warm = cert.lambdas
     return _dataset(prob, sols, others, critical, do_cert, dict(
         n_betas=int(len(bs)), tol=tol, max_iter=int(max_iter), forward=bool(forward), certify=do_cert,
@@ -342,7 +245,7 @@ def _fill(prob, sols: dict, tol, max_iter, max_step: float, budget: int) -> None
         if jumps[i] <= max_step or b[i + 1] / b[i] < 1 + 1e-9:
             return
         mid = float(np.sqrt(b[i] * b[i + 1]))
-        sols[mid], _ = _solve_from(prob, mid, _state_of(sols[b[i + 1]]), tol, max_iter)
+        sols[mid], _ = im.solve_from(prob, mid, im.state_of(sols[b[i + 1]]), tol, max_iter)
 
 
 def _refine_critical(prob, sols: dict, tol, max_iter, rtol, keep_brackets: bool = False) -> np.ndarray:
@@ -364,9 +267,9 @@ def _refine_critical(prob, sols: dict, tol, max_iter, rtol, keep_brackets: bool 
             continue
         mid = float(np.sqrt(lo * hi))
         budget = min(max_iter, 600)
-        down, _ = _solve_from(prob, mid, _state_of(work[hi]), tol, budget)
-        up, _ = _solve_from(prob, mid, _split(_state_of(work[lo]), np.random.default_rng(0), 1e-3), tol, budget)
-        work[mid] = _better(down, up)
+        down, _ = im.solve_from(prob, mid, im.state_of(work[hi]), tol, budget)
+        up, _ = im.solve_from(prob, mid, im.split(im.state_of(work[lo]), np.random.default_rng(0), 1e-3), tol, budget)
+        work[mid] = im.better(down, up)
         n_lo, n_mid, n_hi = (_n_clusters(work[x]) for x in (lo, mid, hi))
         if n_lo != n_mid:
             todo.append((lo, mid))

@@ -206,9 +206,9 @@ def solve_reduced(prob: Reduced, beta: float, state: it.State, tol: float = 1e-1
     do_cert = prob.n_y == 2 if certify is None else certify
     if not do_cert:
         return solution_from_state(prob, beta, st, n, res, tol)
-    from .curve import _certify
+    from ._improve import certify_and_improve
 
-    best, _ = _certify(prob, solution_from_state(prob, beta, st, n, res, tol), tol, max_iter, gap_tol,
+    best, _ = certify_and_improve(prob, solution_from_state(prob, beta, st, n, res, tol), tol, max_iter, gap_tol,
                        max_seeds=max_seeds)
     return best
 

@@ -1,0 +1,120 @@
+"""Steps shared by the IB curve and the solver: warm-started solves, cluster splitting, certification with
+polishing and re-seeding (private).
+
+``certify_and_improve`` is what makes every reported point certified: it computes the certificate
+(``ibtheory.ib.certify``); while the gap exceeds ``gap_tol`` it polishes the fixed point (Newton, then SQUAREM),
+re-seeds a cluster at the certificate's maximiser when a Gibbs witness shows a better solution exists, and as a last
+resort restarts from the identity encoder.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _iterate as it
+from .solver import IBSolution, solution_from_state
+
+__all__ = ["split", "solve_from", "state_of", "polish", "certify_and_improve", "better"]
+
+_LN2 = np.log(2.0)
+
+
+def split(state: it.State, rng: np.random.Generator, eps: float) -> it.State:
+    """Every cluster doubled, the copies' log-decoders moved by +-eps along a seeded random direction."""
+    n_t, n_y = state.log_dec.shape
+    z = rng.standard_normal((n_t, n_y))
+    ld = np.concatenate([state.log_dec + eps * z, state.log_dec - eps * z])
+    ld -= it.lse(ld, axis=1)[:, None]
+    lp = np.concatenate([state.log_pt, state.log_pt]) - np.log(2.0)
+    return it.State(lp, ld)
+
+
+def solve_from(prob, beta, state, tol, max_iter, loose_merge: float = 1e-4) -> tuple[IBSolution, it.State]:
+    """Converge from ``state``; then merge clusters whose decoders are within ``loose_merge`` if, re-converged,
+    that does not raise the objective (near-duplicates left by splitting or slow merging)."""
+    st, n, res = it.converge(prob, beta, state, tol, max_iter)
+    cand = it.prune_merge(st, merge_tol=loose_merge)
+    if cand.log_pt.size < st.log_pt.size:
+        st2, n2, res2 = it.converge(prob, beta, cand, tol, max_iter)
+        n += n2
+        if st2.J <= st.J + 1e-13 * max(1.0, abs(st.J)):
+            st, res = st2, res2
+    return solution_from_state(prob, beta, st, n, res, tol), it.prune_merge(st)
+
+
+def state_of(sol: IBSolution) -> it.State:
+    """The iteration state (ln p(t), ln p(y|t)) of a solution."""
+    with np.errstate(divide="ignore"):
+        return it.State(np.log(sol.p_t), np.log(sol.decoder))
+
+
+def polish(prob, best, cert, tol, gap_tol, warm):
+    """Bring a loosely converged point to residual 1e-13 when its gap exceeds ``gap_tol`` (a first-order
+    tangency error from stopping on a stalled objective): Newton's method first, then the accelerated map, a longer
+    second round only for points still far off."""
+    from dataclasses import replace
+
+    from .certify import certify_state
+
+    for budget in (0, 3000, 20000):
+        if not (cert.gap > gap_tol and best.residual >= 1e-13) or (budget > 3000 and cert.gap <= 4 * gap_tol):
+            break
+        if budget == 0:  # Newton first: immune to the critical slowing down of the plain map
+            st, n, res = it.newton_polish(prob, best.beta, state_of(best))
+        else:
+            st, n, res = it.fixed_point(prob, best.beta, state_of(best), 1e-13, budget, obj_tol=1e-16,
+                                        remaining_tol=1e-14)
+        polished = solution_from_state(prob, best.beta, st, best.iterations + n, res, tol)
+        cert2 = certify_state(prob, best.beta, polished, warm=warm)
+        if cert2.gap < cert.gap:
+            cert, best = cert2, replace(polished, gap=cert2.gap)
+    return best, cert
+
+
+def certify_and_improve(prob, sol, tol, max_iter, gap_tol, warm=None, max_seeds=6):
+    """Certify ``sol``; while the gap exceeds ``gap_tol``: polish, then re-solve with a cluster seeded at the
+    certificate's maximiser (only on a clearly positive witness), and as a last resort start afresh.
+
+    Returns (best solution with its ``gap``, its certificate).
+    """
+    from dataclasses import replace
+
+    from .certify import certify_state, seed_cluster
+
+    cert = certify_state(prob, sol.beta, sol, warm=warm)
+    best = replace(sol, gap=cert.gap)
+    if not cert.converged and prob.n_y > 2:
+        # the branch and bound ran out of budget (|Y| = 3 near the hull's corners): the gap is a valid but loose
+        # bound, and re-solving cannot tighten it
+        return best, cert
+    for _ in range(max_seeds):
+        best, cert = polish(prob, best, cert, tol, gap_tol, warm)
+        # re-seed only on evidence of a better solution: a q whose value phi(q) - a.q is clearly positive
+        if cert.gap <= gap_tol or cert.g_lower <= 0.25 * gap_tol * _LN2:
+            break
+        # the new cluster's best weight is unknown (often small): try weights until one lowers the Lagrangian
+        trial = None
+        for masses in ((0.01, 0.001), (0.1, 1e-4)):
+            cands = [solve_from(prob, sol.beta, seed_cluster(prob, best, cert, m), tol, min(max_iter, 600))[0]
+                     for m in masses]
+            cand = min(cands, key=lambda c: c.lagrangian)
+            if cand.lagrangian < best.lagrangian - 1e-15:
+                trial = cand
+                break
+        if trial is None:
+            break
+        cert = certify_state(prob, sol.beta, trial, warm=warm)
+        best = replace(trial, gap=cert.gap)
+    if cert.gap > 4 * gap_tol:
+        # last resort: a fresh start from the identity encoder (the annealed path may sit on a slow saddle)
+        fresh, _ = solve_from(prob, sol.beta, it.from_encoder(prob, np.eye(prob.n_s)), tol, max_iter)
+        cert2 = certify_state(prob, sol.beta, fresh, warm=warm)
+        fresh, cert2 = polish(prob, replace(fresh, gap=cert2.gap), cert2, tol, gap_tol, warm)
+        if cert2.gap < cert.gap and fresh.lagrangian <= best.lagrangian + best.gap:
+            cert, best = cert2, fresh
+    return best, cert
+
+
+def better(a: IBSolution | None, b: IBSolution) -> IBSolution:
+    """The solution with the lower Lagrangian (``a`` on ties within 1e-14 bits)."""
+    return b if a is None or b.lagrangian < a.lagrangian - 1e-14 else a
