@@ -280,7 +280,7 @@ def _refine_critical(prob, sols: dict, tol, max_iter, rtol, keep_brackets: bool 
 
 def _dataset(prob: Reduced, sols: dict, others: list, critical: np.ndarray, certified: bool,
              config: dict) -> xr.Dataset:
-    from ..info import entropy
+    from ..info import entropy, mutual_information
 
     betas = np.array(sorted(sols))
     S = [sols[b] for b in betas]
@@ -296,8 +296,7 @@ def _dataset(prob: Reduced, sols: dict, others: list, critical: np.ndarray, cert
         pt[i, : s.n_t] = s.p_t[order]
     ixt = np.array([s.I_XT for s in S])
     ity = np.array([s.I_TY for s in S])
-    I_XY = float(prob.p_s @ np.where(prob.W > 0, prob.W * np.log(np.where(prob.W > 0, prob.W, 1) / prob.p_y),
-                                     0).sum(axis=1)) / _LN2
+    I_XY = mutual_information(prob.p_s[:, None] * prob.W, normalize=True)
     H_S = entropy(prob.p_s)
     allx = np.concatenate([ixt, [s.I_XT for s in others], [H_S]])
     ally = np.concatenate([ity, [s.I_TY for s in others], [I_XY]])
