@@ -97,7 +97,7 @@ def split_losses(run: xr.Dataset, seed: int) -> xr.Dataset:
     labels = run["labels"].transpose("repeat", "x").values.astype(int)
     held = ~run["train_mask"].transpose("repeat", "x").values.astype(bool)
     u = np.random.default_rng(seed).random(held.shape)
-    thresh = np.array([np.median(u[k][held[k]]) for k in range(held.shape[0])])[:, None]
+    thresh = np.nanmedian(np.where(held, u, np.nan), axis=1, keepdims=True)  # half of each repeat's held-out set
     val, test = held & (u < thresh), held & (u >= thresh)
     p_true = np.take_along_axis(probs, labels[None, :, :, None], axis=-1)[..., 0]
     ce = -np.log2(np.clip(p_true, 1e-12, None))
