@@ -41,7 +41,11 @@ class Section:
     name : module name (e.g. "plane"); title : heading; claim : the claim under test, one sentence;
     numbers : measured values (floats, ints, strings or short lists; information in bits, named ``..._bits``);
     figures : PNG paths (inside the output folder); verdict : computed by the rule; rule : the rule's text;
-    notes : caveats of this size (what was shrunk); seconds : wall time of the section.
+    notes : caveats of this size (what was shrunk); seconds : wall time of the section;
+    results : the .nc files written.
+
+    >>> Section("demo", "Demo", "a gap is small", {"gap_bits": 0.01}, [], "holds", "gap <= 0.05 bits").verdict
+    'holds'
     """
 
     name: str
