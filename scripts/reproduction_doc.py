@@ -5,6 +5,8 @@ Usage::
 
     ibtheory reproduce --quick --out repro --mnist-dir ../shared/data/mnist
     python scripts/reproduction_doc.py repro --note "wall time 4 min 10 s; load average 4.1 on 2 cores"
+    ibtheory reproduce --size full --only sizes,depth --out repro-full      # some sections at the paper's size
+    python scripts/reproduction_doc.py repro --note "..." --also repro-full --also-note "..."
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "docs" / "reproduction.md"))
     p.add_argument("--figures", default=str(ROOT / "docs" / "figures"))
     p.add_argument("--note", default="", help="a line on how it was run (wall time, machine load)")
+    p.add_argument("--also", default=None, help="a second report folder (e.g. some sections at the full size), "
+                   "appended after the first with its figures prefixed repro_<ALSO_PREFIX>_")
+    p.add_argument("--also-title", default="Full size", help="heading of the appended report")
+    p.add_argument("--also-note", default="", help="a line on how the appended report was run")
+    p.add_argument("--also-prefix", default="full", help="figure-name prefix of the appended report")
     args = p.parse_args(argv)
     src = Path(args.report_dir)
     report = src / "report.md"
@@ -63,16 +70,27 @@ def main(argv: list[str] | None = None) -> int:
     rel = Path(figs.resolve()).relative_to(out.resolve().parent) if figs.resolve().is_relative_to(
         out.resolve().parent) else figs.resolve()
 
-    def copy(m: re.Match) -> str:
-        name = m.group(2)
-        target = figs / f"repro_{Path(name).name}"
-        shutil.copyfile(src / name, target)
-        return f"![{m.group(1)}]({(rel / target.name).as_posix()})"
+    def body_of(folder: Path, prefix: str) -> str:
+        def copy(m: re.Match) -> str:
+            name = m.group(2)
+            target = figs / f"repro_{prefix}{Path(name).name}"
+            shutil.copyfile(folder / name, target)
+            return f"![{m.group(1)}]({(rel / target.name).as_posix()})"
 
-    body = report.read_text().split("\n", 1)[1]  # drop the report's own title
-    body = re.sub(r"!\[([^\]]*)\]\(([^)]+\.png)\)", copy, body)
+        body = (folder / "report.md").read_text().split("\n", 1)[1]  # drop the report's own title
+        return re.sub(r"!\[([^\]]*)\]\(([^)]+\.png)\)", copy, body).lstrip("\n")
+
     note = f"*Run.* {args.note}\n\n" if args.note else ""
-    out.write_text(INTRO.format(rules=rules_table()) + note + body.lstrip("\n"))
+    text = INTRO.format(rules=rules_table()) + note + body_of(src, "")
+    if args.also:
+        also = Path(args.also)
+        if not (also / "report.md").is_file():
+            raise SystemExit(f"{also / 'report.md'} does not exist")
+        extra = body_of(also, f"{args.also_prefix}_").replace("\n## ", "\n### ")
+        extra = re.sub(r"\[(\w+)\]\(#[^)]+\)", r"\1", extra)  # its table's anchors would hit the first report
+        note2 = f"*Run.* {args.also_note}\n\n" if args.also_note else ""
+        text += f"\n# {args.also_title}\n\n" + note2 + extra
+    out.write_text(text)
     print(f"wrote {out} and {len(list(figs.glob('repro_*.png')))} figures in {figs}")
     return 0
 
