@@ -43,7 +43,7 @@ PAPER_HIDDEN = (10, 7, 5, 4, 3)
 OTHER_BINS = (10, 100)
 NOISE_VAR = 0.1
 KDE_PATTERNS = {"tiny": 128, "quick": 512, "full": 1024}  # full: 24 x 6 x 50 estimates of O(n^2)
-KDE_SNAPSHOTS = {"tiny": 3, "quick": 6, "full": 24}
+KDE_SNAPSHOTS = {"tiny": 3, "quick": 6, "full": 10}
 
 #: Training sizes: repeats, epochs, snapshots of the shared runs.
 RUN_SIZES = {
