@@ -42,7 +42,7 @@ __all__ = ["RUN_SIZES", "PAPER_HIDDEN", "OTHER_BINS", "NOISE_VAR", "KDE_PATTERNS
 PAPER_HIDDEN = (10, 7, 5, 4, 3)
 OTHER_BINS = (10, 100)
 NOISE_VAR = 0.1
-KDE_PATTERNS = {"tiny": 128, "quick": 512, "full": 1024}  # full: 24 x 6 x 50 estimates of O(n^2)
+KDE_PATTERNS = {"tiny": 128, "quick": 512, "full": 1024}  # full: 10 x 6 x 50 estimates of O(n^2)
 KDE_SNAPSHOTS = {"tiny": 3, "quick": 6, "full": 10}
 
 #: Training sizes: repeats, epochs, snapshots of the shared runs.
