@@ -30,8 +30,10 @@ here" or "skipped". The rules (each module's ``RULE``):
 {rules}
 The numbers below come from the **quick** size: the paper's task, network and optimiser, but fewer repeats and
 epochs (e.g. 6 repeats x 1,000 epochs instead of 50 x 10,000), so slow phenomena (compression of the middle layers,
-the diffusion phase) may not have happened yet; the verdicts are those of this size, not of the paper's. The full size
-is `ibtheory reproduce --out DIR` (hours). Re-generate this page with `scripts/reproduction_doc.py`.
+the diffusion phase) may not have happened yet; the verdicts are those of this size, not of the paper's. Sections that
+were also run at the **full** size (`ibtheory reproduce --size full --only ...`, the paper's 50 repeats x 10,000
+epochs) follow the quick report, with their own numbers and verdicts. Re-generate this page with
+`scripts/reproduction_doc.py`.
 
 """
 
@@ -54,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "docs" / "reproduction.md"))
     p.add_argument("--figures", default=str(ROOT / "docs" / "figures"))
     p.add_argument("--note", default="", help="a line on how it was run (wall time, machine load)")
-    p.add_argument("--also", default=None, help="a second report folder (e.g. some sections at the full size), "
-                   "appended after the first with its figures prefixed repro_<ALSO_PREFIX>_")
-    p.add_argument("--also-title", default="Full size", help="heading of the appended report")
-    p.add_argument("--also-note", default="", help="a line on how the appended report was run")
+    p.add_argument("--also", action="append", default=[], help="another report folder (e.g. some sections at the "
+                   "full size), appended after the first with its figures prefixed repro_<ALSO_PREFIX>_; repeatable")
+    p.add_argument("--also-title", default="Full size", help="heading of the appended reports")
+    p.add_argument("--also-note", action="append", default=[], help="how each appended report was run (in order)")
     p.add_argument("--also-prefix", default="full", help="figure-name prefix of the appended report")
     args = p.parse_args(argv)
     src = Path(args.report_dir)
@@ -82,14 +84,15 @@ def main(argv: list[str] | None = None) -> int:
 
     note = f"*Run.* {args.note}\n\n" if args.note else ""
     text = INTRO.format(rules=rules_table()) + note + body_of(src, "")
-    if args.also:
-        also = Path(args.also)
+    for i, folder in enumerate(args.also):
+        also = Path(folder)
         if not (also / "report.md").is_file():
             raise SystemExit(f"{also / 'report.md'} does not exist")
+        names = re.findall(r"^\| \[(\w+)\]\(#", (also / "report.md").read_text(), flags=re.M)
         extra = body_of(also, f"{args.also_prefix}_").replace("\n## ", "\n### ")
         extra = re.sub(r"\[(\w+)\]\(#[^)]+\)", r"\1", extra)  # its table's anchors would hit the first report
-        note2 = f"*Run.* {args.also_note}\n\n" if args.also_note else ""
-        text += f"\n# {args.also_title}\n\n" + note2 + extra
+        note2 = f"*Run.* {args.also_note[i]}\n\n" if i < len(args.also_note) else ""
+        text += f"\n# {args.also_title}: {', '.join(names)}\n\n" + note2 + extra
     out.write_text(text)
     print(f"wrote {out} and {len(list(figs.glob('repro_*.png')))} figures in {figs}")
     return 0
