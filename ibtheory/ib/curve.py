@@ -53,6 +53,8 @@ __all__ = ["ib_curve", "anneal", "curve_value", "curve_inverse", "curve_upper", 
            "trivial_critical_beta", "HARD_LABEL_EXPLANATION"]
 
 _LN2 = np.log(2.0)
+#: map evaluations per solve in the critical-beta bisection (enough to tell the cluster count next to a transition)
+_BISECTION_BUDGET = 600
 
 HARD_LABEL_EXPLANATION = (
     "deterministic labels: every p(y|x) is one-hot, so Y = g(X) and I(T;Y) <= min(I(X;T), H(Y)) with equality "
@@ -125,7 +127,7 @@ def _trivial_solutions(prob: Reduced, betas: np.ndarray) -> list[IBSolution]:
 
 
 def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 240, tol: float = 1e-12,
-             max_iter: int = 2000, forward: bool | None = None, certify: bool | None = None, gap_tol: float = 2e-7,
+             max_iter: int = 500, forward: bool | None = None, certify: bool | None = None, gap_tol: float = 2e-7,
              refine_critical: bool | None = None, critical_rtol: float = 1e-3, keep_brackets: bool = False,
              seed: int = 0, progress: bool = False) -> xr.Dataset:
     """Compute the IB curve of ``p_xy`` (n_x, n_y) over a grid of betas (see the module docstring).
@@ -135,7 +137,8 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
     p_xy : joint distribution; zero rows are dropped (``x_class = -1``), equal rows p(y|x) merged.
     betas : betas to solve at (> 0); default ``n_betas`` log-spaced from 0.8 / rho_m^2 over four decades.
     tol, max_iter : fixed-point tolerance and budget of map evaluations per beta during annealing (a point that
-        runs out is still certified, and polished to 1e-14 with a larger budget if its gap exceeds ``gap_tol``).
+        runs out is still certified, and polished to 1e-13 with a larger budget if its gap exceeds ``gap_tol``;
+        the polishing of all such points is batched, so a small annealing budget is the faster choice).
     forward : also run forward annealing with cluster splitting (keeps the lower Lagrangian per beta); default:
         only when not certifying (the certificate's re-seeding already guards against local optima).
     certify : certify every point; adds ``gap`` and ``I_TY_upper``.  Default: when |Y| = 2.  |Y| = 3 is
@@ -204,10 +207,7 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
             _fill(prob, sols, tol, max_iter, max_step=2.0 * float(np.log2(prob.n_s)) / len(bs), budget=len(bs))
     bar.close()
     if do_cert:
-        warm = None
-        for b in sorted(sols):
-            sols[b], cert = im.certify_and_improve(prob, sols[b], tol, max_iter, gap_tol, warm)
-            warm = cert.lambdas
+        im.certify_all(prob, sols, tol, max_iter, gap_tol)
     return _dataset(prob, sols, others, critical, do_cert, dict(
         n_betas=int(len(bs)), tol=tol, max_iter=int(max_iter), forward=bool(forward), certify=do_cert,
         gap_tol=gap_tol, refine_critical=refine, critical_rtol=critical_rtol, keep_brackets=bool(keep_brackets),
@@ -250,31 +250,40 @@ def _fill(prob, sols: dict, tol, max_iter, max_step: float, budget: int) -> None
 
 def _refine_critical(prob, sols: dict, tol, max_iter, rtol, keep_brackets: bool = False) -> np.ndarray:
     """Bisect every bracket where the cluster count changes until its ratio is below 1 + ``rtol``; return the
-    critical betas (geometric midpoints of the final brackets).  The bisection's solutions sit within ``rtol`` of a
-    transition, where critical slowing down makes them slow to polish and certify; they are added to ``sols`` only
-    with ``keep_brackets`` (the two ends of each final bracket)."""
+    critical betas (geometric midpoints of the final brackets).  All brackets are bisected together, one level at a
+    time: the 2 solves per bracket (warm-started from above, and from the split solution below) of a level are one
+    batched fixed point.  The bisection's solutions sit within ``rtol`` of a transition, where critical slowing
+    down makes them slow to polish and certify; they are added to ``sols`` only with ``keep_brackets`` (the two
+    ends of each final bracket)."""
     crit = []
     work = dict(sols)
+    counts = {b: _n_clusters(work[b]) for b in work}
     b = sorted(work)
-    todo = [(b[i], b[i + 1]) for i in range(len(b) - 1)
-            if _n_clusters(work[b[i]]) != _n_clusters(work[b[i + 1]])]
+    todo = [(b[i], b[i + 1]) for i in range(len(b) - 1) if counts[b[i]] != counts[b[i + 1]]]
+    budget = _BISECTION_BUDGET
     while todo:
-        lo, hi = todo.pop()
-        if hi / lo < 1 + rtol:
-            crit.append(np.sqrt(lo * hi))
-            if keep_brackets:
-                sols[lo], sols[hi] = work[lo], work[hi]
-            continue
-        mid = float(np.sqrt(lo * hi))
-        budget = min(max_iter, 600)
-        down, _ = im.solve_from(prob, mid, im.state_of(work[hi]), tol, budget)
-        up, _ = im.solve_from(prob, mid, im.split(im.state_of(work[lo]), np.random.default_rng(0), 1e-3), tol, budget)
-        work[mid] = im.better(down, up)
-        n_lo, n_mid, n_hi = (_n_clusters(work[x]) for x in (lo, mid, hi))
-        if n_lo != n_mid:
-            todo.append((lo, mid))
-        if n_mid != n_hi:
-            todo.append((mid, hi))
+        active = []
+        for lo, hi in todo:
+            if hi / lo < 1 + rtol:
+                crit.append(np.sqrt(lo * hi))
+                if keep_brackets:
+                    sols[lo], sols[hi] = work[lo], work[hi]
+            else:
+                active.append((lo, hi))
+        if not active:
+            break
+        mids = [float(np.sqrt(lo * hi)) for lo, hi in active]
+        starts = ([im.state_of(work[hi]) for _, hi in active]
+                  + [im.split(im.state_of(work[lo]), np.random.default_rng(0), 1e-3) for lo, _ in active])
+        solved = im.solve_many(prob, mids + mids, starts, tol, budget)
+        todo = []
+        for j, ((lo, hi), mid) in enumerate(zip(active, mids, strict=True)):
+            work[mid] = im.better(solved[j][0], solved[j + len(active)][0])
+            counts[mid] = _n_clusters(work[mid])
+            if counts[lo] != counts[mid]:
+                todo.append((lo, mid))
+            if counts[mid] != counts[hi]:
+                todo.append((mid, hi))
     return np.sort(np.array(crit))
 
 
@@ -286,14 +295,21 @@ def _dataset(prob: Reduced, sols: dict, others: list, critical: np.ndarray, cert
     S = [sols[b] for b in betas]
     n_t = max(s.n_t for s in S)
     nb = len(betas)
-    enc = np.zeros((nb, prob.n_x, n_t))
+    # encoders are built on the classes (n_s rows) and expanded to every x in one gather
+    rep = np.zeros(prob.n_s, dtype=np.int64)
+    cls = prob.classes
+    rep[cls[cls >= 0][::-1]] = np.flatnonzero(cls >= 0)[::-1]  # first x of every class
+    enc_s = np.zeros((nb, prob.n_s, n_t))
     dec = np.zeros((nb, n_t, prob.n_y))
     pt = np.zeros((nb, n_t))
     for i, s in enumerate(S):
         order = np.argsort(-s.p_t, kind="stable")
-        enc[i, :, : s.n_t] = s.encoder[:, order]
+        enc_s[i, :, : s.n_t] = s.encoder[rep][:, order]
         dec[i, : s.n_t] = s.decoder[order]
         pt[i, : s.n_t] = s.p_t[order]
+    enc = enc_s[:, np.maximum(cls, 0), :]
+    if np.any(cls < 0):
+        enc[:, cls < 0, :] = pt[:, None, :]
     ixt = np.array([s.I_XT for s in S])
     ity = np.array([s.I_TY for s in S])
     I_XY = mutual_information(prob.p_s[:, None] * prob.W, normalize=True)
