@@ -1,5 +1,10 @@
 """Batched ensemble training: equivalence with separate trainings, resume, schedules, DPI, bad input."""
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -14,6 +19,8 @@ from ibtheory.nets import run as run_module
 from ibtheory.nets.model import ACTIVATIONS
 
 SMALL = dict(hidden=(6, 4, 3), repeats=3, epochs=6, snapshots=5, batch_size=256, progress=False)
+#: (optimizer, lr): the paper's Adam, and plain SGD with a step large enough to move the weights in a few epochs
+OPTIMIZERS = [pytest.param("adam", 4e-4, id="adam"), pytest.param("sgd", 0.05, id="sgd")]
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +28,13 @@ def task():
     return tasks.tishby()
 
 
-def test_ensemble_equals_separate_trainings(task):
-    together = nets.train(task, dtype="float64", seed=3, **SMALL)
+@pytest.mark.parametrize(("optimizer", "lr"), OPTIMIZERS)
+def test_ensemble_equals_separate_trainings(task, optimizer, lr):
+    kw = dict(SMALL, optimizer=optimizer, lr=lr, dtype="float64", seed=3)
+    together = nets.train(task, **kw)
+    assert json.loads(together.attrs["config"])["optimizer"] == optimizer
     for r in range(SMALL["repeats"]):
-        alone = nets.train(task, dtype="float64", seed=3, **dict(SMALL, repeats=1), repeat_start=r)
+        alone = nets.train(task, **dict(kw, repeats=1), repeat_start=r)
         for name in ("checkpoint_params", "train_loss", "test_accuracy", "I_XT", "I_TY", "grad_std_norm"):
             assert_allclose(together[name].sel(repeat=r).values, alone[name].sel(repeat=r).values,
                             rtol=1e-9, atol=1e-12, err_msg=f"{name}: repeat {r} batched vs alone (tol 1e-9)")
@@ -41,9 +51,12 @@ def test_repeats_differ_and_seed_reproduces(task):
     assert not np.allclose(a["checkpoint_params"].values[0], a["checkpoint_params"].values[1])
 
 
-def test_resume_after_interrupt_reproduces_uninterrupted_run(task, tmp_path, monkeypatch):
-    kw = dict(SMALL, epochs=12, snapshots=8, checkpoint_seconds=1e9)
+@pytest.mark.parametrize(("optimizer", "lr"), OPTIMIZERS)
+def test_resume_after_interrupt_reproduces_uninterrupted_run(task, tmp_path, monkeypatch, optimizer, lr):
+    kw = dict(SMALL, epochs=12, snapshots=8, checkpoint_seconds=1e9, optimizer=optimizer, lr=lr)
     full = nets.train(task, seed=5, **kw)
+    moved = np.abs(full["weight_norm"].isel(epoch=-1) - full["weight_norm"].isel(epoch=0)).values
+    assert moved.min() > 1e-4, f"{optimizer}: the weights must move during training, |d weight_norm| = {moved}"
     calls = {"n": 0}
     real = run_module._estimate
 
@@ -67,6 +80,109 @@ def test_resume_after_interrupt_reproduces_uninterrupted_run(task, tmp_path, mon
                         err_msg=f"{name}: resumed vs uninterrupted (tol 1e-6)")
     with pytest.raises(ValueError, match="different configuration"):
         nets.train(task, seed=6, out=out, **kw)
+
+
+_KILLED_CHILD = """
+import json, sys, time
+from ibtheory import nets, tasks
+from ibtheory.nets import run as run_module
+
+real = run_module._estimate
+
+def slow(*args, **kwargs):  # a slow estimator: the run lasts long enough to be killed in the middle of it
+    time.sleep(0.4)
+    return real(*args, **kwargs)
+
+run_module._estimate = slow
+nets.train(tasks.tishby(), out=sys.argv[1], **json.loads(sys.argv[2]))
+"""
+
+
+def test_resume_after_sigkill_uses_the_periodic_checkpoint(task, tmp_path):
+    """A real SIGKILL (no handler runs): only the saves made every ``checkpoint_seconds`` survive, and resuming
+    from them reproduces the uninterrupted run."""
+    kw = dict(SMALL, epochs=20, snapshots=10, seed=5)  # snapshot epochs 0, 1, 2, 3, 4, 7, 9, 14, 20
+    out = tmp_path / "run.nc"
+    stderr = open(tmp_path / "child.err", "w+")
+    child = subprocess.Popen([sys.executable, "-c", _KILLED_CHILD, str(out), json.dumps(dict(kw,
+                             checkpoint_seconds=0.05))], stdout=subprocess.DEVNULL, stderr=stderr)
+    deadline = time.monotonic() + 120  # generous: a loaded machine only delays the child, the poll stays cheap
+    try:
+        # the uninterrupted reference, computed while the child starts (it imports torch: seconds); the child
+        # then needs >= 9 x 0.4 s more, so it cannot finish before the poll below begins
+        full = nets.train(task, **kw)
+        while True:
+            if child.poll() is not None:
+                stderr.seek(0)
+                pytest.fail(f"the training ended (rc {child.returncode}) before it was killed:\n{stderr.read()}")
+            if out.exists() and store.load(out).sizes["epoch"] >= 3:  # saves are atomic: every read is whole
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"no periodic save with 3 snapshots in {out} after 120 s")
+            time.sleep(0.02)
+        os.kill(child.pid, signal.SIGKILL)
+        assert child.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        stderr.close()
+    partial = store.load(out)
+    planned = nets.snapshot_epochs(kw["epochs"], kw["snapshots"]).tolist()
+    n = partial.sizes["epoch"]
+    assert partial.attrs["complete"] == 0 and 3 <= n < len(planned), f"killed mid-run: {n} of {len(planned)} saved"
+    assert partial["epoch"].values.tolist() == planned[:n]
+    assert partial.attrs["checkpoint_epoch"] == planned[n - 1]
+    stale = tmp_path / ".run.nc.k1ll3d.tmp"  # what a kill during store.save leaves behind
+    stale.write_bytes(b"half a netCDF file")
+    resumed = nets.train(task, out=out, **kw)
+    assert resumed.attrs["complete"] == 1 and store.load(out).attrs["complete"] == 1
+    for name in ("I_XT", "I_TY", "train_loss", "test_accuracy", "grad_mean_norm", "checkpoint_params",
+                 "checkpoint_opt_v"):
+        assert_allclose(resumed[name].values, full[name].values, rtol=1e-6, atol=1e-7,
+                        err_msg=f"{name}: resumed after SIGKILL at snapshot {n} vs uninterrupted (tol 1e-6)")
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name not in ("run.nc", "child.err"))
+    assert left == [], f"half-written files left beside the run: {left}"
+
+
+def test_cuda_asked_for_without_cuda_is_a_clear_error(task, monkeypatch):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+
+    def boom(*a, **k):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(run_module, "iter_training", boom)
+    for device in ("cuda", "cuda:0"):
+        with pytest.raises(ValueError, match=f"device '{device}' was asked for but CUDA is not available"):
+            nets.train(task, device=device, **SMALL)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (see docs/scaling.md, GPUs)")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cpu_and_cuda_training_agree(task, dtype):
+    """The same batched ensemble on the CPU and on the GPU: identical information plane, losses to float rounding.
+
+    On CPU, float32 and float64 runs of this configuration differ by at most 1.5e-7 (relative) in the losses and
+    8e-7 in the weights, and bin no activation differently; CPU and GPU in one precision differ by rounding of the
+    same size, so the tolerances below leave a margin of ~10x.
+    """
+    kw = dict(SMALL, epochs=20, snapshots=6, estimators=("binning", "ensemble"), dtype=dtype, seed=7)
+    cpu = nets.train(task, device="cpu", **kw)
+    torch.cuda.reset_peak_memory_stats()
+    gpu = nets.train(task, device="cuda", **kw)
+    assert torch.cuda.max_memory_allocated() > 0, "the CUDA run allocated nothing on the GPU"
+    assert json.loads(gpu.attrs["config"])["device"] == "cuda"
+    rtol, atol = (1e-10, 1e-12) if dtype == "float64" else (1e-5, 1e-5)
+    for name in ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "checkpoint_params", "weight_norm",
+                 "grad_mean_norm", "grad_std_norm"):
+        assert_allclose(gpu[name].values, cpu[name].values, rtol=rtol * 10 if name.startswith("grad") else rtol,
+                        atol=atol, err_msg=f"{name} ({dtype}): cuda vs cpu (rtol {rtol}, atol {atol})")
+    for name in ("I_XT", "I_TY", "n_states", "I_XT_ensemble", "I_TY_ensemble"):
+        np.testing.assert_array_equal(
+            gpu[name].values, cpu[name].values,
+            err_msg=f"{name} ({dtype}): cuda vs cpu must bin every activation alike (a difference means more than "
+                    "rounding, or an activation within rounding of a bin edge)")
 
 
 def test_keep_activations_layout(task):
@@ -138,7 +254,8 @@ def test_tanh_matches_torch():
      ({"hidden": "10-7"}, "hidden"), ({"hidden": (5.5,)}, "hidden"),
      ({"train_fraction": 1.0}, "train_fraction"), ({"train_fraction": 0.0}, "train_fraction"),
      ({"n_bins": 1}, "n_bins"), ({"estimators": ("mine",)}, "estimators"), ({"optimizer": "lbfgs"}, "optimizer"),
-     ({"repeats": 0}, "repeats"), ({"lr": -1.0}, "lr"), ({"limits": (1, 0)}, "limits")],
+     ({"repeats": 0}, "repeats"), ({"lr": -1.0}, "lr"), ({"limits": (1, 0)}, "limits"),
+     ({"device": "gpu"}, "device"), ({"checkpoint_seconds": 0.0}, "checkpoint_seconds")],
 )
 def test_bad_input_fails_before_training(task, kwargs, match, monkeypatch):
     def boom(*a, **k):

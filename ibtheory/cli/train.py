@@ -54,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="run.nc", help="run file (.nc); resumed when it exists")
+    p.add_argument("--checkpoint-seconds", type=float, default=60.0,
+                   help="save --out at the first snapshot this long after the last save (default 60)")
     p.add_argument("--plot", default=None, help="also write the three-panel figure to this .png")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         snapshots=args.snapshots, estimators=tuple(e.strip() for e in args.estimators.split(",") if e.strip()),
         n_bins=args.n_bins, limits=args.limits, scheme=args.scheme, noise_var=args.noise_var,
         keep_activations=args.keep_activations, device=args.device, seed=args.seed, out=args.out,
-        progress=False if args.no_progress else None,
+        checkpoint_seconds=args.checkpoint_seconds, progress=False if args.no_progress else None,
     )
     print(f"wrote {Path(args.out)}")
     last = ds.isel(epoch=-1)

@@ -144,6 +144,20 @@ def _resume_state(path: Path, full_config: dict) -> tuple[xr.Dataset, list, list
     return ds, epochs, records, ckpt
 
 
+def _remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete the temporary files ``.<name>.*.tmp`` that :func:`ibtheory.store.save` leaves beside ``path`` when
+    the process is killed (SIGKILL, power loss) while writing; ``path`` itself is never half-written (the save
+    renames a finished file over it).  Returns the files removed."""
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
 def train(
     task: xr.Dataset,
     hidden: Sequence[int] = (10, 7, 5, 4, 3),
@@ -188,9 +202,14 @@ def train(
     n_bins, limits ((lo, hi) or "adaptive"), scheme ("width" | "mass") : binning options (also for "ensemble").
     noise_var : variance sigma^2 of the noise of the "kde" estimator (Saxe et al. 2018 use 0.1).
     keep_activations : store every layer's activations at every snapshot (large: epochs x layers x R x n_x x 10).
-    device : "cpu" or "cuda"; seed : repetition r uses ``SeedSequence(seed, spawn_key=(repeat_start + r,))``.
-    out : .nc path; saved every ``checkpoint_seconds``, on Ctrl-C and at the end.  If it exists, the run resumes
-        from its last snapshot (same configuration required) and gives the same result as an uninterrupted run.
+    device : "cpu", "cuda" or "cuda:N" (ValueError before anything runs when CUDA is not available); the batched
+        ensemble is the same on every device.
+    seed : repetition r uses ``SeedSequence(seed, spawn_key=(repeat_start + r,))``.
+    out : .nc path; saved (atomically) at the first snapshot finished ``checkpoint_seconds`` after the previous
+        save, on Ctrl-C and at the end.  If it exists, the run resumes from its last saved snapshot (same
+        configuration required) and gives the same result as an uninterrupted run; this also holds after a
+        SIGKILL, which loses only the snapshots since the last save (temporary files that a kill during a save
+        leaves beside ``out`` are deleted when the run restarts).
     progress : tqdm bar over epochs (None: only when stderr is a terminal).
     repeat_start : id of the first repeat (train repeats r..r+R-1 alone; used by the equivalence test).
     dtype : "float32" (default) or "float64" for the networks.
@@ -225,6 +244,8 @@ def train(
     epochs_done: list[int] = []
     records: list[dict] = []
     resume = None
+    if path is not None:
+        _remove_stale_temporaries(path)
     if path is not None and path.exists():
         prev, epochs_done, records, resume = _resume_state(path, full_config)
         if prev.attrs.get("complete", 0):
