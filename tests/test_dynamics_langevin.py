@@ -1,6 +1,8 @@
 """Langevin schemes against closed forms: OU stationary variances, double-well Gibbs densities, scheme orders,
 input validation and divergence detection (issue 6)."""
 
+import re
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -189,7 +191,38 @@ def test_non_pd_hessian_and_nan_potential_raise():
 
 
 def test_divergence_names_step_and_particle():
-    with pytest.raises(SimulationDiverged, match=r"step \d+ .*particle \d+"):
-        langevin(DoubleWell(), np.array([0.0, 0.5, 6.0]), 1.0, 0.05, 100, progress=False)
+    # particle 2 starts at x = 6 on the quartic wall (L' = 840): dt 0.05 overshoots to -36 at step 1, and it
+    # exceeds the bound 1e8 at step 3; the value is printed as a plain float, not np.float64(...)
+    with pytest.raises(SimulationDiverged) as err:
+        langevin(DoubleWell(), np.array([0.0, 0.5, 6.0]), 1.0, 0.05, 100, seed=0, progress=False)
+    msg = str(err.value)
+    assert re.search(r"at step 3 \(time 0\.15\): particle 2 has x\[0\] = -1\.\d+e\+11 \(1 particle", msg), msg
+    assert "np.float64" not in msg, msg
+
+
+def test_nan_mid_run_names_step_particle_and_coordinate():
+    """The gradient turns NaN where x[1] > 0.55.  L = -x[1] drifts every particle up by dt = 0.1 per step
+    (beta = 1e30: no noise); particle 2 starts highest (0), is at 0.6 after step 6, so step 7 gives NaN
+    (particle 1, from -0.5, would get there only at step 12)."""
+
+    def grad(x):
+        g = np.zeros_like(x)
+        g[:, 1] = np.where(x[:, 1] > 0.55, np.nan, -1.0)
+        return g
+
+    pot = CallablePotential(lambda x: -x[:, 1], 2, grad=grad)
+    x0 = np.array([[0.0, -1.0], [0.0, -0.5], [0.0, 0.0]])
+    with pytest.raises(SimulationDiverged,
+                       match=r"at step 7 \(time 0\.7\): particle 2 has x\[1\] = nan \(1 particle\(s\) affected\)"):
+        langevin(pot, x0, 1e30, 0.1, 50, progress=False)
+    # the generator yields the six finite states before it raises
+    states = []
+    with pytest.raises(SimulationDiverged, match="step 7"):
+        for st in langevin_steps(pot, x0, 1e30, 0.1, 50):
+            states.append(st.x.copy())
+    assert len(states) == 7  # steps 0..6
+    assert_allclose(states[-1][:, 1], [-0.4, 0.1, 0.6], atol=1e-12)
+
+
     with pytest.raises(ValueError, match="record='histogram'"):
         langevin(Quadratic(1.0), np.zeros(10**6), 1.0, 0.1, 1000, every=1, progress=False)

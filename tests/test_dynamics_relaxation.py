@@ -9,6 +9,7 @@ from ibtheory.dynamics import (
     CallablePotential,
     DoubleWell,
     Quadratic,
+    SimulationDiverged,
     first_passage_times,
     fit_decay_rate,
     kramers_rate,
@@ -78,20 +79,43 @@ def test_kramers_rate_within_15_percent_of_exact_mfpt(beta_h):
     assert abs(kramers - exact) / kramers < 0.15, f"beta h={beta_h}: Kramers {kramers:.2f} vs exact {exact:.2f}"
 
 
-def test_simulated_mfpt_matches_exact_and_kramers():
-    """beta h = 4 (h = 1, beta = 4): 1000 particles from -1 to +1; tolerance 4 standard errors + 3 % for the
-    O(dt) monitoring/discretisation bias against the exact quadrature."""
-    dw, beta = DoubleWell(1.0), 4.0
-    times = first_passage_times(dw, beta, -1.0, 1.0, dt=0.01, n_particles=1000, max_steps=60_000, seed=3)
-    est = mfpt_estimate(times, t_max=600.0)
+@pytest.mark.slow
+def test_simulated_mfpt_within_15_percent_of_kramers_at_beta_h_5():
+    """Issue 6: simulated MFPT within 15 % of Kramers' prediction for barrier / temperature >= 4.
+
+    beta h = 5 (h = 1, beta = 5), from -1 to +1: Kramers 164.85, exact 182.42 (10.7 % above Kramers; at beta h = 4
+    Kramers' law itself is 14 % off, which leaves no room for the simulation's error, so 5 is tested).
+    12,000 particles, Leimkuhler-Matthews dt = 0.005, censored at 2 exact MFPTs (exponential-law MLE).
+    How the statistical error is handled, without widening the 15 % bound:
+    1. precision: the run must have 3 s.e. <= 3 % of the estimate (>= 10^4 observed passages), so a true MFPT
+       more than ~3 % outside the bound could not pass by chance;
+    2. the 15 % bound is asserted on the estimate itself, no slack;
+    3. the estimate must be within 3 s.e. of the exact MFPT (the scheme's O(dt) bias, measured +0.7 +- 0.6 % at
+       dt 0.005, +2.2 % at 0.01, +3.3 % at 0.02, is inside that).
+    """
+    dw, beta = DoubleWell(1.0), 5.0
     exact = mfpt_exact(dw, beta, -1.0, 1.0)
-    tol = 4 * float(est["stderr"]) + 0.03 * exact
-    assert abs(float(est["mfpt"]) - exact) < tol, f"simulated {float(est['mfpt']):.2f} vs exact {exact:.2f}"
-    # Kramers is a large-barrier limit: at beta h = 4 the exact MFPT is 14 % above it (previous test), so the
-    # simulated one is checked to 15 % plus 3 standard errors
-    kramers = 1 / kramers_rate(dw, beta, -1.0, 0.0)
-    rel = abs(float(est["mfpt"]) - kramers) / kramers
-    assert rel < 0.15 + 3 * float(est["stderr"]) / kramers, f"simulated vs Kramers: {rel:.3f}"
+    kramers = 1.0 / kramers_rate(dw, beta, -1.0, 0.0)
+    dt = 0.005
+    n_steps = int(2 * exact / dt)
+    times = first_passage_times(dw, beta, -1.0, 1.0, dt, 12_000, n_steps, seed=3, noise="torch")
+    est = mfpt_estimate(times, t_max=n_steps * dt)
+    sim, se = float(est["mfpt"]), float(est["stderr"])
+    assert 3 * se <= 0.03 * sim, f"precision: 3 s.e. = {3 * se:.2f} must be <= 3 % of the estimate {sim:.2f}"
+    rel = abs(sim - kramers) / kramers
+    assert rel <= 0.15, f"simulated MFPT {sim:.2f} +- {se:.2f} vs Kramers {kramers:.2f}: {rel:.1%} (tol 15 %)"
+    assert abs(sim - exact) <= 3 * se, (f"simulated MFPT {sim:.2f} vs exact {exact:.2f}: "
+                                        f"{abs(sim - exact) / se:.1f} s.e. (tol 3 s.e. = {3 * se:.2f})")
+
+
+def test_first_passage_divergence_names_step_and_particle():
+    """A gradient that turns NaN beyond x = 0.55 (reached, with negligible noise, by the drift of L = -x from
+    x0 = 0 after 6 steps of dt = 0.1 at x = 0.6; the NaN gradient there gives x = NaN at step 7)."""
+    pot = CallablePotential(lambda x: -x[:, 0], 1, grad=lambda x: np.where(x > 0.55, np.nan, -1.0))
+    with pytest.raises(SimulationDiverged, match=r"at step 7 \(time 0\.7\): particle 0 has x = nan"):
+        first_passage_times(pot, 1e30, 0.0, 2.0, 0.1, 3, 100, seed=0)
+    with pytest.raises(ValueError, match="noise"):
+        first_passage_times(DoubleWell(), 1.0, -1.0, 1.0, 0.01, 10, 10, noise="cuda")
 
 
 def test_bad_input():

@@ -158,9 +158,9 @@ def _locate_divergence(x: np.ndarray, step: int, time: float, bound: float) -> S
     bad = ~np.isfinite(x) | (np.abs(x) > bound)
     idx = np.argwhere(bad)
     p, d = (int(idx[0, 0]), int(idx[0, 1])) if len(idx) else (-1, -1)
-    val = x[p, d] if p >= 0 else np.nan
+    val = float(x[p, d]) if p >= 0 else float("nan")  # a plain float: prints -1.46387e+11 or nan
     return SimulationDiverged(
-        f"simulation diverged at step {step} (time {time:.6g}): particle {p} has x[{d}] = {val!r} "
+        f"simulation diverged at step {step} (time {time:.6g}): particle {p} has x[{d}] = {val:.6g} "
         f"({int(bad.any(axis=1).sum())} particle(s) affected); reduce dt or check the potential"
     )
 

@@ -99,6 +99,12 @@ class NetworkLoss(Potential):
             start += b
         return list(zip(mats, biases, strict=True))
 
+    def parameter_layers(self) -> np.ndarray:
+        """Layer (1-based) of every flat parameter, (dim,) ints: weight matrices first, then biases."""
+        sizes = [a * b for a, b in self.shapes] + [b for _, b in self.shapes]
+        n = len(self.shapes)
+        return np.repeat(np.concatenate([np.arange(1, n + 1)] * 2), sizes)
+
     def layers(self, w: torch.Tensor, rows: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Activations (R, n, width) of every hidden layer and the softmax output for patterns ``rows``."""
         x = self.features if rows is None else self.features[rows]
@@ -197,7 +203,8 @@ def _sgd(loss: NetworkLoss, w: np.ndarray, lr: float, batch: int, steps: int, ge
 
 
 def sgd_noise_along_training(loss: NetworkLoss, w0: np.ndarray, lr: float, batch_size: int, n_steps: int,
-                             n_records: int = 12, seed: int = 0, threads: int | None = 1) -> xr.Dataset:
+                             n_records: int = 12, seed: int = 0, threads: int | None = 1,
+                             keep_covariance: bool = False) -> xr.Dataset:
     """Minibatch gradient noise of SGD along training on ``loss`` (one network per row of ``w0``).
 
     At about ``n_records`` log-spaced steps: the per-sample gradient covariance C(w) (from all training samples),
@@ -205,14 +212,24 @@ def sgd_noise_along_training(loss: NetworkLoss, w0: np.ndarray, lr: float, batch
     |grad L|^2 / tr C_B (drift >> diffusion when > 1, the paper's two phases), the largest eigenvalue share
     ``top_eig_fraction`` = lambda_max(C) / tr C (anisotropy), the implied temperature ``temperature`` =
     lr tr C_B / (2 d) and the ``loss``; Dataset over (time, repeat), time = steps x lr.
+
+    ``keep_covariance=True`` also keeps the whole minibatch gradient covariance C_B = C / B,
+    ``c_batch(time, repeat, dim, dim_)`` ((nats per sample)^2 per weight^2; d^2 numbers per record and network:
+    0.7 MB for the paper's network, d = 294), with the coordinates ``parameter_layer(dim)`` and
+    ``parameter_layer_(dim_)`` (``NetworkLoss.parameter_layers``) to select a layer's block, e.g.
+    ``ds.c_batch.where((ds.parameter_layer == 2) & (ds.parameter_layer_ == 2), drop=True)``.
+    Its trace is ``trace_c_batch``.
     """
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not isinstance(keep_covariance, (bool, np.bool_)):
+        raise ValueError(f"keep_covariance must be True or False, got {keep_covariance!r}")
     rec = np.concatenate([[0], np.unique(np.round(np.geomspace(1, n_steps, n_records)).astype(int))])
     wanted = {int(k): j for j, k in enumerate(rec)}
     r = as_points(w0, loss.dim).shape[0]
     out = {k: np.empty((len(rec), r)) for k in ("trace_c_batch", "grad_norm2", "snr", "top_eig_fraction",
                                                  "temperature", "loss")}
+    cov = np.empty((len(rec), r, loss.dim, loss.dim)) if keep_covariance else None
 
     def record(j, w):
         per = loss.per_sample_gradients(w)
@@ -227,6 +244,8 @@ def sgd_noise_along_training(loss: NetworkLoss, w0: np.ndarray, lr: float, batch
         out["top_eig_fraction"][j] = sv[:, 0] / tr_c
         out["temperature"][j] = lr * out["trace_c_batch"][j] / (2 * loss.dim)
         out["loss"][j] = loss.value(w)
+        if cov is not None:
+            cov[j] = np.einsum("rnd,rne->rde", z, z) / (per.shape[1] * batch_size)
 
     with torch_threads(threads):
         start = as_points(w0, loss.dim).copy()
@@ -237,8 +256,14 @@ def sgd_noise_along_training(loss: NetworkLoss, w0: np.ndarray, lr: float, batch
                 record(wanted[k], wk)
     ds = xr.Dataset({k: (("time", "repeat"), v) for k, v in out.items()}, coords={"time": rec * lr})
     ds["temperature"].attrs["units"] = "energy (nats per sample)"
+    if cov is not None:
+        layer_of = loss.parameter_layers()
+        ds["c_batch"] = (("time", "repeat", "dim", "dim_"), cov,
+                         {"long_name": "minibatch gradient covariance C / B",
+                          "units": "(nats per sample)^2 per weight^2"})
+        ds = ds.assign_coords(parameter_layer=("dim", layer_of), parameter_layer_=("dim_", layer_of))
     return store.with_provenance(ds, {"lr": lr, "batch_size": int(batch_size), "n_steps": int(n_steps),
-                                      "network": loss.config()}, seed)
+                                      "keep_covariance": bool(keep_covariance), "network": loss.config()}, seed)
 
 
 @contextlib.contextmanager
@@ -258,7 +283,7 @@ def compare_sgd_langevin(task: xr.Dataset, hidden: Sequence[int] = (10, 7, 5, 4,
                          lr: float = 0.05, batch_size: int = 32, warmup_steps: int = 2000, n_steps: int = 4000,
                          repeats: int = 4, n_records: int = 20, n_bins: int = 30, weight_decay: float = 0.0,
                          train_fraction: float = 0.8, seed: int = 0, threads: int | None = 1,
-                         control_gd: bool = True) -> xr.Dataset:
+                         control_gd: bool = True, beta: float | None = None) -> xr.Dataset:
     """SGD vs Langevin from the same weights, after ``warmup_steps`` of SGD (the drift phase).
 
     Returns a Dataset over ``time`` (steps x lr after the switch), ``layer`` and ``repeat`` with ``loss_sgd``,
@@ -269,14 +294,51 @@ def compare_sgd_langevin(task: xr.Dataset, hidden: Sequence[int] = (10, 7, 5, 4,
     ``trace_c_batch``.  ``threads``: torch threads during the run.
     ``control_gd`` adds the noise-free control, full-batch gradient descent (``*_gd`` variables): compression that
     GD shows too comes from the drift, not from the diffusion.
+    ``beta`` overrides the Langevin inverse temperature (default None: the one implied by SGD; beta -> infinity
+    turns Langevin into the GD control, which the tests use).
+
+    Weight distributions (weight matrices only, biases excluded; each layer's entries pooled over the repeats):
+    ``weight_mean_<kind>(time, layer)``, ``weight_std_<kind>(time, layer)`` and the 1-D Wasserstein-1 distances
+    between two dynamics' pooled weight values, ``weight_w1_sgd_langevin(time, layer)`` (and, with the control,
+    ``weight_w1_sgd_gd``, ``weight_w1_langevin_gd``), all in weight units (dimensionless: the inputs are 0/1 bits).
+    W1 = int |F_a(w) - F_b(w)| dw >= |mean_a - mean_b|; it is 0 at time 0 (same start).
     """
+    if beta is not None and not (np.isfinite(beta) and beta > 0):
+        raise ValueError(f"beta must be None or a positive finite number, got {beta!r}")
     with torch_threads(threads):
         return _compare(task, hidden, activation, lr, batch_size, warmup_steps, n_steps, repeats, n_records, n_bins,
-                        weight_decay, train_fraction, seed, control_gd)
+                        weight_decay, train_fraction, seed, control_gd, beta)
+
+
+def _weight_distributions(loss: NetworkLoss, snaps: dict[str, np.ndarray]) -> dict:
+    """Per-layer pooled weight statistics of snapshots {kind: (time, repeat, dim)}: mean, std, pairwise W1."""
+    from scipy.stats import wasserstein_distance
+
+    layer_of = loss.parameter_layers()
+    n_w = sum(a * b for a, b in loss.shapes)
+    is_w = np.arange(loss.dim) < n_w  # weight matrices come first in the flat layout
+    n_layers = len(loss.shapes)
+    pooled = {k: [[v[j][:, is_w & (layer_of == m)].ravel() for m in range(1, n_layers + 1)] for j in range(len(v))]
+              for k, v in snaps.items()}
+    attrs = {"units": "1 (weight value)"}
+    data = {}
+    for k, p in pooled.items():
+        data[f"weight_mean_{k}"] = (("time", "layer"), np.array([[q.mean() for q in row] for row in p]),
+                                    {**attrs, "long_name": f"mean of the layer's weights ({k}, pooled over repeats)"})
+        data[f"weight_std_{k}"] = (("time", "layer"), np.array([[q.std() for q in row] for row in p]),
+                                   {**attrs, "long_name": f"std of the layer's weights ({k}, pooled over repeats)"})
+    kinds = list(snaps)
+    for i, a in enumerate(kinds):
+        for b in kinds[i + 1:]:
+            w1 = np.array([[wasserstein_distance(qa, qb) for qa, qb in zip(ra, rb, strict=True)]
+                           for ra, rb in zip(pooled[a], pooled[b], strict=True)])
+            data[f"weight_w1_{a}_{b}"] = (("time", "layer"), w1,
+                                          {**attrs, "long_name": f"W1 between {a} and {b} pooled weights"})
+    return data
 
 
 def _compare(task, hidden, activation, lr, batch_size, warmup_steps, n_steps, repeats, n_records, n_bins,
-             weight_decay, train_fraction, seed, control_gd) -> xr.Dataset:
+             weight_decay, train_fraction, seed, control_gd, beta_override=None) -> xr.Dataset:
     rng = np.random.default_rng(seed)
     n_x = task.sizes["x"]
     train = rng.permutation(n_x)[: int(round(train_fraction * n_x))]
@@ -290,7 +352,7 @@ def _compare(task, hidden, activation, lr, batch_size, warmup_steps, n_steps, re
     z = per - per.mean(axis=1, keepdims=True)
     tr_c = float(np.einsum("rnd,rnd->r", z, z).mean() / per.shape[1])  # mean over networks of tr C
     temp = sgd_temperature(lr, np.eye(loss.dim) * tr_c / loss.dim / batch_size)
-    beta = 1.0 / temp
+    beta = 1.0 / temp if beta_override is None else float(beta_override)
     rec = np.unique(np.round(np.geomspace(1, n_steps, n_records)).astype(int))
     rec = np.concatenate([[0], rec])
     n_layers = len(loss.widths) - 1
@@ -298,6 +360,7 @@ def _compare(task, hidden, activation, lr, batch_size, warmup_steps, n_steps, re
     out = {f"{v}_{k}": np.empty((len(rec), n_layers, repeats)) for v in ("I_XT", "I_TY") for k in kinds}
     scal = {f"{v}_{k}": np.empty((len(rec), repeats)) for v in ("loss", "drift") for k in kinds}
     norms = {f"weight_norm_{k}": np.empty((len(rec), n_layers, repeats)) for k in kinds}
+    snaps = {k: np.empty((len(rec), repeats, loss.dim)) for k in kinds}
     final = {}
 
     def record(j, kind, wk):
@@ -307,6 +370,7 @@ def _compare(task, hidden, activation, lr, batch_size, warmup_steps, n_steps, re
         scal[f"drift_{kind}"][j] = np.linalg.norm(wk - w_switch, axis=1)
         mats = loss.unflatten(torch.as_tensor(wk))
         norms[f"weight_norm_{kind}"][j] = [torch.linalg.matrix_norm(m).numpy() for m, _ in mats]
+        snaps[kind][j] = wk
         final[f"w_final_{kind}"] = wk.copy()
 
     wanted = {int(s): j for j, s in enumerate(rec)}
@@ -329,10 +393,11 @@ def _compare(task, hidden, activation, lr, batch_size, warmup_steps, n_steps, re
     data.update({k: (("time", "layer", "repeat"), v, {"long_name": "Frobenius norm of the layer's weights"})
                  for k, v in norms.items()})
     data.update({k: (("repeat", "dim"), v) for k, v in final.items()})
+    data.update(_weight_distributions(loss, snaps))
     ds = xr.Dataset(data, coords={"time": rec * lr, "layer": np.arange(1, n_layers + 1)})
     ds["w_switch"] = (("repeat", "dim"), w_switch)
     ds.attrs.update({"beta": beta, "trace_c_batch": tr_c / batch_size, "lr": lr, "batch_size": batch_size})
     cfg = {"hidden": list(hidden), "activation": activation, "lr": lr, "batch_size": batch_size,
            "warmup_steps": warmup_steps, "n_steps": n_steps, "repeats": repeats, "n_bins": n_bins,
-           "weight_decay": weight_decay, "train_fraction": train_fraction}
+           "weight_decay": weight_decay, "train_fraction": train_fraction, "beta": beta_override}
     return store.with_provenance(ds, cfg, seed)

@@ -13,7 +13,8 @@ Three parts, all with :mod:`ibtheory.dynamics`:
    (:func:`~ibtheory.dynamics.kramers_rate`) for beta dL in :data:`KRAMERS_BETAS`.
 3. *SGD vs Langevin on the paper's network*: :func:`ibtheory.dynamics.network.compare_sgd_langevin` (plain SGD
    through the drift phase, then SGD and Langevin at SGD's temperature from the same weights); loss and binned
-   I(X;T) of every layer.
+   I(X;T) of every layer, and (reported, not part of the rule) each layer's final weight spread and the
+   Wasserstein-1 distance between SGD's and Langevin's pooled weight values.
 
 Rule.  Part 1 passes when the final TV <= 0.02 + sqrt(n_bins / N) (sampling fluctuation) and F_final - F_Gibbs
 <= 0.01 + 5 sqrt(n_bins / N) energy units; part 2 when every simulated MFPT is within 3 standard errors + 5 % of
@@ -139,10 +140,15 @@ def _network(out: Path, s: dict, seed: int) -> tuple[dict, list[Path], bool, boo
     png = out / "langevin_sgd.png"
     fig.savefig(png, dpi=90)
     plt.close(fig)
+    end = cmp.isel(time=-1)
     numbers = {"sgd_temperature_beta": float(cmp.attrs["beta"]), "late_loss_sgd_nats": l_sgd,
                "late_loss_langevin_nats": l_lan, "mean_delta_I_XT_hidden_sgd_bits": d_sgd,
                "mean_delta_I_XT_hidden_langevin_bits": d_lan, "sgd_langevin_agree": agree,
-               "both_compress": compress}
+               "both_compress": compress,
+               # weight distributions at the end, per layer (weight matrices pooled over repeats; weight units)
+               "final_weight_std_sgd": end["weight_std_sgd"].values.round(4).tolist(),
+               "final_weight_std_langevin": end["weight_std_langevin"].values.round(4).tolist(),
+               "final_weight_w1_sgd_langevin": end["weight_w1_sgd_langevin"].values.round(4).tolist()}
     return numbers, [png, nc], agree, compress
 
 
