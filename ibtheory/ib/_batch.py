@@ -5,7 +5,7 @@ p(s, y): states are padded to a common number of clusters T with empty clusters 
 -inf), which the map keeps empty, so one numpy call advances every problem.  Problems leave the batch as soon as
 they converge; the remaining ones are compacted.  Used wherever many independent solves are needed together: the
 bisection of all critical-beta brackets level by level, and the polishing of loosely converged points before they
-are certified.  Shapes: ``beta`` (B,), ``log_pt`` (B, T), ``log_dec`` (B, T, Y), encoders (B, S, T).
+are certified.  Shapes: ``beta`` (B,), ``log_pt`` (B, T), ``log_dec`` (B, T, Y), log-encoders (B, T, S).
 """
 
 from __future__ import annotations
@@ -33,33 +33,23 @@ def pack(states: Sequence[it.State], n_y: int) -> tuple[np.ndarray, np.ndarray]:
     return log_pt, log_dec
 
 
-def _kl(W: np.ndarray, neg_h: np.ndarray, log_dec: np.ndarray) -> np.ndarray:
-    """KL[W_s || dec_t] in nats, (B, S, T); +inf where W puts mass on a zero of dec (empty clusters included)."""
-    finite = np.isfinite(log_dec)
-    if finite.all():
-        D = neg_h[None, :, None] - W @ log_dec.transpose(0, 2, 1)
-    else:
-        D = neg_h[None, :, None] - W @ np.where(finite, log_dec, 0.0).transpose(0, 2, 1)
-        bad = (W > 0).astype(np.float64) @ (~finite).transpose(0, 2, 1).astype(np.float64) > 0
-        D[bad] = np.inf
-    return np.maximum(D, 0.0, out=D)
-
-
 def batch_step(prob: Reduced, beta: np.ndarray, log_pt: np.ndarray, log_dec: np.ndarray,
                neg_h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One map G for every problem: (ln p(t)', ln p(y|t)', ln p(t|s) from the input, J(input) (B,) in nats).
+    """One map G for every problem: (ln p(t)', ln p(y|t)', ln p(t|s) from the input as (B, T, S), J(input) (B,)
+    in nats).  Arrays are laid out (B, T, S) so that every reduction over clusters is over a middle axis.
 
     Call inside ``np.errstate(divide="ignore", invalid="ignore")``.
     """
-    L = log_pt[:, None, :] - beta[:, None, None] * _kl(prob.W, neg_h, log_dec)
-    m = L.max(axis=2)
-    E = np.exp(L - m[:, :, None])
-    z = E.sum(axis=2)
+    L = log_pt[:, :, None] - beta[:, None, None] * it.kl_nats_ts(prob.W, neg_h, log_dec)
+    m = L.max(axis=1)
+    E = it.exp_nonpositive(L - m[:, None, :])
+    z = E.sum(axis=1)
     logZ = m + np.log(z)
-    joint = E * (prob.p_s[None, :] / z)[:, :, None]  # p(s, t), (B, S, T)
-    p_t = joint.sum(axis=1)
-    dec = (joint.transpose(0, 2, 1) @ prob.W) / np.maximum(p_t, 1e-300)[:, :, None]
-    return np.log(p_t), np.log(dec), L - logZ[:, :, None], -(logZ @ prob.p_s)
+    joint = E * (prob.p_s[None, :] / z)[:, None, :]  # p(t, s), (B, T, S)
+    p_t = joint.sum(axis=2)
+    B, T, S = joint.shape
+    dec = (joint.reshape(B * T, S) @ prob.W).reshape(B, T, -1) / np.maximum(p_t, 1e-300)[:, :, None]
+    return np.log(p_t), np.log(dec), L - logZ[:, None, :], -(logZ @ prob.p_s)
 
 
 def _distance(a_pt, a_dec, b_pt, b_dec) -> np.ndarray:
@@ -71,7 +61,7 @@ def _distance(a_pt, a_dec, b_pt, b_dec) -> np.ndarray:
 def _lse(a: np.ndarray, axis: int) -> np.ndarray:
     m = a.max(axis=axis, keepdims=True)
     m[~np.isfinite(m)] = 0.0
-    return np.log(np.exp(a - m).sum(axis=axis, keepdims=True)) + m
+    return np.log(it.exp_nonpositive(a - m).sum(axis=axis, keepdims=True)) + m
 
 
 def batch_fixed_point(prob: Reduced, betas: np.ndarray, states: Sequence[it.State], tol: float,
@@ -92,7 +82,7 @@ def batch_fixed_point(prob: Reduced, betas: np.ndarray, states: Sequence[it.Stat
     results = []
     for i, (pt, dec, enc, J, conv, n, res) in enumerate(out):
         k = sizes[i]
-        results.append((it.State(pt[:k], dec[:k], enc[:, :k], float(J), bool(conv)), int(n), float(res)))
+        results.append((it.State(pt[:k], dec[:k], enc[:k].T, float(J), bool(conv)), int(n), float(res)))
     return results
 
 

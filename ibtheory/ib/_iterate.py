@@ -28,11 +28,23 @@ import numpy as np
 from ._problem import Reduced
 
 __all__ = [
-    "State", "kl_nats", "lse", "step", "fixed_point", "dib_fixed_point", "prune_merge", "from_encoder", "converge",
+    "State", "exp_nonpositive", "kl_nats", "kl_nats_ts", "lse", "step", "fixed_point", "dib_fixed_point", "prune_merge", "from_encoder", "converge",
     "newton_polish",
 ]
 
 _NEG = -np.inf
+_FLUSH = -700.0  # exp(-700) = 1e-304: below it, exp is subnormal or 0 (and 10-30x slower to compute)
+
+
+def exp_nonpositive(a: np.ndarray) -> np.ndarray:
+    """exp(a) for a <= 0 (shifted log-weights), with values below exp(-700) = 1e-304 set to exactly 0.
+
+    Terms that small cannot change a sum whose largest term is 1; flushing them avoids the slow subnormal path of
+    exp (and keeps -inf entries, e.g. empty clusters, exactly 0).
+    """
+    out = np.exp(np.maximum(a, _FLUSH))
+    out *= a > _FLUSH
+    return out
 
 
 def lse(a: np.ndarray, axis: int) -> np.ndarray:
@@ -40,7 +52,7 @@ def lse(a: np.ndarray, axis: int) -> np.ndarray:
     m = a.max(axis=axis, keepdims=True)
     m[~np.isfinite(m)] = 0.0
     with np.errstate(divide="ignore"):
-        return np.log(np.exp(a - m).sum(axis=axis)) + m.squeeze(axis)
+        return np.log(exp_nonpositive(a - m).sum(axis=axis)) + m.squeeze(axis)
 
 
 def kl_nats(W: np.ndarray, neg_h: np.ndarray, log_dec: np.ndarray) -> np.ndarray:
@@ -66,21 +78,36 @@ class State:
     converged: bool = False
 
 
+def kl_nats_ts(W: np.ndarray, neg_h: np.ndarray, log_dec: np.ndarray) -> np.ndarray:
+    """KL[W_s || dec_t] in nats laid out (..., n_t, n_s) for log-decoders (..., n_t, n_y) (any leading batch dims);
+    +inf where W puts mass on a zero of dec.  Cluster-major, so sums over clusters run over rows (fast)."""
+    Y = log_dec.shape[-1]
+    flat = log_dec.reshape(-1, Y)
+    finite = np.isfinite(flat)
+    if finite.all():
+        D = neg_h[None, :] - flat @ W.T
+    else:
+        D = neg_h[None, :] - np.where(finite, flat, 0.0) @ W.T
+        D[(~finite).astype(np.float64) @ (W > 0).T.astype(np.float64) > 0] = np.inf
+    return np.maximum(D, 0.0, out=D).reshape(log_dec.shape[:-1] + (W.shape[0],))
+
+
 def step(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, neg_h: np.ndarray,
          log_ps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """One map G: returns (ln p(t)', ln p(y|t)', ln p(t|s) computed from the input, J(input) in nats).
+    """One map G: returns (ln p(t)', ln p(y|t)', ln p(t|s) (n_s, n_t) computed from the input, J(input) in nats).
 
-    Call inside ``np.errstate(divide="ignore", invalid="ignore")`` (empty clusters give log 0).
+    Computed cluster-major, (n_t, n_s).  Call inside ``np.errstate(divide="ignore", invalid="ignore")`` (empty
+    clusters give log 0).
     """
-    L = log_pt[None, :] - beta * kl_nats(prob.W, neg_h, log_dec)
-    m = L.max(axis=1)
-    E = np.exp(L - m[:, None])
-    z = E.sum(axis=1)
+    L = log_pt[:, None] - beta * kl_nats_ts(prob.W, neg_h, log_dec)
+    m = L.max(axis=0)
+    E = exp_nonpositive(L - m[None, :])
+    z = E.sum(axis=0)
     logZ = m + np.log(z)
-    joint = E * (prob.p_s / z)[:, None]  # p(s, t)
-    p_t = joint.sum(axis=0)
-    dec = (joint.T @ prob.W) / np.maximum(p_t, 1e-300)[:, None]
-    return np.log(p_t), np.log(dec), L - logZ[:, None], -float(prob.p_s @ logZ)
+    joint = E * (prob.p_s / z)[None, :]  # p(t, s)
+    p_t = joint.sum(axis=1)
+    dec = (joint @ prob.W) / np.maximum(p_t, 1e-300)[:, None]
+    return np.log(p_t), np.log(dec), (L - logZ[None, :]).T, -float(prob.p_s @ logZ)
 
 
 def _distance(a_pt, a_dec, b_pt, b_dec) -> float:

@@ -216,15 +216,15 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
 
 
 def _n_clusters(sol: IBSolution, tol: float = 1e-4) -> int:
-    """Effective clusters: groups of decoders closer than ``tol`` (max abs, single linkage) with p(t) > 1e-9."""
+    """Effective clusters: groups of decoders closer than ``tol`` (max abs, single linkage: connected components
+    of the graph of close pairs) with p(t) > 1e-9."""
     dec = sol.decoder[sol.p_t > 1e-9]
     if len(dec) <= 1:
         return len(dec)
-    from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.spatial.distance import pdist
+    from scipy.sparse.csgraph import connected_components
 
-    labels = fcluster(linkage(pdist(dec, "chebyshev"), method="single"), t=tol, criterion="distance")
-    return int(labels.max())
+    close = np.max(np.abs(dec[:, None, :] - dec[None, :, :]), axis=2) < tol
+    return int(connected_components(close, directed=False)[0])
 
 
 def _brackets(sols: dict) -> np.ndarray:
