@@ -8,8 +8,9 @@ import time
 from .. import store
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("curve", help="exact IB curve of a task: encoders, critical betas, certified band; .nc/.png")
+def add_task_source(p: argparse.ArgumentParser) -> None:
+    """The options that choose p(x,y): a built-in task with its parameters, or a task file (shared by ``curve``
+    and ``solve``)."""
     src = p.add_mutually_exclusive_group()
     src.add_argument("--task", default="tishby", choices=["tishby", "binary-symmetric", "gaussian"],
                      help="built-in task (default: the paper's 12-bit task)")
@@ -20,6 +21,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--p", type=float, default=0.1, help="binary-symmetric: crossover probability")
     p.add_argument("--rho", type=float, default=0.8, help="gaussian: correlation")
     p.add_argument("--grid", type=int, default=16, help="gaussian: grid points per axis")
+
+
+def load_task_source(args: argparse.Namespace):
+    """(task Dataset with ``p_xy``, its name) from the options of :func:`add_task_source`."""
+    from .task import make_task
+
+    if args.p_xy:
+        ds = store.load(args.p_xy)
+        if "p_xy" not in ds:
+            raise ValueError(f"{args.p_xy!r} has no 'p_xy' variable (write it with `ibtheory task --out`)")
+        return ds, ds.attrs.get("name", args.p_xy)
+    ds = make_task(argparse.Namespace(name=args.task, gamma=args.gamma, info_bits=args.info_bits, p=args.p,
+                                      rho=args.rho, grid=args.grid))
+    return ds, ds.attrs["name"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("curve", help="exact IB curve of a task: encoders, critical betas, certified band; .nc/.png")
+    add_task_source(p)
     p.add_argument("--n-betas", type=int, default=240, help="betas of the automatic grid (before refinement)")
     p.add_argument("--no-certify", action="store_true", help="skip the optimality certificate")
     p.add_argument("--out", default=None, help="write the curve Dataset to this .nc file")
@@ -30,17 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..ib import ib_curve
-    from .task import make_task
 
-    if args.p_xy:
-        ds = store.load(args.p_xy)
-        if "p_xy" not in ds:
-            raise ValueError(f"{args.p_xy!r} has no 'p_xy' variable (write it with `ibtheory task --out`)")
-        name = ds.attrs.get("name", args.p_xy)
-    else:
-        ds = make_task(argparse.Namespace(name=args.task, gamma=args.gamma, info_bits=args.info_bits, p=args.p,
-                                          rho=args.rho, grid=args.grid))
-        name = ds.attrs["name"]
+    ds, name = load_task_source(args)
     t0 = time.perf_counter()
     curve = ib_curve(ds["p_xy"].values, n_betas=args.n_betas, certify=False if args.no_certify else None,
                      progress=args.progress)

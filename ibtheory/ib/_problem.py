@@ -69,8 +69,22 @@ class Reduced:
             return np.where(self.W > 0, self.W * np.log(self.W), 0.0).sum(axis=1)
 
 
+def as_table(p_xy, name: str = "p_xy"):
+    """The joint table of ``p_xy``: an array, or a task Dataset (its ``p_xy`` variable) or DataArray."""
+    import xarray as xr
+
+    if isinstance(p_xy, xr.Dataset):
+        if "p_xy" not in p_xy:
+            raise ValueError(f"{name} is a Dataset without a 'p_xy' variable (a task from ibtheory.tasks has one)")
+        p_xy = p_xy["p_xy"]
+    if isinstance(p_xy, xr.DataArray):
+        p_xy = p_xy.values
+    return p_xy
+
+
 def reduce(p_xy: ArrayLike, name: str = "p_xy") -> Reduced:
-    """Validate ``p_xy`` (n_x, n_y) and reduce it to its minimal sufficient statistic (see the module docstring).
+    """Validate ``p_xy`` (n_x, n_y; an array or a task Dataset) and reduce it to its minimal sufficient statistic
+    (see the module docstring).
 
     Raises ``ValueError`` for an invalid table (NaN, negative, not summing to 1) or when Y takes a single value
     (fewer than two y with positive probability: the IB curve is identically zero and beta is undefined).
@@ -79,7 +93,7 @@ def reduce(p_xy: ArrayLike, name: str = "p_xy") -> Reduced:
     >>> r.n_s, r.classes.tolist()
     (1, [0, 0, -1])
     """
-    p = validate_distribution(p_xy, name, ndim=2)
+    p = validate_distribution(as_table(p_xy, name), name, ndim=2)
     n_x, n_y = p.shape
     p_y = p.sum(axis=0)
     if n_y < 2 or np.count_nonzero(p_y > 0) < 2:

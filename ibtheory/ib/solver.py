@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import xarray as xr
 from numpy.typing import ArrayLike
 
 from . import _iterate as it
@@ -78,6 +79,30 @@ class IBSolution:
     @property
     def n_t(self) -> int:
         return int(self.p_t.size)
+
+    def to_dataset(self) -> xr.Dataset:
+        """The solution as a Dataset: encoder(x, t), decoder(t, y), p_t(t), x_class(x) and scalar I_XT, I_TY,
+        lagrangian, gap (bits; gap NaN when not certified), beta, iterations, residual, converged."""
+        bits = {"units": "bits"}
+        ds = xr.Dataset(
+            {
+                "encoder": (("x", "t"), self.encoder, {"long_name": "p(t|x)", "units": "1"}),
+                "decoder": (("t", "y"), self.decoder, {"long_name": "p(y|t)", "units": "1"}),
+                "p_t": ("t", self.p_t, {"long_name": "p(t)", "units": "1"}),
+                "x_class": ("x", self.x_class, {"long_name": "sufficient-statistic class of x (-1: p(x) = 0)"}),
+                "I_XT": ((), self.I_XT, {**bits, "long_name": "I(X;T)"}),
+                "I_TY": ((), self.I_TY, {**bits, "long_name": "I(T;Y)"}),
+                "lagrangian": ((), self.lagrangian, {**bits, "long_name": "I(X;T) - beta I(T;Y)"}),
+                "gap": ((), np.nan if self.gap is None else self.gap,
+                        {**bits, "long_name": "certified bound on L - min L (NaN: not certified)"}),
+                "beta": ((), self.beta), "iterations": ((), self.iterations),
+                "residual": ((), self.residual, {"long_name": "max |G(theta) - theta|"}),
+                "converged": ((), self.converged), "deterministic": ((), self.deterministic),
+            },
+            coords={"x": np.arange(self.encoder.shape[0]), "t": np.arange(self.n_t),
+                    "y": np.arange(self.decoder.shape[1])},
+        )
+        return ds
 
 
 def kl_rows(p_y_x: ArrayLike, decoder: ArrayLike, units: str = "bits") -> np.ndarray:
@@ -227,7 +252,8 @@ def solve(p_xy: ArrayLike, beta: float, init=None, n_t: int | None = None, tol: 
 
     Parameters
     ----------
-    p_xy : (n_x, n_y) joint distribution; rows with p(x) = 0 are dropped internally (their encoder row is p(t)).
+    p_xy : (n_x, n_y) joint distribution (or a task Dataset with ``p_xy``); rows with p(x) = 0 are dropped
+        internally (their encoder row is p(t)).
     beta : trade-off, > 0 (unit-free).
     init : None or "identity" (one cluster per class of the sufficient statistic, the natural start at high beta),
         "random" (Dirichlet encoder with ``n_t`` clusters from ``seed``), an encoder array (n_x, n_t), or an
