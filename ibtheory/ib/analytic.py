@@ -11,12 +11,18 @@
     by sympy; its stationarity conditions are the IB equations p(t|x) ~ p(t) exp(-beta KL[p(y|x)||p(y|t)]).
 (d) :func:`trivial_threshold_bsc`: expanding L around the trivial encoder gives the beta below which the trivial
     solution is a local minimum, beta_0 = 1 / (1 - 2p)^2 = 1 / rho_m^2 (see ``ibtheory.ib.trivial_critical_beta``).
+    For any p(x,y) the beta below which *only* the trivial solution exists is 1 / s*, with s* the strong
+    data-processing constant sup_{r != p_x} D(r W || p_x W) / D(r || p_x) = sup_T I(T;Y) / I(X;T) = F'(0)
+    (Anantharam, Gohari, Kamath & Nair 2013); s* >= rho_m^2, with equality for the binary symmetric source and the
+    Gaussian: :func:`strong_dpi_constant`, :func:`trivial_threshold`.
 
 References
 ----------
 1. H. S. Witsenhausen and A. D. Wyner, IEEE Trans. Inf. Theory 21 (1975) 493-501.
 2. G. Chechik, A. Globerson, N. Tishby, Y. Weiss, "Information bottleneck for Gaussian variables", JMLR 6 (2005).
 3. N. Tishby, F. C. Pereira, W. Bialek, "The information bottleneck method", Allerton 1999.
+4. V. Anantharam, A. Gohari, S. Kamath, C. Nair, "On maximal correlation, hypercontractivity, and the data
+   processing inequality studied by Erkip and Cover", arXiv:1304.6133 (2013).
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ __all__ = [
     "gaussian_ib_eigenvalues",
     "gaussian_ib_point",
     "gaussian_ib_curve",
+    "gaussian_ib_critical_betas",
+    "strong_dpi_constant",
+    "trivial_threshold",
     "derive_self_consistent",
     "stationarity_residual",
     "trivial_threshold_bsc",
@@ -116,6 +125,84 @@ def gaussian_ib_curve(rho: float, R: ArrayLike) -> np.ndarray:
     """Scalar Gaussian IB curve F(R) = -1/2 log2(1 - rho^2 (1 - 2^(-2R))) in bits."""
     R = np.asarray(R, dtype=np.float64)
     return -0.5 * np.log2(1.0 - rho**2 * (1.0 - 2.0 ** (-2.0 * R)))
+
+
+def gaussian_ib_critical_betas(lambdas: ArrayLike) -> np.ndarray:
+    """Critical betas beta_i = 1 / (1 - lambda_i) of the Gaussian IB (ascending), one per eigenvalue lambda_i < 1
+    of Sigma_{x|y} Sigma_x^-1: below beta_1 the optimal T is independent of X; at beta_i the i-th eigen-direction
+    joins the encoder.  Eigenvalues equal to 1 (directions of X carrying no information on Y) never join.
+
+    >>> gaussian_ib_critical_betas([0.36, 1.0]).tolist()
+    [1.5625]
+    """
+    lam = np.sort(np.asarray(lambdas, dtype=np.float64).ravel())
+    if lam.size == 0 or np.any(~np.isfinite(lam)) or np.any(lam < 0) or np.any(lam > 1 + 1e-12):
+        raise ValueError(f"lambdas must be finite eigenvalues in [0, 1], got {lam.tolist()}")
+    lam = lam[lam < 1 - 1e-12]
+    with np.errstate(divide="ignore"):
+        return 1.0 / (1.0 - lam)
+
+
+def strong_dpi_constant(p_xy: ArrayLike, n_random: int = 20, seed: int = 0) -> float:
+    """s*(X;Y) = sup_{r != p_x} D(r W || p_x W) / D(r || p_x)  (W = p(y|x); unit-free, in [0, 1]).
+
+    It is the initial slope F'(0) of the IB curve and sup_T I(T;Y)/I(X;T) over all T - X - Y (Anantharam et al.
+    2013), so only the trivial solution exists for beta < 1/s*.  Computed on the sufficient statistic by L-BFGS
+    over r = softmax(ln p + z) from the mixtures (1 - t) p + t e_s (every class s, t = 0.5, 0.99) and ``n_random``
+    Dirichlet points; the local limit r -> p gives rho_m^2, so the result is max(best ratio found, rho_m^2): a lower
+    bound on s*, exact when the optimiser finds the global maximum (checked against brute force in the tests).
+
+    >>> round(strong_dpi_constant([[0.45, 0.05], [0.05, 0.45]]), 6)   # (1 - 2p)^2 for the binary symmetric source
+    0.64
+    """
+    from scipy.optimize import minimize
+
+    from ._problem import reduce
+    from .curve import trivial_critical_beta
+
+    prob = reduce(p_xy)
+    p, W = prob.p_s, prob.W
+    q = p @ W
+    rho2 = 1.0 / trivial_critical_beta(prob)
+    if prob.n_s < 2:
+        return 0.0
+
+    def neg_ratio(z):
+        lr = np.log(p) + z
+        lr -= lr.max()
+        r = np.exp(lr)
+        r /= r.sum()
+        rw = r @ W
+        with np.errstate(divide="ignore", invalid="ignore"):
+            A = float(np.sum(np.where(rw > 0, rw * np.log(rw / q), 0.0)))
+            lrp = np.where(r > 0, np.log(r / p), 0.0)
+            dA = W @ np.where(rw > 0, np.log(rw / q), 0.0) + 1.0
+        B = float(r @ lrp)
+        if B < 1e-7:  # next to r = p the ratio is 0/0 in rounding; its limit there, <= rho_m^2, is covered
+            return 0.0, np.zeros_like(z)
+        g_r = (dA * B - A * (lrp + 1.0)) / B**2
+        return -A / B, -(r * (g_r - r @ g_r))
+
+    rng = np.random.default_rng(seed)
+    starts = [(1 - t) * p + t * np.eye(prob.n_s)[i] for i in range(prob.n_s) for t in (0.5, 0.99)]
+    starts += list(rng.dirichlet(np.ones(prob.n_s), size=n_random))
+    best = rho2
+    for r0 in starts:
+        res = minimize(neg_ratio, np.log(r0 / p), jac=True, method="L-BFGS-B")
+        best = max(best, -float(res.fun))
+    return float(min(best, 1.0))
+
+
+def trivial_threshold(p_xy: ArrayLike, **kwargs) -> float:
+    """The beta below which the IB has only the trivial solution (I(X;T) = 0): 1 / s*, see
+    :func:`strong_dpi_constant` (keyword arguments go to it).  At most 1 / rho_m^2 (the local threshold of
+    ``ibtheory.ib.trivial_critical_beta``), with equality when s* = rho_m^2.
+
+    >>> round(trivial_threshold([[0.45, 0.05], [0.05, 0.45]]), 6)
+    1.5625
+    """
+    s = strong_dpi_constant(p_xy, **kwargs)
+    return np.inf if s <= 0 else 1.0 / s
 
 
 def _symbolic_problem(n_x: int, n_t: int, n_y: int):

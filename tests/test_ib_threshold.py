@@ -1,0 +1,80 @@
+"""The trivial threshold 1/s* (strong data-processing constant) and the Gaussian IB critical betas, checked against
+brute force, canonical correlations and the certified solver."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from ibtheory.ib import analytic as A
+from ibtheory.ib import solve, trivial_critical_beta
+
+
+def _ratio_brute(p_xy: np.ndarray, n: int = 400001) -> float:
+    """sup_r D(rW||pW)/D(r||p) for binary X by a dense grid over r = (u, 1 - u)."""
+    p = p_xy.sum(1)
+    W = p_xy / p[:, None]
+    q = p @ W
+    u = np.linspace(1e-7, 1 - 1e-7, n)
+    R = np.stack([u, 1 - u], axis=1)
+    RW = R @ W
+    with np.errstate(divide="ignore", invalid="ignore"):
+        num = np.where(RW > 0, RW * np.log(RW / q), 0.0).sum(1)
+        den = (R * np.log(R / p)).sum(1)
+        ratio = np.where(den > 1e-7, num / den, 0.0)
+    return float(ratio.max())
+
+
+@pytest.mark.parametrize("p", [0.01, 0.1, 0.3, 0.45])
+def test_binary_symmetric_source_has_s_star_equal_rho_squared(p):
+    p_xy = np.array([[1 - p, p], [p, 1 - p]]) / 2
+    assert_allclose(A.strong_dpi_constant(p_xy), (1 - 2 * p) ** 2, rtol=1e-7)
+    assert_allclose(A.trivial_threshold(p_xy), A.bsc_critical_beta(p), rtol=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_binary_input_s_star_matches_brute_force_and_exceeds_rho_squared(seed):
+    rng = np.random.default_rng(seed)
+    n_y = 2 + seed % 2
+    p_xy = rng.dirichlet(np.ones(2 * n_y) * 0.7).reshape(2, n_y)
+    s = A.strong_dpi_constant(p_xy)
+    assert_allclose(s, _ratio_brute(p_xy), rtol=1e-5, err_msg=f"seed {seed}, p_xy {p_xy.tolist()}")
+    assert s >= 1 / trivial_critical_beta(p_xy) - 1e-12
+
+
+def test_z_channel_threshold_is_below_the_local_one():
+    # Z channel with uniform input: s* = log2(4/3) = 0.415 > rho_m^2 = 1/3, so the curve leaves 0 before 1/rho_m^2
+    p_xy = np.array([[0.5, 0.0], [0.25, 0.25]])
+    assert_allclose(A.strong_dpi_constant(p_xy), np.log2(4 / 3), rtol=1e-6)
+    assert A.trivial_threshold(p_xy) < trivial_critical_beta(p_xy) - 0.5
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_certified_solver_is_trivial_below_the_threshold_and_not_above(seed):
+    rng = np.random.default_rng(10 + seed)
+    p_xy = rng.dirichlet(np.ones(10) * 0.5).reshape(5, 2)
+    b = A.trivial_threshold(p_xy)
+    below = solve(p_xy, 0.97 * b)
+    above = solve(p_xy, 1.3 * b)
+    assert below.I_XT < 1e-6 and below.gap <= 1e-6, f"seed {seed}: I_XT {below.I_XT} at 0.97/s*"
+    assert above.lagrangian < -1e-6 and above.gap <= 1e-6, f"seed {seed}: L {above.lagrangian} at 1.3/s*"
+
+
+def test_gaussian_critical_betas_are_inverse_squared_canonical_correlations():
+    rng = np.random.default_rng(3)
+    M = rng.standard_normal((5, 5))
+    S = M @ M.T + 0.5 * np.eye(5)  # joint covariance of (X in R^3, Y in R^2)
+    Sx, Sxy, Sy = S[:3, :3], S[:3, 3:], S[3:, 3:]
+    lam = A.gaussian_ib_eigenvalues(Sx, Sxy, Sy)
+    Lx, Ly = np.linalg.cholesky(Sx), np.linalg.cholesky(Sy)
+    rho = np.linalg.svd(np.linalg.solve(Lx, Sxy) @ np.linalg.inv(Ly).T, compute_uv=False)  # canonical correlations
+    betas = A.gaussian_ib_critical_betas(lam)
+    assert betas.size == 2  # rank Sxy = 2: the third direction of X carries nothing about Y (lambda = 1)
+    assert_allclose(np.sort(betas), np.sort(1 / rho**2), rtol=1e-9)
+    ixt, ity = A.gaussian_ib_point(lam, [0.99 * betas[0], 1.01 * betas[0], 1.01 * betas[1], 1e9])
+    assert ixt[0] == 0 and ixt[1] > 0 and ity[2] > ity[1]
+    assert_allclose(ity[3], -0.5 * np.log2(1 - rho**2).sum(), rtol=1e-6)  # I(X;Y) as beta -> inf
+
+
+def test_gaussian_critical_betas_reject_bad_eigenvalues():
+    with pytest.raises(ValueError, match="lambdas"):
+        A.gaussian_ib_critical_betas([0.5, 1.5])
