@@ -122,3 +122,58 @@ def test_normalize_opt_in():
 def test_kl_shape_mismatch():
     with pytest.raises(ValueError, match="same shape"):
         info.kl_divergence([0.5, 0.5], [1 / 3] * 3)
+
+
+#: Bad 1-D tables for ``entropy`` (argument ``p``) and ``kl_divergence`` (``p`` or ``q``): (table, message fragment).
+BAD_1D = {
+    "negative": ([0.6, -0.1, 0.5], "negative"),
+    "nan": ([np.nan, 0.5, 0.5], "NaN"),
+    "inf": ([np.inf, 0.5, 0.5], "NaN or infinite"),
+    "zero-sum": ([0.0, 0.0, 0.0], "sums to zero"),
+    "wrong-ndim": (0.5, "at least one axis"),  # entropy takes tables of any shape, but not a scalar
+    "unnormalised": ([0.5, 0.5, 0.5], "not 1"),
+    "empty": (np.zeros(0), "empty"),
+    "non-numeric": (["a", "b"], "numeric"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_1D))
+def test_bad_entropy_input_raises_naming_p(case):
+    table, fragment = BAD_1D[case]
+    with pytest.raises(ValueError, match=r"^p ") as exc:
+        info.entropy(table)
+    assert fragment in str(exc.value)
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_conditional_entropy_input_raises_naming_p_xy(case):
+    table, fragment = BAD[case]
+    with pytest.raises(ValueError, match=r"^p_xy ") as exc:
+        info.conditional_entropy(table)
+    assert fragment in str(exc.value)
+
+
+@pytest.mark.parametrize("argument", ["p", "q"])
+@pytest.mark.parametrize("case", sorted(BAD_1D))
+def test_bad_kl_input_raises_naming_the_argument(case, argument):
+    table, fragment = BAD_1D[case]
+    good = [0.25, 0.25, 0.5]
+    args = {"p": good, "q": good, argument: table}
+    with pytest.raises(ValueError, match=rf"^{argument} ") as exc:
+        info.kl_divergence(args["p"], args["q"])
+    assert fragment in str(exc.value)
+
+
+def test_wrong_ndim_of_two_dimensional_measures_and_kl_shapes():
+    for table in ([0.5, 0.5], np.full((2, 2, 2), 1 / 8)):
+        with pytest.raises(ValueError, match=r"^p_xy must have 2 dimension"):
+            info.conditional_entropy(table)
+    with pytest.raises(ValueError, match=r"^p and q must have the same shape"):
+        info.kl_divergence([0.5, 0.5], [[0.5, 0.5]])
+
+
+def test_normalize_opt_in_for_entropy_conditional_entropy_and_kl():
+    assert_allclose(info.entropy([2.0, 2.0], normalize=True), 1.0)
+    assert_allclose(info.conditional_entropy([[1.0, 1.0], [2.0, 0.0]], normalize=True), 0.5)
+    assert_allclose(info.kl_divergence([1.0, 1.0], [1.0, 3.0], normalize=True), info.kl_divergence([0.5, 0.5],
+                                                                                                   [0.25, 0.75]))

@@ -251,6 +251,20 @@ def test_experiment_on_the_real_digits(tmp_path):
     _run_experiment(REAL_MNIST, tmp_path / "out", n=200, pixels=14)
 
 
+def test_section_skips_cleanly_without_the_labels_file(tmp_path):
+    """A folder with the images IDX file but no labels file: the reproduce section is skipped with the reason."""
+    from ibtheory.reproduce import mnist
+
+    data = tmp_path / "data"
+    data.mkdir()
+    write_idx(data / "t10k-images-idx3-ubyte.gz", _images(6, 4))
+    sec = mnist.run(tmp_path / "out", "tiny", 0, mnist_dir=data)
+    assert sec.verdict.startswith("skipped") and "t10k-labels-idx1-ubyte" in sec.verdict, sec.verdict
+    assert sec.figures == [] and sec.numbers == {}
+    sec = mnist.run(tmp_path / "out", "tiny", 0, mnist_dir=tmp_path / "nowhere")
+    assert sec.verdict.startswith("skipped") and "does not exist" in sec.verdict, sec.verdict
+
+
 def test_plane_figure_has_bits_axes_and_epoch_colour_bar():
     import xarray as xr
 

@@ -123,3 +123,52 @@ def test_broken_layer_estimator_returning_entropy_is_caught():
                              shrink=False)
     assert report.held("entropy_bound") is False and report.held("independence") is False, str(report)
     assert "H(T) as I(T;Y)" in report["entropy_bound"].message
+
+
+def _n_values(v):
+    return np.unique(v, axis=0).shape[0]
+
+
+@estimator_tags("discrete", "discrete")
+def asymmetric_bias_correction(x, y):
+    """Bias-corrected plug-in with a typo: (|X|-1)^2 in place of (|X|-1)(|Y|-1) (Paninski 2003), not symmetric."""
+    return plugin_mi(x, y) - (_n_values(x) - 1) ** 2 / (2 * len(x) * np.log(2))
+
+
+@estimator_tags("discrete", "discrete")
+def first_half_only(x, y):
+    """Keeps the first half of the rows as if they were a random split (never shuffled): depends on sample order."""
+    half = len(x) // 2
+    return plugin_mi(x[:half], y[:half])
+
+
+def constant_bias(bias):
+    @estimator_tags("discrete", "discrete", name=f"plug-in + {bias} bits")
+    def biased(x, y):
+        """The plug-in plus a constant: its error does not shrink with n."""
+        return plugin_mi(x, y) + bias
+
+    return biased
+
+
+@pytest.mark.parametrize("broken, caught_by", [
+    (asymmetric_bias_correction, "symmetry"),
+    (first_half_only, "permutation_invariance"),
+    (constant_bias(0.3), "consistency"),
+    (constant_bias(0.06), "consistency"),
+], ids=["asymmetric", "sample-order", "bias-0.3", "bias-0.06"])
+def test_broken_estimators_are_caught_by_the_named_property(broken, caught_by):
+    report = check_estimator(broken, properties=[caught_by], max_examples=4, on_fail=None, shrink=False)
+    r = report[caught_by]
+    assert r.status == "failed" and r.claimed and r.counterexample and r.example is not None, str(r)
+    assert caught_by in r.message and "tolerance" in r.message, r.message
+    correct = check_estimator(plugin_mi, properties=[caught_by], max_examples=4, on_fail=None, shrink=False)
+    assert correct.held(caught_by) is True, str(correct)  # the property itself is fine for a sound estimator
+
+
+def test_a_small_constant_bias_passes_the_tolerances_but_not_consistency():
+    """0.06 bits is inside the 0.1-bit tolerance of exact agreement and independence: only consistency sees it."""
+    report = check_estimator(constant_bias(0.06), properties=["exact_agreement", "independence", "consistency"],
+                             max_examples=4, on_fail=None, shrink=False)
+    assert report.held("exact_agreement") and report.held("independence"), str(report)
+    assert report.held("consistency") is False, str(report)

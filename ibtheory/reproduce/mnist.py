@@ -10,7 +10,8 @@ over repeats).  Figure: :func:`ibtheory.plots.mnist.information_planes`, 2 x 2, 
 Rule: a (network, estimator) pair *shows compression* when at least one hidden layer has both phases (I(X;T) up
 by > 0.05 bits, then down by > 0.05 bits; :func:`ibtheory.reproduce.plane.two_phase_layers`).  Verdict "holds" when
 all four pairs show compression, "holds only under: <pairs>" when some do, "does not hold here" when none does,
-and "skipped" when no MNIST folder is given.
+and "skipped" when no MNIST folder is given or it lacks the t10k images or labels IDX file (the reason is in the
+verdict).
 
 References: Shwartz-Ziv & Tishby, arXiv:1703.00810; Saxe et al., ICLR 2018; LeCun et al., Proc. IEEE 1998.
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from .. import store
-from ..mnist import mnist_task
+from ..mnist import mnist_files, mnist_task
 from ..nets import train
 from ..nets.conv import train_conv
 from ..plots.mnist import information_planes
@@ -49,11 +50,17 @@ RULE = ("a (network, estimator) pair shows compression when at least one hidden 
 
 def run(out: Path, size: str, seed: int, mnist_dir: str | Path | None = None) -> Section:
     """Run the MNIST experiment at ``size`` into ``out`` (.nc, .png) and return its Section; "skipped" without
-    ``mnist_dir`` (the folder with the t10k IDX files).  Verdict by the rule in the module docstring."""
+    ``mnist_dir`` (the folder with the t10k IDX files).  Verdict by the rule in the module docstring.
+
+    Also "skipped", with the reason in the verdict, when ``mnist_dir`` lacks the images or the labels file."""
     s = MNIST_SIZES[check_size(size)]
+    needs = "give the folder with t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]."
     if mnist_dir is None:
-        return Section("mnist", "MNIST", CLAIM, {}, [], "skipped (no --mnist-dir given)", RULE,
-                       notes="give the folder with t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz].")
+        return Section("mnist", "MNIST", CLAIM, {}, [], "skipped (no --mnist-dir given)", RULE, notes=needs)
+    try:
+        mnist_files(mnist_dir)
+    except FileNotFoundError as exc:
+        return Section("mnist", "MNIST", CLAIM, {}, [], f"skipped ({exc})", RULE, notes=needs)
     task = mnist_task(mnist_dir, n=s["n"], seed=seed, pixels=s["pixels"])
     common = dict(repeats=s["repeats"], batch_size=s["batch_size"], snapshots=s["snapshots"],
                   estimators=("binning", "ensemble"), seed=seed, progress=False)

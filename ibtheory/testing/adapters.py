@@ -11,6 +11,16 @@ so the layer estimator's I(T;Y) is an estimate of the MI between the continuous 
 I(X;T) estimates H(T) when the samples are distinct and is not checked here.  The adapters declare
 ``x_kind="continuous"``, ``y_kind="discrete"`` and the invariances the estimator documents.
 
+The ensemble estimator pools the binned encoder over R networks, but one sample set is one network: in
+:func:`package_estimators` it runs with R = 1, where it equals binning.  :func:`ensemble_estimator` exercises the
+pooling (R > 1) within the same signature: the R "networks" are copies of the layer shifted by constants
+c_r = ((r + 1/2)/R - 1/2) w (w the bin width), the same shift for every sample and unit, so
+
+    p(t|x_i) = (1/R) #{r : B(x_i + c_r) = t},
+
+a dithered binning whose I(T;Y) is still an estimate of I(x; y).  Shifts drawn per sample (noisy copies) would not
+fit: the estimate would depend on the order of the samples (the suite's ``permutation_invariance`` check).
+
 :func:`package_estimators` lists every estimator of the package in this signature (binning with 10/30/100 bins,
 adaptive range, equal mass; KDE upper/lower bounds; noisy layer; ensemble; plug-in; KSG) for the conformance table
 (``scripts/estimator_table.py``).
@@ -28,7 +38,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["layer_estimator", "labels_channel", "package_estimators"]
+__all__ = ["layer_estimator", "labels_channel", "ensemble_estimator", "package_estimators"]
 
 
 def labels_channel(y: np.ndarray) -> np.ndarray:
@@ -76,6 +86,34 @@ def layer_estimator(
     estimator.x_kind, estimator.y_kind, estimator.invariances = "continuous", "discrete", tuple(invariances)
     estimator.wrapped, estimator.options = func, dict(options)
     return estimator
+
+
+def ensemble_estimator(repeats: int = 4, n_bins: int = 30, limits: tuple[float, float] = (-1.0, 1.0),
+                       name: str | None = None) -> Callable[[np.ndarray, np.ndarray], float]:
+    """The ensemble estimator on ``repeats`` shifted copies of a layer, as ``estimator(x, y) -> I(T;Y)`` bits.
+
+    I(T;Y) of the encoder pooled over R copies h_r(x) = x + c_r, c_r = ((r + 1/2)/R - 1/2) w, w = (hi - lo) /
+    n_bins: p(t|x_i) = (1/R) #{r : B(x_i + c_r) = t}, B the equal-width binning of ``limits`` (see the module
+    docstring).  R = 1 is plain binning.
+
+    >>> est = ensemble_estimator(repeats=2, n_bins=2)   # shifts -0.25, +0.25; bins [-1, 0), [0, 1]
+    >>> round(est(np.array([[-0.6], [-0.1], [0.1], [0.6]]), np.array([0, 0, 1, 1])), 6)   # 1 - h(1/4)
+    0.188722
+    """
+    from ..estimators import ensemble_information
+
+    if int(repeats) != repeats or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    lo, hi = (float(v) for v in limits)
+    shifts = ((np.arange(int(repeats)) + 0.5) / repeats - 0.5) * (hi - lo) / n_bins
+
+    def ensemble_of_shifted_copies(activations, p_x, p_y_given_x, **options):
+        copies = activations[None] + shifts[:, None, None]  # (R, n, units)
+        return ensemble_information(copies, p_x, p_y_given_x, **options)
+
+    ensemble_of_shifted_copies.__name__ = "ensemble_information"
+    return layer_estimator(ensemble_of_shifted_copies, name=name or f"ensemble {n_bins} bins [{lo:g}, {hi:g}], "
+                           f"R = {int(repeats)} shifted copies", n_bins=n_bins, limits=(lo, hi))
 
 
 def package_estimators() -> dict[str, Callable]:
