@@ -7,6 +7,7 @@ Usage::
     python scripts/reproduction_doc.py repro --note "wall time 4 min 10 s; load average 4.1 on 2 cores"
     ibtheory reproduce --size full --only sizes,depth --out repro-full      # some sections at the paper's size
     python scripts/reproduction_doc.py repro --note "..." --also repro-full --also-note "..."
+    python scripts/reproduction_doc.py repro --keep-appended --also repro-full2 ...   # keep earlier full sections
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--also-title", default="Full size", help="heading of the appended reports")
     p.add_argument("--also-note", action="append", default=[], help="how each appended report was run (in order)")
     p.add_argument("--also-prefix", default="full", help="figure-name prefix of the appended report")
+    p.add_argument("--keep-appended", action="store_true", help="keep the appended reports already in --out (their "
+                   "'# <also-title>: ...' sections and figures) before the new --also ones")
     args = p.parse_args(argv)
     src = Path(args.report_dir)
     report = src / "report.md"
@@ -84,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
 
     note = f"*Run.* {args.note}\n\n" if args.note else ""
     text = INTRO.format(rules=rules_table()) + note + body_of(src, "")
+    if args.keep_appended and out.is_file():
+        old = out.read_text()
+        m = re.search(rf"^# {re.escape(args.also_title)}: ", old, flags=re.M)
+        if m:
+            text += "\n" + old[m.start():].rstrip("\n") + "\n"
     for i, folder in enumerate(args.also):
         also = Path(folder)
         if not (also / "report.md").is_file():
