@@ -1,5 +1,7 @@
 """compare: IB solutions fed back as layers sit on the bound and satisfy the IB equations; other encoders do not."""
 
+import re
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -149,3 +151,142 @@ def test_against_bound_rejects_mismatched_tasks(small_run, problem, curve, soft_
     with pytest.raises(ValueError, match="nets.train"):
         compare.against_bound(small_run.drop_vars("p_xy"), soft_curve)
     assert sp.issparse(compare.binned_encoder(np.zeros((4, 2))))
+
+
+def _brute_mismatch(problem, enc: np.ndarray, beta: float) -> float:
+    """M(beta) from the dense tables, term by term (bits)."""
+    p_x = problem.sum(1)
+    p_y_x = problem / p_x[:, None]
+    p_t = p_x @ enc
+    dec = (enc * p_x[:, None]).T @ p_y_x / p_t[:, None]
+    d = np.array([[np.sum(p_y_x[x] * np.log(p_y_x[x] / dec[t])) for t in range(enc.shape[1])]
+                  for x in range(enc.shape[0])])
+    q = p_t[None, :] * np.exp(-beta * d)
+    q /= q.sum(1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl = np.where(enc > 0, enc * np.log(enc / q), 0.0).sum(1)
+    return float(p_x @ kl / np.log(2))
+
+
+def test_mismatch_with_repeated_decoders_equals_brute_force(problem):
+    # x 4 and 5 have equal p(y|x): the identity encoder has two states with one decoder, which the fit pools
+    # a random encoder with every state split in two copies (same decoder); a random one without repeats
+    rng = np.random.default_rng(11)
+    split = rng.dirichlet(np.ones(3), size=6)
+    for enc in (np.eye(6), np.hstack([0.3 * split, 0.7 * split]), rng.dirichlet(np.ones(4), size=6)):
+        layer = compare.layer_encoder(problem, enc)
+        betas = np.geomspace(0.05, 200, 60)
+        brute = np.array([_brute_mismatch(problem, enc, b) for b in betas])
+        assert_allclose([compare.mismatch(layer, b) for b in betas], brute, atol=1e-10)
+        fit = compare.self_consistency(layer, 0.05, 200)
+        assert fit.mismatch <= brute.min() + 1e-12, "beta* must minimise M over the grid too"
+        assert_allclose(fit.mismatch, _brute_mismatch(problem, enc, fit.beta_star), atol=1e-10)
+
+
+def test_against_bound_rejects_a_row_permuted_task(small_run, soft_curve):
+    """p(x,y) with its rows permuted has the same n_x and I(X;Y): the tables (or the curve's Markov chains) differ."""
+    from ibtheory.info import mutual_information
+
+    p = small_run["p_xy"].values
+    perm = np.random.default_rng(0).permutation(p.shape[0])
+    assert_allclose(mutual_information(p[perm]), mutual_information(p), atol=1e-12)
+    permuted = small_run.drop_vars("activations").copy()
+    permuted["p_xy"] = (("x", "y"), p[perm])
+    # the curve without p_xy (as `ibtheory curve` writes it): its solutions are not Markov chains of the run's task
+    with pytest.raises(ValueError, match=r"different tasks.*I\(X;Y\)|Markov"):
+        compare.against_bound(permuted, soft_curve)
+    # a curve that carries the task's table: the tables are compared
+    with_table = soft_curve.assign(p_xy=(("x", "y"), p))
+    with pytest.raises(ValueError, match=r"run\['p_xy'\] and curve\['p_xy'\] differ"):
+        compare.against_bound(permuted, with_table)
+    # the same task passes both checks
+    ok = compare.against_bound(small_run.drop_vars("activations"), with_table)
+    assert np.all(ok["relevance_gap"].values >= -1e-6)
+    compare.against_bound(small_run.drop_vars("activations"), soft_curve)
+
+
+def test_noisy_and_merged_gaps_and_summary(small_run, soft_curve):
+    res = compare.against_bound(small_run, soft_curve, n_draws=4, seed=1)
+    for key in ("_noisy", "_merged"):
+        gap = res[f"relevance_gap{key}"]
+        assert gap.dims == ("sc_epoch", "layer", "repeat") and gap.attrs["units"] == "bits"
+        # any proper encoder (the sampled noisy one included) lies under the curve, up to its discretisation
+        assert np.all(gap.values >= -1e-6) and np.all(res[f"compression_gap{key}"].values >= -1e-6)
+        assert_allclose(res[f"relevance_gap{key}"].values,
+                        compare.bound_gaps(soft_curve, res[f"I_XT_sc{key}"].values,
+                                           res[f"I_TY_sc{key}"].values)["relevance_gap"])
+    # merging equal decoders keeps I(T;Y) and cannot raise I(X;T)
+    assert_allclose(res["I_TY_sc_merged"].values, res["I_TY_sc"].values, atol=1e-12)
+    assert np.all(res["I_XT_sc_merged"].values <= res["I_XT_sc"].values + 1e-12)
+    summ = compare.final_summary(res)
+    b = res["beta_star_noisy"].isel(sc_epoch=-1).values
+    assert_allclose(summ["log10_beta_star_noisy_mean"].values, np.log10(b).mean(axis=1))
+    assert_allclose(summ["log10_beta_star_noisy_std"].values, np.log10(b).std(axis=1))
+    assert_allclose(summ["beta_star_noisy_mean"].values, np.exp(np.log(b).mean(axis=1)), rtol=1e-12)
+    m = res["mismatch_noisy"].isel(sc_epoch=-1).values
+    assert_allclose(summ["mismatch_noisy_mean"].values, m.mean(1))
+    assert_allclose(summ["mismatch_noisy_std"].values, m.std(1))
+    # the figure's legend gives the same beta* as the summary (geometric mean over repeats)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ibtheory.plots.compare import plot_layers_on_curve
+
+    fig = plot_layers_on_curve(res, soft_curve, estimator="_noisy")
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    for lay, mean in zip(res["layer"].values, summ["log10_beta_star_noisy_mean"].values, strict=True):
+        label = next(t for t in labels if t.startswith(f"layer {lay}:"))
+        shown = float(re.search(r"β\*[=≥≤]([0-9.e+-]+)", label).group(1))
+        assert_allclose(shown, 10 ** mean, rtol=5e-3, err_msg=label)
+
+
+def test_compare_cli_end_to_end(tmp_path, capsys):
+    from ibtheory import store
+    from ibtheory.cli import main
+
+    run_nc, curve_nc, out = tmp_path / "run.nc", tmp_path / "curve.nc", tmp_path / "cmp"
+    assert main(["train", "--gamma", "19.05", "--hidden", "5-3", "--repeats", "2", "--epochs", "20",
+                 "--snapshots", "3", "--keep-activations", "--no-progress", "--out", str(run_nc)]) == 0
+    assert main(["curve", "--task", "tishby", "--gamma", "19.05", "--n-betas", "30", "--out", str(curve_nc)]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(run_nc), str(curve_nc), "--out", str(out), "--n-draws", "4"]) == 0
+    printed = capsys.readouterr().out
+    ds = store.load(out / "compare.nc")
+    for name in ("relevance_gap", "compression_gap", "relevance_gap_noisy", "compression_gap_noisy", "mismatch",
+                 "mismatch_merged", "mismatch_noisy", "I_XT", "I_TY", "I_XT_sc_noisy", "I_TY_sc_noisy"):
+        assert name in ds, f"compare.nc lacks {name}"
+        assert ds[name].attrs.get("units") == "bits", f"{name} has no units bits"
+    for name in ("relevance_gap", "compression_gap", "relevance_gap_noisy", "compression_gap_noisy"):
+        assert np.all(ds[name].values >= -1e-6), f"{name} below the bound"
+    assert set(ds["beta_star_noisy"].dims) == {"sc_epoch", "layer", "repeat"}
+    for png in (out / "compare.png", out / "compare_gaps.png"):
+        assert png.is_file() and png.stat().st_size > 10_000, png
+    assert printed.count("noisy layer") == ds.sizes["layer"] and printed.count("binning") >= ds.sizes["layer"]
+    # a curve of another task is refused (exit status 2, the reason on stderr), nothing written
+    hard_nc = tmp_path / "hard.nc"
+    assert main(["curve", "--task", "tishby", "--n-betas", "10", "--out", str(hard_nc)]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(run_nc), str(hard_nc), "--out", str(tmp_path / "bad.nc")]) == 2
+    assert "different tasks" in capsys.readouterr().err
+    assert not (tmp_path / "bad.nc").exists()
+
+
+def test_plot_training_sizes_writes_one_panel_per_size(small_run, soft_curve, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ibtheory.plots.compare import plot_training_sizes
+
+    comps = {f"{p} %": compare.against_bound(small_run.drop_vars("activations").isel(repeat=slice(0, k)),
+                                             soft_curve) for p, k in ((5, 1), (45, 2), (85, 3))}
+    fig = plot_training_sizes(comps, soft_curve)
+    axes = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in axes] == ["training set 5 %", "training set 45 %", "training set 85 %"]
+    for ax in axes:
+        assert "[bits]" in ax.get_xlabel() and "[bits]" in ax.get_ylabel()
+        assert ax.get_legend() is not None
+    path = tmp_path / "sizes.png"
+    fig.savefig(path, dpi=60)
+    assert path.is_file() and path.stat().st_size > 5_000
+    with pytest.raises(ValueError, match="comparisons"):
+        plot_training_sizes({}, soft_curve)

@@ -8,7 +8,7 @@
   training run.
 """
 
-from .bound import ESTIMATOR_SUFFIXES, against_bound, bound_gaps, curve_at_beta, final_summary
+from .bound import ESTIMATOR_SUFFIXES, against_bound, beta_star_stats, bound_gaps, curve_at_beta, final_summary
 from .consistency import SelfConsistency, mismatch, self_consistency
 from .encoders import (
     LayerEncoder,
@@ -24,7 +24,7 @@ from .encoders import (
 )
 
 __all__ = [
-    "against_bound", "bound_gaps", "curve_at_beta", "final_summary", "ESTIMATOR_SUFFIXES",
+    "against_bound", "beta_star_stats", "bound_gaps", "curve_at_beta", "final_summary", "ESTIMATOR_SUFFIXES",
     "SelfConsistency", "mismatch", "self_consistency",
     "LayerEncoder", "TaskTables", "binned_encoder", "encoder_from_codes", "encoder_from_table", "ensemble_encoder",
     "layer_encoder", "merge_equal_decoders", "noisy_encoder", "task_tables",

@@ -30,7 +30,7 @@ from .encoders import (
     task_tables,
 )
 
-__all__ = ["bound_gaps", "curve_at_beta", "against_bound", "final_summary", "ESTIMATOR_SUFFIXES"]
+__all__ = ["bound_gaps", "curve_at_beta", "against_bound", "final_summary", "beta_star_stats", "ESTIMATOR_SUFFIXES"]
 
 #: Information-plane variables a run may carry: I_XT<suffix>, I_TY<suffix> (nets.train's naming).
 ESTIMATOR_SUFFIXES = ("", "_ensemble", "_kde_upper", "_kde_lower")
@@ -64,7 +64,11 @@ def curve_at_beta(curve: xr.Dataset, beta) -> tuple[np.ndarray, np.ndarray]:
     return np.interp(lb, b, curve["I_XT"].values), np.interp(lb, b, curve["I_TY"].values)
 
 
-def _check_same_task(run: xr.Dataset, curve: xr.Dataset) -> None:
+def _check_same_task(run: xr.Dataset, curve: xr.Dataset, tol: float = 1e-9) -> None:
+    """``run`` and ``curve`` must describe one p(x,y).  Checks, in order: n_x; I(X;Y); the tables themselves
+    (allclose) when both carry ``p_xy``; else, when the curve carries its solutions, that they are Markov chains of
+    the run's p(x,y): p(t) = sum_x p(x) p(t|x) and p(y|t) = sum_x p(x,y) p(t|x) / p(t) (1e-6).  The last two catch
+    tasks that share n_x and I(X;Y), e.g. p(x,y) with its rows permuted."""
     if "p_xy" not in run:
         raise ValueError("run has no 'p_xy': it must be a Dataset from ibtheory.nets.train")
     for name in ("hull_I_XT", "hull_I_TY", "I_XT", "I_TY"):
@@ -74,10 +78,35 @@ def _check_same_task(run: xr.Dataset, curve: xr.Dataset) -> None:
         raise ValueError(f"run has n_x = {run.sizes['x']} but curve has n_x = {curve.sizes['x']}: different tasks")
     from ..info import mutual_information
 
-    i_run = mutual_information(run["p_xy"].values)
+    p = np.asarray(run["p_xy"].values, dtype=np.float64)
+    i_run = mutual_information(p)
     i_curve = float(curve.attrs.get("I_XY", np.nan))
-    if not abs(i_run - i_curve) <= 1e-9:
+    if not abs(i_run - i_curve) <= tol:
         raise ValueError(f"run's task has I(X;Y) = {i_run:.9f} bits but curve's has {i_curve:.9f}: different tasks")
+    if "p_xy" in curve:
+        q = np.asarray(curve["p_xy"].values, dtype=np.float64)
+        if q.shape != p.shape or not np.allclose(p, q, rtol=0.0, atol=tol):
+            diff = float(np.max(np.abs(p - q))) if q.shape == p.shape else np.inf
+            raise ValueError(f"run['p_xy'] and curve['p_xy'] differ (shapes {p.shape}, {q.shape}; max |difference| "
+                             f"{diff:.3g} > {tol:g}): different tasks")
+        return
+    if not all(v in curve for v in ("encoder", "decoder", "p_t")):
+        return
+    enc = np.nan_to_num(np.asarray(curve["encoder"].transpose("beta", "x", "t").values, dtype=np.float64))
+    p_t = np.asarray(curve["p_t"].transpose("beta", "t").values, dtype=np.float64)
+    dec = np.asarray(curve["decoder"].transpose("beta", "t", "y").values, dtype=np.float64)
+    if enc.shape[1] != p.shape[0] or dec.shape[-1] != p.shape[1]:
+        raise ValueError(f"curve's encoder/decoder shapes {enc.shape}, {dec.shape} do not fit run['p_xy'] "
+                         f"{p.shape}: different tasks")
+    p_t_run = np.einsum("x,bxt->bt", p.sum(axis=1), enc)
+    occupied = p_t > 1e-9
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dec_run = np.einsum("xy,bxt->bty", p, enc) / p_t_run[..., None]
+    err = max(float(np.max(np.abs(p_t_run - np.nan_to_num(p_t)), initial=0.0)),
+              float(np.max(np.abs(dec_run - dec)[occupied], initial=0.0)))
+    if not err <= 1e-6:
+        raise ValueError(f"curve's IB solutions are not Markov chains of run['p_xy'] (the decoder p(y|t) = "
+                         f"sum_x p(x,y) p(t|x) / p(t) is off by {err:.3g}): different tasks with equal n_x and I(X;Y)")
 
 
 def _select_epochs(run: xr.Dataset, epochs) -> np.ndarray:
@@ -137,6 +166,9 @@ def _consistency_records(run, curve, tab, sc_epochs, n_bins, limits, sigma, n_dr
         cx, cy = curve_at_beta(curve, ds[f"beta_star{key}"].values)
         ds[f"curve_I_XT_at_beta{key}"] = (dims, cx, dict(_BITS, long_name="IB curve's I(X;T) at beta*"))
         ds[f"curve_I_TY_at_beta{key}"] = (dims, cy, dict(_BITS, long_name="IB curve's I(T;Y) at beta*"))
+    for key in ("_merged", "_noisy"):  # the binned encoder's gaps are the run's own (epoch, layer, repeat) ones
+        for name, val in bound_gaps(curve, ds[f"I_XT_sc{key}"].values, ds[f"I_TY_sc{key}"].values).items():
+            ds[f"{name}{key}"] = (dims, val, {} if name == "above_curve" else dict(_BITS))
     return ds
 
 
@@ -158,7 +190,9 @@ def against_bound(
     ----------
     run : Dataset of ``ibtheory.nets.train`` (``I_XT``/``I_TY`` per estimator, ``p_xy``; ``activations`` when it
         was trained with ``keep_activations=True``, needed for the self-consistency part).
-    curve : Dataset of ``ibtheory.ib.ib_curve`` on the same p(x,y) (checked: same n_x and I(X;Y)).
+    curve : Dataset of ``ibtheory.ib.ib_curve`` on the same p(x,y) (checked: same n_x and I(X;Y); the p_xy tables
+        when both carry one, else the curve's solutions must be Markov chains of the run's p(x,y); ``ValueError``
+        otherwise).
     epochs : "last" (default), "all" or a list of snapshot epochs for the self-consistency fits.
     n_bins, limits : binning of the rebuilt encoders; default: the run's own (its config), else 30 on [-1, 1].
     noise_var, n_draws : the noisy layer T = h(X) + N(0, noise_var I) (default: the run's ``noise_var``, as its KDE
@@ -172,8 +206,12 @@ def against_bound(
     run's (epoch, layer[, repeat]); and, with activations, over (``sc_epoch``, layer, repeat): ``beta_star``,
     ``mismatch`` (bits), ``at_bound``, the encoder's own ``I_XT_sc``/``I_TY_sc`` and ``curve_I_XT_at_beta``/
     ``curve_I_TY_at_beta``, each for the binned encoder (no suffix), the same with states of equal decoder merged
-    (``_merged``) and the noisy layer (``_noisy``); ``beta_star_ensemble``/``mismatch_ensemble`` over
-    (sc_epoch, layer) for the encoder pooled over repeats.
+    (``_merged``) and the noisy layer (``_noisy``), with the gaps of the last two (``relevance_gap_noisy``,
+    ``compression_gap_noisy``, ``upper_gap_noisy``, ``above_curve_noisy`` and the same ``_merged``; the binned
+    encoder's gaps are the run's own); ``beta_star_ensemble``/``mismatch_ensemble`` over (sc_epoch, layer) for the
+    encoder pooled over repeats.  The noisy layer's encoder is sampled (n_draws per pattern): it is a proper encoder,
+    so its gaps are >= 0, but I(X;T) is convex in p(t|x), so the sampled table overstates the Gaussian channel's
+    I(X;T) on average (Jensen), the more so the fewer the draws.
     """
     _check_same_task(run, curve)
     cfg = store.config_of(run) if "config" in run.attrs else {}
@@ -205,9 +243,19 @@ def against_bound(
     return store.with_provenance(out, config=config, seed=seed)
 
 
+def beta_star_stats(beta_star, dim: str = "repeat") -> tuple[xr.DataArray, xr.DataArray]:
+    """Repeat mean and standard deviation of log10 beta* (NaN repeats skipped): beta* spans decades, so its centre
+    is the geometric mean 10**mean and its spread std(log10 beta*) in decades.  The figures annotate the same
+    centre that :func:`final_summary` reports."""
+    lb = np.log10(beta_star)
+    return lb.mean(dim), lb.std(dim)
+
+
 def final_summary(comparison: xr.Dataset) -> xr.Dataset:
-    """Per layer at the last epoch: repeat mean and standard deviation of every gap, the median beta* and the mean
-    mismatch of each fitted encoder (bits).  Variables: ``<name>_mean``, ``<name>_std`` over ``layer``."""
+    """Per layer at the last epoch (or last ``sc_epoch``): repeat mean and standard deviation of every gap, mismatch
+    and information (bits), ``<name>_mean`` and ``<name>_std`` over ``layer`` (NaN repeats, e.g. repeats without a
+    fit, skipped).  For beta*: ``log10_<name>_mean`` and ``log10_<name>_std`` (:func:`beta_star_stats`) and
+    ``<name>_mean`` = 10**log10_mean, the geometric mean; a single fit over layers (the ensemble's) has no std."""
     out = xr.Dataset(coords={"layer": comparison["layer"]})
     for name, var in comparison.data_vars.items():
         if name.startswith("above_curve") or name.startswith("at_bound"):
@@ -218,9 +266,17 @@ def final_summary(comparison: xr.Dataset) -> xr.Dataset:
             last = var.isel(sc_epoch=-1)
         else:
             continue
+        if name.startswith("beta_star"):
+            if "repeat" in last.dims:
+                out[f"log10_{name}_mean"], out[f"log10_{name}_std"] = beta_star_stats(last)
+            else:
+                out[f"log10_{name}_mean"] = np.log10(last)
+            out[f"{name}_mean"] = (10 ** out[f"log10_{name}_mean"]).assign_attrs(
+                long_name="geometric mean of beta* over repeats")
+            continue
         if "repeat" in last.dims:
-            stat = last.median("repeat") if name.startswith("beta_star") else last.mean("repeat")
-            out[f"{name}_mean"], out[f"{name}_std"] = stat, last.std("repeat")
+            out[f"{name}_mean"], out[f"{name}_std"] = last.mean("repeat"), last.std("repeat")
+            out[f"{name}_std"].attrs = dict(var.attrs)
         else:
             out[f"{name}_mean"] = last
         out[f"{name}_mean"].attrs = dict(var.attrs)

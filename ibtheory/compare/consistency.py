@@ -12,7 +12,9 @@ where p(t) and p(y|t) are the layer's own marginal and Markov decoder.  The mism
 is *convex* in beta: ln Z is a log-sum-exp of functions affine in beta.  M(0) = I(X;T), and
 M'(beta) = E_{p(x,t)}[d] - E_{p(x) q_beta(t|x)}[d] is increasing, so beta* = argmin M is the root of M' (Brent's
 method on log beta), or an end of [beta_min, beta_max] when M' keeps one sign there (``at_bound``).  The fit is
-therefore global.  M(beta*) = 0 exactly when the layer is an IB stationary point; a deterministic encoder that maps
+therefore global.  Z and the q-average of d depend on t only through the column d(., t), so states with equal
+decoders p(y|t) are pooled exactly before the search (a binned 4096-state layer has a few dozen distinct decoders).
+M(beta*) = 0 exactly when the layer is an IB stationary point; a deterministic encoder that maps
 every x to its closest decoder reaches M -> 0 only as beta -> infinity.
 
 References
@@ -46,11 +48,35 @@ class SelfConsistency:
     mismatch_at_zero: float
 
 
-def _log_z(layer: LayerEncoder, beta: float) -> np.ndarray:
-    """ln Z(c, beta) = ln sum_t p(t) exp(-beta d(c, t)) for every class c of equal p(y|x) (nats; Z(c, 0) = 1)."""
-    if beta == 0:
-        return np.zeros(layer.p_c.size)
-    return logsumexp(np.log(layer.p_t)[None, :] - beta * layer.distortion, axis=1)
+class _Reduced:
+    """The layer's states pooled over identical decoders p(y|t) (hence identical columns d(., t)): Z(c, beta) and the
+    q-average of d depend on t only through d(., t), so sum_t p(t) exp(-beta d(c,t)) = sum_g p(g) exp(-beta d(c,g))
+    exactly, with p(g) the total p(t) of the states of decoder g.  Binned encoders of wide layers hold thousands of states but at
+    most as many distinct columns as decoders (39 for the soft paper task at the first layers)."""
+
+    __slots__ = ("log_p", "d", "d_finite", "p_c")
+
+    def __init__(self, layer: LayerEncoder) -> None:
+        # equal decoders p(y|t) give equal columns d(., t); group on the decoder rows' bytes (one 1-D sort)
+        dec = np.ascontiguousarray(layer.decoder)
+        keys = dec.view(np.dtype((np.void, dec.dtype.itemsize * dec.shape[1]))).ravel()
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        self.log_p = np.log(np.bincount(inverse.ravel(), weights=layer.p_t, minlength=first.size))
+        self.d = np.ascontiguousarray(layer.distortion[:, first])  # (n_c, n_g), may hold inf
+        self.d_finite = np.where(np.isfinite(self.d), self.d, 0.0)
+        self.p_c = layer.p_c
+
+    def mean_d(self, beta: float) -> np.ndarray:
+        """E_{q_beta(t|c)}[d(c, t)] (nats) for every class c, beta > 0 (q = 0 exactly where d = inf)."""
+        a = self.log_p[None, :] - beta * self.d
+        e = np.exp(a - a.max(axis=1, keepdims=True))
+        return (e * self.d_finite).sum(axis=1) / e.sum(axis=1)
+
+    def log_z(self, beta: float) -> np.ndarray:
+        """ln Z(c, beta) = ln sum_t p(t) exp(-beta d(c, t)) for every class c (nats; Z(c, 0) = 1)."""
+        if beta == 0:
+            return np.zeros(self.p_c.size)
+        return logsumexp(self.log_p[None, :] - beta * self.d, axis=1)
 
 
 def mismatch(layer: LayerEncoder, beta: float) -> float:
@@ -62,16 +88,17 @@ def mismatch(layer: LayerEncoder, beta: float) -> float:
     """
     if not (np.isfinite(beta) and beta >= 0):
         raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
-    nats = layer.I_XT * _LN2 + beta * layer.expected_distortion + float(layer.p_c @ _log_z(layer, beta))
-    return max(nats, 0.0) / _LN2
+    return _mismatch(_Reduced(layer), layer, beta)
 
 
-def _slope(layer: LayerEncoder, beta: float) -> float:
-    """M'(beta) in nats: E_{p(x,t)}[d] - E_{p(x) q_beta(t|x)}[d]; increasing in beta."""
-    log_q = np.log(layer.p_t)[None, :] - beta * layer.distortion - _log_z(layer, beta)[:, None]
-    q = np.exp(log_q)  # q = 0 exactly where d = inf
-    finite_d = np.where(q > 0, layer.distortion, 0.0)
-    return layer.expected_distortion - float(layer.p_c @ np.sum(q * finite_d, axis=1))
+def _mismatch(red: _Reduced, layer: LayerEncoder, beta: float) -> float:
+    nats = layer.I_XT * _LN2 + beta * layer.expected_distortion + float(red.p_c @ red.log_z(beta))
+    return float(max(nats, 0.0) / _LN2)
+
+
+def _slope(red: _Reduced, expected_distortion: float, beta: float) -> float:
+    """M'(beta) in nats: E_{p(x,t)}[d] - E_{p(x) q_beta(t|x)}[d]; increasing in beta (beta > 0)."""
+    return expected_distortion - float(red.p_c @ red.mean_d(beta))
 
 
 def self_consistency(
@@ -80,11 +107,13 @@ def self_consistency(
     """Fit beta* = argmin_beta M(beta) on [beta_min, beta_max]; report M(beta*) in bits (see module doc)."""
     if not (0 < beta_min < beta_max < np.inf):
         raise ValueError(f"need 0 < beta_min < beta_max < inf, got beta_min={beta_min!r}, beta_max={beta_max!r}")
-    if _slope(layer, beta_min) >= 0:
+    red = _Reduced(layer)
+    e_d = layer.expected_distortion
+    if _slope(red, e_d, beta_min) >= 0:
         beta, at_bound = beta_min, True
-    elif _slope(layer, beta_max) <= 0:
+    elif _slope(red, e_d, beta_max) <= 0:
         beta, at_bound = beta_max, True
     else:
-        root = brentq(lambda s: _slope(layer, float(np.exp(s))), np.log(beta_min), np.log(beta_max), xtol=xtol)
+        root = brentq(lambda s: _slope(red, e_d, float(np.exp(s))), np.log(beta_min), np.log(beta_max), xtol=xtol)
         beta, at_bound = float(np.exp(root)), False
-    return SelfConsistency(float(beta), float(mismatch(layer, beta)), bool(at_bound), float(layer.I_XT))
+    return SelfConsistency(float(beta), float(_mismatch(red, layer, beta)), bool(at_bound), float(layer.I_XT))
