@@ -5,9 +5,10 @@ import sys
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from scipy.optimize import minimize
 
 from ibtheory import tasks
-from ibtheory.ib import certify_solution, solve
+from ibtheory.ib import certify_solution, ib_curve, kl_rows, solve, trivial_critical_beta
 from ibtheory.ib._problem import reduce
 
 certify_mod = sys.modules["ibtheory.ib.certify"]
@@ -60,3 +61,95 @@ def test_rejects_large_alphabets():
     assert s.gap is None
     with pytest.raises(ValueError, match="Y"):
         certify_mod.certify_state(reduce(p_xy), 3.0, s)
+
+
+# --- |Y| = 3: the 2-D branch and bound, checked against brute force -------------------------------------------
+
+
+def _tangent_a(p_xy, sol):
+    """a_x = -ln p(x) - beta H(p(y|x)) + ln Z(x, beta) in nats, computed from the solution's p(t), p(y|t) alone."""
+    p_x = p_xy.sum(axis=1)
+    W = p_xy / p_x[:, None]
+    H = -np.sum(np.where(W > 0, W * np.log(np.where(W > 0, W, 1.0)), 0.0), axis=1)
+    D = kl_rows(W, sol.decoder, units="nats")
+    logZ = np.log(np.sum(sol.p_t[None, :] * np.exp(-sol.beta * D), axis=1))
+    return -np.log(p_x) - sol.beta * H + logZ, W
+
+
+def _brute_g(p_xy, sol, seed=0):
+    """A lower estimate of g = max_q [H(q) - beta H(qW) - a.q] (nats): the best of 600 Dirichlet samples of q and
+    the clusters' q_t, each of the 6 best polished by BFGS over softmax logits."""
+    a, W = _tangent_a(p_xy, sol)
+    beta = sol.beta
+
+    def values(Q):
+        S = Q @ W
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (-np.sum(np.where(Q > 0, Q * np.log(Q), 0.0), axis=-1)
+                    + beta * np.sum(np.where(S > 0, S * np.log(S), 0.0), axis=-1) - Q @ a)
+
+    def neg(z):  # minus the value at q = softmax(z) and its gradient in z
+        q = np.exp(z - z.max())
+        q /= q.sum()
+        s = q @ W
+        G = -np.log(np.maximum(q, 1e-300)) + beta * (W @ np.log(np.maximum(s, 1e-300))) - a
+        return -float(values(q)), -q * (G - q @ G)
+
+    rng = np.random.default_rng(seed)
+    p_x = p_xy.sum(axis=1)
+    q_t = (p_x[:, None] * sol.encoder / sol.p_t[None, :]).T
+    Q = np.concatenate([rng.dirichlet(np.full(len(a), alpha), size=200) for alpha in (0.1, 1.0, 10.0)] + [q_t])
+    vals = values(Q)
+    best = vals.max()
+    for q in Q[np.argsort(-vals)[:6]]:
+        r = minimize(neg, np.log(np.maximum(q, 1e-300)), jac=True, method="BFGS", options={"gtol": 1e-12})
+        best = max(best, -r.fun)
+    return best
+
+
+@pytest.mark.parametrize("n_x,seed", [(3, 0), (4, 1), (4, 2)])
+def test_y3_certificate_valid_against_brute_force(n_x, seed):
+    """At arbitrary (random, unconverged) states the bound g_upper must not fall below the brute-force maximum;
+    at the converged solution the gap must be small (<= 1e-6 bits) and still above the brute-force value."""
+    rng = np.random.default_rng(seed)
+    p_xy = rng.dirichlet(np.ones(3 * n_x)).reshape(n_x, 3)
+    for beta in (2.0, 6.0, 40.0):
+        raw = [solve(p_xy, beta, init=rng.dirichlet(np.ones(k), size=n_x), max_iter=1, certify=False)
+               for k in (1, 2, 3)]
+        for sol in raw + [solve(p_xy, beta, certify=False, tol=1e-13)]:
+            c = certify_solution(p_xy, sol)
+            g = _brute_g(p_xy, sol)
+            assert c.g_upper >= g - 1e-12, f"bound {c.g_upper:.9e} nats below brute force {g:.9e} (beta {beta})"
+            assert c.g_lower <= c.g_upper
+        assert c.converged and 0 <= c.gap <= 1e-6, f"converged |Y|=3 solution at beta {beta}: gap {c.gap:.3e} bits"
+
+
+def test_y3_certificate_bounds_true_excess():
+    """The trivial encoder above the critical beta: the gap (bits) covers its true excess over the optimum."""
+    p_xy = np.array([[0.25, 0.03, 0.02], [0.03, 0.25, 0.02], [0.02, 0.03, 0.35]])
+    trivial = solve(p_xy, 4.0, init=np.ones((3, 1)), certify=False)
+    best = solve(p_xy, 4.0, certify=True)
+    excess = trivial.lagrangian - best.lagrangian
+    c = certify_solution(p_xy, trivial)
+    assert excess > 0.1 and c.gap >= excess - 1e-9, f"gap {c.gap} below the true excess {excess}"
+    assert best.gap <= 1e-6 and best.I_XT > 0.1
+
+
+def test_y3_collinear_rows_and_two_states():
+    """Rows p(y|x) on one line (|X| = 2 always; here also a mixture row) reduce to a 1-D bound on the segment."""
+    r0, r1 = np.array([0.7, 0.2, 0.1]), np.array([0.1, 0.3, 0.6])
+    for p_xy in (np.array([0.4 * r0, 0.6 * r1]), np.array([0.3 * r0, 0.3 * (0.5 * r0 + 0.5 * r1), 0.4 * r1])):
+        for beta in (1.5, 8.0):
+            sol = solve(p_xy, beta, certify=False, tol=1e-13)
+            c = certify_solution(p_xy, sol)
+            assert 0 <= c.gap <= 1e-6 and c.g_upper >= _brute_g(p_xy, sol) - 1e-12
+
+
+def test_y3_curve_certified_everywhere():
+    """A random 6 x 3 problem over three decades of beta: every certified gap <= 1e-6 bits (was up to 55 bits)."""
+    rng = np.random.default_rng(4)
+    p_xy = rng.dirichlet(np.ones(18)).reshape(6, 3)
+    b0 = trivial_critical_beta(p_xy)
+    c = ib_curve(p_xy, betas=b0 * np.geomspace(0.8, 1000, 14), certify=True)
+    assert float(c.gap.max()) <= 1e-6, f"largest |Y|=3 gap {float(c.gap.max()):.3e} bits"
+    assert "gap" not in ib_curve(p_xy, betas=[b0, 2 * b0]), "|Y| = 3 stays uncertified by default (speed)"

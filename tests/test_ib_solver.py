@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy.optimize import brentq
 
 from ibtheory import tasks
-from ibtheory.ib import IBSolution, kl_rows, self_consistent_encoder, solve
+from ibtheory.ib import IBSolution, ib_curve, kl_rows, self_consistent_encoder, solve, trivial_critical_beta
 
 
 def _h(p):
@@ -91,3 +91,67 @@ def test_deterministic_ib_gives_hard_encoder():
     s = solve(p_xy, 20.0, deterministic=True)
     assert set(np.unique(s.encoder)) <= {0.0, 1.0}
     assert_allclose(s.I_XT, -np.sum(s.p_t * np.log2(s.p_t)), atol=1e-12, err_msg="DIB: I(X;T) = H(T)")
+
+
+def test_sufficient_statistic_reduction_split_and_permute():
+    """Splitting an x into two with the same p(y|x), adding a zero row and permuting the rows leave the curve
+    unchanged (Lagrangian per beta to 1e-10 bits); x with equal p(y|x) get equal encoder rows."""
+    rng = np.random.default_rng(7)
+    for n_y in (2, 3):
+        p_xy = rng.dirichlet(np.ones(5 * n_y)).reshape(5, n_y)
+        split = np.concatenate([0.3 * p_xy[:1], 0.7 * p_xy[:1], p_xy[1:], np.zeros((1, n_y))])
+        perm = rng.permutation(len(split))
+        betas = trivial_critical_beta(p_xy) * np.geomspace(0.8, 50, 8)
+        ref, new = ib_curve(p_xy, betas=betas), ib_curve(split[perm], betas=betas)
+        assert_allclose(new.lagrangian.values, ref.lagrangian.values, atol=1e-10, rtol=0)
+        enc = new.encoder.values[:, np.argsort(perm)]  # rows back in the order of ``split``
+        assert_array_equal(enc[:, 0], enc[:, 1])
+        assert_allclose(enc[:, 0], ref.encoder.values[:, 0], atol=1e-8)
+        assert_allclose(enc[:, 2:-1], ref.encoder.values[:, 1:], atol=1e-8)
+        assert_allclose(enc[:, -1], new.p_t.values, atol=1e-15)  # the zero row gets p(t)
+
+
+def test_paper_soft_task_reduces_to_at_most_53_classes():
+    task = tasks.tishby(19.05)
+    s = solve(task.p_xy.values, 10.0, certify=False)
+    f = np.round(task.f.values, 9)
+    assert np.unique(f).size == 53 and np.unique(s.x_class).size <= 53
+    # x with the same f(x) share p(y|x), hence their class and their encoder row
+    first = {v: i for i, v in enumerate(f)}
+    rep = np.array([first[v] for v in f])
+    assert_array_equal(s.x_class, s.x_class[rep])
+    assert_array_equal(s.encoder, s.encoder[rep])
+
+
+@pytest.mark.parametrize("beta", [5.0, 30.0])
+def test_plain_iteration_reaches_the_accelerated_lagrangian(beta):
+    p_xy = tasks.tishby(19.05).p_xy.values
+    fast = solve(p_xy, beta, certify=False)
+    plain = solve(p_xy, beta, certify=False, accelerate=False, max_iter=200000)
+    assert plain.converged and fast.converged
+    assert_allclose(plain.lagrangian, fast.lagrangian, atol=1e-9, rtol=0,
+                    err_msg="plain and SQUAREM-accelerated iterations disagree (1e-9 bits)")
+    assert plain.iterations > fast.iterations, f"plain {plain.iterations} vs accelerated {fast.iterations} maps"
+
+
+@pytest.mark.parametrize("seed,beta", [(2, 10.0), (3, 8.0), (4, 40.0)])
+def test_deterministic_ib_fixed_point_condition(seed, beta):
+    """At a DIB solution every x is assigned to argmax_t [ln p(t) - beta KL(p(y|x) || p(y|t))] (nats), with p(t) and
+    p(y|t) those of the hard encoder itself; checked by explicit loops."""
+    rng = np.random.default_rng(seed)
+    n_x, n_y = 9, 3
+    p_xy = rng.dirichlet(np.ones(n_x * n_y)).reshape(n_x, n_y)
+    s = solve(p_xy, beta, deterministic=True)
+    assert set(np.unique(s.encoder)) <= {0.0, 1.0} and s.n_t >= 2, "a hard encoder with several clusters"
+    t_of = np.argmax(s.encoder, axis=1)
+    p_x = p_xy.sum(axis=1)
+    n_t = s.n_t
+    p_t = np.array([p_x[t_of == t].sum() for t in range(n_t)])
+    dec = np.array([p_xy[t_of == t].sum(axis=0) / p_t[t] for t in range(n_t)])
+    assert_allclose(p_t, s.p_t, atol=1e-12)
+    assert_allclose(dec, s.decoder, atol=1e-12)
+    for x in range(n_x):
+        w = p_xy[x] / p_x[x]
+        score = [np.log(p_t[t]) - beta * sum(w[y] * np.log(w[y] / dec[t, y]) for y in range(n_y) if w[y] > 0)
+                 for t in range(n_t)]
+        assert int(np.argmax(score)) == t_of[x], f"x={x} assigned to {t_of[x]}, argmax is {int(np.argmax(score))}"

@@ -24,13 +24,27 @@ concave), so on a simplex cell C of s-space with vertices v_i,
 
     max_{s in C} [psi(s) - beta H(s)] <= min_lambda max_i [F(lambda, v_i) - beta H(v_i)] <= max_i [...](lambda_c)
 
-for any candidate lambda_c.  Candidates: the lambda of each vertex (the point psi(v) is attained at) and the
-lambda that makes all vertex terms equal (the linear-interpolation maximiser); for k = 1 these give the exact
-minimum over lambda.  Vertices are generated as images v(lambda) = E_lambda[W] of chosen lambdas (so their lambda
-is known exactly), plus the extreme rows of W (the corners of the hull of s); cells are intervals (k = 1) or a
-Delaunay triangulation (k = 2) of these points, which covers the whole hull conv{W_x}.  Cells whose bound exceeds
-the target are refined (branch and bound).  The maximising q (a Gibbs q ~ exp(-a - lambda.W)) seeds a new cluster
-when the gap is too large (``seed_cluster``).
+for any candidate lambda_c.  By Sion's minimax theorem the middle term equals max_{s in C} [psi(s) - beta Hlin(s)],
+Hlin the linear interpolant of H on C (F is affine in s): the only slack is beta max_C (H - Hlin) = O(beta h^2), h
+the cell's size, so refining the cells near the maximisers drives the bound to g.
+
+|Y| = 2 (k = 1): cells are intervals between images v(lambda) = E_lambda[W] of chosen lambdas (so their lambda
+is known exactly) and the extreme rows of W; the candidates (each vertex's lambda and the lambda equalising both
+vertex terms) give the exact minimum over lambda; a cell is split at the image of its equalising lambda.
+
+|Y| = 3 (k = 2): cells are triangles, first a fan from an interior point over the hull polygon of the rows W~_x
+(the domain of s), then split into four at their edges' midpoints while their bound exceeds the target (branch and
+bound; a cell is final once its bound is below max(target, best lower bound)).  The minimum over lambda of the
+max of three convex terms is attained at one of: the lambda equalising the three terms (F(., v_i) - F(., v_j) is
+affine in lambda: a 2x2 linear system; optimal when the Gibbs mean E_lambda[W~] lies in the cell), for each edge
+the best lambda on the line where its two terms are equal (the maximiser on that edge; damped Newton), or a
+vertex's own lambda (damped Newton), so all of them are candidates, plus the parent cell's best.  Every candidate
+gives a valid bound whatever its accuracy; the bound adds a rounding allowance of 1e-14 (|a| + 2|lambda|_1 + 2 c)
+nats, which also makes the huge multipliers of degenerate cells harmless.  Rows collinear up to rounding (e.g.
+|X| = 2) reduce to the 1-D problem on their segment.
+
+The maximising q (a Gibbs q ~ exp(-a - lambda.W), its value evaluated for the normalised q actually formed, so it
+is an exact lower bound on g up to rounding) seeds a new cluster when the gap is too large (``seed_cluster``).
 
 References
 ----------
@@ -51,6 +65,7 @@ from ._problem import Reduced
 __all__ = ["Certificate", "certify_state", "certify_solution", "seed_cluster"]
 
 _LN2 = np.log(2.0)
+_GRID_1D = np.sinh(np.arange(-90.0, 90.5, 3.0))
 
 
 @dataclass(frozen=True)
@@ -89,57 +104,15 @@ def _image(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray) -> np.ndarray:
     return w @ Wt
 
 
-def _F(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """F(lambda, v) = ln sum_x exp(-a_x - lambda.(W~_x - v)) for paired rows (m, k), (m, k); shifted (no cancel)."""
-    logits = -a[None, :] - np.einsum("mk,xk->mx", lam, Wt) + np.einsum("mk,mk->m", lam, v)[:, None]
-    return it.lse(logits, axis=1)
-
-
-def _cells(P: np.ndarray) -> np.ndarray:
-    """Simplex cells (m, k+1) covering the hull of the points P (n, k)."""
-    if P.shape[1] == 1:
-        order = np.argsort(P[:, 0], kind="stable")
-        return np.stack([order[:-1], order[1:]], axis=1)
-    from scipy.spatial import Delaunay
-
-    return Delaunay(P, qhull_options="QJ Qbb").simplices
-
-
-def _cell_bounds(a, Wt, beta, P, lam, finite, cells):
-    """Upper bound of max [psi - beta H] on each cell (nats), one vectorised pass over all candidates."""
-    m, kp1 = cells.shape
-    k = kp1 - 1
-    V = P[cells]  # (m, k+1, k)
-    c = beta * _H(V)  # (m, k+1)
-    # the equalising lambda: (v_i - v_0).lambda = c_i - c_0
-    A = V[:, 1:, :] - V[:, :1, :]
-    rhs = c[:, 1:] - c[:, :1]
-    if k == 1:
-        ok = A[:, 0, 0] != 0
-        lam_eq = np.where(ok, rhs[:, 0] / np.where(ok, A[:, 0, 0], 1.0), 0.0)[:, None]
-    else:
-        ok = np.abs(np.linalg.det(A)) > 1e-13
-        lam_eq = np.zeros((m, k))
-        lam_eq[ok] = np.linalg.solve(A[ok], rhs[ok][..., None])[..., 0]
-    cand = np.concatenate([lam_eq[:, None, :], lam[cells]], axis=1)  # (m, k+2, k)
-    valid = np.concatenate([ok[:, None], finite[cells]], axis=1)  # (m, k+2)
-    cand = np.where(valid[..., None], cand, 0.0)
-    # F(lambda_c, v_i) = lse_x(-a_x - lambda_c.(W_x - v_i)):  (m, k+2, k+1, n_s)
-    base = -np.einsum("mck,xk->mcx", cand, Wt)
-    shift = np.einsum("mck,mik->mci", cand, V)
-    logits = base[:, :, None, :] + shift[..., None] - a
-    mx = logits.max(axis=3)
-    F = mx + np.log(np.exp(logits - mx[..., None]).sum(axis=3))
-    vals = (F - c[:, None, :]).max(axis=2)  # (m, k+2)
-    vals = np.where(valid & np.isfinite(vals), vals, np.inf)
-    return vals.min(axis=1)
-
-
 def _gibbs_values(a, Wt, W, beta, lam):
-    """Exact phi(q) - a.q for the Gibbs q ~ exp(-a - W~ lambda), rows lambda (m, k); returns (values, q)."""
+    """phi(q) - a.q for the (normalised) Gibbs q ~ exp(-a - W~ lambda), rows lambda (m, k); returns (values, q)."""
     logits = -a[None, :] - lam @ Wt.T
-    logq = logits - it.lse(logits, axis=1)[:, None]
-    q = np.exp(logq)
+    q = np.exp(logits - logits.max(axis=1, keepdims=True))
+    q /= q.sum(axis=1, keepdims=True)
+    # the value of the q actually formed (not of the exact Gibbs q: with a huge lambda the logits carry rounding
+    # errors of |lambda| eps), so that it is a valid lower bound
+    with np.errstate(divide="ignore"):
+        logq = np.where(q > 0, np.log(q), 0.0)
     s = q @ W
     with np.errstate(divide="ignore", invalid="ignore"):
         Hs = -np.where(s > 0, s * np.log(s), 0.0).sum(axis=1)
@@ -152,7 +125,9 @@ def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, ma
     """Certificate for an :class:`~ibtheory.ib.solver.IBSolution` on the reduced problem ``prob`` (|Y| <= 3).
 
     ``target`` (nats) is the cell bound below which refinement stops; ``warm`` (n, k) extra multipliers divided by
-    beta (``Certificate.lambdas`` of a nearby beta) seed the mesh.  See the module docstring.
+    beta (``Certificate.lambdas`` of a nearby beta) seed the mesh (|Y| = 2) or the lower bound (|Y| = 3).  The
+    |Y| = 3 branch and bound may use 4 ``max_rounds`` rounds and 3 ``max_points`` cells; a bound that runs out of
+    budget is still valid (``converged`` False).  See the module docstring.
     """
     if prob.n_y > 3:
         raise ValueError(f"the certificate handles |Y| <= 3, got |Y| = {prob.n_y}")
@@ -170,30 +145,25 @@ def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, ma
     consistency = beta * I_sy - _LN2 * (beta * solution.I_TY - solution.I_XT) + float(prob.p_s @ logZ)
     k = prob.n_y - 1
     Wt = W[:, 1:]
-    # vertices: cluster points, a lambda grid (asinh-spaced), the hull corners (lambda infinite)
     with np.errstate(divide="ignore", invalid="ignore"):
         lam_t = beta * (log_dec[:, :1] - log_dec[:, 1:])
     lam_t = lam_t[np.all(np.isfinite(lam_t), axis=1)]
-    if k == 1:
-        grid = np.sinh(np.arange(-90.0, 90.5, 3.0))[:, None]
-    else:  # images of large lambdas crowd the hull's edges and make thin triangles: refinement reaches them
-        g = np.sinh(np.arange(-8.0, 8.5, 1.0))
-        g1, g2 = np.meshgrid(g, g, indexing="ij")
-        grid = np.stack([g1.ravel(), g2.ravel()], axis=1)
-    lam = np.concatenate([lam_t, grid, np.zeros((1, k))] + ([] if warm is None else [beta * warm]))
-    if k == 1:
+    extra = [np.zeros((1, k))] + ([] if warm is None else [beta * warm])
+    if k == 1:  # vertices: cluster points, an asinh-spaced lambda grid, the hull's ends (lambda infinite)
+        lam = np.concatenate([lam_t, _GRID_1D[:, None]] + extra)
         g_up, lower, q_best, n_cells, done, keep_lam = _bound_1d(a, Wt, W, beta, lam, target, max_rounds, max_points)
-    else:
-        g_up, lower, q_best, n_cells, done, keep_lam = _bound_2d(a, Wt, W, beta, lam, target, min(max_rounds, 12),
-                                                                 min(max_points, 4000))
+    else:  # the multipliers seed the lower bound only; the mesh starts from the hull of the rows
+        lam = np.concatenate([lam_t] + extra)
+        g_up, lower, q_best, n_cells, done, keep_lam = _bound_2d(a, Wt, W, beta, lam, target, 4 * max_rounds,
+                                                                 3 * max_points)
     gap = max(consistency + g_up, 0.0) / _LN2
     return Certificate(gap, g_up, lower, consistency, q_best, n_cells, done, keep_lam / beta)
 
 
-def _bounds_1d(a, w, beta, sL, sR, lL, lR, fL, fR):
+def _bounds_1d(a, w, beta, sL, sR, lL, lR, fL, fR, ent=_H):
     """Cell bounds on intervals [sL, sR] of s = E[W_1]: min over the 3 candidate lambdas of the max of the two
     vertex terms F(lambda, v) - beta H(v) (exact minimum over lambda for k = 1)."""
-    cL, cR = beta * _H(sL[:, None]), beta * _H(sR[:, None])
+    cL, cR = beta * ent(sL[:, None]), beta * ent(sR[:, None])
     width = sR - sL
     ok = width > 0
     lam_eq = np.where(ok, (cR - cL) / np.where(ok, width, 1.0), 0.0)
@@ -210,8 +180,9 @@ def _bounds_1d(a, w, beta, sL, sR, lL, lR, fL, fR):
     return out.min(axis=1), lam_eq
 
 
-def _bound_1d(a, Wt, W, beta, lam, target, max_rounds, max_points):
-    """Branch and bound over intervals of s in [min W_1, max W_1] (|Y| = 2)."""
+def _bound_1d(a, Wt, W, beta, lam, target, max_rounds, max_points, ent=_H):
+    """Branch and bound over intervals of s in [min W_1, max W_1] (|Y| = 2; ``ent`` maps s (m, 1) to H (nats),
+    another line through the simplex for a |Y| = 3 problem whose rows p(y|x) are collinear)."""
     w = Wt[:, 0]
     lam = np.unique(lam[:, 0])
     s = _image(a, Wt, lam[:, None])[:, 0]
@@ -224,10 +195,10 @@ def _bound_1d(a, Wt, W, beta, lam, target, max_rounds, max_points):
     keep = np.r_[True, np.diff(pts_s) > 0]
     pts_s, pts_l = pts_s[keep], pts_l[keep]
     if pts_s.size == 1:  # all rows equal: s is a single point, psi(s) = ln sum exp(-a)
-        ub = float(max(it.lse(-a, axis=0) - beta * _H(pts_s[:1, None])[0], lower))
+        ub = float(max(it.lse(-a, axis=0) - beta * ent(pts_s[:1, None])[0], lower))
         return ub, lower, q_best, 1, True, np.zeros((0, 1))
     sL, sR, lL, lR = pts_s[:-1], pts_s[1:], pts_l[:-1], pts_l[1:]
-    U, leq = _bounds_1d(a, w, beta, sL, sR, lL, lR, np.isfinite(lL), np.isfinite(lR))
+    U, leq = _bounds_1d(a, w, beta, sL, sR, lL, lR, np.isfinite(lL), np.isfinite(lR), ent)
     rounds = 0
     while True:
         thr = max(target, lower) + 0.25 * target
@@ -247,7 +218,7 @@ def _bound_1d(a, Wt, W, beta, lam, target, max_rounds, max_points):
         nsR = np.concatenate([ns, sR[idx]])
         nlL = np.concatenate([lL[idx], nl])
         nlR = np.concatenate([nl, lR[idx]])
-        nU, nleq = _bounds_1d(a, w, beta, nsL, nsR, nlL, nlR, np.isfinite(nlL), np.isfinite(nlR))
+        nU, nleq = _bounds_1d(a, w, beta, nsL, nsR, nlL, nlR, np.isfinite(nlL), np.isfinite(nlR), ent)
         rest = np.ones(sL.size, bool)
         rest[idx] = False
         sL, sR = np.concatenate([sL[rest], nsL]), np.concatenate([sR[rest], nsR])
@@ -261,39 +232,185 @@ def _bound_1d(a, Wt, W, beta, lam, target, max_rounds, max_points):
     return g_up, lower, q_best, int(sL.size), bool(not (U > max(target, lower) + 0.25 * target).any()), warm
 
 
-def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_points):
-    """Branch and bound over a Delaunay triangulation of s-space (|Y| = 3)."""
-    k = Wt.shape[1]
-    corners = _corners(Wt)
-    P_fin = _image(a, Wt, lam)
+def _stats(a, Wt, lam):
+    """ln-partition A(lambda) = ln sum_x exp(-a_x - lambda.W~_x), the Gibbs mean m(lambda) of W~ and its
+    covariance (m, 2, 2), for rows lambda (m, 2)."""
+    logits = -a - lam @ Wt.T
+    A = it.lse(logits, axis=1)
+    w = np.exp(logits - A[:, None])
+    mean = w @ Wt
+    second = w @ (Wt[:, :, None] * Wt[:, None, :]).reshape(len(Wt), 4)
+    cov = second.reshape(-1, 2, 2) - mean[:, :, None] * mean[:, None, :]
+    return A, mean, cov
+
+
+_STEPS = np.array([1.0, 0.25, 0.0])
+
+
+def _newton(a, Wt, v, p, n, t, iters=2):
+    """min over t of F(p + t n, v) = A(p + t n) + (p + t n).v for rows v, p (m, 2), n (m, 2, 2), t (m, 2), by
+    damped Newton: n = I gives a vertex's multiplier, n with a zero second row the best multiplier on a line.
+    Any result is only a candidate (it affects the bound's tightness, never its validity)."""
+    m = len(t)
+    for _ in range(iters):
+        lam = p + (t[:, :, None] * n).sum(axis=1)
+        _, mean, cov = _stats(a, Wt, lam)
+        g = (n @ (v - mean)[:, :, None])[..., 0]
+        h = n @ cov @ n.transpose(0, 2, 1)
+        reg = 1e-12 * (h[:, 0, 0] + h[:, 1, 1]) + 1e-30
+        h00, h11, h01 = h[:, 0, 0] + reg, h[:, 1, 1] + reg, h[:, 0, 1]
+        det = h00 * h11 - h01 * h01
+        step = -np.stack([h11 * g[:, 0] - h01 * g[:, 1], h00 * g[:, 1] - h01 * g[:, 0]], axis=1) / det[:, None]
+        size = np.abs(step).max(axis=1, keepdims=True)
+        step *= np.minimum(1.0, 50.0 / np.maximum(size, 1e-300))  # near the corners cov is nearly singular
+        tt = t[:, None, :] + _STEPS[None, :, None] * step[:, None, :]  # (m, 5, 2)
+        trial = p[:, None, :] + tt @ n
+        val = it.lse(-a - trial @ Wt.T, axis=2) + (trial @ v[:, :, None])[..., 0]
+        j = np.argmin(np.where(np.isfinite(val), val, np.inf), axis=1)
+        t = tt[np.arange(m), j]
+    return p + (t[:, :, None] * n).sum(axis=1)
+
+
+def _triangle_bounds(a, Wt, beta, V, c, lam_v, lam0, slot, P_new):
+    """Upper bounds of max [psi - beta H] on triangles V (m, 3, 2) of s-space (c = beta H(V)), given the
+    vertices' multipliers lam_v (m, 3, 2) and a start lam0 (m, 2): min over candidate lambdas of
+    max_i [F(lambda, v_i) - c_i] plus a bound on its rounding error.  Candidates: lam0, the vertices' lambdas, the
+    lambda equalising the three vertex terms (F(., v_i) - F(., v_j) is affine in lambda), and for each edge the
+    best lambda on the line where its two terms are equal; one of them is the exact minimum (the maximiser of
+    psi - beta (linear interpolant of H) lies inside the triangle, on an edge, or at a vertex).  The multipliers
+    of the new points P_new (n, 2) are computed on the way (vertex i of cell r is P_new[slot[r, i]] where
+    slot >= 0, started from that cell's lam0).
+    Returns (bounds (m,), best lambda (m, 2), all candidates (m * n_c, 2), multipliers of P_new (n, 2))."""
+    m = len(V)
+    D = V[:, 1:, :] - V[:, :1, :]
+    det = D[:, 0, 0] * D[:, 1, 1] - D[:, 0, 1] * D[:, 1, 0]
+    r1, r2 = c[:, 1] - c[:, 0], c[:, 2] - c[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        lam_eq = np.stack([D[:, 1, 1] * r1 - D[:, 0, 1] * r2, D[:, 0, 0] * r2 - D[:, 1, 0] * r1], 1) / det[:, None]
+    lam_eq = np.where(np.isfinite(lam_eq), lam_eq, lam0)
+    # edges (i, j): lambda = p + t n with d.p = c_j - c_i (d = v_j - v_i) and n perpendicular to d
+    i, j = np.array([0, 1, 2]), np.array([1, 2, 0])
+    d = V[:, j] - V[:, i]  # (m, 3, 2)
+    dd = np.einsum("mek,mek->me", d, d)
+    okd = dd > 0
+    dd = np.where(okd, dd, 1.0)
+    p = ((c[:, j] - c[:, i]) / dd)[..., None] * d
+    n = np.stack([-d[..., 1], d[..., 0]], axis=-1) / np.sqrt(dd)[..., None]
+    t0 = np.einsum("mek,mek->me", lam0[:, None] - p, n)
+    # one damped Newton run for the edges' lines and the new points (an edge's second direction is zero)
+    ne = 3 * m
+    first = np.zeros(len(P_new), int)
+    rows, cols = np.nonzero(slot >= 0)
+    first[slot[rows, cols]] = rows
+    nn = np.zeros((ne + len(P_new), 2, 2))
+    nn[:ne, 0] = n.reshape(-1, 2)
+    nn[ne:] = np.eye(2)
+    sol = _newton(a, Wt, np.concatenate([V[:, i].reshape(-1, 2), P_new]),
+                  np.concatenate([p.reshape(-1, 2), np.zeros((len(P_new), 2))]), nn,
+                  np.concatenate([np.stack([t0.ravel(), np.zeros(ne)], 1), lam0[first]]))
+    lam_new = sol[ne:]
+    lam_v = np.where((slot >= 0)[..., None], lam_new[np.maximum(slot, 0)], lam_v)
+    cand = np.concatenate([lam0[:, None], np.where(np.isfinite(lam_v), lam_v, lam0[:, None]), lam_eq[:, None],
+                           np.where(okd[..., None], sol[:ne].reshape(m, 3, 2), lam0[:, None])], axis=1)
+    cand = np.where(np.isfinite(cand), cand, 0.0)  # (m, 8, 2)
+    # F(lambda, v_i) = lse_x(-a_x - lambda.(W~_x - v_i)), shifted inside the lse (no cancellation)
+    logits = (-a - cand @ Wt.T)[:, :, None, :] + (cand @ V.transpose(0, 2, 1))[..., None]
+    F = it.lse(logits, axis=3)
+    err = 1e-14 * (np.abs(a).max() + 2.0 * np.abs(cand).sum(axis=2) + 2.0 * c.max(axis=1)[:, None] + 1.0)
+    val = (F - c[:, None, :]).max(axis=2) + err
+    val = np.where(np.isfinite(val), val, np.inf)
+    j = np.argmin(val, axis=1)
+    return val[np.arange(m), j], cand[np.arange(m), j], cand.reshape(-1, 2), lam_new
+
+
+def _hull2d(P: np.ndarray) -> np.ndarray:
+    """Indices of the convex hull's vertices of points P (n, 2), counter-clockwise (monotone chain).  Points within
+    rounding (1e-13 of the squared extent) of a hull edge count as on it, so rows p(y|x) that are collinear up to
+    rounding give a segment: 1 or 2 indices when the hull is a point or a segment."""
+    order = np.lexsort((P[:, 1], P[:, 0]))
+    tol = 1e-13 * float(np.ptp(P, axis=0).max()) ** 2
+
+    def chain(idx):
+        out = []
+        for i in idx:
+            while len(out) >= 2:
+                o, b = P[out[-2]], P[out[-1]]
+                if (b[0] - o[0]) * (P[i][1] - o[1]) - (b[1] - o[1]) * (P[i][0] - o[0]) > tol:
+                    break
+                out.pop()
+            out.append(int(i))
+        return out
+
+    lower, upper = chain(order), chain(order[::-1])
+    hull = lower[:-1] + upper[:-1]
+    if len(hull) < 3:  # a segment (its two ends) or a point
+        ends = [int(order[0]), int(order[-1])]
+        return np.array(ends[:1] if np.all(P[ends[0]] == P[ends[1]]) else ends)
+    return np.array(hull)
+
+
+def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
+    """Branch and bound over triangles covering the hull of s = qW (|Y| = 3): a fan from an interior point over
+    the hull polygon, cells split into four while their bound exceeds the target (see the module docstring)."""
     lower, q_best = _best(a, Wt, W, beta, lam, -np.inf, None)
-    rounds = 0
+    hv = _hull2d(Wt)
+    if len(hv) < 3:  # the hull of s is a segment (or a point): a 1-D problem along it
+        s0, d = Wt[hv[0]], Wt[hv[-1]] - Wt[hv[0]]
+        d = d / max(np.linalg.norm(d), 1e-300)
+        tau = (Wt - s0) @ d
+        lam1 = np.concatenate([lam @ d, _GRID_1D])[:, None]
+        out = _bound_1d(a, tau[:, None], W, beta, lam1, target, max_rounds, max_cells,
+                        ent=lambda u: _H(s0 + u * d))
+        return out[:5] + ((out[5] * d) if out[5].size else np.zeros((0, 2)),)
+    P = np.concatenate([Wt[hv].mean(axis=0, keepdims=True), Wt[hv]])
+    lam_p = np.full((len(P), 2), np.nan)  # multipliers of the mesh points (unknown at the hull's corners)
+    c_p = beta * _H(P)
+    nh = len(hv)
+    cells = np.stack([np.zeros(nh, int), 1 + np.arange(nh), 1 + (np.arange(nh) + 1) % nh], axis=1)
+    slot = np.where(cells == 0, 0, -1)
+    U, best, cand, lam_new = _triangle_bounds(a, Wt, beta, P[cells], c_p[cells], lam_p[cells], np.zeros((nh, 2)),
+                                              slot, P[:1])
+    lam_p[0] = lam_new[0]
+    lower, q_best = _best(a, Wt, W, beta, cand, lower, q_best)
+    final, total, rounds = [], len(cells), 0
     while True:
-        P = np.concatenate([P_fin, Wt[corners]])
-        L_all = np.concatenate([lam, np.zeros((corners.size, k))])
-        finite = np.concatenate([np.ones(len(P_fin), bool), np.zeros(corners.size, bool)])
-        # drop (near-)duplicate points, keeping corners first, then the newest (its lambda is better resolved)
-        order = np.r_[np.arange(len(P) - 1, len(P_fin) - 1, -1), np.arange(len(P_fin) - 1, -1, -1)]
-        _, first = np.unique(np.round(P[order], 11), axis=0, return_index=True)
-        idx = order[first]
-        P, L_all, finite = P[idx], L_all[idx], finite[idx]
-        if len(P) < k + 1 or np.linalg.matrix_rank(P[1:] - P[:1], tol=1e-12) < k:
-            # the hull of s is a point or a segment: bound psi - beta H by the vertex-lambda candidates only
-            ub = float(max(np.min(np.max(_F(a, Wt, np.repeat(lam[:1], len(P), 0), P) - beta * _H(P))), lower))
-            return max(ub, lower), lower, q_best, 1, False, np.zeros((0, k))
-        cells = _cells(P)
-        U = _cell_bounds(a, Wt, beta, P, L_all, finite, cells)
-        bad = U > max(target, lower) + 0.25 * target
-        if not bad.any() or rounds >= max_rounds or len(P) > max_points:
+        thr = max(target, lower) + 0.25 * target
+        bad = U > thr
+        final.append((U[~bad], best[~bad]))
+        cells, U, best = cells[bad], U[bad], best[bad]
+        if not len(cells) or rounds >= max_rounds or total > max_cells:
             break
         rounds += 1
-        new = _refine(cells[bad], L_all, finite, P, beta)
-        lam = np.concatenate([lam, new])
-        P_fin = np.concatenate([P_fin, _image(a, Wt, new)])
-        lower, q_best = _best(a, Wt, W, beta, new, lower, q_best)
-    g_up = float(max(U.max(), lower))
-    return g_up, lower, q_best, len(cells), bool(not bad.any()), np.zeros((0, k))
-
+        # split every cell into four at its edges' midpoints (similar triangles); shared edges share the midpoint
+        m = len(cells)
+        e0, e1 = cells, np.roll(cells, -1, axis=1)  # edge i joins vertices i and i + 1
+        key = np.minimum(e0, e1) * len(P) + np.maximum(e0, e1)
+        uk, first, inv = np.unique(key.ravel(), return_index=True, return_inverse=True)
+        mid = 0.5 * (P[e0.ravel()[first]] + P[e1.ravel()[first]])
+        mids = len(P) + inv.reshape(m, 3)  # midpoint of edge i of each cell
+        n_old = len(P)
+        P = np.concatenate([P, mid])
+        c_p = np.concatenate([c_p, beta * _H(mid)])
+        lam_p = np.concatenate([lam_p, np.full((len(mid), 2), np.nan)])
+        v0, v1, v2 = cells.T
+        m01, m12, m20 = mids.T
+        cells = np.concatenate([np.stack(x, 1) for x in ((v0, m01, m20), (m01, v1, m12), (m20, m12, v2),
+                                                         (m01, m12, m20))])
+        lam0 = np.tile(best, (4, 1))
+        # each new point is solved once, started from the first cell (in order) that has it
+        slot = np.where(cells >= n_old, cells - n_old, -1)
+        owner = np.full(len(mid), -1)
+        r_, c_ = np.nonzero(slot >= 0)
+        owner[slot[r_, c_][::-1]] = r_[::-1]
+        slot = np.where((slot >= 0) & (owner[np.maximum(slot, 0)] == np.arange(len(cells))[:, None]), slot, -1)
+        U, best, cand, lam_new = _triangle_bounds(a, Wt, beta, P[cells], c_p[cells], lam_p[cells], lam0, slot, mid)
+        lam_p[n_old:] = lam_new
+        lower, q_best = _best(a, Wt, W, beta, cand, lower, q_best)
+        total += len(cells)
+    allU = np.concatenate([u for u, _ in final] + [U])
+    allB = np.concatenate([b for _, b in final] + [best])
+    keep = allB[np.argsort(-allU)[:32]]
+    return float(max(allU.max(), lower)), lower, q_best, int(total), bool(not len(cells)), keep
 
 def _mi(joint: np.ndarray) -> float:
     a, b = joint.sum(axis=1), joint.sum(axis=0)
@@ -307,35 +424,6 @@ def _best(a, Wt, W, beta, lam, lower, q_best):
     if vals[i] > lower:
         return float(vals[i]), q[i]
     return lower, q_best
-
-
-def _corners(Wt: np.ndarray) -> np.ndarray:
-    """Indices of rows of W~ that are extreme points of their hull (k = 1: min and max)."""
-    if Wt.shape[1] == 1:
-        return np.unique([int(np.argmin(Wt[:, 0])), int(np.argmax(Wt[:, 0]))])
-    from scipy.spatial import ConvexHull, QhullError
-
-    try:
-        return np.unique(ConvexHull(Wt, qhull_options="QJ").vertices)
-    except (QhullError, ValueError):
-        return np.unique(np.concatenate([np.argmin(Wt, axis=0), np.argmax(Wt, axis=0), [np.argmax(Wt.sum(1))]]))
-
-
-def _refine(cells, lam, finite, P, beta):
-    """New lambdas for the cells to split: each cell's equalising lambda (whose image v(lambda) maximises the
-    cell's upper bound psi + interpolated -beta H, a cutting-plane step) and the asinh-midpoint of its vertices'."""
-    m, kp1 = cells.shape
-    V = P[cells]
-    c = beta * _H(V)
-    A = V[:, 1:, :] - V[:, :1, :]
-    ok = np.abs(np.linalg.det(A)) > 1e-13
-    lam_eq = np.linalg.solve(A[ok], (c[:, 1:] - c[:, :1])[ok][..., None])[..., 0]
-    fin = finite[cells]
-    u = np.arcsinh(lam[cells]) * fin[..., None]
-    nf = fin.sum(axis=1)
-    mid = np.sinh(u.sum(axis=1)[nf > 0] / nf[nf > 0][:, None])
-    out = np.concatenate([lam_eq, mid])
-    return out[np.all(np.isfinite(out), axis=1)]
 
 
 def seed_cluster(prob: Reduced, solution, cert: Certificate, mass: float = 0.1) -> it.State:
