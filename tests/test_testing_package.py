@@ -31,6 +31,8 @@ _ROWS = {
     "KDE lower (Bhattacharyya), var 0.1": (_T, None, _T,  _T,  _F,    _F,   _T,   _F,  _T,   _F,   _F,   _F),
     "noisy layer (KL), var 0.01":         (_T, None, _T,  _T,  _F,    _F,   _T,   _T,  _F,   _F,   _T,   _T),
     "ensemble 30 bins [-1, 1], R = 1":    (_T, None, _T,  _T,  _F,    _F,   _T,   _F,  _F,   _F,   _T,   _T),
+    "ensemble 30 bins [-1, 1], R = 4 shifted copies":
+                                          (_T, None, _T,  _T,  _F,    _F,   _T,   _F,  _F,   _F,   _T,   _T),
     "plug-in":                            (_T, _T,   _T,  _T,  None,  None, _T,   _T,  _T,   _T,   None, _T),
     "KSG k=3":                            (_T, _T,   _T,  _T,  _F,    _F,   None, _T,  _T,   None, _T,   _T),
 }

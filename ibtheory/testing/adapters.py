@@ -123,7 +123,8 @@ def package_estimators() -> dict[str, Callable]:
     the range moves with the data) and 30 equal-mass bins (claims monotone invariance: quantile edges); the
     noisy-layer pairwise-distance estimates of I(T;Y) (KL "upper" and Bhattacharyya "lower" forms) with Saxe et
     al.'s noise variance 0.1 and, as "noisy layer", the KL form with variance 0.01; the ensemble estimator (30
-    bins on [-1, 1]; one sample set is one network, R = 1, where it must equal binning); plug-in; KSG (k = 3).
+    bins on [-1, 1]; one sample set is one network, R = 1, where it must equal binning) and pooled over R = 4
+    shifted copies of the layer (:func:`ensemble_estimator`); plug-in; KSG (k = 3).
     """
     from ..estimators import binned_information, ensemble_information, kde_information
     from ..estimators.ksg import ksg
@@ -147,6 +148,7 @@ def package_estimators() -> dict[str, Callable]:
         name: layer_estimator(func, quantity=q, name=name, invariances=inv, **opts)
         for name, func, q, inv, opts in specs
     }
+    out["ensemble 30 bins [-1, 1], R = 4 shifted copies"] = ensemble_estimator(repeats=4, n_bins=30)
     out["plug-in"] = plugin_mi
     out["KSG k=3"] = ksg
     return out
