@@ -14,7 +14,7 @@ sufficient statistic of X (identical rows p(y|x) share their encoder), with SQUA
 ``deterministic=True`` it solves the deterministic IB of Strouse & Schwab (2017), L = H(T) - beta I(T;Y) with a hard
 encoder t(x) = argmax_t [ln p(t) - beta KL[p(y|x) || p(y|t)]]; then I(X;T) = H(T).
 
-For |Y| = 2 (and, loosely, |Y| = 3) the solution is certified (``ibtheory.ib.certify``): ``gap`` bounds from
+For |Y| = 2 (and, with ``certify=True``, |Y| = 3) the solution is certified (``ibtheory.ib.certify``): ``gap`` bounds from
 above, in bits, how much the Lagrangian of the returned solution exceeds the global minimum; a gap above
 ``gap_tol`` seeds a new cluster at the certificate's maximiser and re-solves, so a local optimum is not returned as
 the optimum.
@@ -263,7 +263,7 @@ def solve(p_xy: ArrayLike, beta: float, init=None, n_t: int | None = None, tol: 
     deterministic : solve the deterministic IB (hard encoder) instead.
     accelerate : SQUAREM acceleration (False gives the plain iteration).
     certify : compute the certificate ``gap`` and re-seed while it exceeds 1e-7 bits (default: when |Y| = 2;
-        |Y| = 3 gives a valid but not yet tight bound).
+        ``True`` certifies |Y| = 3 too, slower).
     seed : seed or Generator for ``init="random"``.
 
     Returns
