@@ -153,3 +153,27 @@ def test_y3_curve_certified_everywhere():
     c = ib_curve(p_xy, betas=b0 * np.geomspace(0.8, 1000, 14), certify=True)
     assert float(c.gap.max()) <= 1e-6, f"largest |Y|=3 gap {float(c.gap.max()):.3e} bits"
     assert "gap" not in ib_curve(p_xy, betas=[b0, 2 * b0]), "|Y| = 3 stays uncertified by default (speed)"
+
+
+def test_certify_many_equals_certify_state_point_by_point():
+    # the batched |Y| = 2 branch and bound must give the certificate of the one-problem version, for converged and
+    # for deliberately loose states, over a wide beta range
+    from ibtheory.ib._certify_batch import certify_many
+    from ibtheory.ib._problem import reduce
+    from ibtheory.ib.certify import certify_state
+
+    rng = np.random.default_rng(7)
+    prob = reduce(rng.dirichlet(np.ones(16) * 0.6).reshape(8, 2))
+    betas = np.geomspace(1.5, 3000.0, 9)
+    sols = [solve(prob_table(prob), b, max_iter=20 if i % 3 == 0 else 20000, certify=False)
+            for i, b in enumerate(betas)]
+    one = [certify_state(prob, b, s) for b, s in zip(betas, sols)]
+    many = certify_many(prob, betas, sols)
+    for b, x, y in zip(betas, one, many):
+        assert abs(x.gap - y.gap) <= 1e-10 * max(1.0, x.gap), f"beta {b}: gap {x.gap} vs batched {y.gap}"
+        assert x.n_cells == y.n_cells and x.converged == y.converged, f"beta {b}"
+        assert abs(x.g_lower - y.g_lower) <= 1e-10 * max(1.0, abs(x.g_lower)), f"beta {b}"
+
+
+def prob_table(prob):
+    return prob.p_s[:, None] * prob.W

@@ -147,41 +147,39 @@ def certify_and_improve(prob, sol, tol, max_iter, gap_tol, warm=None, max_seeds=
 def certify_all(prob, sols: dict, tol, max_iter, gap_tol) -> None:
     """Certify every solution of ``sols`` (beta -> IBSolution, replaced in place by the certified best).
 
-    The same steps as :func:`certify_and_improve` applied point by point, but with the polishing of all the
-    points whose gap exceeds ``gap_tol`` batched: certificates in order of beta (each warm-started from the
-    previous one's multipliers), Newton on each loose point, then two rounds of batched SQUAREM to residual 1e-13
-    (3000, then 20000 map evaluations, the second only for gaps still above 4 ``gap_tol``), and the full
-    :func:`certify_and_improve` (re-seeding, fresh start) only for the few points still above ``gap_tol``.
+    The same steps as :func:`certify_and_improve` applied point by point, batched: all certificates at once
+    (``_certify_batch.certify_many``), Newton on each point whose gap exceeds ``gap_tol``, then two rounds of
+    batched SQUAREM to residual 1e-13 (3000, then 20000 map evaluations, the second only for gaps still above
+    4 ``gap_tol``), each round re-certified together, and the full :func:`certify_and_improve` (re-seeding,
+    fresh start) only for the few points still above ``gap_tol``.
     """
     from dataclasses import replace
 
-    from .certify import certify_state
+    from ._certify_batch import certify_many
 
     betas = sorted(sols)
-    certs, warm = {}, None
+    certs = dict(zip(betas, certify_many(prob, betas, [sols[b] for b in betas]), strict=True))
     for b in betas:
-        certs[b] = certify_state(prob, b, sols[b], warm=warm)
         sols[b] = replace(sols[b], gap=certs[b].gap)
-        warm = certs[b].lambdas
 
     def loose(b, limit):
         return certs[b].gap > limit and sols[b].residual >= 1e-13
 
-    def keep_if_better(b, st, n, res):
-        polished = solution_from_state(prob, b, st, sols[b].iterations + n, res, tol)
-        cert = certify_state(prob, b, polished, warm=certs[b].lambdas)
-        if cert.gap < certs[b].gap:
-            certs[b], sols[b] = cert, replace(polished, gap=cert.gap)
+    def keep_better(todo, results):
+        polished = [solution_from_state(prob, b, st, sols[b].iterations + n, res, tol)
+                    for b, (st, n, res) in zip(todo, results, strict=True)]
+        for b, sol, cert in zip(todo, polished, certify_many(prob, todo, polished), strict=True):
+            if cert.gap < certs[b].gap:
+                certs[b], sols[b] = cert, replace(sol, gap=cert.gap)
 
-    for b in [b for b in betas if loose(b, gap_tol)]:
-        keep_if_better(b, *it.newton_polish(prob, b, state_of(sols[b])))
+    todo = [b for b in betas if loose(b, gap_tol)]
+    if todo:
+        keep_better(todo, [it.newton_polish(prob, b, state_of(sols[b])) for b in todo])
     for budget, limit in ((3000, gap_tol), (20000, 4 * gap_tol)):
         todo = [b for b in betas if loose(b, limit)]
         if todo:
-            out = bt.batch_fixed_point(prob, todo, [state_of(sols[b]) for b in todo], 1e-13, budget, obj_tol=1e-16,
-                                       remaining_tol=1e-14)
-            for b, (st, n, res) in zip(todo, out, strict=True):
-                keep_if_better(b, st, n, res)
+            keep_better(todo, bt.batch_fixed_point(prob, todo, [state_of(sols[b]) for b in todo], 1e-13, budget,
+                                                   obj_tol=1e-16, remaining_tol=1e-14))
     for i, b in enumerate(betas):
         if certs[b].gap > gap_tol:
             prev = certs[betas[i - 1]].lambdas if i else None

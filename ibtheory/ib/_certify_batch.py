@@ -1,0 +1,166 @@
+"""The |Y| = 2 certificate of :mod:`ibtheory.ib.certify` for many solutions at once (private).
+
+Exactly the branch and bound of ``certify._bound_1d`` (same vertices, same cell bounds, same refinement and stopping
+rules, hence the same rigour), run on all problems together: every interval cell carries the index of its problem
+(its beta and tangent plane a), so one numpy call bounds or refines the cells of every problem, and the rounds
+of the branch and bound are shared.  |Y| = 3 problems and degenerate ones (a single class) fall back to
+:func:`ibtheory.ib.certify.certify_state` one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import _iterate as it
+from ._problem import Reduced
+from .certify import _GRID_1D, _LN2, Certificate, _H, _mi, certify_state
+
+__all__ = ["certify_many"]
+
+
+def _plane(prob: Reduced, beta: float, solution) -> tuple[np.ndarray, float, np.ndarray]:
+    """(a, consistency, cluster multipliers) of one solution, as in ``certify_state``."""
+    W = prob.W
+    neg_h = prob.neg_entropy_rows
+    with np.errstate(divide="ignore"):
+        log_dec = np.log(solution.decoder)
+        L = np.log(solution.p_t)[None, :] - beta * it.kl_nats(W, neg_h, log_dec)
+    logZ = it.lse(L, axis=1)
+    a = -np.log(prob.p_s) + beta * neg_h + logZ
+    consistency = (beta * _mi(prob.p_s[:, None] * W) - _LN2 * (beta * solution.I_TY - solution.I_XT)
+                   + float(prob.p_s @ logZ))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam_t = beta * (log_dec[:, 0] - log_dec[:, 1])
+    return a, consistency, lam_t[np.isfinite(lam_t)]
+
+
+def _softmax_rows(logits: np.ndarray) -> np.ndarray:
+    q = it.exp_nonpositive(logits - logits.max(axis=1, keepdims=True))
+    q /= q.sum(axis=1, keepdims=True)
+    return q
+
+
+def _image(A: np.ndarray, w: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """s(lambda) = E_q[W_1] under q ~ exp(-a - lambda W_1), one (a row of A, lambda) per row."""
+    return _softmax_rows(-A - lam[:, None] * w[None, :]) @ w
+
+
+def _gibbs(A, w, W, beta, lam):
+    """phi(q) - a.q of the normalised Gibbs q formed for each row (the value of the q actually formed)."""
+    q = _softmax_rows(-A - lam[:, None] * w[None, :])
+    with np.errstate(divide="ignore"):
+        logq = np.where(q > 0, np.log(q), 0.0)
+    s = q @ W
+    with np.errstate(divide="ignore", invalid="ignore"):
+        Hs = -np.where(s > 0, s * np.log(s), 0.0).sum(axis=1)
+    return -(q * logq).sum(axis=1) - beta * Hs - (q * A).sum(axis=1), q
+
+
+def _cell_bounds(A, w, beta, sL, sR, lL, lR):
+    """``certify._bounds_1d`` with a per-cell tangent plane (rows of A) and beta."""
+    fL, fR = np.isfinite(lL), np.isfinite(lR)
+    cL, cR = beta * _H(sL[:, None]), beta * _H(sR[:, None])
+    width = sR - sL
+    ok = width > 0
+    lam_eq = np.where(ok, (cR - cL) / np.where(ok, width, 1.0), 0.0)
+    cand = np.stack([lam_eq, np.where(fL, lL, 0.0), np.where(fR, lR, 0.0)], axis=1)  # (m, 3)
+    valid = np.stack([ok, fL, fR], axis=1)
+    base = -A[:, None, :] - cand[..., None] * w[None, None, :]  # (m, 3, n)
+    out = np.full(cand.shape, -np.inf)
+    for v, c in ((sL, cL), (sR, cR)):
+        logits = base + (cand * v[:, None])[..., None]
+        mx = logits.max(axis=2)
+        # terms below 1e-304 of the largest are flushed to 0 (exp's subnormal path is 10-30x slower); that lowers
+        # F by less than n 1e-304 nats, far below the rounding of any reported gap
+        F = mx + np.log(it.exp_nonpositive(logits - mx[..., None]).sum(axis=2))
+        out = np.maximum(out, F - c[:, None])
+    out = np.where(valid & np.isfinite(out), out, np.inf)
+    return out.min(axis=1), lam_eq
+
+
+def _improve_lower(lower, q_best, P, vals, q):
+    """Per problem, the best Gibbs value found so far and its q (the ``certify._best`` update, vectorised)."""
+    order = np.lexsort((-vals, P))
+    first = order[np.r_[True, P[order][1:] != P[order][:-1]]]
+    for j in first[vals[first] > lower[P[first]]]:
+        lower[P[j]], q_best[P[j]] = float(vals[j]), q[j]
+
+
+def certify_many(prob: Reduced, betas: Sequence[float], solutions: Sequence, target: float = 2e-8,
+                 max_rounds: int = 60, max_points: int = 20000) -> list[Certificate]:
+    """``[certify_state(prob, b, s, target, max_rounds, max_points) for b, s in zip(betas, solutions)]`` (no warm
+    starts), computed together for |Y| = 2."""
+    betas = [float(b) for b in betas]
+    if prob.n_y != 2 or prob.n_s < 2:
+        return [certify_state(prob, b, s, target, max_rounds, max_points) for b, s in zip(betas, solutions, strict=True)]
+    W = prob.W
+    w = W[:, 1]
+    n_p = len(betas)
+    beta = np.asarray(betas)
+    planes = [_plane(prob, b, s) for b, s in zip(betas, solutions, strict=True)]
+    a = np.stack([p[0] for p in planes])  # (n_p, n)
+    lams = [np.unique(np.concatenate([p[2], _GRID_1D, [0.0]])) for p in planes]
+    P = np.concatenate([np.full(lam.size, i) for i, lam in enumerate(lams)])
+    lam = np.concatenate(lams)
+    s = _image(a[P], w, lam)
+    lower = np.full(n_p, -np.inf)
+    q_best: list = [None] * n_p
+    _improve_lower(lower, q_best, P, *_gibbs(a[P], w, W, beta[P], lam))
+    # vertices per problem: the images s(lambda), plus the hull's ends with infinite lambda; sorted, distinct
+    # (ties in s keep the first of [min W_1, s(lambda) by decreasing lambda, max W_1], as certify._bound_1d)
+    pos = np.concatenate([lams[i].size - np.arange(lams[i].size) for i in range(n_p)]
+                         + [np.zeros(n_p), np.array([lams[i].size + 1 for i in range(n_p)])])
+    Pv = np.concatenate([P, np.arange(n_p), np.arange(n_p)])
+    sv = np.concatenate([s, np.full(n_p, w.min()), np.full(n_p, w.max())])
+    lv = np.concatenate([lam, np.full(n_p, np.inf), np.full(n_p, -np.inf)])
+    order = np.lexsort((pos, sv, Pv))
+    Pv, sv, lv = Pv[order], sv[order], lv[order]
+    keep = np.r_[True, (Pv[1:] != Pv[:-1]) | (np.diff(sv) > 0)]
+    Pv, sv, lv = Pv[keep], sv[keep], lv[keep]
+    pair = Pv[1:] == Pv[:-1]
+    Pc, sL, sR, lL, lR = Pv[:-1][pair], sv[:-1][pair], sv[1:][pair], lv[:-1][pair], lv[1:][pair]
+    U, leq = _cell_bounds(a[Pc], w, beta[Pc], sL, sR, lL, lR)
+    active = np.ones(n_p, bool)
+    rounds = 0
+    while True:
+        thr = np.maximum(target, lower) + 0.25 * target
+        bad = (U > thr[Pc]) & active[Pc] & (np.bincount(Pc, minlength=n_p) <= max_points)[Pc]
+        if not bad.any() or rounds >= max_rounds:
+            break
+        rounds += 1
+        Pb, new_l = Pc[bad], leq[bad]
+        new_s = _image(a[Pb], w, new_l)
+        _improve_lower(lower, q_best, Pb, *_gibbs(a[Pb], w, W, beta[Pb], new_l))
+        inside = (new_s > sL[bad]) & (new_s < sR[bad])
+        has_bad = np.bincount(Pb, minlength=n_p) > 0
+        active &= ~has_bad | (np.bincount(Pb, weights=inside, minlength=n_p) > 0)  # stuck problems stop, as alone
+        inside &= active[Pb]
+        if not inside.any():
+            continue
+        idx = np.flatnonzero(bad)[inside]
+        ns, nl, nP = new_s[inside], new_l[inside], Pb[inside]
+        nPc = np.concatenate([nP, nP])
+        nsL, nsR = np.concatenate([sL[idx], ns]), np.concatenate([ns, sR[idx]])
+        nlL, nlR = np.concatenate([lL[idx], nl]), np.concatenate([nl, lR[idx]])
+        nU, nleq = _cell_bounds(a[nPc], w, beta[nPc], nsL, nsR, nlL, nlR)
+        rest = np.ones(sL.size, bool)
+        rest[idx] = False
+        Pc = np.concatenate([Pc[rest], nPc])
+        sL, sR = np.concatenate([sL[rest], nsL]), np.concatenate([sR[rest], nsR])
+        lL, lR = np.concatenate([lL[rest], nlL]), np.concatenate([lR[rest], nlR])
+        U, leq = np.concatenate([U[rest], nU]), np.concatenate([leq[rest], nleq])
+    out = []
+    thr = np.maximum(target, lower) + 0.25 * target
+    for i in range(n_p):
+        mine = Pc == i
+        Ui = U[mine]
+        g_up = float(max(Ui.max(), lower[i]))
+        near = np.argsort(-Ui)[:32]
+        warm = np.concatenate([lL[mine][near], lR[mine][near]])
+        warm = np.unique(warm[np.isfinite(warm)])[:, None]
+        gap = max(planes[i][1] + g_up, 0.0) / _LN2
+        out.append(Certificate(gap, g_up, float(lower[i]), planes[i][1], q_best[i], int(mine.sum()),
+                               bool(not (Ui > thr[i]).any()), warm / beta[i]))
+    return out
