@@ -93,6 +93,7 @@ def _run(prob, betas, pt0, dec0, tol, max_iter, obj_tol, remaining_tol, accelera
     evals = np.zeros(B, dtype=np.int64)
     J_prev = np.full(B, np.inf)
     dJ_prev = np.full(B, np.inf)
+    step_max = np.ones(B)  # SQUAREM's adaptive bound on the extrapolation length |alpha|
     out: list = [None] * B
     while idx.size:
         pt1, dec1, enc0, J0 = batch_step(prob, betas, pt0, dec0, neg_h)
@@ -112,7 +113,7 @@ def _run(prob, betas, pt0, dec0, tol, max_iter, obj_tol, remaining_tol, accelera
             keep = ~finish
             if not keep.any():
                 break
-            idx, betas, evals, max_iter = idx[keep], betas[keep], evals[keep], max_iter[keep]
+            idx, betas, evals, max_iter, step_max = idx[keep], betas[keep], evals[keep], max_iter[keep], step_max[keep]
             pt0, dec0, pt1, dec1, J0, dJ = pt0[keep], dec0[keep], pt1[keep], dec1[keep], J0[keep], dJ[keep]
         J_prev, dJ_prev = J0, dJ
         pt2, dec2, _, _ = batch_step(prob, betas, pt1, dec1, neg_h)
@@ -130,7 +131,7 @@ def _run(prob, betas, pt0, dec0, tol, max_iter, obj_tol, remaining_tol, accelera
         nv = np.linalg.norm(v, axis=1)
         nr = np.linalg.norm(r, axis=1)
         moving = nv > 0
-        alpha = np.minimum(-nr / np.where(moving, nv, 1.0), -1.0)[:, None]
+        alpha = np.clip(-nr / np.where(moving, nv, 1.0), -step_max, -1.0)[:, None]
         tx = np.where(ok, t0 - 2 * alpha * r + alpha**2 * v, t2)
         ptx = tx[:, :T] - _lse(tx[:, :T], axis=1)
         decx = tx[:, T:].reshape(dec0.shape)
@@ -139,6 +140,10 @@ def _run(prob, betas, pt0, dec0, tol, max_iter, obj_tol, remaining_tol, accelera
         evals += 1
         good = (moving & np.isfinite(Jx) & (Jx <= J0)
                 & np.all(np.isfinite(pt3) | (pt2 == _NEG), axis=1))
+        # the bound grows 4x after an accepted step at the bound, shrinks 4x after a rejected one (a trust region:
+        # near a critical beta the unbounded step is ~1e3-1e4 times the plain one and nearly always rejected)
+        at_bound = alpha[:, 0] <= -step_max
+        step_max = np.where(good, np.where(at_bound, 4 * step_max, step_max), np.maximum(1.0, step_max / 4))
         pt0 = np.where(good[:, None], pt3, pt2)
         dec0 = np.where(good[:, None, None], dec3, dec2)
     return out
