@@ -2,10 +2,12 @@
 straightforward iterative IB (plain self-consistent iterations on all 4096 x, no acceleration, no reduction,
 50 clusters, reverse-annealed), timed in the same process.
 
-    python benchmarks/bench_ib_curve.py [--baseline-betas 20] [--n-betas 240]
+    python benchmarks/bench_ib_curve.py [--baseline-betas 20] [--n-betas 240] [--repeats 3]
 
 Prints the machine load, both wall times, the time per beta of each and their ratio, the certified gaps of the
-curve, and how far the baseline's Lagrangians are above the certified solver's at the same betas (bits).
+curve, and how far the baseline's Lagrangians are above the certified solver's at the same betas (bits).  The
+curve is timed ``--repeats`` times after a warm-up on a small table (imports and first-call costs), and the best
+and median wall times are reported (the machine is a shared VM whose speed varies by ~15 % from run to run).
 The baseline runs on a subset of betas (it is slow); its per-beta time is compared with ours.
 """
 
@@ -63,17 +65,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--baseline-betas", type=int, default=20)
     ap.add_argument("--n-betas", type=int, default=240)
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     p_xy = tasks.tishby(tasks.TISHBY_SOFT_GAMMA).p_xy.values
     print(f"load average before: {os.getloadavg()} on {os.cpu_count()} cores")
 
-    t0 = time.perf_counter()
-    curve = ib_curve(p_xy, n_betas=args.n_betas)
-    t_ours = time.perf_counter() - t0
+    ib_curve([[0.3, 0.1], [0.15, 0.45]], n_betas=20)  # warm-up: imports, first calls
+    walls = []
+    for _ in range(max(1, args.repeats)):
+        t0 = time.perf_counter()
+        curve = ib_curve(p_xy, n_betas=args.n_betas)
+        walls.append(time.perf_counter() - t0)
+    t_ours = min(walls)
     nb = curve.sizes["beta"]
     gap = curve["gap"].values
-    print(f"ibtheory.ib.ib_curve: {nb} betas ({args.n_betas} grid + refinement) in {t_ours:.2f} s wall "
-          f"= {1e3 * t_ours / nb:.1f} ms/beta; max certified gap {gap.max():.3g} bits, "
+    print(f"ibtheory.ib.ib_curve: {nb} betas ({args.n_betas} grid + refinement) in {t_ours:.2f} s wall (best of "
+          f"{len(walls)}; median {np.median(walls):.2f} s) = {1e3 * t_ours / nb:.1f} ms/beta; max certified gap "
+          f"{gap.max():.3g} bits, "
           f"{int((gap <= 1e-6).sum())}/{nb} betas with gap <= 1e-6 bits, {curve.sizes['critical']} critical betas")
 
     bsub = np.geomspace(*default_betas(reduce(p_xy), args.n_betas)[[0, -1]], args.baseline_betas)
