@@ -54,7 +54,7 @@ __all__ = ["ib_curve", "anneal", "curve_value", "curve_inverse", "curve_upper", 
 
 _LN2 = np.log(2.0)
 #: map evaluations per solve in the critical-beta bisection (enough to tell the cluster count next to a transition)
-_BISECTION_BUDGET = 600
+_BISECTION_BUDGET = 400
 
 HARD_LABEL_EXPLANATION = (
     "deterministic labels: every p(y|x) is one-hot, so Y = g(X) and I(T;Y) <= min(I(X;T), H(Y)) with equality "
