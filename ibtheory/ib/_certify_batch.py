@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _iterate as it
 from ._problem import Reduced
-from .certify import _GRID_1D, _LN2, Certificate, _H, _mi, certify_state
+from .certify import _GRID_1D, _LN2, Certificate, _bounds_1d, _mi, certify_state
 
 __all__ = ["certify_many"]
 
@@ -59,25 +59,8 @@ def _gibbs(A, w, W, beta, lam):
 
 
 def _cell_bounds(A, w, beta, sL, sR, lL, lR):
-    """``certify._bounds_1d`` with a per-cell tangent plane (rows of A) and beta."""
-    fL, fR = np.isfinite(lL), np.isfinite(lR)
-    cL, cR = beta * _H(sL[:, None]), beta * _H(sR[:, None])
-    width = sR - sL
-    ok = width > 0
-    lam_eq = np.where(ok, (cR - cL) / np.where(ok, width, 1.0), 0.0)
-    cand = np.stack([lam_eq, np.where(fL, lL, 0.0), np.where(fR, lR, 0.0)], axis=1)  # (m, 3)
-    valid = np.stack([ok, fL, fR], axis=1)
-    base = -A[:, None, :] - cand[..., None] * w[None, None, :]  # (m, 3, n)
-    out = np.full(cand.shape, -np.inf)
-    for v, c in ((sL, cL), (sR, cR)):
-        logits = base + (cand * v[:, None])[..., None]
-        mx = logits.max(axis=2)
-        # terms below 1e-304 of the largest are flushed to 0 (exp's subnormal path is 10-30x slower); that lowers
-        # F by less than n 1e-304 nats, far below the rounding of any reported gap
-        F = mx + np.log(it.exp_nonpositive(logits - mx[..., None]).sum(axis=2))
-        out = np.maximum(out, F - c[:, None])
-    out = np.where(valid & np.isfinite(out), out, np.inf)
-    return out.min(axis=1), lam_eq
+    """``certify._bounds_1d`` with a tangent plane (row of A) and a beta per cell."""
+    return _bounds_1d(A, w, beta, sL, sR, lL, lR, np.isfinite(lL), np.isfinite(lR))
 
 
 def _improve_lower(lower, q_best, P, vals, q):
