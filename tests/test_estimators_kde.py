@@ -89,7 +89,8 @@ def test_I_TY_against_quadrature(spacing, tol):
     r = kde_information(centres[:, None], p_x, p_yx, noise_var=1.0)
     for name in ("I_TY_upper", "I_TY_lower"):
         est = float(getattr(r, name))
-        assert abs(est - exact) <= tol, f"{name} = {est:.6f} bits vs quadrature {exact:.6f} (spacing {spacing}, tol {tol})"
+        assert abs(est - exact) <= tol, (f"{name} = {est:.6f} bits vs quadrature {exact:.6f} "
+                                         f"(spacing {spacing}, tol {tol})")
 
 
 def test_I_TY_is_H_Y_when_labels_are_separated_and_zero_when_centres_coincide():

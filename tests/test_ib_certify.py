@@ -167,9 +167,9 @@ def test_certify_many_equals_certify_state_point_by_point():
     betas = np.geomspace(1.5, 3000.0, 9)
     sols = [solve(prob_table(prob), b, max_iter=20 if i % 3 == 0 else 20000, certify=False)
             for i, b in enumerate(betas)]
-    one = [certify_state(prob, b, s) for b, s in zip(betas, sols)]
+    one = [certify_state(prob, b, s) for b, s in zip(betas, sols, strict=True)]
     many = certify_many(prob, betas, sols)
-    for b, x, y in zip(betas, one, many):
+    for b, x, y in zip(betas, one, many, strict=True):
         assert abs(x.gap - y.gap) <= 1e-10 * max(1.0, x.gap), f"beta {b}: gap {x.gap} vs batched {y.gap}"
         assert x.n_cells == y.n_cells and x.converged == y.converged, f"beta {b}"
         assert abs(x.g_lower - y.g_lower) <= 1e-10 * max(1.0, abs(x.g_lower)), f"beta {b}"

@@ -51,8 +51,8 @@ class SelfConsistency:
 class _Reduced:
     """The layer's states pooled over identical decoders p(y|t) (hence identical columns d(., t)): Z(c, beta) and the
     q-average of d depend on t only through d(., t), so sum_t p(t) exp(-beta d(c,t)) = sum_g p(g) exp(-beta d(c,g))
-    exactly, with p(g) the total p(t) of the states of decoder g.  Binned encoders of wide layers hold thousands of states but at
-    most as many distinct columns as decoders (39 for the soft paper task at the first layers)."""
+    exactly, with p(g) the total p(t) of the states of decoder g.  Binned encoders of wide layers hold thousands of
+    states but at most as many distinct columns as decoders (39 for the soft paper task at the first layers)."""
 
     __slots__ = ("log_p", "d", "d_finite", "p_c")
 

@@ -58,12 +58,6 @@ def _distance(a_pt, a_dec, b_pt, b_dec) -> np.ndarray:
     return np.maximum(d1, d2)
 
 
-def _lse(a: np.ndarray, axis: int) -> np.ndarray:
-    m = a.max(axis=axis, keepdims=True)
-    m[~np.isfinite(m)] = 0.0
-    return np.log(it.exp_nonpositive(a - m).sum(axis=axis, keepdims=True)) + m
-
-
 def batch_fixed_point(prob: Reduced, betas: np.ndarray, states: Sequence[it.State], tol: float,
                       max_iter: int | np.ndarray,
                       obj_tol: float = 1e-12, remaining_tol: float = 1e-10,
@@ -133,9 +127,9 @@ def _run(prob, betas, pt0, dec0, tol, max_iter, obj_tol, remaining_tol, accelera
         moving = nv > 0
         alpha = np.clip(-nr / np.where(moving, nv, 1.0), -step_max, -1.0)[:, None]
         tx = np.where(ok, t0 - 2 * alpha * r + alpha**2 * v, t2)
-        ptx = tx[:, :T] - _lse(tx[:, :T], axis=1)
+        ptx = tx[:, :T] - it.lse(tx[:, :T], axis=1)[:, None]
         decx = tx[:, T:].reshape(dec0.shape)
-        decx = decx - _lse(decx, axis=2)
+        decx = decx - it.lse(decx, axis=2)[:, :, None]
         pt3, dec3, _, Jx = batch_step(prob, betas, ptx, decx, neg_h)
         evals += 1
         good = (moving & np.isfinite(Jx) & (Jx <= J0)

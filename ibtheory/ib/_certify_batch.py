@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _iterate as it
 from ._problem import Reduced
-from .certify import _GRID_1D, _LN2, Certificate, _bounds_1d, _mi, certify_state
+from .certify import _GRID_1D, _LN2, Certificate, _bounds_1d, _gibbs_values, _image, _mi, certify_state
 
 __all__ = ["certify_many"]
 
@@ -34,28 +34,6 @@ def _plane(prob: Reduced, beta: float, solution) -> tuple[np.ndarray, float, np.
     with np.errstate(divide="ignore", invalid="ignore"):
         lam_t = beta * (log_dec[:, 0] - log_dec[:, 1])
     return a, consistency, lam_t[np.isfinite(lam_t)]
-
-
-def _softmax_rows(logits: np.ndarray) -> np.ndarray:
-    q = it.exp_nonpositive(logits - logits.max(axis=1, keepdims=True))
-    q /= q.sum(axis=1, keepdims=True)
-    return q
-
-
-def _image(A: np.ndarray, w: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """s(lambda) = E_q[W_1] under q ~ exp(-a - lambda W_1), one (a row of A, lambda) per row."""
-    return _softmax_rows(-A - lam[:, None] * w[None, :]) @ w
-
-
-def _gibbs(A, w, W, beta, lam):
-    """phi(q) - a.q of the normalised Gibbs q formed for each row (the value of the q actually formed)."""
-    q = _softmax_rows(-A - lam[:, None] * w[None, :])
-    with np.errstate(divide="ignore"):
-        logq = np.where(q > 0, np.log(q), 0.0)
-    s = q @ W
-    with np.errstate(divide="ignore", invalid="ignore"):
-        Hs = -np.where(s > 0, s * np.log(s), 0.0).sum(axis=1)
-    return -(q * logq).sum(axis=1) - beta * Hs - (q * A).sum(axis=1), q
 
 
 def _cell_bounds(A, w, beta, sL, sR, lL, lR):
@@ -77,9 +55,11 @@ def certify_many(prob: Reduced, betas: Sequence[float], solutions: Sequence, tar
     starts), computed together for |Y| = 2."""
     betas = [float(b) for b in betas]
     if prob.n_y != 2 or prob.n_s < 2:
-        return [certify_state(prob, b, s, target, max_rounds, max_points) for b, s in zip(betas, solutions, strict=True)]
+        return [certify_state(prob, b, s, target, max_rounds, max_points)
+                for b, s in zip(betas, solutions, strict=True)]
     W = prob.W
-    w = W[:, 1]
+    Wt = W[:, 1:]
+    w = Wt[:, 0]
     n_p = len(betas)
     beta = np.asarray(betas)
     planes = [_plane(prob, b, s) for b, s in zip(betas, solutions, strict=True)]
@@ -87,10 +67,10 @@ def certify_many(prob: Reduced, betas: Sequence[float], solutions: Sequence, tar
     lams = [np.unique(np.concatenate([p[2], _GRID_1D, [0.0]])) for p in planes]
     P = np.concatenate([np.full(lam.size, i) for i, lam in enumerate(lams)])
     lam = np.concatenate(lams)
-    s = _image(a[P], w, lam)
+    s = _image(a[P], Wt, lam[:, None])[:, 0]
     lower = np.full(n_p, -np.inf)
     q_best: list = [None] * n_p
-    _improve_lower(lower, q_best, P, *_gibbs(a[P], w, W, beta[P], lam))
+    _improve_lower(lower, q_best, P, *_gibbs_values(a[P], Wt, W, beta[P], lam[:, None]))
     # vertices per problem: the images s(lambda), plus the hull's ends with infinite lambda; sorted, distinct
     # (ties in s keep the first of [min W_1, s(lambda) by decreasing lambda, max W_1], as certify._bound_1d)
     pos = np.concatenate([lams[i].size - np.arange(lams[i].size) for i in range(n_p)]
@@ -114,8 +94,8 @@ def certify_many(prob: Reduced, betas: Sequence[float], solutions: Sequence, tar
             break
         rounds += 1
         Pb, new_l = Pc[bad], leq[bad]
-        new_s = _image(a[Pb], w, new_l)
-        _improve_lower(lower, q_best, Pb, *_gibbs(a[Pb], w, W, beta[Pb], new_l))
+        new_s = _image(a[Pb], Wt, new_l[:, None])[:, 0]
+        _improve_lower(lower, q_best, Pb, *_gibbs_values(a[Pb], Wt, W, beta[Pb], new_l[:, None]))
         inside = (new_s > sL[bad]) & (new_s < sR[bad])
         has_bad = np.bincount(Pb, minlength=n_p) > 0
         active &= ~has_bad | (np.bincount(Pb, weights=inside, minlength=n_p) > 0)  # stuck problems stop, as alone

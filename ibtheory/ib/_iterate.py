@@ -28,8 +28,8 @@ import numpy as np
 from ._problem import Reduced
 
 __all__ = [
-    "State", "exp_nonpositive", "kl_nats", "kl_nats_ts", "lse", "step", "fixed_point", "dib_fixed_point", "prune_merge", "from_encoder", "converge",
-    "newton_polish",
+    "State", "exp_nonpositive", "kl_nats", "kl_nats_ts", "lse", "step", "fixed_point", "dib_fixed_point",
+    "prune_merge", "from_encoder", "converge", "newton_polish",
 ]
 
 _NEG = -np.inf
@@ -56,15 +56,9 @@ def lse(a: np.ndarray, axis: int) -> np.ndarray:
 
 
 def kl_nats(W: np.ndarray, neg_h: np.ndarray, log_dec: np.ndarray) -> np.ndarray:
-    """KL[W_s || dec_t] in nats for all pairs, shape (n_s, n_t); +inf where W puts mass on a zero of dec."""
-    finite = np.isfinite(log_dec)
-    if finite.all():
-        D = neg_h[:, None] - W @ log_dec.T
-    else:
-        D = neg_h[:, None] - W @ np.where(finite, log_dec, 0.0).T
-        bad = (W > 0).astype(np.float64) @ (~finite).T.astype(np.float64) > 0
-        D[bad] = np.inf
-    return np.maximum(D, 0.0, out=D)
+    """KL[W_s || dec_t] in nats for all pairs, shape (n_s, n_t); +inf where W puts mass on a zero of dec (the
+    transpose of :func:`kl_nats_ts`)."""
+    return kl_nats_ts(W, neg_h, log_dec).T
 
 
 @dataclass

@@ -95,20 +95,25 @@ def _H(s: np.ndarray) -> np.ndarray:
         return -np.where(full > 0, full * np.log(full), 0.0).sum(axis=-1)
 
 
+def _gibbs_q(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """The normalised Gibbs q ~ exp(-a - W~ lambda) for rows lambda (m, k); ``a`` is one tangent plane (n,) or one
+    per row (m, n) (the batched certificates).  Entries below 1e-304 of the largest are 0."""
+    logits = -np.atleast_2d(a) - lam @ Wt.T
+    q = it.exp_nonpositive(logits - logits.max(axis=1, keepdims=True))
+    q /= q.sum(axis=1, keepdims=True)
+    return q
+
+
 def _image(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray) -> np.ndarray:
     """v(lambda) = E_lambda[W~] for rows lambda (m, k): the mean of W~ under q ~ exp(-a - W~ lambda)."""
-    logits = -a[None, :] - lam @ Wt.T
-    logits -= logits.max(axis=1, keepdims=True)
-    w = np.exp(logits)
-    w /= w.sum(axis=1, keepdims=True)
-    return w @ Wt
+    return _gibbs_q(a, Wt, lam) @ Wt
 
 
 def _gibbs_values(a, Wt, W, beta, lam):
-    """phi(q) - a.q for the (normalised) Gibbs q ~ exp(-a - W~ lambda), rows lambda (m, k); returns (values, q)."""
-    logits = -a[None, :] - lam @ Wt.T
-    q = np.exp(logits - logits.max(axis=1, keepdims=True))
-    q /= q.sum(axis=1, keepdims=True)
+    """phi(q) - a.q for the (normalised) Gibbs q ~ exp(-a - W~ lambda), rows lambda (m, k); returns (values, q).
+
+    ``a`` (n,) or (m, n) and ``beta`` a number or (m,): one problem, or one per row."""
+    q = _gibbs_q(a, Wt, lam)
     # the value of the q actually formed (not of the exact Gibbs q: with a huge lambda the logits carry rounding
     # errors of |lambda| eps), so that it is a valid lower bound
     with np.errstate(divide="ignore"):
@@ -116,7 +121,7 @@ def _gibbs_values(a, Wt, W, beta, lam):
     s = q @ W
     with np.errstate(divide="ignore", invalid="ignore"):
         Hs = -np.where(s > 0, s * np.log(s), 0.0).sum(axis=1)
-    vals = -(q * logq).sum(axis=1) - beta * Hs - q @ a
+    vals = -(q * logq).sum(axis=1) - beta * Hs - (q * np.atleast_2d(a)).sum(axis=1)
     return vals, q
 
 

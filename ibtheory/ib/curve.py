@@ -134,7 +134,8 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
 
     Parameters
     ----------
-    p_xy : joint distribution (or a task Dataset with ``p_xy``); zero rows are dropped (``x_class = -1``), equal rows p(y|x) merged.
+    p_xy : joint distribution (or a task Dataset with ``p_xy``); zero rows are dropped (``x_class = -1``), equal
+        rows p(y|x) merged.
     betas : betas to solve at (> 0); default ``n_betas`` log-spaced from 0.8 / rho_m^2 over four decades.
     tol, max_iter : fixed-point tolerance and budget of map evaluations per beta during annealing (a point that
         runs out is still certified, and polished to 1e-13 with a larger budget if its gap exceeds ``gap_tol``;

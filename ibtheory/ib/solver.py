@@ -14,10 +14,10 @@ sufficient statistic of X (identical rows p(y|x) share their encoder), with SQUA
 ``deterministic=True`` it solves the deterministic IB of Strouse & Schwab (2017), L = H(T) - beta I(T;Y) with a hard
 encoder t(x) = argmax_t [ln p(t) - beta KL[p(y|x) || p(y|t)]]; then I(X;T) = H(T).
 
-For |Y| = 2 (and, with ``certify=True``, |Y| = 3) the solution is certified (``ibtheory.ib.certify``): ``gap`` bounds from
-above, in bits, how much the Lagrangian of the returned solution exceeds the global minimum; a gap above
-``gap_tol`` seeds a new cluster at the certificate's maximiser and re-solves, so a local optimum is not returned as
-the optimum.
+For |Y| = 2 (and, with ``certify=True``, |Y| = 3) the solution is certified (``ibtheory.ib.certify``): ``gap``
+bounds from above, in bits, how much the Lagrangian of the returned solution exceeds the global minimum; a gap
+above ``gap_tol`` seeds a new cluster at the certificate's maximiser and re-solves, so a local optimum is not
+returned as the optimum.
 
 References
 ----------
