@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ._validate import show
 from .idx import read_idx
 from .tasks import from_joint
 
@@ -49,7 +50,7 @@ def mnist_files(directory: str | os.PathLike, split: str = "t10k") -> tuple[Path
     tried.
     """
     if split not in _SPLITS:
-        raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
+        raise ValueError(f"split must be one of {_SPLITS}, got {show(split)}")
     folder = Path(directory)
     if not folder.is_dir():
         raise FileNotFoundError(f"directory {str(folder)!r} does not exist or is not a folder")
@@ -99,7 +100,7 @@ def downsample(images: np.ndarray, pixels: int) -> np.ndarray:
         raise ValueError(f"images must have shape (N, height, width), got {a.shape}")
     n, h, w = a.shape
     if isinstance(pixels, bool) or int(pixels) != pixels or pixels < 1 or h % pixels:
-        raise ValueError(f"pixels must be a positive integer dividing the image height {h}, got {pixels!r}")
+        raise ValueError(f"pixels must be a positive integer dividing the image height {h}, got {show(pixels)}")
     f = h // int(pixels)
     if w % f:
         raise ValueError(f"pixels={pixels} needs a block size {f} that divides the image width {w}")
@@ -135,7 +136,7 @@ def mnist_task(
     Example: with all 10,000 test digits H(Y) = 3.3199 bits (classes 892..1135 images each).
     """
     if n is not None and (isinstance(n, bool) or int(n) != n or n < 1):
-        raise ValueError(f"n must be a positive integer or None, got {n!r}")
+        raise ValueError(f"n must be a positive integer or None, got {show(n)}")
     images, labels = load_mnist(directory, split)
     total = images.shape[0]
     if n is None:

@@ -30,6 +30,8 @@ import numpy as np
 import xarray as xr
 from scipy.ndimage import uniform_filter1d
 
+from ._validate import show
+
 __all__ = ["smooth", "snr", "transition_epochs", "compression_turn", "detect_phases"]
 
 
@@ -45,7 +47,7 @@ def _check_run(run: xr.Dataset, names: tuple[str, ...]) -> None:
 
 def _check_window(window: int) -> None:
     if isinstance(window, bool) or int(window) != window or window < 1:
-        raise ValueError(f"window must be a positive integer (snapshots), got {window!r}")
+        raise ValueError(f"window must be a positive integer (snapshots), got {show(window)}")
 
 
 def smooth(values: xr.DataArray, window: int = 9) -> xr.DataArray:
@@ -70,7 +72,7 @@ def snr(run: xr.DataArray | xr.Dataset) -> xr.DataArray:
 def transition_epochs(run: xr.Dataset, threshold: float = 1.0, window: int = 9) -> xr.DataArray:
     """Drift-to-diffusion transition epoch per layer (NaN where there is none); see the module rules."""
     if not (np.isfinite(threshold) and threshold > 0):
-        raise ValueError(f"threshold must be a positive number, got {threshold!r}")
+        raise ValueError(f"threshold must be a positive number, got {show(threshold)}")
     ratio = snr(run).transpose("epoch", "layer")
     ratio = ratio.isel(epoch=np.flatnonzero(ratio["epoch"].values > 0))
     log_snr = smooth(np.log10(ratio), window).values

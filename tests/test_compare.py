@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose
+from scipy.special import xlogy
 
 from ibtheory import compare, ib, nets, tasks
 
@@ -131,12 +132,52 @@ def test_against_bound_on_a_training_run(small_run, soft_curve):
     assert np.all(res["compression_gap"].values >= -1e-6)
     assert np.all(res["upper_gap"].values >= res["relevance_gap"].values - 1e-9)
     assert res["beta_star"].dims == ("sc_epoch", "layer", "repeat")
-    assert np.all(res["mismatch"].values >= 0) and np.all(res["mismatch_merged"].values >= 0)
+    _assert_mismatch_equals_brute_force(small_run, res)
     # the rebuilt binned encoder reproduces the run's own binning estimate
     last = small_run["epoch"].values[-1]
     assert_allclose(res["I_XT_sc"].sel(sc_epoch=last).values, small_run["I_XT"].sel(epoch=last).values, atol=1e-9)
     assert_allclose(res["I_TY_sc"].sel(sc_epoch=last).values, small_run["I_TY"].sel(epoch=last).values, atol=1e-9)
     assert res["relevance_gap_ensemble"].dims == ("epoch", "layer")
+
+
+def _assert_mismatch_equals_brute_force(run, res):
+    """The reported M(beta*) of the binned and merged encoders equals sum_x p(x) KL[p(t|x) || q_beta*(t|x)] summed
+    term by term over the dense encoder (the code evaluates I + beta E[d] + E[ln Z] on pooled decoders and clamps at
+    0: a sign or pooling error shows here, a clamp cannot hide it).  The last two layers (few occupied states)."""
+    p_xy = run["p_xy"].values
+    last = run["epoch"].values[-1]
+    widths = run["width"].values
+    for j, lay in enumerate(run["layer"].values[-2:], start=run.sizes["layer"] - 2):
+        acts = run["activations"].sel(epoch=last, layer=lay).values[..., : int(widths[j])].astype(np.float64)
+        for k in range(run.sizes["repeat"]):
+            enc = compare.binned_encoder(acts[k])
+            layer = compare.layer_encoder(p_xy, enc)
+            merged = compare.merge_equal_decoders(layer.encoder, layer.decoder)
+            for key, table in (("", enc), ("_merged", merged)):
+                dense = table.toarray()
+                dense = dense[:, dense.sum(0) > 0]
+                beta = float(res[f"beta_star{key}"].sel(sc_epoch=last).values[j, k])
+                got = float(res[f"mismatch{key}"].sel(sc_epoch=last).values[j, k])
+                assert_allclose(got, _dense_mismatch(p_xy, dense, beta), atol=1e-9,
+                                err_msg=f"mismatch{key}, layer {lay}, repeat {k}, beta* {beta}")
+
+
+def _dense_mismatch(p_xy: np.ndarray, enc: np.ndarray, beta: float) -> float:
+    """M(beta) = sum_x p(x) KL[p(t|x) || p(t) exp(-beta d(x,t)) / Z(x)] in bits, d(x,t) = KL[p(y|x) || p(y|t)],
+    from dense tables, vectorised over (x, t, y) (0 log 0 = 0; d = inf where p(y|t) = 0 < p(y|x))."""
+    p_x = p_xy.sum(1)
+    p_y_x = p_xy / p_x[:, None]
+    p_t = p_x @ enc
+    dec = (enc * p_x[:, None]).T @ p_y_x / p_t[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = xlogy(p_y_x[:, None, :], p_y_x[:, None, :]) - np.where(
+            p_y_x[:, None, :] > 0, p_y_x[:, None, :] * np.log(dec[None, :, :]), 0.0)
+    d = terms.sum(-1)
+    log_q = np.log(p_t)[None, :] - beta * d
+    log_q -= np.logaddexp.reduce(log_q, axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl = np.where(enc > 0, enc * (np.log(enc) - log_q), 0.0).sum(1)
+    return float(p_x @ kl / np.log(2))
 
 
 def test_against_bound_rejects_mismatched_tasks(small_run, problem, curve, soft_curve):
@@ -151,6 +192,36 @@ def test_against_bound_rejects_mismatched_tasks(small_run, problem, curve, soft_
     with pytest.raises(ValueError, match="nets.train"):
         compare.against_bound(small_run.drop_vars("p_xy"), soft_curve)
     assert sp.issparse(compare.binned_encoder(np.zeros((4, 2))))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(curve=None), "curve must be an xarray Dataset from ibtheory.ib.ib_curve"),
+    (dict(run=None), "run must be an xarray Dataset from ibtheory.nets.train"),
+    (dict(epochs=4), r"epochs \[4\] are not snapshot epochs of the run; its \d+ snapshot epochs are 0, "),
+    (dict(epochs=[1.5]), "epochs must be an integer, got 1.5"),
+    (dict(epochs=None), "epochs must be an integer, got None"),
+    (dict(epochs=[]), "epochs must name at least one"),
+    (dict(epochs="first"), "epochs must be 'last', 'all'"),
+    (dict(n_bins="a"), "n_bins must be an integer, got 'a'"),
+    (dict(seed=-1), "seed must be an integer >= 0"),
+    (dict(seed=1.5), "seed must be an integer"),
+    (dict(n_draws=0), "n_draws must be an integer >= 1"),
+    (dict(noise_var=np.float64(np.nan)), r"noise_var must be a finite number, got nan$"),
+    (dict(beta_range=(5.0, 1.0)), "beta_range must have beta_min < beta_max"),
+    (dict(beta_range=5.0), "beta_range must be a pair"),
+])
+def test_against_bound_bad_arguments_name_the_argument(small_run, soft_curve, kwargs, match):
+    args = dict(run=small_run, curve=soft_curve, n_draws=2)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        compare.against_bound(**args)
+
+
+def test_against_bound_takes_numpy_scalars_and_a_single_epoch(small_run, soft_curve):
+    last = int(small_run["epoch"].values[-1])
+    res = compare.against_bound(small_run, soft_curve, epochs=np.int64(last), noise_var=np.float32(0.1),
+                                n_draws=np.int64(2), seed=np.int64(1))
+    assert res["sc_epoch"].values.tolist() == [last]
 
 
 def _brute_mismatch(problem, enc: np.ndarray, beta: float) -> float:

@@ -1,5 +1,7 @@
 """Gibbs densities: closed forms vs quadrature, free-energy identities, exact sampling, convergence measures."""
 
+import re
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -91,3 +93,16 @@ def test_bad_input():
         gibbs(DoubleWell(), 1.0)
     with pytest.raises(ValueError, match="NaN"), np.errstate(all="ignore"):
         gibbs(CallablePotential(lambda x: np.log(x[:, 0]), 1, grad=lambda x: 1 / x), 1.0, np.linspace(-1, 1, 11))
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.float64(np.nan), "beta must be a finite number, got nan"),
+    (np.float32(-1.0), "beta must be > 0, got -1.0"),
+    ("2", "beta must be a real number, got '2' (str)"),
+    (True, "beta must be a real number, got True (bool)"),
+])
+def test_messages_show_numpy_scalars_as_plain_numbers(bad, message):
+    # the message names the argument and prints the value as the user wrote it (not np.float64(nan)); no casting
+    with pytest.raises(ValueError, match=rf"^{re.escape(message)}$"):
+        gibbs(DoubleWell(), beta=bad)
+    assert gibbs(DoubleWell(), beta=np.float32(2.0), grid=np.linspace(-3, 3, 201))["density"].notnull().all()

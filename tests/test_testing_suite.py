@@ -72,6 +72,33 @@ def test_arguments_are_validated():
     assert get_tags(lambda x, y: 0.0).x_kind == "continuous"
 
 
+def test_one_property_string_is_one_property_not_its_letters():
+    report = check_estimator(plugin_mi, properties="symmetry", max_examples=2)
+    assert [r.property for r in report.results] == ["symmetry"]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(properties=[]), "properties is empty"),
+    (dict(properties=[1]), "properties must hold property names"),
+    (dict(properties=5), "properties must be a property name"),
+    (dict(max_examples="3"), r"max_examples must be an integer, got '3'"),
+    (dict(max_examples=1.5), "max_examples must be an integer, got 1.5"),
+    (dict(max_examples=np.float64(np.nan)), r"max_examples must be an integer, got nan$"),
+    (dict(expected_failed_checks={"no_such_check": "why"}), "expected_failed_checks has unknown entries"),
+    (dict(expected_failed_checks=["symmetry"]), "expected_failed_checks must be a mapping"),
+    (dict(name=3), "name must be a string"),
+])
+def test_bad_arguments_name_the_argument(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        check_estimator(plugin_mi, **kwargs)
+
+
+def test_numpy_integers_are_accepted_and_non_callables_refused():
+    assert check_estimator(plugin_mi, properties=["symmetry"], max_examples=np.int64(2))["symmetry"].held
+    with pytest.raises(ValueError, match="estimator must be a callable"):
+        check_estimator("plugin_mi")
+
+
 def test_estimator_exceptions_are_reported_not_raised():
     def crashes(x, y):
         raise ValueError("boom")

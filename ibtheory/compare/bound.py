@@ -19,6 +19,8 @@ import numpy as np
 import xarray as xr
 
 from .. import store
+from .._validate import integer, real, show
+from .._validate import seed as validate_seed
 from ..ib import curve_inverse, curve_upper, curve_value
 from .consistency import self_consistency
 from .encoders import (
@@ -110,17 +112,23 @@ def _check_same_task(run: xr.Dataset, curve: xr.Dataset, tol: float = 1e-9) -> N
 
 
 def _select_epochs(run: xr.Dataset, epochs) -> np.ndarray:
+    """The snapshot epochs named by ``epochs``: "last", "all", or one or more of the run's snapshot epochs."""
     all_epochs = run["epoch"].values
     if isinstance(epochs, str):
         if epochs == "last":
             return all_epochs[-1:]
         if epochs == "all":
             return all_epochs
-        raise ValueError(f"epochs must be 'last', 'all' or a list of snapshot epochs, got {epochs!r}")
-    chosen = np.atleast_1d(np.asarray(epochs, dtype=np.int64))
+        raise ValueError(f"epochs must be 'last', 'all' or a list of snapshot epochs, got {show(epochs)}")
+    items = list(epochs) if isinstance(epochs, (list, tuple, np.ndarray)) else [epochs]
+    if not items:
+        raise ValueError("epochs must name at least one snapshot epoch, got an empty list")
+    chosen = np.array([integer(e, "epochs", low=0) for e in items], dtype=np.int64)
     missing = np.setdiff1d(chosen, all_epochs)
     if missing.size:
-        raise ValueError(f"epochs {missing.tolist()} are not snapshot epochs of the run")
+        shown = ", ".join(map(str, all_epochs[:8].tolist())) + (", ..." if all_epochs.size > 8 else "")
+        raise ValueError(f"epochs {missing.tolist()} are not snapshot epochs of the run; its {all_epochs.size} "
+                         f"snapshot epochs are {shown} (last {int(all_epochs[-1])}); or pass 'last' or 'all'")
     return chosen
 
 
@@ -213,12 +221,24 @@ def against_bound(
     so its gaps are >= 0, but I(X;T) is convex in p(t|x), so the sampled table overstates the Gaussian channel's
     I(X;T) on average (Jensen), the more so the fewer the draws.
     """
+    for name, ds in (("run", run), ("curve", curve)):
+        if not isinstance(ds, xr.Dataset):
+            origin = "ibtheory.nets.train" if name == "run" else "ibtheory.ib.ib_curve"
+            raise ValueError(f"{name} must be an xarray Dataset from {origin}, got {type(ds).__name__}")
     _check_same_task(run, curve)
     cfg = store.config_of(run) if "config" in run.attrs else {}
-    noise_var = float(noise_var if noise_var is not None else cfg.get("noise_var", 0.1))
-    if not (np.isfinite(noise_var) and noise_var > 0):
-        raise ValueError(f"noise_var must be positive, got {noise_var!r}")
-    n_bins = int(n_bins if n_bins is not None else cfg.get("n_bins", 30))
+    noise_var = real(noise_var if noise_var is not None else cfg.get("noise_var", 0.1), "noise_var", 0.0,
+                     low_open=True)
+    n_bins = integer(n_bins if n_bins is not None else cfg.get("n_bins", 30), "n_bins", low=1)
+    n_draws = integer(n_draws, "n_draws", low=1)
+    seed = validate_seed(seed)
+    if not (isinstance(beta_range, (tuple, list)) and len(beta_range) == 2):
+        raise ValueError(f"beta_range must be a pair (beta_min, beta_max), got {show(beta_range)}")
+    beta_range = (real(beta_range[0], "beta_range[0]", 0.0, low_open=True),
+                  real(beta_range[1], "beta_range[1]", 0.0, low_open=True))
+    if not beta_range[0] < beta_range[1]:
+        raise ValueError(f"beta_range must have beta_min < beta_max, got {show(beta_range)}")
+    sc_epochs = _select_epochs(run, epochs)
     limits = limits if limits is not None else tuple(cfg.get("limits", (-1.0, 1.0)))
     out = xr.Dataset(coords={k: run[k] for k in ("epoch", "layer", "repeat") if k in run.coords})
     for suffix in ESTIMATOR_SUFFIXES:
@@ -233,10 +253,10 @@ def against_bound(
         raise ValueError("run carries no information-plane variables (I_XT, I_TY)")
     if "activations" in run:
         tab = task_tables(run["p_xy"].values)
-        sc = _consistency_records(run, curve, tab, _select_epochs(run, epochs), n_bins, limits, np.sqrt(noise_var),
+        sc = _consistency_records(run, curve, tab, sc_epochs, n_bins, limits, np.sqrt(noise_var),
                                   n_draws, seed, beta_range)
         out = out.merge(sc)
-    config = {"epochs": epochs if isinstance(epochs, str) else list(map(int, epochs)), "n_bins": n_bins,
+    config = {"epochs": epochs if isinstance(epochs, str) else sc_epochs.tolist(), "n_bins": n_bins,
               "limits": list(limits) if not isinstance(limits, str) else limits, "noise_var": noise_var,
               "n_draws": n_draws, "beta_range": list(beta_range), "run_config": cfg}
     out.attrs.update(I_XY=float(curve.attrs["I_XY"]), task=str(run.attrs.get("task", "")))

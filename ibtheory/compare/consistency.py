@@ -31,6 +31,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import logsumexp
 
+from .._validate import show
 from .encoders import LayerEncoder
 
 __all__ = ["SelfConsistency", "mismatch", "self_consistency"]
@@ -87,7 +88,7 @@ def mismatch(layer: LayerEncoder, beta: float) -> float:
     1.0
     """
     if not (np.isfinite(beta) and beta >= 0):
-        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
+        raise ValueError(f"beta must be a finite number >= 0, got {show(beta)}")
     return _mismatch(_Reduced(layer), layer, beta)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
+from .._validate import show
 from ..info import mutual_information, validate_distribution
 from ..tasks import conditional, sufficient_classes
 
@@ -138,9 +139,9 @@ def noisy_encoder(
     if a.ndim != 2:
         raise ValueError(f"activations must have shape (n_x, units) for one network, got {a.shape}")
     if not (np.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"sigma must be a positive noise standard deviation, got {sigma!r}")
+        raise ValueError(f"sigma must be a positive noise standard deviation, got {show(sigma)}")
     if int(n_draws) != n_draws or n_draws < 1:
-        raise ValueError(f"n_draws must be a positive integer, got {n_draws!r}")
+        raise ValueError(f"n_draws must be a positive integer, got {show(n_draws)}")
     rng = np.random.default_rng(seed)
     noisy = a[None] + sigma * rng.standard_normal((int(n_draws),) + a.shape)
     codes = binned_codes(noisy.reshape(-1, a.shape[-1]), n_bins=n_bins, limits=limits)
@@ -174,10 +175,16 @@ class TaskTables:
 
 
 def task_tables(p_xy: ArrayLike) -> TaskTables:
-    """Validate ``p_xy`` (n_x, n_y) once and reduce x to the classes of equal p(y|x)."""
+    """Validate ``p_xy`` (n_x, n_y) once and reduce x to the classes of equal p(y|x).
+
+    Rows equal to 12 decimals (``tasks.sufficient_classes``) *and* with the same support {y : p(y|x) > 0} share a
+    class: d(x,t) = KL[p(y|x) || p(y|t)] is infinite where p(y|t) = 0 < p(y|x), so a row with a 1e-13 tail (the
+    soft task's extreme patterns) must not be pooled with one that is exactly 0 there.
+    """
     p = validate_distribution(p_xy, "p_xy", ndim=2)
     p_x, p_y_x = conditional(p)
-    classes = sufficient_classes(p)
+    key = np.column_stack([sufficient_classes(p), p_y_x > 0])
+    classes = np.unique(key, axis=0, return_inverse=True)[1].ravel()
     n_c = int(classes.max()) + 1
     p_y_c = np.zeros((n_c, p.shape[1]))
     p_y_c[classes] = p_y_x

@@ -32,6 +32,7 @@ from numpy.typing import ArrayLike
 from scipy import sparse
 from scipy.sparse.linalg import eigsh
 
+from .._validate import real, show
 from .potentials import Potential
 
 __all__ = ["Spectrum", "generator_matrix", "spectrum", "spectral_gap", "fit_decay_rate", "relaxation_times"]
@@ -87,9 +88,7 @@ def _axes(potential: Potential, grid) -> tuple[tuple[np.ndarray, ...], np.ndarra
 
 def _sqra(potential: Potential, beta: float, grid):
     """Q (sparse generator), its symmetrisation S = pi^{1/2} Q pi^{-1/2} and ln pi (flat), with the shape."""
-    beta = float(beta)
-    if not (np.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta must be a positive finite number, got {beta!r}")
+    beta = real(beta, "beta", 0.0, low_open=True)
     axes, pts = _axes(potential, grid)
     shape = tuple(len(a) for a in axes)
     energy = potential.value(pts)
@@ -141,7 +140,7 @@ def spectrum(potential: Potential, beta: float, grid, k: int = 4) -> Spectrum:
     [0.0, 2.0, 4.0]
     """
     if int(k) != k or k < 2:
-        raise ValueError(f"k must be an integer >= 2, got {k!r}")
+        raise ValueError(f"k must be an integer >= 2, got {show(k)}")
     q, sym, log_pi, axes, shape = _sqra(potential, beta, grid)
     if k >= q.shape[0] - 1:
         raise ValueError(f"k = {k} is too large for a grid of {q.shape[0]} cells")

@@ -30,6 +30,7 @@ from numpy.typing import ArrayLike
 from scipy import integrate, stats
 from scipy.special import logsumexp
 
+from .._validate import real, show
 from .potentials import Potential, Quadratic
 
 __all__ = ["gibbs", "gibbs_quadratic", "sample_gibbs", "bin_probabilities", "total_variation", "kl_bits",
@@ -39,10 +40,8 @@ _LN2 = np.log(2.0)
 
 
 def _check_beta(beta: float) -> float:
-    b = float(beta)
-    if not (np.isfinite(b) and b > 0):
-        raise ValueError(f"beta must be a positive finite number, got {beta!r}")
-    return b
+    """beta as a float: a real number > 0 and finite (``ValueError`` naming beta otherwise)."""
+    return real(beta, "beta", 0.0, low_open=True)
 
 
 def _check_axis(g: ArrayLike, name: str) -> np.ndarray:
@@ -177,7 +176,7 @@ def sample_gibbs(potential: Potential, beta: float, n: int, grid: ArrayLike | No
     grid's quadrature error)."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if int(n) != n or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+        raise ValueError(f"n must be a positive integer, got {show(n)}")
     beta = _check_beta(beta)
     if isinstance(potential, Quadratic) and grid is None:
         return rng.multivariate_normal(potential.center, potential.covariance(beta), size=int(n))

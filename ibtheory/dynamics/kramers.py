@@ -27,6 +27,7 @@ import numpy as np
 import xarray as xr
 from scipy import integrate
 
+from .._validate import real, show
 from .langevin import NOISES, SCHEMES, SimulationDiverged, _noise_source
 from .potentials import Potential, as_points
 
@@ -34,10 +35,7 @@ __all__ = ["kramers_rate", "mfpt_exact", "first_passage_times", "mfpt_estimate"]
 
 
 def _beta(beta: float) -> float:
-    b = float(beta)
-    if not (np.isfinite(b) and b > 0):
-        raise ValueError(f"beta must be a positive finite number, got {beta!r}")
-    return b
+    return real(beta, "beta", 0.0, low_open=True)
 
 
 def kramers_rate(potential: Potential, beta: float, x_min: float, x_saddle: float) -> float:
@@ -103,15 +101,15 @@ def first_passage_times(
     """
     beta = _beta(beta)
     if scheme not in SCHEMES:
-        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+        raise ValueError(f"scheme must be one of {SCHEMES}, got {show(scheme)}")
     if not (np.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be a positive finite number, got {dt!r}")
+        raise ValueError(f"dt must be a positive finite number, got {show(dt)}")
     if potential.dim != 1:
         raise ValueError("first_passage_times needs a 1-D potential")
     if not x0 < target:
         raise ValueError("x0 must be below target")
     if noise not in NOISES:
-        raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")
+        raise ValueError(f"noise must be one of {NOISES}, got {show(noise)}")
     draw, noise_dtype = _noise_source(noise, seed)
     n = int(n_particles)
     x = as_points(np.full(n, float(x0)), 1).copy()

@@ -31,6 +31,7 @@ import torch
 import xarray as xr
 
 from .. import store
+from .._validate import show
 from ..tasks import conditional
 from .langevin import langevin_steps
 from .potentials import Potential, as_points
@@ -60,11 +61,11 @@ class NetworkLoss(Potential):
         from ..nets.data import input_features
 
         if activation not in _ACT:
-            raise ValueError(f"activation must be one of {sorted(_ACT)}, got {activation!r}")
+            raise ValueError(f"activation must be one of {sorted(_ACT)}, got {show(activation)}")
         if not (np.isfinite(weight_decay) and weight_decay >= 0):
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+            raise ValueError(f"weight_decay must be >= 0, got {show(weight_decay)}")
         if any(int(h) != h or h < 1 for h in hidden):
-            raise ValueError(f"hidden widths must be positive integers, got {hidden!r}")
+            raise ValueError(f"hidden widths must be positive integers, got {show(hidden)}")
         self.p_x, self.p_y_given_x = conditional(task["p_xy"].values)
         feats = input_features(task)
         n_x = feats.shape[0]
@@ -221,9 +222,9 @@ def sgd_noise_along_training(loss: NetworkLoss, w0: np.ndarray, lr: float, batch
     Its trace is ``trace_c_batch``.
     """
     if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise ValueError(f"batch_size must be a positive integer, got {show(batch_size)}")
     if not isinstance(keep_covariance, (bool, np.bool_)):
-        raise ValueError(f"keep_covariance must be True or False, got {keep_covariance!r}")
+        raise ValueError(f"keep_covariance must be True or False, got {show(keep_covariance)}")
     rec = np.concatenate([[0], np.unique(np.round(np.geomspace(1, n_steps, n_records)).astype(int))])
     wanted = {int(k): j for j, k in enumerate(rec)}
     r = as_points(w0, loss.dim).shape[0]
@@ -304,7 +305,7 @@ def compare_sgd_langevin(task: xr.Dataset, hidden: Sequence[int] = (10, 7, 5, 4,
     W1 = int |F_a(w) - F_b(w)| dw >= |mean_a - mean_b|; it is 0 at time 0 (same start).
     """
     if beta is not None and not (np.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta must be None or a positive finite number, got {beta!r}")
+        raise ValueError(f"beta must be None or a positive finite number, got {show(beta)}")
     with torch_threads(threads):
         return _compare(task, hidden, activation, lr, batch_size, warmup_steps, n_steps, repeats, n_records, n_bins,
                         weight_decay, train_fraction, seed, control_gd, beta)

@@ -24,6 +24,8 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._validate import show
+
 __all__ = ["Potential", "Quadratic", "DoubleWell", "CallablePotential", "as_points"]
 
 
@@ -141,13 +143,13 @@ class DoubleWell(Potential):
 
     def __init__(self, barrier: float = 1.0, tilt: float = 0.0, dim: int = 1, stiffness: float = 1.0):
         if not (np.isfinite(barrier) and barrier > 0):
-            raise ValueError(f"barrier must be a positive number, got {barrier!r}")
+            raise ValueError(f"barrier must be a positive number, got {show(barrier)}")
         if not np.isfinite(tilt):
-            raise ValueError(f"tilt must be finite, got {tilt!r}")
+            raise ValueError(f"tilt must be finite, got {show(tilt)}")
         if int(dim) != dim or dim < 1:
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+            raise ValueError(f"dim must be a positive integer, got {show(dim)}")
         if not (np.isfinite(stiffness) and stiffness > 0):
-            raise ValueError(f"stiffness must be a positive number, got {stiffness!r}")
+            raise ValueError(f"stiffness must be a positive number, got {show(stiffness)}")
         self.barrier, self.tilt, self.dim, self.stiffness = float(barrier), float(tilt), int(dim), float(stiffness)
 
     def value(self, x: np.ndarray) -> np.ndarray:
@@ -201,7 +203,7 @@ class CallablePotential(Potential):
         if grad is not None and not callable(grad):
             raise ValueError("grad must be callable or None (torch autograd)")
         if int(dim) != dim or dim < 1:
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+            raise ValueError(f"dim must be a positive integer, got {show(dim)}")
         self.fn, self._grad, self.dim = fn, grad, int(dim)
 
     def value(self, x: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ from numpy.typing import ArrayLike
 from scipy import linalg
 
 from .. import store
+from .._validate import show
 
 __all__ = ["gradient_covariance", "minibatch_covariance", "sgd_temperature", "lyapunov_covariance",
            "linear_regression_gradients", "sgd_linear_regression", "empirical_covariance",
@@ -56,7 +57,7 @@ def minibatch_covariance(c: ArrayLike, batch_size: int, n: int | None = None) ->
     replacement (give the data-set size ``n``)."""
     c = np.asarray(c, dtype=np.float64)
     if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise ValueError(f"batch_size must be a positive integer, got {show(batch_size)}")
     if n is None:
         return c / batch_size
     if batch_size > n:
@@ -69,7 +70,7 @@ def sgd_temperature(lr: float, c_batch: ArrayLike) -> float:
     minibatch gradient covariance ``c_batch`` (d, d); energy units of the loss."""
     c = np.atleast_2d(np.asarray(c_batch, dtype=np.float64))
     if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+        raise ValueError(f"lr must be a positive number, got {show(lr)}")
     return float(lr * np.trace(c) / (2 * c.shape[0]))
 
 
@@ -90,7 +91,7 @@ def lyapunov_covariance(hessian: ArrayLike, c_batch: ArrayLike, lr: float, discr
     if h.shape != c.shape or h.shape[0] != h.shape[1]:
         raise ValueError(f"hessian and c_batch must be square of the same shape, got {h.shape} and {c.shape}")
     if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+        raise ValueError(f"lr must be a positive number, got {show(lr)}")
     eig = np.linalg.eigvals(h).real
     if eig.min() <= 0:
         raise ValueError(f"hessian must be positive definite (smallest eigenvalue {eig.min():.3g})")
@@ -131,9 +132,9 @@ def sgd_linear_regression(
     if x.ndim != 2 or x.shape[0] != y.shape[0]:
         raise ValueError(f"x must be (n, d) and y (n,), got {x.shape} and {y.shape}")
     if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+        raise ValueError(f"lr must be a positive number, got {show(lr)}")
     if int(batch_size) != batch_size or not 1 <= batch_size:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise ValueError(f"batch_size must be a positive integer, got {show(batch_size)}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     n, d = x.shape
     w = np.zeros((n_chains, d)) if w0 is None else np.broadcast_to(np.asarray(w0, float), (n_chains, d)).copy()

@@ -23,6 +23,7 @@ import xarray as xr  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
 from .. import phases  # noqa: E402
+from .._validate import show
 
 __all__ = ["plot_plane", "plot_gradients", "plot_learning", "plot_run", "PLANE_VARIABLES"]
 
@@ -57,7 +58,7 @@ def _mean(v: xr.DataArray) -> xr.DataArray:
 def plot_plane(run: xr.Dataset, estimator: str = "binning", ax=None, cmap: str = "viridis"):
     """Information plane: repeat-mean (I(X;T), I(T;Y)) of every layer at every snapshot, coloured by epoch."""
     if estimator not in PLANE_VARIABLES:
-        raise ValueError(f"estimator must be one of {sorted(PLANE_VARIABLES)}, got {estimator!r}")
+        raise ValueError(f"estimator must be one of {sorted(PLANE_VARIABLES)}, got {show(estimator)}")
     xname, yname = PLANE_VARIABLES[estimator]
     _check(run, (xname, yname))
     fig, ax = _axes(ax)

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validate import show
+
 __all__ = ["Section", "SIZES", "SECTIONS", "VERDICT_KINDS", "run_all", "write_report", "check_size", "section_main"]
 
 #: The run sizes every section understands.
@@ -62,13 +64,13 @@ class Section:
     def __post_init__(self) -> None:
         if not any(self.verdict.startswith(k) for k in VERDICT_KINDS):
             raise ValueError(f"verdict of section {self.name!r} must start with one of {VERDICT_KINDS}, "
-                             f"got {self.verdict!r}")
+                             f"got {show(self.verdict)}")
 
 
 def check_size(size: str) -> str:
     """Validate a size name; returns it."""
     if size not in SIZES:
-        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+        raise ValueError(f"size must be one of {SIZES}, got {show(size)}")
     return size
 
 
@@ -162,7 +164,7 @@ def section_main(name: str, argv: Sequence[str] | None = None) -> int:
     """Command line of one section (the ``experiments/<name>.py`` scripts): ``--quick``, ``--size``, ``--out``,
     ``--seed`` (and ``--mnist-dir`` for MNIST); runs it, writes a one-section report.md and prints the numbers."""
     if name not in SECTIONS:
-        raise ValueError(f"name must be one of {SECTIONS}, got {name!r}")
+        raise ValueError(f"name must be one of {SECTIONS}, got {show(name)}")
     mod = importlib.import_module(f"{__package__}.{name}")
     p = argparse.ArgumentParser(description=(mod.__doc__ or name).split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

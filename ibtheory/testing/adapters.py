@@ -38,6 +38,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .._validate import show
+
 __all__ = ["layer_estimator", "labels_channel", "ensemble_estimator", "package_estimators"]
 
 
@@ -61,7 +63,7 @@ def layer_estimator(
     """
     if quantity.startswith("I_XT"):
         raise ValueError("quantity must be an I(T;Y) field: I(X;T) of samples with distinct x is H(T), not an "
-                         f"estimate of I(x; y); got {quantity!r}")
+                         f"estimate of I(x; y); got {show(quantity)}")
 
     def estimator(x, y):
         t = np.asarray(x, dtype=np.float64)
@@ -103,7 +105,7 @@ def ensemble_estimator(repeats: int = 4, n_bins: int = 30, limits: tuple[float, 
     from ..estimators import ensemble_information
 
     if int(repeats) != repeats or repeats < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+        raise ValueError(f"repeats must be a positive integer, got {show(repeats)}")
     lo, hi = (float(v) for v in limits)
     shifts = ((np.arange(int(repeats)) + 0.5) / repeats - 0.5) * (hi - lo) / n_bins
 

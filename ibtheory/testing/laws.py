@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validate import show
 from ..info import mutual_information
 
 __all__ = [
@@ -334,7 +335,7 @@ class MonotoneTransform:
             return np.sinh(self.a * v)
         if self.kind == "exp":
             return np.exp(self.a * v)
-        raise ValueError(f"kind must be 'affine', 'cube', 'sinh' or 'exp', got {self.kind!r}")
+        raise ValueError(f"kind must be 'affine', 'cube', 'sinh' or 'exp', got {show(self.kind)}")
 
     def __repr__(self) -> str:
         text = {"affine": f"{self.a:.4g} v + {self.b:.4g}", "cube": f"v^3 + {self.a:.4g} v",

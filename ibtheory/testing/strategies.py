@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
+from .._validate import show
 from .laws import (
     ChainLaw,
     DiscreteLaw,
@@ -115,7 +116,7 @@ def joint_distributions(
         p = np.zeros((n_x, n_y))
         p[np.arange(n_x), g] = p_x
         return p
-    raise ValueError(f"kind must be 'general', 'deterministic', 'independent' or None, got {kind!r}")
+    raise ValueError(f"kind must be 'general', 'deterministic', 'independent' or None, got {show(kind)}")
 
 
 @st.composite
@@ -205,9 +206,9 @@ def laws_for(
     """
     for name, kind in (("x_kind", x_kind), ("y_kind", y_kind)):
         if kind not in KINDS:
-            raise ValueError(f"{name} must be one of {KINDS}, got {kind!r}")
+            raise ValueError(f"{name} must be one of {KINDS}, got {show(kind)}")
     if family not in ("any", "exact-discrete", "continuous"):
-        raise ValueError(f"family must be 'any', 'exact-discrete' or 'continuous', got {family!r}")
+        raise ValueError(f"family must be 'any', 'exact-discrete' or 'continuous', got {show(family)}")
     if (x_kind, y_kind) == ("discrete", "continuous"):
         return laws_for(y_kind, x_kind, family, independent).map(Swapped)
     options: list[st.SearchStrategy] = []
@@ -254,5 +255,5 @@ def monotone_transforms(draw, family: str = "nonlinear") -> MonotoneTransform:
     if family == "affine":
         return MonotoneTransform("affine", draw(_floats(0.1, 10.0)), draw(_floats(-2.0, 2.0)))
     if family != "nonlinear":
-        raise ValueError(f"family must be 'affine' or 'nonlinear', got {family!r}")
+        raise ValueError(f"family must be 'affine' or 'nonlinear', got {show(family)}")
     return MonotoneTransform(draw(st.sampled_from(["cube", "sinh", "exp"])), draw(_floats(0.25, 3.0)))

@@ -17,6 +17,7 @@ import functools
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
+from .._validate import integer, show
 from . import checks as _c
 from .report import CheckResult, EstimatorCheckError, EstimatorCheckWarning, Report
 from .tags import estimator_name, get_tags
@@ -61,8 +62,10 @@ def yield_checks(estimator: Callable, properties: Iterable[str] | None = None) -
     Every check accepts ``(name, estimator, *, max_examples, shrink, **tolerances)``; checks that do not apply to
     the estimator's declared input kinds return a "skipped" result at once.
     """
+    if not callable(estimator):
+        raise ValueError(f"estimator must be a callable (x, y) -> bits, got {type(estimator).__name__}")
     get_tags(estimator)  # validates the declared capabilities
-    wanted = None if properties is None else set(properties)
+    wanted = _wanted_properties(properties)
     if wanted is not None:
         known = set(PROPERTIES) | {check_name(c) for c in _ALL_CHECKS}
         unknown = wanted - known
@@ -71,6 +74,23 @@ def yield_checks(estimator: Callable, properties: Iterable[str] | None = None) -
     for check in _ALL_CHECKS:
         if wanted is None or property_of(check) in wanted or check_name(check) in wanted:
             yield check
+
+
+def _wanted_properties(properties: Iterable[str] | str | None) -> set[str] | None:
+    """``properties`` as a set of names: one string is one name (not its letters); empty or non-strings refused."""
+    if properties is None:
+        return None
+    if isinstance(properties, str):
+        properties = [properties]
+    try:
+        items = list(properties)
+    except TypeError:
+        raise ValueError(f"properties must be a property name or a list of them, got {show(properties)}") from None
+    if not items:
+        raise ValueError(f"properties is empty: name at least one of {list(PROPERTIES)}, or pass None for all")
+    if not all(isinstance(p, str) for p in items):
+        raise ValueError(f"properties must hold property names (strings), got {show(properties)}")
+    return set(items)
 
 
 #: Checks whose examples cost several estimates run a fraction of ``max_examples`` (at least 1).
@@ -123,11 +143,21 @@ def check_estimator(
     Report with one :class:`CheckResult` per check (status, held, worst error in bits, tolerance, counterexample).
     """
     if on_fail not in ("raise", "warn", None):
-        raise ValueError(f"on_fail must be 'raise', 'warn' or None, got {on_fail!r}")
-    if int(max_examples) != max_examples or max_examples < 1:
-        raise ValueError(f"max_examples must be a positive integer, got {max_examples!r}")
+        raise ValueError(f"on_fail must be 'raise', 'warn' or None, got {show(on_fail)}")
+    max_examples = integer(max_examples, "max_examples", low=1)
+    if name is not None and not isinstance(name, str):
+        raise ValueError(f"name must be a string or None, got {show(name)}")
+    if not callable(estimator):
+        raise ValueError(f"estimator must be a callable (x, y) -> bits, got {type(estimator).__name__}")
     name = name or estimator_name(estimator)
+    for arg, value in (("expected_failed_checks", expected_failed_checks), ("options", options)):
+        if value is not None and not isinstance(value, Mapping):
+            raise ValueError(f"{arg} must be a mapping {{property: ...}} or None, got {show(value)}")
     expected = dict(expected_failed_checks or {})
+    known = set(PROPERTIES) | {check_name(c) for c in _ALL_CHECKS}
+    if set(expected) - known:
+        raise ValueError(f"expected_failed_checks has unknown entries {sorted(set(expected) - known)}; choose from "
+                         f"{list(PROPERTIES)}")
     options = dict(options or {})
     bad = set(options) - set(PROPERTIES)
     if bad:
