@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from scipy.special import logsumexp
 from scipy.stats import norm
 
 from ibtheory.estimators import kde_information
@@ -78,19 +79,51 @@ def _quadrature_I_TY(centres, p_x, p_yx, noise_var, n=200001):
     return H(p_x) - sum(p_y[y] * H(p_joint[:, y] / p_y[y]) for y in range(p_yx.shape[1]))
 
 
-@pytest.mark.parametrize(("spacing", "tol"), [(30.0, 1e-6), (1.0, 0.1)])
-def test_I_TY_against_quadrature(spacing, tol):
-    # 1-D layer of 6 patterns with a stochastic p(y|x); well separated centres give the exact value, overlapping
-    # ones an estimate (the pairwise forms are bounds on each mixture entropy, not on their difference)
-    centres = spacing * np.array([0.0, 1.0, 2.0, 3.5, 5.0, 6.0])
-    p_x = np.array([0.1, 0.2, 0.15, 0.25, 0.2, 0.1])
-    p_yx = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7], [0.1, 0.9], [0.05, 0.95]])
-    exact = _quadrature_I_TY(centres, p_x, p_yx, noise_var=1.0)
-    r = kde_information(centres[:, None], p_x, p_yx, noise_var=1.0)
+_CENTRES = np.array([0.0, 1.0, 2.0, 3.5, 5.0, 6.0])
+_P_X = np.array([0.1, 0.2, 0.15, 0.25, 0.2, 0.1])
+_P_YX = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7], [0.1, 0.9], [0.05, 0.95]])
+
+
+def test_I_TY_of_separated_centres_is_the_quadrature_value():
+    # 1-D layer of 6 patterns with a stochastic p(y|x); centres 30 sigma apart: the mixtures do not overlap and
+    # both pairwise forms give the exact I(T;Y) = I(X;Y)
+    centres = 30.0 * _CENTRES
+    exact = _quadrature_I_TY(centres, _P_X, _P_YX, noise_var=1.0)
+    r = kde_information(centres[:, None], _P_X, _P_YX, noise_var=1.0)
     for name in ("I_TY_upper", "I_TY_lower"):
         est = float(getattr(r, name))
-        assert abs(est - exact) <= tol, (f"{name} = {est:.6f} bits vs quadrature {exact:.6f} "
-                                         f"(spacing {spacing}, tol {tol})")
+        assert abs(est - exact) <= 1e-6, f"{name} = {est:.8f} bits vs quadrature {exact:.8f} (tol 1e-6)"
+
+
+def _pairwise_bits(d2: np.ndarray, w: np.ndarray, scale: float) -> float:
+    """-sum_i w_i log2 sum_j w_j exp(-scale d2_ij), by scipy's logsumexp (an implementation independent of kde.py)."""
+    m = w > 0
+    return float(-np.sum(w[m] * logsumexp(-scale * d2[m], b=w[None, :], axis=1)) / np.log(2))
+
+
+def test_I_TY_of_overlapping_mixtures_is_the_pairwise_closed_form():
+    """Centres 1 sigma apart: the estimates are the Kolchinsky-Tracey differences
+
+        I_TY = P(p_x) - sum_y p(y) P(p(x|y)),   P(w) = -sum_i w_i log2 sum_j w_j exp(-s D_ij),
+
+    with s = 1/(2 sigma^2) (upper, KL) and 1/(8 sigma^2) (lower, Bhattacharyya), recomputed here with logsumexp
+    (tol 1e-12 bits).  The closed form is itself checked against quadrature: for every mixture (weights p_x and
+    each p(x|y)) P at s = 1/8 and 1/2 brackets the information H(T) - H(T|X) of that mixture (tol 1e-9)."""
+    noise_var = 1.0
+    d2 = (_CENTRES[:, None] - _CENTRES[None, :]) ** 2
+    p_joint = _P_X[:, None] * _P_YX
+    p_y = p_joint.sum(axis=0)
+    mixtures = [_P_X] + [p_joint[:, y] / p_y[y] for y in range(p_y.size)]
+    for w in mixtures:
+        exact = _exact_1d(_CENTRES, w, np.sqrt(noise_var))
+        low, high = _pairwise_bits(d2, w, 1 / (8 * noise_var)), _pairwise_bits(d2, w, 1 / (2 * noise_var))
+        assert low - 1e-9 <= exact <= high + 1e-9, f"closed form {low:.6f} <= quadrature {exact:.6f} <= {high:.6f}"
+    r = kde_information(_CENTRES[:, None], _P_X, _P_YX, noise_var=noise_var)
+    for name, scale in (("I_TY_upper", 1 / (2 * noise_var)), ("I_TY_lower", 1 / (8 * noise_var))):
+        closed = _pairwise_bits(d2, _P_X, scale) - sum(
+            p_y[y] * _pairwise_bits(d2, mixtures[1 + y], scale) for y in range(p_y.size))
+        assert_allclose(float(getattr(r, name)), closed, rtol=0, atol=1e-12,
+                        err_msg=f"{name}: kde_information vs the closed form by logsumexp (tol 1e-12 bits)")
 
 
 def test_I_TY_is_H_Y_when_labels_are_separated_and_zero_when_centres_coincide():
@@ -100,3 +133,28 @@ def test_I_TY_is_H_Y_when_labels_are_separated_and_zero_when_centres_coincide():
     same = kde_information(np.zeros((4, 1)), p_x, p_yx, noise_var=1.0)
     assert_allclose([float(apart.I_TY_upper), float(apart.I_TY_lower)], 1.0, atol=1e-9)
     assert_allclose([float(same.I_TY_upper), float(same.I_TY_lower)], 0.0, atol=1e-9)
+
+
+def _poisoned(acts: np.ndarray, kind: str) -> np.ndarray:
+    """(R, n_x, units) activations with a trailing NaN padding unit, made invalid in one of three ways."""
+    a = np.concatenate([acts, np.full(acts.shape[:-1] + (1,), np.nan)], axis=-1)
+    if kind == "all_nan_layer":  # a diverged network: every unit of repeat 1 is NaN (nothing left to call padding)
+        a[1] = np.nan
+    elif kind == "nan_before_real_unit":  # a whole NaN unit followed by real units is not padding
+        a[0, :, 0] = np.nan
+    else:  # -inf in a real unit, beside legitimate padding
+        a[2, 5, 1] = -np.inf
+    return a
+
+
+POISONS = [("all_nan_layer", r"activations at \[1\] are NaN for every unit and pattern: the network probably diverged"),
+           ("nan_before_real_unit", r"activations at \[0\] have a NaN unit before a real unit"),
+           ("inf", "activations contain infinite values")]
+
+
+@pytest.mark.parametrize(("kind", "match"), POISONS)
+def test_non_finite_activations_are_refused_not_taken_for_padding(kind, match):
+    rng = np.random.default_rng(4)
+    acts = rng.normal(size=(3, 30, 2))
+    with pytest.raises(ValueError, match=match):
+        kde_information(_poisoned(acts, kind), np.full(30, 1 / 30), np.eye(2)[np.arange(30) % 2])

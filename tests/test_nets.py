@@ -12,11 +12,11 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from ibtheory import nets, store, tasks
+from ibtheory import nets, runner, store, tasks
 from ibtheory.estimators import binned_information
 from ibtheory.nets import data
 from ibtheory.nets import run as run_module
-from ibtheory.nets.model import ACTIVATIONS
+from ibtheory.nets.model import ACTIVATIONS, BatchedMLP
 
 SMALL = dict(hidden=(6, 4, 3), repeats=3, epochs=6, snapshots=5, batch_size=256, progress=False)
 #: (optimizer, lr): the paper's Adam, and plain SGD with a step large enough to move the weights in a few epochs
@@ -145,6 +145,133 @@ def test_resume_after_sigkill_uses_the_periodic_checkpoint(task, tmp_path):
     assert left == [], f"half-written files left beside the run: {left}"
 
 
+_TERMINATED_CHILD = """
+import json, sys, time
+from pathlib import Path
+from ibtheory import nets, tasks
+from ibtheory.nets import run as run_module
+
+real = run_module._estimate
+progress = Path(sys.argv[3])
+
+def slow(*args, **kwargs):  # one line per estimated snapshot, then a pause: the run is long enough to be stopped
+    out = real(*args, **kwargs)
+    with progress.open("a") as f:
+        f.write("snapshot\\n")
+    time.sleep(0.4)
+    return out
+
+run_module._estimate = slow
+nets.train(tasks.tishby(), out=sys.argv[1], **json.loads(sys.argv[2]))
+"""
+
+
+def test_sigterm_saves_a_checkpoint_like_ctrl_c_and_the_run_resumes(task, tmp_path):
+    """A real SIGTERM (what ``timeout`` and batch schedulers send) to a child training with no periodic saves
+    (checkpoint_seconds=1e9): the child saves the snapshots done so far and exits with Terminated, and resuming
+    the saved file reproduces the uninterrupted run."""
+    kw = dict(SMALL, epochs=20, snapshots=10, seed=5)  # snapshot epochs 0, 1, 2, 3, 4, 7, 9, 14, 20
+    out, progress = tmp_path / "run.nc", tmp_path / "progress.txt"
+    stderr = open(tmp_path / "child.err", "w+")
+    child = subprocess.Popen([sys.executable, "-c", _TERMINATED_CHILD, str(out),
+                              json.dumps(dict(kw, checkpoint_seconds=1e9)), str(progress)],
+                             stdout=subprocess.DEVNULL, stderr=stderr)
+    deadline = time.monotonic() + 120  # generous: a loaded machine only delays the child, the poll stays cheap
+    try:
+        full = nets.train(task, **kw)  # the uninterrupted reference, while the child imports torch
+        while not (progress.exists() and len(progress.read_text().splitlines()) >= 4):
+            if child.poll() is not None:
+                stderr.seek(0)
+                pytest.fail(f"the training ended (rc {child.returncode}) before SIGTERM:\n{stderr.read()}")
+            if time.monotonic() > deadline:
+                pytest.fail("the child estimated fewer than 4 snapshots in 120 s")
+            time.sleep(0.02)
+        assert not out.exists(), "no periodic save may happen with checkpoint_seconds=1e9"
+        os.kill(child.pid, signal.SIGTERM)
+        rc = child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        stderr.seek(0)
+        err = stderr.read()
+        stderr.close()
+    assert rc != 0 and rc != -signal.SIGTERM and "Terminated" in err, f"rc {rc}, stderr:\n{err[-2000:]}"
+    partial = store.load(out)  # written by the SIGTERM handler only
+    planned = nets.snapshot_epochs(kw["epochs"], kw["snapshots"]).tolist()
+    n = partial.sizes["epoch"]
+    assert partial.attrs["complete"] == 0 and 3 <= n < len(planned), f"stopped mid-run: {n} of {len(planned)} saved"
+    assert partial["epoch"].values.tolist() == planned[:n] and partial.attrs["checkpoint_epoch"] == planned[n - 1]
+    resumed = nets.train(task, out=out, **kw)
+    assert resumed.attrs["complete"] == 1
+    for name in ("I_XT", "I_TY", "train_loss", "test_accuracy", "grad_mean_norm", "checkpoint_params",
+                 "checkpoint_opt_v"):
+        assert_allclose(resumed[name].values, full[name].values, rtol=1e-6, atol=1e-7,
+                        err_msg=f"{name}: resumed after SIGTERM at snapshot {n} vs uninterrupted (tol 1e-6)")
+
+
+@pytest.mark.parametrize(("optimizer", "lr"), [("adam", 1e36), ("adam", 3e37), ("sgd", 1e36)])
+def test_a_learning_rate_that_overflows_stops_training_naming_epoch_and_repeats(task, optimizer, lr):
+    # float32: after the first steps the logits overflow (inf loss) or the weights do (inf/NaN parameters)
+    with pytest.raises(nets.TrainingDiverged, match=r"non-finite \(NaN or inf\) (parameters|losses|activations) at "
+                       r"epoch 1 in repeat\(s\) 0, 1, 2 of 3") as exc:
+        nets.train(task, lr=lr, optimizer=optimizer, **SMALL)
+    err = exc.value
+    assert isinstance(err, ValueError) and err.epoch == 1 and err.repeats == (0, 1, 2)
+    assert err.dataset.attrs["diverged"] == 1 and err.dataset["epoch"].values.tolist() == [0], "epoch 0 is finite"
+    assert np.isfinite(err.dataset["train_loss"].values).all()
+
+
+def test_conv_ensembles_stop_on_divergence_and_name_bad_arguments():
+    from ibtheory.nets.conv import train_conv
+
+    images = tasks.tishby()
+    images.attrs.update(image_height=3, image_width=4)  # the 12 input bits as 3x4 images
+    kw = dict(channels=(2,), kernel=3, hidden=(4,), repeats=2, epochs=2, snapshots=2, batch_size=1024, progress=False)
+    with pytest.raises(nets.TrainingDiverged, match=r"at epoch 1 in repeat\(s\) "):
+        train_conv(images, **dict(kw, lr=1e36))
+    for bad, match in (({"kernel": float("nan")}, "^kernel must be an integer, got nan$"),
+                       ({"channels": ("a",)}, "^channels\\[0\\] must be an integer"),
+                       ({"estimators": None}, "^estimators must be")):
+        with pytest.raises(ValueError, match=match):
+            train_conv(images, **dict(kw, **bad))
+
+
+def test_a_poisoned_repeat_is_named_and_its_finite_snapshots_are_saved_marked(task, tmp_path, monkeypatch):
+    """A NaN gradient entry of repeat 1 in the middle of epoch 4 (not a snapshot epoch): the end-of-epoch check
+    names epoch 4 and repeat 1 only, the snapshots 0..3 are saved as computed, and the diverged file is not
+    resumed (a clear error instead of diverging again)."""
+    kw = dict(SMALL, checkpoint_seconds=1e9)  # snapshot epochs 0, 1, 2, 3, 6
+    reference = nets.train(task, **kw)
+    per_epoch = -(-round(0.8 * 4096) // kw["batch_size"])  # minibatches per epoch
+    real, calls = BatchedMLP.loss_and_grad, {"n": 0}
+
+    def poisoned(self, x, y):
+        loss = real(self, x, y)
+        calls["n"] += 1
+        if calls["n"] == 3 * per_epoch + 5:
+            self.weights[1].grad[1, 0, 0] = float("nan")
+        return loss
+
+    monkeypatch.setattr(BatchedMLP, "loss_and_grad", poisoned)
+    out = tmp_path / "run.nc"
+    with pytest.raises(nets.TrainingDiverged, match=r"parameters at epoch 4 in repeat\(s\) 1 of 3.*saved in") as exc:
+        nets.train(task, out=out, **kw)
+    assert exc.value.epoch == 4 and exc.value.repeats == (1,)
+    saved = store.load(out)
+    assert saved.attrs["diverged"] == 1 and saved.attrs["complete"] == 0
+    assert saved.attrs["diverged_epoch"] == 4 and np.atleast_1d(saved.attrs["diverged_repeats"]).tolist() == [1]
+    assert saved["epoch"].values.tolist() == [0, 1, 2, 3] and saved.attrs["checkpoint_epoch"] == 3
+    for name in ("I_XT", "I_TY", "train_loss", "test_accuracy", "weight_norm"):
+        assert_allclose(saved[name].values, reference[name].sel(epoch=[0, 1, 2, 3]).values, rtol=1e-6, atol=1e-7,
+                        err_msg=f"{name}: the saved snapshots are those of the unpoisoned run (tol 1e-6)")
+    monkeypatch.setattr(BatchedMLP, "loss_and_grad", real)
+    before = out.read_bytes()
+    with pytest.raises(nets.TrainingDiverged, match=r"holds a run that diverged .*epoch 4 in repeat\(s\) 1\b"):
+        nets.train(task, out=out, **kw)
+    assert out.read_bytes() == before, "refusing to resume leaves the file as it was"
+
+
 def test_cuda_asked_for_without_cuda_is_a_clear_error(task, monkeypatch):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
@@ -255,7 +382,22 @@ def test_tanh_matches_torch():
      ({"train_fraction": 1.0}, "train_fraction"), ({"train_fraction": 0.0}, "train_fraction"),
      ({"n_bins": 1}, "n_bins"), ({"estimators": ("mine",)}, "estimators"), ({"optimizer": "lbfgs"}, "optimizer"),
      ({"repeats": 0}, "repeats"), ({"lr": -1.0}, "lr"), ({"limits": (1, 0)}, "limits"),
-     ({"device": "gpu"}, "device"), ({"checkpoint_seconds": 0.0}, "checkpoint_seconds")],
+     ({"device": "gpu"}, "device"), ({"checkpoint_seconds": 0.0}, "checkpoint_seconds"),
+     ({"epochs": float("nan")}, r"^epochs must be an integer, got nan$"),
+     ({"epochs": np.float64(np.nan)}, r"^epochs must be an integer, got nan$"),
+     ({"epochs": None}, r"^epochs must be an integer, got None"), ({"epochs": 2.5}, "^epochs must be an integer"),
+     ({"seed": -1}, r"^seed must be an integer >= 0, got -1$"), ({"seed": "a"}, "^seed must be an integer"),
+     ({"seed": 1.5}, r"^seed must be an integer in \[0, 2\*\*63 - 1\], got 1.5"),
+     ({"seed": 2**63}, "^seed must be an integer <="),
+     ({"lr": np.float64(np.nan)}, r"^lr must be a finite number, got nan$"),
+     ({"lr": "1e-3"}, "^lr must be a real number"), ({"lr": 1e300}, r"^lr must be <= 3.4e\+37 for float32 networks"),
+     ({"lr": 1e308, "dtype": "float64"}, r"^lr must be <= 1.8e\+307 for float64"),
+     ({"repeats": np.float64(np.inf)}, "^repeats must be an integer"),
+     ({"activation": ["tanh"]}, "^activation must be one of"), ({"hidden": None}, "^hidden must be"),
+     ({"estimators": None}, "^estimators must be"), ({"n_bins": float("nan")}, "^n_bins must be an integer"),
+     ({"noise_var": np.float32(-1)}, r"^noise_var must be > 0, got -1.0$"), ({"threads": 1.5}, "^threads must be"),
+     ({"checkpoint_seconds": "a"}, "^checkpoint_seconds must be"), ({"scheme": "mass", "limits": None}, "^limits"),
+     ({"out": "/proc/ibtheory-run.nc"}, r"out '/proc/ibtheory-run.nc' is not writable")],
 )
 def test_bad_input_fails_before_training(task, kwargs, match, monkeypatch):
     def boom(*a, **k):
@@ -266,6 +408,37 @@ def test_bad_input_fails_before_training(task, kwargs, match, monkeypatch):
     with pytest.raises(ValueError, match=match):
         nets.train(task, **kwargs)
     assert time.perf_counter() - t0 < 5
+
+
+def test_out_directory_is_refused_before_training(task, tmp_path, monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(run_module, "iter_training", boom)
+    with pytest.raises(ValueError, match=r"^out .* is a directory; give a file path"):
+        nets.train(task, out=tmp_path, **SMALL)
+
+
+def test_numpy_scalars_are_accepted_as_the_python_numbers_they_hold(task):
+    kw = dict(SMALL, epochs=2, snapshots=3)
+    numpy_kw = dict(kw, repeats=np.int64(2), epochs=np.int32(2), lr=np.float32(1e-3), train_fraction=np.float64(0.75),
+                    seed=np.uint8(4), n_bins=np.int16(20), noise_var=np.float32(0.25), estimators="binning")
+    a = nets.train(task, **numpy_kw)
+    b = nets.train(task, **dict(kw, repeats=2, epochs=2, lr=float(np.float32(1e-3)), train_fraction=0.75, seed=4,
+                                n_bins=20, noise_var=0.25, estimators=("binning",)))
+    assert json.loads(a.attrs["config"]) == json.loads(b.attrs["config"])
+    np.testing.assert_array_equal(a["checkpoint_params"].values, b["checkpoint_params"].values)
+    np.testing.assert_array_equal(a["I_XT"].values, b["I_XT"].values)
+
+
+def test_runner_train_grid_refuses_what_train_refuses():
+    """The runner's train kind checks a grid with train's own argument checks before any task runs (its field
+    accepts n_bins >= 1; train needs 2)."""
+    match = "n_bins must be an integer >= 2, got 1$"
+    with pytest.raises(ValueError, match=match):
+        nets.train(tasks.tishby(), **dict(SMALL, n_bins=1))
+    with pytest.raises(ValueError, match=match):
+        runner.load_grid({"kind": "train", "fixed": {"repeats": 2, "epochs": 1, "n_bins": 1}})
 
 
 def test_soft_task_samples_labels_per_repeat():

@@ -4,7 +4,8 @@ Every estimator has the signature ``f(activations, p_x, p_y_given_x, **options)`
 (..., n_x, units) for the n_x input patterns (leading dims e.g. (repeat,) or (epoch, repeat)), the exact input
 distribution ``p_x`` (n_x,) and channel ``p_y_given_x`` (n_x, n_y).  Each returns a frozen dataclass with arrays
 ``I_XT`` and ``I_TY`` in bits of shape ``activations.shape[:-2]`` (the ensemble estimator pools the repeat axis,
-see its docstring).  Units that are NaN for every pattern are padding and ignored.
+see its docstring).  Trailing units that are NaN for every pattern are padding and ignored; any other NaN, any
+inf, and a layer with no real unit (a diverged network) raise ``ValueError``.
 
 - :func:`binned_information` (``"binning"``): equal-width / adaptive / equal-mass bins (Shwartz-Ziv & Tishby 2017);
   :func:`binned_codes` returns the discrete encoder t(x) itself.

@@ -2,9 +2,9 @@
 
 Every layer estimator takes ``(activations, p_x, p_y_given_x, **options)``: ``activations`` of shape
 (..., n_x, units) for the n_x input patterns (leading dims such as (repeat,) or (epoch, repeat)), the exact input
-distribution ``p_x`` (n_x,) and the exact channel ``p_y_given_x`` (n_x, n_y).  A unit whose activation is NaN for
-*every* pattern is padding (layers of different widths stacked on one ``unit`` dim) and is ignored; a NaN anywhere
-else is an error.
+distribution ``p_x`` (n_x,) and the exact channel ``p_y_given_x`` (n_x, n_y).  Trailing units whose activation is
+NaN for *every* pattern are padding (layers of different widths stacked on one ``unit`` dim) and are ignored; any
+other NaN, any inf, and a slice with no real unit (a diverged network) are errors.
 """
 
 from __future__ import annotations
@@ -22,12 +22,15 @@ _LN2 = np.log(2.0)
 def validate_activations(activations: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Check activations of shape (..., n_x, units); return (float array, padding mask of shape (..., units)).
 
-    Raises ``ValueError`` for fewer than 2 dims, an empty axis, non-numeric or infinite values, or NaN in a unit
-    that is not NaN for every pattern (only whole NaN units are padding).
+    Padding (layers of different widths stacked on one ``unit`` dim) is the only NaN allowed: in every slice of the
+    leading dims, padding units are NaN for every pattern and come after all the real units, and at least one unit
+    is real.  Raises ``ValueError`` for fewer than 2 dims, an empty axis, non-numeric values, any +-inf, a NaN in a
+    unit that is not entirely NaN or that precedes a real unit, or a slice whose units are all NaN (a diverged
+    network, not padding).
     """
     a = np.asarray(activations)
-    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-        raise ValueError(f"activations must be numeric, got dtype {a.dtype}")
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) or np.iscomplexobj(a):
+        raise ValueError(f"activations must be real numeric values, got dtype {a.dtype}")
     if a.ndim < 2:
         raise ValueError(f"activations must have shape (..., n_x, units), got shape {a.shape}")
     if a.shape[-1] == 0 or a.shape[-2] == 0:
@@ -36,14 +39,32 @@ def validate_activations(activations: ArrayLike) -> tuple[np.ndarray, np.ndarray
         a = a.astype(np.float64)
     if np.isfinite(a.sum()):  # fast path: no NaN, no inf (a finite sum of finite values)
         return a, np.zeros(a.shape[:-2] + a.shape[-1:], dtype=bool)
+    if np.isinf(a).any():
+        raise ValueError("activations contain infinite values (did training diverge?)")
     nan = np.isnan(a)
     padding = nan.all(axis=-2)
     if not np.array_equal(nan.any(axis=-2), padding):
         raise ValueError("activations contain NaN in a unit that is not entirely NaN (padding units must be NaN "
                          "for every pattern); did training diverge?")
-    if np.isinf(a).any():
-        raise ValueError("activations contain infinite values")
+    where = _slice_index(padding.all(axis=-1))
+    if where is not None:
+        raise ValueError(f"activations{where} are NaN for every unit and pattern: the network probably diverged "
+                         "(NaN is allowed only as padding after a layer's real units)")
+    where = _slice_index(np.any(padding[..., :-1] & ~padding[..., 1:], axis=-1))
+    if where is not None:
+        raise ValueError(f"activations{where} have a NaN unit before a real unit: NaN padding must be whole units "
+                         "after the real ones (did training diverge?)")
     return a, padding
+
+
+def _slice_index(flags: np.ndarray) -> str | None:
+    """`` at [i, j]`` for the first True of ``flags`` (shape of the leading dims), ``""`` for no leading dims, or
+    None when no flag is set."""
+    if not flags.any():
+        return None
+    if flags.ndim == 0:
+        return ""
+    return f" at {list(map(int, np.argwhere(flags)[0]))}"
 
 
 def validate_layer_inputs(

@@ -39,6 +39,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._validate import integer, show
 from ._common import information_of_runs, validate_activations, validate_layer_inputs
 
 __all__ = ["BinningResult", "binned_information", "binned_codes", "bin_indices"]
@@ -66,18 +67,19 @@ class BinningResult:
     scheme: str
 
 
-def _check_options(n_bins: int, limits, scheme: str) -> None:
-    if isinstance(n_bins, bool) or int(n_bins) != n_bins or n_bins < 2:
-        raise ValueError(f"n_bins must be an integer >= 2, got {n_bins!r}")
-    if scheme not in ("width", "mass"):
-        raise ValueError(f"scheme must be 'width' or 'mass', got {scheme!r}")
+def _check_options(n_bins: int, limits, scheme: str) -> int:
+    """Validate the binning options (``ValueError`` naming the argument); return ``n_bins`` as an ``int``."""
+    n_bins = integer(n_bins, "n_bins", 2)
+    if not isinstance(scheme, str) or scheme not in ("width", "mass"):
+        raise ValueError(f"scheme must be 'width' or 'mass', got {show(scheme)}")
     if scheme == "width" and not (isinstance(limits, str) and limits == "adaptive"):
         try:
             lo, hi = (float(v) for v in limits)
         except (TypeError, ValueError):
-            raise ValueError(f"limits must be a pair (lo, hi) or 'adaptive', got {limits!r}") from None
+            raise ValueError(f"limits must be a pair (lo, hi) or 'adaptive', got {show(limits)}") from None
         if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-            raise ValueError(f"limits must be finite with lo < hi, got {limits!r}")
+            raise ValueError(f"limits must be finite with lo < hi, got {show(limits)}")
+    return n_bins
 
 
 def bin_indices(
@@ -90,7 +92,7 @@ def bin_indices(
     >>> bin_indices([[-1.0], [0.0], [0.99]], n_bins=2).ravel().tolist()
     [0.0, 1.0, 1.0]
     """
-    _check_options(n_bins, limits, scheme)
+    n_bins = _check_options(n_bins, limits, scheme)
     a, _ = validate_activations(activations)
     return _bin_indices(a, n_bins, limits, scheme)
 
@@ -258,7 +260,7 @@ def binned_codes(
     >>> binned_codes([[-0.9, 0.9], [-0.95, 0.95], [0.9, 0.9]], n_bins=2).tolist()
     [0, 0, 1]
     """
-    _check_options(n_bins, limits, scheme)
+    n_bins = _check_options(n_bins, limits, scheme)
     a, _ = validate_activations(activations)
     new_state, x_index = _grouped(a, n_bins, limits, scheme)
     labels = np.cumsum(new_state, axis=-1) - 1
@@ -299,7 +301,7 @@ def binned_information(
     >>> float(r.I_XT), float(r.I_TY)
     (1.0, 1.0)
     """
-    _check_options(n_bins, limits, scheme)
+    n_bins = _check_options(n_bins, limits, scheme)
     a, px, pyx, padding = validate_layer_inputs(activations, p_x, p_y_given_x)
     lead = a.shape[:-2]
     if np.all(px == px[0]) and np.all((pyx == 0) | (pyx == 1)):

@@ -73,7 +73,7 @@ def ensemble_information(
     >>> round(float(r.H_T_given_X), 6), round(float(r.I_XT), 6)
     (0.5, 0.311278)
     """
-    _check_options(n_bins, limits, scheme)
+    n_bins = _check_options(n_bins, limits, scheme)
     a, px, pyx, padding = validate_layer_inputs(activations, p_x, p_y_given_x)
     if a.ndim < 3:
         raise ValueError(f"activations must have shape (..., R, n_x, units) with a repeat axis, got {a.shape}")

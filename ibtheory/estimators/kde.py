@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
+from .._validate import integer, real
 from ._common import validate_layer_inputs
 
 __all__ = ["KDEResult", "kde_information", "pairwise_mixture_information"]
@@ -100,7 +101,8 @@ def kde_information(
 
     Parameters
     ----------
-    activations : array (..., n_x, units); NaN padding units are ignored (they add 0 to every distance).
+    activations : array (..., n_x, units); trailing NaN padding units are ignored (they add 0 to every distance);
+        other NaN, any inf, or a slice with no real unit (a diverged network) raise ``ValueError``.
     p_x : (n_x,); p_y_given_x : (n_x, n_y) exact.
     noise_var : sigma^2 > 0 (Saxe et al. 2018 use 0.1).
     block : rows per distance block (memory ~ slices * block * n_x * 8 bytes); None chooses ~32 MB blocks.
@@ -115,10 +117,9 @@ def kde_information(
     >>> round(float(r.I_XT_lower), 6), round(float(r.I_XT_upper), 6), round(float(r.I_TY_upper), 6)
     (1.0, 1.0, 1.0)
     """
-    if not (isinstance(noise_var, (int, float)) and np.isfinite(noise_var) and noise_var > 0):
-        raise ValueError(f"noise_var must be a positive finite number, got {noise_var!r}")
-    if block is not None and (isinstance(block, bool) or int(block) != block or block < 1):
-        raise ValueError(f"block must be a positive integer or None, got {block!r}")
+    noise_var = real(noise_var, "noise_var", 0.0, low_open=True)
+    if block is not None:
+        block = integer(block, "block", 1)
     a, px, pyx, _ = validate_layer_inputs(activations, p_x, p_y_given_x)
     lead = a.shape[:-2]
     centres = torch.from_numpy(np.nan_to_num(np.asarray(a, dtype=np.float64)).reshape((-1,) + a.shape[-2:]))

@@ -5,14 +5,16 @@
 - :func:`iter_training` is the underlying generator of :class:`Snapshot` states; :class:`TrainConfig` validates a
   configuration; :class:`BatchedMLP` is the model (weights (R, fan_in, fan_out)); :func:`snapshot_epochs` the
   log-spaced snapshot schedule.
+- :class:`TrainingDiverged` (a ``ValueError``) stops a run whose parameters, losses or activations stop being finite,
+  naming the epoch and the repeats; ``train(out=...)`` then saves the finite snapshots, marked ``diverged=1``.
 """
 
 from .data import snapshot_epochs
-from .loop import OPTIMIZERS, Snapshot, TrainConfig, iter_training
+from .loop import OPTIMIZERS, Snapshot, TrainConfig, TrainingDiverged, iter_training
 from .model import ACTIVATIONS, BatchedMLP
 from .run import ESTIMATOR_NAMES, train
 
 __all__ = [
-    "train", "iter_training", "Snapshot", "TrainConfig", "BatchedMLP", "ACTIVATIONS", "OPTIMIZERS",
+    "train", "iter_training", "Snapshot", "TrainConfig", "TrainingDiverged", "BatchedMLP", "ACTIVATIONS", "OPTIMIZERS",
     "ESTIMATOR_NAMES", "snapshot_epochs",
 ]

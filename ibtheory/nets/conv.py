@@ -41,11 +41,12 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .. import store
+from .._validate import integer, show
 from ..estimators import binned_information
 from ..estimators.binning import _check_options
 from ..tasks import conditional
 from . import data
-from .loop import Snapshot, TrainConfig
+from .loop import Snapshot, TrainConfig, _checked, check_finite_parameters
 from .model import ACTIVATIONS, init_weights
 
 __all__ = ["BatchedConvNet", "iter_conv_training", "train_conv", "image_shape"]
@@ -90,17 +91,17 @@ class BatchedConvNet(torch.nn.Module):
                  n_out: int, activation: str, rngs: Sequence[np.random.Generator],
                  dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> None:
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-        if isinstance(kernel, bool) or int(kernel) != kernel or kernel < 1 or kernel % 2 == 0:
-            raise ValueError(f"kernel must be an odd positive integer, got {kernel!r}")
-        chans = tuple(int(c) for c in channels)
-        if not chans or min(chans) < 1:
-            raise ValueError(f"channels must be a non-empty sequence of positive integers, got {channels!r}")
+        if not isinstance(activation, str) or activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {show(activation)}")
+        if integer(kernel, "kernel", 1) % 2 == 0:
+            raise ValueError(f"kernel must be an odd positive integer, got {show(kernel)}")
+        kernel = int(kernel)
+        if not isinstance(channels, (list, tuple, np.ndarray)) or len(channels) == 0:
+            raise ValueError(f"channels must be a non-empty sequence of positive integers, got {show(channels)}")
+        chans = tuple(integer(c, f"channels[{i}]", 1) for i, c in enumerate(channels))
         h, w = (int(v) for v in image)
-        dense_hidden = tuple(int(v) for v in hidden)
-        if any(v < 1 for v in dense_hidden) or int(n_out) < 1:
-            raise ValueError(f"hidden widths and n_out must be positive, got hidden={hidden!r}, n_out={n_out!r}")
+        dense_hidden = tuple(integer(v, f"hidden[{i}]", 1) for i, v in enumerate(hidden))
+        n_out = integer(n_out, "n_out", 1)
         if len(rngs) < 1:
             raise ValueError("rngs must hold one generator per repetition (at least one)")
         if min(h, w) >> len(chans) < 1:
@@ -195,7 +196,9 @@ def iter_conv_training(task: xr.Dataset, config: TrainConfig, channels: Sequence
     over its minibatch; the optimiser minimises the sum over repetitions, so the ensemble equals R separate runs).
     Activations of all n_x patterns are evaluated in chunks of ``eval_batch``.  Gradient statistics per weight
     tensor as in :mod:`ibtheory.nets.loop`.  ``Snapshot.checkpoint`` holds ``params`` and ``opt_step`` only: conv
-    runs do not resume.  ``setup`` is the private result of ``_build`` when the caller already drew it.
+    runs do not resume.  ``setup`` is the private result of ``_build`` when the caller already drew it.  Divergence
+    (NaN or inf parameters after an epoch, losses or activations at a snapshot) raises
+    :class:`~ibtheory.nets.TrainingDiverged` naming the epoch and the repeats.
     """
     setup = setup or _build(task, config, channels, kernel)
     model, features, mask, labels, keys = setup.model, setup.features, setup.train_mask, setup.labels, setup.keys
@@ -237,8 +240,10 @@ def iter_conv_training(task: xr.Dataset, config: TrainConfig, channels: Sequence
         )
 
     step = 0
+    ids = np.arange(config.repeat_start, config.repeat_start + config.repeats)
+    params = list(model.parameters())
     if 0 in snaps:
-        yield snapshot(0, step, None)
+        yield _checked(snapshot(0, step, None), ids, config)
     for epoch in range(1, config.epochs + 1):
         order = data.epoch_orders(keys, epoch, n_train)
         gidx = torch.as_tensor(np.take_along_axis(train_idx, order, axis=1), device=dev)  # (R, n_train)
@@ -257,8 +262,9 @@ def iter_conv_training(task: xr.Dataset, config: TrainConfig, channels: Sequence
                     g2 += g * g
             opt.step()
             step += 1
+        check_finite_parameters(epoch, params, ids, config)
         if record:
-            yield snapshot(epoch, step, acc)
+            yield _checked(snapshot(epoch, step, acc), ids, config)
 
 
 def _layer_estimates(acts: list[np.ndarray], p_x, p_yx, names, opts) -> dict[str, np.ndarray]:
@@ -315,21 +321,24 @@ def train_conv(
     (epoch, repeat); ``width``, ``layer_kind`` ("conv" | "dense" | "softmax") over ``layer``; ``p_xy``,
     ``train_mask``, ``labels``; attrs ``model`` = "conv", ``task``, ``activation``, ``estimators`` and provenance.
     """
-    config = TrainConfig(hidden=tuple(hidden), activation=activation, repeats=repeats, epochs=epochs, lr=lr,
+    config = TrainConfig(hidden=hidden, activation=activation, repeats=repeats, epochs=epochs, lr=lr,
                          optimizer=optimizer, batch_size=batch_size, train_fraction=train_fraction,
                          snapshots=snapshots, seed=seed, device=device, dtype=dtype)
-    names = tuple(estimators)
-    if not names or any(n not in ("binning", "ensemble") for n in names):
-        raise ValueError(f"estimators must be a non-empty subset of ('binning', 'ensemble'), got {estimators!r}")
-    _check_options(n_bins, limits, scheme)
+    names = (estimators,) if isinstance(estimators, str) else estimators
+    if not isinstance(names, (list, tuple)) or not names or any(
+            not isinstance(n, str) or n not in ("binning", "ensemble") for n in names):
+        raise ValueError(f"estimators must be a non-empty subset of ('binning', 'ensemble'), got {show(estimators)}")
+    names = tuple(dict.fromkeys(names))
+    n_bins = _check_options(n_bins, limits, scheme)
     opts = {"n_bins": int(n_bins), "limits": limits if isinstance(limits, str) else tuple(map(float, limits)),
             "scheme": scheme}
-    full = dict(dataclasses.asdict(config), channels=list(channels), kernel=int(kernel), estimators=list(names),
-                model="conv", task=str(task.attrs.get("name", "custom")) if hasattr(task, "attrs") else "", **opts)
-    setup = _build(task, config, channels, kernel)
-    show = sys.stderr.isatty() if progress is None else bool(progress)
+    setup = _build(task, config, channels, kernel)  # validates channels and kernel
+    full = dict(dataclasses.asdict(config), channels=[int(c) for c in channels], kernel=int(kernel),
+                estimators=list(names), model="conv",
+                task=str(task.attrs.get("name", "custom")) if hasattr(task, "attrs") else "", **opts)
+    bar_on = sys.stderr.isatty() if progress is None else bool(progress)
     records, epochs_done = [], []
-    with tqdm(total=config.epochs, disable=not show, unit="epoch", desc=f"conv {activation} x{repeats}") as bar:
+    with tqdm(total=config.epochs, disable=not bar_on, unit="epoch", desc=f"conv {activation} x{repeats}") as bar:
         for snap in iter_conv_training(task, config, channels, kernel, setup=setup):
             rec = _layer_estimates(snap.activations, setup.p_x, setup.p_y_given_x, names, opts)
             with np.errstate(divide="ignore", invalid="ignore"):

@@ -16,12 +16,16 @@ minibatch gradients g_1..g_K of the snapshot epoch:
     mean_norm = || (1/K) sum_k g_k ||_F,     std_norm = sqrt( trace Cov(g) ) = sqrt( sum_ij Var_k(g_k,ij) ),
 
 with the unbiased (K-1) variance, accumulated in float64.  Epoch 0 (initialisation) has no gradients (NaN).
+
+Divergence: the parameters are checked after every epoch (one sum over all of them, finite iff every entry is;
+~30 us on CPU against ~24 ms for an epoch of the paper's setting) and the losses and activations at every snapshot
+(~2 ms); NaN or inf raises :class:`TrainingDiverged` naming the epoch and the repeat ids.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -29,11 +33,13 @@ import numpy as np
 import torch
 import xarray as xr
 
+from .._validate import integer, real, show
+from .._validate import seed as seed_value
 from ..tasks import conditional
 from . import data
 from .model import ACTIVATIONS, BatchedMLP, init_weights
 
-__all__ = ["TrainConfig", "Snapshot", "iter_training", "OPTIMIZERS"]
+__all__ = ["TrainConfig", "Snapshot", "TrainingDiverged", "iter_training", "OPTIMIZERS"]
 
 OPTIMIZERS = ("adam", "sgd")
 _LN2 = math.log(2.0)
@@ -58,35 +64,38 @@ class TrainConfig:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        def is_width(w) -> bool:
-            return isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w >= 1
-
-        hidden = tuple(self.hidden) if isinstance(self.hidden, (tuple, list, np.ndarray)) else ()
-        if len(hidden) < 1 or not all(is_width(w) for w in hidden):
-            raise ValueError(f"hidden must be a non-empty sequence of integer widths >= 1, got {self.hidden!r}")
-        object.__setattr__(self, "hidden", tuple(int(w) for w in hidden))
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
-        for name in ("repeats", "epochs", "batch_size", "snapshots"):
+        hidden = self.hidden
+        if not isinstance(hidden, (tuple, list, np.ndarray)) or len(hidden) < 1:
+            raise ValueError(f"hidden must be a non-empty sequence of integer widths >= 1, got {show(hidden)}")
+        set_ = lambda name, v: object.__setattr__(self, name, v)  # noqa: E731 (frozen dataclass)
+        set_("hidden", tuple(integer(w, f"hidden[{i}]", 1) for i, w in enumerate(hidden)))
+        for name, choices in (("activation", tuple(ACTIVATIONS)), ("optimizer", OPTIMIZERS),
+                              ("dtype", ("float32", "float64"))):
             v = getattr(self, name)
-            low = 0 if name == "epochs" else 1
-            if isinstance(v, bool) or int(v) != v or v < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
-        if isinstance(self.repeat_start, bool) or int(self.repeat_start) != self.repeat_start or self.repeat_start < 0:
-            raise ValueError(f"repeat_start must be an integer >= 0, got {self.repeat_start!r}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if not (isinstance(self.train_fraction, (int, float)) and 0 < self.train_fraction < 1):
-            raise ValueError(f"train_fraction must lie in (0, 1), got {self.train_fraction!r}")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
-        dev = str(self.device)
-        if not (dev == "cpu" or dev.startswith("cuda")):
-            raise ValueError(f"device must be 'cpu' or 'cuda[:n]', got {self.device!r}")
+            if not isinstance(v, str) or v not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {show(v)}")
+        for name in ("repeats", "epochs", "batch_size", "snapshots", "repeat_start"):
+            set_(name, integer(getattr(self, name), name, 0 if name in ("epochs", "repeat_start") else 1))
+        lr = real(self.lr, "lr", 0.0, low_open=True)
+        cap = 0.1 * float(np.finfo(self.dtype).max)  # Adam's first step lr / (1 - beta1) must be a number of dtype
+        if lr > cap:
+            raise ValueError(f"lr must be <= {cap:.3g} for {self.dtype} networks (Adam's first step lr / (1 - 0.9) "
+                             f"must be a {self.dtype} number), got {show(self.lr)}")
+        set_("lr", lr)
+        fraction = real(self.train_fraction, "train_fraction")
+        if not 0.0 < fraction < 1.0:
+            raise ValueError(f"train_fraction must lie in (0, 1), got {show(self.train_fraction)}")
+        set_("train_fraction", fraction)
+        set_("seed", seed_value(self.seed, "seed"))
+        dev = self.device
+        if isinstance(dev, torch.device):
+            dev = str(dev)
+        if not (isinstance(dev, str) and (dev == "cpu" or dev == "cuda" or (dev.startswith("cuda:")
+                                                                             and dev[5:].isdigit()))):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {show(self.device)}")
+        set_("device", dev)
         if dev.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device {self.device!r} was asked for but CUDA is not available")
+            raise ValueError(f"device {dev!r} was asked for but CUDA is not available")
 
 
 @dataclass
@@ -121,6 +130,63 @@ class _Setup:
     keys: np.ndarray
     weights: list
     repeat_ids: np.ndarray
+
+
+class TrainingDiverged(ValueError):
+    """Training produced non-finite parameters, losses or activations (NaN or +-inf): the run diverged.
+
+    Attributes: ``epoch`` (the epoch after which it was found), ``repeats`` (the repeat ids concerned), ``what``
+    (which quantity), and ``dataset``: the run up to the last finite snapshot when :func:`ibtheory.nets.train`
+    raised it (None otherwise).
+    """
+
+    def __init__(self, message: str, epoch: int, repeats: Sequence[int], what: str = "parameters") -> None:
+        super().__init__(message)
+        self.epoch = int(epoch)
+        self.repeats = tuple(int(r) for r in repeats)
+        self.what = what
+        self.dataset: xr.Dataset | None = None
+
+
+def _diverged(epoch: int, bad: np.ndarray, repeat_ids: np.ndarray, what: str, config: TrainConfig) -> None:
+    """Raise :class:`TrainingDiverged` for the repeats flagged in ``bad`` (R,) bool."""
+    ids = [int(r) for r in np.asarray(repeat_ids)[bad]]
+    listed = ", ".join(map(str, ids[:20])) + (f", ... ({len(ids)} in all)" if len(ids) > 20 else "")
+    raise TrainingDiverged(
+        f"training diverged: non-finite (NaN or inf) {what} at epoch {epoch} in repeat(s) {listed} of "
+        f"{len(bad)} (lr={config.lr:g}, optimizer {config.optimizer!r}); lower the learning rate",
+        epoch, ids, what)
+
+
+def check_finite_parameters(epoch: int, params: Sequence[torch.Tensor], repeat_ids: np.ndarray,
+                            config: TrainConfig) -> None:
+    """Raise :class:`TrainingDiverged` when a parameter of some repeat is NaN or infinite.
+
+    Fast path: one sum over all parameters (leading dim R) is finite iff no entry is NaN or inf, unless the sum of
+    finite values overflows, which the exact per-repeat check below then clears.  One host sync per call.
+    """
+    with torch.no_grad():
+        total = torch.cat([p.detach().reshape(-1) for p in params]).sum()
+        if math.isfinite(float(total)):
+            return
+        r = params[0].shape[0]
+        bad = ~torch.stack([torch.isfinite(p.detach().reshape(r, -1)).all(dim=1) for p in params]).all(dim=0)
+    bad = bad.cpu().numpy()
+    if bad.any():
+        _diverged(epoch, bad, repeat_ids, "parameters", config)
+
+
+def check_finite_snapshot(snap: Snapshot, repeat_ids: np.ndarray, config: TrainConfig) -> None:
+    """Raise :class:`TrainingDiverged` when a loss or an activation of some repeat in ``snap`` is not finite."""
+    losses = np.stack([snap.train_loss, snap.test_loss])
+    bad = ~np.isfinite(losses).all(axis=0)
+    if bad.any():
+        _diverged(snap.epoch, bad, repeat_ids, "losses", config)
+    for a in snap.activations:  # (R, n_x, width) per layer
+        if not np.isfinite(a.sum()):  # fast path; an overflowing sum of finite values is cleared below
+            bad |= ~np.isfinite(a).all(axis=(1, 2))
+    if bad.any():
+        _diverged(snap.epoch, bad, repeat_ids, "activations", config)
 
 
 def prepare(task: xr.Dataset, config: TrainConfig) -> _Setup:
@@ -188,6 +254,10 @@ def iter_training(
 
     ``resume`` is a checkpoint dict (as in ``Snapshot.checkpoint``) plus ``epoch``: training continues after that
     epoch and only later snapshots are yielded; the result is the same as an uninterrupted run.
+
+    Divergence stops the generator with :class:`TrainingDiverged` (a ``ValueError``) naming the epoch and the
+    repeats: the parameters are checked at the end of every epoch, the losses and activations of every snapshot
+    before it is yielded, so every yielded snapshot is finite.
     """
     setup = setup or prepare(task, config)
     dtype = torch.float32 if config.dtype == "float32" else torch.float64
@@ -207,8 +277,9 @@ def iter_training(
         step = int(resume["opt_step"])
         first = int(resume["epoch"]) + 1
     elif snaps[0] == 0:
-        yield _snapshot(0, model, opt, step, x_all, labels, mask, None)
+        yield _checked(_snapshot(0, model, opt, step, x_all, labels, mask, None), setup.repeat_ids, config)
     snap_set = set(snaps.tolist())
+    params = list(model.parameters())
     prepare_epoch = _EpochData(setup, np.dtype(config.dtype))
     n_train = prepare_epoch.n_train
     batches = [(s, min(s + config.batch_size, n_train)) for s in range(0, n_train, config.batch_size)]
@@ -232,8 +303,15 @@ def iter_training(
                         g2 += g * g
                 opt.step()
                 step += 1
+            check_finite_parameters(epoch, params, setup.repeat_ids, config)  # ~30 us per epoch on CPU
             if record:
-                yield _snapshot(epoch, model, opt, step, x_all, labels, mask, (acc, len(batches)))
+                snap = _snapshot(epoch, model, opt, step, x_all, labels, mask, (acc, len(batches)))
+                yield _checked(snap, setup.repeat_ids, config)
+
+
+def _checked(snap: Snapshot, repeat_ids: np.ndarray, config: TrainConfig) -> Snapshot:
+    check_finite_snapshot(snap, repeat_ids, config)
+    return snap
 
 
 class _EpochData:

@@ -22,7 +22,10 @@ output), ``repeat``, ``x``, ``y``, ``dim``; ``unit`` only with ``keep_activation
   the last snapshot (attrs ``checkpoint_epoch``, ``checkpoint_opt_step``), used to resume.
 
 Attributes: ``task`` (name), ``task_rule``, ``task_gamma``, ``task_I_XY`` (bits), ``activation``, ``estimators``,
-``complete`` (1 when all epochs ran), and the provenance (``config`` JSON, ``seed``, version, time).
+``complete`` (1 when all epochs ran), and the provenance (``config`` JSON, ``seed``, version, time).  A run stopped
+by :class:`~ibtheory.nets.TrainingDiverged` keeps its finite snapshots and is marked ``diverged`` = 1,
+``diverged_epoch``, ``diverged_repeats`` (repeat ids) and ``diverged_what`` ("parameters", "losses" or
+"activations").
 """
 
 from __future__ import annotations
@@ -41,15 +44,60 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .. import store
+from .._signals import terminate_as_interrupt
+from .._validate import integer, real, show, writable_file
 from ..estimators import binned_information, ensemble_information, kde_information
 from ..estimators.binning import _check_options
 from .data import snapshot_epochs
-from .loop import Snapshot, TrainConfig, iter_training, prepare
+from .loop import Snapshot, TrainConfig, TrainingDiverged, iter_training, prepare
 
 __all__ = ["train", "ESTIMATOR_NAMES"]
 
 ESTIMATOR_NAMES = ("binning", "kde", "ensemble")
 _BITS = {"units": "bits"}
+
+
+def check_arguments(
+    hidden: Sequence[int] = (10, 7, 5, 4, 3), activation: str = "tanh", repeats: int = 50, epochs: int = 10_000,
+    lr: float = 4e-4, optimizer: str = "adam", batch_size: int = 512, train_fraction: float = 0.8,
+    snapshots: int = 300, estimators: Sequence[str] | str = ("binning",), n_bins: int = 30, limits=(-1.0, 1.0),
+    scheme: str = "width", noise_var: float = 0.1, device: str = "cpu", seed: int = 0, repeat_start: int = 0,
+    dtype: str = "float32",
+) -> tuple[TrainConfig, tuple[str, ...], dict]:
+    """Validate :func:`train`'s training and estimator arguments; return (config, estimator names, options).
+
+    Raises ``ValueError`` naming the argument.  Shared with the runner's ``train`` kind, so a grid is refused
+    before any of its tasks runs.  Numpy scalars are accepted; a single estimator name may be a string.
+    """
+    config = TrainConfig(hidden=hidden, activation=activation, repeats=repeats, epochs=epochs, lr=lr,
+                         optimizer=optimizer, batch_size=batch_size, train_fraction=train_fraction,
+                         snapshots=snapshots, seed=seed, repeat_start=repeat_start, device=device, dtype=dtype)
+    names = (estimators,) if isinstance(estimators, str) else estimators
+    if not isinstance(names, (list, tuple)) or not names or any(
+            not isinstance(n, str) or n not in ESTIMATOR_NAMES for n in names):
+        raise ValueError(f"estimators must be a non-empty subset of {ESTIMATOR_NAMES}, got {show(estimators)}")
+    names = tuple(dict.fromkeys(names))
+    n_bins = _check_options(n_bins, limits, scheme)
+    if not isinstance(limits, str):
+        try:
+            limits = tuple(float(v) for v in limits)
+        except (TypeError, ValueError):
+            raise ValueError(f"limits must be a pair (lo, hi) or 'adaptive', got {show(limits)}") from None
+    opts = {"n_bins": n_bins, "limits": limits, "scheme": scheme,
+            "noise_var": real(noise_var, "noise_var", 0.0, low_open=True)}
+    return config, names, opts
+
+
+def _stored_divergence(ds: xr.Dataset, path: Path) -> TrainingDiverged:
+    """The error for resuming a file marked ``diverged=1``: resuming would only diverge again."""
+    epoch = int(ds.attrs.get("diverged_epoch", -1))
+    repeats = [int(r) for r in np.atleast_1d(ds.attrs.get("diverged_repeats", []))]
+    exc = TrainingDiverged(
+        f"out {str(path)!r} holds a run that diverged (non-finite {ds.attrs.get('diverged_what', 'values')} at "
+        f"epoch {epoch} in repeat(s) {', '.join(map(str, repeats))}); resuming it would diverge again: delete it or "
+        "choose another path, and lower the learning rate", epoch, repeats, str(ds.attrs.get("diverged_what", "")))
+    exc.dataset = ds
+    return exc
 
 
 def _estimate(snap: Snapshot, names: Sequence[str], p_x, p_yx, opts: dict) -> dict[str, np.ndarray]:
@@ -205,11 +253,14 @@ def train(
     device : "cpu", "cuda" or "cuda:N" (ValueError before anything runs when CUDA is not available); the batched
         ensemble is the same on every device.
     seed : repetition r uses ``SeedSequence(seed, spawn_key=(repeat_start + r,))``.
-    out : .nc path; saved (atomically) at the first snapshot finished ``checkpoint_seconds`` after the previous
-        save, on Ctrl-C and at the end.  If it exists, the run resumes from its last saved snapshot (same
+    out : .nc path, checked writable before anything runs; saved (atomically) at the first snapshot finished
+        ``checkpoint_seconds`` after the previous save, on Ctrl-C or SIGTERM (then the interrupt is re-raised:
+        ``KeyboardInterrupt``, for SIGTERM its subclass ``ibtheory._signals.Terminated``), on divergence (marked
+        ``diverged=1``) and at the end.  If it exists, the run resumes from its last saved snapshot (same
         configuration required) and gives the same result as an uninterrupted run; this also holds after a
         SIGKILL, which loses only the snapshots since the last save (temporary files that a kill during a save
-        leaves beside ``out`` are deleted when the run restarts).
+        leaves beside ``out`` are deleted when the run restarts).  A file marked diverged is not resumed
+        (``TrainingDiverged``).
     progress : tqdm bar over epochs (None: only when stderr is a terminal).
     repeat_start : id of the first repeat (train repeats r..r+R-1 alone; used by the equivalence test).
     dtype : "float32" (default) or "float64" for the networks.
@@ -219,28 +270,28 @@ def train(
     Returns
     -------
     xarray.Dataset described in the module docstring (information in bits).
+
+    Raises
+    ------
+    ValueError naming the argument for bad input, before anything is trained.
+    TrainingDiverged (a ``ValueError``) when parameters (checked after every epoch), losses or activations (every
+        snapshot) become NaN or infinite; it names the epoch and the repeats, and its ``dataset`` holds the finite
+        snapshots (also saved to ``out``).
     """
-    config = TrainConfig(hidden=tuple(hidden), activation=activation, repeats=repeats, epochs=epochs, lr=lr,
-                         optimizer=optimizer, batch_size=batch_size, train_fraction=train_fraction,
-                         snapshots=snapshots, seed=seed, repeat_start=repeat_start, device=device, dtype=dtype)
-    names = tuple(estimators)
-    if not names or any(n not in ESTIMATOR_NAMES for n in names):
-        raise ValueError(f"estimators must be a non-empty subset of {ESTIMATOR_NAMES}, got {estimators!r}")
-    _check_options(n_bins, limits, scheme)
-    if not (isinstance(noise_var, (int, float)) and np.isfinite(noise_var) and noise_var > 0):
-        raise ValueError(f"noise_var must be a positive number, got {noise_var!r}")
-    if threads is not None and (isinstance(threads, bool) or int(threads) != threads or threads < 1):
-        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
-    if not (np.isfinite(checkpoint_seconds) and checkpoint_seconds > 0):
-        raise ValueError(f"checkpoint_seconds must be positive, got {checkpoint_seconds!r}")
-    opts = {"n_bins": int(n_bins), "limits": limits if isinstance(limits, str) else tuple(map(float, limits)),
-            "scheme": scheme, "noise_var": float(noise_var)}
+    config, names, opts = check_arguments(
+        hidden=hidden, activation=activation, repeats=repeats, epochs=epochs, lr=lr, optimizer=optimizer,
+        batch_size=batch_size, train_fraction=train_fraction, snapshots=snapshots, estimators=estimators,
+        n_bins=n_bins, limits=limits, scheme=scheme, noise_var=noise_var, device=device, seed=seed,
+        repeat_start=repeat_start, dtype=dtype)
+    if threads is not None:
+        threads = integer(threads, "threads", 1)
+    checkpoint_seconds = real(checkpoint_seconds, "checkpoint_seconds", 0.0, low_open=True)
+    path = writable_file(out, "out") if out is not None else None  # before any work: not after hours of training
     full_config = dict(dataclasses.asdict(config), estimators=list(names), keep_activations=bool(keep_activations),
                        **opts, task=str(task.attrs.get("name", "custom")) if hasattr(task, "attrs") else "")
     setup = prepare(task, config)
     p_x, p_yx = setup.p_x, setup.p_y_given_x
     max_width = max(config.hidden + (p_yx.shape[1],))
-    path = Path(out) if out is not None else None
     epochs_done: list[int] = []
     records: list[dict] = []
     resume = None
@@ -250,37 +301,50 @@ def train(
         prev, epochs_done, records, resume = _resume_state(path, full_config)
         if prev.attrs.get("complete", 0):
             return prev
+        if prev.attrs.get("diverged", 0):
+            raise _stored_divergence(prev, path)
     planned = snapshot_epochs(config.epochs, config.snapshots)
     ckpt = resume
 
     def build(complete: bool) -> xr.Dataset:
         return _dataset(epochs_done, records, setup, config, task, names, ckpt, complete, full_config)
 
-    show = sys.stderr.isatty() if progress is None else bool(progress)
-    bar = tqdm(total=config.epochs, initial=epochs_done[-1] if epochs_done else 0, disable=not show,
+    bar_on = sys.stderr.isatty() if progress is None else bool(progress)
+    bar = tqdm(total=config.epochs, initial=epochs_done[-1] if epochs_done else 0, disable=not bar_on,
                unit="epoch", desc=f"train {config.activation} x{config.repeats}")
     last_save = time.monotonic()
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(int(threads))
-    try:
-        for snap in iter_training(task, config, resume=resume, setup=setup):
-            est = _estimate(snap, names, p_x, p_yx, opts)
-            records.append(_record(snap, est, keep_activations, max_width))
-            bar.update(snap.epoch - (epochs_done[-1] if epochs_done else 0))
-            epochs_done.append(snap.epoch)
-            ckpt = dict(snap.checkpoint, epoch=snap.epoch)
-            if path is not None and time.monotonic() - last_save > checkpoint_seconds:
+    with terminate_as_interrupt():  # SIGTERM (timeout, batch schedulers) raises Terminated: saved like Ctrl-C
+        try:
+            for snap in iter_training(task, config, resume=resume, setup=setup):
+                est = _estimate(snap, names, p_x, p_yx, opts)
+                records.append(_record(snap, est, keep_activations, max_width))
+                bar.update(snap.epoch - (epochs_done[-1] if epochs_done else 0))
+                epochs_done.append(snap.epoch)
+                ckpt = dict(snap.checkpoint, epoch=snap.epoch)
+                if path is not None and time.monotonic() - last_save > checkpoint_seconds:
+                    store.save(build(False), path)
+                    last_save = time.monotonic()
+        except KeyboardInterrupt:  # Ctrl-C, and SIGTERM as _signals.Terminated
+            if path is not None and records:
                 store.save(build(False), path)
-                last_save = time.monotonic()
-    except KeyboardInterrupt:
-        if path is not None and records:
-            store.save(build(False), path)
-        raise
-    finally:
-        bar.close()
-        torch.set_num_threads(old_threads)
-    ds = build(len(epochs_done) == len(planned))
-    if path is not None:
-        store.save(ds, path)
+            raise
+        except TrainingDiverged as exc:  # every recorded snapshot is finite: keep them, marked as diverged
+            if records:
+                exc.dataset = build(False)
+                exc.dataset.attrs.update(diverged=1, diverged_epoch=exc.epoch, diverged_repeats=list(exc.repeats),
+                                         diverged_what=exc.what)
+                if path is not None:
+                    store.save(exc.dataset, path)
+                    exc.args = (f"{exc.args[0]}; the {len(records)} finite snapshot(s) up to epoch {epochs_done[-1]} "
+                                f"are saved in {str(path)!r}, marked diverged=1",)
+            raise
+        finally:
+            bar.close()
+            torch.set_num_threads(old_threads)
+        ds = build(len(epochs_done) == len(planned))
+        if path is not None:
+            store.save(ds, path)
     return ds

@@ -18,7 +18,6 @@ validated, so importing the runner stays light.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
@@ -107,12 +106,11 @@ def train_task(config: dict, seed: int) -> xr.Dataset:
 
 
 def _validate_train(config: dict) -> None:
-    from ..nets.loop import TrainConfig
+    """The checks of ``ibtheory.nets.train`` itself (e.g. n_bins >= 2, lr > 0), so a grid point that train would
+    refuse is refused before any task runs; ``device`` is checked on every worker instead."""
+    from ..nets.run import check_arguments
 
-    names = [f.name for f in dataclasses.fields(TrainConfig)]
-    kwargs = {k: config[k] for k in TRAIN_FIELDS if k != "device" and k in names}
-    kwargs["hidden"] = tuple(kwargs["hidden"])
-    TrainConfig(**kwargs)  # raises ValueError naming the field
+    check_arguments(**{k: config[k] for k in TRAIN_FIELDS if k != "device" and k in config})  # ValueError naming it
 
 
 def _train_summary(ds: xr.Dataset) -> dict:
