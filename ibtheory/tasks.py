@@ -23,11 +23,15 @@ from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 from scipy.special import expit
 
+from ._validate import integer, probability, real, show
+from ._validate import seed as check_seed
 from .info import entropy, mutual_information, validate_distribution
 
 __all__ = [
     "ICOSAHEDRON",
     "TISHBY_SOFT_GAMMA",
+    "MAX_GRID",
+    "MAX_SAMPLES",
     "tishby",
     "tishby_patterns",
     "tishby_f",
@@ -54,6 +58,10 @@ ICOSAHEDRON = np.array(
 ) / np.sqrt(1.0 + _PHI**2)
 #: gamma of the soft rule that gives I(X;Y) = 0.90 bits (DESIGN.md).
 TISHBY_SOFT_GAMMA = 19.05
+#: Largest grid side of :func:`gaussian_discretized` (a 4096 x 4096 table: 16.8 M cells, ~130 MB per array).
+MAX_GRID = 4096
+#: Largest number of examples :func:`sample` draws in one call (100 M: ~2.4 GB with 12-bit features).
+MAX_SAMPLES = 10**8
 
 
 def tishby_patterns() -> np.ndarray:
@@ -113,8 +121,9 @@ def gamma_for_information(bits: float) -> float:
     f = tishby_f(pats)
     theta, sd = f.mean(), f.std()
     hard = mutual_information(_joint(np.full(4096, 1 / 4096), (f > theta).astype(float)))
+    bits = real(bits, "bits")
     if not 0 < bits < hard:
-        raise ValueError(f"bits must lie in (0, {hard:.6f}) for the paper's task, got {bits!r}")
+        raise ValueError(f"bits must lie in (0, {hard:.6f}) for the paper's task, got {show(bits)}")
 
     def gap(log_gamma: float) -> float:
         p1 = _soft_p1(f, theta, sd, np.exp(log_gamma))
@@ -139,16 +148,21 @@ def conditional(p_xy: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
 def sufficient_classes(p_xy: ArrayLike, decimals: int = 12) -> np.ndarray:
     """Class index of each x under the minimal sufficient statistic of X for Y: x ~ x' iff p(y|x) = p(y|x').
 
-    Rows are compared after rounding to ``decimals`` places.  Classes are numbered in order of first appearance of
-    their sorted representative (``numpy.unique`` order).
+    Rows are compared after rounding to ``decimals`` places (an integer in [0, 17]).  Classes are numbered in order
+    of first appearance of their sorted representative (``numpy.unique`` order).
     """
+    decimals = integer(decimals, "decimals", 0, 17)
     _, p_y_x = conditional(p_xy)
     return np.unique(np.round(p_y_x, decimals), axis=0, return_inverse=True)[1].ravel()
 
 
 def from_joint(p_xy: ArrayLike, name: str = "custom", normalize: bool = False, **attrs) -> xr.Dataset:
     """Wrap a joint table (n_x, n_y) as a task Dataset with ``p_xy`` and the information attributes."""
-    p = validate_distribution(p_xy, "p_xy", ndim=2, normalize=normalize)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {show(name)}")
+    if not isinstance(normalize, (bool, np.bool_)):
+        raise ValueError(f"normalize must be True or False, got {show(normalize)}")
+    p = validate_distribution(p_xy, "p_xy", ndim=2, normalize=bool(normalize))
     p_x, p_y_x = conditional(p)
     deterministic = bool(np.all(np.isclose(p_y_x[p_x > 0].max(axis=1), 1.0, atol=1e-12, rtol=0)))
     ds = xr.Dataset(
@@ -180,8 +194,11 @@ def tishby(gamma: float | None = None) -> xr.Dataset:
     >>> round(tishby().attrs["I_XY"], 6)
     0.999157
     """
-    if gamma is not None and not (np.isfinite(gamma) and gamma > 0):
-        raise ValueError(f"gamma must be a positive finite number or None (hard labels), got {gamma!r}")
+    if gamma is not None:
+        try:
+            gamma = real(gamma, "gamma", 0.0, low_open=True)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; gamma is a positive finite number, or None for the hard labels") from None
     pats = tishby_patterns()
     f = tishby_f(pats)
     theta, sd = float(f.mean()), float(f.std())
@@ -203,8 +220,37 @@ def tishby(gamma: float | None = None) -> xr.Dataset:
     return ds
 
 
+def _mat_values(mat: dict, key: str, path: Path) -> np.ndarray:
+    """Array ``mat[key]`` of a loaded .mat file; ``ValueError`` unless its entries are real numbers or logicals."""
+    arr = np.asarray(mat[key])
+    if arr.dtype.kind not in "biuf":
+        what = {"c": "complex numbers", "O": "a cell array or struct", "U": "text", "S": "text"}.get(
+            arr.dtype.kind, f"dtype {arr.dtype}")
+        raise ValueError(f"{key!r} in {str(path)!r} must hold 0/1 numbers, got {what}")
+    return arr
+
+
+def _first_not_binary(arr: np.ndarray) -> tuple[tuple[int, ...], float] | None:
+    """Index and value of the first entry of ``arr`` that is not exactly 0 or 1 (NaN included), or None."""
+    bad = np.argwhere(~np.isin(arr, (0, 1)))
+    if bad.size == 0:
+        return None
+    idx = tuple(int(i) for i in bad[0])
+    return idx, arr[idx].item()
+
+
 def from_mat(path: str | os.PathLike) -> xr.Dataset:
-    """Load one of the authors' .mat files (keys ``F`` (n, bits) and ``y`` (1, n)) as a task with uniform p(x)."""
+    """Load one of the authors' .mat files (keys ``F`` (n, bits) and ``y`` (1, n)) as a task with uniform p(x).
+
+    Row i of ``F`` is the input pattern x_i (0/1 bits) with p(x_i) = 1/n and ``y[i]`` its 0/1 label, so
+    p(x_i, y) = [y = y_i] / n.  Refused with ``ValueError`` naming the file and the key: entries of F or y that are
+    not exactly 0 or 1 (NaN, 0.5 and 2 are not cast), complex, text or cell arrays, an F without rows or columns,
+    a label count different from the row count, and a pattern that appears in two rows of F.  A repeated pattern is
+    refused because the task's x *is* the pattern: the uniform 1/n per row would give it twice the probability of
+    the others (and, with different labels, a soft p(y|x) that the file never states); samples with repeats belong
+    in :func:`from_samples`, which counts them.  Rows whose bits are all equal (the all-zeros and all-ones patterns,
+    rows 0 and 4095 of ``var_u.mat``) and constant bit columns are legitimate patterns and are accepted.
+    """
     from scipy.io import loadmat
 
     path = Path(path)
@@ -217,12 +263,31 @@ def from_mat(path: str | os.PathLike) -> xr.Dataset:
     missing = [k for k in ("F", "y") if k not in mat]
     if missing:
         raise ValueError(f"path {str(path)!r} lacks the key(s) {missing}; expected 'F' (patterns) and 'y' (labels)")
-    F = np.asarray(mat["F"]).astype(np.int8)
-    y = np.asarray(mat["y"]).ravel().astype(np.int64)
-    if F.ndim != 2 or F.shape[0] != y.size:
-        raise ValueError(f"'F' has shape {F.shape} but 'y' has {y.size} labels")
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError("'y' must hold 0/1 labels")
+    F_raw = _mat_values(mat, "F", path)
+    y_raw = _mat_values(mat, "y", path).ravel()
+    if F_raw.ndim != 2 or F_raw.shape[0] == 0 or F_raw.shape[1] == 0:
+        raise ValueError(f"'F' in {str(path)!r} must be a (patterns, bits) matrix with at least one row and one "
+                         f"column, got shape {F_raw.shape}")
+    if F_raw.shape[0] != y_raw.size:
+        raise ValueError(f"'F' in {str(path)!r} has shape {F_raw.shape} but 'y' has {y_raw.size} labels")
+    for key, arr in (("F", F_raw), ("y", y_raw)):
+        bad = _first_not_binary(arr)
+        if bad is not None:
+            raise ValueError(f"{key!r} in {str(path)!r} must hold 0/1 {'bits' if key == 'F' else 'labels'}; "
+                             f"entry {bad[0] if key == 'F' else bad[0][0]} is {bad[1]!r}")
+    F = F_raw.astype(np.int8)
+    y = y_raw.astype(np.int64)
+    _, inv, counts = np.unique(F, axis=0, return_inverse=True, return_counts=True)
+    inv = inv.ravel()
+    repeated = np.flatnonzero(counts[inv] > 1)
+    if repeated.size:
+        i = int(repeated[0])
+        j = int(repeated[inv[repeated] == inv[i]][1])
+        raise ValueError(
+            f"'F' in {str(path)!r} repeats the pattern of row {i} at row {j} ({repeated.size} of {F.shape[0]} rows "
+            f"share a pattern with another): each row is one input x with p(x) = 1/n, so a repeated pattern would "
+            f"get its probability counted twice; for samples with repeats use tasks.from_samples(F, y)"
+        )
     n = y.size
     ds = from_joint(_joint(np.full(n, 1.0 / n), y.astype(float)), name=path.stem, source=str(path))
     ds["patterns"] = (("x", "bit"), F)
@@ -231,16 +296,30 @@ def from_mat(path: str | os.PathLike) -> xr.Dataset:
 
 def binary_symmetric(p: float) -> xr.Dataset:
     """Doubly symmetric binary source: X uniform on {0,1}, Y = X flipped with probability p; I = 1 - h(p) bits."""
-    if not (np.isfinite(p) and 0 <= p <= 1):
-        raise ValueError(f"p must be a crossover probability in [0, 1], got {p!r}")
+    p = probability(p, "p")
     joint = 0.5 * np.array([[1 - p, p], [p, 1 - p]])
     return from_joint(joint, name="binary_symmetric", crossover=float(p))
 
 
 def _codes(values: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
-    arr = np.asarray(values)
-    if arr.ndim not in (1, 2) or arr.shape[0] == 0:
+    """Distinct symbols of ``values`` (1-D codes or 2-D rows) and each sample's index among them.
+
+    Symbols are integers, booleans, finite reals or strings; NaN/inf codes (every NaN would be its own symbol, or
+    all one, depending on numpy), complex numbers (ordering and equality of rounded parts are ambiguous) and
+    object arrays (None, mixed types) are refused.
+    """
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of codes or of rows of equal length, got {show(values)}") from None
+    if arr.dtype.kind not in "biufUS":
+        kind = {"c": "complex numbers", "O": "objects (None or mixed types)"}.get(arr.dtype.kind, str(arr.dtype))
+        raise ValueError(f"{name} must hold integer, real, boolean or string codes, got {kind}")
+    if arr.ndim not in (1, 2) or arr.shape[0] == 0 or (arr.ndim == 2 and arr.shape[1] == 0):
         raise ValueError(f"{name} must be a non-empty 1-D array of codes or 2-D array of rows, got {arr.shape}")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        i = int(np.argwhere(~np.isfinite(arr))[0][0])
+        raise ValueError(f"{name} has a NaN or infinite code at sample {i}; codes must be finite")
     if arr.ndim == 1:
         uniq, inv = np.unique(arr, return_inverse=True)
     else:
@@ -252,20 +331,28 @@ def from_samples(x: ArrayLike, y: ArrayLike) -> xr.Dataset:
     """Empirical joint p(x,y) = count(x,y)/n from paired samples (integer codes or rows, one sample per row).
 
     Distinct x values (or rows) become the ``x`` coordinate in sorted order; row inputs are kept as ``values(x, bit)``.
+    Codes are integers, booleans, finite reals or strings: NaN/inf, complex and object codes raise ``ValueError``.
     """
-    xs, ys = np.asarray(x), np.asarray(y)
-    if xs.shape[:1] != ys.shape[:1]:
-        raise ValueError(f"x and y must have the same number of samples, got {xs.shape[:1]} and {ys.shape[:1]}")
-    ux, ix = _codes(xs, "x")
-    uy, iy = _codes(ys, "y")
+    ux, ix = _codes(x, "x")
+    uy, iy = _codes(y, "y")
+    if ix.size != iy.size:
+        raise ValueError(f"x and y must have the same number of samples, got {ix.size} and {iy.size}")
     counts = np.zeros((len(ux), len(uy)))
     np.add.at(counts, (ix, iy), 1.0)
-    ds = from_joint(counts / counts.sum(), name="empirical", n_samples=int(xs.shape[0]))
+    ds = from_joint(counts / counts.sum(), name="empirical", n_samples=int(ix.size))
     if ux.ndim == 2:
         ds["values"] = (("x", "bit"), ux)
     else:
         ds = ds.assign_coords(x_value=("x", ux))
     return ds
+
+
+def _grid_size(n, name: str) -> int:
+    n = integer(n, name, 2)
+    if n > MAX_GRID:
+        raise ValueError(f"{name} = {n} exceeds MAX_GRID = {MAX_GRID} cells per side (the table and its meshgrid "
+                         f"take {n}^2 cells each); use a coarser grid, or raise ibtheory.tasks.MAX_GRID")
+    return n
 
 
 def gaussian_discretized(rho: float = 0.8, n_x: int = 64, n_y: int = 64, width: float = 4.0) -> xr.Dataset:
@@ -275,13 +362,9 @@ def gaussian_discretized(rho: float = 0.8, n_x: int = 64, n_y: int = 64, width: 
     converges to the continuous law as the grid refines.  Closed-form Gaussian IB for scalar X, Y:
     I(X;Y) = -1/2 log2(1 - rho^2); F(R) = -1/2 log2(1 - rho^2 (1 - 2^(-2R))).
     """
-    if not (np.isfinite(rho) and -1 < rho < 1):
-        raise ValueError(f"rho must lie in (-1, 1), got {rho!r}")
-    for nm, n in (("n_x", n_x), ("n_y", n_y)):
-        if int(n) != n or n < 2:
-            raise ValueError(f"{nm} must be an integer >= 2, got {n!r}")
-    if not (np.isfinite(width) and width > 0):
-        raise ValueError(f"width must be positive, got {width!r}")
+    rho = real(rho, "rho", -1.0, 1.0, low_open=True, high_open=True)
+    n_x, n_y = (_grid_size(n, nm) for nm, n in (("n_x", n_x), ("n_y", n_y)))
+    width = real(width, "width", 0.0, low_open=True)
     gx = -width + (np.arange(n_x) + 0.5) * 2 * width / n_x
     gy = -width + (np.arange(n_y) + 0.5) * 2 * width / n_y
     X, Y = np.meshgrid(gx, gy, indexing="ij")
@@ -297,10 +380,15 @@ def sample(task: xr.Dataset, n: int, seed: int | np.random.Generator | None = 0)
     Returns a Dataset over ``sample`` with ``x_index``, ``label`` and, when the task has ``patterns``, ``features``
     (sample, bit).  The same seed gives the same draw.
     """
-    if int(n) != n or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if "p_xy" not in task:
-        raise ValueError("task must be a Dataset with a 'p_xy' variable")
+    n = integer(n, "n", 1)
+    if n > MAX_SAMPLES:
+        raise ValueError(f"n = {n} exceeds MAX_SAMPLES = {MAX_SAMPLES} examples per call (memory); draw in "
+                         f"several calls with different seeds, or raise ibtheory.tasks.MAX_SAMPLES")
+    if not isinstance(task, xr.Dataset) or "p_xy" not in task:
+        raise ValueError(f"task must be a Dataset with a 'p_xy' variable (from ibtheory.tasks), got "
+                         f"{type(task).__name__}")
+    if seed is not None and not isinstance(seed, np.random.Generator):
+        seed = check_seed(seed)
     rng = np.random.default_rng(seed)
     p_x, p_y_x = conditional(task["p_xy"].values)
     xi = rng.choice(p_x.size, size=int(n), p=p_x)

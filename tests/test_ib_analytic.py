@@ -1,6 +1,7 @@
 """Closed forms and the sympy derivations of ibtheory.ib.analytic."""
 
 import numpy as np
+import pytest
 import sympy as sp
 from numpy.testing import assert_allclose
 
@@ -49,3 +50,29 @@ def test_sympy_gradient_is_ib_form_and_solution_is_stationary():
     assert r["stationarity"] < 1e-7, f"numeric solution not stationary: {r['stationarity']:.3g} nats"
     off = A.stationarity_residual(p_xy, np.array([[0.7, 0.3], [0.2, 0.8], [0.5, 0.5]]), 5.0)
     assert off["stationarity"] > 1e-3, "a non-solution must fail the check"
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: A.bsc_curve("0.1", [0.5]), "^p must be a real number"),
+        (lambda: A.bsc_curve(np.nan, [0.5]), "^p must be a finite"),
+        (lambda: A.bsc_curve(1.5, [0.5]), "^p must be <= 1"),
+        (lambda: A.bsc_curve(0.1, ["a"]), "^R must be a numeric array"),
+        (lambda: A.bsc_curve(0.1, [np.nan]), "^R must be >= 0"),
+        (lambda: A.bsc_critical_beta(True), "^p must be a real number"),
+        (lambda: A.gaussian_ib_curve(1.0, [0.5]), "^rho must be < 1"),
+        (lambda: A.gaussian_ib_curve("0.8", [0.5]), "^rho must be a real number"),
+        (lambda: A.gaussian_ib_curve(0.8, [-1.0]), "^R must be >= 0"),
+        (lambda: A.binary_entropy_inverse(np.array([0.5 + 1j])), "^H must be a numeric array of real numbers"),
+    ],
+)
+def test_bad_scalars_name_the_argument(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_numpy_scalars_and_the_independent_bsc():
+    assert_allclose(A.bsc_curve(np.float32(0.25), [1.0]), 1 - A.binary_entropy(0.25), rtol=1e-12)
+    assert A.bsc_critical_beta(np.float64(0.5)) == np.inf  # X and Y independent: never non-trivial
+    assert_allclose(A.gaussian_ib_curve(np.float32(0.5), [np.inf]), -0.5 * np.log2(1 - 0.25), rtol=1e-7)

@@ -155,3 +155,50 @@ def test_deterministic_ib_fixed_point_condition(seed, beta):
         score = [np.log(p_t[t]) - beta * sum(w[y] * np.log(w[y] / dec[t, y]) for y in range(n_y) if w[y] > 0)
                  for t in range(n_t)]
         assert int(np.argmax(score)) == t_of[x], f"x={x} assigned to {t_of[x]}, argmax is {int(np.argmax(score))}"
+
+
+_BSC = [[0.4, 0.1], [0.1, 0.4]]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"beta": "a"}, r"^beta must be a positive finite number, got 'a' \(str\)"),
+        ({"beta": True}, r"^beta must be a positive finite number, got True \(bool\)"),
+        ({"beta": np.inf}, r"^beta must be a positive finite number, got inf$"),
+        ({"beta": 2.0, "tol": "1e-9"}, r"^tol must be a real number"),
+        ({"beta": 2.0, "tol": -1.0}, r"^tol must be > 0"),
+        ({"beta": 2.0, "max_iter": 0}, r"^max_iter must be an integer >= 1"),
+        ({"beta": 2.0, "max_iter": 2.5}, r"^max_iter must be an integer"),
+        ({"beta": 2.0, "n_t": 1.5}, r"^n_t must be an integer"),
+        ({"beta": 2.0, "n_t": 0}, r"^n_t must be an integer >= 1"),
+        ({"beta": 2.0, "init": "random", "seed": -1}, r"^seed must be an integer >= 0"),
+        ({"beta": 2.0, "init": "random", "seed": "a"}, r"^seed must be an integer"),
+        ({"beta": 2.0, "init": "random", "seed": 1.5}, r"^seed must be an integer .* \(a float\)"),
+        ({"beta": 2.0, "deterministic": "yes"}, r"^deterministic must be True or False"),
+        ({"beta": 2.0, "accelerate": None}, r"^accelerate must be True or False"),
+        ({"beta": 2.0, "certify": 1}, r"^certify must be True, False or None"),
+        ({"beta": 2.0, "init": object()}, r"^init must be None, 'identity', 'random'"),
+        ({"beta": 2.0, "init": [[1.0, 0.0], [0.5]]}, r"^init must be a numeric array .* regular shape"),
+        ({"beta": 2.0, "n_t": 10**9}, r"^solve with 1000000000 clusters needs ~\d+\.\d GiB .* MAX_CELLS"),
+    ],
+)
+def test_bad_solve_arguments_name_the_argument(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        solve(_BSC, **kwargs)
+
+
+def test_solve_accepts_numpy_scalars_and_generators():
+    ref = solve(_BSC, 3.0, init="random", n_t=2, seed=2, tol=1e-12, max_iter=1000)
+    s = solve(_BSC, np.float32(3.0), init="random", n_t=np.int64(2), seed=np.int64(2), tol=np.float64(1e-12),
+              max_iter=np.int32(1000), certify=np.bool_(True))
+    assert_allclose(s.encoder, ref.encoder, rtol=0, atol=0)
+    g = solve(_BSC, 3.0, init="random", n_t=2, seed=np.random.default_rng(2))
+    assert_allclose(g.lagrangian, ref.lagrangian, atol=1e-9)
+
+
+def test_self_consistent_encoder_and_kl_rows_name_non_real_input():
+    with pytest.raises(ValueError, match=r"^p_y_x must be a numeric array of real numbers, got complex"):
+        kl_rows(np.array([[0.5 + 1j, 0.5]]), [[0.5, 0.5]])
+    with pytest.raises(ValueError, match=r"^p_t must be a numeric array of real numbers, got string"):
+        self_consistent_encoder([1.0], [[0.5, 0.5]], [[0.5, 0.5]], ["a"], 2.0)

@@ -24,11 +24,85 @@ def _ratio_brute(p_xy: np.ndarray, n: int = 400001) -> float:
     return float(ratio.max())
 
 
-@pytest.mark.parametrize("p", [0.01, 0.1, 0.3, 0.45])
-def test_binary_symmetric_source_has_s_star_equal_rho_squared(p):
-    p_xy = np.array([[1 - p, p], [p, 1 - p]]) / 2
-    assert_allclose(A.strong_dpi_constant(p_xy), (1 - 2 * p) ** 2, rtol=1e-7)
-    assert_allclose(A.trivial_threshold(p_xy), A.bsc_critical_beta(p), rtol=1e-7)
+#: The binary symmetric source at crossovers from tiny to next to 1/2 (where rho_m = 1 - 2p -> 0 and the old 0/0
+#: ratio near r = p broke first: 0.45 gave 0.0100000013 for 0.01).
+BSC_CROSSOVERS = [0.0, 1e-300, 1e-12, 1e-6, 1e-3, 0.01, 0.1, 0.3, 0.45, 0.49, 0.499, 0.4999999]
+
+
+@pytest.mark.parametrize("mirrored", [False, True], ids=["bsc", "mirrored"])
+@pytest.mark.parametrize("p", BSC_CROSSOVERS)
+def test_binary_symmetric_source_has_s_star_equal_rho_squared(p, mirrored):
+    """s* = rho_m^2 = (1 - 2p)^2 for [[1-p, p], [p, 1-p]] / 2 and its mirror [[p, 1-p], [1-p, p]] / 2.
+
+    Tolerance from the method, not from one machine: the supremum is the local limit r -> p, so the result is
+    rho_m^2 from an SVD whose second singular value 1 - 2p is exact to a few ulp of the largest one (1), i.e.
+    |rho_m^2 - (1 - 2p)^2| <= 2 |1 - 2p| * few eps; rounding 1 - p in the table adds another eps of rho_m.  The
+    ratio evaluated near r = p (relative error ~ eps / rho_m from the cancellation in (r - p) W) must not exceed it
+    by more.  32 eps |1 - 2p| covers all of these with margin; relative to (1 - 2p)^2 it is 32 eps / |1 - 2p|.
+    """
+    table = np.array([[1 - p, p], [p, 1 - p]]) / 2
+    p_xy = table[:, ::-1] if mirrored else table
+    rho = abs(1 - 2 * p)
+    atol = 32 * np.finfo(float).eps * rho
+    s = A.strong_dpi_constant(p_xy)
+    assert_allclose(s, rho**2, rtol=0, atol=atol, err_msg=f"p={p}, mirrored={mirrored}: s* - rho^2 = {s - rho**2:.3g}")
+    # the threshold 1/s* inherits the relative error atol / rho^2
+    assert_allclose(A.trivial_threshold(p_xy), A.bsc_critical_beta(p), rtol=atol / rho**2)
+
+
+def test_independent_source_has_s_star_zero():
+    assert A.strong_dpi_constant([[0.25, 0.25], [0.25, 0.25]]) == 0.0
+    assert A.trivial_threshold([[0.25, 0.25], [0.25, 0.25]]) == np.inf
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ratio_near_p_converges_to_its_quadratic_limit(seed):
+    """As z = t v -> 0 the ratio D(rW||q)/D(r||p) tends to the Rayleigh quotient sum (dW)^2/q / sum d^2/p with
+    d = p (v - p.v) (second-order expansion of both divergences), with an O(t) correction.  Evaluated from the
+    differences it stays exact to ~1e-13 relative down to t = 1e-12, where r - p ~ 1e-12 and the direct
+    sum r ln(r/p) is pure rounding (|D| ~ 1e-24 against an absolute error ~ 1e-16)."""
+    rng = np.random.default_rng(seed)
+    p_xy = rng.dirichlet(np.ones(12)).reshape(4, 3)
+    p = p_xy.sum(1)
+    W = p_xy / p[:, None]
+    q = p @ W
+    v = rng.standard_normal(4)
+    d = p * (v - p @ v)
+    limit = np.sum((d @ W) ** 2 / q) / np.sum(d**2 / p)
+    assert limit <= 1 / trivial_critical_beta(p_xy) + 1e-12, "the local limit is at most rho_m^2"
+    for t in (1e-3, 1e-6, 1e-9, 1e-12):
+        ratio, _ = A._dpi_ratio(t * v, p, W, q)
+        assert abs(ratio - limit) <= (20 * t + 1e-12) * limit, f"t={t}: {ratio!r} vs limit {limit!r}"
+
+
+def test_ratio_gradient_matches_finite_differences():
+    rng = np.random.default_rng(4)
+    p_xy = rng.dirichlet(np.ones(15)).reshape(5, 3)
+    p = p_xy.sum(1)
+    W = p_xy / p[:, None]
+    q = p @ W
+    for scale in (1.0, 1e-4):
+        z = scale * rng.standard_normal(5)
+        _, g = A._dpi_ratio(z, p, W, q)
+        h = 1e-6 * scale
+        fd = np.array([(A._dpi_ratio(z + h * e, p, W, q)[0] - A._dpi_ratio(z - h * e, p, W, q)[0]) / (2 * h)
+                       for e in np.eye(5)])
+        assert_allclose(g, fd, rtol=1e-5, atol=1e-8 * np.abs(fd).max(), err_msg=f"z scale {scale}")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"n_random": -1}, "n_random"), ({"n_random": 2.5}, "n_random"), ({"n_random": "3"}, "n_random"),
+     ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"), ({"seed": "a"}, "seed")],
+)
+def test_strong_dpi_constant_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        A.strong_dpi_constant([[0.45, 0.05], [0.05, 0.45]], **kwargs)
+
+
+def test_strong_dpi_constant_accepts_numpy_scalars():
+    s = A.strong_dpi_constant([[0.45, 0.05], [0.05, 0.45]], n_random=np.int64(2), seed=np.uint8(3))
+    assert_allclose(s, 0.64, rtol=1e-14)
 
 
 @pytest.mark.parametrize("seed", range(4))

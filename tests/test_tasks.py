@@ -161,3 +161,106 @@ def test_from_mat_errors(tmp_path):
 def test_bad_task_arguments(call, fragment):
     with pytest.raises(ValueError, match=fragment):
         call()
+
+
+def _write_mat(path, F, y):
+    from scipy.io import savemat
+
+    savemat(path, {"F": F, "y": y})
+    return path
+
+
+#: Bad authors'-format files: (F, y, message fragment).  F rows are patterns x with p(x) = 1/n each.
+BAD_MAT = {
+    "nan-in-F": (np.array([[0.0, 1.0], [np.nan, 1.0]]), np.array([[0, 1]]), r"'F' .* 0/1 bits; entry \(1, 0\) is nan"),
+    "half-in-F": (np.array([[0.0, 1.0], [0.5, 1.0]]), np.array([[0, 1]]), r"'F' .* entry \(1, 0\) is 0.5"),
+    "two-in-F": (np.array([[0, 2], [1, 1]]), np.array([[0, 1]]), r"'F' .* entry \(0, 1\) is 2"),
+    "complex-F": (np.array([[0, 1j], [1, 0]]), np.array([[0, 1]]), r"'F' .* complex"),
+    "nan-label": (np.array([[0, 1], [1, 1]]), np.array([[0.0, np.nan]]), r"'y' .* 0/1 labels; entry 1 is nan"),
+    "soft-label": (np.array([[0, 1], [1, 1]]), np.array([[0.0, 0.7]]), r"'y' .* entry 1 is 0.7"),
+    "empty-F": (np.zeros((0, 3)), np.zeros((1, 0)), r"'F' .* at least one row"),
+    "duplicate-rows": (np.array([[0, 1], [1, 1], [0, 1]]), np.array([[0, 1, 1]]), r"repeats the pattern of row 0 at "
+                       r"row 2"),
+    "constant-F": (np.ones((3, 4)), np.array([[0, 1, 0]]), r"repeats the pattern of row 0 at row 1 \(3 of 3"),
+    "label-count": (np.array([[0, 1], [1, 1]]), np.array([[0, 1, 1]]), r"'y' has 3 labels"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MAT))
+def test_from_mat_refuses_what_it_used_to_cast_or_divide_by(case, tmp_path):
+    F, y, fragment = BAD_MAT[case]
+    path = _write_mat(tmp_path / f"{case}.mat", F, y)
+    with pytest.raises(ValueError, match=fragment):
+        tasks.from_mat(path)
+
+
+def test_from_mat_accepts_constant_patterns_and_logicals(tmp_path):
+    """All-zeros and all-ones rows are patterns like any other (rows 0 and 4095 of var_u.mat), a constant bit
+    column carries no information but is legitimate, and MATLAB logicals load as bits."""
+    F = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=bool)
+    ds = tasks.from_mat(_write_mat(tmp_path / "ok.mat", F, np.array([[0, 0, 1, 1]], dtype=np.uint8)))
+    assert_allclose(ds["p_xy"].values, [[0.25, 0], [0.25, 0], [0, 0.25], [0, 0.25]])
+    assert_array_equal(ds["patterns"].values, F.astype(np.int8))
+    assert_allclose(ds.attrs["I_XY"], 1.0)
+
+
+@pytest.mark.parametrize(
+    "x, y, fragment",
+    [
+        ([0.0, np.nan, 1.0], [0, 1, 1], r"^x has a NaN or infinite code at sample 1"),
+        ([0, 1, 1], [0.0, 1.0, np.inf], r"^y has a NaN or infinite code at sample 2"),
+        (np.array([0, 1j, 1]), [0, 1, 1], r"^x must hold integer, real, boolean or string codes, got complex"),
+        ([0, None, 1], [0, 1, 1], r"^x must hold .* got objects"),
+        ([[0, 1], [1]], [0, 1], r"^x must be an array of codes or of rows of equal length"),
+        (np.zeros((3, 0)), [0, 1, 1], r"^x must be a non-empty"),
+    ],
+)
+def test_from_samples_refuses_non_symbols(x, y, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        tasks.from_samples(x, y)
+
+
+def test_from_samples_string_and_bool_symbols():
+    ds = tasks.from_samples(np.array(["a", "b", "a", "b"]), np.array([True, False, True, True]))
+    assert_allclose(ds["p_xy"].values, [[0, 2 / 4], [1 / 4, 1 / 4]])
+
+
+@pytest.mark.parametrize(
+    "call, fragment",
+    [
+        (lambda: tasks.tishby(gamma="19"), r"^gamma must be a real number.*None for the hard labels"),
+        (lambda: tasks.tishby(gamma=True), r"^gamma must be a real number"),
+        (lambda: tasks.tishby(gamma=np.inf), r"^gamma must be a finite number"),
+        (lambda: tasks.gamma_for_information("0.5"), r"^bits must be a real number"),
+        (lambda: tasks.gamma_for_information(np.nan), r"^bits must be a finite number"),
+        (lambda: tasks.binary_symmetric("0.1"), r"^p must be a real number"),
+        (lambda: tasks.binary_symmetric(np.nan), r"^p must be a finite number"),
+        (lambda: tasks.gaussian_discretized(rho="0.8"), r"^rho must be a real number"),
+        (lambda: tasks.gaussian_discretized(n_x=2.5), r"^n_x must be an integer"),
+        (lambda: tasks.gaussian_discretized(n_y="8"), r"^n_y must be an integer"),
+        (lambda: tasks.gaussian_discretized(n_x=10**6), r"^n_x = 1000000 exceeds MAX_GRID = 4096.*raise"),
+        (lambda: tasks.gaussian_discretized(width=-1.0), r"^width must be > 0"),
+        (lambda: tasks.sample(tasks.binary_symmetric(0.1), 1.5), r"^n must be an integer"),
+        (lambda: tasks.sample(tasks.binary_symmetric(0.1), 10**9), r"^n = 1000000000 exceeds MAX_SAMPLES"),
+        (lambda: tasks.sample(None, 5), r"^task must be a Dataset"),
+        (lambda: tasks.sample(tasks.binary_symmetric(0.1), 5, seed=-1), r"^seed must be an integer >= 0"),
+        (lambda: tasks.sample(tasks.binary_symmetric(0.1), 5, seed="a"), r"^seed must be an integer"),
+        (lambda: tasks.sample(tasks.binary_symmetric(0.1), 5, seed=1.5), r"^seed must be an integer.*float"),
+        (lambda: tasks.from_joint([[0.5, 0.5]], name=3), r"^name must be a non-empty string"),
+        (lambda: tasks.from_joint([[1.0, 1.0]], normalize="yes"), r"^normalize must be True or False"),
+        (lambda: tasks.sufficient_classes([[0.5, 0.5]], decimals=1.5), r"^decimals must be an integer"),
+    ],
+)
+def test_bad_scalars_name_the_argument(call, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        call()
+
+
+def test_numpy_scalars_are_accepted_like_python_numbers():
+    assert_allclose(tasks.binary_symmetric(np.float32(0.25)).attrs["I_XY"], tasks.binary_symmetric(0.25).attrs["I_XY"])
+    g = tasks.gaussian_discretized(np.float64(0.5), np.int64(6), np.int32(5), np.float32(3.0))
+    assert g["p_xy"].shape == (6, 5)
+    task = tasks.binary_symmetric(0.2)
+    a, b = tasks.sample(task, np.int64(50), seed=np.int64(7)), tasks.sample(task, 50, seed=7)
+    assert_array_equal(a["label"].values, b["label"].values)
+    assert_allclose(tasks.tishby(np.int64(19)).attrs["I_XY"], tasks.tishby(19.0).attrs["I_XY"], rtol=0, atol=0)

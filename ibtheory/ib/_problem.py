@@ -23,13 +23,17 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._validate import real, show
 from ..info import validate_distribution
 from ..tasks import sufficient_classes
 
-__all__ = ["Reduced", "reduce", "validate_beta", "expand_encoder"]
+__all__ = ["Reduced", "reduce", "validate_beta", "validate_flag", "check_size", "expand_encoder", "MAX_CELLS"]
 
 #: Decimal places used to decide that two rows p(y|x) are equal (see ``tasks.sufficient_classes``).
 ROW_DECIMALS = 12
+#: Largest working set, in float64 cells, that :func:`check_size` lets a solve or a curve allocate (2**28 cells =
+#: 2 GiB): checked before any work, so a problem too large for memory fails at once instead of after minutes.
+MAX_CELLS = 2**28
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,9 @@ def reduce(p_xy: ArrayLike, name: str = "p_xy") -> Reduced:
     cls_kept = sufficient_classes(sub / sub.sum(), decimals=ROW_DECIMALS)
     n_s = int(cls_kept.max()) + 1
     p_s = np.bincount(cls_kept, weights=p_x[keep], minlength=n_s)
+    # sums to 1 only within rounding (or the 1e-9 tolerance of validate_distribution): with a single class,
+    # p_s = [1 + 2e-16] would give H(S) = -3e-16 bits and a hull starting at a negative I(X;T)
+    p_s /= p_s.sum()
     joint_s = np.zeros((n_s, n_y))
     np.add.at(joint_s, cls_kept, sub)
     W = joint_s / p_s[:, None]
@@ -119,14 +126,41 @@ def reduce(p_xy: ArrayLike, name: str = "p_xy") -> Reduced:
 
 
 def validate_beta(beta: float, name: str = "beta") -> float:
-    """Return ``beta`` as a float or raise ``ValueError`` unless it is finite and > 0."""
+    """Return ``beta`` as a float or raise ``ValueError`` naming ``name`` unless it is a finite real number > 0
+    (numpy scalars accepted; strings, bools, None, NaN and inf refused)."""
     try:
-        b = float(beta)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive finite number, got {beta!r}") from None
-    if not (np.isfinite(b) and b > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {beta!r}")
-    return b
+        return real(beta, name, 0.0, low_open=True)
+    except ValueError:
+        number = isinstance(beta, (int, float, np.integer, np.floating)) and not isinstance(beta, (bool, np.bool_))
+        kind = "" if number else f" ({type(beta).__name__})"
+        raise ValueError(f"{name} must be a positive finite number, got {show(beta)}{kind}") from None
+
+
+def validate_flag(value, name: str, allow_none: bool = False) -> bool | None:
+    """``value`` as a bool (True/False or numpy bools; None too when ``allow_none``), else ``ValueError``: a string
+    such as ``"no"`` would otherwise count as True."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    expected = "True, False or None" if allow_none else "True or False"
+    raise ValueError(f"{name} must be {expected}, got {show(value)} ({type(value).__name__})")
+
+
+def check_size(prob: Reduced, n_t: int, n_points: int = 1, what: str = "this problem", hint: str = "") -> None:
+    """Refuse, before any work, a problem whose working set exceeds :data:`MAX_CELLS` float64 cells.
+
+    The working set is ``n_points * n_t * (n_x + n_s + n_y)`` cells: per point (beta) an encoder over every x
+    (n_x, n_t), the iteration's (n_t, n_s) divergences and weights, and the decoder (n_t, n_y).
+    """
+    cells = int(n_points) * int(n_t) * (prob.n_x + prob.n_s + prob.n_y)
+    if cells > MAX_CELLS:
+        raise ValueError(
+            f"{what} needs ~{cells * 8 / 2**30:.1f} GiB ({cells:.3g} float64 cells: {n_points} point(s) x {n_t} "
+            f"clusters x (|X| {prob.n_x} + |S| {prob.n_s} + |Y| {prob.n_y})), above the limit MAX_CELLS = "
+            f"{MAX_CELLS:.3g} cells ({MAX_CELLS * 8 / 2**30:.3g} GiB){'; ' + hint if hint else ''}; or raise "
+            f"ibtheory.ib._problem.MAX_CELLS if the memory is there"
+        )
 
 
 def expand_encoder(enc_s: np.ndarray, classes: np.ndarray, p_t: np.ndarray) -> np.ndarray:

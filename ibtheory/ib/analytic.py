@@ -31,6 +31,8 @@ import numpy as np
 import sympy as sp
 from numpy.typing import ArrayLike
 
+from .._validate import probability, real
+
 __all__ = [
     "binary_entropy",
     "binary_entropy_inverse",
@@ -48,9 +50,16 @@ __all__ = [
 ]
 
 
+def _real_values(a: ArrayLike, name: str) -> np.ndarray:
+    """``a`` as a float64 array, or ``ValueError`` naming ``name`` for non-real input (strings, complex, objects)."""
+    from ..info import _real_array
+
+    return _real_array(a, name)
+
+
 def binary_entropy(q: ArrayLike) -> np.ndarray:
     """h(q) = -q log2 q - (1 - q) log2(1 - q) in bits, elementwise, h(0) = h(1) = 0."""
-    q = np.asarray(q, dtype=np.float64)
+    q = _real_values(q, "q")
     with np.errstate(divide="ignore", invalid="ignore"):
         out = -np.where(q > 0, q * np.log2(q), 0.0) - np.where(q < 1, (1 - q) * np.log2(1 - q), 0.0)
     return out
@@ -65,7 +74,7 @@ def binary_entropy_inverse(H: ArrayLike) -> np.ndarray:
     >>> round(float(binary_entropy_inverse(1.0)), 6), round(float(binary_entropy_inverse(0.468996)), 6)
     (0.5, 0.1)
     """
-    H = np.asarray(H, dtype=np.float64)
+    H = _real_values(H, "H")
     if np.any(~np.isfinite(H)) or np.any(H < 0) or np.any(H > 1 + 1e-12):
         raise ValueError("H must lie in [0, 1] bits")
     lo, hi = np.zeros_like(H), np.full_like(H, 0.5)
@@ -84,18 +93,19 @@ def bsc_curve(p: float, R: ArrayLike) -> np.ndarray:
     >>> round(float(bsc_curve(0.1, 1.0)), 6)
     0.531004
     """
-    if not (np.isfinite(p) and 0 <= p <= 1):
-        raise ValueError(f"p must lie in [0, 1], got {p!r}")
-    R = np.asarray(R, dtype=np.float64)
-    if np.any(R < 0):
-        raise ValueError("R must be >= 0 bits")
+    p = probability(p, "p")
+    R = _real_values(R, "R")
+    if np.any(np.isnan(R)) or np.any(R < 0):
+        raise ValueError("R must be >= 0 bits (not NaN)")
     u = binary_entropy_inverse(np.clip(1.0 - R, 0.0, 1.0))
     return 1.0 - binary_entropy(p * (1 - u) + u * (1 - p))
 
 
 def bsc_critical_beta(p: float) -> float:
-    """beta_0 = 1 / (1 - 2p)^2: below it the IB solution of the binary symmetric source is trivial."""
-    return 1.0 / (1.0 - 2.0 * p) ** 2
+    """beta_0 = 1 / (1 - 2p)^2: below it the IB solution of the binary symmetric source is trivial (inf at
+    p = 1/2, where X and Y are independent)."""
+    p = probability(p, "p")
+    return np.inf if p == 0.5 else 1.0 / (1.0 - 2.0 * p) ** 2
 
 
 def gaussian_ib_eigenvalues(cov_x: ArrayLike, cov_xy: ArrayLike, cov_y: ArrayLike) -> np.ndarray:
@@ -122,8 +132,11 @@ def gaussian_ib_point(lambdas: ArrayLike, beta: ArrayLike) -> tuple[np.ndarray, 
 
 
 def gaussian_ib_curve(rho: float, R: ArrayLike) -> np.ndarray:
-    """Scalar Gaussian IB curve F(R) = -1/2 log2(1 - rho^2 (1 - 2^(-2R))) in bits."""
-    R = np.asarray(R, dtype=np.float64)
+    """Scalar Gaussian IB curve F(R) = -1/2 log2(1 - rho^2 (1 - 2^(-2R))) in bits (|rho| < 1, R >= 0 bits)."""
+    rho = real(rho, "rho", -1.0, 1.0, low_open=True, high_open=True)
+    R = _real_values(R, "R")
+    if np.any(np.isnan(R)) or np.any(R < 0):
+        raise ValueError("R must be >= 0 bits (not NaN)")
     return -0.5 * np.log2(1.0 - rho**2 * (1.0 - 2.0 ** (-2.0 * R)))
 
 
@@ -143,45 +156,83 @@ def gaussian_ib_critical_betas(lambdas: ArrayLike) -> np.ndarray:
         return 1.0 / (1.0 - lam)
 
 
+def _dpi_ratio(z: np.ndarray, p: np.ndarray, W: np.ndarray, q: np.ndarray) -> tuple[float, np.ndarray]:
+    """D(rW || q) / D(r || p) for r = softmax(ln p + z), and its gradient in z (q = pW; unit-free).
+
+    Both divergences are computed from the differences, never from r and p themselves:
+
+        d = r - p = p expm1(z - m),   m = ln sum_i p_i e^{z_i} = log1p(sum_i p_i expm1(z_i)),
+        D(r || p) = sum_i p_i phi(d_i / p_i),   D(rW || q) = sum_y q_y phi((dW)_y / q_y),
+
+    with phi(e) = (1 + e) ln(1 + e) - e summed by its series near 0 (``ibtheory.info``).  Every factor keeps full
+    relative precision as r -> p, where the direct sum r ln(r/p) is 0/0 in rounding; z is first centred
+    (z -> z - p.z, which leaves r unchanged) so that m is small there.  Returns (0, 0) where d vanishes (r = p to
+    rounding): the limit there depends on the direction and is at most rho_m^2.
+    """
+    from scipy.special import logsumexp
+
+    from ..info import _phi
+
+    z = z - p @ z
+    if z.max() < 1.0:
+        m = float(np.log1p(p @ np.expm1(z)))
+    else:  # far from p: the plain log-sum-exp is exact enough and cannot overflow
+        m = float(logsumexp(z, b=p))
+    u = z - m  # = ln(r / p)
+    e_r = np.expm1(u)
+    d = p * e_r
+    B = float(p @ _phi(e_r))
+    if not (np.isfinite(B) and B > 1e-280):
+        return 0.0, np.zeros_like(z)
+    pos = q > 0
+    e_y = np.zeros_like(q)
+    e_y[pos] = (d @ W)[pos] / q[pos]
+    e_y = np.maximum(e_y, -1.0)
+    A = float(q[pos] @ _phi(e_y[pos]))
+    ratio = A / B
+    with np.errstate(divide="ignore"):
+        log_y = np.where(pos & (e_y > -1.0), np.log1p(e_y), 0.0)  # ln(rW / q); 0 where rW = 0 (no gradient)
+    # dA/dr = W ln(rW/q) + 1, dB/dr = ln(r/p) + 1; the constants cancel in the softmax Jacobian below
+    g_r = (W @ log_y - ratio * u) / B
+    r = p * np.exp(u)
+    return ratio, r * (g_r - r @ g_r)
+
+
 def strong_dpi_constant(p_xy: ArrayLike, n_random: int = 20, seed: int = 0) -> float:
     """s*(X;Y) = sup_{r != p_x} D(r W || p_x W) / D(r || p_x)  (W = p(y|x); unit-free, in [0, 1]).
 
     It is the initial slope F'(0) of the IB curve and sup_T I(T;Y)/I(X;T) over all T - X - Y (Anantharam et al.
     2013), so only the trivial solution exists for beta < 1/s*.  Computed on the sufficient statistic by L-BFGS
     over r = softmax(ln p + z) from the mixtures (1 - t) p + t e_s (every class s, t = 0.5, 0.99) and ``n_random``
-    Dirichlet points; the local limit r -> p gives rho_m^2, so the result is max(best ratio found, rho_m^2): a lower
-    bound on s*, exact when the optimiser finds the global maximum (checked against brute force in the tests).
+    Dirichlet points (0 to 10^5, from ``seed``).  The ratio is evaluated from d = r - p (see :func:`_dpi_ratio`),
+    so it keeps full relative precision as r -> p, where its limit is a Rayleigh quotient <= rho_m^2 (rho_m the maximal
+    correlation, ``ibtheory.ib.trivial_critical_beta``).  The result is max(best ratio found, rho_m^2): a lower
+    bound on s*, exact when the optimiser finds the global maximum (checked against brute force in the tests) and,
+    when the supremum is the local limit (binary symmetric source: s* = rho_m^2 = (1 - 2p)^2), exact to the
+    precision of the SVD that gives rho_m (~ 1e-16 |rho_m| absolute).
 
     >>> round(strong_dpi_constant([[0.45, 0.05], [0.05, 0.45]]), 6)   # (1 - 2p)^2 for the binary symmetric source
     0.64
     """
     from scipy.optimize import minimize
 
+    from .._validate import integer
+    from .._validate import seed as check_seed
     from ._problem import reduce
     from .curve import trivial_critical_beta
 
+    n_random = integer(n_random, "n_random", 0, 10**5)
+    seed = check_seed(seed)
     prob = reduce(p_xy)
     p, W = prob.p_s, prob.W
     q = p @ W
-    rho2 = 1.0 / trivial_critical_beta(prob)
     if prob.n_s < 2:
         return 0.0
+    rho2 = 1.0 / trivial_critical_beta(prob)
 
     def neg_ratio(z):
-        lr = np.log(p) + z
-        lr -= lr.max()
-        r = np.exp(lr)
-        r /= r.sum()
-        rw = r @ W
-        with np.errstate(divide="ignore", invalid="ignore"):
-            A = float(np.sum(np.where(rw > 0, rw * np.log(rw / q), 0.0)))
-            lrp = np.where(r > 0, np.log(r / p), 0.0)
-            dA = W @ np.where(rw > 0, np.log(rw / q), 0.0) + 1.0
-        B = float(r @ lrp)
-        if B < 1e-7:  # next to r = p the ratio is 0/0 in rounding; its limit there, <= rho_m^2, is covered
-            return 0.0, np.zeros_like(z)
-        g_r = (dA * B - A * (lrp + 1.0)) / B**2
-        return -A / B, -(r * (g_r - r @ g_r))
+        ratio, grad = _dpi_ratio(z, p, W, q)
+        return -ratio, -grad
 
     rng = np.random.default_rng(seed)
     starts = [(1 - t) * p + t * np.eye(prob.n_s)[i] for i in range(prob.n_s) for t in (0.5, 0.99)]

@@ -42,17 +42,26 @@ import xarray as xr
 from numpy.typing import ArrayLike
 from tqdm.auto import tqdm
 
+from .._validate import integer, real, show
+from .._validate import seed as check_seed
+from ..info import _real_array
 from ..store import with_provenance
 from . import _improve as im
 from . import _iterate as it
 from ._hull import hull_inverse, hull_value, upper_hull
-from ._problem import Reduced, reduce, validate_beta
+from ._problem import Reduced, check_size, reduce, validate_flag
 from .solver import IBSolution, solution_from_state
 
 __all__ = ["ib_curve", "anneal", "curve_value", "curve_inverse", "curve_upper", "default_betas",
-           "trivial_critical_beta", "HARD_LABEL_EXPLANATION"]
+           "trivial_critical_beta", "HARD_LABEL_EXPLANATION", "MAX_BETAS"]
 
 _LN2 = np.log(2.0)
+#: Largest number of betas ``ib_curve`` takes in one call (``n_betas`` or ``len(betas)``): ~6 ms each on the paper's
+#: task, so 10^4 betas already take about a minute and hold 10^4 encoders.  Split a longer grid into several calls.
+MAX_BETAS = 10_000
+#: Smallest ``critical_rtol``: brackets are bisected until hi/lo < 1 + critical_rtol, which float64 betas cannot
+#: resolve much below 1e-15 (and the transitions themselves are not defined to better than ~0.5 %, see ib_curve).
+MIN_CRITICAL_RTOL = 1e-9
 #: map evaluations per solve in the critical-beta bisection (enough to tell the cluster count next to a transition)
 _BISECTION_BUDGET = 400
 
@@ -101,8 +110,8 @@ def anneal(prob: Reduced, betas: Sequence[float], direction: str = "reverse", to
     trivial encoder and splits every cluster before each beta (use increasing betas).
     """
     if direction not in ("reverse", "forward"):
-        raise ValueError(f"direction must be 'reverse' or 'forward', got {direction!r}")
-    rng = np.random.default_rng(seed)
+        raise ValueError(f"direction must be 'reverse' or 'forward', got {show(direction)}")
+    rng = np.random.default_rng(check_seed(seed))
     if direction == "reverse":
         state = it.from_encoder(prob, np.eye(prob.n_s))
     else:
@@ -136,7 +145,10 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
     ----------
     p_xy : joint distribution (or a task Dataset with ``p_xy``); zero rows are dropped (``x_class = -1``), equal
         rows p(y|x) merged.
-    betas : betas to solve at (> 0); default ``n_betas`` log-spaced from 0.8 / rho_m^2 over four decades.
+    betas : betas to solve at (finite, > 0; at most ``MAX_BETAS`` = 10^4); default ``n_betas`` (2 to ``MAX_BETAS``)
+        log-spaced from 0.8 / rho_m^2 over four decades.  Before any work the working set (~ betas x |S| x
+        (|X| + |S| + |Y|) float64 cells, twice the betas when refining) is checked against
+        ``ibtheory.ib._problem.MAX_CELLS`` (2 GiB); a ``ValueError`` says how to get under it.
     tol, max_iter : fixed-point tolerance and budget of map evaluations per beta during annealing (a point that
         runs out is still certified, and polished to 1e-13 with a larger budget if its gap exceeds ``gap_tol``;
         the polishing of all such points is batched, so a small annealing budget is the faster choice).
@@ -146,11 +158,11 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
         supported (gaps <= 2e-7 bits on random problems) but 4-10x slower than the uncertified curve, so opt-in.
     gap_tol : a certified gap above this (bits) triggers re-seeding at the certificate's maximiser.
     refine_critical : bisect brackets where the cluster count changes (default: when ``betas`` is None).
-    critical_rtol : bisection stops when the bracket's ratio is below 1 + critical_rtol.  Finer is rarely
+    critical_rtol : bisection stops when the bracket's ratio is below 1 + critical_rtol (>= 1e-9).  Finer is rarely
         meaningful: next to a transition the cluster count of a solve depends on its warm start (hysteresis), and
         annealing the same grid from other starts moves the critical betas by up to ~0.5 %.
     keep_brackets : also put the two solutions that end each final bracket on the curve (slow to certify).
-    seed : seed of the forward-annealing perturbations.
+    seed : seed of the forward-annealing perturbations (an integer in [0, 2**63 - 1]).
     progress : tqdm progress bar over betas.
 
     Returns
@@ -167,24 +179,35 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
     >>> bool(c.I_TY.max() <= c.attrs["I_XY"] + 1e-12)
     True
     """
-    prob = reduce(p_xy)
     user_betas = betas is not None
-    if user_betas:
-        bs = np.atleast_1d(np.asarray(betas, dtype=np.float64))
-        if bs.ndim != 1 or bs.size == 0:
-            raise ValueError(f"betas must be a non-empty 1-D array, got shape {bs.shape}")
-        for b in bs:
-            validate_beta(b, "betas")
-        bs = np.unique(bs)
-    else:
-        if int(n_betas) != n_betas or n_betas < 2:
-            raise ValueError(f"n_betas must be an integer >= 2, got {n_betas!r}")
-        bs = np.geomspace(0.1, 10.0, int(n_betas)) if prob.deterministic else default_betas(prob, int(n_betas))
-    do_cert = (prob.n_y == 2) if certify is None else bool(certify)
+    bs = _check_betas(betas) if user_betas else None
+    n_betas = integer(n_betas, "n_betas", 2)
+    if n_betas > MAX_BETAS:
+        raise ValueError(f"n_betas = {n_betas} exceeds MAX_BETAS = {MAX_BETAS}: compute the curve over parts of the "
+                         f"beta range (betas=...) in several calls and concatenate them, or raise "
+                         f"ibtheory.ib.curve.MAX_BETAS")
+    tol = real(tol, "tol", 0.0, low_open=True)
+    max_iter = integer(max_iter, "max_iter", 1)
+    gap_tol = real(gap_tol, "gap_tol", 0.0, low_open=True)
+    critical_rtol = real(critical_rtol, "critical_rtol", MIN_CRITICAL_RTOL)
+    seed = check_seed(seed)
+    forward, certify, refine_critical = (validate_flag(v, nm, allow_none=True) for nm, v in
+                                         (("forward", forward), ("certify", certify),
+                                          ("refine_critical", refine_critical)))
+    keep_brackets, progress = validate_flag(keep_brackets, "keep_brackets"), validate_flag(progress, "progress")
+    prob = reduce(p_xy)
+    n_points = len(bs) if user_betas else n_betas
+    refine = (not user_betas) if refine_critical is None else refine_critical
+    # the fill of steep stretches adds up to as many betas again
+    check_size(prob, prob.n_s, n_points * (2 if refine and not prob.deterministic else 1), what="the IB curve",
+               hint="use fewer betas, or coarsen X (the curve starts from one cluster per distinct p(y|x) and "
+                    "stores an encoder over every x per beta)")
+    if not user_betas:
+        bs = np.geomspace(0.1, 10.0, n_betas) if prob.deterministic else default_betas(prob, n_betas)
+    do_cert = (prob.n_y == 2) if certify is None else certify
     if do_cert and prob.n_y > 3:
         raise ValueError(f"certify=True needs |Y| <= 3, got |Y| = {prob.n_y}")
-    refine = (not user_betas) if refine_critical is None else bool(refine_critical)
-    forward = (not do_cert) if forward is None else bool(forward)
+    forward = (not do_cert) if forward is None else forward
     bar = tqdm(total=len(bs) * (2 if forward else 1), disable=not progress, desc="IB curve", unit="beta")
 
     if prob.deterministic:
@@ -216,6 +239,21 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
         gap_tol=gap_tol, refine_critical=refine, critical_rtol=critical_rtol, keep_brackets=bool(keep_brackets),
         seed=int(seed),
         betas_given=user_betas))
+
+
+def _check_betas(betas: ArrayLike) -> np.ndarray:
+    """User betas as a sorted array of distinct floats, or ``ValueError`` naming ``betas``."""
+    bs = np.atleast_1d(_real_array(betas, "betas"))
+    if bs.ndim != 1 or bs.size == 0:
+        raise ValueError(f"betas must be a non-empty 1-D array, got shape {bs.shape}")
+    if bs.size > MAX_BETAS:
+        raise ValueError(f"betas has {bs.size} values, more than MAX_BETAS = {MAX_BETAS}: compute the curve over "
+                         f"parts of the grid in several calls and concatenate them, or raise "
+                         f"ibtheory.ib.curve.MAX_BETAS")
+    bad = np.flatnonzero(~(np.isfinite(bs) & (bs > 0)))
+    if bad.size:
+        raise ValueError(f"betas must be positive finite numbers; betas[{bad[0]}] is {show(bs[bad[0]])}")
+    return np.unique(bs)
 
 
 def _n_clusters(sol: IBSolution, tol: float = 1e-4) -> int:
@@ -363,10 +401,17 @@ def _upper(ixt, ity, gap, betas, I_XY, R) -> np.ndarray:
 
 
 def _check_R(R, name) -> np.ndarray:
-    arr = np.asarray(R, dtype=np.float64)
+    arr = _real_array(R, name)
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise ValueError(f"{name} must be finite and >= 0 (bits)")
     return arr
+
+
+def _check_curve(curve, needs: tuple[str, ...] = ("hull_I_XT", "hull_I_TY")) -> xr.Dataset:
+    if not isinstance(curve, xr.Dataset) or any(k not in curve for k in needs):
+        raise ValueError(f"curve must be the Dataset returned by ib_curve (with {', '.join(needs)}), got "
+                         f"{type(curve).__name__}")
+    return curve
 
 
 def curve_value(curve: xr.Dataset, R: ArrayLike) -> np.ndarray:
@@ -376,11 +421,13 @@ def curve_value(curve: xr.Dataset, R: ArrayLike) -> np.ndarray:
     >>> curve_value(c, [0.25, 2.0]).tolist()
     [0.25, 1.0]
     """
+    curve = _check_curve(curve)
     return hull_value(curve["hull_I_XT"].values, curve["hull_I_TY"].values, _check_R(R, "R"))
 
 
 def curve_inverse(curve: xr.Dataset, I: ArrayLike) -> np.ndarray:
     """Smallest R (bits) with F(R) >= I; +inf for I above I(X;Y) (no encoder reaches it)."""
+    curve = _check_curve(curve)
     return hull_inverse(curve["hull_I_XT"].values, curve["hull_I_TY"].values, _check_R(I, "I"))
 
 
@@ -389,6 +436,7 @@ def curve_upper(curve: xr.Dataset, R: ArrayLike) -> np.ndarray:
 
     Raises ``ValueError`` if the curve carries no certificate (``gap``; |Y| > 3 or ``certify=False``).
     """
+    curve = _check_curve(curve, ("I_XT", "I_TY", "beta"))
     if "gap" not in curve:
         raise ValueError("curve has no certificate ('gap'): compute it with certify=True (needs |Y| <= 3)")
     return _upper(curve["I_XT"].values, curve["I_TY"].values, curve["gap"].values, curve["beta"].values,

@@ -34,8 +34,11 @@ import numpy as np
 import xarray as xr
 from numpy.typing import ArrayLike
 
+from .._validate import integer, real
+from .._validate import seed as check_seed
+from ..info import _real_array
 from . import _iterate as it
-from ._problem import Reduced, expand_encoder, reduce, validate_beta
+from ._problem import Reduced, check_size, expand_encoder, reduce, validate_beta, validate_flag
 
 __all__ = ["IBSolution", "solve", "kl_rows", "self_consistent_encoder", "solve_reduced", "solution_from_state"]
 
@@ -115,8 +118,8 @@ def kl_rows(p_y_x: ArrayLike, decoder: ArrayLike, units: str = "bits") -> np.nda
     """
     if units not in ("bits", "nats"):
         raise ValueError(f"units must be 'bits' or 'nats', got {units!r}")
-    W = np.asarray(p_y_x, dtype=np.float64)
-    dec = np.asarray(decoder, dtype=np.float64)
+    W = _real_array(p_y_x, "p_y_x")
+    dec = _real_array(decoder, "decoder")
     if W.ndim != 2 or dec.ndim != 2 or W.shape[1] != dec.shape[1]:
         raise ValueError(f"p_y_x (n_x, n_y) and decoder (n_t, n_y) must share n_y, got {W.shape} and {dec.shape}")
     for nm, a in (("p_y_x", W), ("decoder", dec)):
@@ -140,8 +143,8 @@ def self_consistent_encoder(p_x: ArrayLike, p_y_x: ArrayLike, decoder: ArrayLike
     [[1.0, 0.0], [0.0, 1.0]]
     """
     beta = validate_beta(beta)
-    px = np.asarray(p_x, dtype=np.float64)
-    pt = np.asarray(p_t, dtype=np.float64)
+    px = _real_array(p_x, "p_x")
+    pt = _real_array(p_t, "p_t")
     if px.ndim != 1 or not np.all(np.isfinite(px)) or np.any(px < 0):
         raise ValueError("p_x must be a 1-D finite non-negative array")
     if pt.ndim != 1 or not np.all(np.isfinite(pt)) or np.any(pt < 0) or pt.sum() <= 0:
@@ -195,15 +198,13 @@ def _initial_state(prob: Reduced, init, n_t: int | None, seed) -> it.State:
     if init is None or (isinstance(init, str) and init in ("identity", "random")):
         if n_t is None and init != "random":
             return it.from_encoder(prob, np.eye(prob.n_s))
-        k = prob.n_s if n_t is None else int(n_t)
-        if k < 1:
-            raise ValueError(f"n_t must be a positive integer, got {n_t!r}")
+        k = prob.n_s if n_t is None else n_t
         rng = np.random.default_rng(0 if seed is None else seed)
         enc = rng.dirichlet(np.ones(k), size=prob.n_s)
         return it.from_encoder(prob, enc)
     if isinstance(init, str):
         raise ValueError(f"init must be None, 'identity', 'random', an encoder array or an IBSolution, got {init!r}")
-    enc = np.asarray(init, dtype=np.float64)
+    enc = _real_array(init, "init")
     if enc.ndim != 2 or enc.shape[0] != prob.n_x or not np.all(np.isfinite(enc)) or np.any(enc < 0):
         raise ValueError(f"init encoder must be a finite non-negative (n_x={prob.n_x}, n_t) array, got {enc.shape}")
     rows = enc[prob.classes >= 0]
@@ -258,13 +259,15 @@ def solve(p_xy: ArrayLike, beta: float, init=None, n_t: int | None = None, tol: 
     init : None or "identity" (one cluster per class of the sufficient statistic, the natural start at high beta),
         "random" (Dirichlet encoder with ``n_t`` clusters from ``seed``), an encoder array (n_x, n_t), or an
         :class:`IBSolution` (warm start).
-    n_t : number of clusters for a random start (default: number of sufficient-statistic classes).
-    tol, max_iter : convergence tolerance on max |G(theta) - theta| and the budget of map evaluations.
+    n_t : number of clusters for a random start (default: number of sufficient-statistic classes).  Before any
+        work the working set n_t (|X| + |S| + |Y|) float64 cells is checked against
+        ``ibtheory.ib._problem.MAX_CELLS`` (2 GiB).
+    tol, max_iter : convergence tolerance (> 0) on max |G(theta) - theta| and the budget of map evaluations (>= 1).
     deterministic : solve the deterministic IB (hard encoder) instead.
     accelerate : SQUAREM acceleration (False gives the plain iteration).
     certify : compute the certificate ``gap`` and re-seed while it exceeds 1e-7 bits (default: when |Y| = 2;
         ``True`` certifies |Y| = 3 too, slower).
-    seed : seed or Generator for ``init="random"``.
+    seed : seed (an integer in [0, 2**63 - 1]) or Generator for ``init="random"``.
 
     Returns
     -------
@@ -280,11 +283,27 @@ def solve(p_xy: ArrayLike, beta: float, init=None, n_t: int | None = None, tol: 
     (1.0, 0.531)
     """
     beta = validate_beta(beta)
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
-    if int(max_iter) != max_iter or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    tol = real(tol, "tol", 0.0, low_open=True)
+    max_iter = integer(max_iter, "max_iter", 1)
+    n_t = None if n_t is None else integer(n_t, "n_t", 1)
+    if seed is not None and not isinstance(seed, np.random.Generator):
+        seed = check_seed(seed)
+    deterministic = validate_flag(deterministic, "deterministic")
+    accelerate = validate_flag(accelerate, "accelerate")
+    certify = validate_flag(certify, "certify", allow_none=True)
+    if not (init is None or isinstance(init, (str, it.State, IBSolution))):  # an encoder array (n_x, n_t)
+        if not (isinstance(init, (list, tuple)) or hasattr(init, "__array__")):
+            raise ValueError(f"init must be None, 'identity', 'random', an encoder array or an IBSolution, got "
+                             f"{type(init).__name__}")
+        init = _real_array(init, "init")
     prob = reduce(p_xy)
+    if isinstance(init, np.ndarray):
+        k = int(init.shape[-1]) if init.ndim >= 1 else 1
+    elif isinstance(init, (IBSolution, it.State)):
+        k = int(init.p_t.size) if isinstance(init, IBSolution) else int(init.log_pt.size)
+    else:
+        k = prob.n_s if n_t is None else n_t
+    check_size(prob, k, what=f"solve with {k} clusters", hint="start from fewer clusters (n_t=..., a random start)")
     state = _initial_state(prob, init, n_t, seed)
-    return solve_reduced(prob, beta, state, tol=tol, max_iter=int(max_iter), deterministic=deterministic,
+    return solve_reduced(prob, beta, state, tol=tol, max_iter=max_iter, deterministic=deterministic,
                          accelerate=accelerate, certify=False if deterministic else certify)
