@@ -135,3 +135,64 @@ def test_example_grids_are_valid():
     assert {f.name for f in files} >= {"small.toml", "paper.toml", "ib_beta.toml", "plugin_mi.toml", "bench.toml"}
     sizes = {f.stem: len(runner.load_grid(f).tasks()) for f in files}
     assert sizes["paper"] == 6 * 3 * 3 * 5, "paper-size grid: 54 points x 5 chunks of 10 repeats"
+
+
+# ---------------------------------------------------------------- size guard, folders
+def test_a_grid_of_millions_of_tasks_is_refused_before_expansion(monkeypatch):
+    """3e6 points used to be accepted (then minutes of silence and memory exhaustion when the tasks were built);
+    the count comes from the axis lengths alone: nothing may be expanded or validated point by point."""
+    kind = runner.get_kind("plugin_mi")
+
+    def no_expansion(*args, **kwargs):
+        raise AssertionError("the grid was expanded before its size was checked")
+
+    monkeypatch.setattr(kind.split.__class__, "chunks", no_expansion)
+    monkeypatch.setattr(grid_module.Grid, "points", no_expansion)
+    spec = {"kind": "plugin_mi", "fixed": {"repeats": 1}, "axes": {"p": [i / 1000 for i in range(1000)],
+                                                                   "n": list(range(1, 3001))}}
+    with pytest.raises(ValueError, match=r"grid has 3,000,000 tasks \(1000 p x 3000 n = 3,000,000 point\(s\), 1 "
+                                         r"task\(s\) per point\), more than the maximum 100,000"):
+        runner.load_grid(spec)
+    chunked = {"kind": "plugin_mi", "fixed": {"repeats": 2000, "repeats_per_task": 1, "n": 5},
+               "axes": {"p": [i / 100 for i in range(51)]}}  # 51 points x 2000 chunks
+    with pytest.raises(ValueError, match="102,000 tasks"):
+        runner.load_grid(chunked)
+
+
+def test_the_size_limit_is_exact(monkeypatch):
+    monkeypatch.setattr(grid_module, "MAX_GRID_TASKS", 12)
+    assert len(runner.load_grid(BASE).tasks()) == 2 * 1 * 3  # 2 points x ceil(5 / 2) chunks
+    assert len(runner.load_grid(_with(axes__n=[50, 60])).tasks()) == 12  # at the limit: accepted
+    with pytest.raises(ValueError, match="grid has 18 tasks .* more than the maximum 12"):
+        runner.load_grid(_with(axes__n=[50, 60, 70]))
+    assert runner.MAX_GRID_TASKS == 100_000  # the documented default (docs/scaling.md)
+
+
+@pytest.mark.parametrize("kind", ["plugin_mi", "train", "ib_curve"])
+def test_chunk_count_without_expansion_matches_the_expansion(kind):
+    split = runner.get_kind(kind).split
+    if isinstance(split, runner.RangeSplit):
+        configs = [{split.values: list(range(n)), split.size: size} for n in (1, 7, 8, 9) for size in (None, 1, 3, 8)]
+    else:
+        configs = [{split.total: n, split.size: size} for n in (1, 7, 8, 9) for size in (None, 1, 3, 8, 20)]
+    for config in configs:
+        assert split.n_chunks(config) == len(split.chunks(config)), config
+
+
+def test_a_folder_given_as_the_grid_file_says_so(tmp_path, capsys):
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        runner.load_grid(tmp_path)
+    with pytest.raises(ValueError, match="grid must be a TOML file path or a dict"):
+        runner.load_grid(5)
+    assert main(["sweep", str(tmp_path), "--out", str(tmp_path / "o"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "is a directory" in err and str(tmp_path) in err and "does not exist" not in err
+
+
+def test_the_cli_refuses_a_huge_grid_at_once(tmp_path, capsys):
+    big = tmp_path / "big.toml"
+    p = ", ".join(str(i / 2000) for i in range(2000))
+    n = ", ".join(map(str, range(1, 1501)))
+    big.write_text(f'kind = "plugin_mi"\n[fixed]\nrepeats = 1\n[axes]\np = [{p}]\nn = [{n}]\n')
+    assert main(["sweep", str(big), "--out", str(tmp_path / "o"), "--dry-run"]) == 2
+    assert "3,000,000 tasks" in capsys.readouterr().err

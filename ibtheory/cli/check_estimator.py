@@ -49,8 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import _validate
     from ..testing import check_estimator
 
+    if args.out:
+        _validate.writable_file(args.out, "--out")
     estimator = load_callable(args.estimator)
     expected = {}
     for item in args.expect_fail:
@@ -66,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
     print(report.to_markdown())
     if args.out:
         out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".json":
             out.write_text(json.dumps(report.to_records(), indent=1, default=str))
         else:

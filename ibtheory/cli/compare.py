@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import store
+from .. import _validate, store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,14 +54,15 @@ def run(args: argparse.Namespace) -> int:
     from ..compare import against_bound, final_summary
     from ..plots.compare import plot_distance_over_epochs, plot_estimators_on_curve
 
-    run_ds, curve = store.load(args.run), store.load(args.curve)
-    comp = against_bound(run_ds, curve, epochs=_epochs(args.epochs), n_draws=args.n_draws, seed=args.seed)
     target = Path(args.out)
     if target.suffix != ".nc":  # a folder
-        target.mkdir(parents=True, exist_ok=True)
-        target = target / "compare.nc"
+        target = _validate.writable_dir(target, "--out") / "compare.nc"
+    _validate.writable_file(target, "--out")
+    plot = _validate.writable_file(args.plot, "--plot") if args.plot else target.with_suffix(".png")
+    epochs = _epochs(args.epochs)
+    run_ds, curve = store.load(args.run), store.load(args.curve)
+    comp = against_bound(run_ds, curve, epochs=epochs, n_draws=args.n_draws, seed=args.seed)
     out = store.save(comp, target)
-    plot = Path(args.plot) if args.plot else out.with_suffix(".png")
     fig = plot_estimators_on_curve(comp, curve)
     fig.savefig(plot, dpi=130, bbox_inches="tight")
     fig2 = plot_distance_over_epochs(comp)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from .. import store
+from .. import _validate, store
 
 
 def add_task_source(p: argparse.ArgumentParser) -> None:
@@ -37,6 +37,14 @@ def load_task_source(args: argparse.Namespace):
     return ds, ds.attrs["name"]
 
 
+def check_outputs(args: argparse.Namespace, *names: str) -> None:
+    """Check, before any work, that the files given as ``--NAME`` options can be written."""
+    for name in names:
+        value = getattr(args, name, None)
+        if value:
+            _validate.writable_file(value, f"--{name.replace('_', '-')}")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("curve", help="exact IB curve of a task: encoders, critical betas, certified band; .nc/.png")
     add_task_source(p)
@@ -51,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..ib import ib_curve
 
+    check_outputs(args, "out", "plot")
     ds, name = load_task_source(args)
     t0 = time.perf_counter()
     curve = ib_curve(ds["p_xy"].values, n_betas=args.n_betas, certify=False if args.no_certify else None,

@@ -4,11 +4,10 @@ spectral gap, write langevin.nc and PNG figures."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
-from .. import store
+from .. import _validate, store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from ..dynamics import DoubleWell, Quadratic, convergence, fit_decay_rate, gibbs, langevin, spectrum
     from ..plots.langevin import density_over_time, free_energy_decay
 
+    out = _validate.writable_dir(args.out, "--out")
+    records = _validate.integer(args.records, "--records", 1)
     if args.potential == "double-well":
         pot = DoubleWell(args.barrier, args.tilt)
     else:
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--particles must be positive")
     edges = np.linspace(lo, hi, args.bins + 1)
     ds = langevin(pot, np.full(args.particles, args.x0), args.beta, args.dt, args.steps, scheme=args.scheme,
-                  record=("histogram", "moments"), bins=edges, every=max(1, args.steps // args.records),
+                  record=("histogram", "moments"), bins=edges, every=max(1, args.steps // records),
                   seed=args.seed, noise=args.noise, progress=not args.no_progress)
     ds = convergence(ds, pot, args.beta)
     span = max(abs(lo), abs(hi), abs(args.x0)) + 1.5
@@ -76,8 +77,6 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             rate = np.nan
     ds.attrs["measured_decay_rate_of_mean"] = float(rate)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     config = {k: v for k, v in vars(args).items() if k != "func"}
     path = store.save(store.with_provenance(ds, config=config, seed=args.seed), out / "langevin.nc")
     fig = density_over_time(ds, g["density"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .. import store
+from .. import _validate, store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..plots import plane
 
+    _validate.writable_file(args.out, "--out")
+    dpi = _validate.integer(args.dpi, "--dpi", 1)
     ds = store.load(args.run)
     if args.kind == "plane":
         fig = plane.plot_plane(ds, args.estimator)
@@ -32,6 +34,6 @@ def run(args: argparse.Namespace) -> int:
         fig = plane.plot_learning(ds)
     else:
         fig = plane.plot_run(ds, args.estimator)
-    fig.savefig(args.out, dpi=args.dpi)
+    fig.savefig(args.out, dpi=dpi)
     print(f"wrote {args.out}")
     return 0

@@ -26,8 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import _validate
     from ..reproduce import run_all
 
+    _validate.writable_dir(args.out, "--out")
     if args.quick and args.size not in (None, "quick"):
         raise ValueError(f"--quick contradicts --size {args.size}")
     size = args.size or ("quick" if args.quick else "full")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import store
-from .curve import add_task_source, load_task_source
+from .curve import add_task_source, check_outputs, load_task_source
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..ib import solve
 
+    check_outputs(args, "out")
     ds, name = load_task_source(args)
     sol = solve(ds, args.beta, deterministic=args.deterministic, certify=False if args.no_certify else None)
     gap = "not certified" if sol.gap is None else f"certified gap {sol.gap:.3g} bits"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import runner
+from .. import _validate, runner
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     if args.retries < 0:
         raise ValueError(f"--retries must be >= 0, got {args.retries}")
     grid = _grid(args)
+    if not args.dry_run:
+        _validate.writable_dir(args.out, "--out")
     tasks = grid.tasks()
     axes = ", ".join(f"{k} x{len(v)}" for k, v in grid.axes.items()) or "no axes"
     print(f"grid: kind {grid.kind.name}, seed {grid.seed}, {axes}: {len(grid.points())} points, {len(tasks)} tasks")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .. import store, tasks
+from .. import _validate, store, tasks
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +37,8 @@ def make_task(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out:
+        _validate.writable_file(args.out, "--out")
     ds = make_task(args)
     classes = tasks.sufficient_classes(ds["p_xy"].values)
     print(f"task {ds.attrs['name']}: |X| = {ds.sizes['x']}, |Y| = {ds.sizes['y']}")

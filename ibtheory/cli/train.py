@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import phases
+from .. import _validate, phases
 from .task import make_task
 
 
@@ -64,6 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import nets
 
+    _validate.writable_file(args.out, "--out")
+    if args.plot:
+        _validate.writable_file(args.plot, "--plot")
     task = make_task(args)
     ds = nets.train(
         task, hidden=args.hidden, activation=args.activation, repeats=args.repeats, epochs=args.epochs, lr=args.lr,

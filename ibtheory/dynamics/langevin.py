@@ -41,7 +41,7 @@ import xarray as xr
 from numpy.typing import ArrayLike
 from tqdm.auto import tqdm
 
-from .. import store
+from .. import _validate, store
 from .potentials import Potential, as_points
 
 __all__ = ["SCHEMES", "RECORDS", "NOISES", "LangevinState", "SimulationDiverged", "langevin_steps", "langevin",
@@ -203,8 +203,7 @@ def langevin_steps(
     beta = _check_positive(beta, "beta")
     dt = _check_positive(dt, "dt")
     bound = _check_positive(bound, "bound")
-    if int(n_steps) != n_steps or n_steps < 0:
-        raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}")
+    n_steps = _validate.integer(n_steps, "n_steps", 0)
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     if not isinstance(potential, Potential):
@@ -354,16 +353,9 @@ def langevin(
     rec = _normalise_record(record)
     if not isinstance(potential, Potential):
         raise ValueError(f"potential must be an ibtheory.dynamics Potential, got {type(potential).__name__}")
-    try:
-        n_steps_i = int(n_steps)
-    except (TypeError, ValueError):
-        raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}") from None
-    if n_steps_i != n_steps or n_steps_i < 0:
-        raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}")
+    n_steps_i = _validate.integer(n_steps, "n_steps", 0)
     x0a = as_points(x0, potential.dim, "x0")
-    every = max(1, n_steps_i // 100) if every is None else every
-    if int(every) != every or every < 1:
-        raise ValueError(f"every must be a positive integer, got {every!r}")
+    every = max(1, n_steps_i // 100) if every is None else _validate.integer(every, "every", 1)
     rec_steps = sorted(set(range(0, int(n_steps_i) + 1, int(every))) | {int(n_steps_i)})
     n_rec = len(rec_steps)
     if "trajectory" in rec:
@@ -374,8 +366,7 @@ def langevin(
     edges = np.linspace(-3.0, 3.0, 122) if bins is None else np.asarray(bins, dtype=np.float64)
     if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0) or not np.all(np.isfinite(edges)):
         raise ValueError("bins must be at least two finite, strictly increasing edges")
-    if not 0 <= hist_dim < potential.dim:
-        raise ValueError(f"hist_dim must be in [0, {potential.dim}), got {hist_dim}")
+    hist_dim = _validate.integer(hist_dim, "hist_dim", 0, potential.dim - 1)
     gen = langevin_steps(potential, x0a, beta, dt, n_steps_i, scheme, diffusion, precondition, seed, bound,
                          noise)
     n, d = np.asarray(x0a).shape

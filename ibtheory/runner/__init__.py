@@ -11,7 +11,7 @@ executor or the number of workers.  See docs/scaling.md.
 
 from . import builtin  # noqa: F401  (registers the train and ib_curve kinds)
 from .executors import Dask, Executor, InProcess, ProcessPool, make_executor
-from .grid import Grid, TaskSpec, coordinate_label, load_grid, stable_digest, task_seed
+from .grid import MAX_GRID_TASKS, Grid, TaskSpec, coordinate_label, load_grid, stable_digest, task_seed
 from .kinds import (
     CountSplit,
     Field,
@@ -26,7 +26,7 @@ from .kinds import (
 from .sweep import SweepResult, TaskEvent, iter_sweep, merge, pending, run_sweep, summary_table
 
 __all__ = [
-    "Grid", "TaskSpec", "load_grid", "stable_digest", "task_seed", "coordinate_label",
+    "Grid", "TaskSpec", "load_grid", "MAX_GRID_TASKS", "stable_digest", "task_seed", "coordinate_label",
     "Field", "TaskKind", "NoSplit", "CountSplit", "RangeSplit", "register_kind", "get_kind", "kind_names",
     "plugin_mi", "Executor", "InProcess", "ProcessPool", "Dask", "make_executor",
     "TaskEvent", "SweepResult", "iter_sweep", "run_sweep", "merge", "summary_table", "pending",

@@ -21,15 +21,21 @@ kind draws each repeat from (seed, repeat index), see :class:`~ibtheory.runner.k
 canonical JSON, so it never depends on the order tasks run in, the number of workers, or Python's salted
 ``hash()``.  Extending an axis leaves the seeds of the existing points unchanged.
 
+Size: a grid may have at most :data:`MAX_GRID_TASKS` tasks (the product of its axis lengths times the tasks per
+point), checked from the axis lengths before anything is expanded, so that a typo such as ``range(3_000_000)``
+gives a ``ValueError`` at once rather than minutes of silence and memory exhaustion.
+
 TOML is read with the standard library's ``tomllib`` (Python >= 3.11); on Python 3.10 the ``tomli`` package (same
 API) is used when installed, otherwise reading a TOML file raises ``ImportError`` naming ``tomli``.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import itertools
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,7 +46,11 @@ import numpy as np
 
 from .kinds import TaskKind, get_kind
 
-__all__ = ["Grid", "TaskSpec", "load_grid", "stable_digest", "task_seed", "coordinate_label"]
+__all__ = ["Grid", "TaskSpec", "load_grid", "stable_digest", "task_seed", "coordinate_label", "MAX_GRID_TASKS"]
+
+#: The most tasks a grid may have (points x tasks per point).  Each task is a few kB in memory and one file on disk;
+#: split a larger study into several grids, or put more repeats into each task (``repeats_per_task``).
+MAX_GRID_TASKS = 100_000
 
 _TOP_KEYS = {"kind", "seed", "fixed", "axes", "name"}
 
@@ -108,6 +118,21 @@ class TaskSpec:
     key: str
 
 
+def _check_size(kind: TaskKind, config: dict, axes: dict[str, list]) -> None:
+    """``ValueError`` when the grid would have more than :data:`MAX_GRID_TASKS` tasks, computed from the axis
+    lengths and the split of one point (the fields that control the split cannot be axes, so every point splits
+    alike) before anything is expanded."""
+    points = math.prod(len(v) for v in axes.values())
+    counter = getattr(kind.split, "n_chunks", None)
+    per_point = counter(config) if counter is not None else len(kind.split.chunks(config))
+    n = points * per_point
+    if n > MAX_GRID_TASKS:
+        shape = " x ".join(f"{len(v)} {k}" for k, v in axes.items()) or "1 point"
+        raise ValueError(f"grid has {n:,} tasks ({shape} = {points:,} point(s), {per_point:,} task(s) per point), "
+                         f"more than the maximum {MAX_GRID_TASKS:,} (ibtheory.runner.grid.MAX_GRID_TASKS): split it "
+                         "into several grids or put more work into each task")
+
+
 @dataclass(frozen=True)
 class Grid:
     """A validated experiment grid; build it with :meth:`from_dict` or :func:`load_grid`."""
@@ -159,6 +184,8 @@ class Grid:
                 raise ValueError(f"axis '{k}' has repeated values {labels}")
             checked_axes[k] = checked
         kind.check_complete({**checked_fixed, **{k: v[0] for k, v in checked_axes.items()}})
+        _check_size(kind, {**kind.defaults, **checked_fixed, **{k: v[0] for k, v in checked_axes.items()}},
+                    checked_axes)
         if kind.validate is not None:
             names = list(checked_axes)
             for combo in itertools.product(*(checked_axes[k] for k in names)):
@@ -212,7 +239,11 @@ def load_grid(source: str | os.PathLike | Mapping[str, Any]) -> Grid:
     """
     if isinstance(source, Mapping):
         return Grid.from_dict(source)
+    if isinstance(source, bool) or not isinstance(source, (str, os.PathLike)):
+        raise ValueError(f"grid must be a TOML file path or a dict, got {type(source).__name__}")
     path = Path(source)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a grid file (TOML)", str(path))
     if not path.is_file():
         raise FileNotFoundError(f"grid file {str(path)!r} does not exist")
     return Grid.from_dict(_load_toml(path))

@@ -119,6 +119,10 @@ class NoSplit:
     def chunks(self, config: dict) -> list[tuple[dict, dict]]:
         return [({}, {})]
 
+    def n_chunks(self, config: dict) -> int:
+        """Number of tasks per grid point (without building them): 1."""
+        return 1
+
     def place(self, ds: xr.Dataset, info: dict) -> xr.Dataset:
         return ds
 
@@ -157,6 +161,11 @@ class CountSplit:
         return [({self.total: min(size, total - s), **extra(s)}, {f"{self.dim}_start": s})
                 for s in range(0, total, size)]
 
+    def n_chunks(self, config: dict) -> int:
+        """Number of tasks per grid point, ceil(total / size), without building them."""
+        total = config[self.total]
+        return -(-total // (config.get(self.size) or total)) if total else 0
+
     def place(self, ds: xr.Dataset, info: dict) -> xr.Dataset:
         start = info[f"{self.dim}_start"]
         return ds.assign_coords({self.dim: np.arange(start, start + ds.sizes[self.dim])})
@@ -187,6 +196,11 @@ class RangeSplit:
         n = len(config[self.values])
         size = config.get(self.size) or n
         return [({f"{self.dim}_range": [s, min(s + size, n)]}, {}) for s in range(0, n, size)]
+
+    def n_chunks(self, config: dict) -> int:
+        """Number of tasks per grid point, ceil(len(values) / size), without building them."""
+        n = len(config[self.values])
+        return -(-n // (config.get(self.size) or n)) if n else 0
 
     def place(self, ds: xr.Dataset, info: dict) -> xr.Dataset:
         return ds

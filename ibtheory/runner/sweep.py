@@ -1,6 +1,7 @@
 """Running a grid: tasks saved as they finish, re-runs skip finished tasks, failures reported, results merged.
 
-Layout of the output folder ``DIR``::
+Layout of the output folder ``DIR`` (temporary files of saves killed half-way are removed when a sweep starts;
+do not run two sweeps into the same folder at once)::
 
     DIR/tasks/<key>.nc   one file per finished task (ibtheory.store.save: atomic), attrs: config, seed, point
     DIR/sweep.nc         the merged Dataset: the grid's axes are dimensions, plus the split dimension (repeat/beta)
@@ -175,6 +176,9 @@ def iter_sweep(grid: Grid | dict | str | os.PathLike, out: str | os.PathLike,
     grid = grid if isinstance(grid, Grid) else load_grid(grid)
     out = Path(out)
     executor = executor or InProcess()
+    if (out / "tasks").is_dir():  # what a sweep killed while saving left behind
+        store.remove_stale_temporaries(out / "tasks")
+    store.remove_stale_temporaries(out / "sweep.nc")
     specs = grid.tasks()
     todo = []
     for spec in specs:
@@ -277,7 +281,12 @@ def merge(grid: Grid | dict | str | os.PathLike, out: str | os.PathLike) -> xr.D
         if not _finished(path, spec):
             missing += 1
             continue
-        by_point.setdefault(json.dumps(spec.point, sort_keys=True), []).append((spec, store.load(path)))
+        try:
+            ds = store.load(path)
+        except ValueError as exc:
+            raise ValueError(f"task file {str(path)!r} of point {spec.point} cannot be read ({exc}); delete it and "
+                             "run the sweep again to recompute that task") from None
+        by_point.setdefault(json.dumps(spec.point, sort_keys=True), []).append((spec, ds))
     if not by_point:
         raise ValueError(f"no finished task of this grid under {str(out / 'tasks')!r}")
     fields = list(grid.axes)
