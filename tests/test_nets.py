@@ -133,7 +133,7 @@ def test_resume_after_sigkill_uses_the_periodic_checkpoint(task, tmp_path):
     assert partial.attrs["complete"] == 0 and 3 <= n < len(planned), f"killed mid-run: {n} of {len(planned)} saved"
     assert partial["epoch"].values.tolist() == planned[:n]
     assert partial.attrs["checkpoint_epoch"] == planned[n - 1]
-    stale = tmp_path / ".run.nc.k1ll3d.tmp"  # what a kill during store.save leaves behind
+    stale = tmp_path / ".run.nc.k1ll3d_x.tmp"  # what a kill during store.save leaves (mkstemp: 8 random characters)
     stale.write_bytes(b"half a netCDF file")
     resumed = nets.train(task, out=out, **kw)
     assert resumed.attrs["complete"] == 1 and store.load(out).attrs["complete"] == 1

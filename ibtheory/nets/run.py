@@ -192,20 +192,6 @@ def _resume_state(path: Path, full_config: dict) -> tuple[xr.Dataset, list, list
     return ds, epochs, records, ckpt
 
 
-def _remove_stale_temporaries(path: Path) -> list[Path]:
-    """Delete the temporary files ``.<name>.*.tmp`` that :func:`ibtheory.store.save` leaves beside ``path`` when
-    the process is killed (SIGKILL, power loss) while writing; ``path`` itself is never half-written (the save
-    renames a finished file over it).  Returns the files removed."""
-    removed = []
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        try:
-            tmp.unlink()
-            removed.append(tmp)
-        except FileNotFoundError:
-            pass
-    return removed
-
-
 def train(
     task: xr.Dataset,
     hidden: Sequence[int] = (10, 7, 5, 4, 3),
@@ -296,7 +282,7 @@ def train(
     records: list[dict] = []
     resume = None
     if path is not None:
-        _remove_stale_temporaries(path)
+        store.remove_stale_temporaries(path)
     if path is not None and path.exists():
         prev, epochs_done, records, resume = _resume_state(path, full_config)
         if prev.attrs.get("complete", 0):
