@@ -88,6 +88,25 @@ def test_many_units_overflow_path_matches_unique(uniform):
     assert_allclose([r.I_XT[0], r.I_TY[0]], [ixt, ity], atol=1e-10, err_msg="overflow path, tol 1e-10 bits")
 
 
+@pytest.mark.parametrize("units", [209, 288, 4000])
+@pytest.mark.parametrize("uniform", [True, False])
+def test_layers_wider_than_the_float_range_of_n_bins_power_units(units, uniform):
+    # 30.0 ** 209 overflows a float64 (it raised OverflowError): a conv feature map of 2 x 12 x 12 = 288 units, and a
+    # 4,000-unit layer, against np.unique over the binned rows; duplicated rows and rows differing in one late unit
+    rng = np.random.default_rng(units)
+    base = rng.uniform(-1, 1, size=(24, units))
+    late = base[:6].copy()
+    late[:, -1] = -late[:, -1]  # mirrored last unit: these rows differ from base[:6] only at the very end
+    acts = np.concatenate([base, base[:8], late])[None]
+    n_x = acts.shape[1]
+    p_x = np.full(n_x, 1 / n_x) if uniform else rng.dirichlet(np.ones(n_x))
+    p_y_x = np.eye(2)[np.arange(n_x) % 2] if uniform else rng.dirichlet(np.ones(2), size=n_x)
+    r = binned_information(acts, p_x, p_y_x, n_bins=30)
+    ixt, ity = _brute(acts[0], p_x, p_y_x, 30, -1.0, 1.0)
+    assert int(r.n_states[0]) == len(np.unique(np.clip(np.floor((acts[0] + 1) * 15), 0, 29), axis=0))
+    assert_allclose([r.I_XT[0], r.I_TY[0]], [ixt, ity], atol=1e-10, err_msg=f"{units} units, tol 1e-10 bits")
+
+
 def test_codes_are_the_encoder():
     acts, p_x, p_y_x = _problem(11)
     t = binned_codes(acts, n_bins=5)

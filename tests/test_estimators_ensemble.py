@@ -33,6 +33,25 @@ def test_matches_explicit_encoder():
         assert_allclose([r.I_XT[i], r.I_TY[i]], [ixt, ity], atol=1e-10, err_msg="pooled encoder, tol 1e-10 bits")
 
 
+@pytest.mark.parametrize("units", [12, 13, 32, 300])
+def test_wide_layers_pool_states_across_repeats(units):
+    # 30^13 > 2^62: the packed codes are re-ranked; the ranks must be shared by the repeats.  Repeats share some
+    # rows (same state in several networks) and not others, so a per-repeat ranking mislabels states (it gave 108
+    # states instead of 75 at 20 units, and a wrong I(T;Y))
+    rng = np.random.default_rng(units)
+    acts = rng.uniform(-1, 1, size=(3, 40, units))
+    acts[1, :20] = acts[0, :20]
+    acts[2, 10:30] = acts[0, 10:30]
+    acts[2, 35:] = acts[1, 35:]
+    p_x = rng.dirichlet(np.ones(40))
+    p_y_x = rng.dirichlet(np.ones(2), size=40)
+    r = ensemble_information(acts, p_x, p_y_x, n_bins=30)
+    ixt, ity = _brute(acts, p_x, p_y_x, 30)
+    n_states = len(np.unique(bin_indices(acts, n_bins=30).reshape(120, units), axis=0))
+    assert int(r.n_states) == n_states == 75
+    assert_allclose([r.I_XT, r.I_TY], [ixt, ity], atol=1e-10, err_msg=f"{units} units, tol 1e-10 bits")
+
+
 def test_single_network_is_binning_and_identical_networks_too():
     rng = np.random.default_rng(1)
     acts = rng.uniform(-1, 1, size=(1, 64, 3))

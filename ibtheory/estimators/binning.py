@@ -33,6 +33,7 @@ References
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -134,7 +135,7 @@ def _pack(idx: np.ndarray, n_bins: int) -> tuple[np.ndarray, int]:
     running code is replaced by its dense rank within the row before more units are appended (codes < n_x n_bins^k).
     """
     units = idx.shape[-1]
-    if float(n_bins) ** units < 2.0**53:  # exact in float64: one BLAS matrix-vector product
+    if units * math.log2(n_bins) < 53:  # n_bins^units exact in float64: one BLAS matrix-vector product
         powers = float(n_bins) ** np.arange(units - 1, -1, -1)
         return (idx.astype(np.float64) @ powers).astype(np.int64), int(n_bins) ** units
     b = idx.astype(np.int64)

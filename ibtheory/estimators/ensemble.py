@@ -79,9 +79,10 @@ def ensemble_information(
         raise ValueError(f"activations must have shape (..., R, n_x, units) with a repeat axis, got {a.shape}")
     lead, (R, n_x, units) = a.shape[:-3], a.shape[-3:]
     idx = _bin_indices(a, n_bins, limits, scheme, bool(padding.any()))
-    codes, bound = _pack(idx.reshape(-1, n_x, units), n_bins)
     g = int(np.prod(lead, dtype=np.int64))
-    codes = codes.reshape(g, R * n_x)
+    # one packing over all R x n_x rows of a slice: when codes outgrow int64, _pack re-ranks them per packed row,
+    # and the ranks must be shared by the repeats (packing each repeat alone mislabels states of wide layers)
+    codes, bound = _pack(idx.reshape(g, R * n_x, units), n_bins)
     new_state, pos = _sorted_states(codes, bound)
     xi = (pos % n_x).ravel()
     starts = np.flatnonzero(new_state)
