@@ -42,6 +42,7 @@ from numpy.typing import ArrayLike
 from tqdm.auto import tqdm
 
 from .. import _validate, store
+from .._validate import show
 from .potentials import Potential, as_points
 
 __all__ = ["SCHEMES", "RECORDS", "NOISES", "LangevinState", "SimulationDiverged", "langevin_steps", "langevin",
@@ -73,9 +74,9 @@ def _check_positive(value: float, name: str) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
+        raise ValueError(f"{name} must be a positive number, got {show(value)}") from None
     if not (np.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        raise ValueError(f"{name} must be a positive finite number, got {show(value)}")
     return v
 
 
@@ -205,7 +206,7 @@ def langevin_steps(
     bound = _check_positive(bound, "bound")
     n_steps = _validate.integer(n_steps, "n_steps", 0)
     if scheme not in SCHEMES:
-        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+        raise ValueError(f"scheme must be one of {SCHEMES}, got {show(scheme)}")
     if not isinstance(potential, Potential):
         raise ValueError(f"potential must be an ibtheory.dynamics Potential, got {type(potential).__name__}")
     x = as_points(x0, potential.dim, "x0").copy()
@@ -223,7 +224,7 @@ def langevin_steps(
         p = int(np.argmax(bad))
         raise ValueError(f"potential returned NaN/inf at x0 for particle {p} (x = {x[p].tolist()})")
     if noise not in NOISES:
-        raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")
+        raise ValueError(f"noise must be one of {NOISES}, got {show(noise)}")
     n, d = x.shape
     g = np.empty_like(x)
     draw, noise_dtype = _noise_source(noise, seed)
@@ -302,7 +303,7 @@ def _normalise_record(record: str | Sequence[str]) -> tuple[str, ...]:
     rec = (record,) if isinstance(record, str) else tuple(record)
     bad = [r for r in rec if r not in RECORDS]
     if bad or not rec:
-        raise ValueError(f"record must be one or more of {RECORDS}, got {record!r}")
+        raise ValueError(f"record must be one or more of {RECORDS}, got {show(record)}")
     return rec
 
 
@@ -378,8 +379,8 @@ def langevin(
     outside = np.empty(n_rec)
     wanted = set(rec_steps)
     j = 0
-    show = progress and sys.stderr.isatty()
-    for state in tqdm(gen, total=int(n_steps_i) + 1, disable=not show, desc="langevin", leave=False):
+    bar = progress and sys.stderr.isatty()
+    for state in tqdm(gen, total=int(n_steps_i) + 1, disable=not bar, desc="langevin", leave=False):
         if state.step not in wanted:
             continue
         x = state.x

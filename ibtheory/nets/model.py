@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from scipy.stats import truncnorm
 
+from .._validate import show
+
 __all__ = ["ACTIVATIONS", "DERIVATIVES", "BatchedMLP", "init_weights"]
 
 class _Tanh(torch.autograd.Function):
@@ -100,7 +102,7 @@ class BatchedMLP(torch.nn.Module):
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {show(activation)}")
         self.widths = tuple(int(w) for w in widths)
         self.activation = activation
         self._phi = ACTIVATIONS[activation]

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._validate import show
 from .kinds import (
     REQUIRED,
     CountSplit,
@@ -42,14 +43,14 @@ __all__ = ["train_task", "ib_curve_task", "check_device", "beta_values", "TRAIN_
 
 def _text(v: Any, name: str) -> str:
     if not isinstance(v, str) or not v:
-        raise ValueError(f"field '{name}' must be a non-empty string, got {v!r}")
+        raise ValueError(f"field '{name}' must be a non-empty string, got {show(v)}")
     return v
 
 
 def _device(v: Any, name: str) -> str:
     v = _text(v, name)
     if not (v == "cpu" or v == "cuda" or (v.startswith("cuda:") and v[5:].isdigit())):
-        raise ValueError(f"field '{name}' must be 'cpu', 'cuda' or 'cuda:N', got {v!r}")
+        raise ValueError(f"field '{name}' must be 'cpu', 'cuda' or 'cuda:N', got {show(v)}")
     return v
 
 
@@ -91,7 +92,7 @@ _ESTIMATORS = ("binning", "kde", "ensemble")
 
 def _estimators(v: Any, name: str) -> list[str]:
     if not isinstance(v, (list, tuple)) or not v or any(e not in _ESTIMATORS for e in v):
-        raise ValueError(f"field '{name}' must be a non-empty list drawn from {list(_ESTIMATORS)}, got {v!r}")
+        raise ValueError(f"field '{name}' must be a non-empty list drawn from {list(_ESTIMATORS)}, got {show(v)}")
     return list(v)
 
 

@@ -24,6 +24,8 @@ import socket
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from .._validate import show
+
 __all__ = ["Executor", "InProcess", "ProcessPool", "Dask", "make_executor"]
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -82,7 +84,7 @@ class ProcessPool(Executor):
 
     def __init__(self, workers: int = 2, threads_per_worker: int = 1):
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be a positive integer, got {workers!r}")
+            raise ValueError(f"workers must be a positive integer, got {show(workers)}")
         self.workers = workers
         self.description = f"process pool, {workers} workers"
         self._pool = cf.ProcessPoolExecutor(
@@ -111,9 +113,9 @@ class Dask(Executor):
         if address is not None and workers is not None:
             raise ValueError("give either address (an existing scheduler) or workers (a LocalCluster), not both")
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-            raise ValueError(f"workers must be a positive integer, got {workers!r}")
+            raise ValueError(f"workers must be a positive integer, got {show(workers)}")
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
+            raise ValueError(f"retries must be a non-negative integer, got {show(retries)}")
         self.retries = retries
         self.cluster = None
         if address is None:

@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import show
 from .kinds import TaskKind, get_kind
 
 __all__ = ["Grid", "TaskSpec", "load_grid", "stable_digest", "task_seed", "coordinate_label", "MAX_GRID_TASKS"]
@@ -156,7 +157,7 @@ class Grid:
         kind = get_kind(spec["kind"])
         seed = spec.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"grid field 'seed' must be a non-negative integer, got {seed!r}")
+            raise ValueError(f"grid field 'seed' must be a non-negative integer, got {show(seed)}")
         fixed = spec.get("fixed", {})
         axes = spec.get("axes", {})
         for name, table in (("fixed", fixed), ("axes", axes)):
@@ -197,7 +198,7 @@ class Grid:
                     raise ValueError(f"task kind '{kind.name}'{where}: {exc}") from None
         name = spec.get("name", "")
         if not isinstance(name, str):
-            raise ValueError(f"grid field 'name' must be a string, got {name!r}")
+            raise ValueError(f"grid field 'name' must be a string, got {show(name)}")
         return cls(kind=kind, seed=int(seed), fixed=checked_fixed, axes=checked_axes, name=name)
 
     @property

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._validate import show
 from ..info import entropy_rows
 
 __all__ = [
@@ -46,7 +47,7 @@ def integer(minimum: int | None = None) -> Callable[[Any, str], int]:
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise ValueError(f"field '{name}' must be an integer, got {type(v).__name__} {v!r}")
         if minimum is not None and v < minimum:
-            raise ValueError(f"field '{name}' must be >= {minimum}, got {v!r}")
+            raise ValueError(f"field '{name}' must be >= {minimum}, got {show(v)}")
         return int(v)
     return check
 
@@ -57,7 +58,7 @@ def number(minimum: float | None = None, maximum: float | None = None) -> Callab
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
             raise ValueError(f"field '{name}' must be a finite number, got {type(v).__name__} {v!r}")
         if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
-            raise ValueError(f"field '{name}' must lie in [{minimum}, {maximum}], got {v!r}")
+            raise ValueError(f"field '{name}' must lie in [{minimum}, {maximum}], got {show(v)}")
         return float(v)
     return check
 
@@ -66,7 +67,7 @@ def choice(*options: str) -> Callable[[Any, str], str]:
     """Checker for one of the given strings."""
     def check(v: Any, name: str) -> str:
         if not isinstance(v, str) or v not in options:
-            raise ValueError(f"field '{name}' must be one of {list(options)}, got {v!r}")
+            raise ValueError(f"field '{name}' must be one of {list(options)}, got {show(v)}")
         return v
     return check
 
@@ -84,7 +85,7 @@ def int_list(minimum: int = 1, min_len: int = 1) -> Callable[[Any, str], list[in
 
     def check(v: Any, name: str) -> list[int]:
         if not isinstance(v, (list, tuple)) or len(v) < min_len:
-            raise ValueError(f"field '{name}' must be a list of at least {min_len} integer(s), got {v!r}")
+            raise ValueError(f"field '{name}' must be a list of at least {min_len} integer(s), got {show(v)}")
         return [item(x, f"{name}[{i}]") for i, x in enumerate(v)]
     return check
 
