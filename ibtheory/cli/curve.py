@@ -1,4 +1,4 @@
-"""``ibtheory curve``: the exact IB curve of a task (built in or from a task .nc file), saved as netCDF4 and PNG."""
+"""``ibtheory curve``: the exact IB curve of a task (built in, or p(x,y) from a file), saved as netCDF4 and PNG."""
 
 from __future__ import annotations
 
@@ -7,33 +7,110 @@ import time
 
 from .. import _validate, store
 
+#: The --help text on where p(x,y) comes from (shared by ``curve`` and ``solve``).
+INPUT_HELP = """\
+where p(x,y) comes from (one of):
+  --task NAME     a built-in task (default tishby) with its parameters:
+                  --gamma/--info-bits (tishby), --p (binary-symmetric),
+                  --rho/--grid (gaussian)
+  --p-xy FILE     your joint table, rows x and columns y, which must sum
+                  to 1; a table of counts or weights n(x,y) needs
+                  --normalize, which rescales it to n(x,y) / sum n.
+                    .nc    a task file written by `ibtheory task --out`
+                    .npy   a 2-D array saved by numpy.save
+                    .csv .tsv .txt  a text table as a spreadsheet saves
+                           it (UTF-8, a BOM allowed): cells separated by
+                           commas, semicolons or tabs (with semicolons or
+                           tabs 0,25 reads as 0.25), or by spaces; blank
+                           lines and lines starting with "# " are
+                           skipped.
+                           Row 1 is a header of y labels when none of its
+                           cells is a number or its first cell is empty;
+                           column 1 holds x labels when none of its cells
+                           is a number or the header starts empty.
+  --samples FILE  observed pairs, one per row, in two columns x and y
+                  (.csv .tsv .txt as above, or an (n, 2) .npy); symbols
+                  are numbers or text; a header row is allowed.
+                  p(x,y) = n(x,y) / n.
+  --header yes|no overrides the header detection of a text file (e.g.
+                  for a header of numbers such as 0,1,2)
+
+example: counts typed in a spreadsheet and saved as counts.csv
+  x,rain,sun
+  wet,3,1
+  dry,1,3
+  -> ibtheory curve --p-xy counts.csv --normalize --out c.nc
+"""
+
+#: Built-in task options, the tasks they belong to, and their defaults (None: the option has no default).
+_BUILTIN_OPTIONS = {"gamma": ("tishby", None), "info_bits": ("tishby", None), "p": ("binary-symmetric", 0.1),
+                    "rho": ("gaussian", 0.8), "grid": ("gaussian", 16)}
+
 
 def add_task_source(p: argparse.ArgumentParser) -> None:
-    """The options that choose p(x,y): a built-in task with its parameters, or a task file (shared by ``curve``
-    and ``solve``)."""
+    """The options that choose p(x,y): a built-in task with its parameters, a table file or a file of samples
+    (shared by ``curve`` and ``solve``); adds :data:`INPUT_HELP` to the command's --help."""
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = INPUT_HELP
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--task", default="tishby", choices=["tishby", "binary-symmetric", "gaussian"],
-                     help="built-in task (default: the paper's 12-bit task)")
-    src.add_argument("--p-xy", default=None, metavar="FILE.nc", help="a task file written by `ibtheory task --out`")
+    src.add_argument("--task", default=None, choices=["tishby", "binary-symmetric", "gaussian"],
+                     help="built-in task (default: tishby, the paper's 12-bit task)")
+    src.add_argument("--p-xy", default=None, metavar="FILE",
+                     help="joint table p(x,y), rows x, columns y: a task .nc, a .npy, or a .csv/.tsv/.txt table "
+                          "(see below)")
+    src.add_argument("--samples", default=None, metavar="FILE",
+                     help="observed (x, y) pairs in two columns (.csv/.tsv/.txt/.npy): the empirical p(x,y)")
+    p.add_argument("--normalize", action="store_true",
+                   help="--p-xy: rescale a table of counts or weights to sum to 1")
+    p.add_argument("--header", choices=["auto", "yes", "no"], default="auto",
+                   help="--p-xy/--samples text file: whether row 1 is a header (default: auto, detected)")
     p.add_argument("--gamma", type=float, default=None,
                    help="tishby: slope of the soft rule (omit for hard labels; 19.05 gives 0.90 bits)")
     p.add_argument("--info-bits", type=float, default=None, help="tishby: choose gamma so that I(X;Y) = this")
-    p.add_argument("--p", type=float, default=0.1, help="binary-symmetric: crossover probability")
-    p.add_argument("--rho", type=float, default=0.8, help="gaussian: correlation")
-    p.add_argument("--grid", type=int, default=16, help="gaussian: grid points per axis")
+    p.add_argument("--p", type=float, default=None, help="binary-symmetric: crossover probability (default 0.1)")
+    p.add_argument("--rho", type=float, default=None, help="gaussian: correlation (default 0.8)")
+    p.add_argument("--grid", type=int, default=None, help="gaussian: grid points per axis (default 16)")
 
 
 def load_task_source(args: argparse.Namespace):
-    """(task Dataset with ``p_xy``, its name) from the options of :func:`add_task_source`."""
+    """(task Dataset with ``p_xy``, its name) from the options of :func:`add_task_source`.
+
+    ``ValueError`` for options that do not go together: built-in task parameters with a file, a parameter of
+    another built-in task (``--rho`` with ``--task tishby``), ``--normalize`` without a ``--p-xy`` table, and
+    ``--header`` without a file.
+    """
+    from .. import tables
     from .task import make_task
 
-    if args.p_xy:
-        ds = store.load(args.p_xy)
-        if "p_xy" not in ds:
-            raise ValueError(f"{args.p_xy!r} has no 'p_xy' variable (write it with `ibtheory task --out`)")
-        return ds, ds.attrs.get("name", args.p_xy)
-    ds = make_task(argparse.Namespace(name=args.task, gamma=args.gamma, info_bits=args.info_bits, p=args.p,
-                                      rho=args.rho, grid=args.grid))
+    given = [k for k in _BUILTIN_OPTIONS if getattr(args, k) is not None]
+    flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
+    header = {"auto": None, "yes": True, "no": False}[args.header]
+    if args.p_xy or args.samples:
+        flag, path = ("--p-xy", args.p_xy) if args.p_xy else ("--samples", args.samples)
+        if given:
+            raise ValueError(f"{flags} {'sets' if len(given) == 1 else 'set'} a built-in task's parameters and cannot "
+                             f"be combined with {flag} (p(x,y) comes from the file)")
+        if args.p_xy:
+            ds = tables.read_joint(path, normalize=args.normalize, header=header, name=flag)
+        else:
+            if args.normalize:
+                raise ValueError("--normalize applies to a --p-xy table; --samples gives p(x,y) = n(x,y) / n "
+                                 "already")
+            ds = tables.read_samples(path, header=header, name=flag)
+        if "read_as" in ds.attrs:
+            print(f"read {path}: {ds.attrs['read_as']}")
+        return ds, ds.attrs.get("name", path)
+    if args.normalize:
+        raise ValueError("--normalize applies to a --p-xy table (counts or weights), not to a built-in task")
+    if header is not None:
+        raise ValueError("--header applies to a --p-xy or --samples text file, not to a built-in task")
+    task = args.task or "tishby"
+    other = [k for k in given if _BUILTIN_OPTIONS[k][0] != task]
+    if other:
+        k = other[0]
+        raise ValueError(f"--{k.replace('_', '-')} applies to --task {_BUILTIN_OPTIONS[k][0]}, not to --task {task}")
+    values = {k: _BUILTIN_OPTIONS[k][1] if getattr(args, k) is None else getattr(args, k) for k in _BUILTIN_OPTIONS}
+    ds = make_task(argparse.Namespace(name=task, **values))
     return ds, ds.attrs["name"]
 
 

@@ -1,4 +1,7 @@
-"""``ibtheory solve``: one IB solution (encoder, decoder, p(t), certificate) of a task at one beta, as netCDF4."""
+"""``ibtheory solve``: one IB solution (encoder, decoder, p(t), certificate) of a task at one beta, as netCDF4.
+
+The task is built in or read from a file (``--p-xy`` table, ``--samples`` pairs), as for ``ibtheory curve``.
+"""
 
 from __future__ import annotations
 
