@@ -6,8 +6,9 @@ Subpackages and modules (DESIGN.md): ``info`` (exact measures, bits), ``tasks`` 
 """
 
 from . import info, store, tasks
+from ._version import __version__
 from .info import conditional_entropy, entropy, kl_divergence, mutual_information
-from .store import __version__, load, save
+from .store import load, save
 
 __all__ = [
     "info", "tasks", "store", "entropy", "conditional_entropy", "kl_divergence", "mutual_information",

@@ -29,15 +29,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ._version import __version__
+
 __all__ = ["DIMS", "provenance", "with_provenance", "save", "load", "config_of", "remove_stale_temporaries",
            "__version__"]
-
-try:
-    from importlib.metadata import version as _pkg_version
-
-    __version__ = _pkg_version("ibtheory")
-except Exception:  # pragma: no cover - running from a source tree without installation
-    __version__ = "0.1.0"
 
 #: The named dimensions results use (DESIGN.md), plus ``sample`` for drawn data sets.
 DIMS = (
