@@ -1,6 +1,6 @@
 """ibtheory: put the Information Bottleneck theory of deep learning to the test.
 
-Subpackages and modules (DESIGN.md): ``info`` (exact measures, bits), ``tasks`` (joint distributions), ``store``
+Subpackages and modules: ``info`` (exact measures, bits), ``tasks`` (joint distributions), ``store``
 (netCDF4 results), ``ib`` (exact IB solver), ``nets`` (network ensembles), ``estimators`` (MI of layers),
 ``compare``, ``phases``, ``dynamics`` (Langevin), ``testing`` (estimator conformance), ``plots``, ``cli``.
 """

@@ -34,7 +34,7 @@ from ._version import __version__
 __all__ = ["DIMS", "provenance", "with_provenance", "save", "load", "config_of", "remove_stale_temporaries",
            "__version__"]
 
-#: The named dimensions results use (DESIGN.md), plus ``sample`` for drawn data sets.
+#: The named dimensions results use (docs/conventions.md), plus ``sample`` for drawn data sets.
 DIMS = (
     "x", "y", "t", "bit", "beta", "epoch", "layer", "repeat", "unit", "particle", "time", "dim", "sample",
 )

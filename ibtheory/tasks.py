@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 _PHI = (1.0 + np.sqrt(5.0)) / 2.0
-#: Unit vertex v_i of the icosahedron assigned to input bit i (DESIGN.md's assignment).
+#: Unit vertex v_i of the icosahedron assigned to input bit i (the assignment in docs/tasks.md).
 ICOSAHEDRON = np.array(
     [
         (0, 1, _PHI), (1, _PHI, 0), (0, 1, -_PHI), (-1, _PHI, 0), (_PHI, 0, -1), (0, -1, _PHI),
@@ -56,7 +56,7 @@ ICOSAHEDRON = np.array(
     ],
     dtype=np.float64,
 ) / np.sqrt(1.0 + _PHI**2)
-#: gamma of the soft rule that gives I(X;Y) = 0.90 bits (DESIGN.md).
+#: gamma of the soft rule that gives I(X;Y) = 0.90 bits (docs/tasks.md).
 TISHBY_SOFT_GAMMA = 19.05
 #: Largest grid side of :func:`gaussian_discretized` (a 4096 x 4096 table: 16.8 M cells, ~130 MB per array).
 MAX_GRID = 4096

@@ -198,8 +198,12 @@ def langevin_steps(
         torch.Generator seeded from ``seed``: about 3x faster to draw, tails beyond ~5.8 sigma cut by float32
         Box-Muller, a difference invisible in any statistic of 10^9 draws); positions stay float64.
 
-    Raises ``ValueError`` for bad arguments or a non-finite potential gradient at x0, and
-    :class:`SimulationDiverged` (a ValueError) naming the step and particle when the chain blows up.
+    Raises
+    ------
+    ValueError
+        for bad arguments or a non-finite potential gradient at x0.
+    SimulationDiverged
+        (a ValueError) naming the step and particle when the chain blows up.
     """
     beta = _check_positive(beta, "beta")
     dt = _check_positive(dt, "dt")

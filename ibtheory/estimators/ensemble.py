@@ -66,7 +66,9 @@ def ensemble_information(
     n_bins, limits, scheme : as in :func:`ibtheory.estimators.binned_information` (bins are per network slice
         for "adaptive" and "mass").
 
-    Example: two networks that disagree on one of two patterns.
+    Examples
+    --------
+    Two networks that disagree on one of two patterns.
 
     >>> r = ensemble_information([[[-0.5], [0.5]], [[-0.5], [-0.5]]], [0.5, 0.5], [[1.0, 0.0], [0.0, 1.0]],
     ...                          n_bins=2)

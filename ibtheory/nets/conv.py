@@ -80,7 +80,9 @@ class BatchedConvNet(torch.nn.Module):
     activation : one of :data:`ibtheory.nets.ACTIVATIONS`.
     rngs : one ``numpy.random.Generator`` per repetition (R = len(rngs)).
 
-    Example: three networks on 8x8 images, one block of 2 channels (2 x 4 x 4 = 32 units), 5 dense units, 10 classes.
+    Examples
+    --------
+    Three networks on 8x8 images, one block of 2 channels (2 x 4 x 4 = 32 units), 5 dense units, 10 classes.
 
     >>> net = BatchedConvNet((8, 8), (2,), 3, (5,), 10, "relu", [np.random.default_rng(r) for r in range(3)])
     >>> [tuple(a.shape) for a in net(torch.zeros(3, 64, 7))]

@@ -231,9 +231,12 @@ def train(
     task : task Dataset with ``p_xy`` (x, y); inputs from ``patterns``/``values`` (x, bit), else one-hot x.
     hidden : hidden widths (each >= 1; 1..6 layers as in the paper's depth experiments, any number works).
     activation : "tanh" | "relu" | "sigmoid" | "linear" | "hardtanh".
-    repeats, epochs, lr, optimizer ("adam" | "sgd"), batch_size, train_fraction in (0, 1), snapshots.
+    repeats, epochs, lr, batch_size, snapshots : the training schedule (the paper's values are the defaults).
+    optimizer : "adam" | "sgd".
+    train_fraction : share of the patterns used for training, in (0, 1).
     estimators : subset of ("binning", "kde", "ensemble").
-    n_bins, limits ((lo, hi) or "adaptive"), scheme ("width" | "mass") : binning options (also for "ensemble").
+    n_bins, limits, scheme : binning options (also for "ensemble"): limits (lo, hi) or "adaptive", scheme "width" |
+        "mass".
     noise_var : variance sigma^2 of the noise of the "kde" estimator (Saxe et al. 2018 use 0.1).
     keep_activations : store every layer's activations at every snapshot (large: epochs x layers x R x n_x x 10).
     device : "cpu", "cuda" or "cuda:N" (ValueError before anything runs when CUDA is not available); the batched
