@@ -6,12 +6,20 @@ negative entries, NaN/inf, empty axes, a wrong number of dimensions and sums off
 ``ValueError`` that names the argument; ``normalize=True`` is the explicit opt-in to rescale a table that sums to
 something positive other than 1.
 
+The kernels underneath are public too, for loops that have already validated their tables (the IB solver, the
+layer comparisons, the Langevin convergence measures): :data:`LN2`, :func:`xlogx`, :func:`entropy_rows`,
+:func:`kl_rowwise` (aligned rows), :func:`kl_matrix` (all pairs of rows, one matrix product),
+:func:`mi_of_cells` and :func:`mi_of_joint`.  They check nothing, take ``units="bits"`` (default) or ``"nats"``,
+and are the package's one implementation of these sums: the validated functions above call them.
+
 References
 ----------
 1. T. M. Cover and J. A. Thomas, *Elements of Information Theory*, 2nd ed., Wiley 2006, ch. 2.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -20,18 +28,25 @@ from ._validate import show
 
 __all__ = [
     "SUM_TOLERANCE",
+    "LN2",
     "validate_distribution",
     "validate_conditional",
     "entropy",
     "conditional_entropy",
     "kl_divergence",
     "mutual_information",
-    "entropy_rows",
     "relative_entropy_from_difference",
+    "xlogx",
+    "entropy_rows",
+    "kl_rowwise",
+    "kl_matrix",
+    "mi_of_cells",
+    "mi_of_joint",
 ]
 
 SUM_TOLERANCE = 1e-9
-_LN2 = np.log(2.0)
+#: ln 2: a quantity in nats divided by LN2 is in bits.
+LN2: float = math.log(2.0)
 
 #: dtype kinds accepted as probabilities: signed/unsigned integers and reals.  Complex numbers (the imaginary part
 #: would be dropped), booleans, strings, objects, dates and raw bytes are refused.
@@ -112,22 +127,6 @@ def validate_conditional(p_y_given_x: ArrayLike, name: str = "p_y_given_x") -> n
     return arr
 
 
-def _xlogx(p: np.ndarray) -> np.ndarray:
-    """Elementwise p ln p with 0 ln 0 = 0 (nats)."""
-    out = np.zeros_like(p)
-    mask = p > 0
-    out[mask] = p[mask] * np.log(p[mask])
-    return out
-
-
-def entropy_rows(p: np.ndarray) -> np.ndarray:
-    """Entropy in bits of each distribution along the last axis of ``p`` (no validation; vectorised helper).
-
-    H(p) = -sum_i p_i log2 p_i, computed over the last axis, so an array of shape (..., n) gives shape (...).
-    """
-    return -_xlogx(np.asarray(p, dtype=np.float64)).sum(axis=-1) / _LN2
-
-
 def entropy(p: ArrayLike, normalize: bool = False) -> float:
     """Shannon entropy H(P) = -sum p log2 p of a (joint) table of any shape, in bits.
 
@@ -158,10 +157,7 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, normalize: bool = False) -> float:
     qa = validate_distribution(q, "q", normalize=normalize)
     if pa.shape != qa.shape:
         raise ValueError(f"p and q must have the same shape, got {pa.shape} and {qa.shape}")
-    mask = pa > 0
-    if np.any(qa[mask] == 0):
-        return float("inf")
-    return float(max(np.sum(pa[mask] * np.log(pa[mask] / qa[mask])) / _LN2, 0.0))
+    return float(max(kl_rowwise(pa.ravel(), qa.ravel()), 0.0))
 
 
 def mutual_information(p_xy: ArrayLike, normalize: bool = False) -> float:
@@ -173,14 +169,7 @@ def mutual_information(p_xy: ArrayLike, normalize: bool = False) -> float:
     1.0
     """
     arr = validate_distribution(p_xy, "p_xy", ndim=2, normalize=normalize)
-    px = arr.sum(axis=1, keepdims=True)
-    py = arr.sum(axis=0, keepdims=True)
-    mask = arr > 0
-    # in logs: p(x) p(y) can underflow to 0 for tiny cells (1e-200 * 1e-200)
-    log_ratio = np.log(arr[mask]) - np.log(np.broadcast_to(px, arr.shape)[mask]) - np.log(
-        np.broadcast_to(py, arr.shape)[mask]
-    )
-    return float(max(np.sum(arr[mask] * log_ratio) / _LN2, 0.0))
+    return float(max(mi_of_joint(arr), 0.0))
 
 
 #: |e| up to which phi(e) = (1 + e) ln(1 + e) - e is summed from its Taylor series (alternating with ratio <= 1/2:
@@ -262,7 +251,107 @@ def relative_entropy_from_difference(d: ArrayLike, q: ArrayLike, units: str = "b
     p = qa + da
     if np.any(p < -1e-12 * np.maximum(qa, np.abs(da))) or np.any((qa == 0) & (da < 0)):
         raise ValueError("q + d must be non-negative (d is the difference p - q of two distributions)")
-    out = _kl_nats_from_difference(da, qa)
-    if units == "bits":
-        out = out / _LN2
+    out = _in_units(_kl_nats_from_difference(da, qa), units)
     return float(out) if np.ndim(out) == 0 else out
+
+
+# --- kernels: no validation (callers pass float arrays they have checked) ----------------------------------------
+
+
+def _in_units(nats, units: str):
+    """``nats`` as they are (``units="nats"``) or divided by ln 2 (``"bits"``)."""
+    if units == "bits":
+        return nats / LN2
+    if units == "nats":
+        return nats
+    raise ValueError(f"units must be 'bits' or 'nats', got {show(units)}")
+
+
+def xlogx(p: np.ndarray) -> np.ndarray:
+    """Elementwise p ln p in nats with 0 ln 0 = 0 (entries <= 0 give 0; no warnings).
+
+    >>> xlogx(np.array([0.0, 1.0])).tolist()
+    [0.0, 0.0]
+    """
+    pos = p > 0
+    return np.where(pos, p * np.log(np.where(pos, p, 1.0)), 0.0)
+
+
+def entropy_rows(p: ArrayLike, units: str = "bits") -> np.ndarray:
+    """Entropy of each distribution along the last axis of ``p``, H(p) = -sum_i p_i log p_i (0 log 0 = 0).
+
+    An array of shape (..., n) gives shape (...), in ``units`` ("bits" or "nats").  No validation.
+
+    >>> entropy_rows(np.array([[0.5, 0.5, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25]])).tolist()
+    [1.0, 2.0]
+    """
+    return _in_units(-xlogx(np.asarray(p, dtype=np.float64)).sum(axis=-1), units)
+
+
+def kl_rowwise(p: ArrayLike, q: ArrayLike, units: str = "bits") -> np.ndarray:
+    """D(p || q) = sum_i p_i log(p_i / q_i) along the last axis, ``p`` and ``q`` broadcast against each other.
+
+    Terms with p_i = 0 are 0; a term with q_i = 0 < p_i is +inf.  Not clipped at 0 (rounding can leave -1e-17
+    for p = q), no validation.  Shape: the broadcast shape without its last axis; ``units`` "bits" or "nats".
+
+    >>> kl_rowwise(np.array([[1.0, 0.0], [0.5, 0.5]]), np.array([0.5, 0.5])).tolist()
+    [1.0, 0.0]
+    """
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * (np.log(p) - np.log(q)), 0.0)
+    return _in_units(terms.sum(axis=-1), units)
+
+
+def kl_matrix(p: np.ndarray, log_q: np.ndarray, neg_entropy: np.ndarray | None = None,
+              units: str = "bits") -> np.ndarray:
+    """All pairwise divergences D[..., j, i] = KL(p_i || q_j) = sum_y p_iy ln p_iy - sum_y p_iy ln q_jy, laid out
+    (..., n_q, n_p), as one matrix product (the fast path of the IB iteration).
+
+    ``p`` (n_p, n_y) rows of distributions, ``log_q`` (..., n_q, n_y) log-rows (any leading batch axes; -inf for
+    zeros), ``neg_entropy`` (n_p,) sum_y p ln p in nats if already known.  +inf where p puts mass on a zero of q;
+    clipped at 0 (rounding).  No validation.
+
+    >>> kl_matrix(np.array([[1.0, 0.0]]), np.log([[0.5, 0.5], [0.25, 0.75]])).tolist()
+    [[1.0], [2.0]]
+    """
+    if neg_entropy is None:
+        neg_entropy = xlogx(p).sum(axis=-1)
+    n_y = log_q.shape[-1]
+    flat = log_q.reshape(-1, n_y)
+    finite = np.isfinite(flat)
+    if finite.all():
+        D = neg_entropy[None, :] - flat @ p.T
+    else:
+        D = neg_entropy[None, :] - np.where(finite, flat, 0.0) @ p.T
+        D[(~finite).astype(np.float64) @ (p > 0).T.astype(np.float64) > 0] = np.inf
+    D = np.maximum(D, 0.0, out=D).reshape(log_q.shape[:-1] + (p.shape[0],))
+    return D if units == "nats" else _in_units(D, units)
+
+
+def mi_of_cells(p: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, units: str = "bits") -> float:
+    """sum_k p_k log[p_k / (a_k b_k)] over the cells k of a joint table given as parallel arrays: the positive
+    cells ``p`` (dense or the data of a sparse table) and the marginals ``p_a``, ``p_b`` of their row and column.
+
+    Summed in logs, ln p - ln a - ln b, so a product a b that underflows (1e-200 x 1e-200) does no harm.  Not
+    clipped at 0, no validation; every p_k must be > 0.
+
+    >>> mi_of_cells(np.array([0.5, 0.5]), np.array([0.5, 0.5]), np.array([0.5, 0.5]))
+    1.0
+    """
+    return float(_in_units(np.sum(p * (np.log(p) - np.log(p_a) - np.log(p_b))), units))
+
+
+def mi_of_joint(joint: np.ndarray, p_a: np.ndarray | None = None, p_b: np.ndarray | None = None,
+                units: str = "bits") -> float:
+    """I(A;B) = sum p(a,b) log[p(a,b) / (p(a) p(b))] of a 2-D joint table over its positive cells (0 log 0 = 0);
+    the marginals are its row and column sums unless given.  Not clipped at 0, no validation.
+
+    >>> mi_of_joint(np.array([[0.5, 0.0], [0.0, 0.5]]))
+    1.0
+    """
+    rows, cols = np.nonzero(joint > 0)
+    a = joint.sum(axis=1) if p_a is None else p_a
+    b = joint.sum(axis=0) if p_b is None else p_b
+    return mi_of_cells(joint[rows, cols], a[rows], b[cols], units)

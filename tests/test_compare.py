@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import xlogy
 
 from ibtheory import compare, ib, nets, tasks
@@ -361,3 +361,49 @@ def test_plot_training_sizes_writes_one_panel_per_size(small_run, soft_curve, tm
     assert path.is_file() and path.stat().st_size > 5_000
     with pytest.raises(ValueError, match="comparisons"):
         plot_training_sizes({}, soft_curve)
+
+
+def test_task_tables_are_the_ib_reduction_with_supports_split():
+    # rows 0 and 2 agree to 12 decimals, but row 2 has a 1e-13 tail where row 0 is exactly 0: d(x, t) to a decoder
+    # without that y is infinite for row 2 only, so they must be separate classes; row 3 has p(x) = 0
+    p = np.array([[0.25, 0.25, 0.0], [0.1, 0.1, 0.3], [0.25, 0.25 - 1e-13, 1e-13], [0.0, 0.0, 0.0]])
+    p /= p.sum()
+    tab = compare.task_tables(p)
+    red = ib.reduce(p, split_support=True)
+    assert isinstance(tab.reduced, ib.Reduced)
+    assert_array_equal(tab.classes, red.classes)
+    assert tab.classes[3] == -1 and len(set(tab.classes[:3].tolist())) == 3
+    assert_allclose(tab.p_c, red.p_s)
+    assert_allclose(tab.p_y_c, red.W)
+    layer = compare.layer_encoder(tab, np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.5, 0.5]]))
+    d = layer.distortion[tab.classes[[0, 2]], 0]  # decoder of t = 0: p(y|t) = mean of rows 0 and 2, y = 2 tiny
+    rows = p[[0, 2]] / p[[0, 2]].sum(axis=1, keepdims=True)
+    brute = [sum(r[y] * np.log(r[y] / layer.decoder[0, y]) for y in range(3) if r[y] > 0) for r in rows]
+    assert np.all(np.isfinite(d))
+    assert_allclose(d, brute, atol=1e-14)
+
+
+def test_a_pattern_of_probability_1e_170_keeps_the_layer_information_finite():
+    t = np.diag([0.5, 0.5, 1e-170])
+    layer = compare.layer_encoder(t / t.sum(), np.eye(3))
+    assert_allclose([layer.I_XT, layer.I_TY], [1.0, 1.0], atol=1e-15)  # was I(X;T) = inf (p(x) p(t) = 1e-340)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda layer: compare.mismatch(layer, "1"), r"^beta must be a real number, got '1' \(str\)"),
+    (lambda layer: compare.mismatch(layer, np.nan), r"^beta must be a finite number, got nan"),
+    (lambda layer: compare.self_consistency(layer, beta_min="1"), r"^beta_min must be a real number"),
+    (lambda layer: compare.self_consistency(layer, beta_min=0.0), r"^beta_min must be > 0, got 0\.0"),
+    (lambda layer: compare.self_consistency(layer, beta_max=np.inf), r"^beta_max must be a finite number"),
+    (lambda layer: compare.self_consistency(layer, 10.0, 1.0), r"^beta_max must be greater than beta_min, got "
+                                                              r"beta_min=10\.0, beta_max=1\.0"),
+    (lambda layer: compare.self_consistency(layer, xtol=-1.0), r"^xtol must be > 0"),
+    (lambda layer: compare.noisy_encoder(np.zeros((3, 2)), sigma="0.1"), r"^sigma must be a real number"),
+    (lambda layer: compare.noisy_encoder(np.zeros((3, 2)), n_draws=2.5), r"^n_draws must be an integer"),
+])
+def test_beta_and_scalar_arguments_are_checked_by_the_shared_validators(problem, call, match):
+    layer = compare.layer_encoder(problem, np.eye(6))
+    with pytest.raises(ValueError, match=match):
+        call(layer)
+    fit = compare.self_consistency(layer, np.float32(1e-3), np.int64(10**5))  # numpy scalars accepted
+    assert fit.beta_star > 0

@@ -24,6 +24,7 @@ from ibtheory.dynamics import (
     wasserstein1,
 )
 from ibtheory.dynamics.symbolic import ou_stationary_variances
+from ibtheory.info import kl_rowwise
 
 GRID = np.linspace(-3.5, 3.5, 7001)
 
@@ -226,3 +227,29 @@ def test_nan_mid_run_names_step_particle_and_coordinate():
 
     with pytest.raises(ValueError, match="record='histogram'"):
         langevin(Quadratic(1.0), np.zeros(10**6), 1.0, 0.1, 1000, every=1, progress=False)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"beta": "2"}, r"^beta must be a real number, got '2' \(str\)"),
+    ({"beta": True}, r"^beta must be a real number, got True \(bool\)"),
+    ({"dt": "0.01"}, r"^dt must be a real number, got '0.01' \(str\)"),
+    ({"bound": np.nan}, r"^bound must be a finite number, got nan"),
+    ({"diffusion": "2"}, r"^diffusion must be a real number, got '2' \(str\)"),
+    ({"diffusion": np.array(-1.0)}, r"^diffusion must be > 0, got -1\.0"),
+])
+def test_scalars_are_refused_not_cast(kwargs, match):
+    # the old check was float(value): the strings "2" and "0.01" ran as numbers
+    args = {"potential": DoubleWell(), "x0": np.zeros(4), "beta": 1.0, "dt": 0.01, "n_steps": 3} | kwargs
+    with pytest.raises(ValueError, match=match):
+        next(langevin_steps(**args))
+    ok = langevin_steps(DoubleWell(), np.zeros(4), np.float32(2.0), np.float64(0.01), 2, diffusion=np.array(0.5))
+    assert len(list(ok)) == 3
+
+
+def test_kl_bits_is_the_info_kernel():
+    rng = np.random.default_rng(0)
+    p, q = rng.dirichlet(np.ones(5), size=3), rng.dirichlet(np.ones(5))
+    p[0, 1] = 0.0  # 0 log 0 = 0
+    brute = [sum(a * np.log2(a / b) for a, b in zip(row, q, strict=True) if a > 0) for row in p]
+    assert_allclose(kl_bits(p, q), brute, rtol=1e-13)
+    assert np.array_equal(kl_bits(p, q), kl_rowwise(p, q))

@@ -143,6 +143,8 @@ def test_bad_input(task):
         NetworkLoss(task, weight_decay=-1)
     with pytest.raises(ValueError, match="beta"):
         compare_sgd_langevin(task, beta=0.0)
+    with pytest.raises(ValueError, match=r"^beta must be a real number, got '2' \(str\)"):
+        compare_sgd_langevin(task, beta="2")  # refused before any work (a TypeError from np.isfinite before)
     loss = NetworkLoss(task, hidden=(3,), train=np.arange(0, 4096, 256))
     with pytest.raises(ValueError, match="keep_covariance"):
         sgd_noise_along_training(loss, loss.initial(1), lr=0.1, batch_size=4, n_steps=2, keep_covariance="yes")

@@ -127,3 +127,17 @@ def test_bad_input():
         kramers_rate(DoubleWell(), 1.0, 0.0, -1.0)
     with pytest.raises(ValueError, match="t_max"):
         mfpt_estimate(np.array([1.0, np.inf]))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: first_passage_times(DoubleWell(), 1.0, -1.0, 1.0, "0.01", 10, 10), r"^dt must be a real number"),
+    (lambda: first_passage_times(DoubleWell(), 1.0, -1.0, 1.0, 0.01, 2.5, 10), r"^n_particles must be an integer"),
+    (lambda: first_passage_times(DoubleWell(), 1.0, -1.0, 1.0, 0.01, 10, -1), r"^max_steps must be an integer >= 0"),
+    (lambda: first_passage_times(DoubleWell(), "1", -1.0, 1.0, 0.01, 10, 10), r"^beta must be a real number"),
+    (lambda: relaxation_times(DoubleWell, [], -1.0, np.linspace(-3, 3, 31)), r"^beta must be > 0, got -1\.0"),
+    (lambda: kramers_rate(DoubleWell(), np.inf, -1.0, 0.0), r"^beta must be a finite number, got inf"),
+])
+def test_scalar_arguments_are_checked_naming_them(call, match):
+    # one validator (ibtheory._validate.real): strings are refused, not cast; 2.5 particles are not truncated
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -8,8 +8,7 @@ from numpy.testing import assert_allclose
 from scipy.optimize import minimize
 
 from ibtheory import tasks
-from ibtheory.ib import certify_solution, ib_curve, kl_rows, solve, trivial_critical_beta
-from ibtheory.ib._problem import reduce
+from ibtheory.ib import certify_solution, ib_curve, kl_rows, reduce, solve, trivial_critical_beta
 
 certify_mod = sys.modules["ibtheory.ib.certify"]
 
@@ -159,7 +158,6 @@ def test_certify_many_equals_certify_state_point_by_point():
     # the batched |Y| = 2 branch and bound must give the certificate of the one-problem version, for converged and
     # for deliberately loose states, over a wide beta range
     from ibtheory.ib._certify_batch import certify_many
-    from ibtheory.ib._problem import reduce
     from ibtheory.ib.certify import certify_state
 
     rng = np.random.default_rng(7)

@@ -14,9 +14,9 @@ from ibtheory.ib import (
     curve_upper,
     curve_value,
     ib_curve,
+    reduce,
     trivial_critical_beta,
 )
-from ibtheory.ib._problem import reduce
 from ibtheory.ib.analytic import bsc_critical_beta, bsc_curve, gaussian_ib_curve
 
 
@@ -270,3 +270,13 @@ def test_curve_properties(p_xy):
             assert dx - b[i + 1] * dy <= gap[i + 1] + 1e-7, "slope below 1/beta_{i+1}"
         assert np.all(ity <= curve_upper(c, ixt) + eps), "a raw point above the certified upper edge"
         assert np.all(hy <= curve_upper(c, hx) + eps), "the hull (achievable) above the certified upper edge"
+
+
+def test_a_class_of_probability_1e_170_keeps_the_information_finite():
+    # p(s) p(t) of the tiny class is 1e-340, below the smallest float: I(X;T) is summed in logs, so the curve of
+    # this hard-label task is min(R, H(Y)) with H(Y) = 1 + 1e-170 log2(1e170) bits = 1 in float64 (it was inf)
+    t = np.diag([0.5, 0.5, 1e-170])
+    c = ib_curve(t / t.sum(), betas=[0.5, 50.0], certify=False)
+    assert_allclose(c.I_XT.values, [0.0, 1.0], atol=1e-15)
+    assert_allclose(c.I_TY.values, [0.0, 1.0], atol=1e-15)
+    assert_allclose(c.attrs["beta_trivial"], 1.0, rtol=1e-12)  # rho_m = 1 (hard labels); sqrt(p(s) p(y)) was 0

@@ -39,7 +39,7 @@ def test_solve_cli_below_the_trivial_threshold_gives_one_cluster(tmp_path):
 def test_solve_cli_rejects_a_bad_beta(tmp_path, capsys):
     out = tmp_path / "sol.nc"
     assert main(["solve", "--task", "binary-symmetric", "--beta", "0", "--out", str(out)]) == 2
-    assert "beta must be a positive" in capsys.readouterr().err and not out.exists()
+    assert "beta must be > 0" in capsys.readouterr().err and not out.exists()
 
 
 def test_solver_accepts_a_task_dataset_like_its_table():

@@ -6,7 +6,17 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.optimize import brentq
 
 from ibtheory import tasks
-from ibtheory.ib import IBSolution, ib_curve, kl_rows, self_consistent_encoder, solve, trivial_critical_beta
+from ibtheory.ib import (
+    IBSolution,
+    Reduced,
+    ib_curve,
+    kl_rows,
+    reduce,
+    self_consistent_encoder,
+    solve,
+    trivial_critical_beta,
+)
+from ibtheory.info import kl_matrix
 
 
 def _h(p):
@@ -163,9 +173,11 @@ _BSC = [[0.4, 0.1], [0.1, 0.4]]
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"beta": "a"}, r"^beta must be a positive finite number, got 'a' \(str\)"),
-        ({"beta": True}, r"^beta must be a positive finite number, got True \(bool\)"),
-        ({"beta": np.inf}, r"^beta must be a positive finite number, got inf$"),
+        ({"beta": "a"}, r"^beta must be a real number, got 'a' \(str\)"),
+        ({"beta": True}, r"^beta must be a real number, got True \(bool\)"),
+        ({"beta": np.inf}, r"^beta must be a finite number, got inf$"),
+        ({"beta": 0.0}, r"^beta must be > 0, got 0\.0$"),
+        ({"beta": np.float32(-1.0)}, r"^beta must be > 0, got -1\.0$"),
         ({"beta": 2.0, "tol": "1e-9"}, r"^tol must be a real number"),
         ({"beta": 2.0, "tol": -1.0}, r"^tol must be > 0"),
         ({"beta": 2.0, "max_iter": 0}, r"^max_iter must be an integer >= 1"),
@@ -202,3 +214,39 @@ def test_self_consistent_encoder_and_kl_rows_name_non_real_input():
         kl_rows(np.array([[0.5 + 1j, 0.5]]), [[0.5, 0.5]])
     with pytest.raises(ValueError, match=r"^p_t must be a numeric array of real numbers, got string"):
         self_consistent_encoder([1.0], [[0.5, 0.5]], [[0.5, 0.5]], ["a"], 2.0)
+
+
+def test_the_reduced_problem_is_public_and_checks_its_flags():
+    # rows 0 and 2 agree to 12 decimals, but row 2 has a 1e-13 tail where row 0 is exactly 0
+    p = np.array([[0.25, 0.25, 0.0], [0.1, 0.1, 0.3], [0.25, 0.25 - 1e-13, 1e-13]])
+    p /= p.sum()
+    merged, split = reduce(p), reduce(p, split_support=True)
+    assert isinstance(merged, Reduced) and merged.classes[0] == merged.classes[2] and merged.n_s == 2
+    assert split.n_s == 3 and len(set(split.classes.tolist())) == 3
+    assert_allclose(split.p_s @ split.W, p.sum(axis=0), rtol=1e-12)  # p(y) kept
+    assert_allclose(merged.neg_entropy_rows, [np.sum(w[w > 0] * np.log(w[w > 0])) for w in merged.W], rtol=1e-14)
+    with pytest.raises(ValueError, match=r"^split_support must be True or False, got 'yes' \(str\)"):
+        reduce(p, split_support="yes")
+    with pytest.raises(ValueError, match="^p_xy sums to"):
+        reduce([[0.5, 0.6]])
+
+
+def test_reduce_takes_a_constant_y_but_the_ib_refuses_it():
+    # a reduction of a constant Y is well defined (one class); the IB of it is not (beta is undefined)
+    r = reduce([[0.5], [0.5]])
+    assert r.n_s == 1 and r.deterministic and r.classes.tolist() == [0, 0]
+    for call in (lambda: solve([[0.5], [0.5]], 1.0), lambda: ib_curve([[0.5, 0.0], [0.5, 0.0]]),
+                 lambda: trivial_critical_beta([[0.5, 0.0], [0.5, 0.0]])):
+        with pytest.raises(ValueError, match=r"^p_xy must give Y at least two values with positive probability"):
+            call()
+
+
+def test_kl_rows_is_the_kernel_of_the_iteration():
+    rng = np.random.default_rng(2)
+    W, dec = rng.dirichlet(np.ones(3), size=4), rng.dirichlet(np.ones(3), size=2)
+    dec[1, 0] = 0.0
+    dec[1] /= dec[1].sum()
+    with np.errstate(divide="ignore"):
+        brute = np.array([[np.sum(w * np.log2(w / d)) for d in dec] for w in W])  # W > 0: inf where d = 0
+        assert_allclose(kl_rows(W, dec), brute, rtol=1e-13)
+        assert_array_equal(kl_rows(W, dec, units="nats"), kl_matrix(W, np.log(dec), units="nats").T)

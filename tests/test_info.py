@@ -285,3 +285,76 @@ def test_relative_entropy_from_difference_conventions_and_rows():
             info.relative_entropy_from_difference(*args)
     with pytest.raises(ValueError, match=r"^units must be"):
         info.relative_entropy_from_difference([0.0], [1.0], units="dits")
+
+
+# --- kernels: no validation, one implementation under the checked functions and the solvers ---------------------
+
+_cells = st.one_of(st.just(0.0), st.floats(1e-6, 1.0, allow_subnormal=False))
+#: 1 to 4 distributions over 3 values, some exact zeros (each row normalised).
+rows3 = st.integers(1, 4).flatmap(lambda n: arrays(np.float64, (n, 3), elements=_cells)).filter(
+    lambda a: np.all(a.sum(axis=1) > 0)).map(lambda a: a / a.sum(axis=1, keepdims=True))
+
+
+def test_ln2_and_units():
+    assert info.LN2 == math.log(2.0)
+    p = np.array([[0.5, 0.5, 0.0], [0.25, 0.25, 0.5]])
+    assert_allclose(info.entropy_rows(p, "nats"), [math.log(2.0), 1.5 * math.log(2.0)], rtol=1e-15)
+    assert_allclose(info.entropy_rows(p), [1.0, 1.5], rtol=1e-15)
+    for kernel, args in ((info.entropy_rows, (p,)), (info.kl_rowwise, (p, p)),
+                         (info.kl_matrix, (p, np.log(p + 0.1))), (info.mi_of_joint, (p / p.sum(),))):
+        with pytest.raises(ValueError, match=r"^units must be 'bits' or 'nats', got 'bit'"):
+            kernel(*args, units="bit")
+
+
+@given(rows3, rows3)
+def test_kl_matrix_is_every_pair_of_kl_rowwise_and_of_the_brute_force(p, q):
+    # the matrix product form (the IB iteration's fast path) against the elementwise form and explicit loops
+    with np.errstate(divide="ignore"):
+        log_q = np.log(q)
+    D = info.kl_matrix(p, log_q)
+    assert D.shape == (q.shape[0], p.shape[0])
+    pairs = info.kl_rowwise(p[None, :, :], q[:, None, :])
+    finite = np.isfinite(pairs)
+    assert np.array_equal(np.isfinite(D), finite), "inf exactly where p puts mass on a zero of q"
+    assert_allclose(D[finite], np.maximum(pairs[finite], 0.0), atol=1e-12)
+    for j in range(q.shape[0]):
+        for i in range(p.shape[0]):
+            if finite[j, i]:
+                assert_allclose(D[j, i], _kl_brute(p[i], q[j]), atol=1e-12, err_msg=f"pair ({j}, {i})")
+    # leading batch axes of log_q are kept, and units="nats" is ln 2 times the bits
+    batch = info.kl_matrix(p, np.stack([log_q, log_q]), units="nats")
+    assert batch.shape == (2,) + D.shape
+    assert_allclose(batch[1][finite], D[finite] * LN2, rtol=1e-12, atol=1e-15)
+
+
+def test_kl_rowwise_conventions_and_broadcasting():
+    p = np.array([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
+    q = np.array([0.25, 0.75, 0.0])
+    d = info.kl_rowwise(p, q)  # p = 0 where q = 0: finite; a (2, 3) batch against one q
+    assert_allclose(d, [0.5 * math.log2(2) + 0.5 * math.log2(2 / 3), 2.0], rtol=1e-15)
+    assert info.kl_rowwise(np.array([0.5, 0.5]), np.array([1.0, 0.0])) == np.inf
+
+
+def test_mi_of_cells_sparse_equals_dense_and_tiny_cells_stay_finite():
+    rng = np.random.default_rng(4)
+    p = rng.dirichlet(np.ones(12)).reshape(4, 3)
+    p[1, 2] = 0.0
+    p /= p.sum()
+    rows, cols = np.nonzero(p)
+    a, b = p.sum(1), p.sum(0)
+    assert_allclose(info.mi_of_cells(p[rows, cols], a[rows], b[cols]), _mi_brute(p), rtol=1e-13)
+    assert_allclose(info.mi_of_joint(p, units="nats"), _mi_brute(p) * LN2, rtol=1e-13)
+    # marginals given: a joint whose rows and columns hold one 1e-170 cell: p(x) p(y) = 1e-340 underflows to 0,
+    # a ratio p / (p(x) p(y)) would be inf; the sum in logs is exact: the tiny cell adds 1e-170 log2(1e170) bits
+    t = np.array([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, 1e-170]])
+    t /= t.sum()
+    assert_allclose(info.mi_of_joint(t), 1.0 + 1e-170 * math.log2(1e170), rtol=1e-15)
+    assert np.isfinite(info.mi_of_joint(t, t.sum(1), t.sum(0)))
+
+
+def test_checked_measures_are_the_kernels():
+    rng = np.random.default_rng(5)
+    p, q = rng.dirichlet(np.ones(6)).reshape(2, 3), rng.dirichlet(np.ones(6)).reshape(2, 3)
+    assert info.mutual_information(p) == max(info.mi_of_joint(p), 0.0)
+    assert info.kl_divergence(p, q) == max(float(info.kl_rowwise(p.ravel(), q.ravel())), 0.0)
+    assert info.entropy(p) == float(info.entropy_rows(p.ravel()))

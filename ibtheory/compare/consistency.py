@@ -14,6 +14,9 @@ M'(beta) = E_{p(x,t)}[d] - E_{p(x) q_beta(t|x)}[d] is increasing, so beta* = arg
 method on log beta), or an end of [beta_min, beta_max] when M' keeps one sign there (``at_bound``).  The fit is
 therefore global.  Z and the q-average of d depend on t only through the column d(., t), so states with equal
 decoders p(y|t) are pooled exactly before the search (a binned 4096-state layer has a few dozen distinct decoders).
+This is the minimal sufficient statistic of T for Y with *exact* equality, not the 12-decimal rounding of
+``ibtheory.ib.reduce``: d(x,t) depends on ln p(y|t), so decoders [1 - 1e-13, 1e-13] and [1 - 2e-13, 2e-13], equal
+to 12 decimals, give columns d(., t) that differ by ln 2 nats for a class with p(y|x) near [0, 1].
 M(beta*) = 0 exactly when the layer is an IB stationary point; a deterministic encoder that maps
 every x to its closest decoder reaches M -> 0 only as beta -> infinity.
 
@@ -31,12 +34,11 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import logsumexp
 
-from .._validate import show
+from .._validate import real, show
+from ..info import LN2
 from .encoders import LayerEncoder
 
 __all__ = ["SelfConsistency", "mismatch", "self_consistency"]
-
-_LN2 = np.log(2.0)
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,12 @@ class SelfConsistency:
     mismatch_at_zero: float
 
 
-class _Reduced:
-    """The layer's states pooled over identical decoders p(y|t) (hence identical columns d(., t)): Z(c, beta) and the
-    q-average of d depend on t only through d(., t), so sum_t p(t) exp(-beta d(c,t)) = sum_g p(g) exp(-beta d(c,g))
-    exactly, with p(g) the total p(t) of the states of decoder g.  Binned encoders of wide layers hold thousands of
-    states but at most as many distinct columns as decoders (39 for the soft paper task at the first layers)."""
+class _Pooled:
+    """The layer's states pooled over identical decoders p(y|t) (hence identical columns d(., t)): Z(c, beta) and
+    the q-average of d depend on t only through d(., t), so sum_t p(t) exp(-beta d(c,t)) = sum_g p(g) exp(-beta
+    d(c,g)) exactly, with p(g) the total p(t) of the states of decoder g.  Binned encoders of wide layers hold
+    thousands of states but at most as many distinct columns as decoders (39 for the soft paper task at the first
+    layers).  Bitwise equality on purpose (see the module docstring)."""
 
     __slots__ = ("log_p", "d", "d_finite", "p_c")
 
@@ -87,17 +90,16 @@ def mismatch(layer: LayerEncoder, beta: float) -> float:
     >>> round(mismatch(layer_encoder([[0.5, 0.0], [0.0, 0.5]], [[1.0, 0.0], [0.0, 1.0]]), 0.0), 12)
     1.0
     """
-    if not (np.isfinite(beta) and beta >= 0):
-        raise ValueError(f"beta must be a finite number >= 0, got {show(beta)}")
-    return _mismatch(_Reduced(layer), layer, beta)
+    beta = real(beta, "beta", 0.0)
+    return _mismatch(_Pooled(layer), layer, beta)
 
 
-def _mismatch(red: _Reduced, layer: LayerEncoder, beta: float) -> float:
-    nats = layer.I_XT * _LN2 + beta * layer.expected_distortion + float(red.p_c @ red.log_z(beta))
-    return float(max(nats, 0.0) / _LN2)
+def _mismatch(red: _Pooled, layer: LayerEncoder, beta: float) -> float:
+    nats = layer.I_XT * LN2 + beta * layer.expected_distortion + float(red.p_c @ red.log_z(beta))
+    return float(max(nats, 0.0) / LN2)
 
 
-def _slope(red: _Reduced, expected_distortion: float, beta: float) -> float:
+def _slope(red: _Pooled, expected_distortion: float, beta: float) -> float:
     """M'(beta) in nats: E_{p(x,t)}[d] - E_{p(x) q_beta(t|x)}[d]; increasing in beta (beta > 0)."""
     return expected_distortion - float(red.p_c @ red.mean_d(beta))
 
@@ -105,10 +107,15 @@ def _slope(red: _Reduced, expected_distortion: float, beta: float) -> float:
 def self_consistency(
     layer: LayerEncoder, beta_min: float = 1e-3, beta_max: float = 1e5, xtol: float = 1e-12
 ) -> SelfConsistency:
-    """Fit beta* = argmin_beta M(beta) on [beta_min, beta_max]; report M(beta*) in bits (see module doc)."""
-    if not (0 < beta_min < beta_max < np.inf):
-        raise ValueError(f"need 0 < beta_min < beta_max < inf, got beta_min={beta_min!r}, beta_max={beta_max!r}")
-    red = _Reduced(layer)
+    """Fit beta* = argmin_beta M(beta) on [beta_min, beta_max] (0 < beta_min < beta_max, finite) to ``xtol`` (> 0)
+    on log beta; report M(beta*) in bits (see module doc)."""
+    beta_min = real(beta_min, "beta_min", 0.0, low_open=True)
+    beta_max = real(beta_max, "beta_max", 0.0, low_open=True)
+    xtol = real(xtol, "xtol", 0.0, low_open=True)
+    if not beta_min < beta_max:
+        raise ValueError(f"beta_max must be greater than beta_min, got beta_min={show(beta_min)}, "
+                         f"beta_max={show(beta_max)}")
+    red = _Pooled(layer)
     e_d = layer.expected_distortion
     if _slope(red, e_d, beta_min) >= 0:
         beta, at_bound = beta_min, True

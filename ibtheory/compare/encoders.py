@@ -5,7 +5,8 @@ activations (:func:`binned_encoder`), stochastic from the ensemble of repeats (:
 noisy layer T = h(X) + N(0, sigma^2 I) (:func:`noisy_encoder`).  Through the Markov chain Y - X - T it has the
 decoder p(y|t) = sum_x p(y|x) p(x|t).  :func:`layer_encoder` computes everything the bound and the IB equations need:
 I(X;T), I(T;Y) (bits), and the distortion d(x,t) = KL[p(y|x) || p(y|t)] on the classes of equal p(y|x) (d depends
-on x only through p(y|x), so a 4096-pattern task with 39 classes costs a 39 x n_t matrix).
+on x only through p(y|x), so a 4096-pattern task with 39 classes costs a 39 x n_t matrix).  The classes are those of
+the IB solver's own reduction (:func:`ibtheory.ib.reduce`, with ``split_support=True``).
 
 References
 ----------
@@ -21,9 +22,10 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
-from .._validate import show
-from ..info import mutual_information, validate_distribution
-from ..tasks import conditional, sufficient_classes
+from .._validate import integer, real
+from ..estimators import binned_codes
+from ..ib import Reduced, reduce
+from ..info import kl_rowwise, mi_of_cells, mutual_information, validate_distribution
 
 __all__ = [
     "LayerEncoder",
@@ -37,8 +39,6 @@ __all__ = [
     "task_tables",
     "merge_equal_decoders",
 ]
-
-_LN2 = np.log(2.0)
 
 
 @dataclass(frozen=True)
@@ -94,10 +94,8 @@ def binned_encoder(
 ) -> sp.csr_matrix:
     """Deterministic encoder of one network's layer: p(t|x) = [B(h(x)) = t] for binned activations (n_x, units).
 
-    The binning is ``ibtheory.estimators.binning.binned_codes`` (the estimator's own encoder).
+    The binning is ``ibtheory.estimators.binned_codes`` (the estimator's own encoder).
     """
-    from ..estimators.binning import binned_codes
-
     a = np.asarray(activations)
     if a.ndim != 2:
         raise ValueError(f"activations must have shape (n_x, units) for one network, got {a.shape}")
@@ -110,8 +108,6 @@ def ensemble_encoder(
     """Stochastic encoder pooled over an ensemble: activations (n_repeats, n_x, units) binned on one shared grid,
     p(t|x) = (1/R) #{r : B(h_r(x)) = t} (the "extended" ensemble encoder of Shwartz-Ziv & Tishby 2017).
     """
-    from ..estimators.binning import binned_codes
-
     a = np.asarray(activations)
     if a.ndim != 3:
         raise ValueError(f"activations must have shape (n_repeats, n_x, units), got {a.shape}")
@@ -133,17 +129,13 @@ def noisy_encoder(
     activations: (n_x, units) of one network.  The sampled table converges to the quadrature
     prod_u [Phi((b_hi - h_u)/sigma) - Phi((b_lo - h_u)/sigma)] as n_draws grows (error O(n_draws^-1/2) per cell).
     """
-    from ..estimators.binning import binned_codes
-
     a = np.asarray(activations, dtype=np.float64)
     if a.ndim != 2:
         raise ValueError(f"activations must have shape (n_x, units) for one network, got {a.shape}")
-    if not (np.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"sigma must be a positive noise standard deviation, got {show(sigma)}")
-    if int(n_draws) != n_draws or n_draws < 1:
-        raise ValueError(f"n_draws must be a positive integer, got {show(n_draws)}")
+    sigma = real(sigma, "sigma", 0.0, low_open=True)
+    n_draws = integer(n_draws, "n_draws", 1)
     rng = np.random.default_rng(seed)
-    noisy = a[None] + sigma * rng.standard_normal((int(n_draws),) + a.shape)
+    noisy = a[None] + sigma * rng.standard_normal((n_draws,) + a.shape)
     codes = binned_codes(noisy.reshape(-1, a.shape[-1]), n_bins=n_bins, limits=limits)
     return encoder_from_codes(codes.reshape(noisy.shape[:2]))
 
@@ -165,30 +157,36 @@ def encoder_from_table(table: ArrayLike, name: str = "encoder") -> sp.csr_matrix
 
 @dataclass(frozen=True)
 class TaskTables:
-    """The task's tables that every layer comparison reuses: p(x,y), p(x), classes of equal p(y|x), their p(y|c)."""
+    """The task's tables that every layer comparison reuses: the joint ``p_xy`` (n_x, n_y), ``p_x`` (n_x,) and
+    ``reduced``, the task on its classes of equal p(y|x) (an :class:`ibtheory.ib.Reduced`): ``classes`` (n_x,; -1
+    for p(x) = 0), ``p_c`` (n_c,) and ``p_y_c`` (n_c, n_y) are its ``classes``, ``p_s`` and ``W``."""
 
     p_xy: np.ndarray
     p_x: np.ndarray
-    classes: np.ndarray
-    p_c: np.ndarray
-    p_y_c: np.ndarray
+    reduced: Reduced
+
+    @property
+    def classes(self) -> np.ndarray:
+        return self.reduced.classes
+
+    @property
+    def p_c(self) -> np.ndarray:
+        return self.reduced.p_s
+
+    @property
+    def p_y_c(self) -> np.ndarray:
+        return self.reduced.W
 
 
 def task_tables(p_xy: ArrayLike) -> TaskTables:
-    """Validate ``p_xy`` (n_x, n_y) once and reduce x to the classes of equal p(y|x).
+    """Validate ``p_xy`` (n_x, n_y) once and reduce x to the classes of equal p(y|x) (``ibtheory.ib.reduce``).
 
-    Rows equal to 12 decimals (``tasks.sufficient_classes``) *and* with the same support {y : p(y|x) > 0} share a
-    class: d(x,t) = KL[p(y|x) || p(y|t)] is infinite where p(y|t) = 0 < p(y|x), so a row with a 1e-13 tail (the
-    soft task's extreme patterns) must not be pooled with one that is exactly 0 there.
+    Rows equal to 12 decimals *and* with the same support {y : p(y|x) > 0} share a class (``split_support=True``):
+    d(x,t) = KL[p(y|x) || p(y|t)] is infinite where p(y|t) = 0 < p(y|x), so a row with a 1e-13 tail (the soft
+    task's extreme patterns) must not be pooled with one that is exactly 0 there.
     """
     p = validate_distribution(p_xy, "p_xy", ndim=2)
-    p_x, p_y_x = conditional(p)
-    key = np.column_stack([sufficient_classes(p), p_y_x > 0])
-    classes = np.unique(key, axis=0, return_inverse=True)[1].ravel()
-    n_c = int(classes.max()) + 1
-    p_y_c = np.zeros((n_c, p.shape[1]))
-    p_y_c[classes] = p_y_x
-    return TaskTables(p, p_x, classes, np.bincount(classes, weights=p_x, minlength=n_c), p_y_c)
+    return TaskTables(p, p.sum(axis=1), reduce(p, split_support=True))
 
 
 def layer_encoder(task: ArrayLike | TaskTables, encoder: ArrayLike | sp.spmatrix) -> LayerEncoder:
@@ -212,12 +210,11 @@ def layer_encoder(task: ArrayLike | TaskTables, encoder: ArrayLike | sp.spmatrix
     p_ty = np.asarray(enc.T @ tab.p_xy)  # (n_t, n_y) joint p(t, y)
     decoder = p_ty / p_t[:, None]
     coo = p_xt.tocoo()
-    i_xt = float(np.sum(coo.data * np.log(coo.data / (tab.p_x[coo.row] * p_t[coo.col]))) / _LN2)
-    w = tab.p_y_c[:, None, :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(w > 0, w * (np.log(w) - np.log(decoder[None, :, :])), 0.0)
-    distortion = np.maximum(terms.sum(axis=-1), 0.0)
-    expected = float(np.sum(coo.data * distortion[tab.classes[coo.row], coo.col]))
+    pos = coo.data > 0  # entries of x with p(x) = 0 carry no mass (and have no class)
+    row, col, p_cell = coo.row[pos], coo.col[pos], coo.data[pos]
+    i_xt = mi_of_cells(p_cell, tab.p_x[row], p_t[col])
+    distortion = np.maximum(kl_rowwise(tab.p_y_c[:, None, :], decoder[None, :, :], "nats"), 0.0)
+    expected = float(np.sum(p_cell * distortion[tab.classes[row], col]))
     return LayerEncoder(
         encoder=enc.tocsr(),
         p_t=p_t,

@@ -184,6 +184,7 @@ def relaxation_times(potential_of_barrier, barriers: ArrayLike, beta: float, gri
     Returns a Dataset over ``barrier`` with ``gap`` (1 / time), ``relaxation_time`` (time) and
     ``barrier_over_temperature`` = beta h, the quantity in the exponent of Arrhenius/Kramers' law.
     """
+    beta = real(beta, "beta", 0.0, low_open=True)
     h = np.asarray(barriers, dtype=np.float64).reshape(-1)
     gaps = np.array([spectral_gap(potential_of_barrier(float(b)), beta, grid) for b in h])
     return xr.Dataset(

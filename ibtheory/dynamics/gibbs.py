@@ -31,18 +31,11 @@ from scipy import integrate, stats
 from scipy.special import logsumexp
 
 from .._validate import real, show
+from ..info import LN2, kl_rowwise, xlogx
 from .potentials import Potential, Quadratic
 
 __all__ = ["gibbs", "gibbs_quadratic", "sample_gibbs", "bin_probabilities", "total_variation", "kl_bits",
            "wasserstein1", "histogram_free_energy", "convergence"]
-
-_LN2 = np.log(2.0)
-
-
-def _check_beta(beta: float) -> float:
-    """beta as a float: a real number > 0 and finite (``ValueError`` naming beta otherwise)."""
-    return real(beta, "beta", 0.0, low_open=True)
-
 
 def _check_axis(g: ArrayLike, name: str) -> np.ndarray:
     a = np.asarray(g, dtype=np.float64)
@@ -63,7 +56,7 @@ def gibbs_quadratic(potential: Quadratic, beta: float) -> xr.Dataset:
     >>> round(float(ds["entropy"]), 4)  # 0.5 log2(2 pi e)
     2.0471
     """
-    beta = _check_beta(beta)
+    beta = real(beta, "beta", 0.0, low_open=True)
     d = potential.dim
     _, logdet = np.linalg.slogdet(potential.H)
     log_z = 0.5 * d * np.log(2 * np.pi / beta) - 0.5 * logdet
@@ -76,7 +69,7 @@ def gibbs_quadratic(potential: Quadratic, beta: float) -> xr.Dataset:
             "log_partition": ((), log_z),
             "free_energy": ((), -log_z / beta, {"units": "energy (units of L)"}),
             "mean_energy": ((), d / (2 * beta), {"units": "energy (units of L)"}),
-            "entropy": ((), h_nats / _LN2, {"units": "bits", "long_name": "differential entropy"}),
+            "entropy": ((), h_nats / LN2, {"units": "bits", "long_name": "differential entropy"}),
         },
         coords={"dim": np.arange(d), "dim_": np.arange(d)},
     )
@@ -110,7 +103,7 @@ def gibbs(potential: Potential, beta: float, grid: ArrayLike | tuple[ArrayLike, 
     >>> round(float(ds["free_energy"]), 6)  # -ln sqrt(2 pi)
     -0.918939
     """
-    beta = _check_beta(beta)
+    beta = real(beta, "beta", 0.0, low_open=True)
     if grid is None:
         if isinstance(potential, Quadratic):
             return gibbs_quadratic(potential, beta)
@@ -152,7 +145,7 @@ def gibbs(potential: Potential, beta: float, grid: ArrayLike | tuple[ArrayLike, 
         return float(out)
 
     mean_energy = integral(density * energy)
-    h_nats = integral(-density * np.where(density > 0, np.log(np.where(density > 0, density, 1.0)), 0.0))
+    h_nats = integral(-xlogx(density))
     coords = {dims[i]: axes[i] for i in range(len(axes))}
     ds = xr.Dataset(
         {
@@ -161,7 +154,7 @@ def gibbs(potential: Potential, beta: float, grid: ArrayLike | tuple[ArrayLike, 
             "log_partition": ((), log_z),
             "free_energy": ((), -log_z / beta, {"units": "energy (units of L)"}),
             "mean_energy": ((), mean_energy, {"units": "energy (units of L)"}),
-            "entropy": ((), h_nats / _LN2, {"units": "bits", "long_name": "differential entropy"}),
+            "entropy": ((), h_nats / LN2, {"units": "bits", "long_name": "differential entropy"}),
         },
         coords=coords,
     )
@@ -177,7 +170,7 @@ def sample_gibbs(potential: Potential, beta: float, n: int, grid: ArrayLike | No
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if int(n) != n or n < 1:
         raise ValueError(f"n must be a positive integer, got {show(n)}")
-    beta = _check_beta(beta)
+    beta = real(beta, "beta", 0.0, low_open=True)
     if isinstance(potential, Quadratic) and grid is None:
         return rng.multivariate_normal(potential.center, potential.covariance(beta), size=int(n))
     if potential.dim != 1 or grid is None:
@@ -202,7 +195,7 @@ def sample_gibbs(potential: Potential, beta: float, n: int, grid: ArrayLike | No
 def bin_probabilities(potential: Potential, beta: float, edges: ArrayLike, refine: int = 64) -> np.ndarray:
     """Exact Gibbs probability of each bin [e_k, e_{k+1}) of a 1-D potential, by Simpson quadrature with
     ``refine`` sub-intervals per bin (the mass outside the edges is 1 - sum)."""
-    beta = _check_beta(beta)
+    beta = real(beta, "beta", 0.0, low_open=True)
     e = _check_axis(edges, "edges") if len(np.asarray(edges)) >= 3 else np.asarray(edges, dtype=np.float64)
     if potential.dim != 1:
         raise ValueError("bin_probabilities needs a 1-D potential")
@@ -237,10 +230,7 @@ def total_variation(p: ArrayLike, q: ArrayLike) -> float:
 
 def kl_bits(p: ArrayLike, q: ArrayLike) -> float:
     """KL(p || q) = sum_k p_k log2(p_k / q_k) in bits, over bins (last axis); infinite if p_k > 0 where q_k = 0."""
-    p, q = _as_probs(p, "p"), _as_probs(q, "q")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, p * (np.log(p) - np.log(q)), 0.0)
-    return terms.sum(axis=-1) / _LN2
+    return kl_rowwise(_as_probs(p, "p"), _as_probs(q, "q"))
 
 
 def wasserstein1(samples: ArrayLike, potential: Potential, beta: float, grid: ArrayLike) -> float:
@@ -259,7 +249,7 @@ def histogram_free_energy(p_hist: ArrayLike, edges: ArrayLike, potential: Potent
     ``refine`` sub-intervals), H the differential entropy -sum p_k ln(p_k / w_k).  Mass outside the bins is ignored.
     F[p] - F_Gibbs = KL(p || Gibbs)[nats] / beta >= 0 up to the binning error.
     """
-    beta = _check_beta(beta)
+    beta = real(beta, "beta", 0.0, low_open=True)
     p = _as_probs(p_hist, "p_hist")
     e = np.asarray(edges, dtype=np.float64)
     w = np.diff(e)

@@ -27,15 +27,11 @@ import numpy as np
 import xarray as xr
 from scipy import integrate
 
-from .._validate import real, show
-from .langevin import NOISES, SCHEMES, SimulationDiverged, _noise_source
+from .._validate import integer, real, show
+from .langevin import NOISES, SCHEMES, SimulationDiverged, _noise_source, _scalar_step
 from .potentials import Potential, as_points
 
 __all__ = ["kramers_rate", "mfpt_exact", "first_passage_times", "mfpt_estimate"]
-
-
-def _beta(beta: float) -> float:
-    return real(beta, "beta", 0.0, low_open=True)
 
 
 def kramers_rate(potential: Potential, beta: float, x_min: float, x_saddle: float) -> float:
@@ -48,7 +44,7 @@ def kramers_rate(potential: Potential, beta: float, x_min: float, x_saddle: floa
     >>> round(1 / kramers_rate(DoubleWell(1.0), 4.0, -1.0, 0.0), 2)  # 2 pi / sqrt(8 * 4) e^4
     60.64
     """
-    beta = _beta(beta)
+    beta = real(beta, "beta", 0.0, low_open=True)
     if potential.dim != 1:
         raise ValueError("kramers_rate needs a 1-D potential")
     h = potential.hessian(np.array([[x_min], [x_saddle]]))[:, 0, 0]
@@ -62,7 +58,7 @@ def mfpt_exact(potential: Potential, beta: float, start: float, target: float, l
                n_grid: int = 20001) -> float:
     """Exact 1-D mean first-passage time from ``start`` to ``target`` > start, reflecting at ``lower``
     (default: start - 6, effectively -infinity for a confining potential); trapezoid quadrature, time units."""
-    beta = _beta(beta)
+    beta = real(beta, "beta", 0.0, low_open=True)
     if potential.dim != 1:
         raise ValueError("mfpt_exact needs a 1-D potential")
     if not target > start:
@@ -99,11 +95,12 @@ def first_passage_times(
     :func:`~ibtheory.dynamics.langevin`.  Each step costs one fused pass for the absorption and divergence check
     (the maximum of the positions: NaN, inf or >= target triggers the slow path).
     """
-    beta = _beta(beta)
+    beta = real(beta, "beta", 0.0, low_open=True)
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {show(scheme)}")
-    if not (np.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be a positive finite number, got {show(dt)}")
+    dt = real(dt, "dt", 0.0, low_open=True)
+    n = integer(n_particles, "n_particles", 1)
+    max_steps = integer(max_steps, "max_steps", 0)
     if potential.dim != 1:
         raise ValueError("first_passage_times needs a 1-D potential")
     if not x0 < target:
@@ -111,7 +108,6 @@ def first_passage_times(
     if noise not in NOISES:
         raise ValueError(f"noise must be one of {NOISES}, got {show(noise)}")
     draw, noise_dtype = _noise_source(noise, seed)
-    n = int(n_particles)
     x = as_points(np.full(n, float(x0)), 1).copy()
     alive = np.arange(n)
     times = np.full(n, np.inf)
@@ -121,19 +117,10 @@ def first_passage_times(
     buf = np.empty_like(prev)
     g = np.empty_like(x)
     target = float(target)
-    for k in range(1, int(max_steps) + 1):
+    for k in range(1, max_steps + 1):
         potential.grad(x, out=g)
-        g *= -dt
-        x += g
         draw(buf)
-        if lm:
-            prev += buf
-            prev *= 0.5 * c
-            x += prev
-            prev, buf = buf, prev
-        else:
-            buf *= c
-            x += buf
+        prev, buf = _scalar_step(x, g, buf, prev, -dt, c, lm)  # the step of langevin_steps
         top = x.max()
         if top < target:  # False for NaN as well
             continue

@@ -70,16 +70,6 @@ class LangevinState:
         self.step, self.time, self.x = step, time, x
 
 
-def _check_positive(value: float, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {show(value)}") from None
-    if not (np.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {show(value)}")
-    return v
-
-
 def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
@@ -117,12 +107,13 @@ class _Diffusion:
         if callable(diffusion):
             self.kind, self.fn = "callable", diffusion
             return
+        if np.ndim(diffusion) == 0:
+            value = diffusion.item() if isinstance(diffusion, np.ndarray) else diffusion
+            self.d = _validate.real(value, "diffusion", 0.0, low_open=True)
+            return
         arr = np.asarray(diffusion, dtype=np.float64)
         if not np.all(np.isfinite(arr)):
             raise ValueError("diffusion contains NaN or infinite entries")
-        if arr.ndim == 0:
-            self.d = _check_positive(arr, "diffusion")
-            return
         if arr.ndim == 1:
             if arr.shape != (dim,) or np.any(arr <= 0):
                 raise ValueError(f"a diagonal diffusion must be {dim} positive numbers, got {arr.tolist()}")
@@ -166,6 +157,23 @@ def _locate_divergence(x: np.ndarray, step: int, time: float, bound: float) -> S
     )
 
 
+def _scalar_step(x: np.ndarray, g: np.ndarray, noise: np.ndarray, prev: np.ndarray | None, drift_c: float,
+                 noise_c: float, lm: bool) -> tuple[np.ndarray | None, np.ndarray]:
+    """One step with a scalar diffusion, in place: x += drift_c g + noise_c xi, with xi the fresh normals ``noise``
+    (Euler) or (xi + xi_prev) / 2 (Leimkuhler-Matthews, ``lm``; ``prev`` holds xi_prev).  ``g`` (the gradient)
+    and ``noise`` are overwritten.  Returns the buffers for the next step: (prev, noise), swapped for ``lm``."""
+    g *= drift_c
+    x += g
+    if lm:
+        prev += noise
+        prev *= 0.5 * noise_c
+        x += prev
+        return noise, prev
+    noise *= noise_c
+    x += noise
+    return prev, noise
+
+
 def langevin_steps(
     potential: Potential,
     x0: ArrayLike,
@@ -205,9 +213,9 @@ def langevin_steps(
     SimulationDiverged
         (a ValueError) naming the step and particle when the chain blows up.
     """
-    beta = _check_positive(beta, "beta")
-    dt = _check_positive(dt, "dt")
-    bound = _check_positive(bound, "bound")
+    beta = _validate.real(beta, "beta", 0.0, low_open=True)
+    dt = _validate.real(dt, "dt", 0.0, low_open=True)
+    bound = _validate.real(bound, "bound", 0.0, low_open=True)
     n_steps = _validate.integer(n_steps, "n_steps", 0)
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {show(scheme)}")
@@ -244,16 +252,7 @@ def langevin_steps(
             potential.grad(x, out=g)
             draw(noise)
             if diff.kind == "scalar":
-                g *= drift_c
-                x += g
-                if lm:
-                    prev += noise
-                    prev *= 0.5 * noise_c
-                    x += prev
-                    prev, noise = noise, prev
-                else:
-                    noise *= noise_c
-                    x += noise
+                prev, noise = _scalar_step(x, g, noise, prev, drift_c, noise_c, lm)
             elif diff.kind == "matrix":
                 if precondition:
                     g = g @ diff.D

@@ -29,9 +29,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import xarray as xr
+from scipy.stats import wasserstein_distance
 
 from .. import store
-from .._validate import show
+from .._validate import real, show
+from ..estimators import binned_information
+from ..nets.data import input_features, repeat_generators
+from ..nets.loop import TrainConfig
+from ..nets.model import init_weights
 from ..tasks import conditional
 from .langevin import langevin_steps
 from .potentials import Potential, as_points
@@ -56,10 +61,9 @@ class NetworkLoss(Potential):
 
     name = "network-loss"
 
-    def __init__(self, task: xr.Dataset, hidden: Sequence[int] = (10, 7, 5, 4, 3), activation: str = "tanh",
+    def __init__(self, task: xr.Dataset, hidden: Sequence[int] = TrainConfig.hidden,
+                 activation: str = TrainConfig.activation,
                  train: np.ndarray | None = None, weight_decay: float = 0.0):
-        from ..nets.data import input_features
-
         if activation not in _ACT:
             raise ValueError(f"activation must be one of {sorted(_ACT)}, got {show(activation)}")
         if not (np.isfinite(weight_decay) and weight_decay >= 0):
@@ -152,9 +156,6 @@ class NetworkLoss(Potential):
     def initial(self, n: int, seed: int = 0) -> np.ndarray:
         """``n`` initial weight vectors (n, dim): truncated-normal weights std 1/sqrt(fan_in), zero biases
         (``ibtheory.nets.model.init_weights``, one generator per network)."""
-        from ..nets.data import repeat_generators
-        from ..nets.model import init_weights
-
         mats = init_weights(self.widths, repeat_generators(seed, np.arange(n)))
         parts = [m.reshape(n, -1) for m in mats] + [np.zeros((n, b)) for _, b in self.shapes]
         return np.concatenate(parts, axis=1)
@@ -177,8 +178,6 @@ class NetworkLoss(Potential):
 
     def information(self, w: np.ndarray, n_bins: int = 30, limits=(-1.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
         """Binned I(X;T) and I(T;Y) (bits) of every layer over all patterns: two arrays (n_layers, R)."""
-        from ..estimators import binned_information
-
         with torch.no_grad():
             acts = self.layers(torch.as_tensor(as_points(w, self.dim)))
         ixt, ity = [], []
@@ -280,10 +279,11 @@ def torch_threads(n: int | None):
         torch.set_num_threads(old)
 
 
-def compare_sgd_langevin(task: xr.Dataset, hidden: Sequence[int] = (10, 7, 5, 4, 3), activation: str = "tanh",
+def compare_sgd_langevin(task: xr.Dataset, hidden: Sequence[int] = TrainConfig.hidden,
+                         activation: str = TrainConfig.activation,
                          lr: float = 0.05, batch_size: int = 32, warmup_steps: int = 2000, n_steps: int = 4000,
                          repeats: int = 4, n_records: int = 20, n_bins: int = 30, weight_decay: float = 0.0,
-                         train_fraction: float = 0.8, seed: int = 0, threads: int | None = 1,
+                         train_fraction: float = TrainConfig.train_fraction, seed: int = 0, threads: int | None = 1,
                          control_gd: bool = True, beta: float | None = None) -> xr.Dataset:
     """SGD vs Langevin from the same weights, after ``warmup_steps`` of SGD (the drift phase).
 
@@ -304,8 +304,8 @@ def compare_sgd_langevin(task: xr.Dataset, hidden: Sequence[int] = (10, 7, 5, 4,
     ``weight_w1_sgd_gd``, ``weight_w1_langevin_gd``), all in weight units (dimensionless: the inputs are 0/1 bits).
     W1 = int |F_a(w) - F_b(w)| dw >= |mean_a - mean_b|; it is 0 at time 0 (same start).
     """
-    if beta is not None and not (np.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta must be None or a positive finite number, got {show(beta)}")
+    if beta is not None:
+        beta = real(beta, "beta", 0.0, low_open=True)
     with torch_threads(threads):
         return _compare(task, hidden, activation, lr, batch_size, warmup_steps, n_steps, repeats, n_records, n_bins,
                         weight_decay, train_fraction, seed, control_gd, beta)
@@ -313,8 +313,6 @@ def compare_sgd_langevin(task: xr.Dataset, hidden: Sequence[int] = (10, 7, 5, 4,
 
 def _weight_distributions(loss: NetworkLoss, snaps: dict[str, np.ndarray]) -> dict:
     """Per-layer pooled weight statistics of snapshots {kind: (time, repeat, dim)}: mean, std, pairwise W1."""
-    from scipy.stats import wasserstein_distance
-
     layer_of = loss.parameter_layers()
     n_w = sum(a * b for a, b in loss.shapes)
     is_w = np.arange(loss.dim) < n_w  # weight matrices come first in the flat layout

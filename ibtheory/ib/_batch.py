@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..info import kl_matrix
 from . import _iterate as it
 from ._problem import Reduced
 
@@ -40,7 +41,7 @@ def batch_step(prob: Reduced, beta: np.ndarray, log_pt: np.ndarray, log_dec: np.
 
     Call inside ``np.errstate(divide="ignore", invalid="ignore")``.
     """
-    L = log_pt[:, :, None] - beta[:, None, None] * it.kl_nats_ts(prob.W, neg_h, log_dec)
+    L = log_pt[:, :, None] - beta[:, None, None] * kl_matrix(prob.W, log_dec, neg_h, "nats")
     m = L.max(axis=1)
     E = it.exp_nonpositive(L - m[:, None, :])
     z = E.sum(axis=1)

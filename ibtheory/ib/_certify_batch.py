@@ -13,9 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..info import LN2, kl_matrix, mi_of_joint
 from . import _iterate as it
 from ._problem import Reduced
-from .certify import _GRID_1D, _LN2, Certificate, _bounds_1d, _gibbs_values, _image, _mi, certify_state
+from .certify import _GRID_1D, Certificate, _bounds_1d, _gibbs_values, _image, certify_state
 
 __all__ = ["certify_many"]
 
@@ -26,11 +27,11 @@ def _plane(prob: Reduced, beta: float, solution) -> tuple[np.ndarray, float, np.
     neg_h = prob.neg_entropy_rows
     with np.errstate(divide="ignore"):
         log_dec = np.log(solution.decoder)
-        L = np.log(solution.p_t)[None, :] - beta * it.kl_nats(W, neg_h, log_dec)
+        L = np.log(solution.p_t)[None, :] - beta * kl_matrix(W, log_dec, neg_h, "nats").T
     logZ = it.lse(L, axis=1)
     a = -np.log(prob.p_s) + beta * neg_h + logZ
-    consistency = (beta * _mi(prob.p_s[:, None] * W) - _LN2 * (beta * solution.I_TY - solution.I_XT)
-                   + float(prob.p_s @ logZ))
+    consistency = (beta * mi_of_joint(prob.p_s[:, None] * W, units="nats")
+                   - LN2 * (beta * solution.I_TY - solution.I_XT) + float(prob.p_s @ logZ))
     with np.errstate(divide="ignore", invalid="ignore"):
         lam_t = beta * (log_dec[:, 0] - log_dec[:, 1])
     return a, consistency, lam_t[np.isfinite(lam_t)]
@@ -123,7 +124,7 @@ def certify_many(prob: Reduced, betas: Sequence[float], solutions: Sequence, tar
         near = np.argsort(-Ui)[:32]
         warm = np.concatenate([lL[mine][near], lR[mine][near]])
         warm = np.unique(warm[np.isfinite(warm)])[:, None]
-        gap = max(planes[i][1] + g_up, 0.0) / _LN2
+        gap = max(planes[i][1] + g_up, 0.0) / LN2
         out.append(Certificate(gap, g_up, float(lower[i]), planes[i][1], q_best[i], int(mine.sum()),
                                bool(not (Ui > thr[i]).any()), warm / beta[i]))
     return out

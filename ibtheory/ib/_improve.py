@@ -9,15 +9,18 @@ resort restarts from the identity encoder.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
+from ..info import LN2
 from . import _batch as bt
 from . import _iterate as it
+from ._certify_batch import certify_many
+from .certify import certify_state, seed_cluster
 from .solver import IBSolution, solution_from_state
 
 __all__ = ["split", "solve_from", "solve_many", "state_of", "polish", "certify_and_improve", "certify_all", "better"]
-
-_LN2 = np.log(2.0)
 
 
 def split(state: it.State, rng: np.random.Generator, eps: float) -> it.State:
@@ -26,7 +29,7 @@ def split(state: it.State, rng: np.random.Generator, eps: float) -> it.State:
     z = rng.standard_normal((n_t, n_y))
     ld = np.concatenate([state.log_dec + eps * z, state.log_dec - eps * z])
     ld -= it.lse(ld, axis=1)[:, None]
-    lp = np.concatenate([state.log_pt, state.log_pt]) - np.log(2.0)
+    lp = np.concatenate([state.log_pt, state.log_pt]) - LN2
     return it.State(lp, ld)
 
 
@@ -81,10 +84,6 @@ def polish(prob, best, cert, tol, gap_tol, warm):
     """Bring a loosely converged point to residual 1e-13 when its gap exceeds ``gap_tol`` (a first-order
     tangency error from stopping on a stalled objective): Newton's method first, then the accelerated map, a longer
     second round only for points still far off."""
-    from dataclasses import replace
-
-    from .certify import certify_state
-
     for budget in (0, 3000, 20000):
         if not (cert.gap > gap_tol and best.residual >= 1e-13) or (budget > 3000 and cert.gap <= 4 * gap_tol):
             break
@@ -106,10 +105,6 @@ def certify_and_improve(prob, sol, tol, max_iter, gap_tol, warm=None, max_seeds=
 
     Returns (best solution with its ``gap``, its certificate).
     """
-    from dataclasses import replace
-
-    from .certify import certify_state, seed_cluster
-
     cert = certify_state(prob, sol.beta, sol, warm=warm)
     best = replace(sol, gap=cert.gap)
     if not cert.converged and prob.n_y > 2:
@@ -119,7 +114,7 @@ def certify_and_improve(prob, sol, tol, max_iter, gap_tol, warm=None, max_seeds=
     for _ in range(max_seeds):
         best, cert = polish(prob, best, cert, tol, gap_tol, warm)
         # re-seed only on evidence of a better solution: a q whose value phi(q) - a.q is clearly positive
-        if cert.gap <= gap_tol or cert.g_lower <= 0.25 * gap_tol * _LN2:
+        if cert.gap <= gap_tol or cert.g_lower <= 0.25 * gap_tol * LN2:
             break
         # the new cluster's best weight is unknown (often small): try weights until one lowers the Lagrangian
         trial = None
@@ -154,10 +149,6 @@ def certify_all(prob, sols: dict, tol, max_iter, gap_tol) -> None:
     fresh start) only for the few points still above ``gap_tol``.  (Newton on every loose point first, as the
     one-point path does, cost more than it saved once the batched SQUAREM bounds its step length.)
     """
-    from dataclasses import replace
-
-    from ._certify_batch import certify_many
-
     betas = sorted(sols)
     certs = dict(zip(betas, certify_many(prob, betas, [sols[b] for b in betas]), strict=True))
     for b in betas:

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..info import kl_matrix
 from ._problem import Reduced
 
 __all__ = [
-    "State", "exp_nonpositive", "kl_nats", "kl_nats_ts", "lse", "step", "fixed_point", "dib_fixed_point",
-    "prune_merge", "from_encoder", "converge", "newton_polish",
+    "State", "exp_nonpositive", "lse", "step", "fixed_point", "dib_fixed_point", "prune_merge", "from_encoder",
+    "converge", "newton_polish",
 ]
 
 _NEG = -np.inf
@@ -55,12 +56,6 @@ def lse(a: np.ndarray, axis: int) -> np.ndarray:
         return np.log(exp_nonpositive(a - m).sum(axis=axis)) + m.squeeze(axis)
 
 
-def kl_nats(W: np.ndarray, neg_h: np.ndarray, log_dec: np.ndarray) -> np.ndarray:
-    """KL[W_s || dec_t] in nats for all pairs, shape (n_s, n_t); +inf where W puts mass on a zero of dec (the
-    transpose of :func:`kl_nats_ts`)."""
-    return kl_nats_ts(W, neg_h, log_dec).T
-
-
 @dataclass
 class State:
     """theta = (ln p(t), ln p(y|t)) plus the encoder G produced from it and the objective J (nats)."""
@@ -72,28 +67,14 @@ class State:
     converged: bool = False
 
 
-def kl_nats_ts(W: np.ndarray, neg_h: np.ndarray, log_dec: np.ndarray) -> np.ndarray:
-    """KL[W_s || dec_t] in nats laid out (..., n_t, n_s) for log-decoders (..., n_t, n_y) (any leading batch dims);
-    +inf where W puts mass on a zero of dec.  Cluster-major, so sums over clusters run over rows (fast)."""
-    Y = log_dec.shape[-1]
-    flat = log_dec.reshape(-1, Y)
-    finite = np.isfinite(flat)
-    if finite.all():
-        D = neg_h[None, :] - flat @ W.T
-    else:
-        D = neg_h[None, :] - np.where(finite, flat, 0.0) @ W.T
-        D[(~finite).astype(np.float64) @ (W > 0).T.astype(np.float64) > 0] = np.inf
-    return np.maximum(D, 0.0, out=D).reshape(log_dec.shape[:-1] + (W.shape[0],))
-
-
 def step(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, neg_h: np.ndarray,
          log_ps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """One map G: returns (ln p(t)', ln p(y|t)', ln p(t|s) (n_s, n_t) computed from the input, J(input) in nats).
 
-    Computed cluster-major, (n_t, n_s).  Call inside ``np.errstate(divide="ignore", invalid="ignore")`` (empty
-    clusters give log 0).
+    Computed cluster-major, (n_t, n_s): D[t, s] = KL[W_s || p(y|t)] in nats from ``ibtheory.info.kl_matrix``.  Call
+    inside ``np.errstate(divide="ignore", invalid="ignore")`` (empty clusters give log 0).
     """
-    L = log_pt[:, None] - beta * kl_nats_ts(prob.W, neg_h, log_dec)
+    L = log_pt[:, None] - beta * kl_matrix(prob.W, log_dec, neg_h, "nats")
     m = L.max(axis=0)
     E = exp_nonpositive(L - m[None, :])
     z = E.sum(axis=0)
@@ -181,7 +162,7 @@ def dib_fixed_point(prob: Reduced, beta: float, state: State, max_iter: int) -> 
     log_pt, log_dec = state.log_pt, state.log_dec
     assign = np.zeros(0, dtype=np.int64)
     for it in range(1, max_iter + 1):
-        D = kl_nats(prob.W, neg_h, log_dec)
+        D = kl_matrix(prob.W, log_dec, neg_h, "nats").T
         new = np.argmax(log_pt[None, :] - beta * D, axis=1)
         if np.array_equal(new, assign):
             return _hard_state(prob, assign), it, 0.0

@@ -1,4 +1,5 @@
-"""Validation and the sufficient-statistic reduction shared by the IB solver, the curve and the certificate.
+"""The sufficient-statistic reduction of a joint p(x,y) (public as ``ibtheory.ib.reduce`` and ``ibtheory.ib.Reduced``,
+used by the IB solver, the curve, the certificate and ``ibtheory.compare``), and the IB's size and flag checks.
 
 The IB curve of (X, Y) equals that of (S(X), Y) with S the minimal sufficient statistic of X for Y (x ~ x' iff
 p(y|x) = p(y|x')): an optimal encoder never separates x with the same p(y|x), because merging them changes neither
@@ -9,6 +10,10 @@ p(t) nor p(y|t) and can only lower I(X;T).  The reduced problem is
 and an encoder on S maps back as p(t|x) = p(t|s(x)).  With the mean rows, I(X;T) = I(S;T) and I(T;Y) computed on
 the reduced problem are *exact* for the original p(x,y) for every class-shared encoder.  Rows with p(x) = 0 are
 dropped (``classes[x] = -1``); they get the encoder row p(t) (they carry no mass, so they change nothing).
+
+With ``split_support=True`` rows equal to 12 decimals are also kept apart when their supports {y : p(y|x) > 0}
+differ (a 1e-13 tail against an exact 0): KL[p(y|x) || q] is infinite where q = 0 < p(y|x), so a comparison of
+layers with the IB equations (``ibtheory.compare``) must not pool them; the IB curve itself does not need it.
 
 References
 ----------
@@ -21,13 +26,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import xarray as xr
 from numpy.typing import ArrayLike
 
-from .._validate import real, show
-from ..info import validate_distribution
+from .._validate import show
+from ..info import validate_distribution, xlogx
 from ..tasks import sufficient_classes
 
-__all__ = ["Reduced", "reduce", "validate_beta", "validate_flag", "check_size", "expand_encoder", "MAX_CELLS"]
+__all__ = ["Reduced", "reduce", "ib_problem", "as_table", "validate_flag", "check_size", "expand_encoder",
+           "MAX_CELLS"]
 
 #: Decimal places used to decide that two rows p(y|x) are equal (see ``tasks.sufficient_classes``).
 ROW_DECIMALS = 12
@@ -46,7 +53,7 @@ class Reduced:
     W : (n_s, n_y) p(y|s), rows sum to 1.
     classes : (n_x,) class index of every original x, -1 for x with p(x) = 0.
     n_x, n_y : sizes of the original table.
-    merge_error : largest |p(y|x) - W[s(x), y]| over merged x (the rounding tolerance used, < 1e-12).
+    merge_error : largest |p(y|x) - W[s(x), y]| over merged x (within the rounding to 12 decimals used).
     deterministic : True when every row of W is one-hot (hard labels).
     """
 
@@ -60,23 +67,22 @@ class Reduced:
 
     @property
     def n_s(self) -> int:
+        """Number of classes |S|."""
         return int(self.p_s.size)
 
     @property
     def p_y(self) -> np.ndarray:
+        """p(y) = sum_s p(s) W[s, y], shape (n_y,)."""
         return self.p_s @ self.W
 
     @property
     def neg_entropy_rows(self) -> np.ndarray:
         """sum_y W ln W per class (nats), i.e. -H(Y|S=s)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(self.W > 0, self.W * np.log(self.W), 0.0).sum(axis=1)
+        return xlogx(self.W).sum(axis=1)
 
 
 def as_table(p_xy, name: str = "p_xy"):
     """The joint table of ``p_xy``: an array, or a task Dataset (its ``p_xy`` variable) or DataArray."""
-    import xarray as xr
-
     if isinstance(p_xy, xr.Dataset):
         if "p_xy" not in p_xy:
             raise ValueError(f"{name} is a Dataset without a 'p_xy' variable (a task from ibtheory.tasks has one)")
@@ -86,29 +92,26 @@ def as_table(p_xy, name: str = "p_xy"):
     return p_xy
 
 
-def reduce(p_xy: ArrayLike, name: str = "p_xy") -> Reduced:
+def reduce(p_xy: ArrayLike, name: str = "p_xy", *, split_support: bool = False) -> Reduced:
     """Validate ``p_xy`` (n_x, n_y; an array or a task Dataset) and reduce it to its minimal sufficient statistic
-    (see the module docstring).
+    (see the module docstring): x ~ x' when p(y|x) and p(y|x') agree to 12 decimals (and, with ``split_support``,
+    have the same support).
 
-    Raises ``ValueError`` for an invalid table (NaN, negative, not summing to 1) or when Y takes a single value
-    (fewer than two y with positive probability: the IB curve is identically zero and beta is undefined).
+    Raises ``ValueError`` naming ``name`` for an invalid table (NaN, negative, not summing to 1).
 
     >>> r = reduce([[0.25, 0.25], [0.25, 0.25], [0.0, 0.0]])
     >>> r.n_s, r.classes.tolist()
     (1, [0, 0, -1])
     """
+    split_support = validate_flag(split_support, "split_support")
     p = validate_distribution(as_table(p_xy, name), name, ndim=2)
     n_x, n_y = p.shape
-    p_y = p.sum(axis=0)
-    if n_y < 2 or np.count_nonzero(p_y > 0) < 2:
-        raise ValueError(
-            f"{name} must give Y at least two values with positive probability, got shape {p.shape} with "
-            f"{np.count_nonzero(p_y > 0)} such value(s); the IB curve of a constant Y is identically 0"
-        )
     p_x = p.sum(axis=1)
     keep = np.flatnonzero(p_x > 0)
     sub = p[keep]
     cls_kept = sufficient_classes(sub / sub.sum(), decimals=ROW_DECIMALS)
+    if split_support:
+        cls_kept = np.unique(np.column_stack([cls_kept, sub > 0]), axis=0, return_inverse=True)[1].ravel()
     n_s = int(cls_kept.max()) + 1
     p_s = np.bincount(cls_kept, weights=p_x[keep], minlength=n_s)
     # sums to 1 only within rounding (or the 1e-9 tolerance of validate_distribution): with a single class,
@@ -125,15 +128,17 @@ def reduce(p_xy: ArrayLike, name: str = "p_xy") -> Reduced:
     return Reduced(p_s, W, classes, n_x, n_y, merge_error, deterministic)
 
 
-def validate_beta(beta: float, name: str = "beta") -> float:
-    """Return ``beta`` as a float or raise ``ValueError`` naming ``name`` unless it is a finite real number > 0
-    (numpy scalars accepted; strings, bools, None, NaN and inf refused)."""
-    try:
-        return real(beta, name, 0.0, low_open=True)
-    except ValueError:
-        number = isinstance(beta, (int, float, np.integer, np.floating)) and not isinstance(beta, (bool, np.bool_))
-        kind = "" if number else f" ({type(beta).__name__})"
-        raise ValueError(f"{name} must be a positive finite number, got {show(beta)}{kind}") from None
+def ib_problem(p_xy: ArrayLike, name: str = "p_xy") -> Reduced:
+    """:func:`reduce` for the IB: also raises ``ValueError`` when Y takes a single value (fewer than two y with
+    positive probability: the IB curve is identically zero and beta is undefined)."""
+    prob = reduce(p_xy, name)
+    n_pos = int(np.count_nonzero(prob.p_y > 0))
+    if prob.n_y < 2 or n_pos < 2:
+        raise ValueError(
+            f"{name} must give Y at least two values with positive probability, got shape {(prob.n_x, prob.n_y)} "
+            f"with {n_pos} such value(s); the IB curve of a constant Y is identically 0"
+        )
+    return prob
 
 
 def validate_flag(value, name: str, allow_none: bool = False) -> bool | None:

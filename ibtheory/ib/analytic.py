@@ -30,8 +30,14 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 from numpy.typing import ArrayLike
+from scipy.optimize import minimize
+from scipy.special import logsumexp
 
-from .._validate import probability, real
+from .._validate import integer, probability, real
+from .._validate import seed as check_seed
+from ..info import _phi, _real_array
+from ._problem import ib_problem
+from .curve import trivial_critical_beta
 
 __all__ = [
     "binary_entropy",
@@ -52,8 +58,6 @@ __all__ = [
 
 def _real_values(a: ArrayLike, name: str) -> np.ndarray:
     """``a`` as a float64 array, or ``ValueError`` naming ``name`` for non-real input (strings, complex, objects)."""
-    from ..info import _real_array
-
     return _real_array(a, name)
 
 
@@ -169,10 +173,6 @@ def _dpi_ratio(z: np.ndarray, p: np.ndarray, W: np.ndarray, q: np.ndarray) -> tu
     (z -> z - p.z, which leaves r unchanged) so that m is small there.  Returns (0, 0) where d vanishes (r = p to
     rounding): the limit there depends on the direction and is at most rho_m^2.
     """
-    from scipy.special import logsumexp
-
-    from ..info import _phi
-
     z = z - p @ z
     if z.max() < 1.0:
         m = float(np.log1p(p @ np.expm1(z)))
@@ -214,16 +214,9 @@ def strong_dpi_constant(p_xy: ArrayLike, n_random: int = 20, seed: int = 0) -> f
     >>> round(strong_dpi_constant([[0.45, 0.05], [0.05, 0.45]]), 6)   # (1 - 2p)^2 for the binary symmetric source
     0.64
     """
-    from scipy.optimize import minimize
-
-    from .._validate import integer
-    from .._validate import seed as check_seed
-    from ._problem import reduce
-    from .curve import trivial_critical_beta
-
     n_random = integer(n_random, "n_random", 0, 10**5)
     seed = check_seed(seed)
-    prob = reduce(p_xy)
+    prob = ib_problem(p_xy)
     p, W = prob.p_s, prob.W
     q = p @ W
     if prob.n_s < 2:

@@ -59,12 +59,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..info import LN2, entropy_rows, kl_matrix, mi_of_joint
 from . import _iterate as it
-from ._problem import Reduced
+from ._problem import Reduced, ib_problem
 
 __all__ = ["Certificate", "certify_state", "certify_solution", "seed_cluster"]
 
-_LN2 = np.log(2.0)
 _GRID_1D = np.sinh(np.arange(-90.0, 90.5, 3.0))
 
 
@@ -90,9 +90,7 @@ class Certificate:
 def _H(s: np.ndarray) -> np.ndarray:
     """Entropy (nats) of the distributions whose last k coordinates are s (..., k)."""
     full = np.concatenate([1.0 - s.sum(axis=-1, keepdims=True), s], axis=-1)
-    full = np.clip(full, 0.0, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return -np.where(full > 0, full * np.log(full), 0.0).sum(axis=-1)
+    return entropy_rows(np.clip(full, 0.0, 1.0), "nats")
 
 
 def _gibbs_q(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray) -> np.ndarray:
@@ -116,12 +114,7 @@ def _gibbs_values(a, Wt, W, beta, lam):
     q = _gibbs_q(a, Wt, lam)
     # the value of the q actually formed (not of the exact Gibbs q: with a huge lambda the logits carry rounding
     # errors of |lambda| eps), so that it is a valid lower bound
-    with np.errstate(divide="ignore"):
-        logq = np.where(q > 0, np.log(q), 0.0)
-    s = q @ W
-    with np.errstate(divide="ignore", invalid="ignore"):
-        Hs = -np.where(s > 0, s * np.log(s), 0.0).sum(axis=1)
-    vals = -(q * logq).sum(axis=1) - beta * Hs - (q * np.atleast_2d(a)).sum(axis=1)
+    vals = entropy_rows(q, "nats") - beta * entropy_rows(q @ W, "nats") - (q * np.atleast_2d(a)).sum(axis=1)
     return vals, q
 
 
@@ -141,13 +134,13 @@ def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, ma
     neg_h = prob.neg_entropy_rows
     with np.errstate(divide="ignore"):
         log_dec = np.log(dec)
-        D = it.kl_nats(W, neg_h, log_dec)
+        D = kl_matrix(W, log_dec, neg_h, "nats").T
         L = np.log(p_t)[None, :] - beta * D
     logZ = it.lse(L, axis=1)
     a = -np.log(prob.p_s) + beta * neg_h + logZ
     # a.p - achieved = beta I(S;Y) - beta I(T;Y) + I(S;T) + sum_s p(s) ln Z(s)   (nats)
-    I_sy = (_mi(prob.p_s[:, None] * W))
-    consistency = beta * I_sy - _LN2 * (beta * solution.I_TY - solution.I_XT) + float(prob.p_s @ logZ)
+    I_sy = mi_of_joint(prob.p_s[:, None] * W, units="nats")
+    consistency = beta * I_sy - LN2 * (beta * solution.I_TY - solution.I_XT) + float(prob.p_s @ logZ)
     k = prob.n_y - 1
     Wt = W[:, 1:]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -163,7 +156,7 @@ def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, ma
 
         g_up, lower, q_best, n_cells, done, keep_lam = _bound_2d(a, Wt, W, beta, lam, target, 4 * max_rounds,
                                                                  3 * max_points)
-    gap = max(consistency + g_up, 0.0) / _LN2
+    gap = max(consistency + g_up, 0.0) / LN2
     return Certificate(gap, g_up, lower, consistency, q_best, n_cells, done, keep_lam / beta)
 
 
@@ -246,12 +239,6 @@ def _bound_1d(a, Wt, W, beta, lam, target, max_rounds, max_points, ent=_H):
     return g_up, lower, q_best, int(sL.size), bool(not (U > max(target, lower) + 0.25 * target).any()), warm
 
 
-def _mi(joint: np.ndarray) -> float:
-    a, b = joint.sum(axis=1), joint.sum(axis=0)
-    m = joint > 0
-    return float(np.sum(joint[m] * np.log(joint[m] / np.outer(a, b)[m])))
-
-
 def _best(a, Wt, W, beta, lam, lower, q_best):
     vals, q = _gibbs_values(a, Wt, W, beta, lam)
     i = int(np.argmax(vals))
@@ -270,7 +257,5 @@ def seed_cluster(prob: Reduced, solution, cert: Certificate, mass: float = 0.1) 
 
 def certify_solution(p_xy, solution) -> Certificate:
     """Certify an :class:`~ibtheory.ib.solver.IBSolution` of ``p_xy`` (|Y| <= 3); ``gap`` is in bits."""
-    from ._problem import reduce
-
-    prob = reduce(p_xy)
+    prob = ib_problem(p_xy)
     return certify_state(prob, solution.beta, solution)

@@ -40,22 +40,22 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import xarray as xr
 from numpy.typing import ArrayLike
+from scipy.sparse.csgraph import connected_components
 from tqdm.auto import tqdm
 
 from .._validate import integer, real, show
 from .._validate import seed as check_seed
-from ..info import _real_array
+from ..info import _real_array, entropy, mutual_information
 from ..store import with_provenance
 from . import _improve as im
 from . import _iterate as it
 from ._hull import hull_inverse, hull_value, upper_hull
-from ._problem import Reduced, check_size, reduce, validate_flag
+from ._problem import Reduced, check_size, ib_problem, validate_flag
 from .solver import IBSolution, solution_from_state
 
 __all__ = ["ib_curve", "anneal", "curve_value", "curve_inverse", "curve_upper", "default_betas",
            "trivial_critical_beta", "HARD_LABEL_EXPLANATION", "MAX_BETAS"]
 
-_LN2 = np.log(2.0)
 #: Largest number of betas ``ib_curve`` takes in one call (``n_betas`` or ``len(betas)``): ~6 ms each on the paper's
 #: task, so 10^4 betas already take about a minute and hold 10^4 encoders.  Split a longer grid into several calls.
 MAX_BETAS = 10_000
@@ -85,11 +85,13 @@ def trivial_critical_beta(p_xy: ArrayLike | Reduced) -> float:
     >>> round(trivial_critical_beta([[0.45, 0.05], [0.05, 0.45]]), 6)
     1.5625
     """
-    prob = p_xy if isinstance(p_xy, Reduced) else reduce(p_xy)
+    prob = p_xy if isinstance(p_xy, Reduced) else ib_problem(p_xy)
     joint = prob.p_s[:, None] * prob.W
     p_y = prob.p_y
     keep = p_y > 0
-    B = joint[:, keep] / np.sqrt(np.outer(prob.p_s, p_y[keep]))
+    prod = np.outer(prob.p_s, p_y[keep])
+    # where p(s) p(y) underflows (two 1e-170 probabilities), sqrt(p(s)) sqrt(p(y)) instead of sqrt(0)
+    B = joint[:, keep] / np.where(prod > 1e-300, np.sqrt(prod), np.outer(np.sqrt(prob.p_s), np.sqrt(p_y[keep])))
     sv = np.linalg.svd(B, compute_uv=False)
     rho2 = float(sv[1] ** 2) if sv.size > 1 else 0.0
     return np.inf if rho2 <= 1e-15 else 1.0 / min(rho2, 1.0)
@@ -195,7 +197,7 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
                                          (("forward", forward), ("certify", certify),
                                           ("refine_critical", refine_critical)))
     keep_brackets, progress = validate_flag(keep_brackets, "keep_brackets"), validate_flag(progress, "progress")
-    prob = reduce(p_xy)
+    prob = ib_problem(p_xy)
     n_points = len(bs) if user_betas else n_betas
     refine = (not user_betas) if refine_critical is None else refine_critical
     # the fill of steep stretches adds up to as many betas again
@@ -262,8 +264,6 @@ def _n_clusters(sol: IBSolution, tol: float = 1e-4) -> int:
     dec = sol.decoder[sol.p_t > 1e-9]
     if len(dec) <= 1:
         return len(dec)
-    from scipy.sparse.csgraph import connected_components
-
     close = np.max(np.abs(dec[:, None, :] - dec[None, :, :]), axis=2) < tol
     return int(connected_components(close, directed=False)[0])
 
@@ -330,8 +330,6 @@ def _refine_critical(prob, sols: dict, tol, max_iter, rtol, keep_brackets: bool 
 
 def _dataset(prob: Reduced, sols: dict, others: list, critical: np.ndarray, certified: bool,
              config: dict) -> xr.Dataset:
-    from ..info import entropy, mutual_information
-
     betas = np.array(sorted(sols))
     S = [sols[b] for b in betas]
     n_t = max(s.n_t for s in S)

@@ -36,13 +36,11 @@ from numpy.typing import ArrayLike
 
 from .._validate import integer, real
 from .._validate import seed as check_seed
-from ..info import _real_array
+from ..info import _real_array, kl_matrix, mi_of_joint
 from . import _iterate as it
-from ._problem import Reduced, check_size, expand_encoder, reduce, validate_beta, validate_flag
+from ._problem import Reduced, check_size, expand_encoder, ib_problem, validate_flag
 
 __all__ = ["IBSolution", "solve", "kl_rows", "self_consistent_encoder", "solve_reduced", "solution_from_state"]
-
-_LN2 = np.log(2.0)
 
 
 @dataclass(frozen=True)
@@ -111,7 +109,8 @@ class IBSolution:
 def kl_rows(p_y_x: ArrayLike, decoder: ArrayLike, units: str = "bits") -> np.ndarray:
     """Pairwise divergences KL[p(y|x) || p(y|t)] of shape (n_x, n_t), in bits (``units="nats"`` for nats).
 
-    KL[a || b] = sum_y a_y log(a_y / b_y), 0 log 0 = 0, +inf where a puts mass on a zero of b.
+    KL[a || b] = sum_y a_y log(a_y / b_y), 0 log 0 = 0, +inf where a puts mass on a zero of b.  The checked front
+    end of ``ibtheory.info.kl_matrix`` (the kernel of the IB iteration).
 
     >>> kl_rows([[1.0, 0.0]], [[0.5, 0.5], [1.0, 0.0]]).tolist()
     [[1.0, 0.0]]
@@ -125,10 +124,8 @@ def kl_rows(p_y_x: ArrayLike, decoder: ArrayLike, units: str = "bits") -> np.nda
     for nm, a in (("p_y_x", W), ("decoder", dec)):
         if not np.all(np.isfinite(a)) or np.any(a < 0):
             raise ValueError(f"{nm} must be finite and non-negative")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        neg_h = np.where(W > 0, W * np.log(W), 0.0).sum(axis=1)
-        D = it.kl_nats(W, neg_h, np.log(dec))
-    return D / _LN2 if units == "bits" else D
+    with np.errstate(divide="ignore"):
+        return kl_matrix(W, np.log(dec), units=units).T
 
 
 def self_consistent_encoder(p_x: ArrayLike, p_y_x: ArrayLike, decoder: ArrayLike, p_t: ArrayLike,
@@ -142,7 +139,7 @@ def self_consistent_encoder(p_x: ArrayLike, p_y_x: ArrayLike, decoder: ArrayLike
     >>> self_consistent_encoder([0.5, 0.5], [[1, 0], [0, 1]], [[1, 0], [0, 1]], [0.5, 0.5], 2.0).tolist()
     [[1.0, 0.0], [0.0, 1.0]]
     """
-    beta = validate_beta(beta)
+    beta = real(beta, "beta", 0.0, low_open=True)
     px = _real_array(p_x, "p_x")
     pt = _real_array(p_t, "p_t")
     if px.ndim != 1 or not np.all(np.isfinite(px)) or np.any(px < 0):
@@ -159,19 +156,14 @@ def self_consistent_encoder(p_x: ArrayLike, p_y_x: ArrayLike, decoder: ArrayLike
     return np.exp(L - it.lse(L, axis=1)[:, None])
 
 
-def _mi_bits(joint: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
-    """I from a joint table and its marginals (bits), 0 log 0 = 0, clipped at 0."""
-    denom = a[:, None] * b[None, :]
-    mask = joint > 0
-    return float(max(np.sum(joint[mask] * np.log(joint[mask] / denom[mask])) / _LN2, 0.0))
-
-
 def _measures(prob: Reduced, enc: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """p(t), p(y|t), I(S;T) and I(T;Y) in bits (clipped at 0) of an encoder p(t|s) (n_s, n_t)."""
     joint_st = prob.p_s[:, None] * enc
     p_t = joint_st.sum(axis=0)
     joint_ty = joint_st.T @ prob.W
     dec = joint_ty / p_t[:, None]
-    return p_t, dec, _mi_bits(joint_st, prob.p_s, p_t), _mi_bits(joint_ty, p_t, prob.p_y)
+    return (p_t, dec, max(mi_of_joint(joint_st, prob.p_s, p_t), 0.0),
+            max(mi_of_joint(joint_ty, p_t, prob.p_y), 0.0))
 
 
 def solution_from_state(prob: Reduced, beta: float, state: it.State, iterations: int, residual: float,
@@ -282,7 +274,7 @@ def solve(p_xy: ArrayLike, beta: float, init=None, n_t: int | None = None, tol: 
     >>> round(s.I_XT, 3), round(s.I_TY, 3)
     (1.0, 0.531)
     """
-    beta = validate_beta(beta)
+    beta = real(beta, "beta", 0.0, low_open=True)
     tol = real(tol, "tol", 0.0, low_open=True)
     max_iter = integer(max_iter, "max_iter", 1)
     n_t = None if n_t is None else integer(n_t, "n_t", 1)
@@ -296,7 +288,7 @@ def solve(p_xy: ArrayLike, beta: float, init=None, n_t: int | None = None, tol: 
             raise ValueError(f"init must be None, 'identity', 'random', an encoder array or an IBSolution, got "
                              f"{type(init).__name__}")
         init = _real_array(init, "init")
-    prob = reduce(p_xy)
+    prob = ib_problem(p_xy)
     if isinstance(init, np.ndarray):
         k = int(init.shape[-1]) if init.ndim >= 1 else 1
     elif isinstance(init, (IBSolution, it.State)):
