@@ -21,7 +21,7 @@ import numpy as np
 
 from ibtheory import tasks
 from ibtheory.ib import default_betas, ib_curve, solve
-from ibtheory.ib._problem import reduce
+from ibtheory.ib import reduce
 
 
 def plain_ib(p_xy: np.ndarray, betas: np.ndarray, n_t: int = 50, tol: float = 1e-9, max_iter: int = 2000,

@@ -31,16 +31,14 @@ import xarray as xr
 from scipy.ndimage import uniform_filter1d
 
 from ._validate import show
+from .estimators import RUN_SCHEMA
 
 __all__ = ["smooth", "snr", "transition_epochs", "compression_turn", "detect_phases"]
 
 
-def _check_run(run: xr.Dataset, names: tuple[str, ...]) -> None:
-    if not isinstance(run, xr.Dataset):
-        raise ValueError(f"run must be an xarray.Dataset from ibtheory.nets.train, got {type(run).__name__}")
-    missing = [n for n in names if n not in run]
-    if missing:
-        raise ValueError(f"run lacks the variable(s) {missing}; was it made by ibtheory.nets.train?")
+def _check_run(run: xr.Dataset, names: tuple[str, ...], dims: tuple[str, ...]) -> None:
+    """The run schema's check of ``names`` (each with ``dims``), and at least two snapshots."""
+    RUN_SCHEMA.require(run, names, dims)
     if run.sizes.get("epoch", 0) < 2:
         raise ValueError("run needs at least two snapshot epochs")
 
@@ -65,7 +63,7 @@ def smooth(values: xr.DataArray, window: int = 9) -> xr.DataArray:
 
 def snr(run: xr.DataArray | xr.Dataset) -> xr.DataArray:
     """Gradient signal-to-noise ratio per (epoch, layer): repeat-mean |mean g| over repeat-mean std g."""
-    _check_run(run, ("grad_mean_norm", "grad_std_norm"))
+    _check_run(run, ("grad_mean_norm", "grad_std_norm"), ("epoch", "layer", "repeat"))
     return run["grad_mean_norm"].mean("repeat") / run["grad_std_norm"].mean("repeat")
 
 
@@ -98,7 +96,7 @@ def compression_turn(run: xr.Dataset, variable: str = "I_XT", window: int = 9, t
     Returns a Dataset over ``layer`` with ``turn_epoch``, ``peak`` and ``final`` (bits), ``compression``
     (peak - final, bits) and ``compresses`` (compression > tol).
     """
-    _check_run(run, (variable,))
+    _check_run(run, (variable,), ("epoch", "layer"))
     traj = run[variable].mean("repeat") if "repeat" in run[variable].dims else run[variable]
     traj = traj.transpose("epoch", "layer")
     sm = smooth(traj, window)

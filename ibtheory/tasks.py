@@ -5,6 +5,11 @@ carry ``patterns(x, bit)`` (int8 0/1); the paper's task adds ``f(x)``, ``f_class
 of f, the minimal sufficient statistic of X for Y) and ``orbit(x)`` (orbit under the 120 icosahedral symmetries).
 Attributes: ``name``, ``I_XY`` and ``H_Y`` in bits, ``deterministic`` (1 when every p(y|x) is one-hot).
 
+The built-in tasks are also reachable by name: :data:`BUILTIN` maps each name to a :class:`BuiltinTask` (its
+constructor and typed :class:`Param` list) and :func:`make` builds one, ``make("binary_symmetric", p=0.2)``.  The
+commands (``ibtheory task``, ``curve``, ``solve``, ``train``) and the runner's grids read their task choices and
+options from it, so a task added with :func:`register` is reachable everywhere.
+
 References
 ----------
 1. R. Shwartz-Ziv and N. Tishby, "Opening the black box of deep neural networks via information", arXiv:1703.00810.
@@ -14,8 +19,12 @@ References
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import xarray as xr
@@ -45,6 +54,14 @@ __all__ = [
     "sample",
     "sufficient_classes",
     "conditional",
+    "Param",
+    "BuiltinTask",
+    "BUILTIN",
+    "register",
+    "unregister",
+    "resolve",
+    "make",
+    "parameters",
 ]
 
 _PHI = (1.0 + np.sqrt(5.0)) / 2.0
@@ -399,3 +416,162 @@ def sample(task: xr.Dataset, n: int, seed: int | np.random.Generator | None = 0)
     if "patterns" in task:
         out["features"] = (("sample", "bit"), task["patterns"].values[xi])
     return out
+
+
+# ---------------------------------------------------------------- the built-in tasks by name
+@dataclass(frozen=True)
+class Param:
+    """A parameter of a built-in task: the keyword of its constructor, its type (``float`` or ``int``: how a command
+    line parses it and a grid checks it), its default (``None``: left to the constructor, e.g. the hard labels of
+    ``tishby``) and one line of help.  Ranges are the constructor's to check (``ValueError`` naming the parameter).
+    """
+
+    name: str
+    type: type = float
+    default: float | int | None = None
+    help: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(f"Param name must be a Python identifier, got {show(self.name)}")
+        if self.type not in (float, int):
+            raise ValueError(f"Param {self.name!r}: type must be float or int, got {show(self.type)}")
+        if self.default is not None:
+            check = integer if self.type is int else real
+            object.__setattr__(self, "default", check(self.default, f"Param {self.name!r}: default"))
+
+
+@dataclass(frozen=True)
+class BuiltinTask:
+    """A task reachable by name: ``build(**params)`` returns its Dataset; ``params`` are the keyword parameters that
+    :func:`make`, the commands and the grids accept (all of them are passed, defaults filled in); ``help`` is one
+    line; ``aliases`` are other names it answers to."""
+
+    name: str
+    build: Callable[..., xr.Dataset]
+    params: tuple[Param, ...] = ()
+    help: str = ""
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def defaults(self) -> dict:
+        """Parameter name -> default."""
+        return {p.name: p.default for p in self.params}
+
+
+_BUILTIN: dict[str, BuiltinTask] = {}
+#: The tasks by name (read-only view; add with :func:`register`).
+BUILTIN = MappingProxyType(_BUILTIN)
+
+
+def register(task: BuiltinTask, replace: bool = False) -> BuiltinTask:
+    """Add ``task`` to :data:`BUILTIN` (``replace=True`` to overwrite a name); returns it.
+
+    Refused with ``ValueError``: a name that is not a Python identifier (the one spelling that files and grids store),
+    a name or alias already taken, repeated parameter names, and a parameter name that another task uses with
+    another type or default (a command has one option, a grid one field, per parameter name).  A parameter must not
+    be named like an option of the commands (``--out``, ``--seed``, ...) or a field of the runner's kinds
+    (``repeats``, ``betas``, ...): they refuse it with a ``ValueError`` naming it.  Register at import of the module
+    that defines the constructor, so that worker processes of a grid know the task too.
+    """
+    if not isinstance(task, BuiltinTask):
+        raise ValueError(f"task must be a BuiltinTask, got {type(task).__name__}")
+    for name in (task.name, *task.aliases):
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"task name {show(name)} must be a Python identifier (e.g. 'binary_symmetric')")
+    if not callable(task.build) or not all(isinstance(p, Param) for p in task.params):
+        raise ValueError(f"task {task.name!r}: build must be callable and params a tuple of Param")
+    names = [p.name for p in task.params]
+    if len(set(names)) != len(names):
+        raise ValueError(f"task {task.name!r} repeats a parameter name: {names}")
+    others = {k: t for k, t in _BUILTIN.items() if k != task.name or not replace}
+    for name in (task.name, *task.aliases):
+        owner = next((t.name for t in others.values() if name == t.name or name in t.aliases), None)
+        if owner is not None:
+            raise ValueError(f"task name {name!r} is taken by task {owner!r} (pass replace=True to overwrite it)")
+    for p in task.params:
+        for other, q in parameters(others.values()).get(p.name, []):
+            if q.type is not p.type or q.default != p.default:
+                raise ValueError(f"task {task.name!r}: parameter {p.name!r} ({p.type.__name__}, default {p.default}) "
+                                 f"differs from task {other!r}'s ({q.type.__name__}, default {q.default}); one name "
+                                 "has one type and default")
+    _BUILTIN[task.name] = task
+    return task
+
+
+def unregister(name: str) -> BuiltinTask:
+    """Remove task ``name`` from :data:`BUILTIN`; returns it."""
+    return _BUILTIN.pop(resolve(name))
+
+
+def resolve(name: str) -> str:
+    """The registered name of task ``name``: the name itself, an alias, or the name with hyphens for underscores
+    (``binary-symmetric``, the command-line habit, is ``binary_symmetric``); ``ValueError`` lists the names.
+
+    >>> resolve("binary-symmetric")
+    'binary_symmetric'
+    """
+    if isinstance(name, str):
+        for candidate in (name, name.replace("-", "_")):
+            for task in _BUILTIN.values():
+                if candidate == task.name or candidate in task.aliases:
+                    return task.name
+    raise ValueError(f"task must be one of {list(_BUILTIN)}, got {show(name)}")
+
+
+def make(name: str, **params) -> xr.Dataset:
+    """The task ``name`` of :data:`BUILTIN` built with ``params`` over its defaults.
+
+    ``ValueError`` for an unknown name (listing the names) or a parameter the task does not take (listing its
+    parameters); the constructor checks the values.
+
+    >>> round(make("binary_symmetric", p=0.11).attrs["I_XY"], 6)   # 1 - h(0.11) bits
+    0.500084
+    >>> round(make("tishby", info_bits=0.9).attrs["I_XY"], 9)
+    0.9
+    """
+    task = _BUILTIN[resolve(name)]
+    unknown = sorted(set(params) - set(task.defaults))
+    if unknown:
+        raise ValueError(f"task {task.name!r} takes no parameter(s) {unknown}; its parameters: "
+                         f"{list(task.defaults) or 'none'}")
+    return task.build(**{**task.defaults, **params})
+
+
+def parameters(registered=None) -> dict[str, list[tuple[str, Param]]]:
+    """Every parameter name of the registered tasks -> the (task name, :class:`Param`) pairs that take it."""
+    out: dict[str, list[tuple[str, Param]]] = {}
+    for task in _BUILTIN.values() if registered is None else registered:
+        for p in task.params:
+            out.setdefault(p.name, []).append((task.name, p))
+    return out
+
+
+def _tishby_task(gamma: float | None = None, info_bits: float | None = None) -> xr.Dataset:
+    """:func:`tishby` with ``gamma``, or with the gamma whose I(X;Y) is ``info_bits`` (gamma_for_information)."""
+    if info_bits is not None:
+        if gamma is not None:
+            raise ValueError("give gamma or info_bits for the tishby task, not both")
+        try:
+            gamma = gamma_for_information(info_bits)
+        except ValueError as exc:
+            raise ValueError(f"info_bits: {exc}") from None
+    return tishby(gamma)
+
+
+def _gaussian_task(rho: float, grid: int) -> xr.Dataset:
+    """:func:`gaussian_discretized` on a ``grid`` x ``grid`` table."""
+    return gaussian_discretized(rho, grid, grid)
+
+
+_GAUSSIAN_DEFAULTS = inspect.signature(gaussian_discretized).parameters
+register(BuiltinTask("tishby", _tishby_task, (
+    Param("gamma", float, None, "slope of the soft rule (omit for hard labels; 19.05 gives 0.90 bits)"),
+    Param("info_bits", float, None, "choose gamma so that I(X;Y) equals this many bits")),
+    help="the paper's 12-bit icosahedral task"))
+register(BuiltinTask("binary_symmetric", binary_symmetric, (Param("p", float, 0.1, "crossover probability"),),
+                     help="X a uniform bit, Y = X flipped with probability p"))
+register(BuiltinTask("gaussian_discretized", _gaussian_task, (
+    Param("rho", float, _GAUSSIAN_DEFAULTS["rho"].default, "correlation"),
+    Param("grid", int, _GAUSSIAN_DEFAULTS["n_x"].default, "grid points per axis")),
+    help="a bivariate Gaussian discretised on a grid", aliases=("gaussian",)))

@@ -298,3 +298,56 @@ def test_sigterm_exits_143_with_one_line_and_restores_the_handler(monkeypatch, c
     assert rc == 143 == int(_signals.Terminated.exit_code)
     assert err.strip() == "ibtheory task: terminated (SIGTERM)" and not reached
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+# ---------------------------------------------------------------- task names and defaults: one registry
+def test_task_names_have_one_spelling_and_the_hyphen_alias(tmp_path):
+    """The Python spelling (binary_symmetric, the runner's) is accepted by every command; the hyphen spelling the
+    commands used to require stays an alias; files record the one spelling."""
+    for name in ("binary_symmetric", "binary-symmetric"):
+        out = tmp_path / f"{name}.nc"
+        assert main(["task", "--name", name, "--p", "0.2", "--out", str(out)]) == 0
+        ds = store.load(out)
+        assert_allclose(ds["p_xy"].values, [[0.4, 0.1], [0.1, 0.4]], rtol=1e-15)
+        assert store.config_of(ds)["name"] == "binary_symmetric" == ds.attrs["name"]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["task", "--name", "binary symmetric"])
+
+
+def test_one_gaussian_grid_default_for_task_curve_solve_train_and_grids():
+    """`curve`/`solve` used a 16-point grid, `task`, `train` and the runner 64: now all read the registry's default
+    (gaussian_discretized's own, 64 points per axis)."""
+    from ibtheory import runner
+    from ibtheory.cli import task as task_cli
+    from ibtheory.cli.curve import load_task_source
+    from ibtheory.runner import builtin
+
+    parser = build_parser()
+    shapes = {
+        "task": task_cli.make_task(parser.parse_args(["task", "--name", "gaussian"]))["p_xy"].shape,
+        "curve": load_task_source(parser.parse_args(["curve", "--task", "gaussian"]))[0]["p_xy"].shape,
+        "solve": load_task_source(parser.parse_args(["solve", "--task", "gaussian", "--beta", "2"]))[0]["p_xy"].shape,
+        "train": task_cli.make_task(parser.parse_args(["train", "--name", "gaussian"]))["p_xy"].shape,
+    }
+    for kind in ("ib_curve", "train"):
+        config = runner.load_grid({"kind": kind, "fixed": {"task": "gaussian", "betas": [1.0]} if kind == "ib_curve"
+                                   else {"task": "gaussian", "epochs": 1}}).tasks()[0].config
+        shapes[kind] = builtin._task(config)["p_xy"].shape
+    assert set(shapes.values()) == {tasks.gaussian_discretized()["p_xy"].shape} == {(64, 64)}, shapes
+
+
+def test_a_task_parameter_named_like_a_command_option_is_refused_by_name():
+    entry = tasks.register(tasks.BuiltinTask("clash_task", tasks.binary_symmetric, (tasks.Param("out", float, 0.1),)))
+    try:
+        with pytest.raises(ValueError, match=r"parameter 'out' of task\(s\) \['clash_task'\] clashes with an option"):
+            build_parser()
+    finally:
+        tasks.unregister(entry.name)
+    build_parser()
+
+
+def test_building_the_parser_does_not_import_torch():
+    """`ibtheory train` reads its defaults from nets.TrainConfig (torch) only when it is the command that runs."""
+    code = "import sys; from ibtheory.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert res.stdout.strip() == "False"

@@ -193,8 +193,8 @@ CONFLICTS = [
     (["--samples", "{S}", "--normalize"], "--normalize applies to a --p-xy table"),
     (["--task", "binary-symmetric", "--normalize"], "--normalize applies to a --p-xy table"),
     (["--header", "yes"], "--header applies to a --p-xy or --samples text file"),
-    (["--rho", "0.5"], "--rho applies to --task gaussian, not to --task tishby"),
-    (["--task", "gaussian", "--gamma", "3"], "--gamma applies to --task tishby, not to --task gaussian"),
+    (["--rho", "0.5"], "--rho applies to --task gaussian_discretized, not to --task tishby"),
+    (["--task", "gaussian", "--gamma", "3"], "--gamma applies to --task tishby, not to --task gaussian_discretized"),
     (["--p-xy", "{N}", "--header", "no"], "header applies to text tables"),
     (["--p-xy", "{N}", "--normalize"], "normalize applies to .npy and text tables"),
 ]

@@ -1,6 +1,5 @@
 """MNIST as a task (on tiny IDX files the tests write), the batched conv ensemble, and the MNIST experiment."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -216,39 +215,57 @@ def test_conv_needs_image_shape():
 
 
 # ---------------------------------------------------------------------------------------------------- experiment
-def _experiment():
-    spec = importlib.util.spec_from_file_location("exp_mnist", ROOT / "experiments" / "mnist.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def test_experiment_script_is_the_section_on_the_command_line(tmp_path, monkeypatch, capsys):
+    """experiments/mnist.py is a thin wrapper of ibtheory.reproduce.mnist (it used to re-implement it): its command
+    line is the sections' (--size, --mnist-dir, --out) and it writes the section's files and one-section report."""
+    import runpy
 
-
-def _run_experiment(mnist_dir: Path, out: Path, n: int, pixels: int) -> None:
-    args = ["--mnist-dir", str(mnist_dir), "--out", str(out), "--quick", "--n", str(n), "--pixels", str(pixels),
-            "--repeats", "2", "--mlp-epochs", "3", "--conv-epochs", "2", "--snapshots", "3", "--batch-size", "16",
-            "--mlp-hidden", "6,3", "--conv-channels", "2", "--conv-hidden", "4"]
-    assert _experiment().main(args) == 0
-    for name in ("mnist_mlp.nc", "mnist_conv.nc", "mnist_plane.png"):
+    data, out = _quadrant_task(tmp_path / "data", n=48), tmp_path / "out"
+    monkeypatch.setattr("sys.argv", ["mnist.py", "--size", "tiny", "--mnist-dir", str(data), "--out", str(out)])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_path(str(ROOT / "experiments" / "mnist.py"), run_name="__main__")
+    assert exc.value.code == 0
+    for name in ("mnist_mlp.nc", "mnist_conv.nc", "mnist_plane.png", "report.md"):
         assert (out / name).is_file(), name
     mlp, conv = store.load(out / "mnist_mlp.nc"), store.load(out / "mnist_conv.nc")
-    assert mlp.sizes["x"] == conv.sizes["x"] == n
+    assert mlp.sizes["x"] == conv.sizes["x"] == 48
     assert "I_XT_ensemble" in mlp and "I_XT_ensemble" in conv
+    assert "MNIST (tiny):" in capsys.readouterr().out
+    assert len((ROOT / "experiments" / "mnist.py").read_text().splitlines()) < 20
 
 
-def test_experiment_on_tiny_files(tmp_path):
-    _run_experiment(_quadrant_task(tmp_path / "data"), tmp_path / "out", n=48, pixels=4)
+def test_section_sizes_can_be_changed_one_by_one(tmp_path):
+    """run(..., **sizes) changes entries of MNIST_SIZES (the runs of docs/mnist.md used n=1000, 100 and 30 epochs):
+    the networks are what nets.train and train_conv give with those settings."""
+    from ibtheory.reproduce import mnist
+
+    data = _quadrant_task(tmp_path / "data", n=40)
+    sec = mnist.run(tmp_path / "out", "tiny", 0, mnist_dir=data, n=24, repeats=1, mlp_epochs=2, snapshots=2)
+    assert sec.numbers["n_images"] == 24
+    mlp = store.load(tmp_path / "out" / "mnist_mlp.nc")
+    task = mnist_task(data, n=24, seed=0)
+    direct = train(task, hidden=mnist.MLP_HIDDEN, activation="tanh", repeats=1, epochs=2, lr=1e-3, snapshots=2,
+                   batch_size=mnist.MNIST_SIZES["tiny"]["batch_size"], estimators=("binning", "ensemble"), seed=0,
+                   limits=(-1.0, 1.0), progress=False)
+    for name in ("I_XT", "I_TY", "I_XT_ensemble", "train_loss", "train_mask"):
+        assert_array_equal(mlp[name].values, direct[name].values, err_msg=name)
+    with pytest.raises(ValueError, match=r"unknown size field\(s\) \['epochs'\] for the MNIST section; choose from"):
+        mnist.run(tmp_path / "out", "tiny", 0, mnist_dir=data, epochs=3)
 
 
-def test_experiment_on_the_real_digits(tmp_path):
+def test_section_on_the_real_digits(tmp_path):
     if not (REAL_MNIST / "t10k-labels-idx1-ubyte.gz").is_file():
         pytest.skip("the MNIST files (../shared/data/mnist) are not present on this machine")
+    from ibtheory.reproduce import mnist
+
     full = mnist_task(REAL_MNIST, pixels=7)
     assert full.sizes == {"x": 10000, "y": 10, "dim": 49}
     assert_array_equal(full["digit"].values[:10], [7, 2, 1, 0, 4, 1, 4, 9, 5, 9])  # the test set's first labels
     counts = np.array([980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])  # published class sizes
     p = counts / 10000
     assert_allclose(full.attrs["H_Y"], -(p * np.log2(p)).sum(), atol=1e-12)
-    _run_experiment(REAL_MNIST, tmp_path / "out", n=200, pixels=14)
+    sec = mnist.run(tmp_path / "out", "tiny", 0, mnist_dir=REAL_MNIST, n=200, pixels=14)
+    assert sec.numbers["n_images"] == 200 and store.load(tmp_path / "out" / "mnist_conv.nc").sizes["x"] == 200
 
 
 def test_section_skips_cleanly_without_the_labels_file(tmp_path):

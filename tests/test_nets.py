@@ -58,7 +58,7 @@ def test_resume_after_interrupt_reproduces_uninterrupted_run(task, tmp_path, mon
     moved = np.abs(full["weight_norm"].isel(epoch=-1) - full["weight_norm"].isel(epoch=0)).values
     assert moved.min() > 1e-4, f"{optimizer}: the weights must move during training, |d weight_norm| = {moved}"
     calls = {"n": 0}
-    real = run_module._estimate
+    real = run_module.measure
 
     def flaky(*args, **kwargs):
         calls["n"] += 1
@@ -67,12 +67,12 @@ def test_resume_after_interrupt_reproduces_uninterrupted_run(task, tmp_path, mon
         return real(*args, **kwargs)
 
     out = tmp_path / "run.nc"
-    monkeypatch.setattr(run_module, "_estimate", flaky)
+    monkeypatch.setattr(run_module, "measure", flaky)
     with pytest.raises(KeyboardInterrupt):
         nets.train(task, seed=5, out=out, **kw)
     partial = store.load(out)
     assert partial.attrs["complete"] == 0 and partial.sizes["epoch"] == 3, "three finished snapshots were saved"
-    monkeypatch.setattr(run_module, "_estimate", real)
+    monkeypatch.setattr(run_module, "measure", real)
     resumed = nets.train(task, seed=5, out=out, **kw)
     assert resumed.attrs["complete"] == 1
     for name in ("I_XT", "I_TY", "train_loss", "grad_mean_norm", "checkpoint_params"):
@@ -87,13 +87,13 @@ import json, sys, time
 from ibtheory import nets, tasks
 from ibtheory.nets import run as run_module
 
-real = run_module._estimate
+real = run_module.measure
 
 def slow(*args, **kwargs):  # a slow estimator: the run lasts long enough to be killed in the middle of it
     time.sleep(0.4)
     return real(*args, **kwargs)
 
-run_module._estimate = slow
+run_module.measure = slow
 nets.train(tasks.tishby(), out=sys.argv[1], **json.loads(sys.argv[2]))
 """
 
@@ -151,7 +151,7 @@ from pathlib import Path
 from ibtheory import nets, tasks
 from ibtheory.nets import run as run_module
 
-real = run_module._estimate
+real = run_module.measure
 progress = Path(sys.argv[3])
 
 def slow(*args, **kwargs):  # one line per estimated snapshot, then a pause: the run is long enough to be stopped
@@ -161,7 +161,7 @@ def slow(*args, **kwargs):  # one line per estimated snapshot, then a pause: the
     time.sleep(0.4)
     return out
 
-run_module._estimate = slow
+run_module.measure = slow
 nets.train(tasks.tishby(), out=sys.argv[1], **json.loads(sys.argv[2]))
 """
 

@@ -101,3 +101,25 @@ def test_sigterm_during_train_saves_a_checkpoint_and_exits_143(tmp_path):
     assert ds.attrs["complete"] == 0 and 0 <= ds.attrs["checkpoint_epoch"] < 100000
     assert np.all(np.isfinite(ds["checkpoint_params"].values))
     assert_allclose(ds["epoch"].values[-1], ds.attrs["checkpoint_epoch"])
+
+
+def test_train_options_are_generated_from_train_config(monkeypatch):
+    """One source for the paper's setting: every TrainConfig field but repeat_start is an `ibtheory train` option
+    whose default is the field's; changing the field's default changes the option's."""
+    import dataclasses
+
+    from ibtheory.cli import build_parser
+    from ibtheory.nets import TrainConfig
+
+    args = build_parser().parse_args(["train"])
+    for f in dataclasses.fields(TrainConfig):
+        if f.name != "repeat_start":
+            assert getattr(args, f.name) == f.default, f.name
+    assert args.hidden == (10, 7, 5, 4, 3) and args.lr == 4e-4 and args.dtype == "float32"
+    lr = next(f for f in dataclasses.fields(TrainConfig) if f.name == "lr")
+    monkeypatch.setattr(lr, "default", 1e-3)
+    assert build_parser().parse_args(["train"]).lr == 1e-3
+    parsed = build_parser().parse_args(["train", "--dtype", "float64", "--hidden", "5-3", "--name", "gaussian"])
+    assert parsed.dtype == "float64" and parsed.hidden == (5, 3) and parsed.name == "gaussian_discretized"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--optimizer", "adagrad"])

@@ -158,3 +158,54 @@ def test_ib_curve_ranges_anneal_in_along_warm_up_paths(ib_runs, monkeypatch):
         part = builtin.ib_curve_task(config, seed=0)
         assert_allclose(calls[0], expect, rtol=1e-12, err_msg=f"warmup {warmup}: betas handed to ib_curve")
         assert_allclose(part["beta"], grid_betas[6:12], rtol=1e-12)
+
+
+def test_task_fields_come_from_the_task_registry():
+    """One spelling: the runner takes the registry's names (hyphens stored as underscores) and parameters; the train
+    kind now builds every built-in task (binary_symmetric used to need a 'crossover' field it did not have)."""
+    from ibtheory import tasks
+
+    grid = runner.load_grid({"kind": "train", "fixed": {"task": "binary-symmetric", "p": 0.2, "epochs": 1}})
+    config = grid.tasks()[0].config
+    assert config["task"] == "binary_symmetric"
+    assert_allclose(builtin._task(config)["p_xy"], [[0.4, 0.1], [0.1, 0.4]], rtol=1e-15)
+    params = {p.name for t in tasks.BUILTIN.values() for p in t.params}
+    for kind in ("train", "ib_curve"):
+        fields = runner.get_kind(kind).fields
+        assert {"task", *params} <= set(fields)
+        assert {p.name: p.default for t in tasks.BUILTIN.values() for p in t.params} == {
+            k: fields[k].default for k in params}
+    with pytest.raises(ValueError, match=r"field 'task' must be one of \['tishby', 'binary_symmetric', 'gaussian_d"):
+        runner.load_grid({"kind": "ib_curve", "fixed": {"task": "nope", "betas": [1.0]}})
+    with pytest.raises(ValueError, match="task kind 'ib_curve': gamma must be > 0"):
+        runner.load_grid({"kind": "ib_curve", "fixed": {"gamma": -1.0, "betas": [1.0]}})
+    with pytest.raises(ValueError, match=r"task kind 'ib_curve' at point \{'p': 1.5\}: p must be <= 1"):
+        runner.load_grid({"kind": "ib_curve", "fixed": {"task": "binary_symmetric", "betas": [1.0]},
+                          "axes": {"p": [0.2, 1.5]}})
+
+
+def test_train_fields_default_to_train_config(monkeypatch):
+    """The train kind's training fields are TrainConfig's, with its defaults (the paper's setting)."""
+    import dataclasses
+
+    from ibtheory.nets import TrainConfig
+
+    fields = runner.get_kind("train").fields
+    for f in dataclasses.fields(TrainConfig):
+        if f.name != "seed":
+            default = list(f.default) if isinstance(f.default, tuple) else f.default
+            assert fields[f.name].default == default, f.name
+    snapshots = next(f for f in dataclasses.fields(TrainConfig) if f.name == "snapshots")
+    monkeypatch.setattr(snapshots, "default", 12)
+    assert builtin._train_config_fields()["snapshots"].default == 12
+
+
+def test_a_task_parameter_named_like_a_field_of_a_kind_is_refused_by_name():
+    from ibtheory import tasks
+
+    tasks.register(tasks.BuiltinTask("clash_task", tasks.binary_symmetric, (tasks.Param("warmup", int, 3),)))
+    try:
+        with pytest.raises(ValueError, match=r"task parameter\(s\) \['warmup'\] .* clash with field\(s\)"):
+            runner.load_grid({"kind": "ib_curve", "fixed": {"betas": [1.0]}})
+    finally:
+        tasks.unregister("clash_task")

@@ -264,3 +264,124 @@ def test_numpy_scalars_are_accepted_like_python_numbers():
     a, b = tasks.sample(task, np.int64(50), seed=np.int64(7)), tasks.sample(task, 50, seed=7)
     assert_array_equal(a["label"].values, b["label"].values)
     assert_allclose(tasks.tishby(np.int64(19)).attrs["I_XY"], tasks.tishby(19.0).attrs["I_XY"], rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------- the registry: tasks by name
+def _mi_bits(p_xy) -> float:
+    """I(X;Y) = sum p log2 p / (p(x) p(y)), 0 log 0 = 0, written out here (not ibtheory.info)."""
+    p = np.asarray(p_xy, dtype=float)
+    outer = p.sum(1, keepdims=True) * p.sum(0, keepdims=True)
+    nz = p > 0
+    return float(np.sum(p[nz] * np.log2(p[nz] / outer[nz])))
+
+
+def test_make_builds_the_tables_of_the_constructors():
+    assert list(tasks.BUILTIN) == ["tishby", "binary_symmetric", "gaussian_discretized"]
+    assert_array_equal(tasks.make("tishby")["p_xy"].values, tasks.tishby()["p_xy"].values)
+    assert_array_equal(tasks.make("tishby", gamma=19.05)["p_xy"].values, tasks.tishby(19.05)["p_xy"].values)
+    assert_allclose(_mi_bits(tasks.make("tishby", info_bits=0.9)["p_xy"]), 0.9, atol=1e-9)
+    # p(x, y) = (1 - p)/2 on the diagonal, p/2 off it
+    assert_allclose(tasks.make("binary_symmetric", p=0.2)["p_xy"], [[0.4, 0.1], [0.1, 0.4]], rtol=1e-15)
+    assert_allclose(tasks.make("binary_symmetric")["p_xy"], [[0.45, 0.05], [0.05, 0.45]], rtol=1e-15)
+    assert_array_equal(tasks.make("gaussian_discretized", rho=0.5, grid=6)["p_xy"].values,
+                       tasks.gaussian_discretized(0.5, 6, 6)["p_xy"].values)
+    # one default: the grid of gaussian_discretized's own signature (64), whichever way the task is reached
+    assert tasks.make("gaussian_discretized")["p_xy"].shape == tasks.gaussian_discretized()["p_xy"].shape == (64, 64)
+
+
+def test_one_spelling_with_documented_aliases():
+    assert tasks.resolve("binary_symmetric") == tasks.resolve("binary-symmetric") == "binary_symmetric"
+    assert tasks.resolve("gaussian") == "gaussian_discretized"  # the short name the commands and grids used
+    assert_array_equal(tasks.make("binary-symmetric", p=0.3)["p_xy"].values,
+                       tasks.binary_symmetric(0.3)["p_xy"].values)
+
+
+@pytest.mark.parametrize(
+    ("call", "fragment"),
+    [
+        (lambda: tasks.make("tishbi"),
+         r"^task must be one of \['tishby', 'binary_symmetric', 'gaussian_discretized'\], got 'tishbi'"),
+        (lambda: tasks.make(None), r"^task must be one of"),
+        (lambda: tasks.make("tishby", rho=0.5), r"^task 'tishby' takes no parameter\(s\) \['rho'\]; its parameters: "
+                                                r"\['gamma', 'info_bits'\]"),
+        (lambda: tasks.make("tishby", gamma=19.0, info_bits=0.9), r"^give gamma or info_bits .* not both"),
+        (lambda: tasks.make("tishby", info_bits=1.5), r"^info_bits: bits must lie in \(0, 0\.999157\)"),
+        (lambda: tasks.make("binary_symmetric", p=1.5), r"^p must be <= 1"),
+        (lambda: tasks.make("gaussian", grid=1), r"^n_x must be an integer >= 2"),
+        (lambda: tasks.register("tishby"), r"^task must be a BuiltinTask"),
+        (lambda: tasks.register(tasks.BuiltinTask("my-task", tasks.tishby)), r"^task name 'my-task' must be a Python"),
+        (lambda: tasks.register(tasks.BuiltinTask("tishby", tasks.tishby)), r"^task name 'tishby' is taken"),
+        (lambda: tasks.register(tasks.BuiltinTask("t2", tasks.tishby, aliases=("binary_symmetric",))), r"is taken"),
+        (lambda: tasks.register(tasks.BuiltinTask("t2", tasks.tishby, (tasks.Param("p", int, 3),))),
+         r"^task 't2': parameter 'p' \(int, default 3\) differs from task 'binary_symmetric'"),
+        (lambda: tasks.register(tasks.BuiltinTask("t2", tasks.tishby, (tasks.Param("p", float, 0.2),))),
+         r"differs from task 'binary_symmetric'"),
+        (lambda: tasks.register(tasks.BuiltinTask("t2", tasks.tishby, (tasks.Param("a"), tasks.Param("a")))),
+         r"^task 't2' repeats a parameter name"),
+        (lambda: tasks.Param("k", str), r"^Param 'k': type must be float or int"),
+        (lambda: tasks.Param("k", int, 2.5), r"^Param 'k': default must be an integer"),
+        (lambda: tasks.Param("k-1"), r"^Param name must be a Python identifier"),
+    ],
+)
+def test_registry_refusals_name_what_is_wrong(call, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        call()
+    assert list(tasks.BUILTIN) == ["tishby", "binary_symmetric", "gaussian_discretized"], "refused: not added"
+
+
+def _toy_copy(k: int):
+    """p(x, y) = [x = y] / k: a copy of k equally likely symbols, I(X;Y) = log2 k bits."""
+    from ibtheory._validate import integer
+
+    k = integer(k, "k", 2)
+    return tasks.from_joint(np.eye(k) / k, name="toy_copy")
+
+
+@pytest.fixture
+def toy_task():
+    """A task added by one register call, as docs/architecture.md says; removed afterwards."""
+    entry = tasks.register(tasks.BuiltinTask("toy_copy", _toy_copy, (tasks.Param("k", int, 3, "symbols"),),
+                                             help="Y = X, uniform on k symbols"))
+    yield entry
+    tasks.unregister("toy_copy")
+    assert "toy_copy" not in tasks.BUILTIN
+
+
+def test_a_registered_task_reaches_every_command_and_the_runner(toy_task, tmp_path, capsys):
+    """Registering is the only edit: `task`, `solve`, `train` and grids of both runner kinds accept the task and its
+    parameter, the hyphen spelling included; the results are the copy's closed forms (I = log2 k bits)."""
+    from ibtheory import runner, store
+    from ibtheory.cli import main
+    from ibtheory.runner import builtin
+
+    assert_allclose(_mi_bits(tasks.make("toy_copy")["p_xy"]), np.log2(3), rtol=1e-12)
+    assert main(["task", "--name", "toy-copy", "--k", "4", "--out", str(tmp_path / "t.nc")]) == 0
+    assert "I(X;Y) = 2.000000 bits" in capsys.readouterr().out
+    assert_allclose(store.load(tmp_path / "t.nc")["p_xy"].values, np.eye(4) / 4, rtol=1e-15)
+    # beta > 1: T = X is optimal for a copy, I(T;Y) = I(X;Y) = 1 bit at k = 2
+    assert main(["solve", "--task", "toy_copy", "--k", "2", "--beta", "5", "--out", str(tmp_path / "s.nc")]) == 0
+    assert "I(T;Y) = 1.000000 bits" in capsys.readouterr().out
+    assert main(["task", "--name", "toy_copy", "--rho", "0.5"]) == 2
+    assert "--rho applies to --name gaussian_discretized, not to --name toy_copy" in capsys.readouterr().err
+
+    grid = {"kind": "ib_curve", "fixed": {"task": "toy-copy", "k": 2, "betas": [0.5, 4.0]}}
+    res = runner.run_sweep(grid, tmp_path / "sweep", progress=False)
+    assert not res.failures and store.config_of(res.dataset)["fixed"]["task"] == "toy_copy"
+    # beta < 1: the trivial encoder (I(T;Y) = 0); beta > 1: the copy (1 bit)
+    assert_allclose(res.dataset["I_TY"].values.ravel(), [0.0, 1.0], atol=1e-9)
+    train_grid = runner.load_grid({"kind": "train", "fixed": {"task": "toy_copy", "k": 5, "epochs": 1}})
+    assert_allclose(builtin._task(train_grid.tasks()[0].config)["p_xy"], np.eye(5) / 5, rtol=1e-15)
+    with pytest.raises(ValueError, match="task kind 'ib_curve': k must be an integer >= 2, got 1"):
+        runner.load_grid({"kind": "ib_curve", "fixed": {"task": "toy_copy", "k": 1, "betas": [1.0]}})
+
+
+def test_a_registered_task_trains_from_the_command_line(toy_task, tmp_path):
+    from ibtheory import store
+    from ibtheory.cli import main
+
+    out = tmp_path / "run.nc"
+    assert main(["train", "--name", "toy_copy", "--k", "5", "--hidden", "3", "--repeats", "1", "--epochs", "1",
+                 "--snapshots", "1", "--no-progress", "--out", str(out)]) == 0
+    run = store.load(out)
+    assert_allclose(run["p_xy"].values, np.eye(5) / 5, rtol=1e-15)
+    assert run.attrs["task"] == "toy_copy" and run.sizes["repeat"] == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import _validate, store
+from ..estimators.registry import plane
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,7 +53,7 @@ def _row(summary, lay, gap_key: str, fit: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..compare import against_bound, final_summary
-    from ..plots.compare import plot_distance_over_epochs, plot_estimators_on_curve
+    from ..plots.compare import FIT_OF_ESTIMATOR, plot_distance_over_epochs, plot_estimators_on_curve
 
     target = Path(args.out)
     if target.suffix != ".nc":  # a folder
@@ -73,8 +74,10 @@ def run(args: argparse.Namespace) -> int:
           "states of equal decoder merged")
     print(f"{'layer':>5}  {'estimator':<12} {'relevance gap [bits]':^17}  {'compression gap [bits]':^17}  "
           f"{'beta*':^18}  {'mismatch [bits]':^17}")
-    rows = [("binning", "", "_merged")] + ([("noisy layer", "_noisy", "_noisy")] if "relevance_gap_noisy" in comp
-                                            else [])
+    binned = plane("binning")
+    rows = [(binned.label, binned.suffix, FIT_OF_ESTIMATOR[binned.suffix])]
+    if "relevance_gap_noisy" in comp:
+        rows.append(("noisy layer", "_noisy", FIT_OF_ESTIMATOR["_noisy"]))
     for lay in summary["layer"].values:
         for label, gap_key, fit in rows:
             print(f"{lay:>5}  {label:<12} {_row(summary, lay, gap_key, fit)}")

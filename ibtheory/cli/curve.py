@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import time
 
-from .. import _validate, store
+from .. import _validate, store, tables, tasks
+from .task import add_task_name, add_task_parameters, make_task
 
-#: The --help text on where p(x,y) comes from (shared by ``curve`` and ``solve``).
+#: The --help text on where p(x,y) comes from (shared by ``curve`` and ``solve``); {tasks} is filled in with the
+#: built-in tasks and their parameter options (:func:`builtin_listing`).
 INPUT_HELP = """\
 where p(x,y) comes from (one of):
   --task NAME     a built-in task (default tishby) with its parameters:
-                  --gamma/--info-bits (tishby), --p (binary-symmetric),
-                  --rho/--grid (gaussian)
+{tasks}
   --p-xy FILE     your joint table, rows x and columns y, which must sum
                   to 1; a table of counts or weights n(x,y) needs
                   --normalize, which rescales it to n(x,y) / sum n.
@@ -42,19 +43,24 @@ example: counts typed in a spreadsheet and saved as counts.csv
   -> ibtheory curve --p-xy counts.csv --normalize --out c.nc
 """
 
-#: Built-in task options, the tasks they belong to, and their defaults (None: the option has no default).
-_BUILTIN_OPTIONS = {"gamma": ("tishby", None), "info_bits": ("tishby", None), "p": ("binary-symmetric", 0.1),
-                    "rho": ("gaussian", 0.8), "grid": ("gaussian", 16)}
+def builtin_listing(indent: int = 18) -> str:
+    """One line per built-in task: its name and parameter options with their defaults (``ibtheory.tasks.BUILTIN``)."""
+    lines = []
+    for name, task in tasks.BUILTIN.items():
+        opts = ", ".join(f"--{p.name.replace('_', '-')}" + ("" if p.default is None else f" {p.default}")
+                         for p in task.params)
+        lines.append(" " * indent + name + (f" ({opts})" if opts else ""))
+    return "\n".join(lines)
 
 
 def add_task_source(p: argparse.ArgumentParser) -> None:
-    """The options that choose p(x,y): a built-in task with its parameters, a table file or a file of samples
-    (shared by ``curve`` and ``solve``); adds :data:`INPUT_HELP` to the command's --help."""
+    """The options that choose p(x,y): a built-in task, a table file or a file of samples (shared by ``curve`` and
+    ``solve``); adds :data:`INPUT_HELP` to the command's --help.  The built-in tasks' parameter options are added by
+    ``task.add_task_parameters`` after the command's own options."""
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.epilog = INPUT_HELP
+    p.epilog = INPUT_HELP.format(tasks=builtin_listing())
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--task", default=None, choices=["tishby", "binary-symmetric", "gaussian"],
-                     help="built-in task (default: tishby, the paper's 12-bit task)")
+    add_task_name(src, "--task")
     src.add_argument("--p-xy", default=None, metavar="FILE",
                      help="joint table p(x,y), rows x, columns y: a task .nc, a .npy, or a .csv/.tsv/.txt table "
                           "(see below)")
@@ -64,12 +70,6 @@ def add_task_source(p: argparse.ArgumentParser) -> None:
                    help="--p-xy: rescale a table of counts or weights to sum to 1")
     p.add_argument("--header", choices=["auto", "yes", "no"], default="auto",
                    help="--p-xy/--samples text file: whether row 1 is a header (default: auto, detected)")
-    p.add_argument("--gamma", type=float, default=None,
-                   help="tishby: slope of the soft rule (omit for hard labels; 19.05 gives 0.90 bits)")
-    p.add_argument("--info-bits", type=float, default=None, help="tishby: choose gamma so that I(X;Y) = this")
-    p.add_argument("--p", type=float, default=None, help="binary-symmetric: crossover probability (default 0.1)")
-    p.add_argument("--rho", type=float, default=None, help="gaussian: correlation (default 0.8)")
-    p.add_argument("--grid", type=int, default=None, help="gaussian: grid points per axis (default 16)")
 
 
 def load_task_source(args: argparse.Namespace):
@@ -79,10 +79,7 @@ def load_task_source(args: argparse.Namespace):
     another built-in task (``--rho`` with ``--task tishby``), ``--normalize`` without a ``--p-xy`` table, and
     ``--header`` without a file.
     """
-    from .. import tables
-    from .task import make_task
-
-    given = [k for k in _BUILTIN_OPTIONS if getattr(args, k) is not None]
+    given = [k for k in tasks.parameters() if getattr(args, k, None) is not None]
     flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
     header = {"auto": None, "yes": True, "no": False}[args.header]
     if args.p_xy or args.samples:
@@ -104,13 +101,7 @@ def load_task_source(args: argparse.Namespace):
         raise ValueError("--normalize applies to a --p-xy table (counts or weights), not to a built-in task")
     if header is not None:
         raise ValueError("--header applies to a --p-xy or --samples text file, not to a built-in task")
-    task = args.task or "tishby"
-    other = [k for k in given if _BUILTIN_OPTIONS[k][0] != task]
-    if other:
-        k = other[0]
-        raise ValueError(f"--{k.replace('_', '-')} applies to --task {_BUILTIN_OPTIONS[k][0]}, not to --task {task}")
-    values = {k: _BUILTIN_OPTIONS[k][1] if getattr(args, k) is None else getattr(args, k) for k in _BUILTIN_OPTIONS}
-    ds = make_task(argparse.Namespace(name=task, **values))
+    ds = make_task(args, "--task")
     return ds, ds.attrs["name"]
 
 
@@ -130,6 +121,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="write the curve Dataset to this .nc file")
     p.add_argument("--plot", default=None, help="write the figure to this .png file")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
+    add_task_parameters(p)
     p.set_defaults(func=run)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import _validate, store
+from ..estimators.registry import plane_names
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output .png")
     p.add_argument("--kind", default="plane", choices=["plane", "gradients", "learning", "all"],
                    help="plane (default), gradients (mean/std with the transition), learning, or all three")
-    p.add_argument("--estimator", default="binning", choices=["binning", "kde_upper", "kde_lower", "ensemble"])
+    p.add_argument("--estimator", default="binning", choices=plane_names(),
+                   help="which information plane (an estimator's name: its own plane; default binning)")
     p.add_argument("--dpi", type=int, default=120)
     p.set_defaults(func=run)
 

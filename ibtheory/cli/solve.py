@@ -9,6 +9,7 @@ import argparse
 
 from .. import store
 from .curve import add_task_source, check_outputs, load_task_source
+from .task import add_task_parameters
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--deterministic", action="store_true", help="deterministic IB (Strouse & Schwab 2017)")
     p.add_argument("--no-certify", action="store_true", help="skip the optimality certificate")
     p.add_argument("--out", default=None, help="write the solution Dataset to this .nc file")
+    add_task_parameters(p)
     p.set_defaults(func=run)
 
 

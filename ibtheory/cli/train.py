@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from .. import _validate, phases
-from .task import make_task
+from ..estimators.registry import ESTIMATORS, planes_in
+from .task import add_task_options, make_task
+
+#: TrainConfig fields that are not command-line options (set by the runner's split of repeats).
+_NOT_OPTIONS = ("repeat_start",)
 
 
 def _widths(text: str) -> tuple[int, ...]:
@@ -26,38 +31,63 @@ def _limits(text: str):
     return (lo, hi)
 
 
+def _config_fields() -> list:
+    """The fields of :class:`ibtheory.nets.TrainConfig` that are options of ``ibtheory train``."""
+    from ..nets import TrainConfig  # here, not at the top: it imports torch, which the other commands do not need
+
+    return [f for f in dataclasses.fields(TrainConfig) if f.name not in _NOT_OPTIONS]
+
+
+class _TrainParser(argparse.ArgumentParser):
+    """The parser of ``ibtheory train``: one option per :class:`~ibtheory.nets.TrainConfig` field, with its default
+    (the paper's setting), help and choices, added when the parser is first used (parsing or --help), because reading
+    TrainConfig imports torch (about a second), which the other commands should not pay."""
+
+    def _config_options(self) -> None:
+        if self.__dict__.get("_has_config_options"):
+            return
+        self._has_config_options = True
+        group = self.add_argument_group("training (defaults: the paper's setting, ibtheory.nets.TrainConfig)")
+        for f in _config_fields():
+            kind = _widths if isinstance(f.default, tuple) else type(f.default)
+            shown = "-".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+            try:
+                group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=f.default,
+                                   choices=f.metadata.get("choices"), help=f"{f.metadata['help']} (default {shown})")
+            except argparse.ArgumentError as exc:
+                raise ValueError(f"TrainConfig field {f.name!r} clashes with an option of `{self.prog}` ({exc}); "
+                                 "a task parameter may not take its name") from None
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._config_options()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._config_options()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._config_options()
+        return super().format_help()
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train R networks at once, information plane per layer and epoch -> RUN.nc",
                        description="Train an ensemble of networks on the paper's task (defaults: the paper's "
                        "setting) and save the run Dataset; an existing --out is resumed.")
-    p.add_argument("--name", default="tishby", choices=["tishby", "binary-symmetric", "gaussian"], help="task")
-    p.add_argument("--gamma", type=float, default=None, help="tishby: soft rule slope (19.05 gives 0.90 bits)")
-    p.add_argument("--info-bits", type=float, default=None, help="tishby: choose gamma for this I(X;Y)")
-    p.add_argument("--p", type=float, default=0.1, help=argparse.SUPPRESS)
-    p.add_argument("--rho", type=float, default=0.8, help=argparse.SUPPRESS)
-    p.add_argument("--grid", type=int, default=64, help=argparse.SUPPRESS)
-    p.add_argument("--hidden", type=_widths, default=(10, 7, 5, 4, 3), help="hidden widths (default 10-7-5-4-3)")
-    p.add_argument("--activation", default="tanh", choices=["tanh", "relu", "sigmoid", "linear", "hardtanh"])
-    p.add_argument("--repeats", type=int, default=50)
-    p.add_argument("--epochs", type=int, default=10_000)
-    p.add_argument("--lr", type=float, default=4e-4)
-    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
-    p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--train-fraction", type=float, default=0.8)
-    p.add_argument("--snapshots", type=int, default=300)
-    p.add_argument("--estimators", default="binning", help="comma list of binning,kde,ensemble")
+    p.__class__ = _TrainParser  # adds the TrainConfig options (--hidden, --lr, --seed, --device, ...) on first use
+    p.add_argument("--estimators", default="binning", help=f"comma list of {','.join(ESTIMATORS)}")
     p.add_argument("--n-bins", type=int, default=30)
     p.add_argument("--limits", type=_limits, default=(-1.0, 1.0), help="'LO,HI' or 'adaptive' (default -1,1)")
     p.add_argument("--scheme", default="width", choices=["width", "mass"])
     p.add_argument("--noise-var", type=float, default=0.1, help="kde: noise variance")
     p.add_argument("--keep-activations", action="store_true", help="store all activations (large)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="run.nc", help="run file (.nc); resumed when it exists")
     p.add_argument("--checkpoint-seconds", type=float, default=60.0,
                    help="save --out at the first snapshot this long after the last save (default 60)")
     p.add_argument("--plot", default=None, help="also write the three-panel figure to this .png")
     p.add_argument("--no-progress", action="store_true")
+    add_task_options(p, "--name")
     p.set_defaults(func=run)
 
 
@@ -69,11 +99,10 @@ def run(args: argparse.Namespace) -> int:
         _validate.writable_file(args.plot, "--plot")
     task = make_task(args)
     ds = nets.train(
-        task, hidden=args.hidden, activation=args.activation, repeats=args.repeats, epochs=args.epochs, lr=args.lr,
-        optimizer=args.optimizer, batch_size=args.batch_size, train_fraction=args.train_fraction,
-        snapshots=args.snapshots, estimators=tuple(e.strip() for e in args.estimators.split(",") if e.strip()),
+        task, **{f.name: getattr(args, f.name) for f in _config_fields()},
+        estimators=tuple(e.strip() for e in args.estimators.split(",") if e.strip()),
         n_bins=args.n_bins, limits=args.limits, scheme=args.scheme, noise_var=args.noise_var,
-        keep_activations=args.keep_activations, device=args.device, seed=args.seed, out=args.out,
+        keep_activations=args.keep_activations, out=args.out,
         checkpoint_seconds=args.checkpoint_seconds, progress=False if args.no_progress else None,
     )
     print(f"wrote {Path(args.out)}")
@@ -90,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from ..plots.plane import plot_run
 
-        fig = plot_run(ds, "binning" if "I_XT" in ds else args.estimators.split(",")[0].strip())
+        fig = plot_run(ds, planes_in(ds)[0].name)  # binning's plane when it was measured
         fig.savefig(args.plot, dpi=120)
         print(f"wrote {args.plot}")
     return 0

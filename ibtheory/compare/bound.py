@@ -21,7 +21,10 @@ import xarray as xr
 from .. import store
 from .._validate import integer, real, show
 from .._validate import seed as validate_seed
+from ..estimators import RUN_SCHEMA
+from ..estimators.registry import plane, planes, planes_in
 from ..ib import curve_inverse, curve_upper, curve_value
+from ..info import mutual_information
 from .consistency import self_consistency
 from .encoders import (
     binned_encoder,
@@ -34,8 +37,9 @@ from .encoders import (
 
 __all__ = ["bound_gaps", "curve_at_beta", "against_bound", "final_summary", "beta_star_stats", "ESTIMATOR_SUFFIXES"]
 
-#: Information-plane variables a run may carry: I_XT<suffix>, I_TY<suffix> (nets.train's naming).
-ESTIMATOR_SUFFIXES = ("", "_ensemble", "_kde_upper", "_kde_lower")
+#: Suffixes of the built-in estimators' planes (I_XT<suffix>, I_TY<suffix>); :func:`against_bound` compares every
+#: plane of the registry (:func:`ibtheory.estimators.registry.planes`), these and any registered later.
+ESTIMATOR_SUFFIXES = tuple(p.suffix for p in planes())
 _BITS = {"units": "bits"}
 
 
@@ -71,15 +75,11 @@ def _check_same_task(run: xr.Dataset, curve: xr.Dataset, tol: float = 1e-9) -> N
     (allclose) when both carry ``p_xy``; else, when the curve carries its solutions, that they are Markov chains of
     the run's p(x,y): p(t) = sum_x p(x) p(t|x) and p(y|t) = sum_x p(x,y) p(t|x) / p(t) (1e-6).  The last two catch
     tasks that share n_x and I(X;Y), e.g. p(x,y) with its rows permuted."""
-    if "p_xy" not in run:
-        raise ValueError("run has no 'p_xy': it must be a Dataset from ibtheory.nets.train")
     for name in ("hull_I_XT", "hull_I_TY", "I_XT", "I_TY"):
         if name not in curve:
             raise ValueError(f"curve lacks {name!r}: it must be a Dataset from ibtheory.ib.ib_curve")
     if "x" in curve.dims and curve.sizes["x"] != run.sizes["x"]:
         raise ValueError(f"run has n_x = {run.sizes['x']} but curve has n_x = {curve.sizes['x']}: different tasks")
-    from ..info import mutual_information
-
     p = np.asarray(run["p_xy"].values, dtype=np.float64)
     i_run = mutual_information(p)
     i_curve = float(curve.attrs.get("I_XY", np.nan))
@@ -134,13 +134,15 @@ def _select_epochs(run: xr.Dataset, epochs) -> np.ndarray:
 
 def _consistency_records(run, curve, tab, sc_epochs, n_bins, limits, sigma, n_draws, seed, beta_range):
     """Self-consistency of binned, merged, noisy and ensemble encoders at the chosen epochs (loops over the few
-    layers and repeats: each fit is a scalar root search on its own encoder)."""
+    layers and repeats: each fit is a scalar root search on its own encoder).  The binned and pooled encoders' fits
+    carry the suffixes of the binning and ensemble estimators' planes."""
     layers, repeats = run["layer"].values, run["repeat"].values
     shape = (sc_epochs.size, layers.size, repeats.size)
-    kinds = ("", "_merged", "_noisy")
+    binned, pooled = plane("binning").suffix, plane("ensemble").suffix
+    kinds = (binned, "_merged", "_noisy")
     rec = {f"{v}{k}": np.zeros(shape) for k in kinds for v in ("beta_star", "mismatch", "I_XT_sc", "I_TY_sc")}
     rec.update({f"at_bound{k}": np.zeros(shape, dtype=bool) for k in kinds})
-    ens = {v: np.zeros(shape[:2]) for v in ("beta_star_ensemble", "mismatch_ensemble")}
+    ens = {v: np.zeros(shape[:2]) for v in (f"beta_star{pooled}", f"mismatch{pooled}")}
     rng = np.random.default_rng(seed)
     widths = run["width"].values if "width" in run else np.full(layers.size, run.sizes.get("unit", 0))
 
@@ -155,14 +157,14 @@ def _consistency_records(run, curve, tab, sc_epochs, n_bins, limits, sigma, n_dr
             acts = run["activations"].sel(epoch=ep, layer=lay).values[..., : int(widths[j])].astype(np.float64)
             for k in range(repeats.size):
                 enc = layer_encoder(tab, binned_encoder(acts[k], n_bins=n_bins, limits=limits))
-                put("", (i, j, k), enc)
+                put(binned, (i, j, k), enc)
                 put("_merged", (i, j, k), layer_encoder(tab, merge_equal_decoders(enc.encoder, enc.decoder)))
                 noisy = noisy_encoder(acts[k], sigma=sigma, n_draws=n_draws, seed=rng, n_bins=n_bins,
                                       limits=limits)
                 put("_noisy", (i, j, k), layer_encoder(tab, noisy))
             sc = self_consistency(layer_encoder(tab, ensemble_encoder(acts, n_bins=n_bins, limits=limits)),
                                   *beta_range)
-            ens["beta_star_ensemble"][i, j], ens["mismatch_ensemble"][i, j] = sc.beta_star, sc.mismatch
+            ens[f"beta_star{pooled}"][i, j], ens[f"mismatch{pooled}"][i, j] = sc.beta_star, sc.mismatch
     dims = ("sc_epoch", "layer", "repeat")
     ds = xr.Dataset(coords={"sc_epoch": sc_epochs})
     for name, val in rec.items():
@@ -170,7 +172,7 @@ def _consistency_records(run, curve, tab, sc_epochs, n_bins, limits, sigma, n_dr
         ds[name] = (dims, val, attrs)
     for name, val in ens.items():
         ds[name] = (dims[:2], val, {} if name.startswith("beta") else dict(_BITS))
-    for key in ("", "_merged", "_noisy"):
+    for key in kinds:
         cx, cy = curve_at_beta(curve, ds[f"beta_star{key}"].values)
         ds[f"curve_I_XT_at_beta{key}"] = (dims, cx, dict(_BITS, long_name="IB curve's I(X;T) at beta*"))
         ds[f"curve_I_TY_at_beta{key}"] = (dims, cy, dict(_BITS, long_name="IB curve's I(T;Y) at beta*"))
@@ -209,22 +211,29 @@ def against_bound(
 
     Returns
     -------
-    Dataset with, for each estimator suffix s the run carries ("", "_ensemble", "_kde_upper", "_kde_lower"),
-    ``relevance_gap{s}``, ``compression_gap{s}``, ``upper_gap{s}`` (certified curves) and ``above_curve{s}`` over the
-    run's (epoch, layer[, repeat]); and, with activations, over (``sc_epoch``, layer, repeat): ``beta_star``,
-    ``mismatch`` (bits), ``at_bound``, the encoder's own ``I_XT_sc``/``I_TY_sc`` and ``curve_I_XT_at_beta``/
-    ``curve_I_TY_at_beta``, each for the binned encoder (no suffix), the same with states of equal decoder merged
-    (``_merged``) and the noisy layer (``_noisy``), with the gaps of the last two (``relevance_gap_noisy``,
-    ``compression_gap_noisy``, ``upper_gap_noisy``, ``above_curve_noisy`` and the same ``_merged``; the binned
-    encoder's gaps are the run's own); ``beta_star_ensemble``/``mismatch_ensemble`` over (sc_epoch, layer) for the
-    encoder pooled over repeats.  The noisy layer's encoder is sampled (n_draws per pattern): it is a proper encoder,
-    so its gaps are >= 0, but I(X;T) is convex in p(t|x), so the sampled table overstates the Gaussian channel's
-    I(X;T) on average (Jensen), the more so the fewer the draws.
+    Dataset with, for each plane of the estimator registry that the run carries
+    (:func:`ibtheory.estimators.registry.planes_in`; its variables ``I_XT{s}``, ``I_TY{s}``; binning: s = "",
+    no suffix), ``relevance_gap{s}``, ``compression_gap{s}``, ``upper_gap{s}`` (certified curves) and
+    ``above_curve{s}`` over the run's (epoch, layer[, repeat]); and, with activations, over (``sc_epoch``, layer,
+    repeat): ``beta_star``, ``mismatch`` (bits), ``at_bound``, the encoder's own ``I_XT_sc``/``I_TY_sc`` and
+    ``curve_I_XT_at_beta``/``curve_I_TY_at_beta``, each for the binned encoder (no suffix), the same with states
+    of equal decoder merged (``_merged``) and the noisy layer (``_noisy``), with the gaps of the last two
+    (``relevance_gap_noisy``, ``compression_gap_noisy``, ``upper_gap_noisy``, ``above_curve_noisy`` and the same
+    ``_merged``; the binned encoder's gaps are the run's own); ``beta_star_ensemble``/``mismatch_ensemble`` over
+    (sc_epoch, layer) for the encoder pooled over repeats.  The noisy layer's encoder is sampled (n_draws per
+    pattern): it is a proper encoder, so its gaps are >= 0, but I(X;T) is convex in p(t|x), so the sampled table
+    overstates the Gaussian channel's I(X;T) on average (Jensen), the more so the fewer the draws.
     """
-    for name, ds in (("run", run), ("curve", curve)):
-        if not isinstance(ds, xr.Dataset):
-            origin = "ibtheory.nets.train" if name == "run" else "ibtheory.ib.ib_curve"
-            raise ValueError(f"{name} must be an xarray Dataset from {origin}, got {type(ds).__name__}")
+    RUN_SCHEMA.require(run, ("p_xy",))
+    if not isinstance(curve, xr.Dataset):
+        raise ValueError(f"curve must be an xarray Dataset from ibtheory.ib.ib_curve, got {type(curve).__name__}")
+    found = planes_in(run)
+    if not found:
+        raise ValueError("run carries no information-plane variables (I_XT, I_TY, or those of another estimator: "
+                         f"{[p.variables[0] for p in planes()]})")
+    RUN_SCHEMA.require(run, [v for p in found for v in p.variables], ("epoch", "layer"))
+    if "activations" in run:
+        RUN_SCHEMA.require(run, ("activations",), RUN_SCHEMA["activations"].dims)
     _check_same_task(run, curve)
     cfg = store.config_of(run) if "config" in run.attrs else {}
     noise_var = real(noise_var if noise_var is not None else cfg.get("noise_var", 0.1), "noise_var", 0.0,
@@ -241,16 +250,12 @@ def against_bound(
     sc_epochs = _select_epochs(run, epochs)
     limits = limits if limits is not None else tuple(cfg.get("limits", (-1.0, 1.0)))
     out = xr.Dataset(coords={k: run[k] for k in ("epoch", "layer", "repeat") if k in run.coords})
-    for suffix in ESTIMATOR_SUFFIXES:
-        if f"I_XT{suffix}" not in run or f"I_TY{suffix}" not in run:
-            continue
-        ixt, ity = run[f"I_XT{suffix}"], run[f"I_TY{suffix}"]
+    for p in found:
+        ixt, ity = (run[v] for v in p.variables)
         for name, val in bound_gaps(curve, ixt.values, ity.values).items():
             attrs = {} if name == "above_curve" else dict(_BITS)
-            out[f"{name}{suffix}"] = (ixt.dims, val, attrs)
-        out[f"I_XT{suffix}"], out[f"I_TY{suffix}"] = ixt, ity
-    if not any(v.startswith("relevance_gap") for v in out.data_vars):
-        raise ValueError("run carries no information-plane variables (I_XT, I_TY)")
+            out[f"{name}{p.suffix}"] = (ixt.dims, val, attrs)
+        out[p.variables[0]], out[p.variables[1]] = ixt, ity
     if "activations" in run:
         tab = task_tables(run["p_xy"].values)
         sc = _consistency_records(run, curve, tab, sc_epochs, n_bins, limits, np.sqrt(noise_var),

@@ -12,17 +12,21 @@ inf, and a layer with no real unit (a diverged network) raise ``ValueError``.
 - :func:`kde_information` (``"kde"``): noisy layer T + N(0, sigma^2 I), pairwise-distance upper and lower bounds
   (Kolchinsky & Tracey 2017; Saxe et al. 2018).
 - :func:`ensemble_information` (``"ensemble"``): binned encoder pooled over the repeats (stochastic p(t|x)).
+
+:mod:`ibtheory.estimators.registry` holds them by name (:data:`ESTIMATORS`) with the run variables their results
+become; :mod:`ibtheory.estimators.schema` describes the whole run Dataset that the trainers write.
 """
 
-from .binning import BinningResult, bin_indices, binned_codes, binned_information
+from .binning import BinningResult, bin_indices, binned_codes, binned_information, binning_options
 from .ensemble import EnsembleResult, ensemble_information
 from .kde import KDEResult, kde_information, pairwise_mixture_information
+from .registry import ESTIMATORS, Extra, LayerEstimator, Plane, measure, register, unregister
+from .schema import RUN_SCHEMA, RunSchema, RunVariable
 
 __all__ = [
-    "BinningResult", "bin_indices", "binned_codes", "binned_information",
+    "BinningResult", "bin_indices", "binned_codes", "binned_information", "binning_options",
     "KDEResult", "kde_information", "pairwise_mixture_information",
-    "EnsembleResult", "ensemble_information", "ESTIMATORS",
+    "EnsembleResult", "ensemble_information",
+    "ESTIMATORS", "LayerEstimator", "Plane", "Extra", "register", "unregister", "measure",
+    "RUN_SCHEMA", "RunSchema", "RunVariable",
 ]
-
-#: Estimator functions by the names ``nets.train(estimators=...)`` accepts.
-ESTIMATORS = {"binning": binned_information, "kde": kde_information, "ensemble": ensemble_information}

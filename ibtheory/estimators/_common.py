@@ -97,39 +97,22 @@ def information_of_runs(
         I(T;Y) = H(T) + H(Y) - H(T,Y),  p(t, y) = sum_{x: t(x)=t} p(x) p(y|x),
 
     with the exact channel (the decoder is p(y|t) = sum_x p(y|x) p(x|t)).  The sums over each state's patterns are
-    one ``numpy.add.reduceat`` over all (encoder, state) runs at once.
+    one ``numpy.add.reduceat`` over all (encoder, state) runs at once.  (Uniform p(x) with hard labels never gets
+    here: :func:`ibtheory.estimators.binned_information` counts those encoders on its own faster path.)
     """
-    g, n_x = new_state.shape
+    g = new_state.shape[0]
     starts = np.flatnonzero(new_state)
     n_states = new_state.sum(axis=1)
-    row_starts = np.concatenate([[0], np.cumsum(n_states)[:-1]])  # first state of each row among all states
     xi = x_index.ravel()
     p_joint = p_x[:, None] * p_y_given_x
     p_y = p_joint.sum(axis=0)
     h_y = -np.sum(p_y[p_y > 0] * np.log(p_y[p_y > 0])) / _LN2
-    if np.all(p_x == p_x[0]) and np.all((p_y_given_x == 0) | (p_y_given_x == 1)):
-        # uniform p(x), deterministic labels: every cell is a count / n_x; tabulate c log2 c instead of taking logs
-        clogc = np.zeros(n_x + 1)
-        clogc[1:] = np.arange(1, n_x + 1) * np.log2(np.arange(1, n_x + 1))
-        counts = np.diff(starts, append=g * n_x)
-        ylab = np.argmax(p_y_given_x, axis=1).astype(np.int32)[xi]
-        rest = counts.copy()
-        cells = np.zeros(counts.size)
-        for y in range(1, p_y_given_x.shape[1]):  # loop over the few labels only
-            c_y = np.add.reduceat((ylab == y).astype(np.int32), starts)
-            rest -= c_y
-            cells += clogc[c_y]
-        cells += clogc[rest]
-        h_t = np.log2(n_x) - np.add.reduceat(clogc[counts], row_starts) / n_x
-        h_ty = np.log2(n_x) - np.add.reduceat(cells, row_starts) / n_x
-        n_states = n_states.astype(np.int64)
-    else:
-        p_t = np.add.reduceat(p_x[xi], starts)
-        p_ty = np.add.reduceat(p_joint[xi], starts, axis=0)
-        row = np.repeat(np.arange(g), n_states)
-        h_t = _entropy_by_row(p_t, row, g)
-        h_ty = _entropy_by_row(p_ty.ravel(), np.repeat(row, p_ty.shape[1]), g)
-        n_states = np.bincount(row, weights=(p_t > 0), minlength=g).astype(np.int64)
+    p_t = np.add.reduceat(p_x[xi], starts)
+    p_ty = np.add.reduceat(p_joint[xi], starts, axis=0)
+    row = np.repeat(np.arange(g), n_states)
+    h_t = _entropy_by_row(p_t, row, g)
+    h_ty = _entropy_by_row(p_ty.ravel(), np.repeat(row, p_ty.shape[1]), g)
+    n_states = np.bincount(row, weights=(p_t > 0), minlength=g).astype(np.int64)
     return np.clip(h_t, 0.0, None), np.clip(h_t + h_y - h_ty, 0.0, None), n_states
 
 

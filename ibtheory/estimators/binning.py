@@ -43,8 +43,7 @@ from numpy.typing import ArrayLike
 from .._validate import integer, show
 from ._common import information_of_runs, validate_activations, validate_layer_inputs
 
-__all__ = ["BinningResult", "binned_information", "binned_codes", "bin_indices"]
-
+__all__ = ["BinningResult", "binned_information", "binned_codes", "bin_indices", "binning_options"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +80,22 @@ def _check_options(n_bins: int, limits, scheme: str) -> int:
         if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
             raise ValueError(f"limits must be finite with lo < hi, got {show(limits)}")
     return n_bins
+
+
+def binning_options(n_bins: int = 30, limits=(-1.0, 1.0), scheme: str = "width") -> dict:
+    """The binning options checked and normalised: ``{"n_bins": int, "limits": (lo, hi) floats or "adaptive",
+    "scheme": str}``, as the trainers record them; ``ValueError`` naming the argument otherwise.
+
+    >>> binning_options(10, [-2, 2])
+    {'n_bins': 10, 'limits': (-2.0, 2.0), 'scheme': 'width'}
+    """
+    n_bins = _check_options(n_bins, limits, scheme)
+    if not isinstance(limits, str):
+        try:
+            limits = tuple(float(v) for v in limits)
+        except (TypeError, ValueError):
+            raise ValueError(f"limits must be a pair (lo, hi) or 'adaptive', got {show(limits)}") from None
+    return {"n_bins": n_bins, "limits": limits, "scheme": scheme}
 
 
 def bin_indices(

@@ -42,16 +42,22 @@ from tqdm.auto import tqdm
 
 from .. import store
 from .._validate import integer, show
-from ..estimators import binned_information
-from ..estimators.binning import _check_options
+from ..estimators import RUN_SCHEMA, binning_options
+from ..estimators.registry import ESTIMATORS, check_names, measure
 from ..tasks import conditional
 from . import data
 from .loop import Snapshot, TrainConfig, _checked, check_finite_parameters
 from .model import ACTIVATIONS, init_weights
 
-__all__ = ["BatchedConvNet", "iter_conv_training", "train_conv", "image_shape"]
+__all__ = ["BatchedConvNet", "iter_conv_training", "train_conv", "image_shape", "conv_estimators"]
 
 _LN2 = math.log(2.0)
+
+
+def conv_estimators() -> tuple[str, ...]:
+    """The registered estimators :func:`train_conv` can use: those whose options are all binning options (it has no
+    ``noise_var``)."""
+    return tuple(n for n, est in ESTIMATORS.items() if set(est.options) <= {"n_bins", "limits", "scheme"})
 
 
 def image_shape(task: xr.Dataset, n_in: int) -> tuple[int, int]:
@@ -269,23 +275,6 @@ def iter_conv_training(task: xr.Dataset, config: TrainConfig, channels: Sequence
             yield _checked(snapshot(epoch, step, acc), ids, config)
 
 
-def _layer_estimates(acts: list[np.ndarray], p_x, p_yx, names, opts) -> dict[str, np.ndarray]:
-    """name -> (layer, repeat) for binning, (layer,) for the ensemble estimator, over one snapshot's layers."""
-    out: dict[str, list] = {}
-    for a in acts:  # loop over the (few) layers; each call is vectorised over repeats
-        if "binning" in names:
-            r = binned_information(a, p_x, p_yx, **opts)
-            for key in ("I_XT", "I_TY", "n_states"):
-                out.setdefault(key, []).append(getattr(r, key))
-        if "ensemble" in names:
-            from ..estimators.ensemble import ensemble_information
-
-            e = ensemble_information(a, p_x, p_yx, **opts)
-            out.setdefault("I_XT_ensemble", []).append(e.I_XT)
-            out.setdefault("I_TY_ensemble", []).append(e.I_TY)
-    return {k: np.stack(v) for k, v in out.items()}
-
-
 def train_conv(
     task: xr.Dataset,
     channels: Sequence[int] = (4, 8),
@@ -311,8 +300,9 @@ def train_conv(
     """Train ``repeats`` convolutional networks on an image task at once and measure every layer.
 
     Parameters as in :func:`ibtheory.nets.train`, plus ``channels`` and ``kernel`` of the convolution blocks and
-    ``hidden`` the dense widths after them; ``estimators`` a subset of ("binning", "ensemble").  ReLU layers are
-    unbounded, hence ``limits="adaptive"`` (each network's own layer range, Saxe et al. 2018) by default.
+    ``hidden`` the dense widths after them; ``estimators`` registered estimators that take no options but the
+    binning ones (:func:`conv_estimators`; built in: "binning", "ensemble").  ReLU layers are unbounded, hence
+    ``limits="adaptive"`` (each network's own layer range, Saxe et al. 2018) by default.
 
     Returns
     -------
@@ -326,14 +316,8 @@ def train_conv(
     config = TrainConfig(hidden=hidden, activation=activation, repeats=repeats, epochs=epochs, lr=lr,
                          optimizer=optimizer, batch_size=batch_size, train_fraction=train_fraction,
                          snapshots=snapshots, seed=seed, device=device, dtype=dtype)
-    names = (estimators,) if isinstance(estimators, str) else estimators
-    if not isinstance(names, (list, tuple)) or not names or any(
-            not isinstance(n, str) or n not in ("binning", "ensemble") for n in names):
-        raise ValueError(f"estimators must be a non-empty subset of ('binning', 'ensemble'), got {show(estimators)}")
-    names = tuple(dict.fromkeys(names))
-    n_bins = _check_options(n_bins, limits, scheme)
-    opts = {"n_bins": int(n_bins), "limits": limits if isinstance(limits, str) else tuple(map(float, limits)),
-            "scheme": scheme}
+    names = check_names(estimators, allowed=conv_estimators())
+    opts = binning_options(n_bins, limits, scheme)
     setup = _build(task, config, channels, kernel)  # validates channels and kernel
     full = dict(dataclasses.asdict(config), channels=[int(c) for c in channels], kernel=int(kernel),
                 estimators=list(names), model="conv",
@@ -342,7 +326,7 @@ def train_conv(
     records, epochs_done = [], []
     with tqdm(total=config.epochs, disable=not bar_on, unit="epoch", desc=f"conv {activation} x{repeats}") as bar:
         for snap in iter_conv_training(task, config, channels, kernel, setup=setup):
-            rec = _layer_estimates(snap.activations, setup.p_x, setup.p_y_given_x, names, opts)
+            rec = measure(names, snap.activations, setup.p_x, setup.p_y_given_x, **opts)
             with np.errstate(divide="ignore", invalid="ignore"):
                 rec.update(grad_mean_norm=snap.grad_mean_norm, grad_std_norm=snap.grad_std_norm,
                            weight_norm=snap.weight_norm, grad_snr=snap.grad_mean_norm / snap.grad_std_norm,
@@ -356,17 +340,13 @@ def train_conv(
     kinds = ["conv"] * n_blocks + ["dense"] * (len(widths) - n_blocks - 1) + ["softmax"]
     ds = xr.Dataset(coords={"epoch": np.asarray(epochs_done, dtype=np.int64), "layer": np.arange(1, len(widths) + 1),
                             "repeat": np.arange(config.repeats), "x": task["x"].values, "y": task["y"].values})
-    per_repeat = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
     for name in records[0]:
-        dims = (("epoch", "repeat") if name in per_repeat else ("epoch", "layer") if name.endswith("_ensemble")
-                else ("epoch", "layer", "repeat"))
-        units = "bits" if name.startswith("I_") or name.endswith("_loss") else "1"
-        ds[name] = (dims, np.stack([r[name] for r in records]), {"units": units})
-    ds["width"] = ("layer", np.asarray(widths))
-    ds["layer_kind"] = ("layer", np.asarray(kinds))
-    ds["p_xy"] = (("x", "y"), task["p_xy"].values, {"long_name": "joint probability p(x,y) of the task"})
-    ds["train_mask"] = (("repeat", "x"), setup.train_mask.astype(np.int8))
-    ds["labels"] = (("repeat", "x"), setup.labels.astype(np.int8))
+        ds[name] = RUN_SCHEMA.entry(name, np.stack([r[name] for r in records]))
+    ds["width"] = RUN_SCHEMA.entry("width", np.asarray(widths))
+    ds["layer_kind"] = RUN_SCHEMA.entry("layer_kind", np.asarray(kinds))
+    ds["p_xy"] = RUN_SCHEMA.entry("p_xy", task["p_xy"].values)
+    ds["train_mask"] = RUN_SCHEMA.entry("train_mask", setup.train_mask.astype(np.int8))
+    ds["labels"] = RUN_SCHEMA.entry("labels", setup.labels.astype(np.int8))
     ds = store.with_provenance(ds, full, seed)
     ds.attrs.update(model="conv", task=full["task"], activation=activation, estimators=",".join(names),
                     complete=1, task_I_XY=float(task.attrs.get("I_XY", np.nan)))

@@ -39,29 +39,44 @@ from ..tasks import conditional
 from . import data
 from .model import ACTIVATIONS, BatchedMLP, init_weights
 
-__all__ = ["TrainConfig", "Snapshot", "TrainingDiverged", "iter_training", "OPTIMIZERS"]
+__all__ = ["TrainConfig", "Snapshot", "TrainingDiverged", "iter_training", "OPTIMIZERS", "DTYPES"]
 
 OPTIMIZERS = ("adam", "sgd")
 _LN2 = math.log(2.0)
 
 
+DTYPES = ("float32", "float64")
+
+
+def _setting(default, text: str, choices: tuple[str, ...] | None = None):
+    """A :class:`TrainConfig` field: its default and, for the command line and the runner, help text and choices."""
+    return field(default=default, metadata={"help": text, "choices": choices})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines a training run (validated on construction; bad values raise ``ValueError``)."""
+    """Everything that determines a training run (validated on construction; bad values raise ``ValueError``).
 
-    hidden: tuple[int, ...] = (10, 7, 5, 4, 3)
-    activation: str = "tanh"
-    repeats: int = 50
-    epochs: int = 10_000
-    lr: float = 4e-4
-    optimizer: str = "adam"
-    batch_size: int = 512
-    train_fraction: float = 0.8
-    snapshots: int = 300
-    seed: int = 0
-    repeat_start: int = 0
-    device: str = "cpu"
-    dtype: str = "float32"
+    The defaults are the paper's setting (Shwartz-Ziv & Tishby 2017): widths 10-7-5-4-3 + softmax, tanh, Adam with
+    lr 4e-4, minibatches of 512, 80 % of the patterns for training, 50 repeats, 10,000 epochs, ~300 log-spaced
+    snapshots.  They are written here only: ``ibtheory train`` generates its options from these fields (help and
+    choices in each field's ``metadata``), the runner's ``train`` fields, :func:`ibtheory.nets.train` and the
+    reproduction's runs read their defaults from them (``TrainConfig.lr`` is the default learning rate).
+    """
+
+    hidden: tuple[int, ...] = _setting((10, 7, 5, 4, 3), "hidden-layer widths (the softmax output is added)")
+    activation: str = _setting("tanh", "hidden nonlinearity", tuple(ACTIVATIONS))
+    repeats: int = _setting(50, "networks trained at once, each with its own split, labels and initialisation")
+    epochs: int = _setting(10_000, "training epochs")
+    lr: float = _setting(4e-4, "learning rate")
+    optimizer: str = _setting("adam", "optimiser", OPTIMIZERS)
+    batch_size: int = _setting(512, "minibatch size")
+    train_fraction: float = _setting(0.8, "share of the patterns used for training, in (0, 1)")
+    snapshots: int = _setting(300, "log-spaced epochs at which every layer is measured")
+    seed: int = _setting(0, "seed: repeat r draws from SeedSequence(seed, spawn_key=(repeat_start + r,))")
+    repeat_start: int = _setting(0, "id of the first repeat")
+    device: str = _setting("cpu", "torch device: cpu, cuda or cuda:N")
+    dtype: str = _setting("float32", "torch dtype of the networks", DTYPES)
 
     def __post_init__(self) -> None:
         hidden = self.hidden
@@ -69,8 +84,7 @@ class TrainConfig:
             raise ValueError(f"hidden must be a non-empty sequence of integer widths >= 1, got {show(hidden)}")
         set_ = lambda name, v: object.__setattr__(self, name, v)  # noqa: E731 (frozen dataclass)
         set_("hidden", tuple(integer(w, f"hidden[{i}]", 1) for i, w in enumerate(hidden)))
-        for name, choices in (("activation", tuple(ACTIVATIONS)), ("optimizer", OPTIMIZERS),
-                              ("dtype", ("float32", "float64"))):
+        for name, choices in (("activation", tuple(ACTIVATIONS)), ("optimizer", OPTIMIZERS), ("dtype", DTYPES)):
             v = getattr(self, name)
             if not isinstance(v, str) or v not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {show(v)}")

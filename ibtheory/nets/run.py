@@ -7,7 +7,8 @@ output), ``repeat``, ``x``, ``y``, ``dim``; ``unit`` only with ``keep_activation
   ``n_states`` (epoch, layer, repeat): occupied bins.
 - ``I_XT_kde_upper``, ``I_XT_kde_lower``, ``I_TY_kde_upper``, ``I_TY_kde_lower`` (epoch, layer, repeat), bits:
   noisy-layer pairwise-distance estimates (when "kde" is requested).
-- ``I_XT_ensemble``, ``I_TY_ensemble`` (epoch, layer), bits: binned encoder pooled over repeats ("ensemble").
+- ``I_XT_ensemble``, ``I_TY_ensemble`` (epoch, layer), bits: binned encoder pooled over repeats ("ensemble");
+  an estimator added to :mod:`ibtheory.estimators.registry` records its own variables the same way.
 - ``grad_mean_norm``, ``grad_std_norm``, ``weight_norm``, ``grad_mean_rel`` (= mean / weight norm),
   ``grad_std_rel``, ``grad_snr`` (= mean / std), all (epoch, layer, repeat), for the weight matrix feeding each
   layer, over the minibatches of that epoch (NaN at epoch 0).
@@ -20,6 +21,9 @@ output), ``repeat``, ``x``, ``y``, ``dim``; ``unit`` only with ``keep_activation
   ``unit`` 0..width_l-1, NaN beyond (padding the estimators ignore).
 - ``checkpoint_params``, ``checkpoint_opt_m``, ``checkpoint_opt_v`` (repeat, dim): parameters and Adam moments at
   the last snapshot (attrs ``checkpoint_epoch``, ``checkpoint_opt_step``), used to resume.
+
+Every variable is written through :data:`ibtheory.estimators.RUN_SCHEMA` (its dims and units), which the readers
+of runs check against.
 
 Attributes: ``task`` (name), ``task_rule``, ``task_gamma``, ``task_I_XY`` (bits), ``activation``, ``estimators``,
 ``complete`` (1 when all epochs ran), and the provenance (``config`` JSON, ``seed``, version, time).  A run stopped
@@ -45,16 +49,16 @@ from tqdm.auto import tqdm
 
 from .. import store
 from .._signals import terminate_as_interrupt
-from .._validate import integer, real, show, writable_file
-from ..estimators import binned_information, ensemble_information, kde_information
-from ..estimators.binning import _check_options
+from .._validate import integer, real, writable_file
+from ..estimators import RUN_SCHEMA, binning_options
+from ..estimators.registry import ESTIMATORS, check_names, measure
 from .data import snapshot_epochs
 from .loop import Snapshot, TrainConfig, TrainingDiverged, iter_training, prepare
 
 __all__ = ["train", "ESTIMATOR_NAMES"]
 
-ESTIMATOR_NAMES = ("binning", "kde", "ensemble")
-_BITS = {"units": "bits"}
+#: The built-in estimators' names (the registry :data:`ibtheory.estimators.ESTIMATORS` is the live list).
+ESTIMATOR_NAMES = tuple(ESTIMATORS)
 
 
 def check_arguments(
@@ -72,19 +76,8 @@ def check_arguments(
     config = TrainConfig(hidden=hidden, activation=activation, repeats=repeats, epochs=epochs, lr=lr,
                          optimizer=optimizer, batch_size=batch_size, train_fraction=train_fraction,
                          snapshots=snapshots, seed=seed, repeat_start=repeat_start, device=device, dtype=dtype)
-    names = (estimators,) if isinstance(estimators, str) else estimators
-    if not isinstance(names, (list, tuple)) or not names or any(
-            not isinstance(n, str) or n not in ESTIMATOR_NAMES for n in names):
-        raise ValueError(f"estimators must be a non-empty subset of {ESTIMATOR_NAMES}, got {show(estimators)}")
-    names = tuple(dict.fromkeys(names))
-    n_bins = _check_options(n_bins, limits, scheme)
-    if not isinstance(limits, str):
-        try:
-            limits = tuple(float(v) for v in limits)
-        except (TypeError, ValueError):
-            raise ValueError(f"limits must be a pair (lo, hi) or 'adaptive', got {show(limits)}") from None
-    opts = {"n_bins": n_bins, "limits": limits, "scheme": scheme,
-            "noise_var": real(noise_var, "noise_var", 0.0, low_open=True)}
+    names = check_names(estimators)
+    opts = dict(binning_options(n_bins, limits, scheme), noise_var=real(noise_var, "noise_var", 0.0, low_open=True))
     return config, names, opts
 
 
@@ -98,29 +91,6 @@ def _stored_divergence(ds: xr.Dataset, path: Path) -> TrainingDiverged:
         "choose another path, and lower the learning rate", epoch, repeats, str(ds.attrs.get("diverged_what", "")))
     exc.dataset = ds
     return exc
-
-
-def _estimate(snap: Snapshot, names: Sequence[str], p_x, p_yx, opts: dict) -> dict[str, np.ndarray]:
-    """All requested estimates for one snapshot: name -> array (layer, repeat) or (layer,)."""
-    out: dict[str, list] = {}
-    for acts in snap.activations:  # loop over the (few) layers; each call is vectorised over repeats
-        if "binning" in names:
-            r = binned_information(acts, p_x, p_yx, n_bins=opts["n_bins"], limits=opts["limits"],
-                                   scheme=opts["scheme"])
-            out.setdefault("I_XT", []).append(r.I_XT)
-            out.setdefault("I_TY", []).append(r.I_TY)
-            out.setdefault("n_states", []).append(r.n_states)
-        if "kde" in names:
-            k = kde_information(acts, p_x, p_yx, noise_var=opts["noise_var"])
-            for f in ("I_XT_upper", "I_XT_lower", "I_TY_upper", "I_TY_lower"):
-                out.setdefault(f.replace("_upper", "_kde_upper").replace("_lower", "_kde_lower"), []).append(
-                    getattr(k, f))
-        if "ensemble" in names:
-            e = ensemble_information(acts, p_x, p_yx, n_bins=opts["n_bins"], limits=opts["limits"],
-                                     scheme=opts["scheme"])
-            out.setdefault("I_XT_ensemble", []).append(e.I_XT)
-            out.setdefault("I_TY_ensemble", []).append(e.I_TY)
-    return {k: np.stack(v) for k, v in out.items()}
 
 
 def _record(snap: Snapshot, est: dict, keep: bool, max_width: int) -> dict[str, np.ndarray]:
@@ -142,32 +112,22 @@ def _record(snap: Snapshot, est: dict, keep: bool, max_width: int) -> dict[str, 
     return rec
 
 
-_DIMS = {
-    "train_loss": ("epoch", "repeat"), "test_loss": ("epoch", "repeat"), "train_accuracy": ("epoch", "repeat"),
-    "test_accuracy": ("epoch", "repeat"), "I_XT_ensemble": ("epoch", "layer"), "I_TY_ensemble": ("epoch", "layer"),
-    "activations": ("epoch", "layer", "repeat", "x", "unit"),
-}
-_UNITS = {"train_loss": "bits", "test_loss": "bits", "train_accuracy": "1", "test_accuracy": "1"}
-
-
 def _dataset(epochs, records, setup, config, task, names, ckpt, complete, full_config) -> xr.Dataset:
     widths = np.array(config.hidden + (setup.p_y_given_x.shape[1],))
     coords = {"epoch": np.asarray(epochs, dtype=np.int64), "layer": np.arange(1, widths.size + 1),
               "repeat": setup.repeat_ids, "x": task["x"].values, "y": task["y"].values}
     ds = xr.Dataset(coords=coords)
     for name in records[0] if records else []:
-        dims = _DIMS.get(name, ("epoch", "layer", "repeat"))
-        attrs = dict(_BITS) if name.startswith("I_") else {"units": _UNITS.get(name, "1")}
-        ds[name] = (dims, np.stack([r[name] for r in records]), attrs)
+        ds[name] = RUN_SCHEMA.entry(name, np.stack([r[name] for r in records]))
     if "activations" in ds:
         ds = ds.assign_coords(unit=np.arange(ds.sizes["unit"]))
-    ds["width"] = ("layer", widths)
-    ds["p_xy"] = (("x", "y"), task["p_xy"].values, {"long_name": "joint probability p(x,y) of the task"})
-    ds["train_mask"] = (("repeat", "x"), setup.train_mask.astype(np.int8))
-    ds["labels"] = (("repeat", "x"), setup.labels.astype(np.int8))
+    ds["width"] = RUN_SCHEMA.entry("width", widths)
+    ds["p_xy"] = RUN_SCHEMA.entry("p_xy", task["p_xy"].values)
+    ds["train_mask"] = RUN_SCHEMA.entry("train_mask", setup.train_mask.astype(np.int8))
+    ds["labels"] = RUN_SCHEMA.entry("labels", setup.labels.astype(np.int8))
     if ckpt is not None:
         for k in ("params", "opt_m", "opt_v"):
-            ds[f"checkpoint_{k}"] = (("repeat", "dim"), np.asarray(ckpt[k]))
+            ds[f"checkpoint_{k}"] = RUN_SCHEMA.entry(f"checkpoint_{k}", np.asarray(ckpt[k]))
     ds = store.with_provenance(ds, full_config, config.seed)
     ds.attrs.update(
         task=str(task.attrs.get("name", "custom")), task_rule=str(task.attrs.get("rule", "")),
@@ -234,7 +194,8 @@ def train(
     repeats, epochs, lr, batch_size, snapshots : the training schedule (the paper's values are the defaults).
     optimizer : "adam" | "sgd".
     train_fraction : share of the patterns used for training, in (0, 1).
-    estimators : subset of ("binning", "kde", "ensemble").
+    estimators : names of registered estimators (:data:`ibtheory.estimators.ESTIMATORS`; built in: "binning",
+        "kde", "ensemble").
     n_bins, limits, scheme : binning options (also for "ensemble"): limits (lo, hi) or "adaptive", scheme "width" |
         "mass".
     noise_var : variance sigma^2 of the noise of the "kde" estimator (Saxe et al. 2018 use 0.1).
@@ -308,7 +269,7 @@ def train(
     with terminate_as_interrupt():  # SIGTERM (timeout, batch schedulers) raises Terminated: saved like Ctrl-C
         try:
             for snap in iter_training(task, config, resume=resume, setup=setup):
-                est = _estimate(snap, names, p_x, p_yx, opts)
+                est = measure(names, snap.activations, p_x, p_yx, **opts)
                 records.append(_record(snap, est, keep_activations, max_width))
                 bar.update(snap.epoch - (epochs_done[-1] if epochs_done else 0))
                 epochs_done.append(snap.epoch)

@@ -13,6 +13,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .. import store
+from ..compare import beta_star_stats
+from ..estimators.registry import plane, planes
 
 __all__ = ["plot_layers_on_curve", "plot_distance_over_epochs", "plot_training_sizes", "plot_estimators_on_curve",
            "beta_star_label", "FIT_OF_ESTIMATOR"]
@@ -39,9 +41,14 @@ def _draw_curve(ax: Axes, curve: xr.Dataset, r_max: float) -> None:
 
 #: Which fitted beta* a figure of an estimator's points annotates: the binned points carry the fits of the merged
 #: binned encoder (the one :mod:`ibtheory.reproduce.bound` reports; merging keeps I(T;Y) and the decoders).
-FIT_OF_ESTIMATOR = {"": "_merged", "_merged": "_merged", "_noisy": "_noisy"}
-_NAMES = {"": "binning", "_merged": "binning, equal decoders merged", "_noisy": "noisy layer",
-          "_ensemble": "ensemble", "_kde_upper": "KDE upper", "_kde_lower": "KDE lower"}
+FIT_OF_ESTIMATOR = {plane("binning").suffix: "_merged", "_merged": "_merged", "_noisy": "_noisy"}
+#: Names of the encoders that :func:`ibtheory.compare.against_bound` rebuilds, beside the registry's planes.
+_REBUILT = {"_merged": "binning, equal decoders merged", "_noisy": "noisy layer"}
+
+
+def _name(estimator: str) -> str:
+    """What a figure calls the points of suffix ``estimator``: a registered plane's label or a rebuilt encoder's."""
+    return _REBUILT.get(estimator) or next((p.label for p in planes() if p.suffix == estimator), estimator)
 
 
 def _plane_of(comparison: xr.Dataset, estimator: str) -> tuple[xr.DataArray, xr.DataArray, str]:
@@ -59,8 +66,6 @@ def beta_star_label(comparison: xr.Dataset, layer, fit: str) -> str | None:
     """The annotation of one layer's fitted beta* (last sc_epoch): the geometric mean over repeats, as
     :func:`ibtheory.compare.final_summary` reports it, with its spread in decades; "≥"/"≤" when some repeat's fit
     sits at the upper/lower end of the search range.  None when the comparison holds no such fit."""
-    from ..compare import beta_star_stats
-
     if f"beta_star{fit}" not in comparison:
         return None
     b = comparison[f"beta_star{fit}"].sel(layer=layer).isel(sc_epoch=-1)
@@ -88,8 +93,8 @@ def plot_layers_on_curve(
     point with error bars of one standard deviation over repeats; where beta* was fitted the point is numbered and
     the legend gives the layer's beta*.
 
-    estimator: suffix of the information-plane variables ("" binning, "_kde_upper", ..., or "_noisy"/"_merged" for
-    the rebuilt encoders' points at the fitted snapshots).  fit: suffix of the beta* fits to annotate (default
+    estimator: suffix of the information-plane variables (a registered plane's, "" for binning, or "_noisy"/"_merged"
+    for the rebuilt encoders' points at the fitted snapshots).  fit: suffix of the beta* fits to annotate (default
     :data:`FIT_OF_ESTIMATOR`: the merged binned fits for binning, the noisy fits for the noisy layer); the label is
     :func:`beta_star_label` (geometric mean over repeats, as ``final_summary`` reports).
     """
@@ -116,7 +121,7 @@ def plot_layers_on_curve(
                         color=colours[j])
     ax.set_xlabel("I(X;T) [bits]")
     ax.set_ylabel("I(T;Y) [bits]")
-    ax.set_title(title or f"layers against the IB bound ({_NAMES.get(estimator, estimator)})")
+    ax.set_title(title or f"layers against the IB bound ({_name(estimator)})")
     ax.legend(fontsize=7, loc="lower right")
     ax.set_ylim(bottom=0)
     ax.set_xlim(left=0)
@@ -134,7 +139,7 @@ def plot_estimators_on_curve(
     fig, axes = plt.subplots(1, len(present), figsize=(6.0 * len(present), 4.8), sharey=True, squeeze=False)
     for ax, est in zip(axes[0], present, strict=True):
         plot_layers_on_curve(comparison, curve, estimator=est, ax=ax)
-        ax.set_title(f"{_NAMES.get(est, est)}", fontsize=10)
+        ax.set_title(_name(est), fontsize=10)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

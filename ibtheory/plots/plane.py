@@ -8,7 +8,8 @@
 - :func:`plot_learning`: train/test cross-entropy (bits) and accuracy against epoch.
 - :func:`plot_run`: the three side by side.
 
-Every function takes a run Dataset from :func:`ibtheory.nets.train` and returns the matplotlib Figure.
+Every function takes a run Dataset from :func:`ibtheory.nets.train`, checks the variables it draws against
+:data:`ibtheory.estimators.RUN_SCHEMA` (``ValueError`` naming a missing one), and returns the matplotlib Figure.
 """
 
 from __future__ import annotations
@@ -23,25 +24,10 @@ import xarray as xr  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
 from .. import phases  # noqa: E402
-from .._validate import show
+from ..estimators import RUN_SCHEMA  # noqa: E402
+from ..estimators.registry import plane  # noqa: E402
 
-__all__ = ["plot_plane", "plot_gradients", "plot_learning", "plot_run", "PLANE_VARIABLES"]
-
-#: The (I(X;T), I(T;Y)) variable pairs a run may carry, by estimator name.
-PLANE_VARIABLES = {
-    "binning": ("I_XT", "I_TY"),
-    "kde_upper": ("I_XT_kde_upper", "I_TY_kde_upper"),
-    "kde_lower": ("I_XT_kde_lower", "I_TY_kde_lower"),
-    "ensemble": ("I_XT_ensemble", "I_TY_ensemble"),
-}
-
-
-def _check(run: xr.Dataset, names) -> None:
-    if not isinstance(run, xr.Dataset):
-        raise ValueError(f"run must be an xarray.Dataset from ibtheory.nets.train, got {type(run).__name__}")
-    missing = [n for n in names if n not in run]
-    if missing:
-        raise ValueError(f"run lacks {missing}; available: {sorted(map(str, run.data_vars))}")
+__all__ = ["plot_plane", "plot_gradients", "plot_learning", "plot_run"]
 
 
 def _axes(ax):
@@ -56,11 +42,14 @@ def _mean(v: xr.DataArray) -> xr.DataArray:
 
 
 def plot_plane(run: xr.Dataset, estimator: str = "binning", ax=None, cmap: str = "viridis"):
-    """Information plane: repeat-mean (I(X;T), I(T;Y)) of every layer at every snapshot, coloured by epoch."""
-    if estimator not in PLANE_VARIABLES:
-        raise ValueError(f"estimator must be one of {sorted(PLANE_VARIABLES)}, got {show(estimator)}")
-    xname, yname = PLANE_VARIABLES[estimator]
-    _check(run, (xname, yname))
+    """Information plane: repeat-mean (I(X;T), I(T;Y)) of every layer at every snapshot, coloured by epoch.
+
+    ``estimator``: the name of a plane of the estimator registry, or of an estimator for its own plane ("kde": the
+    noisy layer's upper bounds); :func:`ibtheory.estimators.registry.plane_names` lists them.
+    """
+    p = plane(estimator)
+    xname, yname = p.variables
+    RUN_SCHEMA.require(run, (xname, yname), ("epoch", "layer"))
     fig, ax = _axes(ax)
     ixt = _mean(run[xname]).transpose("epoch", "layer").values
     ity = _mean(run[yname]).transpose("epoch", "layer").values
@@ -79,13 +68,13 @@ def plot_plane(run: xr.Dataset, estimator: str = "binning", ax=None, cmap: str =
     ax.set_xlabel("I(X;T) [bits]")
     ax.set_ylabel("I(T;Y) [bits]")
     n_rep = run.sizes.get("repeat", 1)
-    ax.set_title(f"{run.attrs.get('activation', '')} network, {estimator}, mean of {n_rep} repeats", fontsize=10)
+    ax.set_title(f"{run.attrs.get('activation', '')} network, {p.name}, mean of {n_rep} repeats", fontsize=10)
     return fig
 
 
 def plot_gradients(run: xr.Dataset, ax=None, window: int = 9, threshold: float = 1.0):
     """Repeat-mean gradient mean and std (relative to the weight norm) per layer, transition epochs marked."""
-    _check(run, ("grad_mean_rel", "grad_std_rel", "grad_mean_norm", "grad_std_norm"))
+    RUN_SCHEMA.require(run, ("grad_mean_rel", "grad_std_rel", "grad_mean_norm", "grad_std_norm"), ("epoch", "layer"))
     fig, ax = _axes(ax)
     sub = run.isel(epoch=np.flatnonzero(run["epoch"].values > 0))
     trans = phases.transition_epochs(run, threshold=threshold, window=window)
@@ -107,7 +96,7 @@ def plot_gradients(run: xr.Dataset, ax=None, window: int = 9, threshold: float =
 
 def plot_learning(run: xr.Dataset, ax=None):
     """Train/test cross-entropy (bits, left axis) and accuracy (right axis) against epoch, repeat means."""
-    _check(run, ("train_loss", "test_loss", "train_accuracy", "test_accuracy"))
+    RUN_SCHEMA.require(run, ("train_loss", "test_loss", "train_accuracy", "test_accuracy"), ("epoch",))
     fig, ax = _axes(ax)
     ep = np.maximum(run["epoch"].values, 1)
     ax.semilogx(ep, _mean(run["train_loss"]), color="C0", label="train loss")

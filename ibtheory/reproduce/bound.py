@@ -47,9 +47,10 @@ import numpy as np
 
 from .. import store, tasks
 from ..compare import against_bound, final_summary
+from ..estimators.registry import plane
 from ..ib import ib_curve
 from ..nets import train
-from ..plots.compare import plot_distance_over_epochs, plot_estimators_on_curve, plot_training_sizes
+from ..plots.compare import FIT_OF_ESTIMATOR, plot_distance_over_epochs, plot_estimators_on_curve, plot_training_sizes
 from .report import Section, check_size
 from .runs import PAPER_HIDDEN, save_run
 
@@ -73,7 +74,8 @@ FRACTION_RUNS = {
     "full": {"repeats": 20, "epochs": 10_000, "snapshots": 60},
 }
 #: estimator name in the numbers -> (suffix of its gaps, suffix of its beta* fits) in the comparison Dataset
-ESTIMATORS = {"binning": ("", "_merged"), "noisy": ("_noisy", "_noisy")}
+ESTIMATORS = {"binning": (plane("binning").suffix, FIT_OF_ESTIMATOR[plane("binning").suffix]),
+              "noisy": ("_noisy", FIT_OF_ESTIMATOR["_noisy"])}
 _LABEL = {"binning": "binning", "noisy": "noisy layer"}
 RULE = ("per estimator (binning; noisy layer T = h(X) + N(0, 0.1)): a hidden layer is near the curve when its "
         "repeat-mean relevance gap <= 0.05 bits and self-consistent when its repeat-mean mismatch with the IB "
@@ -167,7 +169,7 @@ def run(out: Path, size: str, seed: int) -> Section:
         mis = sh[f"mismatch{fit}_mean"].values
         inside = ~sc[f"at_bound{fit}"].sel(layer=hid).isel(sc_epoch=-1).any("repeat").values
         support[est] = estimator_support(g <= GAP_TOL, (mis <= MISMATCH_TOL) & inside, hid)
-        ixt = "I_XT" if est == "binning" else f"I_XT_sc{gap}"
+        ixt = f"I_XT{gap}" if est == "binning" else f"I_XT_sc{gap}"  # the run's plane, or the rebuilt encoder's
         numbers.update({
             f"relevance_gap_{est}_bits": _r(g),
             f"relevance_gap_{est}_std_bits": _r(sh[f"relevance_gap{gap}_std"]),
@@ -182,7 +184,7 @@ def run(out: Path, size: str, seed: int) -> Section:
             f"final_I_TY_{est}_bits": _r(sh[f"{ixt.replace('XT', 'TY')}_mean"], 3),
             f"support_{est}": support[est][0],
         })
-    numbers["relevance_gap_ensemble_bits"] = _r(sh["relevance_gap_ensemble_mean"])
+    numbers["relevance_gap_ensemble_bits"] = _r(sh[f"relevance_gap{plane('ensemble').suffix}_mean"])
     numbers["I_XY_bits"] = float(curve.attrs["I_XY"])
     numbers["curve_max_certified_gap_bits"] = float(curve.attrs.get("max_gap", np.nan))
     fig = plot_estimators_on_curve(comp, curve, title=f"soft task (gamma {tasks.TISHBY_SOFT_GAMMA}), tanh, "

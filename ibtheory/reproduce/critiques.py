@@ -35,7 +35,7 @@ from .. import store
 from ..plots.plane import plot_plane
 from .plane import two_phase_layers
 from .report import Section, check_size
-from .runs import KDE_PATTERNS, KDE_SNAPSHOTS, NOISE_VAR, hidden_layers, paper_run, plane_of
+from .runs import KDE_PATTERNS, KDE_PLANE, KDE_SNAPSHOTS, NOISE_VAR, hidden_layers, paper_run, plane_of
 
 __all__ = ["run"]
 
@@ -52,10 +52,10 @@ def run(out: Path, size: str, seed: int) -> Section:
     choices = {
         "tanh, 30 bins": plane_of(tanh, ""),
         "relu, 30 bins (own range)": plane_of(relu, ""),
-        "tanh, noisy layer (KDE)": plane_of(tanh, "_kde"),
+        "tanh, noisy layer (KDE)": plane_of(tanh, KDE_PLANE.suffix),
         "tanh, 10 bins": plane_of(tanh, "_bins10"),
         "tanh, 100 bins": plane_of(tanh, "_bins100"),
-        "relu, noisy layer (KDE)": plane_of(relu, "_kde"),
+        "relu, noisy layer (KDE)": plane_of(relu, KDE_PLANE.suffix),
     }
     hid = hidden_layers(tanh)
     fig, axes = plt.subplots(2, 3, figsize=(17, 9), layout="constrained")

@@ -2,10 +2,15 @@
 
 Task: :func:`ibtheory.mnist.mnist_task` (uniform p(x) over n test digits, one-hot labels, block-mean downsampled);
 networks: an MLP (tanh, 32-16-8-4, :func:`ibtheory.nets.train`) and a small convolutional network (ReLU, 5x5
-convolutions with 2x2 max pooling, then dense layers, :func:`ibtheory.nets.conv.train_conv`), the settings of
-``experiments/mnist.py``.  Each layer is measured with binning (30 bins; [-1, 1] for tanh, each network's own
-range for ReLU, as Saxe et al. 2018) averaged over repeats, and with the ensemble estimator (binned encoder pooled
-over repeats).  Figure: :func:`ibtheory.plots.mnist.information_planes`, 2 x 2, coloured by epoch.
+convolutions with 2x2 max pooling, then dense layers, :func:`ibtheory.nets.conv.train_conv`).  Each layer is
+measured with binning (30 bins; [-1, 1] for tanh, each network's own range for ReLU, as Saxe et al. 2018) averaged
+over repeats, and with the ensemble estimator (binned encoder pooled over repeats).  Figure:
+:func:`ibtheory.plots.mnist.information_planes`, 2 x 2, coloured by epoch, layers named h1(32) .. softmax and
+conv1(width) .. fc1(32) .. softmax.
+
+Sizes: :data:`MNIST_SIZES`; :func:`run` takes any of their entries as a keyword to change one (e.g. ``n=1000,
+mlp_epochs=100`` for the runs quoted in docs/mnist.md) and ``device="cuda"`` for the full size on a GPU.
+``experiments/mnist.py`` is the command line (``--size``, ``--quick``, ``--mnist-dir``, ``--out``, ``--seed``).
 
 Rule: a (network, estimator) pair *shows compression* when at least one hidden layer has both phases (I(X;T) up
 by > 0.05 bits, then down by > 0.05 bits; :func:`ibtheory.reproduce.plane.two_phase_layers`).  Verdict "holds" when
@@ -48,12 +53,19 @@ RULE = ("a (network, estimator) pair shows compression when at least one hidden 
         "does not hold when none does, skipped without --mnist-dir")
 
 
-def run(out: Path, size: str, seed: int, mnist_dir: str | Path | None = None) -> Section:
+def run(out: Path, size: str, seed: int, mnist_dir: str | Path | None = None, *, device: str = "cpu",
+        **sizes) -> Section:
     """Run the MNIST experiment at ``size`` into ``out`` (.nc, .png) and return its Section; "skipped" without
     ``mnist_dir`` (the folder with the t10k IDX files).  Verdict by the rule in the module docstring.
 
-    Also "skipped", with the reason in the verdict, when ``mnist_dir`` lacks the images or the labels file."""
-    s = MNIST_SIZES[check_size(size)]
+    Also "skipped", with the reason in the verdict, when ``mnist_dir`` lacks the images or the labels file.
+    ``sizes`` change entries of ``MNIST_SIZES[size]`` (``ValueError`` naming any other keyword); ``device`` is the
+    torch device of both trainers ("cpu", "cuda", "cuda:N")."""
+    s = dict(MNIST_SIZES[check_size(size)])
+    unknown = sorted(set(sizes) - set(s))
+    if unknown:
+        raise ValueError(f"unknown size field(s) {unknown} for the MNIST section; choose from {sorted(s)}")
+    s.update(sizes)
     needs = "give the folder with t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]."
     if mnist_dir is None:
         return Section("mnist", "MNIST", CLAIM, {}, [], "skipped (no --mnist-dir given)", RULE, notes=needs)
@@ -63,13 +75,17 @@ def run(out: Path, size: str, seed: int, mnist_dir: str | Path | None = None) ->
         return Section("mnist", "MNIST", CLAIM, {}, [], f"skipped ({exc})", RULE, notes=needs)
     task = mnist_task(mnist_dir, n=s["n"], seed=seed, pixels=s["pixels"])
     common = dict(repeats=s["repeats"], batch_size=s["batch_size"], snapshots=s["snapshots"],
-                  estimators=("binning", "ensemble"), seed=seed, progress=False)
+                  estimators=("binning", "ensemble"), seed=seed, device=device, progress=False)
     mlp = train(task, hidden=MLP_HIDDEN, activation="tanh", epochs=s["mlp_epochs"], lr=1e-3,
                 limits=limits_for("tanh"), **common)
     conv = train_conv(task, channels=s["channels"], kernel=5 if task.attrs["image_height"] >= 8 else 3,
                       hidden=s["conv_hidden"], activation="relu", epochs=s["conv_epochs"], lr=3e-3,
                       limits=limits_for("relu"), **common)
     results, numbers, shows, panels = [], {}, {}, []
+    n_conv = len(s["channels"])
+    names = {"mlp": [f"h{i + 1}({w})" for i, w in enumerate(MLP_HIDDEN)] + ["softmax"],
+             "conv": [f"conv{i + 1}({w})" for i, w in enumerate(conv["width"].values[:n_conv])]
+             + [f"fc{i + 1}({w})" for i, w in enumerate(s["conv_hidden"])] + ["softmax"]}
     for name, r in (("mlp", mlp), ("conv", conv)):
         drop = [v for v in r.data_vars if v.startswith("checkpoint_")]
         results.append(store.save(store.with_provenance(r.drop_vars(drop), dict(s, network=name), seed),
@@ -85,6 +101,7 @@ def run(out: Path, size: str, seed: int, mnist_dir: str | Path | None = None) ->
             mean = (lambda v: v.mean("repeat") if "repeat" in v.dims else v)  # noqa: E731
             panels.append((f"{name} ({r.attrs.get('activation', '')}), {est}", mean(r[var]), mean(r[i_ty])))
     fig = information_planes(panels, task.attrs["H_X"], task.attrs["H_Y"],
+                             layer_names=[names["mlp"], names["mlp"], names["conv"], names["conv"]],
                              suptitle=f"MNIST test digits: n = {task.sizes['x']}, "
                              f"{task.attrs['image_height']}x{task.attrs['image_width']} px")
     png = Path(out) / "mnist_plane.png"

@@ -8,12 +8,12 @@ lr 4e-4, batch 512, 80 % training patterns, 50 repeats, 10,000 epochs, ~300 log-
 measures every snapshot under all the choices the plane, gradients, critiques and early-stopping sections need, so
 that no layer's activations are kept (at the full size they would take ~15 GB):
 
-- ``I_XT``, ``I_TY`` (epoch, layer, repeat), bits: binning with 30 bins (the run layout of
-  :func:`ibtheory.nets.train`), and ``I_XT_bins{n}``, ``I_TY_bins{n}`` for n in :data:`OTHER_BINS`;
-- ``I_XT_ensemble``, ``I_TY_ensemble`` (epoch, layer): the binned encoder pooled over repeats;
-- ``I_XT_kde``, ``I_TY_kde`` (epoch, layer, repeat), bits: the noisy-layer KDE upper estimates (noise variance
+- the planes of three estimators of the registry (:mod:`ibtheory.estimators.registry`), named as in the run layout
+  of :func:`ibtheory.nets.train`, in bits: binning with 30 bins (``I_XT``, ``I_TY``), and ``I_XT_bins{n}``,
+  ``I_TY_bins{n}`` for n in :data:`OTHER_BINS` (epoch, layer, repeat); the ensemble estimator, the binned encoder
+  pooled over repeats (epoch, layer); the noisy layer's own plane (``"kde"``: the upper estimates, noise variance
   :data:`NOISE_VAR`) on :data:`KDE_PATTERNS` random patterns at :data:`KDE_SNAPSHOTS` evenly spaced snapshots, NaN
-  at the other snapshots (the estimator costs O(n_x^2) per layer and repeat);
+  at the other snapshots (the estimator costs O(n_x^2) per layer and repeat) (epoch, layer, repeat);
 - ``output`` (epoch, repeat, x, y) float32: the softmax output for every pattern (per-pattern losses);
 - the gradient statistics, losses and accuracies, ``p_xy``, ``train_mask``, ``labels``, ``width`` of nets.train.
 
@@ -31,27 +31,30 @@ import torch
 import xarray as xr
 
 from .. import store, tasks
-from ..estimators import binned_information, ensemble_information, kde_information
+from ..estimators import ESTIMATORS, RUN_SCHEMA, measure
 from ..nets import TrainConfig, iter_training, snapshot_epochs
 from ..nets.loop import prepare
 from .report import check_size
 
-__all__ = ["RUN_SIZES", "PAPER_HIDDEN", "OTHER_BINS", "NOISE_VAR", "KDE_PATTERNS", "KDE_SNAPSHOTS", "paper_run",
-           "save_run", "hidden_layers", "limits_for", "plane_of"]
+__all__ = ["RUN_SIZES", "PAPER_HIDDEN", "OTHER_BINS", "NOISE_VAR", "KDE_PATTERNS", "KDE_SNAPSHOTS", "KDE_PLANE",
+           "paper_run", "save_run", "hidden_layers", "limits_for", "plane_of"]
 
-PAPER_HIDDEN = (10, 7, 5, 4, 3)
+#: The paper's hidden widths, 10-7-5-4-3 (:class:`ibtheory.nets.TrainConfig`'s default).
+PAPER_HIDDEN = TrainConfig.hidden
 OTHER_BINS = (10, 100)
 NOISE_VAR = 0.1
 KDE_PATTERNS = {"tiny": 128, "quick": 512, "full": 1024}  # full: 10 x 6 x 50 estimates of O(n^2)
 KDE_SNAPSHOTS = {"tiny": 3, "quick": 6, "full": 10}
 
-#: Training sizes: repeats, epochs, snapshots of the shared runs.
+#: Training sizes: repeats, epochs, snapshots of the shared runs ("full": the paper's, TrainConfig's defaults).
 RUN_SIZES = {
     "tiny": {"repeats": 2, "epochs": 40, "snapshots": 8},
     "quick": {"repeats": 6, "epochs": 1000, "snapshots": 24},
-    "full": {"repeats": 50, "epochs": 10_000, "snapshots": 300},
+    "full": {"repeats": TrainConfig.repeats, "epochs": TrainConfig.epochs, "snapshots": TrainConfig.snapshots},
 }
 BOUNDED = ("tanh", "sigmoid", "hardtanh")
+#: The noisy layer's plane that the shared runs record (the "kde" estimator's own: its upper estimates).
+KDE_PLANE = ESTIMATORS["kde"].plane
 _BITS = {"units": "bits"}
 
 
@@ -72,20 +75,18 @@ def _measure(acts: list[np.ndarray], p_x, p_yx, limits, kde: tuple[np.ndarray, n
              max_width: int) -> dict[str, np.ndarray]:
     """Every estimate of one snapshot; all layers at once (NaN-padded to a common width)."""
     a = np.stack([_pad(x, max_width) for x in acts])  # (L, R, n_x, W)
+    binning = ESTIMATORS["binning"]
     rec = {}
     for n_bins in (30,) + OTHER_BINS:
-        r = binned_information(a, p_x, p_yx, n_bins=n_bins, limits=limits)
+        r = binning(a, p_x, p_yx, n_bins=n_bins, limits=limits)
         suffix = "" if n_bins == 30 else f"_bins{n_bins}"
-        rec[f"I_XT{suffix}"], rec[f"I_TY{suffix}"] = r.I_XT, r.I_TY
-    e = [ensemble_information(x, p_x, p_yx, n_bins=30, limits=limits) for x in acts]  # loop over the few layers
-    rec["I_XT_ensemble"], rec["I_TY_ensemble"] = np.array([v.I_XT for v in e]), np.array([v.I_TY for v in e])
-    nan = np.full(a.shape[:2], np.nan)
+        rec.update({f"{v}{suffix}": value for v, value in binning.plane.values(r).items()})
+    rec.update(measure(["ensemble"], acts, p_x, p_yx, n_bins=30, limits=limits))
     if kde is None:
-        rec["I_XT_kde"], rec["I_TY_kde"] = nan, nan.copy()
+        rec.update({v: np.full(a.shape[:2], np.nan) for v in KDE_PLANE.variables})
     else:
         sub, p_sub, pyx_sub = kde
-        k = kde_information(a[:, :, sub], p_sub, pyx_sub, noise_var=NOISE_VAR)
-        rec["I_XT_kde"], rec["I_TY_kde"] = k.I_XT_upper, k.I_TY_upper
+        rec.update(KDE_PLANE.values(ESTIMATORS["kde"](a[:, :, sub], p_sub, pyx_sub, noise_var=NOISE_VAR)))
     return rec
 
 
@@ -125,10 +126,8 @@ def paper_run(size: str, seed: int, activation: str = "tanh") -> xr.Dataset:
             epochs.append(snap.epoch)
     finally:
         torch.set_num_threads(old)
-    dims = {"train_loss": ("epoch", "repeat"), "test_loss": ("epoch", "repeat"),
-            "train_accuracy": ("epoch", "repeat"), "test_accuracy": ("epoch", "repeat"),
-            "I_XT_ensemble": ("epoch", "layer"), "I_TY_ensemble": ("epoch", "layer"),
-            "output": ("epoch", "repeat", "x", "y")}
+    schema = RUN_SCHEMA.variables()  # the run layout of nets.train (the estimators' dims among it), and the output
+    dims = {"output": ("epoch", "repeat", "x", "y")} | {k: v.dims for k, v in schema.items()}
     ds = xr.Dataset(coords={"epoch": np.asarray(epochs, dtype=np.int64), "layer": np.arange(1, len(widths) + 1),
                             "repeat": setup.repeat_ids, "x": task["x"].values, "y": task["y"].values})
     for name in records[0]:

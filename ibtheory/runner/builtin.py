@@ -1,10 +1,10 @@
 """The built-in task kinds that call the rest of the package: ``train`` (network ensembles) and ``ib_curve``.
 
-``train`` runs :func:`ibtheory.nets.train` on the paper's task for one architecture x activation x training size x
-chunk of repeats.  Every repeat draws its initialisation, split, labels and minibatch order from (seed, repeat
-index), so all chunks of a grid point share the point's seed, get ``repeat_start`` and the merged result does not
-depend on ``repeats_per_task`` nor on the number of workers.  ``device`` ("cpu", "cuda", "cuda:1") is checked on
-every worker before anything runs.
+``train`` runs :func:`ibtheory.nets.train` on a task (the paper's by default) for one architecture x activation x
+training size x chunk of repeats.  Every repeat draws its initialisation, split, labels and minibatch order from
+(seed, repeat index), so all chunks of a grid point share the point's seed, get ``repeat_start`` and the merged
+result does not depend on ``repeats_per_task`` nor on the number of workers.  ``device`` ("cpu", "cuda",
+"cuda:1") is checked on every worker before anything runs.
 
 ``ib_curve`` computes the IB curve of a task on a sorted beta list split into ranges (``betas_per_task``).  The
 solver anneals both down from the largest beta and up from the smallest; each range is annealed into from
@@ -12,18 +12,29 @@ warm-up paths of at most ``warmup`` betas of the list on each side, so ranges ru
 a solution continued along beta, as one long annealing run would.  The concave hull and the critical betas are
 recomputed over the merged betas.
 
+Both kinds take the task fields of :func:`task_fields`: ``task``, a name of :data:`ibtheory.tasks.BUILTIN`, and the
+parameters of the built-in tasks (``gamma``, ``info_bits``, ``p``, ``rho``, ``grid``, ...), read from the task
+registry whenever a grid is checked, so a task registered with :func:`ibtheory.tasks.register` is a grid's task
+without editing this module.  The train kind's training fields and their defaults (the paper's setting) are
+:class:`ibtheory.nets.TrainConfig`'s.
+
 Torch, :mod:`ibtheory.nets` and :mod:`ibtheory.ib` are imported only when a task of their kind runs or is
 validated, so importing the runner stays light.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from .. import tasks
 from .._validate import show
+from ..estimators import ESTIMATORS
 from .kinds import (
     REQUIRED,
     CountSplit,
@@ -38,7 +49,7 @@ from .kinds import (
     register_kind,
 )
 
-__all__ = ["train_task", "ib_curve_task", "check_device", "beta_values", "TRAIN_FIELDS"]
+__all__ = ["train_task", "ib_curve_task", "check_device", "beta_values", "task_fields", "TRAIN_FIELDS"]
 
 
 def _text(v: Any, name: str) -> str:
@@ -69,30 +80,101 @@ def check_device(config: dict) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------- the task p(x,y) of a grid point
+def _task_params(config: dict) -> dict:
+    """The parameters of the point's task (``config['task']``, a name of :data:`ibtheory.tasks.BUILTIN`) that
+    ``config`` holds (a grid's configurations hold all of them; the others take the task's defaults)."""
+    return {k: config[k] for k in tasks.BUILTIN[config["task"]].defaults if k in config}
+
+
 def _task(config: dict) -> xr.Dataset:
-    from .. import tasks
-
-    if config["task"] == "tishby":
-        return tasks.tishby(config.get("gamma"))
-    if config["task"] == "binary_symmetric":
-        return tasks.binary_symmetric(config["crossover"])
-    return tasks.gaussian_discretized(config["rho"], config["grid"], config["grid"])
+    """The point's task: ``tasks.make(config['task'], **its parameters)``."""
+    return tasks.make(config["task"], **_task_params(config))
 
 
-_TASK_FIELDS = {
-    "task": Field(choice("tishby", "binary_symmetric", "gaussian"), "tishby", "which task p(x,y)"),
-    "gamma": Field(optional(number(1e-12)), None, "tishby: slope of the soft rule (absent: hard labels)"),
-}
+@functools.lru_cache(maxsize=32)
+def _check_task(task: tasks.BuiltinTask, params: tuple) -> None:
+    tasks.make(task.name, **dict(params))
+
+
+def _validate_task(config: dict) -> None:
+    """Build the point's task once per distinct (task, parameters), so that a value its constructor refuses (gamma
+    <= 0, p > 1, ...) stops the grid before anything runs, with the constructor's message naming the parameter."""
+    _check_task(tasks.BUILTIN[config["task"]], tuple(_task_params(config).items()))
+
+
+def _task_name(v: Any, name: str) -> str:
+    try:
+        return tasks.resolve(v)
+    except ValueError:
+        raise ValueError(f"field '{name}' must be one of {list(tasks.BUILTIN)}, got {show(v)}") from None
+
+
+def task_fields() -> dict[str, Field]:
+    """The fields that choose a point's task p(x,y), read from :data:`ibtheory.tasks.BUILTIN`: ``task`` (a name;
+    aliases and hyphens are stored as the name) and one field per task parameter, with its type and default (the
+    parameters of the tasks not chosen are ignored).  Ranges are checked by building the task (``validate``)."""
+    fields = {"task": Field(_task_name, "tishby", f"which task p(x,y): {', '.join(tasks.BUILTIN)}")}
+    for name, users in tasks.parameters().items():
+        p = users[0][1]
+        check = integer() if p.type is int else number()
+        fields[name] = Field(optional(check) if p.default is None else check, p.default,
+                             "; ".join(f"{t}: {q.help}" for t, q in users))
+    return fields
+
+
+class _Fields(Mapping):
+    """A kind's fields, assembled when read: :func:`task_fields` (so a task registered after import is accepted),
+    then the fields ``late()`` returns (built on first read: the train kind's read TrainConfig, whose import brings
+    in torch), then the kind's own.  ``ValueError`` when a task parameter takes the name of a field of the kind."""
+
+    def __init__(self, own: dict[str, Field], late: Callable[[], dict[str, Field]] | None = None) -> None:
+        self._own, self._late, self._late_fields = own, late, None
+
+    def _all(self) -> dict[str, Field]:
+        if self._late_fields is None:
+            self._late_fields = self._late() if self._late else {}
+        mine = {**self._late_fields, **self._own}
+        shared = task_fields()
+        clash = sorted(set(shared) & set(mine))
+        if clash:
+            raise ValueError(f"task parameter(s) {clash} (ibtheory.tasks.BUILTIN) clash with field(s) of this task "
+                             "kind; rename the parameter(s)")
+        return {**shared, **mine}
+
+    def __getitem__(self, name: str) -> Field:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+def _train_config_fields() -> dict[str, Field]:
+    """The train kind's fields that :class:`ibtheory.nets.TrainConfig` defines, with its defaults (the paper's
+    setting) and help; the checkers here check each value, TrainConfig a whole point (``validate``)."""
+    from ..nets import TrainConfig
+
+    checks = {"hidden": int_list(1), "activation": _text, "repeats": integer(1), "repeat_start": integer(0),
+              "epochs": integer(0), "lr": number(1e-300), "optimizer": choice("adam", "sgd"),
+              "batch_size": integer(1), "train_fraction": number(0.0, 1.0), "snapshots": integer(1),
+              "device": _device, "dtype": choice("float32", "float64")}
+    notes = {"repeat_start": "set by the split", "device": "torch device: cpu, cuda, cuda:N (checked on every worker)"}
+    return {f.name: Field(checks[f.name], list(f.default) if isinstance(f.default, tuple) else f.default,
+                          notes.get(f.name, f.metadata["help"]))
+            for f in dataclasses.fields(TrainConfig) if f.name in checks}
+
 
 #: Fields passed through to ibtheory.nets.train (names of its keyword arguments).
 TRAIN_FIELDS = ("hidden", "activation", "repeats", "repeat_start", "epochs", "lr", "optimizer", "batch_size",
                 "train_fraction", "snapshots", "device", "dtype", "estimators", "n_bins", "scheme", "noise_var")
-_ESTIMATORS = ("binning", "kde", "ensemble")
 
 
 def _estimators(v: Any, name: str) -> list[str]:
-    if not isinstance(v, (list, tuple)) or not v or any(e not in _ESTIMATORS for e in v):
-        raise ValueError(f"field '{name}' must be a non-empty list drawn from {list(_ESTIMATORS)}, got {show(v)}")
+    if not isinstance(v, (list, tuple)) or not v or any(e not in ESTIMATORS for e in v):
+        raise ValueError(f"field '{name}' must be a non-empty list drawn from {list(ESTIMATORS)}, got {show(v)}")
     return list(v)
 
 
@@ -111,6 +193,7 @@ def _validate_train(config: dict) -> None:
     refuse is refused before any task runs; ``device`` is checked on every worker instead."""
     from ..nets.run import check_arguments
 
+    _validate_task(config)
     check_arguments(**{k: config[k] for k in TRAIN_FIELDS if k != "device" and k in config})  # ValueError naming it
 
 
@@ -125,26 +208,13 @@ def _train_summary(ds: xr.Dataset) -> dict:
 register_kind(TaskKind(
     name="train",
     func=train_task,
-    fields={
-        **_TASK_FIELDS,
-        "hidden": Field(int_list(1), [10, 7, 5, 4, 3], "hidden-layer widths"),
-        "activation": Field(_text, "tanh", "hidden nonlinearity (tanh, relu, sigmoid, linear, hardtanh)"),
-        "repeats": Field(integer(1), 50, "networks per grid point, each with its own split and initialisation"),
+    fields=_Fields(late=_train_config_fields, own={
         "repeats_per_task": Field(optional(integer(1)), None, "networks per task (default: all in one task)"),
-        "repeat_start": Field(integer(0), 0, "set by the split"),
-        "epochs": Field(integer(0), 10_000, "training epochs"),
-        "lr": Field(number(1e-300), 4e-4, "learning rate"),
-        "optimizer": Field(choice("adam", "sgd"), "adam", "optimiser"),
-        "batch_size": Field(integer(1), 512, "minibatch size"),
-        "train_fraction": Field(number(0.0, 1.0), 0.8, "fraction of the 4096 patterns used for training"),
-        "snapshots": Field(integer(1), 300, "log-spaced epochs at which layers are saved"),
-        "device": Field(_device, "cpu", "torch device: cpu, cuda, cuda:N (checked on every worker)"),
-        "dtype": Field(choice("float32", "float64"), "float32", "torch dtype"),
-        "estimators": Field(_estimators, ["binning"], "layer MI estimators: binning, kde, ensemble (pools repeats)"),
+        "estimators": Field(_estimators, ["binning"], f"layer MI estimators of the registry ({', '.join(ESTIMATORS)})"),
         "n_bins": Field(integer(1), 30, "bins per unit on [-1, 1] (binning, ensemble)"),
         "scheme": Field(choice("width", "mass"), "width", "binning scheme"),
         "noise_var": Field(number(1e-300), 0.1, "noise variance of the kde estimator"),
-    },
+    }),
     split=CountSplit("repeat", "repeats", "repeats_per_task", offset="repeat_start"),
     summary=_train_summary,
     validate=_validate_train,
@@ -237,18 +307,15 @@ def _ib_summary(ds: xr.Dataset) -> dict:
 register_kind(TaskKind(
     name="ib_curve",
     func=ib_curve_task,
-    fields={
-        **_TASK_FIELDS,
-        "crossover": Field(number(0.0, 1.0), 0.1, "binary_symmetric: crossover probability"),
-        "rho": Field(number(-0.999999, 0.999999), 0.8, "gaussian: correlation"),
-        "grid": Field(integer(2), 64, "gaussian: grid points per axis"),
+    fields=_Fields({
         "betas": Field(beta_values, REQUIRED, "list of betas or {start, stop, num} (log-spaced)"),
         "betas_per_task": Field(optional(integer(1)), None, "betas per task (default: all in one task)"),
         "beta_range": Field(optional(int_list(0, 2)), None, "set by the split"),
         "warmup": Field(integer(0), 16, "betas of the warm-up anneal into each range"),
-    },
+    }),
     split=RangeSplit("beta", "betas", "betas_per_task"),
     summary=_ib_summary,
+    validate=_validate_task,
     finalize=finalize_ib_curve,
     doc="IB curve over a beta list split into ranges with warm starts (ibtheory.ib.ib_curve)",
 ))
