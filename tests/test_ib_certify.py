@@ -11,6 +11,7 @@ from ibtheory import tasks
 from ibtheory.ib import certify_solution, ib_curve, kl_rows, reduce, solve, trivial_critical_beta
 
 certify_mod = sys.modules["ibtheory.ib.certify"]
+certify_1d = sys.modules["ibtheory.ib._certify_1d"]  # the Gibbs helpers of the |Y| = 2 bound
 
 
 def test_gap_small_at_converged_bsc_solution():
@@ -46,7 +47,7 @@ def test_gibbs_lower_values_match_direct_formula():
     W = rng.dirichlet(np.ones(2), size=5)
     a = rng.normal(size=5)
     lam = np.array([[0.7]])
-    vals, q = certify_mod._gibbs_values(a, W[:, 1:], W, 2.0, lam)
+    vals, q = certify_1d._gibbs_values(a, W[:, 1:], W, 2.0, lam)
     s = q[0] @ W
     direct = -(q[0] * np.log(q[0])).sum() + 2.0 * (s * np.log(s)).sum() - q[0] @ a
     assert_allclose(vals[0], direct, rtol=1e-12)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _iterate as it
-from .certify import _GRID_1D, _H, _best, _bound_1d
+from ._certify_1d import _GRID_1D, _H, _best, _bound_1d
 
 
 def _stats(a, Wt, lam):

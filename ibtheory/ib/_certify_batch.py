@@ -1,6 +1,6 @@
 """The |Y| = 2 certificate of :mod:`ibtheory.ib.certify` for many solutions at once (private).
 
-Exactly the branch and bound of ``certify._bound_1d`` (same vertices, same cell bounds, same refinement and stopping
+Exactly the branch and bound of ``_certify_1d._bound_1d`` (same vertices, same cell bounds, same refinement and stopping
 rules, hence the same rigour), run on all problems together: every interval cell carries the index of its problem
 (its beta and tangent plane a), so one numpy call bounds or refines the cells of every problem, and the rounds
 of the branch and bound are shared.  |Y| = 3 problems and degenerate ones (a single class) fall back to
@@ -15,8 +15,9 @@ import numpy as np
 
 from ..info import LN2, kl_matrix, mi_of_joint
 from . import _iterate as it
+from ._certify_1d import _GRID_1D, Certificate, _bounds_1d, _gibbs_values, _image
 from ._problem import Reduced
-from .certify import _GRID_1D, Certificate, _bounds_1d, _gibbs_values, _image, certify_state
+from .certify import certify_state
 
 __all__ = ["certify_many"]
 
@@ -38,12 +39,12 @@ def _plane(prob: Reduced, beta: float, solution) -> tuple[np.ndarray, float, np.
 
 
 def _cell_bounds(A, w, beta, sL, sR, lL, lR):
-    """``certify._bounds_1d`` with a tangent plane (row of A) and a beta per cell."""
+    """``_certify_1d._bounds_1d`` with a tangent plane (row of A) and a beta per cell."""
     return _bounds_1d(A, w, beta, sL, sR, lL, lR, np.isfinite(lL), np.isfinite(lR))
 
 
 def _improve_lower(lower, q_best, P, vals, q):
-    """Per problem, the best Gibbs value found so far and its q (the ``certify._best`` update, vectorised)."""
+    """Per problem, the best Gibbs value found so far and its q (the ``_certify_1d._best`` update, vectorised)."""
     order = np.lexsort((-vals, P))
     first = order[np.r_[True, P[order][1:] != P[order][:-1]]]
     for j in first[vals[first] > lower[P[first]]]:
@@ -73,7 +74,7 @@ def certify_many(prob: Reduced, betas: Sequence[float], solutions: Sequence, tar
     q_best: list = [None] * n_p
     _improve_lower(lower, q_best, P, *_gibbs_values(a[P], Wt, W, beta[P], lam[:, None]))
     # vertices per problem: the images s(lambda), plus the hull's ends with infinite lambda; sorted, distinct
-    # (ties in s keep the first of [min W_1, s(lambda) by decreasing lambda, max W_1], as certify._bound_1d)
+    # (ties in s keep the first of [min W_1, s(lambda) by decreasing lambda, max W_1], as _certify_1d._bound_1d)
     pos = np.concatenate([lams[i].size - np.arange(lams[i].size) for i in range(n_p)]
                          + [np.zeros(n_p), np.array([lams[i].size + 1 for i in range(n_p)])])
     Pv = np.concatenate([P, np.arange(n_p), np.arange(n_p)])

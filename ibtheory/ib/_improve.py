@@ -17,8 +17,8 @@ from ..info import LN2
 from . import _batch as bt
 from . import _iterate as it
 from ._certify_batch import certify_many
+from ._solution import IBSolution, solution_from_state
 from .certify import certify_state, seed_cluster
-from .solver import IBSolution, solution_from_state
 
 __all__ = ["split", "solve_from", "solve_many", "state_of", "polish", "certify_and_improve", "certify_all", "better"]
 

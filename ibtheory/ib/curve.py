@@ -51,7 +51,7 @@ from . import _improve as im
 from . import _iterate as it
 from ._hull import hull_inverse, hull_value, upper_hull
 from ._problem import Reduced, check_size, ib_problem, validate_flag
-from .solver import IBSolution, solution_from_state
+from ._solution import IBSolution, solution_from_state
 
 __all__ = ["ib_curve", "anneal", "curve_value", "curve_inverse", "curve_upper", "default_betas",
            "trivial_critical_beta", "HARD_LABEL_EXPLANATION", "MAX_BETAS"]

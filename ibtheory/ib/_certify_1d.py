@@ -1,0 +1,154 @@
+"""The one-dimensional half of the certificate (|Y| = 2, and collinear |Y| = 3 rows): the Gibbs distributions
+q ~ exp(-a - lambda.W~), their images and values, and the branch and bound over intervals of s = E[W_1]; also the
+:class:`Certificate` type.  The method is described in :mod:`ibtheory.ib.certify`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..info import entropy_rows
+from . import _iterate as it
+
+__all__ = ["Certificate"]
+
+_GRID_1D = np.sinh(np.arange(-90.0, 90.5, 3.0))
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Result of :func:`certify`: ``gap`` (bits) >= Lagrangian(solution) - min Lagrangian, and where it is largest.
+
+    ``g_upper`` and ``consistency`` are the two terms of the gap in nats; ``q_star`` (n_s,) is the best Gibbs
+    distribution found (its value ``g_lower`` in nats is a lower bound on g); ``n_cells`` the final cell count;
+    ``lambdas`` (n, k) the multipliers of the final mesh divided by beta (a warm start for a nearby beta).
+    """
+
+    gap: float
+    g_upper: float
+    g_lower: float
+    consistency: float
+    q_star: np.ndarray
+    n_cells: int
+    converged: bool
+    lambdas: np.ndarray | None = None
+
+
+def _H(s: np.ndarray) -> np.ndarray:
+    """Entropy (nats) of the distributions whose last k coordinates are s (..., k)."""
+    full = np.concatenate([1.0 - s.sum(axis=-1, keepdims=True), s], axis=-1)
+    return entropy_rows(np.clip(full, 0.0, 1.0), "nats")
+
+
+def _gibbs_q(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """The normalised Gibbs q ~ exp(-a - W~ lambda) for rows lambda (m, k); ``a`` is one tangent plane (n,) or one
+    per row (m, n) (the batched certificates).  Entries below 1e-304 of the largest are 0."""
+    logits = -np.atleast_2d(a) - lam @ Wt.T
+    q = it.exp_nonpositive(logits - logits.max(axis=1, keepdims=True))
+    q /= q.sum(axis=1, keepdims=True)
+    return q
+
+
+def _image(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """v(lambda) = E_lambda[W~] for rows lambda (m, k): the mean of W~ under q ~ exp(-a - W~ lambda)."""
+    return _gibbs_q(a, Wt, lam) @ Wt
+
+
+def _gibbs_values(a, Wt, W, beta, lam):
+    """phi(q) - a.q for the (normalised) Gibbs q ~ exp(-a - W~ lambda), rows lambda (m, k); returns (values, q).
+
+    ``a`` (n,) or (m, n) and ``beta`` a number or (m,): one problem, or one per row."""
+    q = _gibbs_q(a, Wt, lam)
+    # the value of the q actually formed (not of the exact Gibbs q: with a huge lambda the logits carry rounding
+    # errors of |lambda| eps), so that it is a valid lower bound
+    vals = entropy_rows(q, "nats") - beta * entropy_rows(q @ W, "nats") - (q * np.atleast_2d(a)).sum(axis=1)
+    return vals, q
+
+
+def _bounds_1d(a, w, beta, sL, sR, lL, lR, fL, fR, ent=_H):
+    """Cell bounds on intervals [sL, sR] of s = E[W_1]: min over the 3 candidate lambdas of the max of the two
+    vertex terms F(lambda, v) - beta H(v) (exact minimum over lambda for k = 1).
+
+    ``a`` is the tangent plane (n,) or one per cell (m, n), ``beta`` a number or one per cell (m,) (the batched
+    certificates of ``ib._certify_batch`` bound the cells of many betas at once).  Terms of the log-sum-exp below
+    1e-304 of the largest are flushed to 0 (exp's subnormal path is 10-30x slower): that lowers F by less than
+    n 1e-304 nats, far below the rounding of any reported gap.
+    """
+    A = np.atleast_2d(a)
+    cL, cR = beta * ent(sL[:, None]), beta * ent(sR[:, None])
+    width = sR - sL
+    ok = width > 0
+    lam_eq = np.where(ok, (cR - cL) / np.where(ok, width, 1.0), 0.0)
+    cand = np.stack([lam_eq, np.where(fL, lL, 0.0), np.where(fR, lR, 0.0)], axis=1)  # (m, 3)
+    valid = np.stack([ok, fL, fR], axis=1)
+    base = -A[:, None, :] - cand[..., None] * w[None, None, :]  # (m, 3, n)
+    out = np.full(cand.shape, -np.inf)
+    for v, c in ((sL, cL), (sR, cR)):
+        logits = base + (cand * v[:, None])[..., None]
+        mx = logits.max(axis=2)
+        F = mx + np.log(it.exp_nonpositive(logits - mx[..., None]).sum(axis=2))
+        out = np.maximum(out, F - c[:, None])
+    out = np.where(valid & np.isfinite(out), out, np.inf)
+    return out.min(axis=1), lam_eq
+
+
+def _bound_1d(a, Wt, W, beta, lam, target, max_rounds, max_points, ent=_H):
+    """Branch and bound over intervals of s in [min W_1, max W_1] (|Y| = 2; ``ent`` maps s (m, 1) to H (nats),
+    another line through the simplex for a |Y| = 3 problem whose rows p(y|x) are collinear)."""
+    w = Wt[:, 0]
+    lam = np.unique(lam[:, 0])
+    s = _image(a, Wt, lam[:, None])[:, 0]
+    lower, q_best = _best(a, Wt, W, beta, lam[:, None], -np.inf, None)
+    # points sorted by s (s decreases with lambda), plus the two ends of the hull with infinite lambda
+    pts_s = np.concatenate([[w.min()], s[::-1], [w.max()]])
+    pts_l = np.concatenate([[np.inf], lam[::-1], [-np.inf]])
+    order = np.argsort(pts_s, kind="stable")
+    pts_s, pts_l = pts_s[order], pts_l[order]
+    keep = np.r_[True, np.diff(pts_s) > 0]
+    pts_s, pts_l = pts_s[keep], pts_l[keep]
+    if pts_s.size == 1:  # all rows equal: s is a single point, psi(s) = ln sum exp(-a)
+        ub = float(max(it.lse(-a, axis=0) - beta * ent(pts_s[:1, None])[0], lower))
+        return ub, lower, q_best, 1, True, np.zeros((0, 1))
+    sL, sR, lL, lR = pts_s[:-1], pts_s[1:], pts_l[:-1], pts_l[1:]
+    U, leq = _bounds_1d(a, w, beta, sL, sR, lL, lR, np.isfinite(lL), np.isfinite(lR), ent)
+    rounds = 0
+    while True:
+        thr = max(target, lower) + 0.25 * target
+        bad = U > thr
+        if not bad.any() or rounds >= max_rounds or sL.size > max_points:
+            break
+        rounds += 1
+        new_l = leq[bad]
+        new_s = _image(a, Wt, new_l[:, None])[:, 0]
+        lower, q_best = _best(a, Wt, W, beta, new_l[:, None], lower, q_best)
+        inside = (new_s > sL[bad]) & (new_s < sR[bad])
+        if not inside.any():
+            break
+        idx = np.flatnonzero(bad)[inside]
+        ns, nl = new_s[inside], new_l[inside]
+        nsL = np.concatenate([sL[idx], ns])
+        nsR = np.concatenate([ns, sR[idx]])
+        nlL = np.concatenate([lL[idx], nl])
+        nlR = np.concatenate([nl, lR[idx]])
+        nU, nleq = _bounds_1d(a, w, beta, nsL, nsR, nlL, nlR, np.isfinite(nlL), np.isfinite(nlR), ent)
+        rest = np.ones(sL.size, bool)
+        rest[idx] = False
+        sL, sR = np.concatenate([sL[rest], nsL]), np.concatenate([sR[rest], nsR])
+        lL, lR = np.concatenate([lL[rest], nlL]), np.concatenate([lR[rest], nlR])
+        U, leq = np.concatenate([U[rest], nU]), np.concatenate([leq[rest], nleq])
+    g_up = float(max(U.max(), lower))
+    # warm start for a nearby beta: the multipliers of the finest intervals near touching points (at most 64)
+    near = np.argsort(-U)[:32]
+    warm = np.concatenate([lL[near], lR[near]])
+    warm = np.unique(warm[np.isfinite(warm)])[:, None]
+    return g_up, lower, q_best, int(sL.size), bool(not (U > max(target, lower) + 0.25 * target).any()), warm
+
+
+def _best(a, Wt, W, beta, lam, lower, q_best):
+    vals, q = _gibbs_values(a, Wt, W, beta, lam)
+    i = int(np.argmax(vals))
+    if vals[i] > lower:
+        return float(vals[i]), q[i]
+    return lower, q_best
