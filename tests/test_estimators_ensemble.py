@@ -63,28 +63,3 @@ def test_single_network_is_binning_and_identical_networks_too():
     assert_allclose([e.I_XT, e3.I_XT], b.I_XT[0], atol=1e-12, err_msg="R = 1 or identical nets: binning")
     assert_allclose([e.I_TY, e3.I_TY], b.I_TY[0], atol=1e-12)
     assert_allclose(e3.H_T_given_X, 0.0, atol=1e-12)
-
-
-def _poisoned(acts: np.ndarray, kind: str) -> np.ndarray:
-    """(R, n_x, units) activations with a trailing NaN padding unit, made invalid in one of three ways."""
-    a = np.concatenate([acts, np.full(acts.shape[:-1] + (1,), np.nan)], axis=-1)
-    if kind == "all_nan_layer":  # a diverged network: every unit of repeat 1 is NaN (nothing left to call padding)
-        a[1] = np.nan
-    elif kind == "nan_before_real_unit":  # a whole NaN unit followed by real units is not padding
-        a[0, :, 0] = np.nan
-    else:  # -inf in a real unit, beside legitimate padding
-        a[2, 5, 1] = -np.inf
-    return a
-
-
-POISONS = [("all_nan_layer", r"activations at \[1\] are NaN for every unit and pattern: the network probably diverged"),
-           ("nan_before_real_unit", r"activations at \[0\] have a NaN unit before a real unit"),
-           ("inf", "activations contain infinite values")]
-
-
-@pytest.mark.parametrize(("kind", "match"), POISONS)
-def test_non_finite_activations_are_refused_not_taken_for_padding(kind, match):
-    rng = np.random.default_rng(5)
-    acts = rng.uniform(-1, 1, size=(3, 40, 2))
-    with pytest.raises(ValueError, match=match):
-        ensemble_information(_poisoned(acts, kind), np.full(40, 1 / 40), np.eye(2)[np.arange(40) % 2])

@@ -133,28 +133,3 @@ def test_I_TY_is_H_Y_when_labels_are_separated_and_zero_when_centres_coincide():
     same = kde_information(np.zeros((4, 1)), p_x, p_yx, noise_var=1.0)
     assert_allclose([float(apart.I_TY_upper), float(apart.I_TY_lower)], 1.0, atol=1e-9)
     assert_allclose([float(same.I_TY_upper), float(same.I_TY_lower)], 0.0, atol=1e-9)
-
-
-def _poisoned(acts: np.ndarray, kind: str) -> np.ndarray:
-    """(R, n_x, units) activations with a trailing NaN padding unit, made invalid in one of three ways."""
-    a = np.concatenate([acts, np.full(acts.shape[:-1] + (1,), np.nan)], axis=-1)
-    if kind == "all_nan_layer":  # a diverged network: every unit of repeat 1 is NaN (nothing left to call padding)
-        a[1] = np.nan
-    elif kind == "nan_before_real_unit":  # a whole NaN unit followed by real units is not padding
-        a[0, :, 0] = np.nan
-    else:  # -inf in a real unit, beside legitimate padding
-        a[2, 5, 1] = -np.inf
-    return a
-
-
-POISONS = [("all_nan_layer", r"activations at \[1\] are NaN for every unit and pattern: the network probably diverged"),
-           ("nan_before_real_unit", r"activations at \[0\] have a NaN unit before a real unit"),
-           ("inf", "activations contain infinite values")]
-
-
-@pytest.mark.parametrize(("kind", "match"), POISONS)
-def test_non_finite_activations_are_refused_not_taken_for_padding(kind, match):
-    rng = np.random.default_rng(4)
-    acts = rng.normal(size=(3, 30, 2))
-    with pytest.raises(ValueError, match=match):
-        kde_information(_poisoned(acts, kind), np.full(30, 1 / 30), np.eye(2)[np.arange(30) % 2])
