@@ -162,19 +162,13 @@ BAD_1D = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_1D))
-def test_bad_entropy_input_raises_naming_p(case):
-    table, fragment = BAD_1D[case]
-    with pytest.raises(ValueError, match=r"^p ") as exc:
-        info.entropy(table)
-    assert fragment in str(exc.value)
-
-
-@pytest.mark.parametrize("case", sorted(BAD))
-def test_bad_conditional_entropy_input_raises_naming_p_xy(case):
-    table, fragment = BAD[case]
-    with pytest.raises(ValueError, match=r"^p_xy ") as exc:
-        info.conditional_entropy(table)
+@pytest.mark.parametrize(("measure", "argument", "case"),
+                         [("entropy", "p", c) for c in sorted(BAD_1D)]
+                         + [("conditional_entropy", "p_xy", c) for c in sorted(BAD)])
+def test_bad_entropy_input_raises_naming_the_argument(measure, argument, case):
+    table, fragment = (BAD_1D if argument == "p" else BAD)[case]
+    with pytest.raises(ValueError, match=rf"^{argument} ") as exc:
+        getattr(info, measure)(table)
     assert fragment in str(exc.value)
 
 
