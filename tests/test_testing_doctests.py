@@ -7,6 +7,7 @@ import pytest
 
 MODULES = ["ibtheory.testing", "ibtheory.testing.tags", "ibtheory.testing.laws", "ibtheory.testing.strategies",
            "ibtheory.testing.checks", "ibtheory.testing.suite", "ibtheory.testing.adapters",
+           "ibtheory.testing.benchmark_laws", "ibtheory.testing.benchmark",
            "ibtheory.estimators.ksg", "ibtheory.estimators.plugin"]
 
 

@@ -34,7 +34,9 @@ _ROWS = {
     "ensemble 30 bins [-1, 1], R = 4 shifted copies":
                                           (_T, None, _T,  _T,  _F,    _F,   _T,   _F,  _F,   _F,   _T,   _T),
     "plug-in":                            (_T, _T,   _T,  _T,  None,  None, _T,   _T,  _T,   _T,   None, _T),
-    "KSG k=3":                            (_T, _T,   _T,  _T,  _F,    _F,   None, _T,  _T,   None, _T,   _T),
+    # KSG: the benchmark laws of Czyz et al. 2023 (ibtheory.testing.canon) break it: a spiral of a 3 x 3 normal
+    # (known MI) and a 2 x 2 Student-t with df = 1, whose error does not halve from n = 200 to 2000 (consistency)
+    "KSG k=3":                            (_T, _T,   _T,  _T,  _F,    _F,   None, _T,  _T,   None, _F,   _F),
 }
 EXPECTED = {name: dict(zip(_COLUMNS, row, strict=True)) for name, row in _ROWS.items()}
 _CHECK = {"affine_invariance": "check_monotone_invariance(transform='affine')",
@@ -219,7 +221,8 @@ def test_docs_estimator_table_agrees_with_expected_outcomes():
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "estimators.md").read_text()
-    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    section = text.split("\n## Table\n", 1)[1].split("\n## ", 1)[0]  # the conformance table, not the benchmark's
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
     head = [c.strip() for c in rows[0].strip("|").split("|")]
     assert head[:2] == ["estimator", "kinds (x, y)"] and head[-1] == "time (s)", head
     columns = [_HEADINGS[h] for h in head[2:-1]]

@@ -5,7 +5,10 @@ What scikit-learn's ``check_estimator`` gives model authors, for MI estimators: 
 :func:`check_estimator` / :func:`parametrize_with_checks` (:mod:`~ibtheory.testing.suite`) that run them against
 any callable ``estimator(x (n, d_x), y (n, d_y)) -> float`` bits with optional capability attributes
 (:mod:`~ibtheory.testing.tags`).  :mod:`~ibtheory.testing.adapters` wraps the package's layer estimators in that
-signature.
+signature.  The laws with known MI are :mod:`~ibtheory.testing.laws`, among them the reference benchmark of Czyz
+et al. 2023 (:mod:`~ibtheory.testing.benchmark_laws`: normal, Student-t, additive uniform noise and MI-keeping
+transforms, with closed-form MI), which :mod:`~ibtheory.testing.benchmark` runs as the paper does (n = 5,000,
+mean log2(estimate / true MI) over seeds) on each package estimator's form for two continuous arguments.
 
 >>> from ibtheory.estimators.plugin import plugin_mi
 >>> check_estimator(plugin_mi, properties=["permutation_invariance"], max_examples=3).failed

@@ -10,18 +10,23 @@ every run, so a report never depends on luck for them:
   Saxe et al. 2018), a noisy 3-unit layer with independent labels and a one-unit channel whose three labels share
   one mean (I = 0; many occupied bins bias binning up, more so after widening to 3 units);
 - additive-noise channels (well separated and overlapping), correlated and independent Gaussian pairs;
+- known-MI laws of two continuous arguments, the failure modes of Czyz et al. 2023: long tails (a 2 x 2 Student-t
+  with df = 1 and identity dispersion: uncorrelated, I = 0.62 bits), high MI with sharp edges (additive uniform
+  noise, epsilon = 0.1: I = 2.47 bits) and a spiral of a 3 x 3 two-pair normal (I = 1.47 bits);
 - transforms: rescaling by 0.1 and by 3 (+0.5); exp(2v) and v^3 + 0.25 v;
 - processings: widening to 3 units, narrowing to 1 unit, merging codes.
 
 References
 ----------
 1. A. M. Saxe et al., "On the information bottleneck theory of deep learning", ICLR 2018.
+2. P. Czyz et al., "Beyond normal: on the evaluation of mutual information estimators", NeurIPS 2023.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .benchmark_laws import AdditiveUniformLaw, MultinormalLaw, StudentLaw, TransformedLaw
 from .laws import (
     DiscreteLaw,
     GaussianLaw,
@@ -54,7 +59,7 @@ def canonical_laws(x_kind: str, y_kind: str, family: str = "any", independent: b
     if (x_kind, y_kind) == ("discrete", "continuous"):
         return [Swapped(law) for law in canonical_laws(y_kind, x_kind, family, independent)]
     if (x_kind, y_kind) == ("discrete", "discrete"):
-        if family == "continuous":
+        if family in ("continuous", "benchmark"):
             return []
         if independent:
             return [DiscreteLaw(np.full((5, 4), 1 / 20)), DiscreteLaw(np.array([[0.5, 0.5]]))]
@@ -62,16 +67,19 @@ def canonical_laws(x_kind: str, y_kind: str, family: str = "any", independent: b
     if (x_kind, y_kind) == ("continuous", "discrete"):
         if independent:
             flat = NoisyChannelLaw(np.full(3, 1 / 3), np.zeros(3), 1.0)  # three labels, one noise: I = 0
-            return [] if family == "continuous" else [_noisy_independent_layer(), flat]
+            return [] if family in ("continuous", "benchmark") else [_noisy_independent_layer(), flat]
         exact = [_close_activations()]
         channels = [NoisyChannelLaw(np.array([0.5, 0.5]), np.array([-1.0, 1.0]), 0.5),
                     NoisyChannelLaw(np.full(3, 1 / 3), np.array([-0.5, 0.0, 0.5]), 0.3)]
-        return {"exact-discrete": exact, "continuous": channels}.get(family, exact + channels)
+        return {"exact-discrete": exact, "continuous": channels, "benchmark": []}.get(family, exact + channels)
     if family == "exact-discrete":
         return []
     if independent:
-        return [GaussianLaw(np.zeros(1)), GaussianLaw(np.zeros(2))]
-    return [GaussianLaw(np.array([0.9])), GaussianLaw(np.array([0.5, -0.5]))]
+        return [] if family == "benchmark" else [GaussianLaw(np.zeros(1)), GaussianLaw(np.zeros(2))]
+    gaussians = [GaussianLaw(np.array([0.9])), GaussianLaw(np.array([0.5, -0.5]))]
+    benchmark = [StudentLaw(2, 2, df=1), AdditiveUniformLaw(0.1),
+                 TransformedLaw(MultinormalLaw(3, 3, "2-pair", 0.8), "spiral")]
+    return {"any": gaussians, "continuous": gaussians + benchmark, "benchmark": benchmark}[family]
 
 
 def canonical_transforms(family: str) -> list[MonotoneTransform]:

@@ -31,8 +31,10 @@ independence              |I| <= atol for independent X, Y                      
 exact_agreement           |I - I*| <= atol on discrete data (tables; activations      0.1 (n = 2000)
                           that are a deterministic function of a discrete X)
 known_mi                  |I - I*| <= atol on continuous laws with known MI           0.1 (n = 2000)
+                          (channels, Gaussians; for two continuous arguments also
+                          the Czyz et al. 2023 benchmark families)
 consistency               mean |I - I*| at n_large <= max(0.5 x that at n_small,      floor 0.05 (200 -> 2000)
-                          floor): the error shrinks with the sample size
+                          floor): the error shrinks with the sample size (same laws)
 ========================  ==========================================================  ===============================
 
 References
@@ -41,6 +43,8 @@ References
 2. L. Paninski, "Estimation of entropy and mutual information", Neural Computation 15 (2003) (plug-in bias
    (|X|-1)(|Y|-1)/(2 n ln 2) bits, consistency).
 3. A. Kraskov, H. Stoegbauer, P. Grassberger, "Estimating mutual information", Phys. Rev. E 69, 066138 (2004).
+4. P. Czyz et al., "Beyond normal: on the evaluation of mutual information estimators", NeurIPS 2023 (the
+   benchmark families of :mod:`ibtheory.testing.benchmark_laws`).
 """
 
 from __future__ import annotations
@@ -326,7 +330,11 @@ def check_exact_agreement(name, estimator, *, atol: float = 0.1, n: int = 2000, 
 
 def check_known_mi(name, estimator, *, atol: float = 0.1, n: int = 2000, max_examples: int = 10,
                    shrink: bool = True) -> CheckResult:
-    """|I - I*| <= atol on continuous laws with known MI: correlated Gaussians, additive-noise channels."""
+    """|I - I*| <= atol on continuous laws with known MI: correlated Gaussians, additive-noise channels, and for two
+    continuous arguments the benchmark families of Czyz et al. 2023 (normals with dense and 2-pair correlations,
+    Student-t with df 1-3, additive uniform noise, asinh / half-cube / normal-CDF / wiggly / bimodal / spiral
+    transforms; see :mod:`ibtheory.testing.benchmark_laws`), first of all its long-tailed, high-MI and spiral cases
+    (:mod:`ibtheory.testing.canon`)."""
     return _agreement("known_mi", "continuous", name, estimator, atol, n, max_examples, shrink)
 
 
@@ -334,7 +342,8 @@ def check_consistency(name, estimator, *, n_small: int = 200, n_large: int = 200
                       factor: float = 0.5, floor: float = 0.05, max_examples: int = 5,
                       shrink: bool = True) -> CheckResult:
     """The error shrinks with n: mean |I - I*| over ``repeats`` seeds at n_large <= max(factor x that at n_small,
-    floor) on the known-MI laws (continuous laws, or discrete tables for two discrete arguments)."""
+    floor) on the known-MI laws of :func:`check_known_mi` (with the benchmark families for two continuous
+    arguments), or on discrete tables for two discrete arguments."""
     xk, yk = _kinds(estimator)
     family = "exact-discrete" if xk == yk == "discrete" else "continuous"
 

@@ -16,6 +16,10 @@ LayerLaw               continuous discrete    exact when noise = 0: I(T;Y) with 
 NoisyChannelLaw        continuous discrete    T = tanh(mu_Y + sigma Z): quadrature of sum_k p_k KL(N(mu_k) || mix)
 GaussianLaw(rho)       continuous continuous  -1/2 sum_i log2(1 - rho_i^2) (independent correlated pairs)
 Swapped(law)           y_kind     x_kind      law.mi (x and y exchanged)
+MultinormalLaw,        continuous continuous  the reference benchmark of Czyz et al. 2023 (normals with dense and
+StudentLaw,                                   2-pair correlations, Student-t, additive uniform noise, and MI-keeping
+AdditiveUniformLaw,                           transforms of them): closed forms, defined in
+TransformedLaw                                :mod:`ibtheory.testing.benchmark_laws`, importable from here too
 =====================  =========  ==========  ====================================================================
 
 References
@@ -215,6 +219,14 @@ class GaussianLaw:
     y_kind: str = field(default="continuous", init=False)
 
     @property
+    def dim_x(self) -> int:
+        return int(np.size(self.rho))
+
+    @property
+    def dim_y(self) -> int:
+        return int(np.size(self.rho))
+
+    @property
     def mi(self) -> float:
         return gaussian_mi_bits(self.rho)
 
@@ -341,3 +353,16 @@ class MonotoneTransform:
         text = {"affine": f"{self.a:.4g} v + {self.b:.4g}", "cube": f"v^3 + {self.a:.4g} v",
                 "sinh": f"sinh({self.a:.4g} v)", "exp": f"exp({self.a:.4g} v)"}[self.kind]
         return f"v -> {text}"
+
+
+_BENCHMARK = ("MultinormalLaw", "StudentLaw", "AdditiveUniformLaw", "TransformedLaw")
+
+
+def __getattr__(name: str):
+    """The benchmark families, defined in :mod:`ibtheory.testing.benchmark_laws` (which imports :class:`Sample`
+    from here), are found here too: ``from ibtheory.testing.laws import StudentLaw``."""
+    if name in _BENCHMARK:
+        from . import benchmark_laws
+
+        return getattr(benchmark_laws, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,6 +12,9 @@ Strategies
 - :func:`discrete_laws`, :func:`layer_laws` (layer-like activations of a discrete X, with and without noise),
   :func:`noisy_channel_laws` (additive-noise channels), :func:`gaussian_laws` (correlated Gaussians,
   I = -1/2 log2(1 - rho^2)) -> laws of :mod:`ibtheory.testing.laws` with ``sample(n, seed)`` and the true ``mi``.
+- :func:`benchmark_laws` -> the task families of Czyz et al. 2023 (:mod:`ibtheory.testing.benchmark_laws`): normals
+  with dense and 2-pair correlations, Student-t (df 1-3), additive uniform noise, and their asinh, half-cube,
+  normal-CDF, wiggly, bimodal and spiral transforms, each with its closed-form MI.
 - :func:`laws_for` -> the laws whose (x_kind, y_kind) match an estimator's declared input kinds.
 - :func:`samples` -> :class:`~ibtheory.testing.laws.Sample` draws from any law strategy.
 - :func:`processings`, :func:`monotone_transforms`, :func:`seeds`.
@@ -30,6 +33,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from .._validate import show
+from .benchmark_laws import TRANSFORMS, AdditiveUniformLaw, MultinormalLaw, StudentLaw, TransformedLaw
 from .laws import (
     ChainLaw,
     DiscreteLaw,
@@ -53,6 +57,7 @@ __all__ = [
     "layer_laws",
     "noisy_channel_laws",
     "gaussian_laws",
+    "benchmark_laws",
     "laws_for",
     "samples",
     "processings",
@@ -195,33 +200,75 @@ def gaussian_laws(draw, independent: bool = False, max_dim: int = 2, max_rho: fl
     return GaussianLaw(np.array(draw(st.lists(_floats(-max_rho, max_rho), min_size=d, max_size=d))))
 
 
+@st.composite
+def _base_benchmark_law(draw, max_dim: int, min_x: int = 1, min_y: int = 1, normal: bool | None = None):
+    """A normal or Student-t law of the benchmark with d_x in [min_x, max_dim], d_y in [min_y, max_dim] (a normal
+    one when ``normal``, a Student-t one when False, either when None)."""
+    dim_x, dim_y = draw(st.integers(min_x, max_dim)), draw(st.integers(min_y, max_dim))
+    structures = ["dense", "2-pair"] if min(dim_x, dim_y) >= 2 else ["dense"]
+    if draw(st.booleans()) if normal is None else normal:
+        structure = draw(st.sampled_from(structures))
+        return MultinormalLaw(dim_x, dim_y, structure, draw(_floats(0.1, 0.9, 2)))
+    structure = draw(st.sampled_from(["identity", *structures]))
+    strength = 0.0 if structure == "identity" else draw(_floats(0.1, 0.9, 2))
+    return StudentLaw(dim_x, dim_y, draw(st.sampled_from([1, 2, 3])), structure, strength)
+
+
+@st.composite
+def benchmark_laws(draw, max_dim: int = 3) -> object:
+    """A law of the Czyz et al. 2023 benchmark families with d_x, d_y <= max_dim: a normal (dense correlation c or
+    2-pair r in [0.1, 0.9]), a Student-t (df 1, 2 or 3; identity, dense or 2-pair dispersion), an additive uniform
+    noise law (epsilon in [0.05, 2]), or one of the first two under a transform of
+    :data:`~ibtheory.testing.benchmark_laws.TRANSFORMS`.  As in the paper, the normal CDF, bimodal and spiral maps
+    act on normal laws only (spiral: d_x >= 2, d_y >= 3, even if max_dim < 3): on Cauchy-tailed draws Phi(v) rounds
+    to 1 in floating point, which would merge samples and break the invertibility that keeps the MI."""
+    kind = draw(st.sampled_from(["base", "additive", "transformed"]))
+    if kind == "additive":
+        return AdditiveUniformLaw(draw(_floats(0.05, 2.0, 3)))
+    if kind == "base":
+        return draw(_base_benchmark_law(max_dim))
+    transform = draw(st.sampled_from(TRANSFORMS))
+    if transform == "spiral":
+        return TransformedLaw(draw(_base_benchmark_law(max(max_dim, 3), 2, 3, normal=True)), "spiral",
+                              draw(_floats(0.25, 2.0, 2)))
+    normal = True if transform in ("normal_cdf", "bimodal") else None
+    return TransformedLaw(draw(_base_benchmark_law(max_dim, normal=normal)), transform)
+
+
 def laws_for(
     x_kind: str, y_kind: str, family: str = "any", independent: bool = False
 ) -> st.SearchStrategy:
     """Laws whose kinds are (x_kind, y_kind).
 
-    ``family``: "any" (every law of these kinds), "exact-discrete" (true MI of discrete data: discrete tables, or
-    noiseless layer activations of a discrete X), "continuous" (known MI of continuous data: additive-noise
-    channels, correlated Gaussians).  A combination without such laws gives ``st.nothing()``.
+    ``family``: "any" (the laws every sample-level property is searched on: discrete tables, layer activations,
+    channels, correlated Gaussians), "exact-discrete" (true MI of discrete data: discrete tables, or noiseless
+    layer activations of a discrete X), "continuous" (known MI of continuous data: additive-noise channels,
+    correlated Gaussians and, for two continuous arguments, the :func:`benchmark_laws`), "benchmark" (the
+    benchmark laws alone).  The benchmark laws are kept out of "any": the exp and sinh maps of the
+    monotone-invariance check overflow on their Cauchy-tailed draws.  A combination without such laws gives
+    ``st.nothing()``.
     """
     for name, kind in (("x_kind", x_kind), ("y_kind", y_kind)):
         if kind not in KINDS:
             raise ValueError(f"{name} must be one of {KINDS}, got {show(kind)}")
-    if family not in ("any", "exact-discrete", "continuous"):
-        raise ValueError(f"family must be 'any', 'exact-discrete' or 'continuous', got {show(family)}")
+    if family not in ("any", "exact-discrete", "continuous", "benchmark"):
+        raise ValueError(f"family must be 'any', 'exact-discrete', 'continuous' or 'benchmark', got {show(family)}")
     if (x_kind, y_kind) == ("discrete", "continuous"):
         return laws_for(y_kind, x_kind, family, independent).map(Swapped)
     options: list[st.SearchStrategy] = []
     if (x_kind, y_kind) == ("discrete", "discrete"):
-        if family != "continuous":
+        if family in ("any", "exact-discrete"):
             options.append(discrete_laws(independent))
     elif (x_kind, y_kind) == ("continuous", "discrete"):
         if family in ("any", "exact-discrete"):
             options.append(layer_laws(independent, noise=False if family == "exact-discrete" else None))
         if family in ("any", "continuous") and not independent:
             options.append(noisy_channel_laws())
-    elif family != "exact-discrete":
-        options.append(gaussian_laws(independent))
+    else:
+        if family in ("any", "continuous"):
+            options.append(gaussian_laws(independent))
+        if family in ("continuous", "benchmark") and not independent:
+            options.append(benchmark_laws())
     return st.one_of(options) if options else st.nothing()
 
 
