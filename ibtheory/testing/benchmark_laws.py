@@ -42,7 +42,7 @@ from scipy.special import digamma, gammaln, ndtr, ndtri
 
 from .._validate import integer, real, show
 from .._validate import seed as _seed
-from .laws import Sample
+from ._sample import Sample
 
 __all__ = [
     "MultinormalLaw",

@@ -37,6 +37,11 @@ import numpy as np
 
 from .._validate import show
 from ..info import mutual_information
+from ._sample import Sample
+from .benchmark_laws import AdditiveUniformLaw as AdditiveUniformLaw  # the benchmark families, importable from here
+from .benchmark_laws import MultinormalLaw as MultinormalLaw
+from .benchmark_laws import StudentLaw as StudentLaw
+from .benchmark_laws import TransformedLaw as TransformedLaw
 
 __all__ = [
     "Sample",
@@ -59,19 +64,6 @@ def _fmt(a: np.ndarray) -> str:
     """One-line repr of an array (4 significant decimals), rows of a table on the same line."""
     text = np.array2string(np.asarray(a), precision=4, separator=", ", max_line_width=10**6)
     return " ".join(text.split())
-
-
-@dataclass(frozen=True, repr=False)
-class Sample:
-    """n paired draws: ``x`` (n, d_x), ``y`` (n, d_y); ``mi`` the true I(X;Y) in bits (None if unknown)."""
-
-    x: np.ndarray
-    y: np.ndarray
-    mi: float | None
-    recipe: str
-
-    def __repr__(self) -> str:
-        return self.recipe
 
 
 def _categorical(rng: np.random.Generator, p: np.ndarray, n: int) -> np.ndarray:
@@ -353,16 +345,3 @@ class MonotoneTransform:
         text = {"affine": f"{self.a:.4g} v + {self.b:.4g}", "cube": f"v^3 + {self.a:.4g} v",
                 "sinh": f"sinh({self.a:.4g} v)", "exp": f"exp({self.a:.4g} v)"}[self.kind]
         return f"v -> {text}"
-
-
-_BENCHMARK = ("MultinormalLaw", "StudentLaw", "AdditiveUniformLaw", "TransformedLaw")
-
-
-def __getattr__(name: str):
-    """The benchmark families, defined in :mod:`ibtheory.testing.benchmark_laws` (which imports :class:`Sample`
-    from here), are found here too: ``from ibtheory.testing.laws import StudentLaw``."""
-    if name in _BENCHMARK:
-        from . import benchmark_laws
-
-        return getattr(benchmark_laws, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
