@@ -38,7 +38,7 @@ from ibtheory.testing.benchmark import (
     run_benchmark,
     to_markdown,
 )
-from ibtheory.testing.suite import _ALL_CHECKS, check_name
+from ibtheory.testing.suite import ALL_CHECKS, check_name
 
 #: Column headings of the table, by full check name.
 HEADINGS = {
@@ -111,7 +111,7 @@ def _properties_section() -> str:
              "Tolerances are in bits; n is the sample size. From the docstrings and signatures of "
              "`ibtheory.testing.checks`.", "",
              "| column | check | holds when | defaults |", "|---|---|---|---|"]
-    for check in _ALL_CHECKS:
+    for check in ALL_CHECKS:
         func = check.func if hasattr(check, "func") else check
         doc = " ".join(inspect.getdoc(func).split("\n\n")[0].split()).replace("|", "\\|")
         lines.append(f"| {HEADINGS[check_name(check)]} | `{check_name(check)}` | {doc} | {_defaults(check)} |")

@@ -31,11 +31,20 @@ from .checks import (
     estimate,
 )
 from .report import CheckResult, EstimatorCheckError, EstimatorCheckWarning, Report
-from .suite import PROPERTIES, check_estimator, check_name, parametrize_with_checks, property_of, yield_checks
+from .suite import (
+    ALL_CHECKS,
+    PROPERTIES,
+    check_estimator,
+    check_name,
+    parametrize_with_checks,
+    property_of,
+    yield_checks,
+)
 from .tags import EstimatorTags, estimator_name, estimator_tags, get_tags
 
 __all__ = [
-    "PROPERTIES", "check_estimator", "parametrize_with_checks", "yield_checks", "check_name", "property_of",
+    "ALL_CHECKS", "PROPERTIES", "check_estimator", "parametrize_with_checks", "yield_checks", "check_name",
+    "property_of",
     "CheckResult", "Report", "EstimatorCheckError", "EstimatorCheckWarning", "EstimatorError",
     "EstimatorTags", "estimator_tags", "get_tags", "estimator_name",
     "check_non_negativity", "check_symmetry", "check_relabelling_invariance", "check_permutation_invariance",

@@ -22,9 +22,11 @@ from . import checks as _c
 from .report import CheckResult, EstimatorCheckError, EstimatorCheckWarning, Report
 from .tags import estimator_name, get_tags
 
-__all__ = ["PROPERTIES", "yield_checks", "check_name", "property_of", "check_estimator", "parametrize_with_checks"]
+__all__ = ["ALL_CHECKS", "PROPERTIES", "yield_checks", "check_name", "property_of", "check_estimator",
+           "parametrize_with_checks"]
 
-_ALL_CHECKS: tuple[Callable, ...] = (
+#: Every check of the suite, in the order they run (variants as ``functools.partial``).
+ALL_CHECKS: tuple[Callable, ...] = (
     _c.check_non_negativity,
     _c.check_symmetry,
     _c.check_relabelling_invariance,
@@ -53,7 +55,7 @@ def check_name(check: Callable) -> str:
 
 
 #: Property names, in the order the checks run.
-PROPERTIES: tuple[str, ...] = tuple(dict.fromkeys(property_of(c) for c in _ALL_CHECKS))
+PROPERTIES: tuple[str, ...] = tuple(dict.fromkeys(property_of(c) for c in ALL_CHECKS))
 
 
 def yield_checks(estimator: Callable, properties: Iterable[str] | None = None) -> Iterator[Callable]:
@@ -67,11 +69,11 @@ def yield_checks(estimator: Callable, properties: Iterable[str] | None = None) -
     get_tags(estimator)  # validates the declared capabilities
     wanted = _wanted_properties(properties)
     if wanted is not None:
-        known = set(PROPERTIES) | {check_name(c) for c in _ALL_CHECKS}
+        known = set(PROPERTIES) | {check_name(c) for c in ALL_CHECKS}
         unknown = wanted - known
         if unknown:
             raise ValueError(f"properties has unknown entries {sorted(unknown)}; choose from {list(PROPERTIES)}")
-    for check in _ALL_CHECKS:
+    for check in ALL_CHECKS:
         if wanted is None or property_of(check) in wanted or check_name(check) in wanted:
             yield check
 
@@ -154,7 +156,7 @@ def check_estimator(
         if value is not None and not isinstance(value, Mapping):
             raise ValueError(f"{arg} must be a mapping {{property: ...}} or None, got {show(value)}")
     expected = dict(expected_failed_checks or {})
-    known = set(PROPERTIES) | {check_name(c) for c in _ALL_CHECKS}
+    known = set(PROPERTIES) | {check_name(c) for c in ALL_CHECKS}
     if set(expected) - known:
         raise ValueError(f"expected_failed_checks has unknown entries {sorted(set(expected) - known)}; choose from "
                          f"{list(PROPERTIES)}")
