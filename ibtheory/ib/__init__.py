@@ -8,6 +8,7 @@ solver works on; ``ibtheory.compare`` uses it too).  Closed forms for verificati
 :mod:`ibtheory.ib.analytic`.  All information is in bits.
 """
 
+from ._hull import upper_hull
 from ._problem import Reduced, reduce
 from .certify import Certificate, certify_solution
 from .curve import (
@@ -39,4 +40,5 @@ __all__ = [
     "HARD_LABEL_EXPLANATION",
     "Reduced",
     "reduce",
+    "upper_hull",
 ]

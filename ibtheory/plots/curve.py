@@ -13,12 +13,13 @@ import xarray as xr
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
+from ..ib import curve_upper, curve_value
+
 __all__ = ["plot_ib_curve"]
 
 
 def plot_ib_curve(curve: xr.Dataset, title: str | None = None, n_slopes: int = 4) -> Figure:
     """Plot a Dataset from :func:`ibtheory.ib.ib_curve`; returns the Figure (Agg backend, nothing shown)."""
-    from ..ib import curve_upper, curve_value
 
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1.3, 1]})
     beta = curve["beta"].values

@@ -39,6 +39,9 @@ from collections.abc import Callable
 import numpy as np
 
 from .._validate import show
+from ..estimators import binned_information, ensemble_information, kde_information
+from ..estimators.ksg import ksg
+from ..estimators.plugin import plugin_mi
 
 __all__ = ["layer_estimator", "labels_channel", "ensemble_estimator", "package_estimators"]
 
@@ -102,7 +105,6 @@ def ensemble_estimator(repeats: int = 4, n_bins: int = 30, limits: tuple[float, 
     >>> round(est(np.array([[-0.6], [-0.1], [0.1], [0.6]]), np.array([0, 0, 1, 1])), 6)   # 1 - h(1/4)
     0.188722
     """
-    from ..estimators import ensemble_information
 
     if int(repeats) != repeats or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {show(repeats)}")
@@ -128,9 +130,6 @@ def package_estimators() -> dict[str, Callable]:
     bins on [-1, 1]; one sample set is one network, R = 1, where it must equal binning) and pooled over R = 4
     shifted copies of the layer (:func:`ensemble_estimator`); plug-in; KSG (k = 3).
     """
-    from ..estimators import binned_information, ensemble_information, kde_information
-    from ..estimators.ksg import ksg
-    from ..estimators.plugin import plugin_mi
 
     def ensemble_one_network(activations, p_x, p_y_given_x, **options):
         return ensemble_information(activations[None], p_x, p_y_given_x, **options)

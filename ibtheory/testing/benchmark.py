@@ -45,7 +45,11 @@ import xarray as xr
 
 from .._validate import integer, real
 from .._validate import seed as _seed
+from ..estimators import binned_codes
+from ..estimators.kde import pairwise_mixture_information
+from ..estimators.plugin import plugin_mi
 from ._search import EstimatorError, estimate
+from .adapters import package_estimators
 from .benchmark_laws import AdditiveUniformLaw, MultinormalLaw, StudentLaw, TransformedLaw
 
 __all__ = ["benchmark_tasks", "standardise", "binned_pair_mi", "kde_pair_mi", "pair_estimators",
@@ -95,8 +99,6 @@ def binned_pair_mi(x: np.ndarray, y: np.ndarray, n_bins: int = 30, limits=(-1.0,
                    scheme: str = "width") -> float:
     """Plug-in I(B(X); B(Y)) in bits, B the binning of :func:`~ibtheory.estimators.binned_codes` applied to x (n, d_x)
     and to y (n, d_y) separately (a state = the bins of all coordinates); the histogram estimator of I(X;Y)."""
-    from ..estimators import binned_codes
-    from ..estimators.plugin import plugin_mi
 
     return plugin_mi(binned_codes(x, n_bins, limits, scheme), binned_codes(y, n_bins, limits, scheme))
 
@@ -109,8 +111,6 @@ def _mixture_terms(v: np.ndarray, scales: tuple[float, ...]) -> np.ndarray:
     few results are kept (keyed by the bytes of v), so the KDE variants share one pass over the same sample."""
     key = (hashlib.blake2b(v.tobytes(), digest_size=16).hexdigest(), v.shape, scales)
     if key not in _KDE_CACHE:
-        from ..estimators.kde import pairwise_mixture_information
-
         if len(_KDE_CACHE) >= 6:
             _KDE_CACHE.pop(next(iter(_KDE_CACHE)))
         w = torch.full((1, v.shape[0]), 1.0 / v.shape[0], dtype=torch.float64)
@@ -160,7 +160,6 @@ def _tagged(func: functools.partial, name: str) -> Callable:
 def pair_estimators() -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
     """Each package estimator's form for two continuous arguments, ``estimator(x, y) -> bits``, keyed by its name in
     :func:`~ibtheory.testing.adapters.package_estimators` (those with none: :func:`pair_not_applicable`)."""
-    from .adapters import package_estimators
 
     out: dict[str, Callable] = {}
     for name, est in package_estimators().items():
@@ -187,7 +186,6 @@ def _kde(x, y, noise_var, form):
 
 def pair_not_applicable() -> dict[str, str]:
     """Why a package estimator has no form for two continuous arguments, by name."""
-    from .adapters import package_estimators
 
     have = pair_estimators()
     reasons = {}
