@@ -20,8 +20,7 @@ import time
 import numpy as np
 
 from ibtheory import tasks
-from ibtheory.ib import default_betas, ib_curve, solve
-from ibtheory.ib import reduce
+from ibtheory.ib import default_betas, ib_curve, reduce, solve
 
 
 def plain_ib(p_xy: np.ndarray, betas: np.ndarray, n_t: int = 50, tol: float = 1e-9, max_iter: int = 2000,

@@ -111,15 +111,7 @@ def accuracy_kramers(n: int, figures: Path | None) -> None:
 
 
 def accuracy_sgd(figures: Path | None) -> None:
-    from ibtheory.dynamics import (
-        empirical_covariance,
-        gradient_covariance,
-        linear_regression_gradients,
-        lyapunov_covariance,
-        minibatch_covariance,
-        relative_frobenius,
-        sgd_linear_regression,
-    )
+    from ibtheory import dynamics as dyn
 
     rng = np.random.default_rng(0)
     n, d = 256, 3
@@ -127,16 +119,16 @@ def accuracy_sgd(figures: Path | None) -> None:
     y = x @ np.array([1.0, -0.5, 0.25]) + 0.5 * rng.normal(size=n)
     h = x.T @ x / n
     w_min = np.linalg.solve(h, x.T @ y / n)
-    c = gradient_covariance(linear_regression_gradients(x, y, w_min))
+    c = dyn.gradient_covariance(dyn.linear_regression_gradients(x, y, w_min))
     print("== SGD on linear regression (n 256, d 3): stationary covariance vs Lyapunov (relative Frobenius)")
     for lr, batch in ((0.02, 16), (0.05, 8), (0.1, 4), (0.2, 4)):
-        c_b = minibatch_covariance(c, batch)
-        ds = sgd_linear_regression(x, y, lr, batch, n_steps=1000, n_chains=5000, w0=w_min, burn_in=int(20 / lr),
+        c_b = dyn.minibatch_covariance(c, batch)
+        ds = dyn.sgd_linear_regression(x, y, lr, batch, n_steps=1000, n_chains=5000, w0=w_min, burn_in=int(20 / lr),
                                    every=int(2 / lr), seed=1)
-        emp = empirical_covariance(ds["w"].values)
-        cont, disc = lyapunov_covariance(h, c_b, lr), lyapunov_covariance(h, c_b, lr, discrete=True)
-        print(f"lr {lr:4.2f} B {batch:2d}: vs continuous {relative_frobenius(emp, cont):.3f}, vs discrete "
-              f"{relative_frobenius(emp, disc):.3f}  (lr lambda_max(H) = {lr * np.linalg.eigvalsh(h).max():.3f})")
+        emp = dyn.empirical_covariance(ds["w"].values)
+        cont, disc = dyn.lyapunov_covariance(h, c_b, lr), dyn.lyapunov_covariance(h, c_b, lr, discrete=True)
+        print(f"lr {lr:4.2f} B {batch:2d}: vs continuous {dyn.relative_frobenius(emp, cont):.3f}, vs discrete "
+              f"{dyn.relative_frobenius(emp, disc):.3f}  (lr lambda_max(H) = {lr * np.linalg.eigvalsh(h).max():.3f})")
         if figures is not None and lr == 0.05:
             from ibtheory.plots.langevin import sgd_vs_lyapunov
 

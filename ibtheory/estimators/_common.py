@@ -12,11 +12,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..info import validate_conditional, validate_distribution
+from ..info import LN2, validate_conditional, validate_distribution
 
 __all__ = ["validate_activations", "validate_layer_inputs", "information_of_runs"]
 
-_LN2 = np.log(2.0)
 
 
 def validate_activations(activations: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +105,7 @@ def information_of_runs(
     xi = x_index.ravel()
     p_joint = p_x[:, None] * p_y_given_x
     p_y = p_joint.sum(axis=0)
-    h_y = -np.sum(p_y[p_y > 0] * np.log(p_y[p_y > 0])) / _LN2
+    h_y = -np.sum(p_y[p_y > 0] * np.log(p_y[p_y > 0])) / LN2
     p_t = np.add.reduceat(p_x[xi], starts)
     p_ty = np.add.reduceat(p_joint[xi], starts, axis=0)
     row = np.repeat(np.arange(g), n_states)
@@ -120,4 +119,4 @@ def _entropy_by_row(p: np.ndarray, row: np.ndarray, g: int) -> np.ndarray:
     """Entropy in bits of the cells ``p`` grouped by ``row`` (g groups), 0 log 0 = 0."""
     pos = p > 0
     q = p[pos]
-    return -np.bincount(row[pos], weights=q * np.log(q), minlength=g) / _LN2
+    return -np.bincount(row[pos], weights=q * np.log(q), minlength=g) / LN2

@@ -31,7 +31,6 @@ from .binning import _bin_indices, _check_options, _pack, _sorted_states
 
 __all__ = ["EnsembleResult", "ensemble_information"]
 
-_LN2 = np.log(2.0)
 
 
 @dataclass(frozen=True)

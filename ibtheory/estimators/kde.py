@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._validate import integer, real
+from ..info import LN2
 from ._common import validate_layer_inputs
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["KDEResult", "kde_information", "pairwise_mixture_information"]
 
-_LN2 = np.log(2.0)
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def kde_information(
     keep = p_y > 0
     weights = np.vstack([px[None, :], (p_joint[:, keep] / p_y[keep]).T])  # (1 + n_y', n_x)
     scales = (1.0 / (2 * noise_var), 1.0 / (8 * noise_var))
-    res = pairwise_mixture_information(centres, torch.from_numpy(weights), scales, block).numpy() / _LN2
+    res = pairwise_mixture_information(centres, torch.from_numpy(weights), scales, block).numpy() / LN2
     i_xt = res[:, 0]  # (S, G)
     i_ty = res[:, 0] - np.einsum("y,syg->sg", p_y[keep], res[:, 1:])
     shape = lambda v: np.clip(v, 0.0, None).reshape(lead)  # noqa: E731

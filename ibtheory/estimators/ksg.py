@@ -34,9 +34,10 @@ from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 from scipy.special import digamma
 
+from ..info import LN2
+
 __all__ = ["ksg"]
 
-_LN2 = np.log(2.0)
 
 
 def _as_samples(v: ArrayLike, name: str) -> np.ndarray:
@@ -85,7 +86,7 @@ def ksg(x: ArrayLike, y: ArrayLike, k: int = 3, jitter: float = 0.0, seed: int =
     eps = cKDTree(joint).query(joint, k=int(k) + 1, p=np.inf)[0][:, -1]
     n_x, n_y = _count_within(xs, eps), _count_within(ys, eps)
     nats = digamma(int(k)) + digamma(n) - np.mean(digamma(n_x + 1) + digamma(n_y + 1))
-    return float(nats / _LN2)
+    return float(nats / LN2)
 
 
 ksg.x_kind = "continuous"

@@ -44,6 +44,7 @@ from .. import store
 from .._validate import integer, show
 from ..estimators import RUN_SCHEMA, binning_options
 from ..estimators.registry import ESTIMATORS, check_names, measure
+from ..info import LN2
 from ..tasks import conditional
 from . import data
 from .loop import Snapshot, TrainConfig, _checked, check_finite_parameters
@@ -51,7 +52,6 @@ from .model import ACTIVATIONS, init_weights
 
 __all__ = ["BatchedConvNet", "iter_conv_training", "train_conv", "image_shape", "conv_estimators"]
 
-_LN2 = math.log(2.0)
 
 
 def conv_estimators() -> tuple[str, ...]:
@@ -227,7 +227,7 @@ def iter_conv_training(task: xr.Dataset, config: TrainConfig, channels: Sequence
             chunks = [model(x_all[s:s + eval_batch].T[None].expand(R, -1, -1)) for s in range(0, n_x, eval_batch)]
             acts = [torch.cat([c[i] for c in chunks], dim=2).transpose(1, 2) for i in range(len(chunks[0]))]
             logp = torch.log_softmax(acts[-1], dim=-1)  # (R, n_x, n_y)
-            ce = -torch.take_along_dim(logp, y_all[..., None], dim=-1)[..., 0] / _LN2
+            ce = -torch.take_along_dim(logp, y_all[..., None], dim=-1)[..., 0] / LN2
             correct = (logp.argmax(dim=-1) == y_all).to(dtype)
             wn = np.stack([w.detach().double().reshape(R, -1).norm(dim=1).cpu().numpy() for w in model.weights])
         if acc is None:

@@ -35,6 +35,7 @@ import xarray as xr
 
 from .._validate import integer, real, show
 from .._validate import seed as seed_value
+from ..info import LN2
 from ..tasks import conditional
 from . import data
 from .model import ACTIVATIONS, BatchedMLP, init_weights
@@ -42,7 +43,6 @@ from .model import ACTIVATIONS, BatchedMLP, init_weights
 __all__ = ["TrainConfig", "Snapshot", "TrainingDiverged", "iter_training", "OPTIMIZERS", "DTYPES"]
 
 OPTIMIZERS = ("adam", "sgd")
-_LN2 = math.log(2.0)
 
 
 DTYPES = ("float32", "float64")
@@ -352,7 +352,7 @@ def _snapshot(epoch, model, opt, step, x_all, labels, mask, grads) -> Snapshot:
     with torch.no_grad():
         acts = [a.transpose(1, 2) for a in model(x_all.T.expand(R, *x_all.T.shape))]  # (R, n_x, width)
         logp = torch.log_softmax(acts[-1], dim=-1)
-        ce = -torch.take_along_dim(logp, labels[..., None], dim=-1)[..., 0] / _LN2
+        ce = -torch.take_along_dim(logp, labels[..., None], dim=-1)[..., 0] / LN2
         correct = (logp.argmax(dim=-1) == labels).to(logp.dtype)
         m = mask.to(logp.dtype)
         n_tr, n_te = m.sum(1), (1 - m).sum(1)

@@ -30,7 +30,7 @@ import numpy as np
 import xarray as xr
 
 from .._validate import show
-from ..info import entropy_rows
+from ..info import LN2, entropy_rows
 
 __all__ = [
     "Field", "TaskKind", "NoSplit", "CountSplit", "RangeSplit", "register_kind", "get_kind", "kind_names",
@@ -317,7 +317,7 @@ def plugin_mi(config: dict, seed: int) -> xr.Dataset:
         {
             "I_plugin": ("repeat", np.maximum(i_hat, 0.0), {**bits, "long_name": "plug-in estimate of I(X;Y)"}),
             "I_exact": ((), exact, {**bits, "long_name": "I(X;Y) = 1 - h2(p)"}),
-            "bias_miller_madow": ((), 1.0 / (2 * n * np.log(2.0)), {**bits, "long_name": "1/(2 n ln 2)"}),
+            "bias_miller_madow": ((), 1.0 / (2 * n * LN2), {**bits, "long_name": "1/(2 n ln 2)"}),
         },
         coords={"repeat": np.arange(repeats)},
     )

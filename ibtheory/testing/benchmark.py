@@ -48,6 +48,7 @@ from .._validate import seed as _seed
 from ..estimators import binned_codes
 from ..estimators.kde import pairwise_mixture_information
 from ..estimators.plugin import plugin_mi
+from ..info import LN2
 from ._search import EstimatorError, estimate
 from .adapters import package_estimators
 from .benchmark_laws import AdditiveUniformLaw, MultinormalLaw, StudentLaw, TransformedLaw
@@ -55,7 +56,6 @@ from .benchmark_laws import AdditiveUniformLaw, MultinormalLaw, StudentLaw, Tran
 __all__ = ["benchmark_tasks", "standardise", "binned_pair_mi", "kde_pair_mi", "pair_estimators",
            "pair_not_applicable", "run_benchmark", "failure_modes", "to_markdown"]
 
-_LN2 = np.log(2.0)
 
 
 def benchmark_tasks() -> dict[str, object]:
@@ -147,7 +147,7 @@ def kde_pair_mi(x: np.ndarray, y: np.ndarray, noise_var: float = 0.1, form: str 
     scales = tuple(s for v in variances for s in (1 / (2 * v), 1 / (8 * v)))
     pick = scales.index(1 / (2 * noise_var) if form == "KL" else 1 / (8 * noise_var))
     terms = [_mixture_terms(v, scales)[pick] for v in (xs, ys, np.hstack([xs, ys]))]
-    return float((terms[0] + terms[1] - terms[2]) / _LN2)
+    return float((terms[0] + terms[1] - terms[2]) / LN2)
 
 
 def _tagged(func: functools.partial, name: str) -> Callable:

@@ -148,11 +148,31 @@ def _check_draw(n, seed) -> tuple[int, np.random.Generator]:
     return integer(n, "n", 1), np.random.default_rng(_seed(seed))
 
 
-def _sample(law, x: np.ndarray, y: np.ndarray, n: int, seed: int) -> Sample:
+def law_sample(law, x: np.ndarray, y: np.ndarray, n: int, seed: int) -> Sample:
+    """The Sample (x, y) that ``law.sample(n, seed)`` drew, with the law's I* and the recipe to draw it again."""
     return Sample(x, y, law.mi, f"{law!r}.sample(n={n}, seed={seed})")
 
 
-@dataclass(frozen=True, repr=False)
+def law_class(x_kind: str, y_kind: str):
+    """Class decorator of a sampling law: a frozen dataclass (its own __repr__) with class attributes
+    ``x_kind`` and ``y_kind`` ("discrete" or "continuous"; not dataclass fields)."""
+
+    def make(cls):
+        cls.x_kind, cls.y_kind = x_kind, y_kind
+        return dataclass(frozen=True, repr=False)(cls)
+
+    return make
+
+
+def _set_structure(law) -> None:
+    """Validate and normalise ``dim_x``, ``dim_y`` and ``strength`` of a frozen law with a ``structure``."""
+    dx, dy, c = _check_structure(law.dim_x, law.dim_y, law.structure, law.strength)
+    object.__setattr__(law, "dim_x", dx)
+    object.__setattr__(law, "dim_y", dy)
+    object.__setattr__(law, "strength", c)
+
+
+@law_class("continuous", "continuous")
 class MultinormalLaw:
     """(X, Y) ~ N(0, S) in R^(d_x + d_y) with S = ``structured_matrix(dim_x, dim_y, structure, strength)``."""
 
@@ -160,14 +180,9 @@ class MultinormalLaw:
     dim_y: int
     structure: str = "dense"
     strength: float = 0.5
-    x_kind = "continuous"
-    y_kind = "continuous"
 
     def __post_init__(self) -> None:
-        dx, dy, c = _check_structure(self.dim_x, self.dim_y, self.structure, self.strength)
-        object.__setattr__(self, "dim_x", dx)
-        object.__setattr__(self, "dim_y", dy)
-        object.__setattr__(self, "strength", c)
+        _set_structure(self)
 
     @property
     def covariance(self) -> np.ndarray:
@@ -181,13 +196,13 @@ class MultinormalLaw:
     def sample(self, n: int, seed: int) -> Sample:
         n, rng = _check_draw(n, seed)
         z = rng.standard_normal((n, self.dim_x + self.dim_y)) @ np.linalg.cholesky(self.covariance).T
-        return _sample(self, z[:, : self.dim_x], z[:, self.dim_x:], n, seed)
+        return law_sample(self, z[:, : self.dim_x], z[:, self.dim_x:], n, seed)
 
     def __repr__(self) -> str:
         return f"MultinormalLaw({self.dim_x}, {self.dim_y}, {self.structure!r}, {self.strength:.4g})"
 
 
-@dataclass(frozen=True, repr=False)
+@law_class("continuous", "continuous")
 class StudentLaw:
     """Multivariate t: (X, Y) = Z / sqrt(W / df), Z ~ N(0, S) (S of ``structure``), W ~ chi2_df shared by x and y.
 
@@ -200,14 +215,9 @@ class StudentLaw:
     df: float
     structure: str = "identity"
     strength: float = 0.0
-    x_kind = "continuous"
-    y_kind = "continuous"
 
     def __post_init__(self) -> None:
-        dx, dy, c = _check_structure(self.dim_x, self.dim_y, self.structure, self.strength)
-        object.__setattr__(self, "dim_x", dx)
-        object.__setattr__(self, "dim_y", dy)
-        object.__setattr__(self, "strength", c)
+        _set_structure(self)
         object.__setattr__(self, "df", real(self.df, "df", 0.0, low_open=True))
 
     @property
@@ -224,21 +234,19 @@ class StudentLaw:
         n, rng = _check_draw(n, seed)
         z = rng.standard_normal((n, self.dim_x + self.dim_y)) @ np.linalg.cholesky(self.dispersion).T
         t = z / np.sqrt(rng.chisquare(self.df, n) / self.df)[:, None]
-        return _sample(self, t[:, : self.dim_x], t[:, self.dim_x:], n, seed)
+        return law_sample(self, t[:, : self.dim_x], t[:, self.dim_x:], n, seed)
 
     def __repr__(self) -> str:
         return f"StudentLaw({self.dim_x}, {self.dim_y}, df={self.df:g}, {self.structure!r}, {self.strength:.4g})"
 
 
-@dataclass(frozen=True, repr=False)
+@law_class("continuous", "continuous")
 class AdditiveUniformLaw:
     """X ~ U(0, 1), Y = X + N with N ~ U(-epsilon, epsilon) independent of X; x and y of shape (n, 1)."""
 
     epsilon: float
     dim_x = 1
     dim_y = 1
-    x_kind = "continuous"
-    y_kind = "continuous"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "epsilon", real(self.epsilon, "epsilon", 0.0, low_open=True))
@@ -250,7 +258,7 @@ class AdditiveUniformLaw:
     def sample(self, n: int, seed: int) -> Sample:
         n, rng = _check_draw(n, seed)
         x = rng.random((n, 1))
-        return _sample(self, x, x + rng.uniform(-self.epsilon, self.epsilon, (n, 1)), n, seed)
+        return law_sample(self, x, x + rng.uniform(-self.epsilon, self.epsilon, (n, 1)), n, seed)
 
     def __repr__(self) -> str:
         return f"AdditiveUniformLaw(epsilon={self.epsilon:.4g})"
@@ -308,7 +316,7 @@ def _spiral(v: np.ndarray, side: str, speed: float, inverse: bool = False) -> np
     return out
 
 
-@dataclass(frozen=True, repr=False)
+@law_class("continuous", "continuous")
 class TransformedLaw:
     """``law`` with x -> f(x) and y -> g(y), f and g diffeomorphisms, so I(f(X); g(Y)) = I(X;Y) = ``law.mi``.
 
@@ -327,8 +335,6 @@ class TransformedLaw:
     law: object
     kind: str
     speed: float = 1.0
-    x_kind = "continuous"
-    y_kind = "continuous"
 
     def __post_init__(self) -> None:
         if self.kind not in TRANSFORMS:

@@ -117,20 +117,28 @@ def _any_law(estimator) -> tuple[st.SearchStrategy, list]:
     return laws, canon.canonical_laws(xk, yk) + canon.canonical_laws(xk, yk, independent=True)
 
 
-def check_non_negativity(name, estimator, *, bias: float = 0.1, n: int = 200, max_examples: int = 10,
-                         shrink: bool = True) -> CheckResult:
-    """I >= -bias on dependent and independent laws at n samples (mutual information is never negative)."""
-    laws, canonical = _any_law(estimator)
+def _on_samples(name, estimator, prop: str, laws: st.SearchStrategy, canonical: list, observe, *, n: int,
+                tolerance: str, max_examples: int, shrink: bool) -> CheckResult:
+    """Check ``prop`` on examples (law, seed): ``observe(law.sample(n, seed))`` -> Obs; the canonical laws at seed 0."""
 
     def evaluate(ex):
         law, seed = ex
-        s = law.sample(n, seed)
+        return observe(law.sample(n, seed))
+
+    return run_property(name, estimator, _name(prop), prop, st.tuples(laws, seeds()), evaluate, tolerance,
+                        max_examples, shrink, n=n, examples=[(law, 0) for law in canonical])
+
+
+def check_non_negativity(name, estimator, *, bias: float = 0.1, n: int = 200, max_examples: int = 10,
+                         shrink: bool = True) -> CheckResult:
+    """I >= -bias on dependent and independent laws at n samples (mutual information is never negative)."""
+
+    def observe(s):
         i = estimate(estimator, s.x, s.y)
         return Obs(-i, bias, f"I = {i:.4g} bits", f"I >= {-bias:g} bits")
 
-    return run_property(name, estimator, _name("non_negativity"), "non_negativity", st.tuples(laws, seeds()),
-                        evaluate, f"bias {bias:g} bits at n = {n}", max_examples, shrink, n=n,
-                        examples=[(law, 0) for law in canonical])
+    return _on_samples(name, estimator, "non_negativity", *_any_law(estimator), observe, n=n,
+                       tolerance=f"bias {bias:g} bits at n = {n}", max_examples=max_examples, shrink=shrink)
 
 
 def check_symmetry(name, estimator, *, atol: float = 1e-6, n: int = 300, max_examples: int = 10,
@@ -139,16 +147,13 @@ def check_symmetry(name, estimator, *, atol: float = 1e-6, n: int = 300, max_exa
     xk, yk = _kinds(estimator)
     if why := not_applicable("symmetry", xk, yk):
         return _skip(name, estimator, _name("symmetry"), "symmetry", why)
-    laws, canonical = _any_law(estimator)
 
-    def evaluate(ex):
-        law, seed = ex
-        s = law.sample(n, seed)
+    def observe(s):
         a, b = estimate(estimator, s.x, s.y), estimate(estimator, s.y, s.x)
         return Obs(abs(a - b), atol, f"I(x,y) = {a:.6g}, I(y,x) = {b:.6g} bits", "equal values")
 
-    return run_property(name, estimator, _name("symmetry"), "symmetry", st.tuples(laws, seeds()), evaluate,
-                        f"{atol:g} bits", max_examples, shrink, n=n, examples=[(law, 0) for law in canonical])
+    return _on_samples(name, estimator, "symmetry", *_any_law(estimator), observe, n=n, tolerance=f"{atol:g} bits",
+                       max_examples=max_examples, shrink=shrink)
 
 
 def _recode(v: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -248,18 +253,14 @@ def check_entropy_bound(name, estimator, *, atol: float = 1e-6, n: int = 300, ma
     xk, yk = _kinds(estimator)
     if why := not_applicable("entropy_bound", xk, yk):
         return _skip(name, estimator, _name("entropy_bound"), "entropy_bound", why)
-    laws, canonical = _any_law(estimator)
 
-    def evaluate(ex):
-        law, seed = ex
-        s = law.sample(n, seed)
+    def observe(s):
         h = min(_empirical_entropy(v) for v, k in ((s.x, xk), (s.y, yk)) if k == "discrete") + 0.0
         i = estimate(estimator, s.x, s.y)
         return Obs(i - h, atol, f"I = {i:.6g} bits", f"I <= H = {h:.6g} bits (empirical entropy)")
 
-    return run_property(name, estimator, _name("entropy_bound"), "entropy_bound", st.tuples(laws, seeds()),
-                        evaluate, f"{atol:g} bits", max_examples, shrink, n=n,
-                        examples=[(law, 0) for law in canonical])
+    return _on_samples(name, estimator, "entropy_bound", *_any_law(estimator), observe, n=n,
+                       tolerance=f"{atol:g} bits", max_examples=max_examples, shrink=shrink)
 
 
 def check_data_processing(name, estimator, *, atol: float = 0.1, n: int = 500, max_examples: int = 10,
@@ -293,33 +294,26 @@ def check_independence(name, estimator, *, atol: float = 0.1, n: int = 1000, max
     """|I| <= atol for samples of independent X and Y (true I = 0)."""
     xk, yk = _kinds(estimator)
 
-    def evaluate(ex):
-        law, seed = ex
-        s = law.sample(n, seed)
+    def observe(s):
         i = estimate(estimator, s.x, s.y)
         return Obs(abs(i), atol, f"I = {i:.4g} bits", "I = 0")
 
-    return run_property(name, estimator, _name("independence"), "independence",
-                        st.tuples(laws_for(xk, yk, independent=True), seeds()), evaluate, f"{atol:g} bits at n = {n}",
-                        max_examples, shrink, n=n,
-                        examples=[(law, 0) for law in canon.canonical_laws(xk, yk, independent=True)])
+    return _on_samples(name, estimator, "independence", laws_for(xk, yk, independent=True),
+                       canon.canonical_laws(xk, yk, independent=True), observe, n=n,
+                       tolerance=f"{atol:g} bits at n = {n}", max_examples=max_examples, shrink=shrink)
 
 
 def _agreement(prop, family, name, estimator, atol, n, max_examples, shrink) -> CheckResult:
     xk, yk = _kinds(estimator)
     if why := not_applicable(prop, xk, yk):
         return _skip(name, estimator, _name(prop), prop, why)
-    laws = laws_for(xk, yk, family)
 
-    def evaluate(ex):
-        law, seed = ex
-        s = law.sample(n, seed)
+    def observe(s):
         i = estimate(estimator, s.x, s.y)
         return Obs(abs(i - s.mi), atol, f"I = {i:.4g} bits", f"I* = {s.mi:.4g} bits")
 
-    return run_property(name, estimator, _name(prop), prop, st.tuples(laws, seeds()), evaluate,
-                        f"{atol:g} bits at n = {n}", max_examples, shrink, n=n,
-                        examples=[(law, 0) for law in canon.canonical_laws(xk, yk, family)])
+    return _on_samples(name, estimator, prop, laws_for(xk, yk, family), canon.canonical_laws(xk, yk, family),
+                       observe, n=n, tolerance=f"{atol:g} bits at n = {n}", max_examples=max_examples, shrink=shrink)
 
 
 def check_exact_agreement(name, estimator, *, atol: float = 0.1, n: int = 2000, max_examples: int = 10,

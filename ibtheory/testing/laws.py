@@ -31,7 +31,7 @@ References
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,6 +42,7 @@ from .benchmark_laws import AdditiveUniformLaw as AdditiveUniformLaw  # the benc
 from .benchmark_laws import MultinormalLaw as MultinormalLaw
 from .benchmark_laws import StudentLaw as StudentLaw
 from .benchmark_laws import TransformedLaw as TransformedLaw
+from .benchmark_laws import law_class, law_sample
 
 __all__ = [
     "Sample",
@@ -72,13 +73,11 @@ def _categorical(rng: np.random.Generator, p: np.ndarray, n: int) -> np.ndarray:
     return np.minimum(np.searchsorted(c / c[-1], rng.random(n), side="right"), p.size - 1)
 
 
-@dataclass(frozen=True, repr=False)
+@law_class("discrete", "discrete")
 class DiscreteLaw:
     """(X, Y) ~ p_xy (n_x, n_y); codes 0..n_x-1 and 0..n_y-1 as (n, 1) integer arrays."""
 
     p_xy: np.ndarray
-    x_kind: str = field(default="discrete", init=False)
-    y_kind: str = field(default="discrete", init=False)
 
     @property
     def mi(self) -> float:
@@ -89,7 +88,7 @@ class DiscreteLaw:
         p = self.p_xy / self.p_xy.sum()
         cells = _categorical(rng, p.ravel(), n)
         x, y = np.divmod(cells, p.shape[1])
-        return Sample(x[:, None], y[:, None], self.mi, f"{self!r}.sample(n={n}, seed={seed})")
+        return law_sample(self, x[:, None], y[:, None], n, seed)
 
     def __repr__(self) -> str:
         return f"DiscreteLaw(p_xy={_fmt(self.p_xy)})"
@@ -100,7 +99,7 @@ def _patterns(bits: int) -> np.ndarray:
     return ((r >> (bits - 1 - np.arange(bits))[None, :]) & 1).astype(np.float64)
 
 
-@dataclass(frozen=True, repr=False)
+@law_class("continuous", "discrete")
 class LayerLaw:
     """Layer-like activations of a discrete input: X ~ p_x over the 2^bits bit patterns, Y ~ p(y|x), and
     T = tanh(gain * pattern(X) @ W + b) + noise * Z, Z standard normal (n, units).
@@ -114,8 +113,6 @@ class LayerLaw:
     bias: np.ndarray
     gain: float = 1.0
     noise: float = 0.0
-    x_kind: str = field(default="continuous", init=False)
-    y_kind: str = field(default="discrete", init=False)
 
     def activations(self) -> np.ndarray:
         """The noiseless activation of every pattern, shape (2^bits, units)."""
@@ -140,7 +137,7 @@ class LayerLaw:
         t = self.activations()[xi]
         if self.noise > 0:
             t = t + self.noise * rng.standard_normal(t.shape)
-        return Sample(t, y[:, None], self.mi, f"{self!r}.sample(n={n}, seed={seed})")
+        return law_sample(self, t, y[:, None], n, seed)
 
     def __repr__(self) -> str:
         return (f"LayerLaw(p_xy={_fmt(self.p_xy)}, weights={_fmt(self.weights)}, bias={_fmt(self.bias)}, "
@@ -168,15 +165,13 @@ def noisy_channel_mi_bits(p_y: np.ndarray, mu: np.ndarray, sigma: float, grid: i
     return float(max(np.trapezoid(integrand, u) / _LN2, 0.0))
 
 
-@dataclass(frozen=True, repr=False)
+@law_class("continuous", "discrete")
 class NoisyChannelLaw:
     """Additive Gaussian noise channel read through a tanh unit: Y ~ p_y, T = tanh(mu_Y + sigma Z), shape (n, 1)."""
 
     p_y: np.ndarray
     mu: np.ndarray
     sigma: float
-    x_kind: str = field(default="continuous", init=False)
-    y_kind: str = field(default="discrete", init=False)
 
     @property
     def mi(self) -> float:
@@ -186,7 +181,7 @@ class NoisyChannelLaw:
         rng = np.random.default_rng(seed)
         y = _categorical(rng, self.p_y / self.p_y.sum(), n)
         t = np.tanh(self.mu[y] + self.sigma * rng.standard_normal(n))
-        return Sample(t[:, None], y[:, None], self.mi, f"{self!r}.sample(n={n}, seed={seed})")
+        return law_sample(self, t[:, None], y[:, None], n, seed)
 
     def __repr__(self) -> str:
         return f"NoisyChannelLaw(p_y={_fmt(self.p_y)}, mu={_fmt(self.mu)}, sigma={self.sigma:.4g})"
@@ -202,13 +197,11 @@ def gaussian_mi_bits(rho: np.ndarray) -> float:
     return float(-0.5 * np.sum(np.log1p(-(r**2))) / _LN2)
 
 
-@dataclass(frozen=True, repr=False)
+@law_class("continuous", "continuous")
 class GaussianLaw:
     """X, Y in R^d, X_i = Z_i, Y_i = rho_i Z_i + sqrt(1 - rho_i^2) Z'_i, all Z independent standard normal."""
 
     rho: np.ndarray
-    x_kind: str = field(default="continuous", init=False)
-    y_kind: str = field(default="continuous", init=False)
 
     @property
     def dim_x(self) -> int:
@@ -226,7 +219,7 @@ class GaussianLaw:
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((2, n, self.rho.size))
         y = self.rho * z[0] + np.sqrt(1 - self.rho**2) * z[1]
-        return Sample(z[0], y, self.mi, f"{self!r}.sample(n={n}, seed={seed})")
+        return law_sample(self, z[0], y, n, seed)
 
     def __repr__(self) -> str:
         return f"GaussianLaw(rho={_fmt(self.rho)})"
