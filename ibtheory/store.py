@@ -31,7 +31,8 @@ import xarray as xr
 
 from ._version import __version__
 
-__all__ = ["DIMS", "provenance", "with_provenance", "save", "load", "config_of", "remove_stale_temporaries",
+__all__ = ["DIMS", "provenance", "with_provenance", "without_attrs", "save", "load", "config_of",
+           "remove_stale_temporaries",
            "__version__"]
 
 #: The named dimensions results use (docs/conventions.md), plus ``sample`` for drawn data sets.
@@ -78,6 +79,14 @@ def provenance(config: dict | None = None, seed: int | None = None) -> dict[str,
         "seed": -1 if seed is None else int(seed),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def without_attrs(ds: xr.Dataset) -> xr.Dataset:
+    """A shallow copy of ``ds`` without its Dataset attributes (provenance, creation time, configuration), variable
+    attributes such as units kept: two runs of the same computation compare ``identical`` this way."""
+    out = ds.copy()
+    out.attrs = {}
+    return out
 
 
 def with_provenance(ds: xr.Dataset, config: dict | None = None, seed: int | None = None) -> xr.Dataset:

@@ -6,18 +6,12 @@ import signal
 import pytest
 import xarray as xr
 
-from ibtheory import runner
+from ibtheory import runner, store
 
 pytest.importorskip("distributed")
 
 GRID = {"kind": "plugin_mi", "seed": 4, "fixed": {"repeats": 6, "repeats_per_task": 3},
         "axes": {"p": [0.05, 0.25], "n": [30, 300]}}
-
-
-def _data(ds: xr.Dataset) -> xr.Dataset:
-    out = ds.copy()
-    out.attrs = {}
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +26,7 @@ def test_local_cluster_matches_in_process(tmp_path, cluster):
     res = runner.run_sweep(GRID, tmp_path / "dask", cluster, progress=False)
     assert not res.failures
     assert len({e.worker for e in res.events}) == 2, "both workers should have run tasks"
-    xr.testing.assert_identical(_data(ref), _data(res.dataset))
+    xr.testing.assert_identical(store.without_attrs(ref), store.without_attrs(res.dataset))
     # connecting to the same scheduler by address works too, and a re-run skips everything
     with runner.Dask(address=cluster.cluster.scheduler_address) as remote:
         assert remote.workers == 2
@@ -63,7 +57,8 @@ def test_killed_worker_mid_run_loses_nothing(tmp_path, cluster):
     assert merged.attrs["tasks_missing"] == len(failed)
     finished = [e.spec.point for e in done]
     for point in finished:  # every finished task equals the in-process numbers (delay_s does not change them)
-        xr.testing.assert_identical(_data(ref.sel(point))["I_plugin"], _data(merged.sel(point))["I_plugin"])
+        xr.testing.assert_identical(store.without_attrs(ref.sel(point))["I_plugin"],
+                                    store.without_attrs(merged.sel(point))["I_plugin"])
     assert not failed, f"dask did not retry the lost tasks: {[e.describe() for e in failed]}"
 
 

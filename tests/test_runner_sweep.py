@@ -15,13 +15,6 @@ GRID = {"kind": "plugin_mi", "seed": 11, "fixed": {"repeats": 5, "repeats_per_ta
         "axes": {"p": [0.3, 0.1], "n": [20, 200]}}
 
 
-def _data(ds: xr.Dataset) -> xr.Dataset:
-    """The numbers of a result without its provenance (creation time differs between runs)."""
-    out = ds.copy()
-    out.attrs = {}
-    return out
-
-
 def test_plugin_mi_known_answer():
     """Mean plug-in estimate = exact 1 - h2(p) + Miller-Madow bias 1/(2 n ln 2), within 4 standard errors."""
     n, repeats = 1000, 4000
@@ -61,7 +54,7 @@ def test_sweep_saves_each_task_and_merges_in_grid_order(tmp_path):
         assert (sel["task_seed"] == spec.seed).all()
         direct = runner.plugin_mi(spec.config, spec.seed)
         assert_array_equal(sel["I_plugin"].values, direct["I_plugin"].values)
-    xr.testing.assert_identical(_data(store.load(tmp_path / "sweep.nc")), _data(ds))
+    xr.testing.assert_identical(store.without_attrs(store.load(tmp_path / "sweep.nc")), store.without_attrs(ds))
     assert "I_plugin_mean" in res.table and "0.3" in res.table
 
 
@@ -72,14 +65,14 @@ def test_rerun_skips_finished_and_redoes_corrupt(tmp_path):
     again = runner.run_sweep(GRID, tmp_path, progress=False)
     statuses = [e.status for e in again.events]
     assert statuses.count("skipped") == 11 and statuses.count("done") == 1
-    xr.testing.assert_identical(_data(first), _data(again.dataset))
+    xr.testing.assert_identical(store.without_attrs(first), store.without_attrs(again.dataset))
 
 
 def test_extending_an_axis_keeps_existing_results(tmp_path):
     small = runner.run_sweep(GRID, tmp_path / "a", progress=False).dataset
     wider = dict(GRID, axes={"p": [0.3, 0.1, 0.45], "n": [20, 200]})
     big = runner.run_sweep(wider, tmp_path / "b", progress=False).dataset
-    xr.testing.assert_identical(_data(small), _data(big.sel(p=[0.3, 0.1])))
+    xr.testing.assert_identical(store.without_attrs(small), store.without_attrs(big.sel(p=[0.3, 0.1])))
 
 
 FAIL_AT = {"p": 0.1}
@@ -118,7 +111,7 @@ def test_kinds_drawing_per_repeat_are_independent_of_the_chunk_size(tmp_path):
         assert len(runner.load_grid(grid).tasks()) == 2 * -(-7 // size)
         results.append(runner.run_sweep(grid, tmp_path / str(size), progress=False).dataset)
     for other in results[1:]:
-        xr.testing.assert_identical(_data(results[0]), _data(other))
+        xr.testing.assert_identical(store.without_attrs(results[0]), store.without_attrs(other))
     seeds = results[0]["task_seed"]
     assert (seeds.sel(scale=1.0) == seeds.sel(scale=1.0)[0]).all(), "chunks of a point must share its seed"
     assert int(seeds.sel(scale=1.0)[0]) != int(seeds.sel(scale=2.0)[0])
@@ -143,7 +136,7 @@ def test_points_of_different_sizes_are_padded_with_nan_and_saved_exactly(tmp_pat
     expected = [[1, 2, 3], [1, np.nan, np.nan], [1, 2, np.nan]]
     assert_array_equal(ds["count"].values, expected)
     assert_array_equal(ds["total"].values, [6, 1, 3])
-    xr.testing.assert_identical(_data(ds), _data(res.dataset))
+    xr.testing.assert_identical(store.without_attrs(ds), store.without_attrs(res.dataset))
 
 
 def test_failed_task_is_reported_and_others_are_kept(tmp_path, monkeypatch):
@@ -160,7 +153,7 @@ def test_failed_task_is_reported_and_others_are_kept(tmp_path, monkeypatch):
     fixed = runner.run_sweep(grid, tmp_path, progress=False)
     assert [e.status for e in fixed.events].count("done") == 6 and not fixed.failures
     reference = runner.run_sweep(GRID, tmp_path / "ref", progress=False).dataset
-    xr.testing.assert_identical(_data(reference), _data(fixed.dataset))
+    xr.testing.assert_identical(store.without_attrs(reference), store.without_attrs(fixed.dataset))
 
 
 def test_all_failed_gives_an_empty_result(tmp_path, monkeypatch):
@@ -175,7 +168,7 @@ def test_process_pool_gives_the_in_process_result(tmp_path):
     with runner.ProcessPool(2) as pool:
         res = runner.run_sweep(GRID, tmp_path / "pool", pool, progress=False)
     assert all(e.worker and e.worker != _whoami() for e in res.events), "tasks did not run in the pool"
-    xr.testing.assert_identical(_data(ref), _data(res.dataset))
+    xr.testing.assert_identical(store.without_attrs(ref), store.without_attrs(res.dataset))
 
 
 def test_cli_runs_lists_and_rejects(tmp_path, capsys):
@@ -192,7 +185,7 @@ def test_cli_runs_lists_and_rejects(tmp_path, capsys):
     assert "0 to run" in out and "in-process" in out, "nothing to run: no cluster should be started"
     assert runner.pending(GRID, tmp_path / "o") == []
     ref = runner.run_sweep(GRID, tmp_path / "ref", progress=False).dataset
-    xr.testing.assert_identical(_data(ref), _data(store.load(tmp_path / "o" / "sweep.nc")))
+    xr.testing.assert_identical(store.without_attrs(ref), store.without_attrs(store.load(tmp_path / "o" / "sweep.nc")))
     assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--device", "cuda"]) == 2
     assert "has no device field" in capsys.readouterr().err
     assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--workers", "0"]) == 2
@@ -233,4 +226,5 @@ def test_a_corrupt_task_file_is_named_when_merging(tmp_path):
     with pytest.raises(ValueError, match=f"task file '{victim}' .* delete it and run the sweep again"):
         runner.run_sweep(GRID, tmp_path, progress=False)
     victim.unlink()
-    xr.testing.assert_identical(_data(runner.run_sweep(GRID, tmp_path, progress=False).dataset), _data(first))
+    again = runner.run_sweep(GRID, tmp_path, progress=False).dataset
+    xr.testing.assert_identical(store.without_attrs(again), store.without_attrs(first))
