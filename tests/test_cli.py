@@ -124,14 +124,6 @@ def _fill(args: list[str], root: Path) -> list[str]:
     return [a.format(**{k: str(v) for k, v in names.items()}) for a in args]
 
 
-@pytest.mark.parametrize(("command", "args"), OUT_UNDER_A_FILE, ids=[c for c, _ in OUT_UNDER_A_FILE])
-def test_an_output_under_a_regular_file_is_one_line(command, args, paths, capsys):
-    """`--out FILE/x.nc` used to raise FileExistsError/NotADirectoryError with a traceback."""
-    rc, err = _run([command, *_fill(args, paths)], capsys)
-    _assert_one_line_error(rc, err, command, str(paths / "FILE"))
-    assert "is a file, not a folder" in err
-
-
 OUT_IS_A_FOLDER = [
     ("task", ["--out", "{DIR}"]),
     ("train", ["--out", "{DIR}", "--epochs", "2"]),
@@ -145,15 +137,6 @@ OUT_IS_A_FOLDER = [
 ]
 
 
-@pytest.mark.parametrize(("command", "args"), OUT_IS_A_FOLDER, ids=[f"{c}-{i}" for i, (c, _) in
-                                                                    enumerate(OUT_IS_A_FOLDER)])
-def test_a_folder_given_as_an_output_file_is_one_line(command, args, paths, capsys):
-    """`task --out DIR` used to raise IsADirectoryError with a traceback."""
-    rc, err = _run([command, *_fill(args, paths)], capsys)
-    _assert_one_line_error(rc, err, command, str(paths / "DIR"))
-    assert "is a directory" in err
-
-
 FOLDER_AS_INPUT = [
     ("curve", ["--p-xy", "{DIR}"]),
     ("solve", ["--p-xy", "{DIR}", "--beta", "2"]),
@@ -163,12 +146,19 @@ FOLDER_AS_INPUT = [
 ]
 
 
-@pytest.mark.parametrize(("command", "args"), FOLDER_AS_INPUT, ids=[c for c, _ in FOLDER_AS_INPUT])
-def test_a_folder_given_as_an_input_file_says_it_is_a_folder(command, args, paths, capsys):
-    """It used to say the folder 'does not exist'."""
+PATH_CASES = ([("output-under-a-file", c, a, "FILE", "is a file, not a folder") for c, a in OUT_UNDER_A_FILE]
+              + [("folder-as-output", c, a, "DIR", "is a directory") for c, a in OUT_IS_A_FOLDER]
+              + [("folder-as-input", c, a, "DIR", "is a directory") for c, a in FOLDER_AS_INPUT])
+
+
+@pytest.mark.parametrize(("case", "command", "args", "where", "fragment"), PATH_CASES,
+                         ids=[f"{k}-{c}-{i}" for i, (k, c, *_) in enumerate(PATH_CASES)])
+def test_a_path_of_the_wrong_kind_is_one_line_naming_it(case, command, args, where, fragment, paths, capsys):
+    """`--out FILE/x.nc` used to raise FileExistsError/NotADirectoryError, `task --out DIR` IsADirectoryError, each
+    with a traceback; a folder given as an input file was said not to exist."""
     rc, err = _run([command, *_fill(args, paths)], capsys)
-    _assert_one_line_error(rc, err, command, str(paths / "DIR"))
-    assert "is a directory" in err and "does not exist" not in err
+    _assert_one_line_error(rc, err, command, str(paths / where))
+    assert fragment in err and "does not exist" not in err
 
 
 def test_sweep_out_a_regular_file_is_one_line(paths, capsys):
