@@ -26,16 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .benchmark_laws import AdditiveUniformLaw, MultinormalLaw, StudentLaw, TransformedLaw
-from .laws import (
-    DiscreteLaw,
-    GaussianLaw,
-    LayerLaw,
-    MonotoneTransform,
-    NoisyChannelLaw,
-    Processing,
-    Swapped,
-)
+from . import benchmark_laws as bl
+from . import laws as lw
 
 __all__ = ["canonical_laws", "canonical_transforms", "canonical_processings"]
 
@@ -44,55 +36,55 @@ _PARITY = _BITS3.sum(axis=1) % 2
 _W3 = np.array([[1.2, -0.7, 0.4], [-0.3, 0.9, 1.1], [0.8, 0.5, -1.0]])
 
 
-def _close_activations() -> LayerLaw:
+def _close_activations() -> lw.LayerLaw:
     p_xy = np.zeros((8, 2))
     p_xy[np.arange(8), _PARITY.astype(int)] = 1 / 8
-    return LayerLaw(p_xy, np.array([[0.05], [0.1], [0.2]]), np.array([0.0]), 1.0, 0.0)
+    return lw.LayerLaw(p_xy, np.array([[0.05], [0.1], [0.2]]), np.array([0.0]), 1.0, 0.0)
 
 
-def _noisy_independent_layer() -> LayerLaw:
-    return LayerLaw(np.full((8, 2), 1 / 16), _W3, np.zeros(3), 1.0, 0.3)
+def _noisy_independent_layer() -> lw.LayerLaw:
+    return lw.LayerLaw(np.full((8, 2), 1 / 16), _W3, np.zeros(3), 1.0, 0.3)
 
 
 def canonical_laws(x_kind: str, y_kind: str, family: str = "any", independent: bool = False) -> list:
     """The fixed laws of these kinds and family (see :func:`ibtheory.testing.strategies.laws_for`)."""
     if (x_kind, y_kind) == ("discrete", "continuous"):
-        return [Swapped(law) for law in canonical_laws(y_kind, x_kind, family, independent)]
+        return [lw.Swapped(law) for law in canonical_laws(y_kind, x_kind, family, independent)]
     if (x_kind, y_kind) == ("discrete", "discrete"):
         if family in ("continuous", "benchmark"):
             return []
         if independent:
-            return [DiscreteLaw(np.full((5, 4), 1 / 20)), DiscreteLaw(np.array([[0.5, 0.5]]))]
-        return [DiscreteLaw(np.eye(4) / 4), DiscreteLaw(np.array([[0.45, 0.05], [0.05, 0.45]]))]
+            return [lw.DiscreteLaw(np.full((5, 4), 1 / 20)), lw.DiscreteLaw(np.array([[0.5, 0.5]]))]
+        return [lw.DiscreteLaw(np.eye(4) / 4), lw.DiscreteLaw(np.array([[0.45, 0.05], [0.05, 0.45]]))]
     if (x_kind, y_kind) == ("continuous", "discrete"):
         if independent:
-            flat = NoisyChannelLaw(np.full(3, 1 / 3), np.zeros(3), 1.0)  # three labels, one noise: I = 0
+            flat = lw.NoisyChannelLaw(np.full(3, 1 / 3), np.zeros(3), 1.0)  # three labels, one noise: I = 0
             return [] if family in ("continuous", "benchmark") else [_noisy_independent_layer(), flat]
         exact = [_close_activations()]
-        channels = [NoisyChannelLaw(np.array([0.5, 0.5]), np.array([-1.0, 1.0]), 0.5),
-                    NoisyChannelLaw(np.full(3, 1 / 3), np.array([-0.5, 0.0, 0.5]), 0.3)]
+        channels = [lw.NoisyChannelLaw(np.array([0.5, 0.5]), np.array([-1.0, 1.0]), 0.5),
+                    lw.NoisyChannelLaw(np.full(3, 1 / 3), np.array([-0.5, 0.0, 0.5]), 0.3)]
         return {"exact-discrete": exact, "continuous": channels, "benchmark": []}.get(family, exact + channels)
     if family == "exact-discrete":
         return []
     if independent:
-        return [] if family == "benchmark" else [GaussianLaw(np.zeros(1)), GaussianLaw(np.zeros(2))]
-    gaussians = [GaussianLaw(np.array([0.9])), GaussianLaw(np.array([0.5, -0.5]))]
-    benchmark = [StudentLaw(2, 2, df=1), AdditiveUniformLaw(0.1),
-                 TransformedLaw(MultinormalLaw(3, 3, "2-pair", 0.8), "spiral")]
+        return [] if family == "benchmark" else [lw.GaussianLaw(np.zeros(1)), lw.GaussianLaw(np.zeros(2))]
+    gaussians = [lw.GaussianLaw(np.array([0.9])), lw.GaussianLaw(np.array([0.5, -0.5]))]
+    benchmark = [bl.StudentLaw(2, 2, df=1), bl.AdditiveUniformLaw(0.1),
+                 bl.TransformedLaw(bl.MultinormalLaw(3, 3, "2-pair", 0.8), "spiral")]
     return {"any": gaussians, "continuous": gaussians + benchmark, "benchmark": benchmark}[family]
 
 
-def canonical_transforms(family: str) -> list[MonotoneTransform]:
+def canonical_transforms(family: str) -> list[lw.MonotoneTransform]:
     """Fixed strictly increasing maps: "affine" (0.1 v, 3 v + 0.5) or "nonlinear" (exp(2 v), v^3 + 0.25 v)."""
     if family == "affine":
-        return [MonotoneTransform("affine", 0.1, 0.0), MonotoneTransform("affine", 3.0, 0.5)]
-    return [MonotoneTransform("exp", 2.0), MonotoneTransform("cube", 0.25)]
+        return [lw.MonotoneTransform("affine", 0.1, 0.0), lw.MonotoneTransform("affine", 3.0, 0.5)]
+    return [lw.MonotoneTransform("exp", 2.0), lw.MonotoneTransform("cube", 0.25)]
 
 
-def canonical_processings(kind: str, noise: bool = False) -> list[Processing]:
+def canonical_processings(kind: str, noise: bool = False) -> list[lw.Processing]:
     """Fixed processing steps: merging codes (discrete) or widening / narrowing next layers (continuous)."""
     if kind == "discrete":
-        return [Processing(table=np.array([0, 0, 1])), Processing(table=np.array([0]))]
+        return [lw.Processing(table=np.array([0, 0, 1])), lw.Processing(table=np.array([0]))]
     sigma = 0.5 if noise else 0.0
-    return [Processing(weights=np.vstack([_W3, _W3[:1]]), bias=np.zeros(3), noise=sigma),
-            Processing(weights=np.array([[1.0], [-1.0], [0.5], [0.25]]), bias=np.zeros(1), noise=sigma)]
+    return [lw.Processing(weights=np.vstack([_W3, _W3[:1]]), bias=np.zeros(3), noise=sigma),
+            lw.Processing(weights=np.array([[1.0], [-1.0], [0.5], [0.25]]), bias=np.zeros(1), noise=sigma)]

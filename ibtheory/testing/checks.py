@@ -100,6 +100,12 @@ def _skip(name, estimator, check, prop, reason) -> CheckResult:
     return CheckResult(name or estimator_name(estimator), check, prop, "skipped", None, math.nan, "", reason=reason)
 
 
+def _skipped(name, estimator, prop: str, x_kind: str, y_kind: str, check: str | None = None) -> CheckResult | None:
+    """The "skipped" result when ``prop`` does not apply to the estimator's kinds of argument, else None."""
+    why = not_applicable(prop, x_kind, y_kind)
+    return _skip(name, estimator, check or _name(prop), prop, why) if why else None
+
+
 def _name(prop: str, **variant) -> str:
     args = ", ".join(f"{k}={v!r}" for k, v in variant.items())
     return f"check_{prop}({args})"
@@ -145,8 +151,8 @@ def check_symmetry(name, estimator, *, atol: float = 1e-6, n: int = 300, max_exa
                    shrink: bool = True) -> CheckResult:
     """I(x, y) = I(y, x) within atol (only when x and y are of the same kind)."""
     xk, yk = _kinds(estimator)
-    if why := not_applicable("symmetry", xk, yk):
-        return _skip(name, estimator, _name("symmetry"), "symmetry", why)
+    if skipped := _skipped(name, estimator, "symmetry", xk, yk):
+        return skipped
 
     def observe(s):
         a, b = estimate(estimator, s.x, s.y), estimate(estimator, s.y, s.x)
@@ -218,8 +224,8 @@ def check_monotone_invariance(name, estimator, *, transform: str = "nonlinear", 
     """
     xk, yk = _kinds(estimator)
     check = _name("monotone_invariance", transform=transform)
-    if why := not_applicable("monotone_invariance", xk, yk):
-        return _skip(name, estimator, check, "monotone_invariance", why)
+    if skipped := _skipped(name, estimator, "monotone_invariance", xk, yk, check):
+        return skipped
     claimed = get_tags(estimator).claims("affine" if transform == "affine" else "monotone")
     laws, canonical = _any_law(estimator)
 
@@ -251,8 +257,8 @@ def check_entropy_bound(name, estimator, *, atol: float = 1e-6, n: int = 300, ma
                         shrink: bool = True) -> CheckResult:
     """I(X;Y) <= H(X) for a discrete argument X, H that of the sample's empirical law (also <= log2 #values)."""
     xk, yk = _kinds(estimator)
-    if why := not_applicable("entropy_bound", xk, yk):
-        return _skip(name, estimator, _name("entropy_bound"), "entropy_bound", why)
+    if skipped := _skipped(name, estimator, "entropy_bound", xk, yk):
+        return skipped
 
     def observe(s):
         h = min(_empirical_entropy(v) for v, k in ((s.x, xk), (s.y, yk)) if k == "discrete") + 0.0
@@ -305,8 +311,8 @@ def check_independence(name, estimator, *, atol: float = 0.1, n: int = 1000, max
 
 def _agreement(prop, family, name, estimator, atol, n, max_examples, shrink) -> CheckResult:
     xk, yk = _kinds(estimator)
-    if why := not_applicable(prop, xk, yk):
-        return _skip(name, estimator, _name(prop), prop, why)
+    if skipped := _skipped(name, estimator, prop, xk, yk):
+        return skipped
 
     def observe(s):
         i = estimate(estimator, s.x, s.y)
