@@ -142,14 +142,9 @@ class BatchedMLP(torch.nn.Module):
         delta_{l-1} = phi'(h_{l-1}) * (W_l delta_l).
         """
         n = x.shape[-1]
-        hs = [x]
-        h = x
+        hs = [x, *self.forward(x)]
         last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            z = torch.baddbmm(b[:, :, None], w.transpose(1, 2), h)
-            h = z if i == last else self._phi(z)
-            hs.append(h)
-        logp = torch.log_softmax(h, dim=1)  # (R, n_y, B)
+        logp = torch.log_softmax(hs[-1], dim=1)  # (R, n_y, B)
         loss = -torch.take_along_dim(logp, y[:, None, :], dim=1).sum() / n
         delta = logp.exp_()
         delta.scatter_add_(1, y[:, None, :], torch.full((y.shape[0], 1, n), -1.0, dtype=delta.dtype,
