@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ._signals import signals_deferred
 from ._version import __version__
 
 __all__ = ["DIMS", "provenance", "with_provenance", "without_attrs", "save", "load", "config_of",
@@ -209,9 +210,10 @@ def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
-        out.to_netcdf(tmp, engine="netcdf4", format="NETCDF4")
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        with signals_deferred():  # a signal's exception inside the writer could leave its lock held (see _signals)
+            out.to_netcdf(tmp, engine="netcdf4", format="NETCDF4")
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, path)
     except OSError as exc:  # name the target, not the temporary file
         _discard(tmp)
         if exc.errno is not None and exc.errno > 0:

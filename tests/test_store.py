@@ -237,3 +237,35 @@ def test_a_kill_during_real_saves_leaves_the_old_or_the_new_complete_file(when, 
     store.save(back, path)
     assert [p.name for p in tmp_path.iterdir()] == ["big.nc"]
     assert_array_equal(store.load(path)["a"].values, back["a"].values)
+
+
+def test_a_signal_during_a_save_is_delivered_after_the_file_is_complete(tmp_path, monkeypatch):
+    """SIGTERM (handled like Ctrl-C) arriving inside the netCDF writer used to raise there, where it could leave the
+    writer's lock held and hang the checkpoint written next; it is now held back until the file is in place."""
+    import os
+    import signal
+
+    from ibtheory import _signals
+    from ibtheory import store as store_module
+
+    ds = xr.Dataset({"v": ("x", np.arange(5.0))})
+    real_chmod = os.chmod
+
+    def chmod_then_signal(path, mode):  # the signal arrives in the middle of the save
+        real_chmod(path, mode)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(store_module.os, "chmod", chmod_then_signal)
+    with _signals.terminate_as_interrupt(), pytest.raises(_signals.Terminated):
+        store.save(ds, tmp_path / "a.nc")
+    monkeypatch.undo()
+    xr.testing.assert_identical(store.load(tmp_path / "a.nc")["v"], ds["v"])
+    assert store.remove_stale_temporaries(tmp_path / "a.nc") == []
+    reached = []
+    with _signals.terminate_as_interrupt(), pytest.raises(_signals.Terminated):
+        with _signals.signals_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            reached.append(True)  # not interrupted inside the block
+    assert reached == [True]
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL and signal.getsignal(signal.SIGINT) is \
+        signal.default_int_handler
