@@ -139,14 +139,16 @@ def test_ib_curve_ranges_anneal_in_along_warm_up_paths(ib_runs, monkeypatch):
     one, warm, cold = ib_runs
     assert_allclose(cold["lagrangian"], one["lagrangian"], atol=1e-8,
                     err_msg="certified points: a cold start reaches the same optimum (atol 1e-8 bits)")
+    import ibtheory.ib as ib_module
+
     calls = []
-    real = builtin.ib_curve
+    real = ib_module.ib_curve
 
     def spy(p_xy, betas=None, **kw):
         calls.append(np.asarray(betas).tolist())
         return real(p_xy, betas=betas, **kw)
 
-    monkeypatch.setattr(builtin, "ib_curve", spy)
+    monkeypatch.setattr(ib_module, "ib_curve", spy)
     grid_betas = list(np.geomspace(2.0, 80.0, 24))
     # two warm-up betas per side, evenly spaced by index over that side and ending next to the range
     path = [grid_betas[0], grid_betas[5]] + grid_betas[6:12] + [grid_betas[12], grid_betas[23]]

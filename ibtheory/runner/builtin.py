@@ -35,7 +35,6 @@ import xarray as xr
 from .. import tasks
 from .._validate import show
 from ..estimators import ESTIMATORS
-from ..ib import ib_curve, upper_hull
 from .kinds import (
     REQUIRED,
     CountSplit,
@@ -261,6 +260,8 @@ def ib_curve_task(config: dict, seed: int) -> xr.Dataset:
     Variables without ``beta`` that describe the whole computed path (hull, critical betas) are dropped here and
     recomputed over the merged betas by :func:`finalize_ib_curve`.
     """
+    from ..ib import ib_curve  # here, as the module docstring says: the command line starts without ibtheory.ib
+
     betas = config["betas"]
     i0, i1 = config.get("beta_range") or (0, len(betas))
     own = betas[i0:i1]
@@ -276,6 +277,8 @@ def finalize_ib_curve(ds: xr.Dataset) -> xr.Dataset:
     """Recompute, over all betas of a merged curve: the achievable curve (upper concave hull of the points and the
     identity point (H_S, I_XY)) as ``hull_I_XT``/``hull_I_TY`` (bits), and ``critical_betas`` (geometric
     midpoints of neighbouring betas whose cluster counts differ); cluster padding is set to 0 (p_t = 0 rows)."""
+    from ..ib import upper_hull
+
     out = ds.copy()
     for name in ("encoder", "decoder", "p_t"):
         if name in out:
