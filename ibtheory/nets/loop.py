@@ -180,7 +180,7 @@ def check_finite_parameters(epoch: int, params: Sequence[torch.Tensor], repeat_i
     finite values overflows, which the exact per-repeat check below then clears.  One host sync per call.
     """
     with torch.no_grad():
-        total = torch.cat([p.detach().reshape(-1) for p in params]).sum()
+        total = torch.stack([p.detach().sum() for p in params]).sum()  # no copy of the parameters
         if math.isfinite(float(total)):
             return
         r = params[0].shape[0]
