@@ -89,7 +89,7 @@ def layer_estimator(
     estimator.__name__ = estimator.name
     estimator.__doc__ = f"{quantity} of {getattr(func, '__name__', func)!r} with {kw or 'defaults'} from samples."
     estimator.x_kind, estimator.y_kind, estimator.invariances = "continuous", "discrete", tuple(invariances)
-    estimator.wrapped, estimator.options = func, dict(options)
+    estimator.wrapped, estimator.options, estimator.quantity = func, dict(options), quantity
     return estimator
 
 

@@ -40,12 +40,11 @@ import time
 from collections.abc import Callable, Iterable
 
 import numpy as np
-import torch
 import xarray as xr
 
 from .._validate import integer, real
 from .._validate import seed as _seed
-from ..estimators import binned_codes
+from ..estimators import binned_codes, binned_information, kde_information
 from ..estimators.kde import pairwise_mixture_information
 from ..estimators.plugin import plugin_mi
 from ..info import LN2
@@ -113,6 +112,8 @@ def _mixture_terms(v: np.ndarray, scales: tuple[float, ...]) -> np.ndarray:
     if key not in _KDE_CACHE:
         if len(_KDE_CACHE) >= 6:
             _KDE_CACHE.pop(next(iter(_KDE_CACHE)))
+        import torch  # here, not at the top: listing the benchmark's estimators must not load torch
+
         w = torch.full((1, v.shape[0]), 1.0 / v.shape[0], dtype=torch.float64)
         out = pairwise_mixture_information(torch.from_numpy(np.ascontiguousarray(v))[None], w, scales)
         _KDE_CACHE[key] = out[:, 0, 0].numpy()
@@ -167,21 +168,13 @@ def pair_estimators() -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
             out[name] = est
             continue
         wrapped, options = getattr(est, "wrapped", None), dict(getattr(est, "options", {}))
-        func = getattr(wrapped, "__name__", "")
-        if func == "binned_information":
-            out[name] = _tagged(functools.partial(_binned, options=options), name)
-        elif func == "kde_information":  # the adapter's docstring starts with the quantity it returns
-            form = "Bhattacharyya" if (est.__doc__ or "").startswith("I_TY_lower") else "KL"
-            out[name] = _tagged(functools.partial(_kde, noise_var=options.get("noise_var", 0.1), form=form), name)
+        if wrapped is binned_information:
+            out[name] = _tagged(functools.partial(binned_pair_mi, **options), name)
+        elif wrapped is kde_information:
+            form = "Bhattacharyya" if est.quantity == "I_TY_lower" else "KL"
+            out[name] = _tagged(functools.partial(kde_pair_mi, noise_var=options.get("noise_var", 0.1), form=form),
+                                name)
     return out
-
-
-def _binned(x, y, options):
-    return binned_pair_mi(x, y, **options)
-
-
-def _kde(x, y, noise_var, form):
-    return kde_pair_mi(x, y, noise_var, form)
 
 
 def pair_not_applicable() -> dict[str, str]:

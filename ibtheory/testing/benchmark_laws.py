@@ -42,6 +42,7 @@ from scipy.special import digamma, gammaln, ndtr, ndtri
 
 from .._validate import integer, real, show
 from .._validate import seed as _seed
+from ..info import LN2
 from ._sample import Sample
 
 __all__ = [
@@ -57,7 +58,6 @@ __all__ = [
     "additive_uniform_mi_bits",
 ]
 
-_LN2 = np.log(2.0)
 #: Correlation structures of the normal and Student-t laws.
 STRUCTURES = ("identity", "dense", "2-pair")
 #: Kinds of :class:`TransformedLaw`.
@@ -107,7 +107,7 @@ def multinormal_mi_bits(s: np.ndarray, dim_x: int) -> float:
     """
     s = np.asarray(s, dtype=np.float64)
     logdet = lambda m: np.linalg.slogdet(m)[1]  # noqa: E731
-    return float(0.5 * (logdet(s[:dim_x, :dim_x]) + logdet(s[dim_x:, dim_x:]) - logdet(s)) / _LN2)
+    return float(0.5 * (logdet(s[:dim_x, :dim_x]) + logdet(s[dim_x:, dim_x:]) - logdet(s)) / LN2)
 
 
 def student_t_correction_bits(df: float, dim_x: int, dim_y: int) -> float:
@@ -127,7 +127,7 @@ def student_t_correction_bits(df: float, dim_x: int, dim_y: int) -> float:
     def f(v: float) -> float:
         return gammaln(v / 2) - v / 2 * digamma(v / 2)
 
-    return float((f(df) + f(df + dim_x + dim_y) - f(df + dim_x) - f(df + dim_y)) / _LN2)
+    return float((f(df) + f(df + dim_x + dim_y) - f(df + dim_x) - f(df + dim_y)) / LN2)
 
 
 def additive_uniform_mi_bits(epsilon: float) -> float:
@@ -141,7 +141,7 @@ def additive_uniform_mi_bits(epsilon: float) -> float:
     """
     eps = real(epsilon, "epsilon", 0.0, low_open=True)
     nats = eps - np.log(2 * eps) if eps <= 0.5 else 0.25 / eps
-    return float(nats / _LN2)
+    return float(nats / LN2)
 
 
 def _check_draw(n, seed) -> tuple[int, np.random.Generator]:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validate import show
-from ..info import mutual_information
+from ..info import LN2, mutual_information
 from ._sample import Sample
 from .benchmark_laws import AdditiveUniformLaw as AdditiveUniformLaw  # the benchmark families, importable from here
 from .benchmark_laws import MultinormalLaw as MultinormalLaw
@@ -57,8 +57,6 @@ __all__ = [
     "gaussian_mi_bits",
     "noisy_channel_mi_bits",
 ]
-
-_LN2 = np.log(2.0)
 
 
 def _fmt(a: np.ndarray) -> str:
@@ -162,7 +160,7 @@ def noisy_channel_mi_bits(p_y: np.ndarray, mu: np.ndarray, sigma: float, grid: i
     with np.errstate(divide="ignore"):
         log_m = np.logaddexp.reduce(np.log(p)[:, None] + log_n, axis=0)
     integrand = np.sum(p[:, None] * np.exp(log_n) * (log_n - log_m[None, :]), axis=0)
-    return float(max(np.trapezoid(integrand, u) / _LN2, 0.0))
+    return float(max(np.trapezoid(integrand, u) / LN2, 0.0))
 
 
 @law_class("continuous", "discrete")
@@ -194,7 +192,7 @@ def gaussian_mi_bits(rho: np.ndarray) -> float:
     1.0
     """
     r = np.asarray(rho, dtype=np.float64)
-    return float(-0.5 * np.sum(np.log1p(-(r**2))) / _LN2)
+    return float(-0.5 * np.sum(np.log1p(-(r**2))) / LN2)
 
 
 @law_class("continuous", "continuous")

@@ -56,6 +56,8 @@ def check_name(check: Callable) -> str:
 
 #: Property names, in the order the checks run.
 PROPERTIES: tuple[str, ...] = tuple(dict.fromkeys(property_of(c) for c in ALL_CHECKS))
+#: Every name ``properties`` and ``expected_failed_checks`` accept: the properties and the full check names.
+_KNOWN = frozenset(PROPERTIES) | {check_name(c) for c in ALL_CHECKS}
 
 
 def yield_checks(estimator: Callable, properties: Iterable[str] | None = None) -> Iterator[Callable]:
@@ -69,8 +71,7 @@ def yield_checks(estimator: Callable, properties: Iterable[str] | None = None) -
     get_tags(estimator)  # validates the declared capabilities
     wanted = _wanted_properties(properties)
     if wanted is not None:
-        known = set(PROPERTIES) | {check_name(c) for c in ALL_CHECKS}
-        unknown = wanted - known
+        unknown = wanted - _KNOWN
         if unknown:
             raise ValueError(f"properties has unknown entries {sorted(unknown)}; choose from {list(PROPERTIES)}")
     for check in ALL_CHECKS:
@@ -156,9 +157,8 @@ def check_estimator(
         if value is not None and not isinstance(value, Mapping):
             raise ValueError(f"{arg} must be a mapping {{property: ...}} or None, got {show(value)}")
     expected = dict(expected_failed_checks or {})
-    known = set(PROPERTIES) | {check_name(c) for c in ALL_CHECKS}
-    if set(expected) - known:
-        raise ValueError(f"expected_failed_checks has unknown entries {sorted(set(expected) - known)}; choose from "
+    if set(expected) - _KNOWN:
+        raise ValueError(f"expected_failed_checks has unknown entries {sorted(set(expected) - _KNOWN)}; choose from "
                          f"{list(PROPERTIES)}")
     options = dict(options or {})
     bad = set(options) - set(PROPERTIES)
