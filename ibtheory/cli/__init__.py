@@ -52,14 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _signals.terminate_as_interrupt():
             return int(args.func(args) or 0)
-    except ValueError as exc:
+    except (ValueError, ImportError) as exc:  # ImportError: an optional dependency (dask, tomli) that is missing
         print(f"{prefix}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"{prefix}: error: {_describe_os_error(exc)}", file=sys.stderr)
-        return 2
-    except ImportError as exc:  # an optional dependency (dask, tomli) that is not installed
-        print(f"{prefix}: error: {exc}", file=sys.stderr)
         return 2
     except _signals.Terminated:
         print(f"{prefix}: terminated (SIGTERM)", file=sys.stderr)
