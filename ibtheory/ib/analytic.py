@@ -56,14 +56,9 @@ __all__ = [
 ]
 
 
-def _real_values(a: ArrayLike, name: str) -> np.ndarray:
-    """``a`` as a float64 array, or ``ValueError`` naming ``name`` for non-real input (strings, complex, objects)."""
-    return _real_array(a, name)
-
-
 def binary_entropy(q: ArrayLike) -> np.ndarray:
     """h(q) = -q log2 q - (1 - q) log2(1 - q) in bits, elementwise, h(0) = h(1) = 0."""
-    q = _real_values(q, "q")
+    q = _real_array(q, "q")
     with np.errstate(divide="ignore", invalid="ignore"):
         out = -np.where(q > 0, q * np.log2(q), 0.0) - np.where(q < 1, (1 - q) * np.log2(1 - q), 0.0)
     return out
@@ -78,7 +73,7 @@ def binary_entropy_inverse(H: ArrayLike) -> np.ndarray:
     >>> round(float(binary_entropy_inverse(1.0)), 6), round(float(binary_entropy_inverse(0.468996)), 6)
     (0.5, 0.1)
     """
-    H = _real_values(H, "H")
+    H = _real_array(H, "H")
     if np.any(~np.isfinite(H)) or np.any(H < 0) or np.any(H > 1 + 1e-12):
         raise ValueError("H must lie in [0, 1] bits")
     lo, hi = np.zeros_like(H), np.full_like(H, 0.5)
@@ -98,7 +93,7 @@ def bsc_curve(p: float, R: ArrayLike) -> np.ndarray:
     0.531004
     """
     p = probability(p, "p")
-    R = _real_values(R, "R")
+    R = _real_array(R, "R")
     if np.any(np.isnan(R)) or np.any(R < 0):
         raise ValueError("R must be >= 0 bits (not NaN)")
     u = binary_entropy_inverse(np.clip(1.0 - R, 0.0, 1.0))
@@ -138,7 +133,7 @@ def gaussian_ib_point(lambdas: ArrayLike, beta: ArrayLike) -> tuple[np.ndarray, 
 def gaussian_ib_curve(rho: float, R: ArrayLike) -> np.ndarray:
     """Scalar Gaussian IB curve F(R) = -1/2 log2(1 - rho^2 (1 - 2^(-2R))) in bits (|rho| < 1, R >= 0 bits)."""
     rho = real(rho, "rho", -1.0, 1.0, low_open=True, high_open=True)
-    R = _real_values(R, "R")
+    R = _real_array(R, "R")
     if np.any(np.isnan(R)) or np.any(R < 0):
         raise ValueError("R must be >= 0 bits (not NaN)")
     return -0.5 * np.log2(1.0 - rho**2 * (1.0 - 2.0 ** (-2.0 * R)))
