@@ -35,15 +35,13 @@ References
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy.special import digamma, gammaln, ndtr, ndtri
 
 from .._validate import integer, real, show
 from .._validate import seed as _seed
 from ..info import LN2
-from ._sample import Sample
+from ._sample import Sample, law_class, law_sample
 
 __all__ = [
     "MultinormalLaw",
@@ -146,22 +144,6 @@ def additive_uniform_mi_bits(epsilon: float) -> float:
 
 def _check_draw(n, seed) -> tuple[int, np.random.Generator]:
     return integer(n, "n", 1), np.random.default_rng(_seed(seed))
-
-
-def law_sample(law, x: np.ndarray, y: np.ndarray, n: int, seed: int) -> Sample:
-    """The Sample (x, y) that ``law.sample(n, seed)`` drew, with the law's I* and the recipe to draw it again."""
-    return Sample(x, y, law.mi, f"{law!r}.sample(n={n}, seed={seed})")
-
-
-def law_class(x_kind: str, y_kind: str):
-    """Class decorator of a sampling law: a frozen dataclass (its own __repr__) with class attributes
-    ``x_kind`` and ``y_kind`` ("discrete" or "continuous"; not dataclass fields)."""
-
-    def make(cls):
-        cls.x_kind, cls.y_kind = x_kind, y_kind
-        return dataclass(frozen=True, repr=False)(cls)
-
-    return make
 
 
 def _set_structure(law) -> None:
@@ -391,8 +373,7 @@ class TransformedLaw:
 
     def sample(self, n: int, seed: int) -> Sample:
         s = self.law.sample(n, seed)
-        return Sample(self.forward(s.x, "x"), self.forward(s.y, "y"), self.mi,
-                      f"{self!r}.sample(n={s.x.shape[0]}, seed={seed})")
+        return law_sample(self, self.forward(s.x, "x"), self.forward(s.y, "y"), s.x.shape[0], seed)
 
     def __repr__(self) -> str:
         speed = f", speed={self.speed:.4g}" if self.kind == "spiral" else ""

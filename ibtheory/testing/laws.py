@@ -37,12 +37,11 @@ import numpy as np
 
 from .._validate import show
 from ..info import LN2, mutual_information
-from ._sample import Sample
+from ._sample import Sample, law_class, law_sample
 from .benchmark_laws import AdditiveUniformLaw as AdditiveUniformLaw  # the benchmark families, importable from here
 from .benchmark_laws import MultinormalLaw as MultinormalLaw
 from .benchmark_laws import StudentLaw as StudentLaw
 from .benchmark_laws import TransformedLaw as TransformedLaw
-from .benchmark_laws import law_class, law_sample
 
 __all__ = [
     "Sample",
