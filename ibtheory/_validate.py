@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["show", "integer", "real", "seed", "probability", "writable_file", "writable_dir", "MAX_SEED"]
+__all__ = ["show", "flag", "integer", "real", "seed", "probability", "writable_file", "writable_dir", "MAX_SEED"]
 
 #: Seeds are non-negative integers below 2**63 (what numpy's SeedSequence and torch accept alike).
 MAX_SEED = 2**63 - 1
@@ -27,6 +27,17 @@ def show(value: Any) -> str:
         value = value.item()
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def flag(value: Any, name: str, allow_none: bool = False) -> bool | None:
+    """``value`` as a bool (True/False or numpy bools; None too when ``allow_none``), else ``ValueError``: a string
+    such as ``"no"`` would otherwise count as True."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    expected = "True, False or None" if allow_none else "True or False"
+    raise ValueError(f"{name} must be {expected}, got {show(value)} ({type(value).__name__})")
 
 
 def integer(value: Any, name: str, low: int | None = None, high: int | None = None) -> int:

@@ -44,7 +44,7 @@ import numpy as np
 import xarray as xr
 
 from . import store
-from ._validate import show
+from ._validate import flag, show
 from .info import SUM_TOLERANCE
 from .tasks import from_joint, from_samples
 
@@ -281,8 +281,7 @@ def read_joint(path: str | os.PathLike, normalize: bool = False, header: bool | 
     >>> folder.cleanup()
     """
     p, suffix = _check_path(path, name, TABLE_SUFFIXES)
-    if not isinstance(normalize, (bool, np.bool_)):
-        raise ValueError(f"normalize must be True or False, got {show(normalize)}")
+    normalize = flag(normalize, "normalize")
     _check_header(header)
     where = _where(name, p)
     if suffix == ".nc":

@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 from scipy.special import expit
 
-from ._validate import integer, probability, real, show
+from ._validate import flag, integer, probability, real, show
 from ._validate import seed as check_seed
 from .info import entropy, mutual_information, validate_distribution
 
@@ -177,9 +177,8 @@ def from_joint(p_xy: ArrayLike, name: str = "custom", normalize: bool = False, *
     """Wrap a joint table (n_x, n_y) as a task Dataset with ``p_xy`` and the information attributes."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {show(name)}")
-    if not isinstance(normalize, (bool, np.bool_)):
-        raise ValueError(f"normalize must be True or False, got {show(normalize)}")
-    p = validate_distribution(p_xy, "p_xy", ndim=2, normalize=bool(normalize))
+    normalize = flag(normalize, "normalize")
+    p = validate_distribution(p_xy, "p_xy", ndim=2, normalize=normalize)
     p_x, p_y_x = conditional(p)
     deterministic = bool(np.all(np.isclose(p_y_x[p_x > 0].max(axis=1), 1.0, atol=1e-12, rtol=0)))
     ds = xr.Dataset(

@@ -32,7 +32,7 @@ import xarray as xr
 from scipy.stats import wasserstein_distance
 
 from .. import store
-from .._validate import real, show
+from .._validate import flag, real, show
 from ..estimators import binned_information
 from ..nets.data import input_features, repeat_generators
 from ..nets.loop import TrainConfig
@@ -222,8 +222,7 @@ def sgd_noise_along_training(loss: NetworkLoss, w0: np.ndarray, lr: float, batch
     """
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {show(batch_size)}")
-    if not isinstance(keep_covariance, (bool, np.bool_)):
-        raise ValueError(f"keep_covariance must be True or False, got {show(keep_covariance)}")
+    keep_covariance = flag(keep_covariance, "keep_covariance")
     rec = np.concatenate([[0], np.unique(np.round(np.geomspace(1, n_steps, n_records)).astype(int))])
     wanted = {int(k): j for j, k in enumerate(rec)}
     r = as_points(w0, loss.dim).shape[0]

@@ -29,11 +29,11 @@ import numpy as np
 import xarray as xr
 from numpy.typing import ArrayLike
 
-from .._validate import show
+from .._validate import flag
 from ..info import validate_distribution, xlogx
 from ..tasks import sufficient_classes
 
-__all__ = ["Reduced", "reduce", "ib_problem", "as_table", "validate_flag", "check_size", "expand_encoder",
+__all__ = ["Reduced", "reduce", "ib_problem", "as_table", "check_size", "expand_encoder",
            "MAX_CELLS"]
 
 #: Decimal places used to decide that two rows p(y|x) are equal (see ``tasks.sufficient_classes``).
@@ -103,7 +103,7 @@ def reduce(p_xy: ArrayLike, name: str = "p_xy", *, split_support: bool = False) 
     >>> r.n_s, r.classes.tolist()
     (1, [0, 0, -1])
     """
-    split_support = validate_flag(split_support, "split_support")
+    split_support = flag(split_support, "split_support")
     p = validate_distribution(as_table(p_xy, name), name, ndim=2)
     n_x, n_y = p.shape
     p_x = p.sum(axis=1)
@@ -139,17 +139,6 @@ def ib_problem(p_xy: ArrayLike, name: str = "p_xy") -> Reduced:
             f"with {n_pos} such value(s); the IB curve of a constant Y is identically 0"
         )
     return prob
-
-
-def validate_flag(value, name: str, allow_none: bool = False) -> bool | None:
-    """``value`` as a bool (True/False or numpy bools; None too when ``allow_none``), else ``ValueError``: a string
-    such as ``"no"`` would otherwise count as True."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    expected = "True, False or None" if allow_none else "True or False"
-    raise ValueError(f"{name} must be {expected}, got {show(value)} ({type(value).__name__})")
 
 
 def check_size(prob: Reduced, n_t: int, n_points: int = 1, what: str = "this problem", hint: str = "") -> None:

@@ -43,14 +43,14 @@ from numpy.typing import ArrayLike
 from scipy.sparse.csgraph import connected_components
 from tqdm.auto import tqdm
 
-from .._validate import integer, real, show
+from .._validate import flag, integer, real, show
 from .._validate import seed as check_seed
 from ..info import _real_array, entropy, mutual_information
 from ..store import with_provenance
 from . import _improve as im
 from . import _iterate as it
 from ._hull import hull_inverse, hull_value, upper_hull
-from ._problem import Reduced, check_size, ib_problem, validate_flag
+from ._problem import Reduced, check_size, ib_problem
 from ._solution import IBSolution, solution_from_state
 
 __all__ = ["ib_curve", "anneal", "curve_value", "curve_inverse", "curve_upper", "default_betas",
@@ -193,10 +193,10 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
     gap_tol = real(gap_tol, "gap_tol", 0.0, low_open=True)
     critical_rtol = real(critical_rtol, "critical_rtol", MIN_CRITICAL_RTOL)
     seed = check_seed(seed)
-    forward, certify, refine_critical = (validate_flag(v, nm, allow_none=True) for nm, v in
+    forward, certify, refine_critical = (flag(v, nm, allow_none=True) for nm, v in
                                          (("forward", forward), ("certify", certify),
                                           ("refine_critical", refine_critical)))
-    keep_brackets, progress = validate_flag(keep_brackets, "keep_brackets"), validate_flag(progress, "progress")
+    keep_brackets, progress = flag(keep_brackets, "keep_brackets"), flag(progress, "progress")
     prob = ib_problem(p_xy)
     n_points = len(bs) if user_betas else n_betas
     refine = (not user_betas) if refine_critical is None else refine_critical

@@ -31,12 +31,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._validate import integer, real
+from .._validate import flag, integer, real
 from .._validate import seed as check_seed
 from ..info import _real_array, kl_matrix
 from . import _iterate as it
 from ._improve import certify_and_improve
-from ._problem import Reduced, check_size, ib_problem, validate_flag
+from ._problem import Reduced, check_size, ib_problem
 from ._solution import IBSolution, solution_from_state
 
 __all__ = ["IBSolution", "solve", "kl_rows", "self_consistent_encoder", "solve_reduced", "solution_from_state"]
@@ -189,9 +189,9 @@ def solve(p_xy: ArrayLike, beta: float, init=None, n_t: int | None = None, tol: 
     n_t = None if n_t is None else integer(n_t, "n_t", 1)
     if seed is not None and not isinstance(seed, np.random.Generator):
         seed = check_seed(seed)
-    deterministic = validate_flag(deterministic, "deterministic")
-    accelerate = validate_flag(accelerate, "accelerate")
-    certify = validate_flag(certify, "certify", allow_none=True)
+    deterministic = flag(deterministic, "deterministic")
+    accelerate = flag(accelerate, "accelerate")
+    certify = flag(certify, "certify", allow_none=True)
     if not (init is None or isinstance(init, (str, it.State, IBSolution))):  # an encoder array (n_x, n_t)
         if not (isinstance(init, (list, tuple)) or hasattr(init, "__array__")):
             raise ValueError(f"init must be None, 'identity', 'random', an encoder array or an IBSolution, got "
