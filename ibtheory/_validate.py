@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["show", "flag", "integer", "real", "seed", "probability", "writable_file", "writable_dir", "MAX_SEED"]
+__all__ = ["show", "flag", "integer", "real", "seed", "probability", "file_path", "writable_file", "writable_dir",
+           "MAX_SEED"]
 
 #: Seeds are non-negative integers below 2**63 (what numpy's SeedSequence and torch accept alike).
 MAX_SEED = 2**63 - 1
@@ -90,6 +91,18 @@ def _check_range(v: int, name: str, low: int | None, high: int | None) -> None:
         raise ValueError(f"{name} must be an integer <= {high}, got {v}")
 
 
+def file_path(path: str | os.PathLike, name: str = "out") -> Path:
+    """``path`` as a ``Path`` where a file could be created: a path (not a bool or empty), not an existing folder,
+    with no file where a parent folder should be.  Checks only: nothing is created (see :func:`writable_file`)."""
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise ValueError(f"{name} must be a file path, got {show(path)}")
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{name} {str(p)!r} is a directory; give a file path")
+    _no_file_above(p.parent, f"the folder of {name} {str(p)!r}")
+    return p
+
+
 def writable_file(path: str | os.PathLike, name: str = "out") -> Path:
     """Check, before any work, that a result file can be written at ``path``; return it as a ``Path``.
 
@@ -97,13 +110,18 @@ def writable_file(path: str | os.PathLike, name: str = "out") -> Path:
     parent that cannot be created, or a folder where a file cannot be created (probed with a temporary file that
     is removed at once; the target itself is not touched).
     """
-    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)) or not str(path):
-        raise ValueError(f"{name} must be a file path, got {show(path)}")
-    p = Path(path)
-    if p.is_dir():
-        raise ValueError(f"{name} {str(p)!r} is a directory; give a file path")
+    p = file_path(path, name)
     writable_dir(p.parent, name, what=f"the folder of {name} {str(p)!r}")
     return p
+
+
+def _no_file_above(folder: Path, what: str) -> None:
+    """``ValueError`` when the nearest existing one of ``folder`` and its parents is a file, not a folder."""
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{what} cannot be created: {str(parent)!r} is a file, not a folder")
+            return
 
 
 def writable_dir(path: str | os.PathLike, name: str = "out", what: str | None = None) -> Path:
@@ -112,11 +130,7 @@ def writable_dir(path: str | os.PathLike, name: str = "out", what: str | None = 
         raise ValueError(f"{name} must be a folder path, got {show(path)}")
     p = Path(path)
     what = what or f"{name} {str(p)!r}"
-    for parent in (p, *p.parents):
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(f"{what} cannot be created: {str(parent)!r} is a file, not a folder")
-            break
+    _no_file_above(p, what)
     try:
         p.mkdir(parents=True, exist_ok=True)
         probe = p / f".ibtheory-write-probe-{os.getpid()}"

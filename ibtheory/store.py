@@ -30,6 +30,7 @@ import numpy as np
 import xarray as xr
 
 from ._signals import signals_deferred
+from ._validate import file_path
 from ._version import __version__
 
 __all__ = ["DIMS", "provenance", "with_provenance", "without_attrs", "save", "load", "config_of",
@@ -171,17 +172,8 @@ def _umask() -> int:
 
 def _target(path: str | os.PathLike) -> Path:
     """``path`` as a ``Path`` whose folder exists (created if needed); ``ValueError`` for a folder given as the
-    file, or a parent that is a file."""
-    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)) or not str(path):
-        raise ValueError(f"path must be a file path, got {path!r}")
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"path {str(path)!r} is a directory; give a file path")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(f"path {str(path)!r} cannot be written: {str(parent)!r} is a file, not a folder")
-            break
+    file, or a parent that is a file (``_validate.file_path``)."""
+    path = file_path(path, "path")
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
