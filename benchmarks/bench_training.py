@@ -1,97 +1,168 @@
-"""Wall time of the paper's full setting, measured on a fraction of the epochs and extrapolated.
+"""Training engine: per-step cost against a textbook autograd + torch.optim loop, and the paper's full run.
 
-Usage: python benchmarks/bench_training.py [--epochs 1000] [--repeats 50]
+Usage: python benchmarks/bench_training.py [--device cpu] [--epochs 10000] [--workers N] [--trials 5] [--skip-run]
 
-Setting: 50 repeats of 12-10-7-5-4-3-2 tanh networks, Adam lr 4e-4, batch 512, 80 % train, 30-bin binning of all
-4096 patterns at every snapshot, gradient statistics on.  The run goes through ``iter_training`` for ``--epochs``
-epochs with snapshots as dense as the full run's early ones; each segment between two snapshots is timed, and
-time = a * epochs + b is fitted over segments (a: one epoch of training for all repeats, b: the snapshot's forward
-pass and checkpoint copy).  The binning of every snapshot is timed separately (c), and one save of a full-size
-run Dataset (s).  Extrapolation to the full run: setup + 10,000 a + n_snap (b + c) + (saves every 60 s) s.
-The CPU is shared with other work: the load average is printed next to the numbers, and everything is fitted twice:
-with wall-clock time, and with the CPU time of the training thread (``time.thread_time``), which is what the wall
-time would be on an idle machine (the minibatch-preparing worker thread runs on the second core).
+Measured side by side in one run, on one device (its name is printed):
+
+1. One minibatch step of the paper's ensemble (50 repeats of 12-10-7-5-4-3-2 tanh, batch 512, Adam lr 4e-4): the
+   engine (``BatchedMLP.grad_step``: hand-written backward into one flat gradient buffer, one fused Adam over the
+   flat parameter buffer) against the textbook loop on the same batched model (autograd ``backward`` and
+   ``torch.optim.Adam`` over the per-layer parameters).  Best and median over ``--trials`` blocks of 200 steps,
+   in wall time and in CPU time of the calling thread (the CPU may be shared), one torch thread.  The arithmetic
+   of a step (forward, weight gradients, backpropagated deltas: 2 x 3 x sum fan_in fan_out x R x B flops, less
+   the first layer's deltas) is compared with a large single-thread float32 GEMM measured in the same run: the
+   machine's arithmetic limit for one core.
+2. The paper's full run through ``ibtheory.nets.train`` (``--epochs``, 300 snapshots, 30-bin binning, gradient
+   statistics): wall time, time spent measuring (binning of every snapshot, in the parent process) and the rest
+   (training), steps per second.  ``--workers`` as in ``train`` (default: one process per core for a long run).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
 
 import numpy as np
 import torch
-import xarray as xr
 
-from ibtheory import store, tasks
+from ibtheory import nets, tasks
+from ibtheory.nets import data
 from ibtheory.nets import run as run_module
-from ibtheory.nets.data import snapshot_epochs
-from ibtheory.nets.loop import TrainConfig, iter_training, prepare
+from ibtheory.nets.loop import TrainConfig, prepare
+from ibtheory.nets.model import BatchedMLP
+
+WIDTHS = (12, 10, 7, 5, 4, 3, 2)
+
+
+def _device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    with open("/proc/cpuinfo") as f:
+        model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "cpu")
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _blocks(step, device: str, trials: int, n: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds per step over ``trials`` blocks of ``n`` steps: (wall, thread CPU)."""
+    for _ in range(20):
+        step()
+    wall, cpu = [], []
+    for _ in range(trials):
+        _sync(device)
+        w, c = time.perf_counter(), time.thread_time()
+        for _ in range(n):
+            step()
+        _sync(device)
+        wall.append((time.perf_counter() - w) / n)
+        cpu.append((time.thread_time() - c) / n)
+    return np.array(wall), np.array(cpu)
+
+
+def _gemm_flops(device: str, trials: int) -> float:
+    """Best float32 GEMM rate (flop/s) of 1024 x 1024 matrices on one thread: the arithmetic limit."""
+    a = torch.randn(1024, 1024, device=device)
+    b = torch.randn(1024, 1024, device=device)
+    wall, _ = _blocks(lambda: torch.mm(a, b), device, trials, 10)
+    return 2 * 1024**3 / wall.min()
+
+
+def step_benchmark(device: str, trials: int) -> None:
+    task = tasks.tishby()
+    cfg = TrainConfig(repeats=50, epochs=1, device=device)
+    setup = prepare(task, cfg)
+    R, B = 50, 512
+    idx = torch.as_tensor(np.take_along_axis(np.nonzero(setup.train_mask)[1].reshape(R, -1),
+                                             data.epoch_orders(setup.keys, 1, 3277), axis=1)[:, :B], device=device)
+    feats = torch.as_tensor(setup.features, dtype=torch.float32, device=device)
+    y_all = torch.as_tensor(setup.labels, device=device)
+    xb = feats.index_select(0, idx.reshape(-1)).view(R, B, -1).transpose(1, 2)
+    yb = y_all.gather(1, idx)
+
+    engine = BatchedMLP(WIDTHS, "tanh", setup.weights, device=device)
+    flat = torch.nn.Parameter(engine.flat, requires_grad=False)
+    flat.grad = engine.flat_grad
+    opt_e = torch.optim.Adam([flat], lr=4e-4, fused=True)
+
+    def engine_step():
+        engine.grad_step(xb, yb)
+        opt_e.step()
+
+    book = BatchedMLP(WIDTHS, "tanh", setup.weights, device=device)
+    opt_b = torch.optim.Adam(book.parameters(), lr=4e-4)
+
+    def textbook_step():
+        opt_b.zero_grad()
+        loss = torch.nn.functional.cross_entropy(book(xb)[-1], yb, reduction="sum") / B
+        loss.backward()
+        opt_b.step()
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        peak = _gemm_flops(device, trials)
+        res = {name: _blocks(f, device, trials) for name, f in (("engine", engine_step), ("textbook", textbook_step))}
+    finally:
+        torch.set_num_threads(old)
+    macs = sum(a * b for a, b in zip(WIDTHS[:-1], WIDTHS[1:], strict=True))
+    flops = 2 * R * B * (2 * macs + (macs - WIDTHS[0] * WIDTHS[1]))  # forward + dW + deltas (not into the input)
+    print(f"one step, 50 repeats x batch 512, one thread; GEMM limit {peak / 1e9:.1f} GFLOP/s; a step is "
+          f"{flops / 1e6:.1f} MFLOP = {flops / peak * 1e3:.3f} ms at that limit")
+    for name, (wall, cpu) in res.items():
+        print(f"  {name:8s}: wall best {wall.min() * 1e3:.3f} ms, median {np.median(wall) * 1e3:.3f} ms; thread CPU "
+              f"best {cpu.min() * 1e3:.3f} ms, median {np.median(cpu) * 1e3:.3f} ms; {1 / wall.min():.0f} steps/s; "
+              f"{flops / wall.min() / peak * 100:.1f} % of the GEMM limit")
+    e, t = res["engine"][0], res["textbook"][0]
+    print(f"  textbook / engine: {t.min() / e.min():.2f}x (best), {np.median(t) / np.median(e):.2f}x (median)")
+
+
+def run_benchmark(device: str, epochs: int, workers: int | None) -> None:
+    task = tasks.tishby()
+    spent = {"measure": 0.0}
+    real = run_module.measure
+
+    def timed(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            spent["measure"] += time.perf_counter() - t
+
+    run_module.measure = timed
+    try:
+        t0 = time.perf_counter()
+        ds = nets.train(task, epochs=epochs, device=device, workers=workers, progress=False)
+        wall = time.perf_counter() - t0
+    finally:
+        run_module.measure = real
+    steps = epochs * -(-round(0.8 * 4096) // 512)
+    used = workers if workers is not None else nets._parallel.auto_workers(TrainConfig(epochs=epochs, device=device))
+    print(f"paper's run, 50 repeats x {epochs} epochs, {ds.sizes['epoch']} snapshots, binning + gradient statistics, "
+          f"{used} worker process(es): {wall:.1f} s wall; measuring {spent['measure']:.1f} s (in the parent), "
+          f"training and the rest {wall - spent['measure']:.1f} s; {steps / wall:.0f} steps/s; final mean "
+          f"I(X;T) {float(ds['I_XT'].isel(epoch=-1).mean()):.6f} bits, I(T;Y) "
+          f"{float(ds['I_TY'].isel(epoch=-1).mean()):.6f} bits")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=1000)
-    ap.add_argument("--repeats", type=int, default=50)
-    ap.add_argument("--full-epochs", type=int, default=10_000)
-    ap.add_argument("--full-snapshots", type=int, default=300)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--epochs", type=int, default=10_000)
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--trials", type=int, default=5)
+    ap.add_argument("--skip-run", action="store_true", help="only the per-step comparison")
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    print(f"load average before: {os.getloadavg()} on {os.cpu_count()} cores")
-    task = tasks.tishby()
-    # snapshots of the fraction: the full run's schedule restricted to the first --epochs, plus every 100th epoch
-    full = snapshot_epochs(args.full_epochs, args.full_snapshots)
-    n_snap_full = full.size
-    config = TrainConfig(repeats=args.repeats, epochs=args.epochs, snapshots=int((full <= args.epochs).sum()))
-    t0 = time.perf_counter()
-    setup = prepare(task, config)
-    t_setup = time.perf_counter() - t0
-    opts = {"n_bins": 30, "limits": (-1.0, 1.0), "scheme": "width", "noise_var": 0.1}
-    seg_epochs, seg_times, est_times = [], {"wall": [], "cpu": []}, {"wall": [], "cpu": []}
-    clocks = {"wall": time.perf_counter, "cpu": time.thread_time}
-    last_epoch, wall0, cpu0 = 0, time.perf_counter(), time.thread_time()
-    prev = {k: f() for k, f in clocks.items()}
-    for snap in iter_training(task, config, setup=setup):
-        got = {k: f() for k, f in clocks.items()}
-        if snap.epoch > 0:
-            seg_epochs.append(snap.epoch - last_epoch)
-            for k in clocks:
-                seg_times[k].append(got[k] - prev[k])
-        run_module._estimate(snap, ("binning",), setup.p_x, setup.p_y_given_x, opts)
-        for k, f in clocks.items():
-            est_times[k].append(f() - got[k])
-        last_epoch = snap.epoch
-        prev = {k: f() for k, f in clocks.items()}
-    wall = time.perf_counter() - wall0 + t_setup
-    cpu = time.thread_time() - cpu0
-    A = np.stack([seg_epochs, np.ones(len(seg_epochs))], axis=1)
-    fits = {k: np.linalg.lstsq(A, np.array(seg_times[k]), rcond=None)[0] for k in clocks}
-    # one save of a full-size run Dataset
-    n_layers = len(config.hidden) + 1
-    shape = (n_snap_full, n_layers, args.repeats)
-    ds = xr.Dataset({f"v{i}": (("epoch", "layer", "repeat"), np.random.default_rng(i).random(shape))
-                                for i in range(14)})
-    with tempfile.TemporaryDirectory() as tmp:
-        t1 = time.perf_counter()
-        store.save(ds, os.path.join(tmp, "x.nc"))
-        s = time.perf_counter() - t1
-    print(f"measured: {args.epochs} epochs x {args.repeats} repeats with {len(seg_epochs) + 1} snapshots in "
-          f"{wall:.1f} s wall, {cpu:.1f} s CPU of the training thread; setup {t_setup:.2f} s; "
-          f"save s = {s * 1e3:.0f} ms")
-    for k in clocks:
-        a, b = fits[k]
-        c = float(np.median(est_times[k]))
-        train_full = args.full_epochs * a
-        snaps_full = n_snap_full * (b + c)
-        saves = (train_full + snaps_full) / 60.0 + 1
-        total = t_setup + train_full + snaps_full + saves * s
-        print(f"[{k}] per epoch a = {a * 1e3:.1f} ms; per snapshot b = {b * 1e3:.1f} ms (forward, checkpoint) + "
-              f"c = {c * 1e3:.1f} ms (binning 6 layers)")
-        print(f"[{k}] extrapolated full run ({args.full_epochs} epochs, {n_snap_full} snapshots): {total:.0f} s = "
-              f"{total / 60:.1f} min (target <= 10 min): training {train_full:.0f} s, snapshots {snaps_full:.0f} s, "
-              f"saves {saves * s:.0f} s")
-    print(f"load average after: {os.getloadavg()} on {os.cpu_count()} cores")
+    TrainConfig(device=args.device)  # ValueError for an absent device before anything runs
+    print(f"device: {_device_name(args.device)}; torch {torch.__version__}; load average {os.getloadavg()}")
+    step_benchmark(args.device, args.trials)
+    if not args.skip_run:
+        run_benchmark(args.device, args.epochs, args.workers)
+    print(f"load average after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -44,11 +44,10 @@ from .. import store
 from .._validate import integer, show
 from ..estimators import RUN_SCHEMA, binning_options
 from ..estimators.registry import ESTIMATORS, check_names, measure
-from ..info import LN2
 from ..tasks import conditional
 from . import data
-from .loop import Snapshot, TrainConfig, _checked, check_finite_parameters
-from .model import ACTIVATIONS, init_weights
+from .loop import Snapshot, TrainConfig, check_memory, run_epochs
+from .model import ACTIVATIONS, FlatEnsemble, init_weights
 
 __all__ = ["BatchedConvNet", "iter_conv_training", "train_conv", "image_shape", "conv_estimators"]
 
@@ -73,7 +72,7 @@ def image_shape(task: xr.Dataset, n_in: int) -> tuple[int, int]:
     return int(h), int(w)
 
 
-class BatchedConvNet(torch.nn.Module):
+class BatchedConvNet(FlatEnsemble):
     """R convolutional networks of the same architecture, trained at once.
 
     Parameters
@@ -127,14 +126,9 @@ class BatchedConvNet(torch.nn.Module):
         dense_widths = (self.block_widths[-1],) + dense_hidden + (int(n_out),)
         dense = [torch.as_tensor(wt, **kw) for wt in init_weights(dense_widths, rngs)]
         self.widths = self.block_widths + dense_widths[1:]
-        self.weights = torch.nn.ParameterList([torch.nn.Parameter(t.contiguous()) for t in convs + dense])
-        self.biases = torch.nn.ParameterList(
-            [torch.nn.Parameter(torch.zeros(R, wd, **kw)) for wd in chans + dense_widths[1:]])
+        self._allocate([t.contiguous() for t in convs + dense],
+                       [torch.zeros(R, wd, **kw) for wd in chans + dense_widths[1:]], dtype, device)
         self.n_blocks = len(chans)
-
-    @property
-    def repeats(self) -> int:
-        return self.weights[0].shape[0]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Activations of every layer, feature-major (R, width, B), for inputs x of shape (R, H*W, B).
@@ -157,10 +151,9 @@ class BatchedConvNet(torch.nn.Module):
             out.append(h)
         return out
 
-    def flat_parameters(self) -> torch.Tensor:
-        """All parameters of each repeat as one row, shape (R, n_params): weights then biases, layer by layer."""
-        parts = [p.detach().reshape(self.repeats, -1) for p in list(self.weights) + list(self.biases)]
-        return torch.cat(parts, dim=1)
+    def grad_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Gradients of one minibatch into ``flat_grad`` (autograd through the grouped convolutions)."""
+        self.autograd_step(x, y)
 
 
 @dataclasses.dataclass
@@ -189,6 +182,7 @@ def _build(task: xr.Dataset, config: TrainConfig, channels: Sequence[int], kerne
     dtype = torch.float32 if config.dtype == "float32" else torch.float64
     model = BatchedConvNet(image_shape(task, features.shape[1]), channels, kernel, config.hidden, p_yx.shape[1],
                            config.activation, rngs, dtype=dtype, device=config.device)
+    check_memory(config, n_x, (features.shape[1],) + model.widths, model.flat.numel() // config.repeats)
     mask = data.split_masks(rngs, n_x, n_train)
     labels = data.draw_labels(rngs, p_yx)
     keys = data.shuffle_keys(rngs)
@@ -202,77 +196,17 @@ def iter_conv_training(task: xr.Dataset, config: TrainConfig, channels: Sequence
     ``config.hidden`` are the dense widths after the convolution blocks; every other field of the
     :class:`~ibtheory.nets.TrainConfig` means what it means for the MLP (loss of repetition r: mean cross-entropy
     over its minibatch; the optimiser minimises the sum over repetitions, so the ensemble equals R separate runs).
-    Activations of all n_x patterns are evaluated in chunks of ``eval_batch``.  Gradient statistics per weight
-    tensor as in :mod:`ibtheory.nets.loop`.  ``Snapshot.checkpoint`` holds ``params`` and ``opt_step`` only: conv
-    runs do not resume.  ``setup`` is the private result of ``_build`` when the caller already drew it.  Divergence
+    Activations of all n_x patterns are evaluated in chunks of ``eval_batch``.  The loop is
+    :func:`ibtheory.nets.loop.run_epochs`, the same as the MLP's (gradients by autograd here); gradient statistics
+    per weight tensor and the checkpoint (parameters and Adam moments) as there.  ``setup`` is the private result
+    of ``_build`` when the caller already drew it.  Divergence
     (NaN or inf parameters after an epoch, losses or activations at a snapshot) raises
     :class:`~ibtheory.nets.TrainingDiverged` naming the epoch and the repeats.
     """
     setup = setup or _build(task, config, channels, kernel)
-    model, features, mask, labels, keys = setup.model, setup.features, setup.train_mask, setup.labels, setup.keys
-    dtype, dev = model.weights[0].dtype, model.weights[0].device
-    opt = (torch.optim.Adam(model.parameters(), lr=config.lr) if config.optimizer == "adam"
-           else torch.optim.SGD(model.parameters(), lr=config.lr))
-    R, n_x = mask.shape
-    train_idx = np.nonzero(mask)[1].reshape(R, -1)
-    n_train = train_idx.shape[1]
-    x_all = torch.as_tensor(features, dtype=dtype, device=dev)  # (n_x, n_in)
-    y_all = torch.as_tensor(labels, dtype=torch.long, device=dev)  # (R, n_x)
-    m = torch.as_tensor(mask, dtype=dtype, device=dev)
-    batches = [(s, min(s + config.batch_size, n_train)) for s in range(0, n_train, config.batch_size)]
-    snaps = set(data.snapshot_epochs(config.epochs, config.snapshots).tolist())
-
-    def snapshot(epoch: int, step: int, acc) -> Snapshot:
-        with torch.no_grad():
-            chunks = [model(x_all[s:s + eval_batch].T[None].expand(R, -1, -1)) for s in range(0, n_x, eval_batch)]
-            acts = [torch.cat([c[i] for c in chunks], dim=2).transpose(1, 2) for i in range(len(chunks[0]))]
-            logp = torch.log_softmax(acts[-1], dim=-1)  # (R, n_x, n_y)
-            ce = -torch.take_along_dim(logp, y_all[..., None], dim=-1)[..., 0] / LN2
-            correct = (logp.argmax(dim=-1) == y_all).to(dtype)
-            wn = np.stack([w.detach().double().reshape(R, -1).norm(dim=1).cpu().numpy() for w in model.weights])
-        if acc is None:
-            gm = gs = np.full((len(model.weights), R), np.nan)
-        else:
-            k = len(batches)
-            gm = np.stack([(g1 / k).reshape(R, -1).norm(dim=1).cpu().numpy() for g1, _ in acc])
-            var = [((g2 - g1 * g1 / k) / max(k - 1, 1)).clamp_min(0).reshape(R, -1).sum(1) for g1, g2 in acc]
-            gs = np.stack([v.sqrt().cpu().numpy() for v in var]) if k > 1 else np.full_like(gm, np.nan)
-        n_tr, n_te = m.sum(1), (1 - m).sum(1)
-        t = lambda v: v.double().cpu().numpy()  # noqa: E731
-        return Snapshot(
-            epoch=int(epoch), activations=[a.float().cpu().numpy() for a in acts[:-1]] + [t(logp.exp()).astype(
-                np.float32)], grad_mean_norm=gm, grad_std_norm=gs, weight_norm=wn,
-            train_loss=t((ce * m).sum(1) / n_tr), test_loss=t((ce * (1 - m)).sum(1) / n_te),
-            train_accuracy=t((correct * m).sum(1) / n_tr), test_accuracy=t((correct * (1 - m)).sum(1) / n_te),
-            checkpoint={"params": model.flat_parameters().cpu().numpy(), "opt_step": int(step)},
-        )
-
-    step = 0
     ids = np.arange(config.repeat_start, config.repeat_start + config.repeats)
-    params = list(model.parameters())
-    if 0 in snaps:
-        yield _checked(snapshot(0, step, None), ids, config)
-    for epoch in range(1, config.epochs + 1):
-        order = data.epoch_orders(keys, epoch, n_train)
-        gidx = torch.as_tensor(np.take_along_axis(train_idx, order, axis=1), device=dev)  # (R, n_train)
-        record = epoch in snaps
-        acc = [[torch.zeros_like(w, dtype=torch.float64), torch.zeros_like(w, dtype=torch.float64)]
-               for w in model.weights] if record else None
-        for s, e in batches:
-            xb = x_all[gidx[:, s:e].T].permute(1, 2, 0)  # (R, n_in, b), each repetition its own images
-            loss = F.cross_entropy(model(xb)[-1], y_all.gather(1, gidx[:, s:e]), reduction="sum") / (e - s)
-            opt.zero_grad(set_to_none=False)
-            loss.backward()
-            if record:
-                for (g1, g2), w in zip(acc, model.weights, strict=True):
-                    g = w.grad.detach().double()
-                    g1 += g
-                    g2 += g * g
-            opt.step()
-            step += 1
-        check_finite_parameters(epoch, params, ids, config)
-        if record:
-            yield _checked(snapshot(epoch, step, acc), ids, config)
+    yield from run_epochs(setup.model, setup.features, setup.labels, setup.train_mask, setup.keys, ids, config,
+                          eval_batch=eval_batch)
 
 
 def train_conv(

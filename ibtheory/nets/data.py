@@ -16,12 +16,13 @@ References
 from __future__ import annotations
 
 import numpy as np
+import torch
 import xarray as xr
 
 from ..tasks import conditional
 
-__all__ = ["repeat_generators", "split_masks", "draw_labels", "shuffle_keys", "epoch_orders", "snapshot_epochs",
-           "input_features"]
+__all__ = ["repeat_generators", "split_masks", "draw_labels", "shuffle_keys", "epoch_orders", "epoch_orders_torch",
+           "snapshot_epochs", "input_features"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -81,6 +82,38 @@ def epoch_orders(keys: np.ndarray, epoch: int, n_train: int) -> np.ndarray:
         h = _splitmix64(keys[:, None] + counter[None, :] * _GOLDEN)
     packed = (h & ~np.uint64(2**20 - 1)) | i
     return (np.sort(packed, axis=1) & np.uint64(2**20 - 1)).astype(np.int64)
+
+
+def _as_signed(v: int) -> int:
+    """The int64 with the bits of the uint64 ``v`` (torch has no uint64 arithmetic)."""
+    return v - 2**64 if v >= 2**63 else v
+
+
+def _srl(z: torch.Tensor, k: int) -> torch.Tensor:
+    """Logical right shift of int64 bits (torch's >> is arithmetic)."""
+    return (z >> k) & ((1 << (64 - k)) - 1)
+
+
+def epoch_orders_torch(keys: torch.Tensor, epoch: int, n_train: int) -> torch.Tensor:
+    """:func:`epoch_orders` computed with torch on the keys' device: the same permutations, bit for bit.
+
+    ``keys`` is an int64 tensor holding the bits of the uint64 shuffle keys (``keys_np.view(np.int64)``).  int64
+    multiplication and addition wrap around like uint64 (two's complement), shifts are made logical, and flipping
+    the sign bit turns the unsigned order of the packed keys into the signed order that ``torch.sort`` uses.
+    Returns an int64 tensor (R, n_train) on the keys' device.
+    """
+    if n_train >= 2**20:
+        raise ValueError(f"n_train must be < 2^20 for the packed shuffle, got {n_train}")
+    golden, m1, m2 = (_as_signed(int(v)) for v in (_GOLDEN, _M1, _M2))
+    i = torch.arange(n_train, dtype=torch.int64, device=keys.device)
+    counter = int(epoch) * 2**20 + i
+    z = keys[:, None] + counter[None, :] * golden + golden
+    z = (z ^ _srl(z, 30)) * m1
+    z = (z ^ _srl(z, 27)) * m2
+    z = z ^ _srl(z, 31)
+    packed = (z & ~(2**20 - 1)) | i
+    packed = packed ^ _as_signed(2**63)  # unsigned order -> signed order
+    return torch.sort(packed, dim=1).values & (2**20 - 1)
 
 
 def snapshot_epochs(epochs: int, snapshots: int) -> np.ndarray:

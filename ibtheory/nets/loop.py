@@ -38,9 +38,10 @@ from .._validate import seed as seed_value
 from ..info import LN2
 from ..tasks import conditional
 from . import data
-from .model import ACTIVATIONS, BatchedMLP, init_weights
+from .model import ACTIVATIONS, BatchedMLP, FlatEnsemble, init_weights
 
-__all__ = ["TrainConfig", "Snapshot", "TrainingDiverged", "iter_training", "OPTIMIZERS", "DTYPES"]
+__all__ = ["TrainConfig", "Snapshot", "TrainingDiverged", "iter_training", "run_epochs", "check_memory", "OPTIMIZERS",
+           "DTYPES"]
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -110,6 +111,9 @@ class TrainConfig:
         set_("device", dev)
         if dev.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"device {dev!r} was asked for but CUDA is not available")
+        if dev.startswith("cuda:") and int(dev[5:]) >= torch.cuda.device_count():
+            raise ValueError(f"device {dev!r} was asked for but only {torch.cuda.device_count()} CUDA device(s) "
+                             "exist")
 
 
 @dataclass
@@ -173,14 +177,15 @@ def _diverged(epoch: int, bad: np.ndarray, repeat_ids: np.ndarray, what: str, co
 
 
 def check_finite_parameters(epoch: int, params: Sequence[torch.Tensor], repeat_ids: np.ndarray,
-                            config: TrainConfig) -> None:
-    """Raise :class:`TrainingDiverged` when a parameter of some repeat is NaN or infinite.
+                            config: TrainConfig, flat: torch.Tensor | None = None) -> None:
+    """Raise :class:`TrainingDiverged` when a parameter (leading dim R) of some repeat is NaN or infinite.
 
-    Fast path: one sum over all parameters (leading dim R) is finite iff no entry is NaN or inf, unless the sum of
-    finite values overflows, which the exact per-repeat check below then clears.  One host sync per call.
+    Fast path: one sum over all parameters (``flat``, the model's flat buffer, when given) is finite iff no entry
+    is NaN or inf, unless the sum of finite values overflows, which the exact per-repeat check below then clears.
+    One host sync per call.
     """
     with torch.no_grad():
-        total = torch.stack([p.detach().sum() for p in params]).sum()  # no copy of the parameters
+        total = flat.sum() if flat is not None else torch.stack([p.detach().sum() for p in params]).sum()
         if math.isfinite(float(total)):
             return
         r = params[0].shape[0]
@@ -203,6 +208,42 @@ def check_finite_snapshot(snap: Snapshot, repeat_ids: np.ndarray, config: TrainC
         _diverged(snap.epoch, bad, repeat_ids, "activations", config)
 
 
+def check_memory(config: TrainConfig, n_x: int, widths: Sequence[int], n_params: int | None = None) -> None:
+    """Raise ``ValueError`` (naming ``hidden``) when the run cannot fit the memory of ``config.device``.
+
+    Estimate in bytes, with s the size of the dtype and W = sum of the layer widths: parameters, gradients, Adam
+    moments and the float64 gradient statistics, 8 s + 16 bytes per parameter; the snapshot forward pass over all
+    n_x patterns and its host copies, 3 R n_x W s (plus the binning's int64 codes, 8 R n_x per layer); the
+    minibatch activations and deltas, 3 R B W s.  Checked against the free memory of the device (MemAvailable
+    on the host, ``torch.cuda.mem_get_info`` on a GPU) before any weight is drawn.
+    """
+    s = 4 if config.dtype == "float32" else 8
+    R, W = config.repeats, int(sum(widths[1:]))
+    if n_params is None:
+        n_params = sum(int(a) * int(b) + int(b) for a, b in zip(widths[:-1], widths[1:], strict=True))
+    need = R * n_params * (8 * s + 16) + 3 * R * n_x * W * s + 8 * R * n_x * (len(widths) - 1) \
+        + 3 * R * config.batch_size * W * s
+    free = _free_memory(config.device)
+    if free is not None and need > free:
+        raise ValueError(f"hidden {config.hidden} with {R} repeats and {n_x} patterns needs about {need / 2**30:.2f} "
+                         f"GiB on {config.device!r} but only {free / 2**30:.2f} GiB are free; use narrower layers, "
+                         "fewer repeats (split them over runs: repeat_start) or another device")
+
+
+def _free_memory(device: str) -> int | None:
+    """Free bytes on ``device``: MemAvailable of the host for the CPU, ``mem_get_info`` for CUDA (None: unknown)."""
+    if device.startswith("cuda"):
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def prepare(task: xr.Dataset, config: TrainConfig) -> _Setup:
     """Draw every repetition's initial weights, split, labels and shuffle key (the order is part of the contract)."""
     if not isinstance(task, xr.Dataset) or "p_xy" not in task:
@@ -214,9 +255,10 @@ def prepare(task: xr.Dataset, config: TrainConfig) -> _Setup:
     if not 1 <= n_train < n_x:
         raise ValueError(f"train_fraction {config.train_fraction} leaves {n_train} of {n_x} patterns for training; "
                          "need at least one training and one test pattern")
+    widths = (features.shape[1],) + config.hidden + (p_y_x.shape[1],)
+    check_memory(config, n_x, widths)
     ids = np.arange(config.repeat_start, config.repeat_start + config.repeats)
     rngs = data.repeat_generators(config.seed, ids)
-    widths = (features.shape[1],) + config.hidden + (p_y_x.shape[1],)
     weights = init_weights(widths, rngs)
     mask = data.split_masks(rngs, n_x, n_train)
     labels = data.draw_labels(rngs, p_y_x)
@@ -224,41 +266,36 @@ def prepare(task: xr.Dataset, config: TrainConfig) -> _Setup:
     return _Setup(features, p_x, p_y_x, mask, labels, keys, weights, ids)
 
 
-def _optimizer(model: BatchedMLP, config: TrainConfig) -> torch.optim.Optimizer:
+def _optimizer(flat: torch.nn.Parameter, config: TrainConfig) -> torch.optim.Optimizer:
+    """One optimiser over the one flat parameter buffer (one fused kernel per step)."""
     if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
-    return torch.optim.SGD(model.parameters(), lr=config.lr, foreach=True)
+        fused = flat.device.type in ("cpu", "cuda")
+        return torch.optim.Adam([flat], lr=config.lr, fused=fused)
+    return torch.optim.SGD([flat], lr=config.lr, foreach=True)
 
 
-def _checkpoint(model: BatchedMLP, opt: torch.optim.Optimizer, step: int) -> dict:
-    params = list(model.weights) + list(model.biases)
-    r = model.repeats
+def _checkpoint(model: FlatEnsemble, opt: torch.optim.Optimizer, flat: torch.Tensor, step: int) -> dict:
+    state = opt.state.get(flat, {})
 
-    def flat(key: str) -> np.ndarray:
-        rows = [opt.state[p][key].reshape(r, -1) if key in opt.state.get(p, {}) else torch.zeros(r, p[0].numel(),
-                dtype=p.dtype, device=p.device) for p in params]
-        return torch.cat(rows, dim=1).cpu().numpy()
+    def rows(key: str) -> np.ndarray:
+        buf = state[key] if key in state else torch.zeros_like(flat)
+        return model.rows(buf.detach()).cpu().numpy()
 
-    return {"params": model.flat_parameters().cpu().numpy(), "opt_m": flat("exp_avg"), "opt_v": flat("exp_avg_sq"),
+    return {"params": model.flat_parameters().cpu().numpy(), "opt_m": rows("exp_avg"), "opt_v": rows("exp_avg_sq"),
             "opt_step": int(step)}
 
 
-def _restore(model: BatchedMLP, opt: torch.optim.Optimizer, ckpt: dict, config: TrainConfig) -> None:
-    dev, dt = model.weights[0].device, model.weights[0].dtype
+def _restore(model: FlatEnsemble, opt: torch.optim.Optimizer, flat: torch.Tensor, ckpt: dict,
+             config: TrainConfig) -> None:
+    dev, dt = flat.device, flat.dtype
     model.load_flat(torch.as_tensor(np.asarray(ckpt["params"]), dtype=dt, device=dev))
     if config.optimizer != "adam" or int(ckpt["opt_step"]) == 0:
         return
-    m = torch.as_tensor(np.asarray(ckpt["opt_m"]), dtype=dt, device=dev)
-    v = torch.as_tensor(np.asarray(ckpt["opt_v"]), dtype=dt, device=dev)
-    start = 0
-    for p in list(model.weights) + list(model.biases):
-        n = p[0].numel()
-        opt.state[p] = {
-            "step": torch.tensor(float(ckpt["opt_step"]), dtype=torch.float32, device=dev),
-            "exp_avg": m[:, start:start + n].reshape(p.shape).clone(),
-            "exp_avg_sq": v[:, start:start + n].reshape(p.shape).clone(),
-        }
-        start += n
+    opt.state[flat] = {
+        "step": torch.tensor(float(ckpt["opt_step"]), dtype=torch.float32, device=dev),
+        "exp_avg": model.from_rows(torch.as_tensor(np.asarray(ckpt["opt_m"]), dtype=dt, device=dev)),
+        "exp_avg_sq": model.from_rows(torch.as_tensor(np.asarray(ckpt["opt_v"]), dtype=dt, device=dev)),
+    }
 
 
 def iter_training(
@@ -275,52 +312,73 @@ def iter_training(
     """
     setup = setup or prepare(task, config)
     dtype = torch.float32 if config.dtype == "float32" else torch.float64
-    dev = torch.device(config.device)
     model = BatchedMLP((setup.features.shape[1],) + config.hidden + (setup.p_y_given_x.shape[1],),
-                       config.activation, setup.weights, dtype=dtype, device=dev)
-    opt = _optimizer(model, config)
-    R, n_x = setup.train_mask.shape
-    x_all = torch.as_tensor(setup.features, dtype=dtype, device=dev)
-    labels = torch.as_tensor(setup.labels, dtype=torch.long, device=dev)
-    mask = torch.as_tensor(setup.train_mask, device=dev)
+                       config.activation, setup.weights, dtype=dtype, device=torch.device(config.device))
+    yield from run_epochs(model, setup.features, setup.labels, setup.train_mask, setup.keys, setup.repeat_ids,
+                          config, resume)
+
+
+def run_epochs(model: FlatEnsemble, features: np.ndarray, labels: np.ndarray, train_mask: np.ndarray,
+               keys: np.ndarray, repeat_ids: np.ndarray, config: TrainConfig, resume: dict | None = None,
+               eval_batch: int | None = None) -> Iterator[Snapshot]:
+    """The one training loop of every batched model (:class:`BatchedMLP`, :class:`ibtheory.nets.conv.BatchedConvNet`).
+
+    Per epoch, the minibatch order of every repeat is :func:`ibtheory.nets.data.epoch_orders` (on a GPU the same
+    permutations are computed there by :func:`ibtheory.nets.data.epoch_orders_torch`; on the CPU numpy's sort is
+    faster and a worker thread prepares epoch e+1 while e trains).  A step gathers the repeats' minibatches from
+    the device-resident inputs and labels (one ``index_select`` and one ``gather``), lets the model write the
+    gradient of the summed per-repeat mean cross-entropy into its flat gradient buffer (``model.grad_step``), and
+    runs one optimiser step over the flat parameter buffer.  Snapshot epochs accumulate the gradient statistics
+    (two float64 operations on the weights' prefix of the buffer) and evaluate all patterns (in chunks of
+    ``eval_batch`` when given).
+    """
+    dtype, dev = model.flat.dtype, model.flat.device
+    flat = torch.nn.Parameter(model.flat, requires_grad=False)  # shares the model's storage
+    flat.grad = model.flat_grad
+    opt = _optimizer(flat, config)
+    R, n_x = train_mask.shape
+    feats = torch.as_tensor(features, dtype=dtype, device=dev)  # (n_x, n_in), sample-major
+    y_all = torch.as_tensor(labels, dtype=torch.long, device=dev)  # (R, n_x)
+    mask = torch.as_tensor(train_mask, device=dev)
     snaps = data.snapshot_epochs(config.epochs, config.snapshots)
-    step = 0
-    first = 1
+    snap_set = set(snaps.tolist())
+    step, first = 0, 1
     if resume is not None:
-        _restore(model, opt, resume, config)
+        _restore(model, opt, flat, resume, config)
         step = int(resume["opt_step"])
         first = int(resume["epoch"]) + 1
     elif snaps[0] == 0:
-        yield _checked(_snapshot(0, model, opt, step, x_all, labels, mask, None), setup.repeat_ids, config)
-    snap_set = set(snaps.tolist())
-    params = list(model.parameters())
-    prepare_epoch = _EpochData(setup, np.dtype(config.dtype))
-    n_train = prepare_epoch.n_train
-    batches = [(s, min(s + config.batch_size, n_train)) for s in range(0, n_train, config.batch_size)]
-    with ThreadPoolExecutor(max_workers=1) as pool:  # prepares epoch e+1's minibatches while e trains
-        pending = pool.submit(prepare_epoch, first) if first <= config.epochs else None
+        yield _checked(_snapshot(0, model, opt, flat, step, feats, y_all, mask, None, eval_batch), repeat_ids, config)
+    orders = _Orders(train_mask, keys, config.batch_size, dev)
+    n_w = model.n_weight_values
+    on_cpu = dev.type == "cpu"
+    with ThreadPoolExecutor(max_workers=1) as pool:  # CPU: prepares epoch e+1's minibatch indices while e trains
+        pending = pool.submit(orders, first) if on_cpu and first <= config.epochs else None
         for epoch in range(first, config.epochs + 1):
-            xe_np, ye_np = pending.result()
-            if epoch < config.epochs:
-                pending = pool.submit(prepare_epoch, epoch + 1)
-            xe = torch.from_numpy(xe_np).to(dev)  # (R, n_in, n_train), feature-major, in minibatch order
-            ye = torch.from_numpy(ye_np).to(dev)  # (R, n_train)
+            if on_cpu:
+                batches = pending.result()
+                if epoch < config.epochs:
+                    pending = pool.submit(orders, epoch + 1)
+            else:
+                batches = orders(epoch)
             record = epoch in snap_set
-            acc = [[torch.zeros_like(w, dtype=torch.float64), torch.zeros_like(w, dtype=torch.float64)]
-                   for w in model.weights] if record else None
-            for s, e in batches:
-                model.loss_and_grad(xe[:, :, s:e], ye[:, s:e])  # gradients of the summed per-repeat mean CE
+            if record:
+                acc = (torch.zeros(n_w, dtype=torch.float64, device=dev),
+                       torch.zeros(n_w, dtype=torch.float64, device=dev))
+            for idx in batches:  # idx (R, b) pattern indices of this step
+                b = idx.shape[1]
+                xb = feats.index_select(0, idx.reshape(-1)).view(R, b, -1).transpose(1, 2)  # (R, n_in, b) view
+                model.grad_step(xb, y_all.gather(1, idx))
                 if record:
-                    for (g1, g2), w in zip(acc, model.weights, strict=True):
-                        g = w.grad.detach().double()
-                        g1 += g
-                        g2 += g * g
+                    g = model.flat_grad[:n_w].double()
+                    acc[0].add_(g)
+                    acc[1].addcmul_(g, g)
                 opt.step()
                 step += 1
-            check_finite_parameters(epoch, params, setup.repeat_ids, config)  # ~30 us per epoch on CPU
+            check_finite_parameters(epoch, list(model.weights) + list(model.biases), repeat_ids, config, model.flat)
             if record:
-                snap = _snapshot(epoch, model, opt, step, x_all, labels, mask, (acc, len(batches)))
-                yield _checked(snap, setup.repeat_ids, config)
+                snap = _snapshot(epoch, model, opt, flat, step, feats, y_all, mask, (acc, len(batches)), eval_batch)
+                yield _checked(snap, repeat_ids, config)
 
 
 def _checked(snap: Snapshot, repeat_ids: np.ndarray, config: TrainConfig) -> Snapshot:
@@ -328,31 +386,41 @@ def _checked(snap: Snapshot, repeat_ids: np.ndarray, config: TrainConfig) -> Sna
     return snap
 
 
-class _EpochData:
-    """Inputs and labels of one epoch for all repetitions, in each repetition's minibatch order (numpy, no GIL
-    held during the sort and gathers, so a worker thread can prepare the next epoch)."""
+class _Orders:
+    """The minibatch indices of one epoch for all repetitions: a list of (R, b) int64 tensors of pattern indices,
+    b = batch size (the last batch may be shorter), in each repetition's order of
+    :func:`ibtheory.nets.data.epoch_orders` (numpy on the CPU, releasing the GIL; torch on other devices)."""
 
-    def __init__(self, setup: _Setup, dtype: np.dtype) -> None:
-        R = setup.train_mask.shape[0]
-        self.train_idx = np.nonzero(setup.train_mask)[1].reshape(R, -1)
+    def __init__(self, train_mask: np.ndarray, keys: np.ndarray, batch_size: int, device: torch.device) -> None:
+        R = train_mask.shape[0]
+        self.train_idx = np.nonzero(train_mask)[1].reshape(R, -1)
         self.n_train = self.train_idx.shape[1]
-        self.features_t = np.ascontiguousarray(setup.features.T, dtype=dtype)  # (n_in, n_x)
-        self.labels = setup.labels.astype(np.int64)
-        self.keys = setup.keys
+        self.keys = keys
+        self.bounds = [(s, min(s + batch_size, self.n_train)) for s in range(0, self.n_train, batch_size)]
+        self.device = device
+        if device.type != "cpu":
+            self.train_idx_t = torch.as_tensor(self.train_idx, device=device)
+            self.keys_t = torch.as_tensor(keys.view(np.int64), device=device)
 
-    def __call__(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-        order = data.epoch_orders(self.keys, epoch, self.n_train)
-        gidx = np.take_along_axis(self.train_idx, order, axis=1)  # (R, n_train) pattern indices
-        xe = np.ascontiguousarray(np.take(self.features_t, gidx, axis=1).transpose(1, 0, 2))
-        return xe, np.take_along_axis(self.labels, gidx, axis=1)
+    def __call__(self, epoch: int) -> list[torch.Tensor]:
+        if self.device.type == "cpu":
+            order = data.epoch_orders(self.keys, epoch, self.n_train)
+            gidx = np.take_along_axis(self.train_idx, order, axis=1)  # (R, n_train) pattern indices
+            return [torch.from_numpy(np.ascontiguousarray(gidx[:, s:e])) for s, e in self.bounds]
+        order = data.epoch_orders_torch(self.keys_t, epoch, self.n_train)
+        gidx = torch.take_along_dim(self.train_idx_t, order, dim=1)
+        return [gidx[:, s:e].contiguous() for s, e in self.bounds]
 
 
-def _snapshot(epoch, model, opt, step, x_all, labels, mask, grads) -> Snapshot:
-    R = model.repeats
+def _snapshot(epoch, model, opt, flat, step, feats, labels, mask, grads, eval_batch=None) -> Snapshot:
+    R, n_x = labels.shape
+    chunk = n_x if eval_batch is None else int(eval_batch)
     with torch.no_grad():
-        acts = [a.transpose(1, 2) for a in model(x_all.T.expand(R, *x_all.T.shape))]  # (R, n_x, width)
+        parts = [model(feats[s:s + chunk].T[None].expand(R, -1, -1)) for s in range(0, n_x, chunk)]
+        acts = [torch.cat([p[i] for p in parts], dim=2).transpose(1, 2) if len(parts) > 1 else
+                parts[0][i].transpose(1, 2) for i in range(len(parts[0]))]  # (R, n_x, width)
         logp = torch.log_softmax(acts[-1], dim=-1)
-        ce = -torch.take_along_dim(logp, labels[..., None], dim=-1)[..., 0] / LN2
+        ce = -logp.gather(-1, labels[..., None])[..., 0] / LN2
         correct = (logp.argmax(dim=-1) == labels).to(logp.dtype)
         m = mask.to(logp.dtype)
         n_tr, n_te = m.sum(1), (1 - m).sum(1)
@@ -362,14 +430,15 @@ def _snapshot(epoch, model, opt, step, x_all, labels, mask, grads) -> Snapshot:
     if grads is None:
         gm = gs = np.full((n_layers, R), np.nan)
     else:
-        acc, k = grads
-        gm = np.stack([(g1 / k).reshape(R, -1).norm(dim=1).cpu().numpy() for g1, _ in acc])
-        var = [((g2 - g1 * g1 / k) / max(k - 1, 1)).clamp_min(0).reshape(R, -1).sum(1) for g1, g2 in acc]
-        gs = np.stack([v.sqrt().cpu().numpy() for v in var]) if k > 1 else np.full((n_layers, R), np.nan)
+        (g1, g2), k = grads
+        mean = model.weight_views(g1 / k)
+        var = model.weight_views(((g2 - g1 * g1 / k) / max(k - 1, 1)).clamp_min_(0))
+        gm = np.stack([v.norm(dim=1).cpu().numpy() for v in mean])
+        gs = np.stack([v.sum(1).sqrt().cpu().numpy() for v in var]) if k > 1 else np.full((n_layers, R), np.nan)
     t = lambda v: v.double().cpu().numpy()  # noqa: E731
     return Snapshot(
         epoch=int(epoch), activations=out, grad_mean_norm=gm, grad_std_norm=gs, weight_norm=wnorm,
         train_loss=t((ce * m).sum(1) / n_tr), test_loss=t((ce * (1 - m)).sum(1) / n_te),
         train_accuracy=t((correct * m).sum(1) / n_tr), test_accuracy=t((correct * (1 - m)).sum(1) / n_te),
-        checkpoint=_checkpoint(model, opt, step),
+        checkpoint=_checkpoint(model, opt, flat, step),
     )

@@ -1,12 +1,16 @@
-"""An ensemble of R fully connected networks held as one set of batched tensors.
+"""An ensemble of R fully connected networks held as one set of batched tensors in one flat buffer.
 
 Layer l of repetition r computes h_l = phi(h_{l-1} W_l[r] + b_l[r]) with W_l of shape (R, fan_in, fan_out) and
 b_l of shape (R, fan_out).  Activations are held feature-major, shape (R, width, B): a forward pass is one
 ``torch.baddbmm(b, W^T, h)`` per layer for all R networks, which for these narrow layers runs about four times
-faster on CPU than the sample-major (R, B, width) product.  tanh is evaluated as 2 sigmoid(2z) - 1 with the
-derivative 1 - tanh^2 (:class:`_Tanh`), several times faster than ``torch.tanh`` on CPU and equal to it within
-float rounding (~1e-7 absolute in float32).  The output layer is linear (logits); its softmax probabilities
-are the last "layer" whose information the estimators measure, as in Shwartz-Ziv & Tishby (2017).
+faster on CPU than the sample-major (R, B, width) product.  The output layer is linear (logits); its softmax
+probabilities are the last "layer" whose information the estimators measure, as in Shwartz-Ziv & Tishby (2017).
+
+All parameters of the ensemble live in ONE flat buffer (:class:`FlatEnsemble`), layer-major: W_1, ..., W_L, then
+b_1, ..., b_L, each block (R, ...) contiguous; ``weights`` and ``biases`` are views of it, and the gradients are
+written into views of one flat gradient buffer.  The optimiser then updates one tensor (one fused Adam kernel per
+step instead of one per parameter), the finiteness check is one sum, and gradient statistics are one operation on
+the weights' prefix of the buffer.
 
 Initialisation (the authors' setup): weights from a normal distribution with std 1/sqrt(fan_in) truncated at two
 standard deviations (TensorFlow's ``truncated_normal``), zero biases.  Each repetition draws its weights from its
@@ -27,41 +31,37 @@ from scipy.stats import truncnorm
 
 from .._validate import show
 
-__all__ = ["ACTIVATIONS", "DERIVATIVES", "BatchedMLP", "init_weights"]
-
-class _Tanh(torch.autograd.Function):
-    """tanh(z) = 2 sigmoid(2z) - 1 with backward g (1 - tanh(z)^2)."""
-
-    @staticmethod
-    def forward(ctx, z: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        y = torch.sigmoid(z * 2.0)
-        y.mul_(2.0).sub_(1.0)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        (y,) = ctx.saved_tensors
-        return torch.ops.aten.tanh_backward(grad, y)
+__all__ = ["ACTIVATIONS", "DERIVATIVES", "BatchedMLP", "FlatEnsemble", "init_weights"]
 
 
-#: Hidden-layer nonlinearities by name.
+#: Hidden-layer nonlinearities by name (out of place, differentiable by autograd).
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "tanh": _Tanh.apply,
+    "tanh": torch.tanh,
     "relu": torch.relu,
     "sigmoid": torch.sigmoid,
     "linear": lambda z: z,
     "hardtanh": torch.nn.functional.hardtanh,
 }
 
+#: The same nonlinearities applied in place (the hand-written training step overwrites the pre-activations).
+_IN_PLACE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "tanh": lambda z: torch.tanh(z, out=z),
+    "relu": torch.relu_,
+    "sigmoid": torch.sigmoid_,
+    "linear": lambda z: z,
+    "hardtanh": torch.nn.functional.hardtanh_,
+}
 
-#: d phi / dz times an upstream gradient, written in terms of the output h = phi(z) (what the forward pass keeps).
+_aten = torch.ops.aten
+
+#: d phi / dz times an upstream gradient g, written in terms of the output h = phi(z) (what the forward pass
+#: keeps); the result overwrites g.
 DERIVATIVES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "tanh": lambda g, h: torch.ops.aten.tanh_backward(g, h),  # g (1 - h^2)
-    "relu": lambda g, h: g * (h > 0),
-    "sigmoid": lambda g, h: torch.ops.aten.sigmoid_backward(g, h),  # g h (1 - h)
+    "tanh": lambda g, h: _aten.tanh_backward.grad_input(g, h, grad_input=g),  # g (1 - h^2)
+    "relu": lambda g, h: g.mul_(h > 0),
+    "sigmoid": lambda g, h: _aten.sigmoid_backward.grad_input(g, h, grad_input=g),  # g h (1 - h)
     "linear": lambda g, h: g,
-    "hardtanh": lambda g, h: g * (h.abs() < 1),
+    "hardtanh": lambda g, h: g.mul_(h.abs() < 1),
 }
 
 
@@ -78,7 +78,89 @@ def init_weights(widths: Sequence[int], rngs: Sequence[np.random.Generator]) -> 
     return out
 
 
-class BatchedMLP(torch.nn.Module):
+class FlatEnsemble(torch.nn.Module):
+    """Base of the batched models: the parameters of R networks in one flat buffer, with per-tensor views.
+
+    ``flat`` (n,) holds the weights (each block (R, ...)) and then the biases, layer by layer; ``weights`` and
+    ``biases`` are ``torch.nn.Parameter`` views of it (autograd works on them as on any parameter), ``flat_grad``
+    is the gradient buffer of the same layout, and ``n_weight_values`` the length of the weights' prefix.
+    """
+
+    def _allocate(self, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor], dtype: torch.dtype,
+                  device: str | torch.device) -> None:
+        tensors = list(weights) + list(biases)
+        n = sum(t.numel() for t in tensors)
+        flat = torch.empty(n, dtype=dtype, device=device)
+        grad = torch.zeros(n, dtype=dtype, device=device)
+        views, grads, start = [], [], 0
+        for t in tensors:
+            v = flat[start:start + t.numel()].view(t.shape)
+            v.copy_(torch.as_tensor(t, dtype=dtype, device=device))
+            views.append(v)
+            grads.append(grad[start:start + t.numel()].view(t.shape))
+            start += t.numel()
+        k = len(weights)
+        object.__setattr__(self, "flat", flat)  # plain attributes: not registered as parameters
+        object.__setattr__(self, "flat_grad", grad)
+        self.weights = torch.nn.ParameterList([torch.nn.Parameter(v) for v in views[:k]])
+        self.biases = torch.nn.ParameterList([torch.nn.Parameter(v) for v in views[k:]])
+        self._grad_views = grads
+        self.n_weight_values = sum(t.numel() for t in weights)
+
+    @property
+    def repeats(self) -> int:
+        return self.weights[0].shape[0]
+
+    def rows(self, flat: torch.Tensor) -> torch.Tensor:
+        """A buffer laid out like ``flat`` as one row per repeat, (R, n_params): weights then biases, by layer."""
+        r, start, parts = self.repeats, 0, []
+        for p in list(self.weights) + list(self.biases):
+            parts.append(flat[start:start + p.numel()].reshape(r, -1))
+            start += p.numel()
+        return torch.cat(parts, dim=1)
+
+    def from_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`rows`: (R, n_params) rows to a flat buffer."""
+        parts, start = [], 0
+        for p in list(self.weights) + list(self.biases):
+            k = p[0].numel()
+            parts.append(rows[:, start:start + k].reshape(-1))
+            start += k
+        return torch.cat(parts)
+
+    def flat_parameters(self) -> torch.Tensor:
+        """All parameters of each repeat as one row, shape (R, n_params): weights then biases, layer by layer."""
+        return self.rows(self.flat.detach())
+
+    def load_flat(self, flat: torch.Tensor) -> None:
+        """Set all parameters from rows laid out as :meth:`flat_parameters`."""
+        with torch.no_grad():
+            self.flat.copy_(self.from_rows(flat.to(self.flat)))
+
+    def weight_views(self, g: torch.Tensor) -> list[torch.Tensor]:
+        """Per weight tensor and repeat, the views (R, k_l) of a buffer laid out like the weights' prefix."""
+        out, start, r = [], 0, self.repeats
+        for w in self.weights:
+            out.append(g[start:start + w.numel()].view(r, -1))
+            start += w.numel()
+        return out
+
+    def autograd_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Gradient of the summed per-repeat mean cross-entropy by autograd, written into ``flat_grad``."""
+        params = list(self.weights) + list(self.biases)
+        for p in params:
+            p.grad = None
+        with torch.enable_grad():
+            logits = self(x)[-1]  # (R, n_y, B)
+            loss = torch.nn.functional.cross_entropy(logits, y, reduction="sum") / y.shape[-1]
+            loss.backward()
+        with torch.no_grad():
+            for g, p in zip(self._grad_views, params, strict=True):
+                g.copy_(p.grad)
+                p.grad = None
+
+
+class BatchedMLP(FlatEnsemble):
     """R multilayer perceptrons of the same architecture trained at once.
 
     Parameters
@@ -107,16 +189,9 @@ class BatchedMLP(torch.nn.Module):
         self.activation = activation
         self._phi = ACTIVATIONS[activation]
         repeats = weights[0].shape[0]
-        self.weights = torch.nn.ParameterList(
-            [torch.nn.Parameter(torch.as_tensor(w, dtype=dtype, device=device).clone()) for w in weights]
-        )
-        self.biases = torch.nn.ParameterList(
-            [torch.nn.Parameter(torch.zeros(repeats, w, dtype=dtype, device=device)) for w in self.widths[1:]]
-        )
-
-    @property
-    def repeats(self) -> int:
-        return self.weights[0].shape[0]
+        self._allocate([torch.as_tensor(np.asarray(w)) for w in weights],
+                       [torch.zeros(repeats, w) for w in self.widths[1:]], dtype, device)
+        self._neg = None
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Activations of every layer, feature-major (R, width, B), for inputs x of shape (R, n_in, B).
@@ -133,45 +208,60 @@ class BatchedMLP(torch.nn.Module):
         return out
 
     @torch.no_grad()
+    def _backprop(self, x: torch.Tensor, y: torch.Tensor, loss: bool) -> torch.Tensor | None:
+        """Gradients of the sum over repeats of each repeat's mean cross-entropy (nats) into ``flat_grad``.
+
+        x (R, n_in, B) feature-major inputs (a transposed view of sample-major (R, B, n_in) inputs works as well),
+        y (R, B) labels.  Hand-written backpropagation (the same numbers as autograd to float rounding, and less
+        CPU for these small layers): with the softmax output p, delta_L = (p - onehot(y)) / B and, layer by layer,
+        dW_l = h_{l-1} delta_l^T, db_l = sum_b delta_l, delta_{l-1} = phi'(h_{l-1}) * (W_l delta_l); every
+        activation is computed in place and every gradient is written straight into its view of ``flat_grad``.
+        With ``loss`` False the loss is not computed (the training loop does not need it) and None is returned.
+        """
+        n = x.shape[-1]
+        last = len(self.weights) - 1
+        phi_ = _IN_PLACE[self.activation]
+        hs = [x]
+        h = x
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = torch.baddbmm(b[:, :, None], w.transpose(1, 2), h)
+            if i < last:
+                phi_(h)
+            hs.append(h)
+        logits = hs[-1]
+        value = None
+        if loss:
+            logp = torch.log_softmax(logits, dim=1)  # (R, n_y, B)
+            value = -logp.gather(1, y[:, None, :]).sum() / n
+            delta = logp.exp_()
+        else:
+            delta = torch.softmax(logits, dim=1)
+        if self._neg is None or self._neg.shape != (y.shape[0], 1, n) or self._neg.dtype != delta.dtype:
+            self._neg = torch.full((y.shape[0], 1, n), -1.0, dtype=delta.dtype, device=delta.device)
+        delta.scatter_add_(1, y[:, None, :], self._neg)
+        delta.mul_(1.0 / n)
+        deriv = DERIVATIVES[self.activation]
+        k = len(self.weights)
+        for i in range(last, -1, -1):
+            gw, gb = self._grad_views[i], self._grad_views[k + i]
+            torch.bmm(hs[i], delta.transpose(1, 2), out=gw)
+            torch.sum(delta, dim=2, out=gb)
+            if i > 0:
+                delta = deriv(torch.bmm(self.weights[i], delta), hs[i])
+        return value
+
+    @torch.no_grad()
     def loss_and_grad(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Sum over repeats of each repeat's mean cross-entropy (nats) on the batch; gradients into ``.grad``.
 
-        x (R, n_in, B) feature-major inputs, y (R, B) labels.  Hand-written backpropagation (the same numbers as
-        autograd to float rounding, about 20 % less CPU for these small layers): with the softmax output p,
-        delta_L = (p - onehot(y)) / B and, layer by layer, dW_l = h_{l-1} delta_l^T, db_l = sum_b delta_l,
-        delta_{l-1} = phi'(h_{l-1}) * (W_l delta_l).
+        x (R, n_in, B) feature-major inputs, y (R, B) labels; the hand-written backward of :meth:`grad_step`, with
+        the loss, and every parameter's ``.grad`` set to its view of ``flat_grad``.
         """
-        n = x.shape[-1]
-        hs = [x, *self.forward(x)]
-        last = len(self.weights) - 1
-        logp = torch.log_softmax(hs[-1], dim=1)  # (R, n_y, B)
-        loss = -torch.take_along_dim(logp, y[:, None, :], dim=1).sum() / n
-        delta = logp.exp_()
-        delta.scatter_add_(1, y[:, None, :], torch.full((y.shape[0], 1, n), -1.0, dtype=delta.dtype,
-                                                          device=delta.device))
-        delta.mul_(1.0 / n)
-        deriv = DERIVATIVES[self.activation]
-        for i in range(last, -1, -1):
-            w = self.weights[i]
-            if w.grad is None:
-                w.grad = torch.empty_like(w)
-                self.biases[i].grad = torch.empty_like(self.biases[i])
-            torch.bmm(hs[i], delta.transpose(1, 2), out=w.grad)
-            torch.sum(delta, dim=2, out=self.biases[i].grad)
-            if i > 0:
-                delta = deriv(torch.bmm(w, delta), hs[i])
-        return loss
+        value = self._backprop(x, y, True)
+        for p, g in zip(list(self.weights) + list(self.biases), self._grad_views, strict=True):
+            p.grad = g
+        return value
 
-    def flat_parameters(self) -> torch.Tensor:
-        """All parameters of each repeat as one row, shape (R, n_params): weights then biases, layer by layer."""
-        parts = [p.detach().reshape(self.repeats, -1) for p in list(self.weights) + list(self.biases)]
-        return torch.cat(parts, dim=1)
-
-    def load_flat(self, flat: torch.Tensor) -> None:
-        """Set all parameters from rows laid out as :meth:`flat_parameters`."""
-        start = 0
-        with torch.no_grad():
-            for p in list(self.weights) + list(self.biases):
-                n = p[0].numel()
-                p.copy_(flat[:, start:start + n].reshape(p.shape))
-                start += n
+    def grad_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Gradients of one minibatch into ``flat_grad`` (the training loop's step; see :meth:`_backprop`)."""
+        self._backprop(x, y, False)

@@ -52,6 +52,7 @@ from .._signals import terminate_as_interrupt
 from .._validate import integer, real, writable_file
 from ..estimators import RUN_SCHEMA, binning_options
 from ..estimators.registry import ESTIMATORS, check_names, measure
+from ._parallel import auto_workers, iter_training_parallel
 from .data import snapshot_epochs
 from .loop import Snapshot, TrainConfig, TrainingDiverged, iter_training, prepare
 
@@ -177,6 +178,7 @@ def train(
     dtype: str = "float32",
     checkpoint_seconds: float = 60.0,
     threads: int | None = 1,
+    workers: int | None = None,
 ) -> xr.Dataset:
     """Train ``repeats`` networks on ``task`` at once and measure every layer in the information plane.
 
@@ -214,8 +216,11 @@ def train(
     progress : tqdm bar over epochs (None: only when stderr is a terminal).
     repeat_start : id of the first repeat (train repeats r..r+R-1 alone; used by the equivalence test).
     dtype : "float32" (default) or "float64" for the networks.
-    threads : torch intra-op threads while training (restored afterwards); the batched ops are small, and one
-        thread avoids OpenMP oversubscription on a shared CPU (None: leave torch's setting).
+    threads : torch intra-op threads while training in this process (restored afterwards); the batched ops are
+        small, and one thread avoids OpenMP spin-waits on a shared CPU (None: leave torch's setting).
+    workers : processes that train slices of the repeats side by side on the CPU (one torch thread each; see
+        :mod:`ibtheory.nets._parallel`; the numbers do not depend on it); None: one per usable core for runs of at
+        least 20,000 repeat-epochs on the CPU, else 1 (:func:`ibtheory.nets._parallel.auto_workers`).
 
     Returns
     -------
@@ -235,6 +240,10 @@ def train(
         repeat_start=repeat_start, dtype=dtype)
     if threads is not None:
         threads = integer(threads, "threads", 1)
+    workers = auto_workers(config) if workers is None else integer(workers, "workers", 1)
+    if workers > 1 and config.device != "cpu":
+        raise ValueError(f"workers must be 1 on device {config.device!r} (worker processes split CPU cores), got "
+                         f"{workers}")
     checkpoint_seconds = real(checkpoint_seconds, "checkpoint_seconds", 0.0, low_open=True)
     path = writable_file(out, "out") if out is not None else None  # before any work: not after hours of training
     full_config = dict(dataclasses.asdict(config), estimators=list(names), keep_activations=bool(keep_activations),
@@ -267,8 +276,11 @@ def train(
     if threads is not None:
         torch.set_num_threads(int(threads))
     with terminate_as_interrupt():  # SIGTERM (timeout, batch schedulers) raises Terminated: saved like Ctrl-C
+        snaps = None
         try:
-            for snap in iter_training(task, config, resume=resume, setup=setup):
+            snaps = (iter_training(task, config, resume=resume, setup=setup) if workers == 1
+                     else iter_training_parallel(task, config, min(workers, config.repeats), resume=resume))
+            for snap in snaps:
                 est = measure(names, snap.activations, p_x, p_yx, **opts)
                 records.append(_record(snap, est, keep_activations, max_width))
                 bar.update(snap.epoch - (epochs_done[-1] if epochs_done else 0))
@@ -292,6 +304,8 @@ def train(
                                 f"are saved in {str(path)!r}, marked diverged=1",)
             raise
         finally:
+            if snaps is not None:
+                snaps.close()  # stops the worker processes of a parallel run
             bar.close()
             torch.set_num_threads(old_threads)
         ds = build(len(epochs_done) == len(planned))

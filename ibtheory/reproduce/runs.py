@@ -33,6 +33,7 @@ import xarray as xr
 from .. import store, tasks
 from ..estimators import ESTIMATORS, RUN_SCHEMA, measure
 from ..nets import TrainConfig, iter_training, snapshot_epochs
+from ..nets._parallel import auto_workers, iter_training_parallel
 from ..nets.loop import prepare
 from .report import check_size
 
@@ -91,13 +92,17 @@ def _measure(acts: list[np.ndarray], p_x, p_yx, limits, kde: tuple[np.ndarray, n
 
 
 @lru_cache(maxsize=2)
-def paper_run(size: str, seed: int, activation: str = "tanh") -> xr.Dataset:
-    """The paper's network on the hard task at ``size``, measured under every estimator choice (module doc)."""
+def paper_run(size: str, seed: int, activation: str = "tanh", device: str = "cpu") -> xr.Dataset:
+    """The paper's network on the hard task at ``size``, measured under every estimator choice (module doc).
+
+    ``device``: torch device of the training ("cpu", "cuda", "cuda:N"); on the CPU a long run trains its repeats in
+    one worker process per core (:func:`ibtheory.nets._parallel.auto_workers`), with the same numbers.
+    """
     check_size(size)
     s = RUN_SIZES[size]
     task = tasks.tishby()
     config = TrainConfig(hidden=PAPER_HIDDEN, activation=activation, repeats=s["repeats"], epochs=s["epochs"],
-                         snapshots=s["snapshots"], seed=seed)
+                         snapshots=s["snapshots"], seed=seed, device=device)
     setup = prepare(task, config)
     p_x, p_yx = setup.p_x, setup.p_y_given_x
     limits = limits_for(activation)
@@ -111,8 +116,11 @@ def paper_run(size: str, seed: int, activation: str = "tanh") -> xr.Dataset:
     records, epochs = [], []
     old = torch.get_num_threads()
     torch.set_num_threads(1)  # the batched ops are small; one thread avoids oversubscription on a shared CPU
+    workers = auto_workers(config)
     try:
-        for snap in iter_training(task, config, setup=setup):
+        snaps = (iter_training(task, config, setup=setup) if workers == 1
+                 else iter_training_parallel(task, config, workers))
+        for snap in snaps:
             kde = (sub, p_sub, pyx_sub) if snap.epoch in kde_epochs else None
             rec = _measure(snap.activations, p_x, p_yx, limits, kde, max(widths))
             with np.errstate(divide="ignore", invalid="ignore"):
