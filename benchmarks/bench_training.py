@@ -5,12 +5,12 @@ Usage: python benchmarks/bench_training.py [--device cpu] [--epochs 10000] [--wo
 Measured side by side in one run, on one device (its name is printed):
 
 1. One minibatch step of the paper's ensemble (50 repeats of 12-10-7-5-4-3-2 tanh, batch 512, Adam lr 4e-4): the
-   engine (``BatchedMLP.grad_step``: hand-written backward into one flat gradient buffer, one fused Adam over the
-   flat parameter buffer) against the textbook loop on the same batched model (autograd ``backward`` and
-   ``torch.optim.Adam`` over the per-layer parameters).  Best and median over ``--trials`` blocks of 200 steps,
-   in wall time and in CPU time of the calling thread (the CPU may be shared), one torch thread.  The arithmetic
-   of a step (forward, weight gradients, backpropagated deltas: 2 x 3 x sum fan_in fan_out x R x B flops, less
-   the first layer's deltas) is compared with a large single-thread float32 GEMM measured in the same run: the
+   engine (``BatchedMLP.grad_step``: hand-written backward into one flat gradient buffer, one fused Adam kernel
+   called directly over the flat parameter buffer) against the textbook loop on the same batched model (autograd
+   ``backward`` and ``torch.optim.Adam`` over the per-layer parameters).  Best and median over ``--trials`` blocks of
+   200 steps, in wall time and in CPU time of the calling thread (the CPU may be shared), one torch thread.  The
+   arithmetic of a step (forward, weight gradients, backpropagated deltas: 2 x 3 x sum fan_in fan_out x R x B flops,
+   less the first layer's deltas) is compared with a large single-thread float32 GEMM measured in the same run: the
    machine's arithmetic limit for one core.
 2. The paper's full run through ``ibtheory.nets.train`` (``--epochs``, 300 snapshots, 30-bin binning, gradient
    statistics): wall time, time spent measuring (binning of every snapshot, in the parent process) and the rest
@@ -29,7 +29,7 @@ import torch
 from ibtheory import nets, tasks
 from ibtheory.nets import data
 from ibtheory.nets import run as run_module
-from ibtheory.nets.loop import TrainConfig, prepare
+from ibtheory.nets.loop import TrainConfig, _stepper, prepare
 from ibtheory.nets.model import BatchedMLP
 
 WIDTHS = (12, 10, 7, 5, 4, 3, 2)
@@ -87,11 +87,11 @@ def step_benchmark(device: str, trials: int) -> None:
     engine = BatchedMLP(WIDTHS, "tanh", setup.weights, device=device)
     flat = torch.nn.Parameter(engine.flat, requires_grad=False)
     flat.grad = engine.flat_grad
-    opt_e = torch.optim.Adam([flat], lr=4e-4, fused=True)
+    opt_step = _stepper(torch.optim.Adam([flat], lr=4e-4, fused=True), flat)  # the loop's direct fused Adam
 
     def engine_step():
         engine.grad_step(xb, yb)
-        opt_e.step()
+        opt_step()
 
     book = BatchedMLP(WIDTHS, "tanh", setup.weights, device=device)
     opt_b = torch.optim.Adam(book.parameters(), lr=4e-4)

@@ -129,3 +129,16 @@ def test_bad_devices_are_refused_with_one_clear_error(task, device, match):
 def test_workers_are_checked(task):
     with pytest.raises(ValueError, match="^workers must be an integer >= 1"):
         nets.train(task, workers=0, **SMALL)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_direct_fused_adam_step_is_torch_optim_adam_bit_for_bit(task, monkeypatch, dtype):
+    from ibtheory.nets import loop
+
+    cfg = TrainConfig(hidden=(6, 4), repeats=3, epochs=4, snapshots=3, batch_size=500, dtype=dtype)
+    direct = list(loop.iter_training(task, cfg))[-1].checkpoint
+    monkeypatch.setattr(loop, "_stepper", lambda opt, flat: opt.step)  # the optimiser's own step
+    stock = list(loop.iter_training(task, cfg))[-1].checkpoint
+    assert direct["opt_step"] == stock["opt_step"] == 4 * 7
+    for key in ("params", "opt_m", "opt_v"):
+        np.testing.assert_array_equal(direct[key], stock[key], err_msg=f"{key}: direct fused Adam vs opt.step()")

@@ -241,3 +241,72 @@ def test_experiment_script_entry_point(tiny_run, tmp_path, capsys):
     assert (tmp_path / "report.md").is_file() and (tmp_path / "early_stopping.png").is_file()
     with pytest.raises(ValueError, match="name must be one of"):
         section_main("nope", [])
+
+
+class _Trained(Exception):
+    """Raised by the stand-in trainers below once they have recorded the device they were given."""
+
+
+#: the name each training section calls to train (patched in its own module)
+TRAINERS = {"plane": "paper_run", "gradients": "paper_run", "early_stopping": "paper_run", "critiques": "paper_run",
+            "sizes": "train", "depth": "train", "bound": "train"}
+
+
+@pytest.mark.parametrize("name", sorted(TRAINERS))
+def test_every_training_section_trains_on_the_device_it_is_given(name, tmp_path, monkeypatch):
+    import importlib
+
+    mod = importlib.import_module(f"ibtheory.reproduce.{name}")
+    seen = []
+
+    def trainer(*args, **kwargs):
+        seen.append(kwargs.get("device"))
+        raise _Trained
+
+    monkeypatch.setattr(mod, TRAINERS[name], trainer)
+    monkeypatch.setattr("ibtheory.nets.loop.check_device", lambda device, name="device": device)  # no GPU here
+    with pytest.raises(_Trained):
+        run_all(tmp_path, "tiny", 0, only=[name], log=None, device="cuda:3")
+    assert seen == ["cuda:3"], f"section {name} trained on {seen}, expected the device given to run_all"
+
+
+@pytest.mark.parametrize(("device", "match"), [
+    ("gpu", "device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'"), ("cuda:x", "device must be"),
+    ("cuda", "CUDA is not available"), ("cuda:0", "CUDA is not available"),
+])
+def test_a_bad_or_absent_device_is_refused_before_any_section_runs(device, match, tmp_path, monkeypatch):
+    if match.startswith("CUDA") and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    import ibtheory.reproduce.early_stopping as section
+
+    monkeypatch.setattr(section, "run", lambda *a, **k: pytest.fail("a section ran"))
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=match):
+        run_all(out, "tiny", 0, only=["early_stopping"], log=None, device=device)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("device", "needle"), [
+    ("gpu", "--device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'"), ("cuda", "--device 'cuda' was asked for but "
+                                                                               "CUDA is not available"),
+])
+def test_cli_device_errors_are_one_line_before_any_work(device, needle, tmp_path, capsys, monkeypatch):
+    if "CUDA" in needle and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    import ibtheory.reproduce
+
+    monkeypatch.setattr(ibtheory.reproduce, "run_all", lambda *a, **k: pytest.fail("the report ran"))
+    out = tmp_path / "r"
+    assert main(["reproduce", "--size", "tiny", "--out", str(out), "--device", device]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("ibtheory reproduce: error: ") and needle in err, err
+    assert not out.exists(), "the output folder was created before the device was checked"
+
+
+def test_section_script_takes_a_device(tmp_path, capsys):
+    from ibtheory.reproduce.report import section_main
+
+    with pytest.raises(ValueError, match="device must be"):
+        section_main("early_stopping", ["--size", "tiny", "--out", str(tmp_path / "o"), "--device", "tpu"])
+    assert not (tmp_path / "o").exists()

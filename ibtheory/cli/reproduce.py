@@ -22,20 +22,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mnist-dir", default=None, help="folder with the MNIST t10k IDX files (MNIST is skipped "
                    "without it)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu",
+                   help="torch device every section trains on: cpu, cuda or cuda:N (default cpu); checked first")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from .. import _validate
+    from ..nets.loop import check_device
     from ..reproduce import run_all
 
+    device = check_device(args.device, "--device")  # before any work: an absent GPU is one line, not a traceback
     _validate.writable_dir(args.out, "--out")
     if args.quick and args.size not in (None, "quick"):
         raise ValueError(f"--quick contradicts --size {args.size}")
     size = args.size or ("quick" if args.quick else "full")
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
     t0 = time.perf_counter()
-    path, _ = run_all(Path(args.out), size, args.seed, mnist_dir=args.mnist_dir, only=only)
+    path, _ = run_all(Path(args.out), size, args.seed, mnist_dir=args.mnist_dir, only=only, device=device)
     print(f"total {time.perf_counter() - t0:.1f} s")
     print(f"report: {path.resolve()}")
     return 0

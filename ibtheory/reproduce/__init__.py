@@ -1,6 +1,7 @@
 """Reproduce the paper's claims and their critiques end to end, with verdicts computed from the numbers.
 
-One module per claim, each exposing ``run(out, size, seed) -> Section`` with its rule in the module docstring:
+One module per claim, each exposing ``run(out, size, seed, *, device="cpu") -> Section`` with its rule in the module
+docstring (``device``: the torch device its networks train on):
 
 - :mod:`~ibtheory.reproduce.plane`: fitting then compression in the information plane (tanh, binning);
 - :mod:`~ibtheory.reproduce.sizes`: training-set size 5 / 45 / 85 %;

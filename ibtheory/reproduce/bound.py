@@ -117,13 +117,14 @@ def _r(values, digits: int = 4) -> list:
     return (np.round(np.asarray(values, dtype=np.float64), digits) + 0.0).tolist()  # + 0.0: no -0.0
 
 
-def _training_sizes(out: Path, size: str, seed: int, task, curve) -> tuple[dict, list[Path], Path]:
+def _training_sizes(out: Path, size: str, seed: int, task, curve,
+                    device: str = "cpu") -> tuple[dict, list[Path], Path]:
     """The soft task at each train fraction: comparisons, numbers and the figure ``bound_sizes.png``."""
     s = FRACTION_RUNS[size]
     comps, numbers, results = {}, {"train_fractions": list(TRAIN_FRACTIONS)}, []
     for frac in TRAIN_FRACTIONS:
         r = train(task, hidden=PAPER_HIDDEN, repeats=s["repeats"], epochs=s["epochs"], snapshots=s["snapshots"],
-                  train_fraction=frac, seed=seed, progress=False, estimators=("binning",))
+                  train_fraction=frac, seed=seed, progress=False, estimators=("binning",), device=device)
         pct = round(frac * 100)
         results.append(save_run(r, Path(out) / f"bound_sizes_{pct}.nc"))
         comp = against_bound(r, curve)
@@ -142,9 +143,10 @@ def _training_sizes(out: Path, size: str, seed: int, task, curve) -> tuple[dict,
     return numbers, results, png
 
 
-def run(out: Path, size: str, seed: int) -> Section:
+def run(out: Path, size: str, seed: int, *, device: str = "cpu") -> Section:
     """Run this claim's experiment at ``size`` ("tiny" | "quick" | "full") into ``out`` (.nc, .png) and return
-    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring."""
+    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring.
+    ``device``: torch device of the training ("cpu", "cuda", "cuda:N")."""
     s = BOUND_RUNS[check_size(size)]
     task = tasks.tishby(tasks.TISHBY_SOFT_GAMMA)
     curve = ib_curve(task["p_xy"].values, betas=np.geomspace(0.5, 2000.0, N_BETAS[size]), certify=True)
@@ -152,7 +154,7 @@ def run(out: Path, size: str, seed: int) -> Section:
     curve = store.with_provenance(curve, {"gamma": tasks.TISHBY_SOFT_GAMMA, "n_betas": N_BETAS[size]}, seed)
     curve_nc = store.save(curve, Path(out) / "bound_curve.nc")
     r = train(task, hidden=PAPER_HIDDEN, repeats=s["repeats"], epochs=s["epochs"], snapshots=s["snapshots"],
-              keep_activations=True, seed=seed, progress=False, estimators=("binning", "ensemble"))
+              keep_activations=True, seed=seed, progress=False, estimators=("binning", "ensemble"), device=device)
     run_nc = save_run(r, Path(out) / "bound_run.nc")
     n_sc = min(SC_REPEATS[size], r.sizes["repeat"])
     # binning gaps for every repeat; the self-consistency fits (and the noisy layer) on the first n_sc repeats
@@ -197,7 +199,7 @@ def run(out: Path, size: str, seed: int) -> Section:
     png_gaps = Path(out) / "bound_gaps.png"
     fig.savefig(png_gaps, dpi=90, bbox_inches="tight")
     plt.close(fig)
-    size_numbers, size_results, png_sizes = _training_sizes(out, size, seed, task, curve)
+    size_numbers, size_results, png_sizes = _training_sizes(out, size, seed, task, curve, device)
     numbers.update(size_numbers)
     f = FRACTION_RUNS[size]
     return Section("bound", "Layers on the IB curve", "Converged layers lie near the IB curve and satisfy the IB "

@@ -44,11 +44,12 @@ RULE = ("a choice shows compression when at least one hidden layer has both phas
         "when none does")
 
 
-def run(out: Path, size: str, seed: int) -> Section:
+def run(out: Path, size: str, seed: int, *, device: str = "cpu") -> Section:
     """Run this claim's experiment at ``size`` ("tiny" | "quick" | "full") into ``out`` (.nc, .png) and return
-    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring."""
+    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring.
+    ``device``: torch device of the training ("cpu", "cuda", "cuda:N")."""
     check_size(size)
-    tanh, relu = paper_run(size, seed, "tanh"), paper_run(size, seed, "relu")
+    tanh, relu = paper_run(size, seed, "tanh", device=device), paper_run(size, seed, "relu", device=device)
     choices = {
         "tanh, 30 bins": plane_of(tanh, ""),
         "relu, 30 bins (own range)": plane_of(relu, ""),

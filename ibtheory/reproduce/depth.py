@@ -60,16 +60,17 @@ def earliest_turn(run, window: int) -> float:
     return float(ep.min()) if ep.size else np.inf
 
 
-def run(out: Path, size: str, seed: int) -> Section:
+def run(out: Path, size: str, seed: int, *, device: str = "cpu") -> Section:
     """Run this claim's experiment at ``size`` ("tiny" | "quick" | "full") into ``out`` (.nc, .png) and return
-    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring."""
+    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring.
+    ``device``: torch device of the training ("cpu", "cuda", "cuda:N")."""
     s = DEPTH_RUNS[check_size(size)]
     thr = ERROR_THRESHOLD[size]
     task = tasks.tishby()
     e_thr, e_turn, acc, curves, results = [], [], [], {}, []
     for d in s["depths"]:
         r = train(task, hidden=DEPTH_WIDTHS[:d], repeats=s["repeats"], epochs=s["epochs"],
-                  snapshots=s["snapshots"], seed=seed, progress=False)
+                  snapshots=s["snapshots"], seed=seed, progress=False, device=device)
         results.append(save_run(r, Path(out) / f"depth_{d}.nc"))
         window = int(max(1, min(5, r.sizes["epoch"] // 3)))
         e_thr.append(epochs_to_error(r, thr))

@@ -108,11 +108,12 @@ def split_losses(run: xr.Dataset, seed: int) -> xr.Dataset:
     return ds
 
 
-def run(out: Path, size: str, seed: int) -> Section:
+def run(out: Path, size: str, seed: int, *, device: str = "cpu") -> Section:
     """Run this claim's experiment at ``size`` ("tiny" | "quick" | "full") into ``out`` (.nc, .png) and return
-    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring."""
+    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring.
+    ``device``: torch device of the training ("cpu", "cuda", "cuda:N")."""
     check_size(size)
-    r = paper_run(size, seed, "tanh")
+    r = paper_run(size, seed, "tanh", device=device)
     pat = min(PATIENCE[size], r.sizes["epoch"] - 1)
     info = output_lagrangian(r, BETAS)
     sl = split_losses(r, seed)

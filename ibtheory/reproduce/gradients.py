@@ -36,10 +36,11 @@ RULE = ("a hidden layer is aligned when its drift-to-diffusion transition (smoot
         "half of the hidden layers are aligned, holds only under ... when some are, does not hold when none is")
 
 
-def run(out: Path, size: str, seed: int) -> Section:
+def run(out: Path, size: str, seed: int, *, device: str = "cpu") -> Section:
     """Run this claim's experiment at ``size`` ("tiny" | "quick" | "full") into ``out`` (.nc, .png) and return
-    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring."""
-    r = paper_run(size, seed, "tanh")
+    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring.
+    ``device``: torch device of the training ("cpu", "cuda", "cuda:N")."""
+    r = paper_run(size, seed, "tanh", device=device)
     window = int(max(1, min(5, r.sizes["epoch"] // 3)))
     ph = phases.detect_phases(r, window=window, tol=TOL)
     hid = hidden_layers(r)

@@ -152,9 +152,10 @@ def _network(out: Path, s: dict, seed: int) -> tuple[dict, list[Path], bool, boo
     return numbers, [png, nc], agree, compress
 
 
-def run(out: Path, size: str, seed: int) -> Section:
+def run(out: Path, size: str, seed: int, *, device: str = "cpu") -> Section:
     """Run this claim's experiment at ``size`` ("tiny" | "quick" | "full") into ``out`` (.nc, .png) and return
-    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring."""
+    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring.
+    ``device`` is accepted like every section's, but unused: :mod:`ibtheory.dynamics` simulates on the CPU."""
     s = LANGEVIN_SIZES[check_size(size)]
     out = Path(out)
     n1, f1, ok1 = _relaxation(out, s, seed)

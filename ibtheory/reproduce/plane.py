@@ -66,10 +66,11 @@ def dpi_fraction(run: xr.Dataset, variable: str = "I_XT") -> float:
     return float(np.mean(np.all(np.diff(v, axis=-1) <= 1e-9, axis=-1)))
 
 
-def run(out: Path, size: str, seed: int) -> Section:
+def run(out: Path, size: str, seed: int, *, device: str = "cpu") -> Section:
     """Run this claim's experiment at ``size`` ("tiny" | "quick" | "full") into ``out`` (.nc, .png) and return
-    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring."""
-    r = paper_run(size, seed, "tanh")
+    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring.
+    ``device``: torch device of the training ("cpu", "cuda", "cuda:N")."""
+    r = paper_run(size, seed, "tanh", device=device)
     nc = save_run(r, Path(out) / "plane_tanh.nc")
     hid = hidden_layers(r)
     ph = two_phase_layers(r).sel(layer=hid)

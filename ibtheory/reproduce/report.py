@@ -1,7 +1,8 @@
 """The reproduction report: one :class:`Section` per claim, collected by :func:`run_all` into ``DIR/report.md``.
 
-Every claim module of :mod:`ibtheory.reproduce` exposes ``run(out: Path, size: str, seed: int) -> Section``.  A
-section carries the claim, the measured numbers, its figures, and a verdict computed from the numbers by the rule
+Every claim module of :mod:`ibtheory.reproduce` exposes ``run(out: Path, size: str, seed: int, *, device: str =
+"cpu") -> Section`` (``device``: the torch device its networks train on; MNIST also takes ``mnist_dir``).  A section
+carries the claim, the measured numbers, its figures, and a verdict computed from the numbers by the rule
 written in that module's docstring (the rule's text travels with the section, so the report shows both).  Verdicts
 start with one of the words in :data:`VERDICT_KINDS`: "holds", "holds only under ...", "does not hold here", or
 "skipped" (a section that lacks its data, e.g. MNIST without ``--mnist-dir``).
@@ -134,16 +135,21 @@ def write_report(sections: Sequence[Section], out: str | Path, size: str, seed: 
 
 
 def run_all(out: str | Path, size: str = "quick", seed: int = 0, mnist_dir: str | Path | None = None,
-            only: Sequence[str] | None = None, log=print) -> tuple[Path, list[Section]]:
+            only: Sequence[str] | None = None, log=print, device: str = "cpu") -> tuple[Path, list[Section]]:
     """Run the sections (all, or those named in ``only``) into ``out`` and write ``out/report.md``.
 
     Returns the report's path and the sections.  ``mnist_dir`` is passed to the MNIST section (skipped without it).
+    ``device`` ("cpu", "cuda" or "cuda:N") is where every section trains its networks; an unknown device, or CUDA
+    where torch sees none, is a ``ValueError`` before any section runs (as are a bad ``size`` and ``only``).
     """
+    from ..nets.loop import check_device  # here: naming the sections (the command line's parser) must not load torch
+
     check_size(size)
     names = list(SECTIONS if not only else only)
     bad = [n for n in names if n not in SECTIONS]
     if bad:
         raise ValueError(f"only: unknown section(s) {bad}; choose from {list(SECTIONS)}")
+    device = check_device(device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()
@@ -151,7 +157,8 @@ def run_all(out: str | Path, size: str = "quick", seed: int = 0, mnist_dir: str 
     for name in names:
         mod = importlib.import_module(f"{__package__}.{name}")
         t0 = time.perf_counter()
-        sec = mod.run(out, size, seed, mnist_dir=mnist_dir) if name == "mnist" else mod.run(out, size, seed)
+        extra = {"mnist_dir": mnist_dir} if name == "mnist" else {}
+        sec = mod.run(out, size, seed, device=device, **extra)
         sec.seconds = time.perf_counter() - t0
         if log:
             log(f"[{name}] {sec.verdict} ({sec.seconds:.1f} s)")
@@ -162,7 +169,8 @@ def run_all(out: str | Path, size: str = "quick", seed: int = 0, mnist_dir: str 
 
 def section_main(name: str, argv: Sequence[str] | None = None) -> int:
     """Command line of one section (the ``experiments/<name>.py`` scripts): ``--quick``, ``--size``, ``--out``,
-    ``--seed`` (and ``--mnist-dir`` for MNIST); runs it, writes a one-section report.md and prints the numbers."""
+    ``--seed``, ``--device`` (and ``--mnist-dir`` for MNIST); runs it, writes a one-section report.md and prints the
+    numbers."""
     if name not in SECTIONS:
         raise ValueError(f"name must be one of {SECTIONS}, got {show(name)}")
     mod = importlib.import_module(f"{__package__}.{name}")
@@ -172,12 +180,13 @@ def section_main(name: str, argv: Sequence[str] | None = None) -> int:
     p.add_argument("--size", choices=SIZES, default=None, help="tiny | quick | full (default: full, or --quick)")
     p.add_argument("--out", default=f"results/{name}", help=f"output folder (default: results/{name})")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="torch device of the training: cpu, cuda or cuda:N (default cpu)")
     if name == "mnist":
         p.add_argument("--mnist-dir", default=None, help="folder with the t10k IDX files")
     args = p.parse_args(argv)
     size = args.size or ("quick" if args.quick else "full")
     path, (sec,) = run_all(args.out, size, args.seed, mnist_dir=getattr(args, "mnist_dir", None), only=[name],
-                           log=None)
+                           log=None, device=args.device)
     print(f"{sec.title} ({size}): {sec.verdict}")
     for key, value in sec.numbers.items():
         print(f"  {key}: {_fmt(value)}")

@@ -39,16 +39,17 @@ RULE = ("with I_f the repeat-mean final I(T;Y) of the last hidden layer at train
         "differ by > 0.01 bits; does not hold otherwise")
 
 
-def run(out: Path, size: str, seed: int) -> Section:
+def run(out: Path, size: str, seed: int, *, device: str = "cpu") -> Section:
     """Run this claim's experiment at ``size`` ("tiny" | "quick" | "full") into ``out`` (.nc, .png) and return
-    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring."""
+    its :class:`~ibtheory.reproduce.report.Section`, with the verdict of the rule in the module docstring.
+    ``device``: torch device of the training ("cpu", "cuda", "cuda:N")."""
     s = SIZE_RUNS[check_size(size)]
     task = tasks.tishby()
     fig, axes = plt.subplots(1, len(FRACTIONS), figsize=(16, 4.6), layout="constrained")
     final_ity, final_ixt, acc, results = [], [], [], []
     for ax, frac in zip(axes, FRACTIONS, strict=True):
         r = train(task, hidden=PAPER_HIDDEN, repeats=s["repeats"], epochs=s["epochs"], snapshots=s["snapshots"],
-                  train_fraction=frac, seed=seed, progress=False)
+                  train_fraction=frac, seed=seed, progress=False, device=device)
         results.append(save_run(r, Path(out) / f"sizes_{round(frac * 100)}.nc"))
         last = r.isel(epoch=-1).mean("repeat")
         hid = hidden_layers(r)
