@@ -220,7 +220,9 @@ def converge(prob: Reduced, beta: float, state: State, tol: float, max_iter: int
              accelerate: bool = True) -> tuple[State, int, float]:
     """:func:`fixed_point`, then :func:`prune_merge` and, if that removed clusters, :func:`fixed_point` again."""
     st, n, res = fixed_point(prob, beta, state, tol, max_iter, accelerate)
-    merged = prune_merge(st)
+    # a class of weight 1e-170 whose support no other cluster covers keeps its own cluster (dropping it would leave
+    # that class with KL = +inf to every cluster, an encoder of NaN)
+    merged = prune_merge(st, min_pt=min(1e-13, 0.5 * float(prob.p_s.min())))
     if merged.log_pt.size < st.log_pt.size:
         st, n2, res = fixed_point(prob, beta, merged, tol, max(1, max_iter - n), accelerate)
         n += n2

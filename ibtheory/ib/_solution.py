@@ -83,7 +83,8 @@ def _measures(prob: Reduced, enc: np.ndarray) -> tuple[np.ndarray, np.ndarray, f
     joint_st = prob.p_s[:, None] * enc
     p_t = joint_st.sum(axis=0)
     joint_ty = joint_st.T @ prob.W
-    dec = joint_ty / p_t[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):  # empty clusters (p(t) = 0) are dropped by the caller
+        dec = joint_ty / p_t[:, None]
     return (p_t, dec, max(mi_of_joint(joint_st, prob.p_s, p_t), 0.0),
             max(mi_of_joint(joint_ty, p_t, prob.p_y), 0.0))
 

@@ -45,8 +45,9 @@ from tqdm.auto import tqdm
 
 from .._validate import flag, integer, real, show
 from .._validate import seed as check_seed
-from ..info import _real_array, entropy, mutual_information
+from ..info import _real_array, entropy, kl_matrix, mutual_information
 from ..store import with_provenance
+from . import _forward as fw
 from . import _improve as im
 from . import _iterate as it
 from ._hull import hull_inverse, hull_value, upper_hull
@@ -62,6 +63,12 @@ MAX_BETAS = 10_000
 #: Smallest ``critical_rtol``: brackets are bisected until hi/lo < 1 + critical_rtol, which float64 betas cannot
 #: resolve much below 1e-15 (and the transitions themselves are not defined to better than ~0.5 %, see ib_curve).
 MIN_CRITICAL_RTOL = 1e-9
+#: |S| above which ``method="auto"`` uses the forward path (the annealed path's working set grows as |S|^2)
+AUTO_FORWARD = 256
+#: largest encoder, in float64 cells (betas x |X| x clusters), that the curve Dataset stores (256 MiB); a larger one
+#: is left out (attrs ``encoder_stored = 0``) and is recomputed from p_t, decoder and beta by the encoder equation
+#: (:func:`self_consistent_encoder`)
+MAX_ENCODER_CELLS = 2**25
 #: map evaluations per solve in the critical-beta bisection (enough to tell the cluster count next to a transition)
 _BISECTION_BUDGET = 400
 
@@ -140,7 +147,7 @@ def _trivial_solutions(prob: Reduced, betas: np.ndarray) -> list[IBSolution]:
 def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 240, tol: float = 1e-12,
              max_iter: int = 500, forward: bool | None = None, certify: bool | None = None, gap_tol: float = 2e-7,
              refine_critical: bool | None = None, critical_rtol: float = 3e-3, keep_brackets: bool = False,
-             seed: int = 0, progress: bool = False) -> xr.Dataset:
+             seed: int = 0, progress: bool = False, method: str = "auto") -> xr.Dataset:
     """Compute the IB curve of ``p_xy`` (n_x, n_y) over a grid of betas (see the module docstring).
 
     Parameters
@@ -166,6 +173,15 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
     keep_brackets : also put the two solutions that end each final bracket on the curve (slow to certify).
     seed : seed of the forward-annealing perturbations (an integer in [0, 2**63 - 1]).
     progress : tqdm progress bar over betas.
+    method : ``"anneal"``: reverse annealing from one cluster per class of S (and forward annealing, bisected
+        critical betas) as described above; its working set grows as |S|^2.  ``"forward"``: forward annealing with
+        splits predicted by linear stability (``ibtheory.ib._forward``): clusters are created only where the
+        second variation turns negative, so the work per map evaluation is O(|S| K), K the clusters carrying mass;
+        for |Y| = 2 each point is finished by Newton's method and certified by tangent lines
+        (``ibtheory.ib._certify_line``), points left above ``gap_tol`` are re-seeded at the certificate's
+        maximiser and re-solved from their certified neighbours; critical betas come from the stability
+        condition beta rho_t^2 = 1 with their precision.  ``"auto"`` (default): ``"forward"`` when |S| > 256,
+        else ``"anneal"``.
 
     Returns
     -------
@@ -197,7 +213,14 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
                                          (("forward", forward), ("certify", certify),
                                           ("refine_critical", refine_critical)))
     keep_brackets, progress = flag(keep_brackets, "keep_brackets"), flag(progress, "progress")
+    if method not in ("auto", "anneal", "forward"):
+        raise ValueError(f"method must be 'auto', 'anneal' or 'forward', got {show(method)}")
     prob = ib_problem(p_xy)
+    if method == "auto":
+        method = "forward" if prob.n_s > AUTO_FORWARD and not prob.deterministic else "anneal"
+    if method == "forward" and not prob.deterministic:
+        return _forward_curve(prob, bs, n_betas, user_betas, tol, max_iter, certify, gap_tol, critical_rtol, seed,
+                              progress)
     n_points = len(bs) if user_betas else n_betas
     refine = (not user_betas) if refine_critical is None else refine_critical
     # the fill of steep stretches adds up to as many betas again
@@ -329,26 +352,31 @@ def _refine_critical(prob, sols: dict, tol, max_iter, rtol, keep_brackets: bool 
 
 
 def _dataset(prob: Reduced, sols: dict, others: list, critical: np.ndarray, certified: bool,
-             config: dict) -> xr.Dataset:
+             config: dict, precision: np.ndarray | None = None) -> xr.Dataset:
     betas = np.array(sorted(sols))
     S = [sols[b] for b in betas]
     n_t = max(s.n_t for s in S)
     nb = len(betas)
+    store_encoder = nb * prob.n_x * n_t <= MAX_ENCODER_CELLS
     # encoders are built on the classes (n_s rows) and expanded to every x in one gather
     rep = np.zeros(prob.n_s, dtype=np.int64)
     cls = prob.classes
     rep[cls[cls >= 0][::-1]] = np.flatnonzero(cls >= 0)[::-1]  # first x of every class
-    enc_s = np.zeros((nb, prob.n_s, n_t))
+    enc_s = np.zeros((nb, prob.n_s, n_t)) if store_encoder else None
     dec = np.zeros((nb, n_t, prob.n_y))
     pt = np.zeros((nb, n_t))
     for i, s in enumerate(S):
         order = np.argsort(-s.p_t, kind="stable")
-        enc_s[i, :, : s.n_t] = s.encoder[rep][:, order]
+        if store_encoder:
+            rows = s.encoder[rep] if isinstance(s, IBSolution) else _class_encoder(prob, s)
+            enc_s[i, :, : s.n_t] = rows[:, order]
         dec[i, : s.n_t] = s.decoder[order]
         pt[i, : s.n_t] = s.p_t[order]
-    enc = enc_s[:, np.maximum(cls, 0), :]
-    if np.any(cls < 0):
-        enc[:, cls < 0, :] = pt[:, None, :]
+    enc = None
+    if store_encoder:
+        enc = enc_s[:, np.maximum(cls, 0), :]
+        if np.any(cls < 0):
+            enc[:, cls < 0, :] = pt[:, None, :]
     ixt = np.array([s.I_XT for s in S])
     ity = np.array([s.I_TY for s in S])
     I_XY = mutual_information(prob.p_s[:, None] * prob.W, normalize=True)
@@ -362,7 +390,6 @@ def _dataset(prob: Reduced, sols: dict, others: list, critical: np.ndarray, cert
             "I_XT": ("beta", ixt, {**bits, "long_name": "I(X;T)"}),
             "I_TY": ("beta", ity, {**bits, "long_name": "I(T;Y)"}),
             "lagrangian": ("beta", ixt - betas * ity, {**bits, "long_name": "I(X;T) - beta I(T;Y)"}),
-            "encoder": (("beta", "x", "t"), enc, {"long_name": "p(t|x)", "units": "1"}),
             "decoder": (("beta", "t", "y"), dec, {"long_name": "p(y|t) (zero rows: padding, p_t = 0)"}),
             "p_t": (("beta", "t"), pt, {"long_name": "p(t)", "units": "1"}),
             "converged": ("beta", np.array([s.converged for s in S]), {"long_name": "fixed point reached"}),
@@ -373,11 +400,16 @@ def _dataset(prob: Reduced, sols: dict, others: list, critical: np.ndarray, cert
             "hull_I_TY": ("hull", hy, {**bits, "long_name": "achievable curve (upper concave hull): I(T;Y)"}),
             "critical_betas": ("critical", np.asarray(critical, dtype=np.float64),
                                {"long_name": "betas where the number of clusters changes"}),
+            "critical_precision": ("critical", (np.full(len(critical), config.get("critical_rtol", np.nan) / 2)
+                                                if precision is None else np.asarray(precision, dtype=np.float64)),
+                                   {"long_name": "relative precision of each critical beta", "units": "1"}),
             "x_class": ("x", prob.classes, {"long_name": "sufficient-statistic class of x (-1: p(x) = 0)"}),
         },
         coords={"beta": betas, "x": np.arange(prob.n_x), "t": np.arange(n_t), "y": np.arange(prob.n_y)},
     )
-    ds["encoder"].encoding.update(zlib=True, complevel=1)
+    if store_encoder:
+        ds["encoder"] = (("beta", "x", "t"), enc, {"long_name": "p(t|x)", "units": "1"})
+        ds["encoder"].encoding.update(zlib=True, complevel=1)
     if certified:
         gap = np.array([s.gap for s in S], dtype=np.float64)
         ds["gap"] = ("beta", gap, {**bits, "long_name": "certified bound on L - min L"})
@@ -387,9 +419,59 @@ def _dataset(prob: Reduced, sols: dict, others: list, critical: np.ndarray, cert
         I_XY=I_XY, H_Y=entropy(prob.p_y), H_S=H_S, n_classes=prob.n_s, deterministic=int(prob.deterministic),
         explanation=HARD_LABEL_EXPLANATION if prob.deterministic else "stochastic labels: non-trivial IB curve",
         beta_trivial=trivial_critical_beta(prob), merge_error=prob.merge_error,
-        max_gap=float(ds["gap"].max()) if certified else -1.0, info_units="bits",
+        max_gap=float(ds["gap"].max()) if certified else -1.0, info_units="bits", encoder_stored=int(store_encoder),
+        certified=int(certified),
     )
+    if not store_encoder:
+        ds.attrs["encoder_note"] = (
+            f"encoder not stored ({nb} betas x {prob.n_x} x {n_t} cells > MAX_ENCODER_CELLS = {MAX_ENCODER_CELLS}); "
+            "p(t|x) = ibtheory.ib.self_consistent_encoder(p_x, p_y_x, decoder, p_t, beta) at each beta")
+    if not certified:
+        ds.attrs["certificate_note"] = (
+            "uncertified curve: no bound on the distance to the optimum; 'residual' is each point's self-"
+            "consistency residual max |G(theta) - theta| of the IB equations")
     return with_provenance(ds, config=config, seed=config.get("seed"))
+
+
+def _class_encoder(prob: Reduced, point) -> np.ndarray:
+    """p(t|s) (n_s, n_t) of a point given by its p(t), p(y|t) and beta: the IB encoder equation."""
+    with np.errstate(divide="ignore"):
+        L = np.log(point.p_t)[:, None] - point.beta * kl_matrix(prob.W, np.log(point.decoder),
+                                                                prob.neg_entropy_rows, "nats")
+    return np.exp(L - it.lse(L, axis=0)[None, :]).T
+
+
+def _forward_curve(prob: Reduced, bs, n_betas, user_betas, tol, max_iter, certify, gap_tol, critical_rtol, seed,
+                   progress) -> xr.Dataset:
+    """``ib_curve(method="forward")``: see ``ibtheory.ib._forward``."""
+    if not user_betas:
+        bs = default_betas(prob, n_betas)
+    do_cert = (prob.n_y == 2) if certify is None else certify
+    if do_cert and prob.n_y != 2:
+        raise ValueError(f"method='forward' certifies |Y| = 2 only, got |Y| = {prob.n_y}: use method='anneal' "
+                         f"for a certified |Y| = 3 curve, or certify=False")
+    k_est = _cluster_estimate(prob, float(np.max(bs)))
+    check_size(prob, k_est, 1, what="the forward IB curve",
+               hint=f"(an estimate of the clusters at the largest beta, {k_est}) use smaller betas or a coarser X")
+    bar = tqdm(total=len(bs), disable=not progress, desc="IB curve", unit="beta")
+    points, critical, precision = fw.forward_curve(prob, bs, tol, max_iter, do_cert, gap_tol, critical_rtol,
+                                                   step=bar.update)
+    bar.close()
+    sols = {p.beta: p for p in points}
+    return _dataset(prob, sols, [], critical, do_cert, dict(
+        n_betas=int(len(bs)), tol=tol, max_iter=int(max_iter), forward=True, certify=do_cert, gap_tol=gap_tol,
+        refine_critical=True, critical_rtol=critical_rtol, keep_brackets=False, seed=int(seed),
+        betas_given=user_betas, method="forward"), precision)
+
+
+def _cluster_estimate(prob: Reduced, beta_max: float) -> int:
+    """A rough bound on the clusters the forward path holds at ``beta_max`` (for the size guard): clusters are
+    about 1 / sqrt(beta) apart in each of the |Y| - 1 directions of p(y|t), so ~ 4 (beta_max / beta_0)^((|Y|-1)/2),
+    at most |S|."""
+    b0 = trivial_critical_beta(prob)
+    b0 = b0 if np.isfinite(b0) else 1.0
+    est = 4.0 * max(beta_max / b0, 1.0) ** ((prob.n_y - 1) / 2.0) + 8
+    return int(min(prob.n_s, est))
 
 
 def _upper(ixt, ity, gap, betas, I_XY, R) -> np.ndarray:

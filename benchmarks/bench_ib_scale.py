@@ -1,0 +1,147 @@
+"""Benchmark: IB curves of random tables whose rows are all distinct (no sufficient-statistic reduction helps).
+
+    python benchmarks/bench_ib_scale.py [--sizes 256 1024 4096] [--ny 2 10] [--n-betas 240] [--anneal-max 256]
+
+Tables: p(x) ~ Dirichlet(1), rows p(y|x) ~ Dirichlet(0.5), seed 0.  Each case runs in its own process (so its peak
+resident memory is its own) through ``ib_curve(method="forward")``; for |X| <= ``--anneal-max`` the annealed path
+(``method="anneal"``, the previous solver) runs on the same table and betas in the same invocation, and the
+largest difference of their Lagrangians (forward - anneal, bits; negative: forward lower) is printed.  dit and
+embo are run on the same tables when importable (embo on |X| <= ``--peer-max``, dit on |X| <= 32; 20 betas up to
+ours, embo's beta = beta ln 2), and how far their (I(X;T), I(T;Y)) points lie below our achievable curve is
+printed (negative would mean a peer beat our curve); otherwise the line says they are not installed.
+
+Prints per case: wall time, peak RSS, betas, clusters at the top, max certified gap (bits; -1: uncertified),
+I(X;Y) - I(T;Y) at the largest beta, number of critical betas and their median precision.  The machine is shared:
+run it twice and read the best.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import multiprocessing as mp
+import os
+import resource
+import time
+
+import numpy as np
+
+
+def table(n_x: int, n_y: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.dirichlet(np.ones(n_x))[:, None] * rng.dirichlet(0.5 * np.ones(n_y), size=n_x)
+
+
+def _case(q, n_x, n_y, n_betas, method):
+    from ibtheory.ib import ib_curve
+
+    p = table(n_x, n_y)
+    t = time.perf_counter()
+    c = ib_curve(p, n_betas=n_betas, method=method)
+    wall = time.perf_counter() - t
+    lag = c["lagrangian"].values.tolist()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    q.put(dict(wall=wall, rss_mb=rss, n_betas=int(c.sizes["beta"]),
+               k_top=int(c["n_clusters"].values[-1]), max_gap=float(c.attrs["max_gap"]),
+               deficit=float(c.attrs["I_XY"] - c["I_TY"].values[-1]), n_crit=int(c.sizes["critical"]),
+               prec=float(np.median(c["critical_precision"].values)) if c.sizes["critical"] else float("nan"),
+               lagrangian=lag, betas=c["beta"].values.tolist(), hull_x=c["hull_I_XT"].values.tolist(),
+               hull_y=c["hull_I_TY"].values.tolist()))
+
+
+def _peer(q, n_x, n_y, name, beta_max):
+    """embo (Zaslavsky's package) or dit's IBCurve on the same table: their (I(X;T), I(T;Y)) points in bits."""
+    p = table(n_x, n_y)
+    t = time.perf_counter()
+    if name == "embo":
+        from embo import InformationBottleneck
+
+        ix, iy, _, _ = InformationBottleneck(pxy=p, maxbeta=beta_max, minbeta=1e-2, numbeta=20).get_bottleneck()
+    else:
+        import dit
+        from dit.rate_distortion import IBCurve
+
+        outcomes = [(i, j) for i in range(n_x) for j in range(n_y)]
+        d = dit.Distribution(outcomes, p.ravel().tolist())
+        c = IBCurve(d, rvs=[[0], [1]], beta_max=beta_max, beta_num=20)
+        ix, iy = c.complexities, c.relevances
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    q.put(dict(wall=time.perf_counter() - t, rss_mb=rss, ix=np.asarray(ix, float).tolist(),
+               iy=np.asarray(iy, float).tolist()))
+
+
+def run_case(n_x, n_y, n_betas, method, timeout, target=None, args=()):
+    """``target(queue, *args)`` (default: the curve case) in a forked process; its result, or None when it failed or
+    ran past ``timeout`` seconds."""
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=target or _case, args=(q,) + (args or (n_x, n_y, n_betas, method)))
+    p.start()
+    p.join(timeout)
+    if p.is_alive():
+        p.terminate()
+        return None
+    try:
+        return q.get(timeout=5)
+    except Exception:  # noqa: BLE001 (the child failed: reported as not finished)
+        return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096])
+    ap.add_argument("--ny", type=int, nargs="+", default=[2])
+    ap.add_argument("--n-betas", type=int, default=240)
+    ap.add_argument("--anneal-max", type=int, default=256)
+    ap.add_argument("--peer-max", type=int, default=128, help="largest |X| on which embo (and dit, |X| <= 32) run")
+    ap.add_argument("--timeout", type=float, default=1800.0)
+    ap.add_argument("--peer-timeout", type=float, default=600.0)
+    a = ap.parse_args()
+    peers = {m: "importable" if importlib.util.find_spec(m) else "not installed" for m in ("dit", "embo")}
+    print(f"load average {os.getloadavg()[0]:.2f}; peers: dit {peers['dit']}, embo {peers['embo']}")
+    print("| n_x | n_y | solver | wall s | peak MB | betas | K top | max gap bits | I(X;Y)-I(T;Y) top | critical "
+          "(median precision) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n_y in a.ny:
+        for n in a.sizes:
+            runs = {"forward": run_case(n, n_y, a.n_betas, "forward", a.timeout)}
+            if n <= a.anneal_max:
+                runs["anneal"] = run_case(n, n_y, a.n_betas, "anneal", a.timeout)
+            for name, r in runs.items():
+                if r is None:
+                    print(f"| {n} | {n_y} | {name} | > {a.timeout:.0f} (stopped) | | | | | | |")
+                    continue
+                print(f"| {n} | {n_y} | {name} | {r['wall']:.1f} | {r['rss_mb']:.0f} | {r['n_betas']} | {r['k_top']} | "
+                      f"{r['max_gap']:.2e} | {r['deficit']:.2e} | {r['n_crit']} ({r['prec']:.1e}) |", flush=True)
+            for peer in (("embo", "dit") if n <= a.peer_max else ()):
+                if peer == "dit" and n > 32:
+                    continue
+                if not importlib.util.find_spec(peer) or runs["forward"] is None:
+                    continue
+                f = runs["forward"]
+                # embo's beta multiplies a divergence in bits where ours multiplies nats: beta_embo = beta ln 2
+                r = run_case(n, n_y, 0, peer, a.peer_timeout, _peer, (n, n_y, peer, max(f["betas"]) * np.log(2)))
+                if r is None:
+                    print(f"| {n} | {n_y} | {peer} | > {a.peer_timeout:.0f} (stopped or failed) | | | | | | |")
+                    continue
+                from ibtheory.ib._hull import hull_value
+
+                ours = hull_value(np.array(f["hull_x"]), np.array(f["hull_y"]), np.array(r["ix"]))
+                short = ours - np.array(r["iy"])
+                print(f"| {n} | {n_y} | {peer} | {r['wall']:.1f} | {r['rss_mb']:.0f} | {len(r['ix'])} | | | | |  "
+                      f"{peer}'s points below our curve by {np.min(short):.2e} to {np.max(short):.2e} bits "
+                      f"(negative: above it)", flush=True)
+            if runs.get("anneal") and runs.get("forward"):
+                f, o = runs["forward"], runs["anneal"]
+                common = sorted(set(f["betas"]) & set(o["betas"]))
+                lf = dict(zip(f["betas"], f["lagrangian"], strict=True))
+                lo = dict(zip(o["betas"], o["lagrangian"], strict=True))
+                d = [lf[b] - lo[b] for b in common]
+                print(f"  forward - anneal Lagrangian over {len(common)} common betas: max {max(d):.2e}, "
+                      f"min {min(d):.2e} bits", flush=True)
+    print(json.dumps({"done": True}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""The |Y| = 2 certificate by tangent lines: a bound whose cells cost O(1) and whose vertices cost O(n_s) each.
+
+With the notation of :mod:`ibtheory.ib.certify` (tangent plane a, w_s = p(y=1|s)), the gap's second term is
+
+    g = max_s [psi(s) - beta H2(s)],    psi(s) = min_lambda F(lambda, s),
+    F(lambda, s) = ln sum_x exp(-a_x - lambda (w_x - s)) = C(lambda) + lambda (s - w_ref),
+
+(nats; H2 the binary entropy) for s in [min w, max w].  Every lambda gives a line s -> F(lambda, s) lying above
+psi everywhere (psi is their lower envelope), touching it at the image s(lambda) = E_lambda[w] of the Gibbs
+distribution q ~ exp(-a - lambda w).  On a cell [s_L, s_R] between the images of lambda_L > lambda_R,
+
+    psi(s) - beta H2(s) <= min(F(lambda_L, s), F(lambda_R, s)) - beta H2(s),
+
+a minimum of two lines minus a convex function: on each side of the lines' crossing s* it is convex, so its
+maximum over the cell is its largest value at s_L, s* and s_R.  A cell's bound therefore costs three entropies and
+four line values, whatever n_s; each new vertex (one lambda) costs one pass over the n_s rows.  The slack of a
+cell is O((|psi''| + beta / (s (1 - s))) h^2) for a cell of width h, so cells above the target are split at the
+image of the lambda equal to the slope of the chord of beta H2 (the multiplier at which the two vertex terms
+balance; the midpoint lambda when that image falls outside the cell), until every cell is below
+max(target, best lower bound) + target / 4.
+
+Lines are stored relative to the row that dominates them (``w_ref``, where -a_x - lambda w_x is largest), so a
+multiplier of 1e38 near the ends of [min w, max w] loses no precision; every bound adds a rounding allowance of
+1e-13 (|C| + |lambda (s - w_ref)| + beta + 1) nats.
+
+The lower bound (and the seed q* of a new cluster) is the value phi(q) - a.q of the normalised Gibbs q actually
+formed at the best vertex.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..info import entropy_rows
+from . import _iterate as it
+
+__all__ = ["line_bound", "vertices"]
+
+#: initial multipliers: an asinh-spaced grid out to +-6e38 (the ends of the segment)
+GRID = np.sinh(np.arange(-90.0, 90.5, 3.0))
+_CHUNK = 1 << 22  # float64 cells per block of the (lambda, x) computation
+_ALLOW = 1e-13
+
+
+def _h2(s: np.ndarray) -> np.ndarray:
+    """Binary entropy in nats of s (clipped to [0, 1])."""
+    s = np.clip(s, 0.0, 1.0)
+    return entropy_rows(np.stack([1.0 - s, s], axis=-1), "nats")
+
+
+def vertices(a: np.ndarray, w: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each multiplier lambda: (C, w_ref, s) with F(lambda, v) = C + lambda (v - w_ref) and s = E_lambda[w].
+
+    ``a`` and ``w`` (n,) the plane and the rows' p(y=1|x); ``lam`` (m,).  Computed in blocks of ~4M cells.
+    """
+    lam = np.asarray(lam, dtype=np.float64)
+    m, n = lam.size, w.size
+    C, wr, s = np.empty(m), np.empty(m), np.empty(m)
+    step = max(1, _CHUNK // max(n, 1))
+    for lo in range(0, m, step):
+        lm = lam[lo:lo + step]
+        ref = np.argmax(-a[None, :] - lm[:, None] * w[None, :], axis=1)
+        a0, w0 = a[ref], w[ref]
+        dw = w[None, :] - w0[:, None]
+        R = -(a[None, :] - a0[:, None]) - lm[:, None] * dw
+        R[:, :] = np.where(np.isnan(R), -np.inf, R)  # inf * 0 where w_x = w_ref and |lambda| = inf
+        mx = R.max(axis=1)
+        E = it.exp_nonpositive(R - mx[:, None])
+        z = E.sum(axis=1)
+        C[lo:lo + step] = -a0 + mx + np.log(z)
+        wr[lo:lo + step] = w0
+        s[lo:lo + step] = w0 + (E * dw).sum(axis=1) / z
+    return C, wr, s
+
+
+def _line(C, lam, wr, v):
+    """F(lambda, v) and its rounding allowance."""
+    with np.errstate(invalid="ignore"):
+        d = lam * (v - wr)
+    d = np.where(np.isnan(d), 0.0, d)  # lambda infinite exactly at its own end point
+    return C + d, _ALLOW * (np.abs(C) + np.abs(d) + 1.0)
+
+
+def _cross(A, B, sL, sR):
+    """Where lines A and B (C, lambda, w_ref) cross, clipped to [sL, sR] (sL where they are parallel)."""
+    fA, _ = _line(*A, sL)
+    fB, _ = _line(*B, sL)
+    slope = A[1] - B[1]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        x = sL + (fB - fA) / slope
+    return np.where(np.isfinite(x) & (slope != 0), np.clip(x, sL, sR), sL)
+
+
+def _cell_bounds(beta, sL, sR, lines):
+    """Upper bounds on max_{s in [sL, sR]} psi(s) - beta H2(s) from a few lines above psi (the two vertex lines
+    and, where a cell has one, an extra line): the lower envelope of the lines minus beta H2 is convex between two
+    consecutive breakpoints, so its maximum is at the cell's ends or at a crossing of two lines, all evaluated."""
+    points = [sL, sR] + [_cross(lines[i], lines[j], sL, sR)
+                         for i in range(len(lines)) for j in range(i + 1, len(lines))]
+    out = np.full(sL.shape, -np.inf)
+    for x in points:
+        env = np.full(sL.shape, np.inf)
+        for ln in lines:
+            f, e = _line(*ln, x)
+            env = np.minimum(env, np.where(np.isnan(f), np.inf, f + e))
+        out = np.maximum(out, env - beta * _h2(x))
+    out = out + beta * _ALLOW
+    return np.where(np.isnan(out), np.inf, out)
+
+
+def line_bound(a: np.ndarray, w: np.ndarray, beta: float, lam0: np.ndarray, target: float,
+               max_rounds: int = 80, max_vertices: int = 20000):
+    """Upper bound on g = max_s [psi(s) - beta H2(s)] (nats) for the plane ``a`` (see the module docstring).
+
+    ``lam0`` extra multipliers (the clusters', a nearby beta's) join the grid :data:`GRID`.  A bad cell is split at
+    the image of the chord multiplier; when that image falls on one of the cell's ends (at large beta the images
+    jump from one row's p(y=1|x) to the next), its line is kept as the cell's extra line instead, which makes the
+    cell's bound the exact minimum over the three multipliers.  Returns (g_upper, best vertex value (an estimate of
+    g from below), best lambda, number of cells, converged, the multipliers of the largest cells' ends (a warm start
+    for a nearby beta)).
+    """
+    lam = np.unique(np.concatenate([GRID, np.asarray(lam0, dtype=np.float64).ravel(), [0.0]]))
+    lam = lam[np.isfinite(lam)]
+    C, wr, s = vertices(a, w, lam)
+    lo_w, hi_w = float(w.min()), float(w.max())
+    V_s, V_l, V_C, V_w = s, lam, C, wr
+    if hi_w == lo_w:
+        val = float(C[0] - beta * _h2(np.array([lo_w]))[0])
+        return val + _ALLOW * (abs(val) + beta + 1), val, 0.0, 1, True, np.zeros(0)
+
+    def assemble(V_s, V_l, V_C, V_w):
+        order = np.lexsort((-V_l, V_s))
+        V_s, V_l, V_C, V_w = V_s[order], V_l[order], V_C[order], V_w[order]
+        keep = np.r_[True, np.diff(V_s) > 0]
+        return V_s[keep], V_l[keep], V_C[keep], V_w[keep]
+
+    def ends(V_s, V_l, V_C, V_w):
+        """vertices plus the two end points of the segment, each with the line of its nearest vertex (the
+        steepest lines: lambda -> +inf at min w, -inf at max w)."""
+        Ps = np.concatenate([[lo_w], V_s, [hi_w]])
+        Pl = np.concatenate([[V_l[0]], V_l, [V_l[-1]]])
+        PC = np.concatenate([[V_C[0]], V_C, [V_C[-1]]])
+        Pw = np.concatenate([[V_w[0]], V_w, [V_w[-1]]])
+        return Ps, Pl, PC, Pw
+
+    V_s, V_l, V_C, V_w = assemble(np.clip(V_s, lo_w, hi_w), V_l, V_C, V_w)
+    vals = _line(V_C, V_l, V_w, V_s)[0] - beta * _h2(V_s)  # F(lambda, s(lambda)) = psi(s) (up to rounding)
+    best = int(np.argmax(vals))
+    lower, lam_best = float(vals[best]), float(V_l[best])
+    extra: dict[tuple[float, float], tuple[float, float, float]] = {}  # (sL, sR) -> (C, lambda, w_ref)
+    rounds = 0
+    while True:
+        Ps, Pl, PC, Pw = ends(V_s, V_l, V_C, V_w)
+        sL, sR = Ps[:-1], Ps[1:]
+        left, right = (PC[:-1], Pl[:-1], Pw[:-1]), (PC[1:], Pl[1:], Pw[1:])
+        ex = np.array([extra.get(k, (np.nan,) * 3) for k in zip(sL.tolist(), sR.tolist(), strict=True)])
+        has = np.isfinite(ex[:, 1])
+        U = _cell_bounds(beta, sL, sR, [left, right])
+        if has.any():
+            i = np.flatnonzero(has)
+            U[i] = np.minimum(U[i], _cell_bounds(beta, sL[i], sR[i], [
+                tuple(x[i] for x in left), tuple(x[i] for x in right), (ex[i, 0], ex[i, 1], ex[i, 2])]))
+        thr = max(target, lower) + 0.25 * target
+        bad = np.flatnonzero((U > thr) & (sR > sL))
+        if bad.size == 0 or rounds >= max_rounds or V_s.size > max_vertices:
+            break
+        rounds += 1
+        bL, bR = sL[bad], sR[bad]
+        chord = beta * (_h2(bR) - _h2(bL)) / (bR - bL)
+        # a cell whose chord line is already its extra line: bisect its multipliers instead
+        stuck = has[bad] & (ex[bad, 1] == chord)
+        mid = 0.5 * (Pl[bad] + Pl[bad + 1])
+        new_l = np.where(stuck, mid, chord)
+        ok = np.isfinite(new_l) & ~np.isin(new_l, V_l)
+        if not ok.any():
+            break
+        bad, new_l, bL, bR = bad[ok], new_l[ok], bL[ok], bR[ok]
+        nC, nw, ns = vertices(a, w, new_l)
+        ns = np.clip(ns, lo_w, hi_w)
+        nv = _line(nC, new_l, nw, ns)[0] - beta * _h2(ns)
+        j = int(np.argmax(nv))
+        if nv[j] > lower:
+            lower, lam_best = float(nv[j]), float(new_l[j])
+        inside = (ns > bL) & (ns < bR)
+        for k in np.flatnonzero(~inside):
+            extra[(float(bL[k]), float(bR[k]))] = (float(nC[k]), float(new_l[k]), float(nw[k]))
+        V_s, V_l, V_C, V_w = assemble(np.concatenate([V_s, ns[inside]]), np.concatenate([V_l, new_l[inside]]),
+                                      np.concatenate([V_C, nC[inside]]), np.concatenate([V_w, nw[inside]]))
+    g_up = float(max(U.max(), lower))
+    converged = bool(not (U > max(target, lower) + 0.25 * target).any())
+    near = np.argsort(-U)[:32]
+    warm = np.concatenate([Pl[near], Pl[near + 1]])
+    return g_up, lower, lam_best, int(U.size), converged, np.unique(warm[np.isfinite(warm)])
+
+
+def certify_line(prob, beta: float, p_t: np.ndarray, decoder: np.ndarray, I_XT: float, I_TY: float,
+                 target: float = 2e-8, warm: np.ndarray | None = None):
+    """The :class:`~ibtheory.ib._certify_1d.Certificate` of a |Y| = 2 solution (p(t), p(y|t)) whose measures are
+    ``I_XT``, ``I_TY`` (bits), by :func:`line_bound`; ``warm`` multipliers divided by beta (a nearby beta's
+    ``Certificate.lambdas``)."""
+    from ..info import LN2, kl_matrix, mi_of_joint
+    from ._certify_1d import Certificate, _gibbs_values
+
+    W = prob.W
+    neg_h = prob.neg_entropy_rows
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_dec = np.log(decoder)
+        L = np.log(p_t)[:, None] - beta * kl_matrix(W, log_dec, neg_h, "nats")
+        lam_t = beta * (log_dec[:, 0] - log_dec[:, 1])
+    logZ = it.lse(L, axis=0)
+    a = -np.log(prob.p_s) + beta * neg_h + logZ
+    consistency = (beta * mi_of_joint(prob.p_s[:, None] * W, units="nats") - LN2 * (beta * I_TY - I_XT)
+                   + float(prob.p_s @ logZ))
+    extra = [lam_t[np.isfinite(lam_t)]] + ([] if warm is None else [beta * np.asarray(warm).ravel()])
+    g_up, _, lam_best, n_cells, done, keep = line_bound(a, W[:, 1], beta, np.concatenate(extra), target)
+    lower, q = _gibbs_values(a, W[:, 1:], W, beta, np.array([[lam_best]]))
+    gap = max(consistency + g_up, 0.0) / LN2
+    return Certificate(gap, g_up, float(lower[0]), consistency, q[0], n_cells, done, keep[:, None] / beta)

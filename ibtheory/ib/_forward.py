@@ -1,0 +1,348 @@
+"""The IB curve by forward annealing with splits predicted by linear stability (private; used by ``ib_curve``).
+
+From the smallest beta up, starting at one cluster, each solution warm-starts the next.  A cluster t is split only
+when the theory says it has become unstable: duplicating t into two half-weight copies whose decoders differ by
++-eps v, one application of the IB map multiplies v by beta M_t, with
+
+    M_t[y, y'] = sum_x p(x|t) p(y|x) p(y'|x) / p(y'|t),
+
+whose top eigenvalue 1 belongs to v = p(y|t) (no change of the decoders).  The copies separate iff beta rho_t^2 > 1,
+rho_t^2 the second eigenvalue of M_t: the squared maximal (Hirschfeld-Gebelein-Renyi) correlation of X and Y under
+p(x|t) p(y|x) (the second variation of the Lagrangian changes sign there; Zaslavsky & Tishby 2019, Wu & Fischer
+2020, Gedeon, Parker & Dimitrov 2012).  For the one-cluster solution this is the trivial critical beta
+1/rho_m^2.  So the number of clusters grows only as the solution needs them: the work per map evaluation is
+O(|S| K), K the clusters carrying mass, never |S|^2.
+
+A split predicted this way is a supercritical (continuous) bifurcation at beta_c = 1 / rho_t^2(beta_c); its value is
+found by iterating beta <- 1 / rho_t^2(beta) on the unsplit branch from the last stable beta (a few warm-started
+solves), and reported with the last step's relative change as its precision.  A transition the stability test
+cannot see (a first-order one, where a new cluster appears with finite weight) is caught by the certificate: its
+maximiser q* seeds a new cluster, and the transition is reported at the geometric midpoint of the grid bracket, the
+bracket's half-width as its precision.
+
+References
+----------
+1. N. Zaslavsky and N. Tishby, "Deterministic annealing and the evolution of information bottleneck
+   representations", 2019.
+2. T. Wu and I. Fischer, "Phase transitions for the information bottleneck in representation learning", ICLR 2020.
+3. T. Gedeon, A. E. Parker and A. G. Dimitrov, "The mathematical structure of information bottleneck methods",
+   Entropy 14 (2012) 456-479.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from ..info import LN2, mi_of_joint
+from . import _iterate as it
+from ._certify_line import certify_line
+from ._newton import newton
+from ._problem import Reduced
+
+__all__ = ["Point", "cluster_correlations", "forward_curve"]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of the curve without its encoder (recomputed from p(t), p(y|t) and beta by the encoder equation
+    when needed): the fields of :class:`~ibtheory.ib.IBSolution` that the curve reports."""
+
+    beta: float
+    p_t: np.ndarray
+    decoder: np.ndarray
+    I_XT: float
+    I_TY: float
+    lagrangian: float
+    iterations: int
+    residual: float
+    converged: bool
+    gap: float | None = None
+    self_consistency: float = 0.0
+
+    @property
+    def n_t(self) -> int:
+        return int(self.p_t.size)
+
+
+def cluster_correlations(prob: Reduced, log_enc: np.ndarray, log_pt: np.ndarray,
+                         log_dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """rho_t^2 and the split direction v_t (n_t, n_y; probability units, rows summing to 0) of every cluster.
+
+    rho_t^2 is the second eigenvalue of the symmetrised M_t: C_t = D^{-1/2} (sum_x p(x|t) w_x w_x^T) D^{-1/2},
+    D = diag p(y|t), eigenvector sqrt(p(y|t)) for 1; v_t = D^{1/2} u_t for the second eigenvector u_t.
+    """
+    px_t = np.exp(log_enc + np.log(prob.p_s)[:, None] - log_pt[None, :])  # p(x|t), (n_s, n_t)
+    d = np.exp(log_dec)
+    sq = np.sqrt(np.maximum(d, 1e-300))
+    Mom = np.einsum("st,sy,sz->tyz", px_t, prob.W, prob.W)  # sum_x p(x|t) w_x w_x^T
+    Csym = Mom / (sq[:, :, None] * sq[:, None, :])
+    Csym = np.where(np.isfinite(Csym), Csym, 0.0)
+    # remove the known top eigenpair (1, sqrt d) and take the largest remaining eigenvalue
+    Cd = Csym - sq[:, :, None] * sq[:, None, :]
+    vals, vecs = np.linalg.eigh(Cd)
+    rho2 = vals[:, -1]
+    v = sq * vecs[:, :, -1]
+    return np.clip(rho2, 0.0, 1.0), v
+
+
+def _split(state: it.State, which: np.ndarray, v: np.ndarray, eps: float = 0.05) -> it.State:
+    """Split the clusters ``which`` into two half-weight copies with decoders p(y|t) +- eps' v_t (eps' keeps both
+    inside the simplex: at most ``eps`` of the distance to its boundary)."""
+    pt, dec = state.log_pt.copy(), np.exp(state.log_dec)
+    new_pt, new_dec = [pt], [dec]
+    for t in which:
+        vt = v[t] / max(np.abs(v[t]).max(), 1e-300)
+        room = np.min(np.where(vt != 0, dec[t] / np.maximum(np.abs(vt), 1e-300), np.inf))
+        step = eps * room
+        pt[t] -= LN2
+        new_pt.append([pt[t]])
+        new_dec.append((dec[t] - step * vt)[None, :])
+        dec[t] = dec[t] + step * vt
+    d = np.concatenate(new_dec)
+    with np.errstate(divide="ignore"):
+        return it.State(np.concatenate(new_pt), np.log(d / d.sum(axis=1, keepdims=True)))
+
+
+def _point(prob: Reduced, beta: float, st: it.State, n: int, res: float, tol: float) -> Point:
+    enc = np.exp(st.log_enc)
+    enc /= enc.sum(axis=1, keepdims=True)
+    joint = prob.p_s[:, None] * enc
+    p_t = joint.sum(axis=0)
+    keep = p_t > 0
+    joint, p_t = joint[:, keep], p_t[keep]
+    joint_ty = joint.T @ prob.W
+    dec = joint_ty / p_t[:, None]
+    ixt = max(mi_of_joint(joint, prob.p_s, p_t), 0.0)
+    ity = max(mi_of_joint(joint_ty, p_t, prob.p_y), 0.0)
+    return Point(float(beta), p_t, dec, ixt, ity, ixt - beta * ity, int(n), float(res),
+                 bool(res < tol or st.converged))
+
+
+def _state(p: Point) -> it.State:
+    with np.errstate(divide="ignore"):
+        return it.State(np.log(p.p_t), np.log(p.decoder))
+
+
+def _solve(prob, beta, state, tol, max_iter, em_steps: int = 60) -> tuple[Point, it.State]:
+    """Converge, then drop clusters without mass and merge coinciding ones (``_iterate.converge``).  For |Y| = 2
+    the map runs only ``em_steps`` evaluations (it settles the cluster structure and merges) and Newton's method
+    (:mod:`ibtheory.ib._newton`) finishes; one more map evaluation gives the encoder."""
+    if prob.n_y != 2:
+        st, n, res = it.converge(prob, beta, state, tol, max_iter)
+        return _point(prob, beta, st, n, res, tol), st
+    st, n, _ = it.converge(prob, beta, state, tol, min(em_steps, max_iter)) if em_steps else (state, 0, 0.0)
+    return _polish(prob, beta, st, n, tol)
+
+
+def _polish(prob, beta, st: it.State, n: int, tol: float) -> tuple[Point, it.State]:
+    """Newton from ``st`` (|Y| = 2), prune and merge, Newton again if that removed clusters; one map evaluation
+    gives the encoder."""
+    lp, ld, n2, _ = newton(prob, beta, st.log_pt, st.log_dec)
+    st2, n3, res = it.fixed_point(prob, beta, it.State(lp, ld), 1e-15, 1)
+    merged = it.prune_merge(st2)
+    if merged.log_pt.size < st2.log_pt.size:
+        lp, ld, n4, _ = newton(prob, beta, merged.log_pt, merged.log_dec)
+        st2, n3, res = it.fixed_point(prob, beta, it.State(lp, ld), 1e-15, 1)
+        n2 += n4
+    return _point(prob, beta, st2, n + n2 + n3, res, tol), st2
+
+
+def _solve_merging(prob, beta, state, tol, max_iter, loose: float = 1e-4) -> tuple[Point, it.State]:
+    """:func:`_solve`, then merge clusters closer than ``loose`` if, re-converged, that does not raise the
+    objective (the reverse pass: clusters meet as beta decreases and the map merges them only slowly)."""
+    st, n, res = it.converge(prob, beta, state, tol, max_iter)
+    cand = it.prune_merge(st, merge_tol=loose)
+    if cand.log_pt.size < st.log_pt.size:
+        st2, n2, res2 = it.converge(prob, beta, cand, tol, max_iter)
+        n += n2
+        if st2.J <= st.J + 1e-13 * max(1.0, abs(st.J)):
+            st, res = st2, res2
+    return _point(prob, beta, st, n, res, tol), st
+
+
+def rank_groups(prob: Reduced, n_groups: int) -> it.State:
+    """A hard start with ``n_groups`` clusters, each a run of consecutive classes in the order of p(y=1|s) (|Y| = 2)
+    or of their first principal coordinate (|Y| > 2), equal in count."""
+    W = prob.W
+    key = W[:, 1] if prob.n_y == 2 else (W - W.mean(0)) @ np.linalg.svd(W - W.mean(0), full_matrices=False)[2][0]
+    o = np.argsort(key, kind="stable")
+    g = np.empty(prob.n_s, dtype=np.int64)
+    g[o] = (np.arange(prob.n_s) * min(n_groups, prob.n_s)) // prob.n_s
+    enc = np.zeros((prob.n_s, int(g.max()) + 1))
+    enc[np.arange(prob.n_s), g] = 1.0
+    return it.from_encoder(prob, enc)
+
+
+def _certify(prob, p: Point, warm):
+    return certify_line(prob, p.beta, p.p_t, p.decoder, p.I_XT, p.I_TY, warm=warm)
+
+
+def _seed(prob, p: Point, cert, mass: float) -> it.State:
+    """The clusters of ``p`` plus one at the certificate's maximiser q* (decoder q* W) with weight ``mass``."""
+    pt = np.concatenate([p.p_t * (1 - mass), [mass]])
+    dec = np.concatenate([p.decoder, (cert.q_star @ prob.W)[None, :]])
+    with np.errstate(divide="ignore"):
+        return it.State(np.log(pt), np.log(dec))
+
+
+def _densify(p: Point) -> it.State:
+    """A finite perturbation for |Y| = 2: a new cluster at the midpoint (in p(y=1|t)) of every pair of neighbouring
+    clusters, each cluster's weight shared with its new neighbour; the excess merges back as the map converges."""
+    o = np.argsort(p.decoder[:, 1])
+    d, w = p.decoder[o], p.p_t[o]
+    mid = 0.5 * (d[1:] + d[:-1])
+    pt = np.concatenate([w * 0.75, 0.125 * (w[1:] + w[:-1])])
+    dec = np.concatenate([d, mid])
+    with np.errstate(divide="ignore"):
+        return it.State(np.log(pt / pt.sum()), np.log(dec))
+
+
+def _improve(prob, p: Point, st: it.State, cert, tol, max_iter, gap_tol, warm):
+    """Polish a loose point, then seed a cluster at the certificate's maximiser while the gap exceeds ``gap_tol``
+    and the Gibbs witness is clearly positive."""
+    for _ in range(6):
+        if cert.gap <= gap_tol:
+            break
+        if p.residual >= 1e-13 and prob.n_y != 2:
+            st2, n2, res2 = it.fixed_point(prob, p.beta, st, 1e-13, 20000, obj_tol=1e-16, remaining_tol=1e-14)
+            p2 = _point(prob, p.beta, st2, p.iterations + n2, res2, tol)
+            c2 = _certify(prob, p2, warm)
+            if c2.gap < cert.gap:
+                p, st, cert = p2, st2, c2
+            if cert.gap <= gap_tol:
+                break
+        if cert.g_lower <= 0.25 * gap_tol * LN2:
+            break
+        best = None
+        # a missing cluster often carries little mass (1e-5 to 1e-4 of the total): a heavier seed is pulled into
+        # another local optimum
+        seeds = [_seed(prob, p, cert, m) for m in (1e-4, 1e-5, 1e-3, 1e-2)] + [_densify(p)]
+        for k, seeded in enumerate(seeds):
+            if prob.n_y == 2 and k < 4:
+                cand, cst = _polish(prob, p.beta, seeded, 0, tol)
+            else:
+                cand, cst = _solve(prob, p.beta, seeded, 1e-13, max_iter * 4)
+            if cand.lagrangian < p.lagrangian - 1e-15:
+                best = (cand, cst)
+                break
+        if best is None:
+            break
+        p, st = best
+        cert = _certify(prob, p, warm)
+    return p, st, cert
+
+
+def forward_curve(prob: Reduced, betas: Sequence[float], tol: float, max_iter: int, certify: bool,
+                  gap_tol: float, critical_rtol: float = 1e-4,
+                  step: Callable[[], None] | None = None) -> tuple[list[Point], np.ndarray, np.ndarray]:
+    """Solve at every beta of ``betas`` (increasing) by forward annealing (see the module docstring).
+
+    Returns (points, critical betas, their relative precisions).  With ``certify`` (|Y| = 2) every point carries its
+    certified ``gap`` (bits).
+    """
+    # the dense solves here are small (2K x 2K, K clusters): BLAS threads only add synchronisation (a 200 x 200
+    # Cholesky factorisation takes 0.5 ms on one thread, 3 ms on two, 37 ms on two busy cores)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _forward_curve(prob, betas, tol, max_iter, certify, gap_tol, critical_rtol, step)
+
+
+def _forward_curve(prob, betas, tol, max_iter, certify, gap_tol, critical_rtol, step):
+    betas = np.sort(np.asarray(betas, dtype=np.float64))
+    state = it.from_encoder(prob, np.ones((prob.n_s, 1)))
+    points: list[Point] = []
+    crit, prec = [], []
+    certs: list = []
+    warm = None
+    for i, b in enumerate(betas):
+        p, st = _solve(prob, b, state, tol, max_iter)
+        for _ in range(3):  # split what the stability test finds unstable at this beta, re-solve, test again
+            rho2, v = cluster_correlations(prob, st.log_enc, st.log_pt, st.log_dec)
+            unstable = np.flatnonzero(b * rho2 > 1.0 + 1e-9)
+            if unstable.size == 0:
+                break
+            lo = betas[i - 1] if i else 0.0
+            for t in unstable:
+                bc, pr = _locate_split(prob, st, lo, b, t, tol, max_iter, critical_rtol)
+                crit.append(bc)
+                prec.append(pr)
+            p, st = _solve(prob, b, _split(st, unstable, v), tol, max_iter)
+        if certify:
+            cert = _certify(prob, p, warm)
+            if cert.gap > gap_tol:
+                n_before = p.n_t
+                p, st, cert = _improve(prob, p, st, cert, tol, max_iter, gap_tol, warm)
+                if p.n_t > n_before and i > 0:  # a transition the stability test did not predict
+                    crit.append(float(np.sqrt(betas[i - 1] * b)))
+                    prec.append(float(np.sqrt(b / betas[i - 1]) - 1.0))
+            warm = cert.lambdas
+            p = Point(**{**p.__dict__, "gap": cert.gap})
+        points.append(p)
+        certs.append(cert if certify else None)
+        state = it.State(st.log_pt, st.log_dec)
+        if step is not None:
+            step()
+    if certify:
+        _from_neighbours(prob, points, certs, tol, max_iter, gap_tol)
+    order = np.argsort(crit)
+    return points, np.asarray(crit, dtype=np.float64)[order], np.asarray(prec, dtype=np.float64)[order]
+
+
+def _locate_split(prob, st: it.State, b_lo: float, b: float, t: int, tol, max_iter,
+                  rtol: float) -> tuple[float, float]:
+    """The root of f(beta) = ln beta + ln rho_t^2(beta) on the unsplit branch through ``st`` (solved at ``b``,
+    where f > 0), by secant steps in ln beta from the first guess 1 / rho_t^2(b), at most 4 warm-started solves,
+    kept within [b_lo, b]; returns (beta_c, relative size of the last step)."""
+    def f(beta, state):
+        if prob.n_y == 2:
+            lp, ld, _, _ = newton(prob, beta, state.log_pt, state.log_dec)
+            state = it.State(lp, ld)
+            s2, _, _ = it.fixed_point(prob, beta, state, 1e-15, 1)
+        else:
+            s2, _, _ = it.fixed_point(prob, beta, state, tol, max_iter)
+        r2, _ = cluster_correlations(prob, s2.log_enc, s2.log_pt, s2.log_dec)
+        return float(np.log(beta) + np.log(max(r2[t], 1e-300))), it.State(s2.log_pt, s2.log_dec)
+
+    r2, _ = cluster_correlations(prob, st.log_enc, st.log_pt, st.log_dec)
+    x0, f0 = np.log(b), float(np.log(b) + np.log(max(r2[t], 1e-300)))
+    x1 = np.log(min(max(1.0 / max(r2[t], 1e-300), b_lo), b)) if b_lo > 0 else x0 - f0
+    cur = it.State(st.log_pt, st.log_dec)
+    prec = abs(x1 - x0)
+    for _ in range(4):
+        if prec <= rtol:
+            break
+        f1, cur = f(float(np.exp(x1)), cur)
+        x2 = x1 - f1 * (x1 - x0) / (f1 - f0) if f1 != f0 else x1
+        if b_lo > 0:
+            x2 = min(max(x2, np.log(b_lo)), np.log(b))
+        prec = abs(x2 - x1)
+        x0, f0, x1 = x1, f1, x2
+    return float(np.exp(x1)), float(np.expm1(prec))
+
+
+
+def _from_neighbours(prob, points: list[Point], certs: list, tol, max_iter, gap_tol, sweeps: int = 3) -> None:
+    """Re-solve every point whose gap exceeds ``gap_tol`` from the clusters of its certified neighbours (the next
+    beta first: annealing upward lags behind first-order transitions), keeping the better certified point; in
+    place, a few sweeps (a repaired point can repair its neighbour)."""
+    for _ in range(sweeps):
+        bad = [i for i, c in enumerate(certs) if c.gap > gap_tol]
+        if not bad:
+            return
+        changed = False
+        for i in bad:
+            for j in (i + 1, i - 1):
+                if not 0 <= j < len(points) or certs[j].gap > gap_tol:
+                    continue
+                p, st = _solve(prob, points[i].beta, _state(points[j]), tol, max_iter)
+                c = _certify(prob, p, certs[j].lambdas)
+                if c.gap < certs[i].gap and p.lagrangian <= points[i].lagrangian + 1e-12:
+                    points[i], certs[i] = Point(**{**p.__dict__, "gap": c.gap}), c
+                    changed = True
+                if certs[i].gap <= gap_tol:
+                    break
+        if not changed:
+            return
