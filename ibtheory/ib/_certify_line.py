@@ -30,8 +30,8 @@ formed at the best vertex.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import entr
 
-from ..info import entropy_rows
 from . import _iterate as it
 
 __all__ = ["line_bound", "vertices"]
@@ -45,7 +45,7 @@ _ALLOW = 1e-13
 def _h2(s: np.ndarray) -> np.ndarray:
     """Binary entropy in nats of s (clipped to [0, 1])."""
     s = np.clip(s, 0.0, 1.0)
-    return entropy_rows(np.stack([1.0 - s, s], axis=-1), "nats")
+    return entr(s) + entr(1.0 - s)
 
 
 def vertices(a: np.ndarray, w: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -188,7 +188,9 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
     xarray.Dataset over ``beta`` (increasing) with I_XT, I_TY, lagrangian (bits), encoder(beta, x, t) (clusters
     padded with p_t = 0 and zero rows where a beta has fewer), decoder(beta, t, y), p_t(beta, t), converged,
     n_clusters, iterations, residual, and when certified gap(beta) and I_TY_upper(beta) (bits); the achievable curve
-    hull_I_XT(hull), hull_I_TY(hull); critical_betas(critical); x_class(x).  Attrs: I_XY, H_Y, H_S (bits),
+    hull_I_XT(hull), hull_I_TY(hull); critical_betas(critical) with critical_precision(critical) (relative);
+    x_class(x).  The encoder is left out when it would exceed ``MAX_ENCODER_CELLS`` (attrs encoder_stored = 0 and
+    encoder_note say how to recompute it).  Attrs: certified (0 adds certificate_note), I_XY, H_Y, H_S (bits),
     deterministic, explanation, beta_trivial (1/rho_m^2), max_gap.
 
     Examples
