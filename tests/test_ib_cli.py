@@ -229,3 +229,19 @@ def test_help_explains_the_file_formats(capsys, command):
     for needle in (".npy", ".csv .tsv .txt", "semicolons", "--normalize, which rescales it", "--samples FILE",
                    "Row 1 is a header", "a BOM allowed"):
         assert needle in out, needle
+
+
+def test_curve_cli_forward_method(tmp_path, capsys):
+    """``--method forward`` on the binary symmetric source: the one critical beta 1 / (1 - 2p)^2 with its precision,
+    every point on the closed-form (Mrs. Gerber) curve."""
+    nc = tmp_path / "bsc_forward.nc"
+    assert main(["curve", "--task", "binary-symmetric", "--p", "0.2", "--n-betas", "16", "--method", "forward",
+                 "--out", str(nc)]) == 0
+    c = store.load(nc)
+    out = capsys.readouterr().out
+    assert "(forward path)" in out and "%" in out
+    assert c.attrs["method"] == "forward"
+    for i_xt, i_ty in zip(c["I_XT"].values, c["I_TY"].values, strict=True):
+        assert_allclose(i_ty, _gerber(float(i_xt), 0.2), atol=1e-9, err_msg=f"I(X;T) = {i_xt}")
+    b = c["critical_betas"].values[0]
+    assert abs(b - 1 / 0.6**2) <= max(float(c["critical_precision"].values[0]), 1e-6) * b + 1e-9

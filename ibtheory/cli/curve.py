@@ -118,6 +118,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_task_source(p)
     p.add_argument("--n-betas", type=int, default=240, help="betas of the automatic grid (before refinement)")
     p.add_argument("--no-certify", action="store_true", help="skip the optimality certificate")
+    p.add_argument("--method", choices=["auto", "anneal", "forward"], default="auto",
+                   help="anneal: from one cluster per class (|S|^2 work); forward: stability-predicted splits, "
+                        "linear in |S| x clusters; auto: forward above 256 classes (default)")
     p.add_argument("--out", default=None, help="write the curve Dataset to this .nc file")
     p.add_argument("--plot", default=None, help="write the figure to this .png file")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
@@ -132,11 +135,13 @@ def run(args: argparse.Namespace) -> int:
     ds, name = load_task_source(args)
     t0 = time.perf_counter()
     curve = ib_curve(ds["p_xy"].values, n_betas=args.n_betas, certify=False if args.no_certify else None,
-                     progress=args.progress)
+                     progress=args.progress, method=args.method)
     wall = time.perf_counter() - t0
     print(f"task {name}: I(X;Y) = {curve.attrs['I_XY']:.6f} bits, {curve.attrs['n_classes']} sufficient classes")
-    print(f"{curve.sizes['beta']} betas in {wall:.2f} s; {curve.sizes['critical']} critical betas: "
-          + ", ".join(f"{b:.4g}" for b in curve['critical_betas'].values))
+    print(f"{curve.sizes['beta']} betas in {wall:.2f} s ({curve.attrs['method']} path); {curve.sizes['critical']} "
+          "critical betas: " + ", ".join(f"{b:.4g} (+-{100 * e:.2g} %)" for b, e in
+                                         zip(curve['critical_betas'].values, curve['critical_precision'].values,
+                                             strict=True)))
     if "gap" in curve:
         print(f"largest certified gap: {float(curve['gap'].max()):.3g} bits")
     if curve.attrs["deterministic"]:

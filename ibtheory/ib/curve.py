@@ -422,7 +422,7 @@ def _dataset(prob: Reduced, sols: dict, others: list, critical: np.ndarray, cert
         explanation=HARD_LABEL_EXPLANATION if prob.deterministic else "stochastic labels: non-trivial IB curve",
         beta_trivial=trivial_critical_beta(prob), merge_error=prob.merge_error,
         max_gap=float(ds["gap"].max()) if certified else -1.0, info_units="bits", encoder_stored=int(store_encoder),
-        certified=int(certified),
+        certified=int(certified), method=config.get("method", "anneal"),
     )
     if not store_encoder:
         ds.attrs["encoder_note"] = (
