@@ -12,7 +12,8 @@ beta (w_x - d_t), d2u/deta_t^2 = -beta d_t (1 - d_t)):
     dF/drho_t = r_t - m_t,    dF/deta_t = beta sum_x p(x) pi_xt (d_t - w_x),
     H = -sum_x p(x) [sum_t pi_xt (grad u_t grad u_t^T + hess u_t) - g_x g_x^T] + diag(r) - r r^T  (rho block),
 
-g_x = sum_t pi_xt grad u_t: one (2K x n) (n x 2K) product per step, O(n K^2).  Steps are saddle-free Newton
+g_x = sum_t pi_xt grad u_t: one (2K x n) (n x 2K) product per step, sparse at large beta (each x sees the few
+clusters next to it).  Steps are saddle-free Newton
 (Jacobi-scaled; a Cholesky solve when positive definite, else eigenvalues replaced by their absolute values,
 floored) with backtracking on F, so a negative curvature direction,
 the instability that splits a cluster, is followed downhill instead of attracting the iteration.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
+from scipy.sparse import csr_matrix
 
 from . import _iterate as it
 from ._problem import Reduced
@@ -43,6 +45,20 @@ def _parts(w, p, neg_h, beta, rho, eta):
     lnZ = it.lse(u, axis=1)
     F = -float(p @ lnZ)
     return r, np.exp(log_d1), u, lnZ, F
+
+
+def _outer_sum(A: np.ndarray, B: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """sum_x p(x) g_x g_x^T for g_x = [A[x], B[x]] (2K x 2K).  At large beta each x sees only the few clusters
+    next to its p(y|x): entries of pi below 1e-20 are dropped and the product is sparse (O(n) instead of
+    O(n K^2)); their share of the sum is below 1e-20 of each term's."""
+    n, K = A.shape
+    if n * K < 200_000:
+        G = np.concatenate([A, B], axis=1)
+        return (G * p[:, None]).T @ G
+    rows, cols = np.nonzero(A > 1e-20)
+    G = csr_matrix((np.concatenate([A[rows, cols], B[rows, cols]]),
+                    (np.concatenate([rows, rows]), np.concatenate([cols, cols + K]))), shape=(n, 2 * K))
+    return (G.T @ G.multiply(p[:, None]).tocsr()).toarray()
 
 
 def _objective(w, p, neg_h, beta, rho, eta) -> float:
@@ -74,8 +90,7 @@ def newton(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, 
             gmax = float(np.abs(grad).max())
             if gmax < gtol or not np.isfinite(gmax):
                 break
-            G = np.concatenate([pi, beta * pi * dw], axis=1)  # (n, 2K): g_x per row is sum_t pi grad u_t
-            H = (G * p[:, None]).T @ G
+            H = _outer_sum(pi, beta * pi * dw, p)
             a = m
             b = beta * (ppi * dw).sum(axis=0)
             c = beta**2 * (ppi * dw**2).sum(axis=0) - beta * d * (1 - d) * m
