@@ -201,3 +201,13 @@ def test_forward_path_on_awkward_tables(p):
     if not prob.deterministic:
         assert float(fwd.attrs["max_gap"]) <= 1e-6
     assert np.max(fwd["lagrangian"].values - ann["lagrangian"].values) <= 1e-9
+
+
+@pytest.mark.parametrize("method", ["anneal", "forward"])
+def test_no_runtime_warning_on_random_tables(method):
+    """Random tables used to raise 'invalid value encountered in divide' (an empty cluster's p(y|t) = 0 / 0)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ib_curve(random_table(64, seed=11), n_betas=24, method=method)
