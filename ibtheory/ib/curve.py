@@ -454,7 +454,7 @@ def _forward_curve(prob: Reduced, bs, n_betas, user_betas, tol, max_iter, certif
                          f"for a certified |Y| = 3 curve, or certify=False")
     k_est = _cluster_estimate(prob, float(np.max(bs)))
     check_size(prob, k_est, 1, what="the forward IB curve",
-               hint=f"(an estimate of the clusters at the largest beta, {k_est}) use smaller betas or a coarser X")
+               hint=f"the estimate assumes {k_est} clusters at the largest beta: use smaller betas or a coarser X")
     bar = tqdm(total=len(bs), disable=not progress, desc="IB curve", unit="beta")
     points, critical, precision = fw.forward_curve(prob, bs, tol, max_iter, do_cert, gap_tol, critical_rtol,
                                                    step=bar.update)
