@@ -142,3 +142,19 @@ def test_the_direct_fused_adam_step_is_torch_optim_adam_bit_for_bit(task, monkey
     assert direct["opt_step"] == stock["opt_step"] == 4 * 7
     for key in ("params", "opt_m", "opt_v"):
         np.testing.assert_array_equal(direct[key], stock[key], err_msg=f"{key}: direct fused Adam vs opt.step()")
+
+
+def test_auto_workers_stays_in_process_off_the_main_thread():
+    """A long CPU run would use worker processes, but not from a thread other than the main one (a dask worker
+    thread): forking there can copy a held lock."""
+    import threading
+
+    from ibtheory.nets._parallel import auto_workers
+    from ibtheory.nets.loop import TrainConfig
+
+    cfg = TrainConfig(repeats=50, epochs=10_000)
+    out = []
+    th = threading.Thread(target=lambda: out.append(auto_workers(cfg)))
+    th.start()
+    th.join()
+    assert out == [1]

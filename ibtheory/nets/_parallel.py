@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import threading
 import traceback
 from collections.abc import Iterator
 
@@ -33,8 +34,13 @@ __all__ = ["iter_training_parallel", "auto_workers"]
 def auto_workers(config: TrainConfig) -> int:
     """Worker processes :func:`ibtheory.nets.train` uses by default: on the CPU, one per usable core (at most one
     per repeat) when the run is long enough to pay for starting them (repeats x epochs >= 20,000, i.e. more than
-    about ten seconds of training), else 1 (train in this process)."""
+    about ten seconds of training), else 1 (train in this process); also 1 inside a daemonic process (a dask or
+    pool worker) or off the main thread."""
     if config.device != "cpu" or config.repeats * config.epochs < 20_000:
+        return 1
+    # a daemonic process (a dask or multiprocessing pool worker) may not have children, and forking from a thread
+    # other than the main one can copy a held lock: train in this process there
+    if multiprocessing.current_process().daemon or threading.current_thread() is not threading.main_thread():
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(cores, config.repeats))
