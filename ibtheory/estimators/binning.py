@@ -17,6 +17,17 @@ so the bin count, range and scheme are parameters:
   the leading dims), as Saxe et al. (2018) did for ReLU layers.
 - ``scheme="mass"``: per slice, bin edges at the k/n_bins quantiles of the pooled activation values (equal-mass
   bins); ``limits`` is ignored.
+- ``scheme="idnns"``: the grid of the authors' code (IDNNs): ``np.linspace(lo, hi, n_bins)`` are *edges* and the
+  state of a value is ``np.digitize(value, edges)``, so n_bins - 1 bins of width (hi - lo)/(n_bins - 1) plus one
+  state for values below lo and one for values >= hi (n_bins + 1 states per unit).  ``n_bins=30`` on [-1, 1] is
+  the grid of the paper's figures; the default ``scheme="width"`` instead makes 30 bins of width 1/15 and folds
+  hi into the last bin.
+- ``bin_width=w, anchor=c`` (instead of ``n_bins``): unbounded bins of width w anchored at c, state
+  ``floor((value - c) / w)`` computed in the activations' dtype, as Saxe et al.'s code (``simplebinmi``, w = 0.07,
+  c = 0) bins ReLU layers; ``limits`` is not used.
+
+``labels="sampled"`` measures I(T;Y) against one label per pattern drawn from p(y|x) (seeded), as the authors'
+code does with its sampled labels, instead of the exact p(y|x) (the default ``labels="exact"``).
 
 Counting is vectorised: per unit bin indices are packed into one int64 code per row (``sum_u b_u n_bins^u``,
 re-ranked when it would overflow), the pattern index is packed into the low bits,
@@ -40,7 +51,8 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._validate import integer, show
+from .._validate import integer, real, show
+from .._validate import seed as _seed
 from ._common import information_of_runs, validate_activations, validate_layer_inputs
 
 __all__ = ["BinningResult", "binned_information", "binned_codes", "bin_indices", "binning_options"]
@@ -57,7 +69,13 @@ class BinningResult:
     n_states : ndarray of int, same shape
         Number of occupied binned states (distinct binned rows with p(t) > 0).
     n_bins : int
+        The ``n_bins`` of the grid; with ``bin_width``, the number of bins from the lowest to the highest occupied.
     scheme : str
+        ``"width"``, ``"mass"``, ``"idnns"`` or ``"fixed"`` (``bin_width`` given).
+    bin_width, anchor : float or None
+        The fixed bin width and its anchor, None for the ``n_bins`` grids.
+    labels : str
+        ``"exact"`` (I(T;Y) from the exact p(y|x)) or ``"sampled"`` (one sampled label per pattern).
     """
 
     I_XT: np.ndarray
@@ -65,14 +83,22 @@ class BinningResult:
     n_states: np.ndarray
     n_bins: int
     scheme: str
+    bin_width: float | None = None
+    anchor: float | None = None
+    labels: str = "exact"
 
 
-def _check_options(n_bins: int, limits, scheme: str) -> int:
-    """Validate the binning options (``ValueError`` naming the argument); return ``n_bins`` as an ``int``."""
+def _check_options(n_bins: int, limits, scheme: str, schemes: tuple[str, ...] = ("width", "mass")) -> int:
+    """Validate the binning options (``ValueError`` naming the argument); return ``n_bins`` as an ``int``.
+
+    ``schemes``: the schemes the caller supports (the ensemble estimator packs ``n_bins`` states per unit, so it
+    keeps the default; the binning estimator adds ``"idnns"``)."""
     n_bins = integer(n_bins, "n_bins", 2)
-    if not isinstance(scheme, str) or scheme not in ("width", "mass"):
-        raise ValueError(f"scheme must be 'width' or 'mass', got {show(scheme)}")
-    if scheme == "width" and not (isinstance(limits, str) and limits == "adaptive"):
+    if not isinstance(scheme, str) or scheme not in schemes:
+        raise ValueError(f"scheme must be one of {schemes}, got {show(scheme)}")
+    if scheme == "idnns" and isinstance(limits, str):
+        raise ValueError(f"limits must be a pair (lo, hi) for scheme 'idnns', got {show(limits)}")
+    if scheme in ("width", "idnns") and not (isinstance(limits, str) and limits == "adaptive"):
         try:
             lo, hi = (float(v) for v in limits)
         except (TypeError, ValueError):
@@ -82,6 +108,60 @@ def _check_options(n_bins: int, limits, scheme: str) -> int:
     return n_bins
 
 
+_SCHEMES = ("width", "mass", "idnns")
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """Checked binning options: ``n_bins`` (None with ``bin_width``), ``limits``, ``scheme``, ``bin_width``,
+    ``anchor``."""
+
+    n_bins: int | None
+    limits: object
+    scheme: str
+    bin_width: float | None
+    anchor: float | None
+
+
+def _grid(n_bins, limits, scheme, bin_width, anchor) -> _Grid:
+    """Validate the grid options of the public functions (``ValueError`` naming the argument)."""
+    if bin_width is None:
+        if anchor is not None:
+            raise ValueError(f"anchor is used only with bin_width; got anchor={show(anchor)} without bin_width")
+        n_bins = _check_options(30 if n_bins is None else n_bins, limits, scheme, _SCHEMES)
+        return _Grid(n_bins, limits, scheme, None, None)
+    if n_bins is not None:
+        raise ValueError(f"n_bins and bin_width exclude each other; got n_bins={show(n_bins)} and "
+                         f"bin_width={show(bin_width)}")
+    if not (isinstance(scheme, str) and scheme == "width"):
+        raise ValueError(f"scheme must be 'width' (the default) with bin_width, got {show(scheme)}")
+    bin_width = real(bin_width, "bin_width", 0.0, low_open=True)
+    anchor = real(0.0 if anchor is None else anchor, "anchor")
+    return _Grid(None, None, "fixed", bin_width, anchor)
+
+
+def _grid_indices(a: np.ndarray, grid: _Grid, padded: bool = True) -> tuple[np.ndarray, int]:
+    """Bin indices (non-negative integers in a float array, shape of ``a``) and their number of values per unit
+    (the packing base): n_bins for "width"/"mass", n_bins + 1 for "idnns", the occupied span for a fixed width
+    (indices shifted by their minimum over all values)."""
+    if grid.bin_width is None:
+        idx = _bin_indices(a, grid.n_bins, grid.limits, grid.scheme, padded)
+        return idx, grid.n_bins + (grid.scheme == "idnns")
+    idx = _fixed_indices(a, grid.bin_width, grid.anchor).astype(np.float64)
+    lo, hi = np.nanmin(idx), np.nanmax(idx)
+    idx -= lo
+    if padded:
+        idx[np.isnan(idx)] = 0.0
+    return idx, int(hi - lo) + 1
+
+
+def _fixed_indices(a: np.ndarray, bin_width: float, anchor: float) -> np.ndarray:
+    """floor((a - anchor) / bin_width) in the dtype of ``a`` (Saxe et al.'s arithmetic), NaN kept."""
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
+    return np.floor((a - anchor) / bin_width)
+
+
 def binning_options(n_bins: int = 30, limits=(-1.0, 1.0), scheme: str = "width") -> dict:
     """The binning options checked and normalised: ``{"n_bins": int, "limits": (lo, hi) floats or "adaptive",
     "scheme": str}``, as the trainers record them; ``ValueError`` naming the argument otherwise.
@@ -89,7 +169,7 @@ def binning_options(n_bins: int = 30, limits=(-1.0, 1.0), scheme: str = "width")
     >>> binning_options(10, [-2, 2])
     {'n_bins': 10, 'limits': (-2.0, 2.0), 'scheme': 'width'}
     """
-    n_bins = _check_options(n_bins, limits, scheme)
+    n_bins = _check_options(n_bins, limits, scheme, _SCHEMES)
     if not isinstance(limits, str):
         try:
             limits = tuple(float(v) for v in limits)
@@ -99,18 +179,28 @@ def binning_options(n_bins: int = 30, limits=(-1.0, 1.0), scheme: str = "width")
 
 
 def bin_indices(
-    activations: ArrayLike, n_bins: int = 30, limits=(-1.0, 1.0), scheme: str = "width"
+    activations: ArrayLike, n_bins: int | None = None, limits=(-1.0, 1.0), scheme: str = "width", *,
+    bin_width: float | None = None, anchor: float | None = None,
 ) -> np.ndarray:
-    """Bin index (0..n_bins-1) of every activation value, shape ``activations.shape``, float64 holding integers.
+    """Bin index of every activation value, shape ``activations.shape``, floats holding integers.
 
-    Padding units (NaN for every pattern) get index 0.  See the module docstring for the schemes.
+    0..n_bins-1 for ``scheme="width"``/``"mass"``; ``np.digitize(value, np.linspace(lo, hi, n_bins))`` (0..n_bins)
+    for ``"idnns"``; ``floor((value - anchor) / bin_width)`` (any integer) with ``bin_width``.  ``n_bins``
+    defaults to 30 and excludes ``bin_width``.  Padding units (NaN for every pattern) get index 0 (NaN with
+    ``bin_width``).  See the module docstring for the schemes.
 
     >>> bin_indices([[-1.0], [0.0], [0.99]], n_bins=2).ravel().tolist()
     [0.0, 1.0, 1.0]
+    >>> bin_indices([[-1.0], [0.0], [1.0]], n_bins=3, scheme="idnns").ravel().tolist()
+    [1.0, 2.0, 3.0]
+    >>> bin_indices([[-0.01], [0.0], [0.15]], bin_width=0.07).ravel().tolist()
+    [-1.0, 0.0, 2.0]
     """
-    n_bins = _check_options(n_bins, limits, scheme)
+    grid = _grid(n_bins, limits, scheme, bin_width, anchor)
     a, _ = validate_activations(activations)
-    return _bin_indices(a, n_bins, limits, scheme)
+    if grid.bin_width is not None:
+        return _fixed_indices(a, grid.bin_width, grid.anchor)
+    return _bin_indices(a, grid.n_bins, limits, scheme)
 
 
 def _bin_indices(a: np.ndarray, n_bins: int, limits, scheme: str, padded: bool = True) -> np.ndarray:
@@ -118,6 +208,8 @@ def _bin_indices(a: np.ndarray, n_bins: int, limits, scheme: str, padded: bool =
     if a.dtype not in (np.float32, np.float64):
         a = a.astype(np.float64)
     lead = a.shape[:-2]
+    if scheme == "idnns":
+        return _digitize(a, float(limits[0]), float(limits[1]), n_bins, padded)
     if scheme == "width":
         if isinstance(limits, str):
             flat = a.reshape(lead + (-1,))
@@ -141,6 +233,26 @@ def _bin_indices(a: np.ndarray, n_bins: int, limits, scheme: str, padded: bool =
     if padded:
         idx[np.isnan(idx)] = 0.0
     return idx
+
+
+def _digitize(a: np.ndarray, lo: float, hi: float, n_bins: int, padded: bool) -> np.ndarray:
+    """``np.digitize(a, np.linspace(lo, hi, n_bins))`` in the dtype of ``a`` (NaN -> 0 when ``padded``).
+
+    The index k satisfies ext[k] <= a < ext[k + 1] with ext = (-inf, edges, +inf); it is guessed by arithmetic on
+    the equal spacing and corrected by one comparison with the exact edges each way (cheaper than a binary search).
+    """
+    ext = np.concatenate([[-np.inf], np.linspace(lo, hi, n_bins), [np.inf]])
+    k = a - a.dtype.type(lo)
+    k *= a.dtype.type((n_bins - 1) / (hi - lo))
+    k += 1
+    np.floor(k, out=k)
+    np.clip(k, 0, n_bins, out=k)
+    if padded:
+        k[np.isnan(k)] = 0
+    ki = k.astype(np.intp)
+    ki -= a < ext[ki]
+    ki += a >= ext[ki + 1]
+    return ki.astype(a.dtype)
 
 
 def _pack(idx: np.ndarray, n_bins: int) -> tuple[np.ndarray, int]:
@@ -257,15 +369,14 @@ def _uniform_hard_information(
     return np.clip(h_t, 0.0, None), np.clip(h_t + h_y - h_ty, 0.0, None), n_states.astype(np.int64)
 
 
-def _grouped(
-    a: np.ndarray, n_bins: int, limits, scheme: str, padded: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    idx = _bin_indices(a, n_bins, limits, scheme, padded)
-    return _sorted_states(*_pack(idx.reshape((-1,) + a.shape[-2:]), n_bins))
+def _grouped(a: np.ndarray, grid: _Grid, padded: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    idx, base = _grid_indices(a, grid, padded)
+    return _sorted_states(*_pack(idx.reshape((-1,) + a.shape[-2:]), base))
 
 
 def binned_codes(
-    activations: ArrayLike, n_bins: int = 30, limits=(-1.0, 1.0), scheme: str = "width"
+    activations: ArrayLike, n_bins: int | None = None, limits=(-1.0, 1.0), scheme: str = "width", *,
+    bin_width: float | None = None, anchor: float | None = None,
 ) -> np.ndarray:
     """The discrete encoder of binning: state index t(x) of every pattern, shape ``activations.shape[:-1]``.
 
@@ -276,9 +387,9 @@ def binned_codes(
     >>> binned_codes([[-0.9, 0.9], [-0.95, 0.95], [0.9, 0.9]], n_bins=2).tolist()
     [0, 0, 1]
     """
-    n_bins = _check_options(n_bins, limits, scheme)
+    grid = _grid(n_bins, limits, scheme, bin_width, anchor)
     a, _ = validate_activations(activations)
-    new_state, x_index = _grouped(a, n_bins, limits, scheme)
+    new_state, x_index = _grouped(a, grid)
     labels = np.cumsum(new_state, axis=-1) - 1
     out = np.empty_like(labels)
     np.put_along_axis(out, x_index, labels, axis=-1)
@@ -289,9 +400,14 @@ def binned_information(
     activations: ArrayLike,
     p_x: ArrayLike,
     p_y_given_x: ArrayLike,
-    n_bins: int = 30,
+    n_bins: int | None = None,
     limits=(-1.0, 1.0),
     scheme: str = "width",
+    *,
+    bin_width: float | None = None,
+    anchor: float | None = None,
+    labels: str = "exact",
+    seed: int | np.random.Generator | None = None,
 ) -> BinningResult:
     """I(X;T) and I(T;Y) of binned layers, in bits, for every slice of the leading dims at once.
 
@@ -303,9 +419,16 @@ def binned_information(
         Exact input distribution.
     p_y_given_x : array (n_x, n_y)
         Exact channel of the task.
-    n_bins : int >= 2
-    limits : (lo, hi) or "adaptive"
-    scheme : "width" | "mass"
+    n_bins : int >= 2, default 30 (excludes ``bin_width``)
+    limits : (lo, hi) or "adaptive" (not with "idnns")
+    scheme : "width" | "mass" | "idnns"
+    bin_width, anchor : float > 0, float (default 0)
+        Fixed-width bins floor((a - anchor) / bin_width) instead of an ``n_bins`` grid (Saxe et al.: 0.07, 0).
+    labels : "exact" | "sampled"
+        I(T;Y) from the exact p(y|x), or from one label per pattern drawn from p(y|x) (the authors' code), the
+        same draw for every slice.
+    seed : int or numpy Generator
+        Randomness of ``labels="sampled"`` (required there, unused otherwise).
 
     Returns
     -------
@@ -317,18 +440,31 @@ def binned_information(
     >>> float(r.I_XT), float(r.I_TY)
     (1.0, 1.0)
     """
-    n_bins = _check_options(n_bins, limits, scheme)
+    grid = _grid(n_bins, limits, scheme, bin_width, anchor)
+    if not (isinstance(labels, str) and labels in ("exact", "sampled")):
+        raise ValueError(f"labels must be 'exact' or 'sampled', got {show(labels)}")
     a, px, pyx, padding = validate_layer_inputs(activations, p_x, p_y_given_x)
+    if labels == "sampled":
+        pyx = _sampled_labels(pyx, seed)
     lead = a.shape[:-2]
+    idx, base = _grid_indices(a, grid, bool(padding.any()))
+    fields = dict(n_bins=grid.n_bins if grid.n_bins is not None else base, scheme=grid.scheme,
+                  bin_width=grid.bin_width, anchor=grid.anchor, labels=labels)
     if np.all(px == px[0]) and np.all((pyx == 0) | (pyx == 1)):
-        idx = _bin_indices(a, n_bins, limits, scheme, bool(padding.any()))
-        codes, bound = _pack(idx.reshape((-1,) + a.shape[-2:]), n_bins)
+        codes, bound = _pack(idx.reshape((-1,) + a.shape[-2:]), base)
         i_xt, i_ty, n_states = _uniform_hard_information(codes, bound, np.argmax(pyx, axis=1), pyx.shape[1])
-        return BinningResult(I_XT=i_xt.reshape(lead), I_TY=i_ty.reshape(lead), n_states=n_states.reshape(lead),
-                             n_bins=int(n_bins), scheme=scheme)
-    new_state, x_index = _grouped(a, n_bins, limits, scheme, bool(padding.any()))
-    i_xt, i_ty, n_states = information_of_runs(new_state, x_index, px, pyx)
-    return BinningResult(
-        I_XT=i_xt.reshape(lead), I_TY=i_ty.reshape(lead), n_states=n_states.reshape(lead), n_bins=int(n_bins),
-        scheme=scheme,
-    )
+    else:
+        new_state, x_index = _sorted_states(*_pack(idx.reshape((-1,) + a.shape[-2:]), base))
+        i_xt, i_ty, n_states = information_of_runs(new_state, x_index, px, pyx)
+    return BinningResult(I_XT=i_xt.reshape(lead), I_TY=i_ty.reshape(lead), n_states=n_states.reshape(lead),
+                         **fields)
+
+
+def _sampled_labels(pyx: np.ndarray, seed) -> np.ndarray:
+    """One-hot p(y|x) of one label per pattern drawn from p(y|x) by inverse CDF (one uniform per pattern)."""
+    if seed is None:
+        raise ValueError("seed must be given with labels='sampled' (an integer or a numpy Generator)")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(_seed(seed, "seed"))
+    u = rng.random(pyx.shape[0])
+    y = np.minimum((np.cumsum(pyx, axis=1) <= u[:, None]).sum(axis=1), pyx.shape[1] - 1)
+    return np.eye(pyx.shape[1])[y]
