@@ -71,7 +71,8 @@ def test_newton_reaches_the_map_fixed_point():
     equals that of the map iterated to convergence from the same start."""
     prob = ib_problem(random_table(60, seed=3))
     beta = 40.0
-    start = fw.rank_groups(prob, 12)
+    groups = (np.argsort(np.argsort(prob.W[:, 1])) * 12) // prob.n_s  # 12 runs of classes in the order of w
+    start = it.from_encoder(prob, np.eye(12)[groups])
     em, _, res = it.fixed_point(prob, beta, start, 1e-13, 200000, obj_tol=0.0, remaining_tol=0.0)
     lp, ld, _, g = newton(prob, beta, start.log_pt, start.log_dec)
     st2, _, res2 = it.fixed_point(prob, beta, it.State(lp, ld), 1e-15, 1)

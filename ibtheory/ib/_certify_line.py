@@ -32,7 +32,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import entr
 
+from ..info import LN2
 from . import _iterate as it
+from ._certify_1d import Certificate, _gibbs_values
+from ._certify_batch import _plane
 
 __all__ = ["line_bound", "vertices"]
 
@@ -193,26 +196,13 @@ def line_bound(a: np.ndarray, w: np.ndarray, beta: float, lam0: np.ndarray, targ
     return g_up, lower, lam_best, int(U.size), converged, np.unique(warm[np.isfinite(warm)])
 
 
-def certify_line(prob, beta: float, p_t: np.ndarray, decoder: np.ndarray, I_XT: float, I_TY: float,
-                 target: float = 2e-8, warm: np.ndarray | None = None):
-    """The :class:`~ibtheory.ib._certify_1d.Certificate` of a |Y| = 2 solution (p(t), p(y|t)) whose measures are
-    ``I_XT``, ``I_TY`` (bits), by :func:`line_bound`; ``warm`` multipliers divided by beta (a nearby beta's
-    ``Certificate.lambdas``)."""
-    from ..info import LN2, kl_matrix, mi_of_joint
-    from ._certify_1d import Certificate, _gibbs_values
-
-    W = prob.W
-    neg_h = prob.neg_entropy_rows
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_dec = np.log(decoder)
-        L = np.log(p_t)[:, None] - beta * kl_matrix(W, log_dec, neg_h, "nats")
-        lam_t = beta * (log_dec[:, 0] - log_dec[:, 1])
-    logZ = it.lse(L, axis=0)
-    a = -np.log(prob.p_s) + beta * neg_h + logZ
-    consistency = (beta * mi_of_joint(prob.p_s[:, None] * W, units="nats") - LN2 * (beta * I_TY - I_XT)
-                   + float(prob.p_s @ logZ))
-    extra = [lam_t[np.isfinite(lam_t)]] + ([] if warm is None else [beta * np.asarray(warm).ravel()])
-    g_up, _, lam_best, n_cells, done, keep = line_bound(a, W[:, 1], beta, np.concatenate(extra), target)
-    lower, q = _gibbs_values(a, W[:, 1:], W, beta, np.array([[lam_best]]))
+def certify_line(prob, beta: float, solution, target: float = 2e-8, warm: np.ndarray | None = None) -> Certificate:
+    """The :class:`~ibtheory.ib._certify_1d.Certificate` of a |Y| = 2 ``solution`` (anything with p_t, decoder,
+    I_XT and I_TY in bits) by :func:`line_bound`: the tangent plane and the consistency term as in
+    ``certify_state``; ``warm`` multipliers divided by beta (a nearby beta's ``Certificate.lambdas``)."""
+    a, consistency, lam_t = _plane(prob, beta, solution)
+    extra = [lam_t] + ([] if warm is None else [beta * np.asarray(warm).ravel()])
+    g_up, _, lam_best, n_cells, done, keep = line_bound(a, prob.W[:, 1], beta, np.concatenate(extra), target)
+    lower, q = _gibbs_values(a, prob.W[:, 1:], prob.W, beta, np.array([[lam_best]]))
     gap = max(consistency + g_up, 0.0) / LN2
     return Certificate(gap, g_up, float(lower[0]), consistency, q[0], n_cells, done, keep[:, None] / beta)

@@ -37,11 +37,12 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ..info import LN2, mi_of_joint
+from ..info import LN2
 from . import _iterate as it
 from ._certify_line import certify_line
 from ._newton import newton
 from ._problem import Reduced
+from ._solution import _measures
 
 __all__ = ["Point", "cluster_correlations", "forward_curve"]
 
@@ -61,7 +62,6 @@ class Point:
     residual: float
     converged: bool
     gap: float | None = None
-    self_consistency: float = 0.0
 
     @property
     def n_t(self) -> int:
@@ -108,17 +108,12 @@ def _split(state: it.State, which: np.ndarray, v: np.ndarray, eps: float = 0.05)
 
 
 def _point(prob: Reduced, beta: float, st: it.State, n: int, res: float, tol: float) -> Point:
+    """The curve point of the encoder the map produced from ``st`` (clusters without mass dropped)."""
     enc = np.exp(st.log_enc)
     enc /= enc.sum(axis=1, keepdims=True)
-    joint = prob.p_s[:, None] * enc
-    p_t = joint.sum(axis=0)
+    p_t, dec, ixt, ity = _measures(prob, enc)
     keep = p_t > 0
-    joint, p_t = joint[:, keep], p_t[keep]
-    joint_ty = joint.T @ prob.W
-    dec = joint_ty / p_t[:, None]
-    ixt = max(mi_of_joint(joint, prob.p_s, p_t), 0.0)
-    ity = max(mi_of_joint(joint_ty, p_t, prob.p_y), 0.0)
-    return Point(float(beta), p_t, dec, ixt, ity, ixt - beta * ity, int(n), float(res),
+    return Point(float(beta), p_t[keep], dec[keep], ixt, ity, ixt - beta * ity, int(n), float(res),
                  bool(res < tol or st.converged))
 
 
@@ -151,34 +146,8 @@ def _polish(prob, beta, st: it.State, n: int, tol: float) -> tuple[Point, it.Sta
     return _point(prob, beta, st2, n + n2 + n3, res, tol), st2
 
 
-def _solve_merging(prob, beta, state, tol, max_iter, loose: float = 1e-4) -> tuple[Point, it.State]:
-    """:func:`_solve`, then merge clusters closer than ``loose`` if, re-converged, that does not raise the
-    objective (the reverse pass: clusters meet as beta decreases and the map merges them only slowly)."""
-    st, n, res = it.converge(prob, beta, state, tol, max_iter)
-    cand = it.prune_merge(st, merge_tol=loose)
-    if cand.log_pt.size < st.log_pt.size:
-        st2, n2, res2 = it.converge(prob, beta, cand, tol, max_iter)
-        n += n2
-        if st2.J <= st.J + 1e-13 * max(1.0, abs(st.J)):
-            st, res = st2, res2
-    return _point(prob, beta, st, n, res, tol), st
-
-
-def rank_groups(prob: Reduced, n_groups: int) -> it.State:
-    """A hard start with ``n_groups`` clusters, each a run of consecutive classes in the order of p(y=1|s) (|Y| = 2)
-    or of their first principal coordinate (|Y| > 2), equal in count."""
-    W = prob.W
-    key = W[:, 1] if prob.n_y == 2 else (W - W.mean(0)) @ np.linalg.svd(W - W.mean(0), full_matrices=False)[2][0]
-    o = np.argsort(key, kind="stable")
-    g = np.empty(prob.n_s, dtype=np.int64)
-    g[o] = (np.arange(prob.n_s) * min(n_groups, prob.n_s)) // prob.n_s
-    enc = np.zeros((prob.n_s, int(g.max()) + 1))
-    enc[np.arange(prob.n_s), g] = 1.0
-    return it.from_encoder(prob, enc)
-
-
 def _certify(prob, p: Point, warm):
-    return certify_line(prob, p.beta, p.p_t, p.decoder, p.I_XT, p.I_TY, warm=warm)
+    return certify_line(prob, p.beta, p, warm=warm)
 
 
 def _seed(prob, p: Point, cert, mass: float) -> it.State:

@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from .._validate import flag, integer, real, show
 from .._validate import seed as check_seed
-from ..info import _real_array, entropy, kl_matrix, mutual_information
+from ..info import _real_array, entropy, mutual_information
 from ..store import with_provenance
 from . import _forward as fw
 from . import _improve as im
@@ -53,6 +53,7 @@ from . import _iterate as it
 from ._hull import hull_inverse, hull_value, upper_hull
 from ._problem import Reduced, check_size, ib_problem
 from ._solution import IBSolution, solution_from_state
+from .solver import self_consistent_encoder
 
 __all__ = ["ib_curve", "anneal", "curve_value", "curve_inverse", "curve_upper", "default_betas",
            "trivial_critical_beta", "HARD_LABEL_EXPLANATION", "MAX_BETAS"]
@@ -370,7 +371,8 @@ def _dataset(prob: Reduced, sols: dict, others: list, critical: np.ndarray, cert
     for i, s in enumerate(S):
         order = np.argsort(-s.p_t, kind="stable")
         if store_encoder:
-            rows = s.encoder[rep] if isinstance(s, IBSolution) else _class_encoder(prob, s)
+            rows = (s.encoder[rep] if isinstance(s, IBSolution)  # a forward point: the encoder equation
+                    else self_consistent_encoder(prob.p_s, prob.W, s.decoder, s.p_t, s.beta))
             enc_s[i, :, : s.n_t] = rows[:, order]
         dec[i, : s.n_t] = s.decoder[order]
         pt[i, : s.n_t] = s.p_t[order]
@@ -433,14 +435,6 @@ def _dataset(prob: Reduced, sols: dict, others: list, critical: np.ndarray, cert
             "uncertified curve: no bound on the distance to the optimum; 'residual' is each point's self-"
             "consistency residual max |G(theta) - theta| of the IB equations")
     return with_provenance(ds, config=config, seed=config.get("seed"))
-
-
-def _class_encoder(prob: Reduced, point) -> np.ndarray:
-    """p(t|s) (n_s, n_t) of a point given by its p(t), p(y|t) and beta: the IB encoder equation."""
-    with np.errstate(divide="ignore"):
-        L = np.log(point.p_t)[:, None] - point.beta * kl_matrix(prob.W, np.log(point.decoder),
-                                                                prob.neg_entropy_rows, "nats")
-    return np.exp(L - it.lse(L, axis=0)[None, :]).T
 
 
 def _forward_curve(prob: Reduced, bs, n_betas, user_betas, tol, max_iter, certify, gap_tol, critical_rtol, seed,
