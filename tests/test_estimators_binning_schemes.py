@@ -1,5 +1,6 @@
 """The peers' binning grids against their own arithmetic written out here: the authors' code (IDNNs: np.digitize
-with np.linspace edges), Saxe et al.'s fixed width (floor((a - anchor) / width)), and sampled labels."""
+with np.linspace edges), Saxe et al.'s fixed width (floor((a - anchor) / width)), and sampled labels; for the binning
+estimator and for the ensemble estimator (pooled over networks)."""
 
 import numpy as np
 import pytest
@@ -128,7 +129,7 @@ def _inverse_cdf_labels(p_y_x, rng):
 @pytest.mark.parametrize("seed", range(3))
 def test_sampled_labels_match_brute_force(seed):
     acts, p_x, p_y_x = _problem(seed, uniform=True)
-    r = binned_information(acts, p_x, p_y_x, n_bins=30, scheme="idnns", labels="sampled", seed=seed)
+    r = binned_information(acts, p_x, p_y_x, n_bins=30, scheme="idnns", labels="sampled", label_seed=seed)
     onehot = _inverse_cdf_labels(p_y_x, np.random.default_rng(seed))
     for i in range(acts.shape[0]):
         h_t, i_ty = _brute(_idnns_codes(acts[i], 30), p_x, onehot)
@@ -137,7 +138,7 @@ def test_sampled_labels_match_brute_force(seed):
     exact = binned_information(acts, p_x, p_y_x, scheme="idnns")
     assert np.all(np.abs(r.I_TY - exact.I_TY) > 1e-6)  # soft task: the sampled labels are another quantity
     g = binned_information(acts, p_x, p_y_x, scheme="idnns", labels="sampled",
-                           seed=np.random.default_rng(seed))
+                           label_seed=np.random.default_rng(seed))
     assert_array_equal(g.I_TY, r.I_TY)
     assert r.labels == "sampled"
 
@@ -145,7 +146,7 @@ def test_sampled_labels_match_brute_force(seed):
 def test_sampled_labels_of_a_deterministic_task_are_the_task():
     acts, p_x, p_y_x = _problem(5, soft=False)
     for s in range(3):
-        r = binned_information(acts, p_x, p_y_x, labels="sampled", seed=s)
+        r = binned_information(acts, p_x, p_y_x, labels="sampled", label_seed=s)
         assert_allclose(r.I_TY, binned_information(acts, p_x, p_y_x).I_TY, atol=1e-12)
 
 
@@ -164,15 +165,17 @@ def test_sampled_labels_of_a_deterministic_task_are_the_task():
     (dict(scheme="idnns", n_bins=1), "n_bins"),
     (dict(scheme="digitize"), "scheme"),
     (dict(labels="soft"), "labels"),
-    (dict(labels="sampled"), "seed"),
-    (dict(labels="sampled", seed=-1), "seed"),
-    (dict(labels="sampled", seed=1.5), "seed"),
+    (dict(labels="sampled"), "label_seed"),
+    (dict(labels="sampled", label_seed=-1), "label_seed"),
+    (dict(labels="sampled", label_seed=1.5), "label_seed"),
 ])
 def test_bad_options(kwargs, name):
     acts, p_x, p_y_x = _problem(0)
     with pytest.raises(ValueError, match=name):
         binned_information(acts, p_x, p_y_x, **kwargs)
-    grid = {k: v for k, v in kwargs.items() if k not in ("labels", "seed")}
+    with pytest.raises(ValueError, match=name):
+        ensemble_information(acts, p_x, p_y_x, **kwargs)
+    grid = {k: v for k, v in kwargs.items() if k not in ("labels", "label_seed")}
     if grid:
         with pytest.raises(ValueError, match=name):
             bin_indices(acts, **grid)
@@ -180,7 +183,58 @@ def test_bad_options(kwargs, name):
             binned_codes(acts, **grid)
 
 
-def test_ensemble_refuses_the_idnns_grid():
-    acts, p_x, p_y_x = _problem(0)
-    with pytest.raises(ValueError, match="scheme"):
-        ensemble_information(acts, p_x, p_y_x, scheme="idnns")
+def _pooled_brute(codes, p_x, p_y_x):
+    """I(X;T), I(T;Y) in bits of the encoder pooled over R networks, from (R, n_x, units) per-unit codes: states by
+    np.unique over all R * n_x rows, p(x, t) = p(x) #{r: t_r(x) = t} / R written out with loops."""
+    R, n_x, units = codes.shape
+    _, t = np.unique(codes.reshape(R * n_x, units), axis=0, return_inverse=True)
+    t = t.ravel().reshape(R, n_x)
+    p_xt = np.zeros((n_x, t.max() + 1))
+    for r in range(R):
+        for x in range(n_x):
+            p_xt[x, t[r, x]] += p_x[x] / R
+    p_ty = p_xt.T @ p_y_x
+
+    def mi(p):
+        h = _entropy_counts
+        return h(p.sum(axis=1)) + h(p.sum(axis=0)) - h(p.ravel())
+
+    return mi(p_xt), mi(p_ty)
+
+
+@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("n_bins", [4, 30])
+def test_ensemble_idnns_grid_matches_pooled_digitize(seed, n_bins):
+    acts, p_x, p_y_x = _problem(seed)
+    acts = np.round(acts * n_bins / 4) / (n_bins / 4)  # rows shared by networks and patterns
+    acts[1, :30] = acts[0, :30]
+    r = ensemble_information(acts, p_x, p_y_x, n_bins=n_bins, scheme="idnns")
+    ixt, ity = _pooled_brute(_idnns_codes(acts, n_bins), p_x, p_y_x)
+    assert_allclose([r.I_XT, r.I_TY], [ixt, ity], atol=1e-10, err_msg="pooled np.digitize grid, tol 1e-10 bits")
+    # values >= hi get their own state (n_bins + 1 states per unit): not so on the default grid
+    edge = np.array([[[0.99], [1.0]]])
+    assert_allclose(ensemble_information(edge, np.full(2, 0.5), np.eye(2), scheme="idnns").I_XT, 1.0)
+    assert_allclose(ensemble_information(edge, np.full(2, 0.5), np.eye(2)).I_XT, 0.0)
+
+
+@pytest.mark.parametrize("width,anchor", [(0.07, 0.0), (0.5, 0.2)])
+def test_ensemble_fixed_width_matches_pooled_floor(width, anchor):
+    acts, p_x, p_y_x = _problem(2, low=-0.3, high=3.0)
+    acts = np.maximum(acts, 0.0)
+    acts = np.round(acts / width * 0.6) / 0.6 * width
+    acts[2, 50:] = acts[0, 50:]
+    r = ensemble_information(acts, p_x, p_y_x, bin_width=width, anchor=anchor)
+    ixt, ity = _pooled_brute(np.floor((acts - anchor) / width), p_x, p_y_x)
+    assert_allclose([r.I_XT, r.I_TY], [ixt, ity], atol=1e-10, err_msg="pooled fixed-width grid, tol 1e-10 bits")
+
+
+def test_ensemble_sampled_labels_match_pooled_brute_force():
+    acts, p_x, p_y_x = _problem(3)
+    r = ensemble_information(acts, p_x, p_y_x, n_bins=5, labels="sampled", label_seed=7)
+    onehot = _inverse_cdf_labels(p_y_x, np.random.default_rng(7))
+    codes = np.clip(np.floor((acts + 1) / 2 * 5), 0, 4)
+    ixt, ity = _pooled_brute(codes, p_x, onehot)
+    assert_allclose([r.I_XT, r.I_TY], [ixt, ity], atol=1e-10, err_msg="pooled, sampled labels, tol 1e-10 bits")
+    exact = ensemble_information(acts, p_x, p_y_x, n_bins=5)
+    assert_allclose(exact.I_XT, r.I_XT, atol=1e-12)  # labels change I(T;Y) only
+    assert abs(float(exact.I_TY - r.I_TY)) > 1e-6

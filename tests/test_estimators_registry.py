@@ -84,7 +84,7 @@ def test_train_records_a_registered_estimator_under_its_variables(toys, toy_run,
     direct = binned_information(acts, p_x, p_yx, n_bins=4)
     assert_array_equal(run["I_XT_toy"].isel(epoch=-1, layer=0).values, direct.I_XT)
     assert get_kind("train").check("estimators", ["toy"]) == ["toy"], "grids take it too"
-    assert conv_estimators() == ("binning", "ensemble", "toy", "toy_pooled"), "it takes no option conv lacks"
+    assert conv_estimators() == ("binning", "ensemble", "codes", "toy", "toy_pooled"), "it takes no option conv lacks"
 
 
 def test_against_bound_compares_a_registered_estimator(toys, toy_run, task):
@@ -135,7 +135,7 @@ def test_measure_is_the_estimators_own_functions():
 
 
 def test_names_and_planes_resolve_through_the_registry():
-    assert tuple(ESTIMATORS) == ("binning", "kde", "ensemble")
+    assert tuple(ESTIMATORS) == ("binning", "kde", "ensemble", "codes")
     assert plane("kde") is plane("kde_upper") and plane("kde").variables == ("I_XT_kde_upper", "I_TY_kde_upper")
     assert plane("binning").variables == ("I_XT", "I_TY")
     assert [p.name for p in planes_in({"I_XT", "I_TY", "I_XT_ensemble"})] == ["binning"], "both variables needed"
@@ -144,10 +144,12 @@ def test_names_and_planes_resolve_through_the_registry():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: check_names([]), r"estimators must be a non-empty subset of \('binning', 'kde', 'ensemble'\), got \[\]"),
+    (lambda: check_names([]),
+     r"estimators must be a non-empty subset of \('binning', 'kde', 'ensemble', 'codes'\), got \[\]"),
     (lambda: check_names(["binning", "ksg"]), r"estimators must be a non-empty subset .*got \['binning', 'ksg'\]"),
     (lambda: check_names(["kde"], allowed=("binning",)), r"subset of \('binning',\), got \['kde'\]"),
-    (lambda: plane("nope"), r"estimator must be one of \['binning', 'ensemble', 'kde', 'kde_lower', 'kde_upper'\]"),
+    (lambda: plane("nope"),
+     r"estimator must be one of \['binning', 'codes', 'ensemble', 'kde', 'kde_lower', 'kde_upper'\]"),
     (lambda: unregister("nope"), "no estimator named 'nope'"),
     (lambda: register(LayerEstimator("binning", binned_information, (Plane("b2", "_b2"),))),
      "an estimator named 'binning' is registered already"),
@@ -156,7 +158,8 @@ def test_names_and_planes_resolve_through_the_registry():
     (lambda: register(LayerEstimator("b2", binned_information, (Plane("b2", "_ensemble"),))),
      r"run variable\(s\) \['I_TY_ensemble', 'I_XT_ensemble'\] are recorded by 'ensemble'"),
     (lambda: LayerEstimator("b2", binned_information, (Plane("b2", "_b2"),), options=("bins",)),
-     r"options must be drawn from \('n_bins', 'limits', 'scheme', 'noise_var'\), got \('bins',\)"),
+     r"options must be drawn from \('n_bins', 'limits', 'scheme', 'bin_width', 'anchor', 'labels', 'label_seed', "
+     r"'noise_var'\), got \('bins',\)"),
     (lambda: LayerEstimator("b2", binned_information, (Plane("b2", "_b2"),), pools_repeats=1),
      "pools_repeats must be True or False, got 1"),
     (lambda: LayerEstimator("b2", binned_information, ()), "must record at least one plane"),
@@ -169,15 +172,16 @@ def test_names_and_planes_resolve_through_the_registry():
 def test_bad_declarations_and_names_are_refused_naming_them(call, match):
     with pytest.raises(ValueError, match=match):
         call()
-    assert tuple(ESTIMATORS) == ("binning", "kde", "ensemble"), "a refused registration changes nothing"
+    assert tuple(ESTIMATORS) == ("binning", "kde", "ensemble", "codes"), "a refused registration changes nothing"
 
 
 def test_trainers_and_the_runner_refuse_an_unknown_estimator():
-    with pytest.raises(ValueError, match=r"estimators must be a non-empty subset of \('binning', 'kde', 'ensemble'\)"):
+    with pytest.raises(ValueError,
+                       match=r"estimators must be a non-empty subset of \('binning', 'kde', 'ensemble', 'codes'\)"):
         nets.train(tasks.binary_symmetric(0.1), estimators=("binning", "toy"), epochs=1, repeats=1)
     with pytest.raises(ValueError, match=r"field 'estimators' must be a non-empty list drawn from \['binning', 'kde'"):
         get_kind("train").check("estimators", ["toy"])
-    assert conv_estimators() == ("binning", "ensemble"), "conv runs have no noise_var: no kde"
+    assert conv_estimators() == ("binning", "ensemble", "codes"), "conv runs have no noise_var: no kde"
 
 
 def test_docstring_examples_run():

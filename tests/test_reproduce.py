@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 from numpy.testing import assert_array_equal
 from scipy.stats import spearmanr
 
@@ -160,7 +161,11 @@ def test_langevin_critiques_mnist_early_stopping_verdicts_follow_their_rules(tin
     ok = n["relaxation_passes"] and n["kramers_passes"] and n["sgd_langevin_agree"]
     want = ("holds" if ok and n["both_compress"] else "holds only under" if ok else "does not hold here")
     assert _kind(secs["langevin"].verdict) == want
-    for name in ("critiques", "mnist"):
+    out, _, _ = tiny_run
+    with xr.open_dataset(out / "critiques_matrix.nc") as m:
+        two = m["verdict"].sel(claim="two_phases").values
+    assert _kind(secs["critiques"].verdict) == _choices_kind(list(two >= 1)), "critiques: verdict does not follow"
+    for name in ("mnist",):
         num = secs[name].numbers
         shows = []
         for key in [k for k in num if "compression_bits" in k]:
@@ -248,26 +253,30 @@ class _Trained(Exception):
 
 
 #: the name each training section calls to train (patched in its own module)
-TRAINERS = {"plane": "paper_run", "gradients": "paper_run", "early_stopping": "paper_run", "critiques": "paper_run",
-            "sizes": "train", "depth": "train", "bound": "train"}
+TRAINERS = {"plane": "paper_run", "gradients": "paper_run", "early_stopping": "paper_run",
+            "critiques": "settings.paper_run", "sizes": "train", "depth": "train", "bound": "train"}
 
 
 @pytest.mark.parametrize("name", sorted(TRAINERS))
 def test_every_training_section_trains_on_the_device_it_is_given(name, tmp_path, monkeypatch):
     import importlib
 
-    mod = importlib.import_module(f"ibtheory.reproduce.{name}")
+    module, _, attr = f"{name}.{TRAINERS[name]}".rpartition(".")
+    mod = importlib.import_module(f"ibtheory.reproduce.{module.split('.')[-1]}")
     seen = []
 
     def trainer(*args, **kwargs):
         seen.append(kwargs.get("device"))
         raise _Trained
 
-    monkeypatch.setattr(mod, TRAINERS[name], trainer)
+    monkeypatch.setattr(mod, attr, trainer)
+    if name == "critiques":  # its rows run as runner tasks: every failed row is reported, after all were tried
+        monkeypatch.setattr(mod, "measured_run", trainer)
+        mod.setting_run.cache_clear()
     monkeypatch.setattr("ibtheory.nets.loop.check_device", lambda device, name="device": device)  # no GPU here
-    with pytest.raises(_Trained):
+    with pytest.raises(_Trained if name != "critiques" else RuntimeError):
         run_all(tmp_path, "tiny", 0, only=[name], log=None, device="cuda:3")
-    assert seen == ["cuda:3"], f"section {name} trained on {seen}, expected the device given to run_all"
+    assert seen and set(seen) == {"cuda:3"}, f"section {name} trained on {seen}, expected the device of run_all"
 
 
 @pytest.mark.parametrize(("device", "match"), [

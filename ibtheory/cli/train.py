@@ -49,7 +49,7 @@ class _TrainParser(argparse.ArgumentParser):
         self._has_config_options = True
         group = self.add_argument_group("training (defaults: the paper's setting, ibtheory.nets.TrainConfig)")
         for f in _config_fields():
-            kind = _widths if isinstance(f.default, tuple) else type(f.default)
+            kind = f.metadata.get("type") or (_widths if isinstance(f.default, tuple) else type(f.default))
             shown = "-".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
             try:
                 group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=f.default,
@@ -77,9 +77,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "setting) and save the run Dataset; an existing --out is resumed.")
     p.__class__ = _TrainParser  # adds the TrainConfig options (--hidden, --lr, --seed, --device, ...) on first use
     p.add_argument("--estimators", default="binning", help=f"comma list of {','.join(ESTIMATORS)}")
-    p.add_argument("--n-bins", type=int, default=30)
+    p.add_argument("--n-bins", type=int, default=None, help="bins per unit (default 30; not with --bin-width)")
     p.add_argument("--limits", type=_limits, default=(-1.0, 1.0), help="'LO,HI' or 'adaptive' (default -1,1)")
-    p.add_argument("--scheme", default="width", choices=["width", "mass"])
+    p.add_argument("--scheme", default="width", choices=["width", "mass", "idnns"],
+                   help="binning grid: equal width, equal mass, or the authors' np.digitize grid (n_bins + 1 states, "
+                   "fixed --limits) (default width)")
+    p.add_argument("--bin-width", type=float, default=None,
+                   help="fixed bin width instead of --n-bins: floor((a - anchor) / width) (Saxe et al.: 0.07)")
+    p.add_argument("--anchor", type=float, default=None, help="anchor of --bin-width bins (default 0)")
+    p.add_argument("--labels", default="exact", choices=["exact", "sampled"],
+                   help="I(T;Y) of binning from the exact p(y|x) or one sampled label per pattern (default exact)")
+    p.add_argument("--label-seed", type=int, default=0, help="seed of --labels sampled (default 0)")
     p.add_argument("--noise-var", type=float, default=0.1, help="kde: noise variance")
     p.add_argument("--keep-activations", action="store_true", help="store all activations (large)")
     p.add_argument("--out", default="run.nc", help="run file (.nc); resumed when it exists")
@@ -101,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
     ds = nets.train(
         task, **{f.name: getattr(args, f.name) for f in _config_fields()},
         estimators=tuple(e.strip() for e in args.estimators.split(",") if e.strip()),
-        n_bins=args.n_bins, limits=args.limits, scheme=args.scheme, noise_var=args.noise_var,
+        n_bins=args.n_bins, limits=args.limits, scheme=args.scheme, bin_width=args.bin_width, anchor=args.anchor,
+        labels=args.labels, label_seed=args.label_seed, noise_var=args.noise_var,
         keep_activations=args.keep_activations, out=args.out,
         checkpoint_seconds=args.checkpoint_seconds, progress=False if args.no_progress else None,
     )

@@ -238,7 +238,11 @@ def against_bound(
     cfg = store.config_of(run) if "config" in run.attrs else {}
     noise_var = real(noise_var if noise_var is not None else cfg.get("noise_var", 0.1), "noise_var", 0.0,
                      low_open=True)
-    n_bins = integer(n_bins if n_bins is not None else cfg.get("n_bins", 30), "n_bins", low=1)
+    other = {k: cfg[k] for k in ("bin_width", "scheme") if cfg.get(k) not in (None, "width")}
+    if other and n_bins is None and "activations" in run:
+        raise ValueError(f"the run was binned with {other}; the encoders rebuilt for the self-consistency fits "
+                         "use equal-width bins: give n_bins (and limits) for them")
+    n_bins = integer(n_bins if n_bins is not None else cfg.get("n_bins") or 30, "n_bins", low=1)
     n_draws = integer(n_draws, "n_draws", low=1)
     seed = validate_seed(seed)
     if not (isinstance(beta_range, (tuple, list)) and len(beta_range) == 2):

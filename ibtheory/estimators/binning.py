@@ -26,8 +26,11 @@ so the bin count, range and scheme are parameters:
   ``floor((value - c) / w)`` computed in the activations' dtype, as Saxe et al.'s code (``simplebinmi``, w = 0.07,
   c = 0) bins ReLU layers; ``limits`` is not used.
 
-``labels="sampled"`` measures I(T;Y) against one label per pattern drawn from p(y|x) (seeded), as the authors'
-code does with its sampled labels, instead of the exact p(y|x) (the default ``labels="exact"``).
+``labels="sampled"`` measures I(T;Y) against one label per pattern drawn from p(y|x) (seeded by ``label_seed``), as
+the authors' code does with its sampled labels, instead of the exact p(y|x) (the default ``labels="exact"``).
+
+:func:`binning_options` checks all of these options at once and returns the normalised dict the trainers pass to the
+estimators and record in the run's ``config`` attribute.
 
 Counting is vectorised: per unit bin indices are packed into one int64 code per row (``sum_u b_u n_bins^u``,
 re-ranked when it would overflow), the pattern index is packed into the low bits,
@@ -88,14 +91,14 @@ class BinningResult:
     labels: str = "exact"
 
 
-def _check_options(n_bins: int, limits, scheme: str, schemes: tuple[str, ...] = ("width", "mass")) -> int:
-    """Validate the binning options (``ValueError`` naming the argument); return ``n_bins`` as an ``int``.
+_SCHEMES = ("width", "mass", "idnns")
 
-    ``schemes``: the schemes the caller supports (the ensemble estimator packs ``n_bins`` states per unit, so it
-    keeps the default; the binning estimator adds ``"idnns"``)."""
+
+def _check_options(n_bins: int, limits, scheme: str) -> int:
+    """Validate the ``n_bins`` grid options (``ValueError`` naming the argument); return ``n_bins`` as an ``int``."""
     n_bins = integer(n_bins, "n_bins", 2)
-    if not isinstance(scheme, str) or scheme not in schemes:
-        raise ValueError(f"scheme must be one of {schemes}, got {show(scheme)}")
+    if not isinstance(scheme, str) or scheme not in _SCHEMES:
+        raise ValueError(f"scheme must be one of {_SCHEMES}, got {show(scheme)}")
     if scheme == "idnns" and isinstance(limits, str):
         raise ValueError(f"limits must be a pair (lo, hi) for scheme 'idnns', got {show(limits)}")
     if scheme in ("width", "idnns") and not (isinstance(limits, str) and limits == "adaptive"):
@@ -106,9 +109,6 @@ def _check_options(n_bins: int, limits, scheme: str, schemes: tuple[str, ...] = 
         if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
             raise ValueError(f"limits must be finite with lo < hi, got {show(limits)}")
     return n_bins
-
-
-_SCHEMES = ("width", "mass", "idnns")
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def _grid(n_bins, limits, scheme, bin_width, anchor) -> _Grid:
     if bin_width is None:
         if anchor is not None:
             raise ValueError(f"anchor is used only with bin_width; got anchor={show(anchor)} without bin_width")
-        n_bins = _check_options(30 if n_bins is None else n_bins, limits, scheme, _SCHEMES)
+        n_bins = _check_options(30 if n_bins is None else n_bins, limits, scheme)
         return _Grid(n_bins, limits, scheme, None, None)
     if n_bins is not None:
         raise ValueError(f"n_bins and bin_width exclude each other; got n_bins={show(n_bins)} and "
@@ -162,20 +162,52 @@ def _fixed_indices(a: np.ndarray, bin_width: float, anchor: float) -> np.ndarray
     return np.floor((a - anchor) / bin_width)
 
 
-def binning_options(n_bins: int = 30, limits=(-1.0, 1.0), scheme: str = "width") -> dict:
-    """The binning options checked and normalised: ``{"n_bins": int, "limits": (lo, hi) floats or "adaptive",
-    "scheme": str}``, as the trainers record them; ``ValueError`` naming the argument otherwise.
+_LABELS = ("exact", "sampled")
+
+
+def _check_labels(labels: str) -> str:
+    if not (isinstance(labels, str) and labels in _LABELS):
+        raise ValueError(f"labels must be 'exact' or 'sampled', got {show(labels)}")
+    return labels
+
+
+def binning_options(
+    n_bins: int | None = None, limits=(-1.0, 1.0), scheme: str = "width", *, bin_width: float | None = None,
+    anchor: float | None = None, labels: str = "exact", label_seed: int = 0,
+) -> dict:
+    """Every grid and label option of the binning estimators checked and normalised, as the trainers pass them on
+    and record them (``ValueError`` naming the argument otherwise).
+
+    - an ``n_bins`` grid (``bin_width`` None): ``{"n_bins": int (default 30), "limits": (lo, hi) floats or
+      "adaptive", "scheme": "width" | "mass" | "idnns"}``;
+    - a fixed width: ``{"bin_width": float > 0, "anchor": float (default 0.0)}`` (``n_bins`` must be None and
+      ``scheme`` "width"; ``limits`` are not used, so not recorded);
+    - ``labels="sampled"`` adds ``{"labels": "sampled", "label_seed": int}``; the default exact labels add nothing.
+
+    Unset options are left out (no None values: the dict is stored as netCDF attributes), so the default options
+    give the same dict (and the same recorded run configuration) as before these options existed.  ``label_seed``
+    (an integer in [0, 2**63 - 1]) is checked even with exact labels.
 
     >>> binning_options(10, [-2, 2])
     {'n_bins': 10, 'limits': (-2.0, 2.0), 'scheme': 'width'}
+    >>> binning_options(bin_width=0.07, labels="sampled", label_seed=3)
+    {'bin_width': 0.07, 'anchor': 0.0, 'labels': 'sampled', 'label_seed': 3}
     """
-    n_bins = _check_options(n_bins, limits, scheme, _SCHEMES)
-    if not isinstance(limits, str):
-        try:
-            limits = tuple(float(v) for v in limits)
-        except (TypeError, ValueError):
-            raise ValueError(f"limits must be a pair (lo, hi) or 'adaptive', got {show(limits)}") from None
-    return {"n_bins": n_bins, "limits": limits, "scheme": scheme}
+    grid = _grid(n_bins, limits, scheme, bin_width, anchor)
+    labels = _check_labels(labels)
+    label_seed = _seed(label_seed, "label_seed")
+    if grid.bin_width is not None:
+        out = {"bin_width": grid.bin_width, "anchor": grid.anchor}
+    else:
+        if not isinstance(limits, str):  # checked for "width" and "idnns"; unused but recorded for "mass"
+            try:
+                limits = tuple(float(v) for v in limits)
+            except (TypeError, ValueError):
+                raise ValueError(f"limits must be a pair (lo, hi) or 'adaptive', got {show(limits)}") from None
+        out = {"n_bins": grid.n_bins, "limits": limits, "scheme": scheme}
+    if labels == "sampled":
+        out.update(labels=labels, label_seed=label_seed)
+    return out
 
 
 def bin_indices(
@@ -407,7 +439,7 @@ def binned_information(
     bin_width: float | None = None,
     anchor: float | None = None,
     labels: str = "exact",
-    seed: int | np.random.Generator | None = None,
+    label_seed: int | np.random.Generator | None = None,
 ) -> BinningResult:
     """I(X;T) and I(T;Y) of binned layers, in bits, for every slice of the leading dims at once.
 
@@ -427,7 +459,7 @@ def binned_information(
     labels : "exact" | "sampled"
         I(T;Y) from the exact p(y|x), or from one label per pattern drawn from p(y|x) (the authors' code), the
         same draw for every slice.
-    seed : int or numpy Generator
+    label_seed : int or numpy Generator
         Randomness of ``labels="sampled"`` (required there, unused otherwise).
 
     Returns
@@ -441,11 +473,10 @@ def binned_information(
     (1.0, 1.0)
     """
     grid = _grid(n_bins, limits, scheme, bin_width, anchor)
-    if not (isinstance(labels, str) and labels in ("exact", "sampled")):
-        raise ValueError(f"labels must be 'exact' or 'sampled', got {show(labels)}")
+    labels = _check_labels(labels)
     a, px, pyx, padding = validate_layer_inputs(activations, p_x, p_y_given_x)
     if labels == "sampled":
-        pyx = _sampled_labels(pyx, seed)
+        pyx = _sampled_labels(pyx, label_seed)
     lead = a.shape[:-2]
     idx, base = _grid_indices(a, grid, bool(padding.any()))
     fields = dict(n_bins=grid.n_bins if grid.n_bins is not None else base, scheme=grid.scheme,
@@ -460,11 +491,12 @@ def binned_information(
                          **fields)
 
 
-def _sampled_labels(pyx: np.ndarray, seed) -> np.ndarray:
+def _sampled_labels(pyx: np.ndarray, label_seed) -> np.ndarray:
     """One-hot p(y|x) of one label per pattern drawn from p(y|x) by inverse CDF (one uniform per pattern)."""
-    if seed is None:
-        raise ValueError("seed must be given with labels='sampled' (an integer or a numpy Generator)")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(_seed(seed, "seed"))
+    if label_seed is None:
+        raise ValueError("label_seed must be given with labels='sampled' (an integer or a numpy Generator)")
+    rng = (label_seed if isinstance(label_seed, np.random.Generator)
+           else np.random.default_rng(_seed(label_seed, "label_seed")))
     u = rng.random(pyx.shape[0])
     y = np.minimum((np.cumsum(pyx, axis=1) <= u[:, None]).sum(axis=1), pyx.shape[1] - 1)
     return np.eye(pyx.shape[1])[y]

@@ -6,7 +6,10 @@ binned states t_r(x) of R networks (same bins for all),
     p(t|x) = (1/R) sum_r [t_r(x) = t],     p(t) = sum_x p(x) p(t|x),     p(t, y) = sum_x p(x) p(y|x) p(t|x),
     I(X;T) = H(T) - sum_x p(x) H(T|X=x),   I(T;Y) = H(T) + H(Y) - H(T,Y),
 
-in bits, with the exact p(x), p(y|x).  With R = 1 it reduces to the binning estimator.  The repeat axis is
+in bits, with the exact p(x), p(y|x) (or, with ``labels="sampled"``, one label per pattern drawn from p(y|x), the
+same draw as the binning estimator's for the same ``label_seed``).  The grids are the binning estimator's
+(``scheme`` "width", "mass", "idnns", or a fixed ``bin_width``), shared by the R networks.  With R = 1 it reduces to
+the binning estimator.  The repeat axis is
 pooled, so results have shape ``activations.shape[:-3]`` (one value per layer and epoch, not per repeat).
 
 States are compared through their packed bin codes across repeats (one sort per slice over R * n_x rows), and
@@ -27,10 +30,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._common import _entropy_by_row, validate_layer_inputs
-from .binning import _bin_indices, _check_options, _pack, _sorted_states
+from .binning import _check_labels, _grid, _grid_indices, _pack, _sampled_labels, _sorted_states
 
 __all__ = ["EnsembleResult", "ensemble_information"]
-
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,14 @@ def ensemble_information(
     activations: ArrayLike,
     p_x: ArrayLike,
     p_y_given_x: ArrayLike,
-    n_bins: int = 30,
+    n_bins: int | None = None,
     limits=(-1.0, 1.0),
     scheme: str = "width",
+    *,
+    bin_width: float | None = None,
+    anchor: float | None = None,
+    labels: str = "exact",
+    label_seed: int | np.random.Generator | None = None,
 ) -> EnsembleResult:
     """I(X;T), I(T;Y) in bits of the binned encoder pooled over the repeat axis (axis -3).
 
@@ -62,8 +69,10 @@ def ensemble_information(
     ----------
     activations : array (..., R, n_x, units), R >= 1 networks of the same architecture.
     p_x, p_y_given_x : exact task distributions, (n_x,) and (n_x, n_y).
-    n_bins, limits, scheme : as in :func:`ibtheory.estimators.binned_information` (bins are per network slice
-        for "adaptive" and "mass").
+    n_bins, limits, scheme, bin_width, anchor : the grid, as in :func:`ibtheory.estimators.binned_information`
+        (n_bins default 30; n_bins + 1 states per unit for "idnns"; bins are per network slice for "adaptive" and
+        "mass"; a fixed ``bin_width`` is the same for all networks).
+    labels, label_seed : "exact" (default) or "sampled" with its seed, as in ``binned_information``.
 
     Examples
     --------
@@ -74,16 +83,19 @@ def ensemble_information(
     >>> round(float(r.H_T_given_X), 6), round(float(r.I_XT), 6)
     (0.5, 0.311278)
     """
-    n_bins = _check_options(n_bins, limits, scheme)
+    grid = _grid(n_bins, limits, scheme, bin_width, anchor)
+    labels = _check_labels(labels)
     a, px, pyx, padding = validate_layer_inputs(activations, p_x, p_y_given_x)
     if a.ndim < 3:
         raise ValueError(f"activations must have shape (..., R, n_x, units) with a repeat axis, got {a.shape}")
+    if labels == "sampled":
+        pyx = _sampled_labels(pyx, label_seed)
     lead, (R, n_x, units) = a.shape[:-3], a.shape[-3:]
-    idx = _bin_indices(a, n_bins, limits, scheme, bool(padding.any()))
+    idx, base = _grid_indices(a, grid, bool(padding.any()))  # base: values per unit (n_bins + 1 for "idnns")
     g = int(np.prod(lead, dtype=np.int64))
     # one packing over all R x n_x rows of a slice: when codes outgrow int64, _pack re-ranks them per packed row,
     # and the ranks must be shared by the repeats (packing each repeat alone mislabels states of wide layers)
-    codes, bound = _pack(idx.reshape(g, R * n_x, units), n_bins)
+    codes, bound = _pack(idx.reshape(g, R * n_x, units), base)
     new_state, pos = _sorted_states(codes, bound)
     xi = (pos % n_x).ravel()
     starts = np.flatnonzero(new_state)

@@ -44,14 +44,18 @@ from numpy.typing import ArrayLike
 
 from .._validate import show
 from .binning import binned_information
+from .codes import code_information
 from .ensemble import ensemble_information
 from .kde import kde_information
 
-__all__ = ["Plane", "Extra", "LayerEstimator", "ESTIMATORS", "OPTIONS", "register", "unregister", "check_names",
-           "planes", "plane", "plane_names", "planes_in", "measure"]
+__all__ = ["Plane", "Extra", "LayerEstimator", "ESTIMATORS", "OPTIONS", "BINNING_OPTIONS", "register", "unregister",
+           "check_names", "planes", "plane", "plane_names", "planes_in", "measure"]
+
+#: The grid and label options of the binning estimators (:func:`ibtheory.estimators.binning_options` checks them).
+BINNING_OPTIONS = ("n_bins", "limits", "scheme", "bin_width", "anchor", "labels", "label_seed")
 
 #: The measuring options the trainers pass on; an estimator takes the subset it declares.
-OPTIONS = ("n_bins", "limits", "scheme", "noise_var")
+OPTIONS = BINNING_OPTIONS + ("noise_var",)
 
 _SUFFIX = re.compile(r"^(_[A-Za-z0-9]+)*$")
 
@@ -278,7 +282,7 @@ def measure(names: Sequence[str] | str, layers: Iterable[ArrayLike], p_x: ArrayL
 
 
 register(LayerEstimator(
-    "binning", binned_information, (Plane("binning", ""),), options=("n_bins", "limits", "scheme"),
+    "binning", binned_information, (Plane("binning", ""),), options=BINNING_OPTIONS,
     extras=(Extra("n_states", "n_states", "1"),)))
 register(LayerEstimator(
     "kde", kde_information,
@@ -286,5 +290,8 @@ register(LayerEstimator(
      Plane("kde_lower", "_kde_lower", "I_XT_lower", "I_TY_lower", "KDE lower")),
     options=("noise_var",)))
 register(LayerEstimator(
-    "ensemble", ensemble_information, (Plane("ensemble", "_ensemble"),), options=("n_bins", "limits", "scheme"),
+    "ensemble", ensemble_information, (Plane("ensemble", "_ensemble"),), options=BINNING_OPTIONS,
     pools_repeats=True))
+register(LayerEstimator(
+    "codes", code_information, (Plane("codes", "_codes", label="float codes"),),
+    extras=(Extra("n_states", "n_states_codes", "1"),)))

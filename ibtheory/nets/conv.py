@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 from .. import store
 from .._validate import integer, show
 from ..estimators import RUN_SCHEMA, binning_options
-from ..estimators.registry import ESTIMATORS, check_names, measure
+from ..estimators.registry import BINNING_OPTIONS, ESTIMATORS, check_names, measure
 from ..tasks import conditional
 from . import data
 from .loop import Snapshot, TrainConfig, check_memory, run_epochs
@@ -56,7 +56,7 @@ __all__ = ["BatchedConvNet", "iter_conv_training", "train_conv", "image_shape", 
 def conv_estimators() -> tuple[str, ...]:
     """The registered estimators :func:`train_conv` can use: those whose options are all binning options (it has no
     ``noise_var``)."""
-    return tuple(n for n, est in ESTIMATORS.items() if set(est.options) <= {"n_bins", "limits", "scheme"})
+    return tuple(n for n, est in ESTIMATORS.items() if set(est.options) <= set(BINNING_OPTIONS))
 
 
 def image_shape(task: xr.Dataset, n_in: int) -> tuple[int, int]:
@@ -223,9 +223,13 @@ def train_conv(
     train_fraction: float = 0.8,
     snapshots: int = 30,
     estimators: Sequence[str] = ("binning", "ensemble"),
-    n_bins: int = 30,
+    n_bins: int | None = None,
     limits="adaptive",
     scheme: str = "width",
+    bin_width: float | None = None,
+    anchor: float | None = None,
+    labels: str = "exact",
+    label_seed: int = 0,
     device: str = "cpu",
     seed: int = 0,
     progress: bool | None = None,
@@ -236,7 +240,10 @@ def train_conv(
     Parameters as in :func:`ibtheory.nets.train`, plus ``channels`` and ``kernel`` of the convolution blocks and
     ``hidden`` the dense widths after them; ``estimators`` registered estimators that take no options but the
     binning ones (:func:`conv_estimators`; built in: "binning", "ensemble").  ReLU layers are unbounded, hence
-    ``limits="adaptive"`` (each network's own layer range, Saxe et al. 2018) by default.
+    ``limits="adaptive"`` (each network's own layer range, Saxe et al. 2018) by default; ``bin_width`` (with
+    ``anchor``) gives their fixed-width bins instead, and ``scheme="idnns"`` needs fixed ``limits``.  The binning
+    options (``n_bins``, ``limits``, ``scheme``, ``bin_width``, ``anchor``, ``labels``, ``label_seed``) are those of
+    :func:`ibtheory.nets.train` and are recorded in the ``config`` attribute.
 
     Returns
     -------
@@ -251,7 +258,8 @@ def train_conv(
                          optimizer=optimizer, batch_size=batch_size, train_fraction=train_fraction,
                          snapshots=snapshots, seed=seed, device=device, dtype=dtype)
     names = check_names(estimators, allowed=conv_estimators())
-    opts = binning_options(n_bins, limits, scheme)
+    opts = binning_options(n_bins, limits, scheme, bin_width=bin_width, anchor=anchor, labels=labels,
+                           label_seed=label_seed)
     setup = _build(task, config, channels, kernel)  # validates channels and kernel
     full = dict(dataclasses.asdict(config), channels=[int(c) for c in channels], kernel=int(kernel),
                 estimators=list(names), model="conv",

@@ -10,6 +10,21 @@ The loss of repetition r is the mean cross-entropy over its minibatch; the optim
 repetitions, whose gradient with respect to repetition r's parameters is exactly that repetition's own gradient
 (Adam and SGD act elementwise), so the ensemble equals R separate trainings.
 
+Training knobs beyond the paper's setting (all off by default, and then the numbers are bit for bit those without
+them):
+
+* ``weight_decay`` = lambda: coupled L2, the loss of repetition r becomes CE_r + (lambda / 2) sum W_r^2 over its
+  WEIGHTS (not the biases), i.e. lambda W is added to the weight gradients before the optimiser step, for Adam
+  and SGD alike (as ``torch.optim.Adam(weight_decay=lambda)`` would, but on the weights only; not AdamW's
+  decoupled decay).  The weights are the prefix of the flat buffer, so this is one ``add_`` on that prefix.
+  The recorded losses are the cross-entropies alone; the gradient statistics are those of the penalised loss
+  (the gradient the optimiser steps with).  Chelombiev et al. 2019 study compression under weight decay.
+* Full-batch gradient descent (Saxe et al. 2018): ``batch_size`` >= the number of training patterns makes every
+  epoch ONE step on the mean loss over all training patterns; with ``optimizer="sgd"`` that is plain gradient
+  descent (the gradient standard deviation of one step per epoch is then NaN).
+* ``quantize_bits`` = k: hidden activations quantized to 2^k levels in training and in every snapshot, with the
+  straight-through gradient (Lorenzen et al. 2022; see :mod:`ibtheory.nets.model`).  MLP only.
+
 Gradient statistics (Shwartz-Ziv & Tishby 2017, Fig. 4), per weight matrix W_l and repetition, over the K
 minibatch gradients g_1..g_K of the snapshot epoch:
 
@@ -38,7 +53,7 @@ from .._validate import seed as seed_value
 from ..info import LN2
 from ..tasks import conditional
 from . import data
-from .model import ACTIVATIONS, BatchedMLP, FlatEnsemble, init_weights
+from .model import ACTIVATIONS, BatchedMLP, FlatEnsemble, check_quantize, init_weights
 
 __all__ = ["TrainConfig", "Snapshot", "TrainingDiverged", "iter_training", "run_epochs", "check_memory", "check_device",
            "OPTIMIZERS", "DTYPES"]
@@ -49,9 +64,28 @@ OPTIMIZERS = ("adam", "sgd")
 DTYPES = ("float32", "float64")
 
 
-def _setting(default, text: str, choices: tuple[str, ...] | None = None):
-    """A :class:`TrainConfig` field: its default and, for the command line and the runner, help text and choices."""
-    return field(default=default, metadata={"help": text, "choices": choices})
+def _setting(default, text: str, choices: tuple[str, ...] | None = None, kind=None):
+    """A :class:`TrainConfig` field: its default and, for the command line and the runner, help text, choices and,
+    where the default's type cannot parse a command-line word (a None default), the parser ``kind``."""
+    meta = {"help": text, "choices": choices}
+    if kind is not None:
+        meta["type"] = kind
+    return field(default=default, metadata=meta)
+
+
+def optional_bits(text: str) -> int | None:
+    """Command-line form of ``quantize_bits``: "none" or "off" (None), else the integer (checked by TrainConfig).
+
+    >>> optional_bits("4"), optional_bits("none")
+    (4, None)
+    """
+    word = str(text).strip().lower()
+    if word in ("none", "off", ""):
+        return None
+    try:
+        return int(word)
+    except ValueError:
+        raise ValueError(f"quantize_bits must be an integer in 2..16 or 'none', got {text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -60,9 +94,10 @@ class TrainConfig:
 
     The defaults are the paper's setting (Shwartz-Ziv & Tishby 2017): widths 10-7-5-4-3 + softmax, tanh, Adam with
     lr 4e-4, minibatches of 512, 80 % of the patterns for training, 50 repeats, 10,000 epochs, ~300 log-spaced
-    snapshots.  They are written here only: ``ibtheory train`` generates its options from these fields (help and
-    choices in each field's ``metadata``), the runner's ``train`` fields, :func:`ibtheory.nets.train` and the
-    reproduction's runs read their defaults from them (``TrainConfig.lr`` is the default learning rate).
+    snapshots; no weight decay, no quantization (the knobs of the module docstring).  They are written here only:
+    ``ibtheory train`` generates its options from these fields (help, choices and, for ``quantize_bits``, the
+    parser ``type`` in each field's ``metadata``), the runner's ``train`` fields, :func:`ibtheory.nets.train` and
+    the reproduction's runs read their defaults from them (``TrainConfig.lr`` is the default learning rate).
     """
 
     hidden: tuple[int, ...] = _setting((10, 7, 5, 4, 3), "hidden-layer widths (the softmax output is added)")
@@ -70,8 +105,15 @@ class TrainConfig:
     repeats: int = _setting(50, "networks trained at once, each with its own split, labels and initialisation")
     epochs: int = _setting(10_000, "training epochs")
     lr: float = _setting(4e-4, "learning rate")
-    optimizer: str = _setting("adam", "optimiser", OPTIMIZERS)
-    batch_size: int = _setting(512, "minibatch size")
+    optimizer: str = _setting("adam", "optimiser (full-batch gradient descent: sgd with batch_size >= the number "
+                              "of training patterns)", OPTIMIZERS)
+    batch_size: int = _setting(512, "minibatch size; >= the number of training patterns: full batch, one step per "
+                               "epoch on the mean loss of all training patterns")
+    weight_decay: float = _setting(0.0, "coupled L2 penalty lambda: (lambda/2) sum W^2 over the weights (not the "
+                                   "biases) added to the loss, for adam and sgd; 0: off")
+    quantize_bits: int | None = _setting(None, "quantize the hidden activations to 2^k levels on the activation's "
+                                         "range (tanh, hardtanh, sigmoid), straight-through gradient; k in 2..16, "
+                                         "none: off", kind=optional_bits)
     train_fraction: float = _setting(0.8, "share of the patterns used for training, in (0, 1)")
     snapshots: int = _setting(300, "log-spaced epochs at which every layer is measured")
     seed: int = _setting(0, "seed: repeat r draws from SeedSequence(seed, spawn_key=(repeat_start + r,))")
@@ -101,6 +143,8 @@ class TrainConfig:
         if not 0.0 < fraction < 1.0:
             raise ValueError(f"train_fraction must lie in (0, 1), got {show(self.train_fraction)}")
         set_("train_fraction", fraction)
+        set_("weight_decay", real(self.weight_decay, "weight_decay", 0.0))
+        set_("quantize_bits", check_quantize(self.quantize_bits, self.activation))
         set_("seed", seed_value(self.seed, "seed"))
         set_("device", check_device(self.device))
 
@@ -223,15 +267,17 @@ def check_memory(config: TrainConfig, n_x: int, widths: Sequence[int], n_params:
     Estimate in bytes, with s the size of the dtype and W = sum of the layer widths: parameters, gradients, Adam
     moments and the float64 gradient statistics, 8 s + 16 bytes per parameter; the snapshot forward pass over all
     n_x patterns and its host copies, 3 R n_x W s (plus the binning's int64 codes, 8 R n_x per layer); the
-    minibatch activations and deltas, 3 R B W s.  Checked against the free memory of the device (MemAvailable
+    minibatch activations and deltas, 3 R B W s with B = min(batch_size, n_x) (4 R B W s with quantize_bits: the
+    unquantized activations are kept too).  Checked against the free memory of the device (MemAvailable
     on the host, ``torch.cuda.mem_get_info`` on a GPU) before any weight is drawn.
     """
     s = 4 if config.dtype == "float32" else 8
     R, W = config.repeats, int(sum(widths[1:]))
     if n_params is None:
         n_params = sum(int(a) * int(b) + int(b) for a, b in zip(widths[:-1], widths[1:], strict=True))
+    B = min(config.batch_size, n_x)  # a batch_size beyond the training set is one full batch
     need = R * n_params * (8 * s + 16) + 3 * R * n_x * W * s + 8 * R * n_x * (len(widths) - 1) \
-        + 3 * R * config.batch_size * W * s
+        + (3 if config.quantize_bits is None else 4) * R * B * W * s
     free = _free_memory(config.device)
     if free is not None and need > free:
         raise ValueError(f"hidden {config.hidden} with {R} repeats and {n_x} patterns needs about {need / 2**30:.2f} "
@@ -348,7 +394,8 @@ def iter_training(
     setup = setup or prepare(task, config)
     dtype = torch.float32 if config.dtype == "float32" else torch.float64
     model = BatchedMLP((setup.features.shape[1],) + config.hidden + (setup.p_y_given_x.shape[1],),
-                       config.activation, setup.weights, dtype=dtype, device=torch.device(config.device))
+                       config.activation, setup.weights, dtype=dtype, device=torch.device(config.device),
+                       quantize_bits=config.quantize_bits)
     yield from run_epochs(model, setup.features, setup.labels, setup.train_mask, setup.keys, setup.repeat_ids,
                           config, resume)
 
@@ -363,10 +410,17 @@ def run_epochs(model: FlatEnsemble, features: np.ndarray, labels: np.ndarray, tr
     faster and a worker thread prepares epoch e+1 while e trains).  A step gathers the repeats' minibatches from
     the device-resident inputs and labels (one ``index_select`` and one ``gather``), lets the model write the
     gradient of the summed per-repeat mean cross-entropy into its flat gradient buffer (``model.grad_step``), and
-    runs one optimiser step over the flat parameter buffer.  Snapshot epochs accumulate the gradient statistics
+    runs one optimiser step over the flat parameter buffer (after adding ``weight_decay`` x the weights to the
+    weights' prefix of the gradient buffer, when set).  ``batch_size`` >= the training patterns: one full batch per
+    epoch.  The model's ``quantize_bits`` must be ``config.quantize_bits`` (``ValueError`` naming quantize_bits
+    otherwise, e.g. for a model without quantization).  Snapshot epochs accumulate the gradient statistics
     (two float64 operations on the weights' prefix of the buffer) and evaluate all patterns (in chunks of
     ``eval_batch`` when given).
     """
+    if getattr(model, "quantize_bits", None) != config.quantize_bits:
+        raise ValueError(f"quantize_bits={config.quantize_bits} is not supported by this model "
+                         f"({type(model).__name__} quantizes with {getattr(model, 'quantize_bits', None)}); "
+                         "quantized activations are implemented for the MLP (BatchedMLP)")
     dtype, dev = model.flat.dtype, model.flat.device
     flat = torch.nn.Parameter(model.flat, requires_grad=False)  # shares the model's storage
     flat.grad = model.flat_grad
@@ -387,6 +441,8 @@ def run_epochs(model: FlatEnsemble, features: np.ndarray, labels: np.ndarray, tr
     opt_step = _stepper(opt, flat)  # after _restore: it steps the restored moments
     orders = _Orders(train_mask, keys, config.batch_size, dev)
     n_w = model.n_weight_values
+    decay = config.weight_decay
+    w_prefix, gw_prefix = model.flat[:n_w], model.flat_grad[:n_w]  # every weight entry, no bias
     on_cpu = dev.type == "cpu"
     with ThreadPoolExecutor(max_workers=1) as pool:  # CPU: prepares epoch e+1's minibatch indices while e trains
         pending = pool.submit(orders, first) if on_cpu and first <= config.epochs else None
@@ -405,6 +461,8 @@ def run_epochs(model: FlatEnsemble, features: np.ndarray, labels: np.ndarray, tr
                 b = idx.shape[1]
                 xb = feats.index_select(0, idx.reshape(-1)).view(R, b, -1).transpose(1, 2)  # (R, n_in, b) view
                 model.grad_step(xb, y_all.gather(1, idx))
+                if decay:
+                    gw_prefix.add_(w_prefix, alpha=decay)  # d/dW (lambda/2) sum W^2
                 if record:
                     g = model.flat_grad[:n_w].double()
                     acc[0].add_(g)

@@ -12,6 +12,15 @@ written into views of one flat gradient buffer.  The optimiser then updates one 
 step instead of one per parameter), the finiteness check is one sum, and gradient statistics are one operation on
 the weights' prefix of the buffer.
 
+Quantized activations (Lorenzen et al. 2022), ``quantize_bits=k``: every hidden activation a = phi(z) is replaced
+in the forward pass by the nearest of 2^k uniform levels on the range [lo, hi] of the bounded nonlinearity
+(:data:`QUANTIZE_RANGES`: tanh and hardtanh [-1, 1], sigmoid [0, 1]),
+
+    q(a) = lo + (hi - lo) round((a - lo) / (hi - lo) (2^k - 1)) / (2^k - 1)      (round half to even),
+
+so each layer is a discrete function of the input and I(X;T) over the patterns is exact; the backward pass uses the
+straight-through estimator, d q(a) / d a := 1 (the gradient of the unquantized activation).
+
 Initialisation (the authors' setup): weights from a normal distribution with std 1/sqrt(fan_in) truncated at two
 standard deviations (TensorFlow's ``truncated_normal``), zero biases.  Each repetition draws its weights from its
 own ``numpy.random.Generator``, so repetition r is identical whether it trains alone or inside an ensemble.
@@ -19,6 +28,10 @@ own ``numpy.random.Generator``, so repetition r is identical whether it trains a
 References
 ----------
 1. R. Shwartz-Ziv and N. Tishby, "Opening the black box of deep neural networks via information", arXiv:1703.00810.
+2. S. S. Lorenzen, C. Igel and M. Nielsen, "Information Bottleneck: Exact Analysis of (Quantized) Neural
+   Networks", ICLR 2022.
+3. Y. Bengio, N. Leonard and A. Courville, "Estimating or propagating gradients through stochastic neurons for
+   conditional computation", arXiv:1308.3432 (the straight-through estimator).
 """
 
 from __future__ import annotations
@@ -29,9 +42,10 @@ import numpy as np
 import torch
 from scipy.stats import truncnorm
 
-from .._validate import show
+from .._validate import integer, show
 
-__all__ = ["ACTIVATIONS", "DERIVATIVES", "BatchedMLP", "FlatEnsemble", "init_weights"]
+__all__ = ["ACTIVATIONS", "DERIVATIVES", "QUANTIZE_RANGES", "BatchedMLP", "FlatEnsemble", "init_weights",
+           "check_quantize", "quantize"]
 
 
 #: Hidden-layer nonlinearities by name (out of place, differentiable by autograd).
@@ -65,6 +79,42 @@ DERIVATIVES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 }
 
 
+#: The range [lo, hi] of each bounded nonlinearity: the interval that ``quantize_bits`` divides into 2^k levels.
+QUANTIZE_RANGES: dict[str, tuple[float, float]] = {"tanh": (-1.0, 1.0), "hardtanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}
+
+
+def check_quantize(bits, activation: str) -> int | None:
+    """``quantize_bits`` checked: None (off) or an integer k in 2..16 for an activation with a bounded range
+    (:data:`QUANTIZE_RANGES`); ``ValueError`` naming quantize_bits otherwise (relu and linear are unbounded)."""
+    if bits is None:
+        return None
+    k = integer(bits, "quantize_bits", 2, 16)
+    if activation not in QUANTIZE_RANGES:
+        raise ValueError(f"quantize_bits needs a bounded activation ({', '.join(QUANTIZE_RANGES)}): activation "
+                         f"{activation!r} has an unbounded range, got quantize_bits={k}")
+    return k
+
+
+def quantize(a: torch.Tensor, activation: str, bits: int) -> torch.Tensor:
+    """q(a) = lo + (hi - lo) round((a - lo) / (hi - lo) (2^k - 1)) / (2^k - 1), out of place, [lo, hi] the range of
+    ``activation`` (:data:`QUANTIZE_RANGES`), k = ``bits``: at most 2^k distinct values (round half to even)."""
+    lo, hi = QUANTIZE_RANGES[activation]
+    n = float(2**bits - 1)
+    return (a - lo).div_(hi - lo).mul_(n).round_().mul_(hi - lo).div_(n).add_(lo)
+
+
+class _StraightThrough(torch.autograd.Function):
+    """Forward q(a) (:func:`quantize`), backward the identity: the straight-through estimator."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, activation: str, bits: int) -> torch.Tensor:
+        return quantize(a, activation, bits)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        return g, None, None
+
+
 def init_weights(widths: Sequence[int], rngs: Sequence[np.random.Generator]) -> list[np.ndarray]:
     """Truncated-normal weights, one (R, fan_in, fan_out) float64 array per layer, from one generator per repeat.
 
@@ -84,7 +134,19 @@ class FlatEnsemble(torch.nn.Module):
     ``flat`` (n,) holds the weights (each block (R, ...)) and then the biases, layer by layer; ``weights`` and
     ``biases`` are ``torch.nn.Parameter`` views of it (autograd works on them as on any parameter), ``flat_grad``
     is the gradient buffer of the same layout, and ``n_weight_values`` the length of the weights' prefix.
+    Subclasses set ``activation`` and ``_phi`` (the hidden nonlinearity) and may set ``quantize_bits``
+    (:func:`check_quantize`; None: off); :meth:`activate` applies both.
     """
+
+    quantize_bits: int | None = None
+
+    def activate(self, z: torch.Tensor) -> torch.Tensor:
+        """Hidden activation phi(z), quantized to 2^k levels when ``quantize_bits`` = k is set, with the
+        straight-through gradient under autograd (see the module docstring)."""
+        h = self._phi(z)
+        if self.quantize_bits is None:
+            return h
+        return _StraightThrough.apply(h, self.activation, self.quantize_bits)
 
     def _allocate(self, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor], dtype: torch.dtype,
                   device: str | torch.device) -> None:
@@ -172,6 +234,8 @@ class BatchedMLP(FlatEnsemble):
     weights : list of arrays (R, fan_in, fan_out)
         Initial weights, e.g. from :func:`init_weights`; biases start at zero.
     dtype, device : torch dtype and device of the parameters.
+    quantize_bits : None, or k in 2..16: hidden activations quantized to 2^k levels (straight-through gradient;
+        tanh, hardtanh and sigmoid only).
     """
 
     def __init__(
@@ -181,6 +245,7 @@ class BatchedMLP(FlatEnsemble):
         weights: Sequence[np.ndarray],
         dtype: torch.dtype = torch.float32,
         device: str | torch.device = "cpu",
+        quantize_bits: int | None = None,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -188,6 +253,7 @@ class BatchedMLP(FlatEnsemble):
         self.widths = tuple(int(w) for w in widths)
         self.activation = activation
         self._phi = ACTIVATIONS[activation]
+        self.quantize_bits = check_quantize(quantize_bits, activation)
         repeats = weights[0].shape[0]
         self._allocate([torch.as_tensor(np.asarray(w)) for w in weights],
                        [torch.zeros(repeats, w) for w in self.widths[1:]], dtype, device)
@@ -203,7 +269,7 @@ class BatchedMLP(FlatEnsemble):
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             z = torch.baddbmm(b[:, :, None], w.transpose(1, 2), h)
-            h = z if i == last else self._phi(z)
+            h = z if i == last else self.activate(z)
             out.append(h)
         return out
 
@@ -217,16 +283,23 @@ class BatchedMLP(FlatEnsemble):
         dW_l = h_{l-1} delta_l^T, db_l = sum_b delta_l, delta_{l-1} = phi'(h_{l-1}) * (W_l delta_l); every
         activation is computed in place and every gradient is written straight into its view of ``flat_grad``.
         With ``loss`` False the loss is not computed (the training loop does not need it) and None is returned.
+        With ``quantize_bits`` the layers pass q(h) on (and dW_l = q(h_{l-1}) delta_l^T), while phi' is taken at
+        the unquantized h: the straight-through estimator.
         """
         n = x.shape[-1]
         last = len(self.weights) - 1
         phi_ = _IN_PLACE[self.activation]
-        hs = [x]
+        bits = self.quantize_bits
+        hs = [x]  # the layers' outputs as the next layer sees them
+        us = hs if bits is None else [x]  # the unquantized activations phi' is computed from
         h = x
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             h = torch.baddbmm(b[:, :, None], w.transpose(1, 2), h)
             if i < last:
                 phi_(h)
+                if bits is not None:
+                    us.append(h)
+                    h = quantize(h, self.activation, bits)
             hs.append(h)
         logits = hs[-1]
         value = None
@@ -247,7 +320,7 @@ class BatchedMLP(FlatEnsemble):
             torch.bmm(hs[i], delta.transpose(1, 2), out=gw)
             torch.sum(delta, dim=2, out=gb)
             if i > 0:
-                delta = deriv(torch.bmm(self.weights[i], delta), hs[i])
+                delta = deriv(torch.bmm(self.weights[i], delta), us[i])
         return value
 
     @torch.no_grad()

@@ -62,23 +62,32 @@ __all__ = ["train", "ESTIMATOR_NAMES"]
 ESTIMATOR_NAMES = tuple(ESTIMATORS)
 
 
+#: TrainConfig fields added after run files existed, with the defaults at which a run does not record them.
+_NEW_KNOBS = {"weight_decay": 0.0, "quantize_bits": None}
+
+
 def check_arguments(
     hidden: Sequence[int] = (10, 7, 5, 4, 3), activation: str = "tanh", repeats: int = 50, epochs: int = 10_000,
     lr: float = 4e-4, optimizer: str = "adam", batch_size: int = 512, train_fraction: float = 0.8,
-    snapshots: int = 300, estimators: Sequence[str] | str = ("binning",), n_bins: int = 30, limits=(-1.0, 1.0),
-    scheme: str = "width", noise_var: float = 0.1, device: str = "cpu", seed: int = 0, repeat_start: int = 0,
-    dtype: str = "float32",
+    snapshots: int = 300, estimators: Sequence[str] | str = ("binning",), n_bins: int | None = None,
+    limits=(-1.0, 1.0), scheme: str = "width", noise_var: float = 0.1, device: str = "cpu", seed: int = 0,
+    repeat_start: int = 0, dtype: str = "float32", bin_width: float | None = None, anchor: float | None = None,
+    labels: str = "exact", label_seed: int = 0, weight_decay: float = 0.0, quantize_bits: int | None = None,
 ) -> tuple[TrainConfig, tuple[str, ...], dict]:
     """Validate :func:`train`'s training and estimator arguments; return (config, estimator names, options).
 
     Raises ``ValueError`` naming the argument.  Shared with the runner's ``train`` kind, so a grid is refused
-    before any of its tasks runs.  Numpy scalars are accepted; a single estimator name may be a string.
+    before any of its tasks runs.  Numpy scalars are accepted; a single estimator name may be a string.  The
+    options are :func:`ibtheory.estimators.binning_options` (unset ones left out) plus ``noise_var``.
     """
     config = TrainConfig(hidden=hidden, activation=activation, repeats=repeats, epochs=epochs, lr=lr,
                          optimizer=optimizer, batch_size=batch_size, train_fraction=train_fraction,
-                         snapshots=snapshots, seed=seed, repeat_start=repeat_start, device=device, dtype=dtype)
+                         snapshots=snapshots, seed=seed, repeat_start=repeat_start, device=device, dtype=dtype,
+                         weight_decay=weight_decay, quantize_bits=quantize_bits)
     names = check_names(estimators)
-    opts = dict(binning_options(n_bins, limits, scheme), noise_var=real(noise_var, "noise_var", 0.0, low_open=True))
+    opts = dict(binning_options(n_bins, limits, scheme, bin_width=bin_width, anchor=anchor, labels=labels,
+                                label_seed=label_seed),
+                noise_var=real(noise_var, "noise_var", 0.0, low_open=True))
     return config, names, opts
 
 
@@ -164,10 +173,16 @@ def train(
     batch_size: int = 512,
     train_fraction: float = 0.8,
     snapshots: int = 300,
+    weight_decay: float = 0.0,
+    quantize_bits: int | None = None,
     estimators: Sequence[str] = ("binning",),
-    n_bins: int = 30,
+    n_bins: int | None = None,
     limits=(-1.0, 1.0),
     scheme: str = "width",
+    bin_width: float | None = None,
+    anchor: float | None = None,
+    labels: str = "exact",
+    label_seed: int = 0,
     noise_var: float = 0.1,
     keep_activations: bool = False,
     device: str = "cpu",
@@ -186,7 +201,8 @@ def train(
     cross-entropy, Adam lr 4e-4, batch 512, 80 % of the patterns for training (a fresh random split per repeat),
     10,000 epochs, ~300 log-spaced snapshots, 30 equal-width bins on [-1, 1] over all patterns.  Labels are the
     task's hard labels, or for a soft task (e.g. ``tasks.tishby(gamma=19.05)``) one draw y ~ p(y|x) per pattern and
-    repeat; the estimators always use the exact p(y|x).
+    repeat; the estimators use the exact p(y|x) (the binning estimators one sampled label per pattern with
+    ``labels="sampled"``).
 
     Parameters
     ----------
@@ -194,12 +210,22 @@ def train(
     hidden : hidden widths (each >= 1; 1..6 layers as in the paper's depth experiments, any number works).
     activation : "tanh" | "relu" | "sigmoid" | "linear" | "hardtanh".
     repeats, epochs, lr, batch_size, snapshots : the training schedule (the paper's values are the defaults).
-    optimizer : "adam" | "sgd".
+    optimizer : "adam" | "sgd" ("sgd" with ``batch_size`` >= the training patterns is full-batch gradient descent).
+    weight_decay : coupled L2 penalty lambda/2 sum W^2 on the weights (not the biases), Chelombiev et al. 2019.
+    quantize_bits : None, or k in 2..16: hidden activations rounded to 2^k levels on the activation's range in
+        training and measurement (straight-through gradient; tanh, sigmoid, hardtanh), Lorenzen et al. 2022.
     train_fraction : share of the patterns used for training, in (0, 1).
     estimators : names of registered estimators (:data:`ibtheory.estimators.ESTIMATORS`; built in: "binning",
         "kde", "ensemble").
-    n_bins, limits, scheme : binning options (also for "ensemble"): limits (lo, hi) or "adaptive", scheme "width" |
-        "mass".
+    n_bins, limits, scheme : binning grid (also for "ensemble"): ``n_bins`` per unit (default 30), limits (lo, hi)
+        or "adaptive", scheme "width" | "mass" | "idnns" (the authors' np.digitize grid: n_bins + 1 states per
+        unit; fixed limits only).
+    bin_width, anchor : instead of ``n_bins``, unbounded bins floor((a - anchor) / bin_width) (Saxe et al.: 0.07,
+        0; anchor defaults to 0); ``n_bins`` must then be left unset, ``scheme`` "width", and ``limits`` is unused.
+    labels, label_seed : "exact" (default): the binning estimators' I(T;Y) uses the exact p(y|x); "sampled": one
+        label per pattern drawn from p(y|x) with ``numpy.random.default_rng(label_seed)``, the same draw for every
+        layer, repeat and snapshot (the authors' code).  Training labels are not affected.  The run records these
+        options (those set) in its ``config`` attribute (:func:`ibtheory.estimators.binning_options`).
     noise_var : variance sigma^2 of the noise of the "kde" estimator (Saxe et al. 2018 use 0.1).
     keep_activations : store every layer's activations at every snapshot (large: epochs x layers x R x n_x x 10).
     device : "cpu", "cuda" or "cuda:N" (ValueError before anything runs when CUDA is not available); the batched
@@ -237,7 +263,8 @@ def train(
         hidden=hidden, activation=activation, repeats=repeats, epochs=epochs, lr=lr, optimizer=optimizer,
         batch_size=batch_size, train_fraction=train_fraction, snapshots=snapshots, estimators=estimators,
         n_bins=n_bins, limits=limits, scheme=scheme, noise_var=noise_var, device=device, seed=seed,
-        repeat_start=repeat_start, dtype=dtype)
+        repeat_start=repeat_start, dtype=dtype, bin_width=bin_width, anchor=anchor, labels=labels,
+        label_seed=label_seed, weight_decay=weight_decay, quantize_bits=quantize_bits)
     if threads is not None:
         threads = integer(threads, "threads", 1)
     workers = auto_workers(config) if workers is None else integer(workers, "workers", 1)
@@ -246,7 +273,9 @@ def train(
                          f"{workers}")
     checkpoint_seconds = real(checkpoint_seconds, "checkpoint_seconds", 0.0, low_open=True)
     path = writable_file(out, "out") if out is not None else None  # before any work: not after hours of training
-    full_config = dict(dataclasses.asdict(config), estimators=list(names), keep_activations=bool(keep_activations),
+    recorded = {k: v for k, v in dataclasses.asdict(config).items()  # knobs at their defaults are left out: files
+                if not (k in _NEW_KNOBS and v == _NEW_KNOBS[k])}  # written before they existed still resume
+    full_config = dict(recorded, estimators=list(names), keep_activations=bool(keep_activations),
                        **opts, task=str(task.attrs.get("name", "custom")) if hasattr(task, "attrs") else "")
     setup = prepare(task, config)
     p_x, p_yx = setup.p_x, setup.p_y_given_x

@@ -45,7 +45,7 @@ class Section:
     numbers : measured values (floats, ints, strings or short lists; information in bits, named ``..._bits``);
     figures : PNG paths (inside the output folder); verdict : computed by the rule; rule : the rule's text;
     notes : caveats of this size (what was shrunk); seconds : wall time of the section;
-    results : the .nc files written.
+    results : the .nc files written; table : a markdown table shown after the figures (e.g. a matrix of verdicts).
 
     >>> Section("demo", "Demo", "a gap is small", {"gap_bits": 0.01}, [], "holds", "gap <= 0.05 bits").verdict
     'holds'
@@ -61,6 +61,7 @@ class Section:
     notes: str = ""
     seconds: float = math.nan
     results: list[Path] = field(default_factory=list)
+    table: str = ""
 
     def __post_init__(self) -> None:
         if not any(self.verdict.startswith(k) for k in VERDICT_KINDS):
@@ -102,6 +103,8 @@ def _section_md(sec: Section, out: Path) -> list[str]:
         rel = Path(fig).resolve().relative_to(out.resolve()) if Path(fig).resolve().is_relative_to(
             out.resolve()) else Path(fig)
         lines += [f"![{sec.name}]({rel.as_posix()})", ""]
+    if sec.table:
+        lines += [sec.table, ""]
     if sec.numbers:
         lines += ["| quantity | value |", "|---|---|"]
         lines += [f"| {k} | {_fmt(v)} |" for k, v in sec.numbers.items()]

@@ -23,6 +23,7 @@ Binning uses [-1, 1] for tanh and each network's own range for ReLU (Saxe et al.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,14 +32,15 @@ import torch
 import xarray as xr
 
 from .. import store, tasks
-from ..estimators import ESTIMATORS, RUN_SCHEMA, measure
+from ..estimators import ESTIMATORS, RUN_SCHEMA, gaussian_information
 from ..nets import TrainConfig, iter_training, snapshot_epochs
 from ..nets._parallel import auto_workers, iter_training_parallel
 from ..nets.loop import prepare
 from .report import check_size
 
 __all__ = ["RUN_SIZES", "PAPER_HIDDEN", "OTHER_BINS", "NOISE_VAR", "KDE_PATTERNS", "KDE_SNAPSHOTS", "KDE_PLANE",
-           "paper_run", "save_run", "hidden_layers", "limits_for", "plane_of"]
+           "Probe", "CODES", "CRITIQUE_PROBES", "bins", "paper_probes", "measured_run", "task_of", "paper_run",
+           "save_run", "hidden_layers", "limits_for", "plane_of"]
 
 #: The paper's hidden widths, 10-7-5-4-3 (:class:`ibtheory.nets.TrainConfig`'s default).
 PAPER_HIDDEN = TrainConfig.hidden
@@ -60,8 +62,10 @@ _BITS = {"units": "bits"}
 
 
 def limits_for(activation: str):
-    """Binning range: [-1, 1] for bounded activations (the paper's), each network's own range for ReLU/linear
-    (Saxe et al. 2018)."""
+    """Binning range: the activation's own bounds, [-1, 1] for tanh and hardtanh (the paper's), [0, 1] for the
+    sigmoid; each network's own range for ReLU and linear (Saxe et al. 2018)."""
+    if activation == "sigmoid":
+        return (0.0, 1.0)
     return (-1.0, 1.0) if activation in BOUNDED else "adaptive"
 
 
@@ -72,23 +76,101 @@ def _pad(acts: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-def _measure(acts: list[np.ndarray], p_x, p_yx, limits, kde: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
-             max_width: int) -> dict[str, np.ndarray]:
-    """Every estimate of one snapshot; all layers at once (NaN-padded to a common width)."""
+@dataclass(frozen=True)
+class Probe:
+    """One estimate of every layer recorded at the snapshots of a measured run: the run variables
+    ``I_XT{suffix}``, ``I_TY{suffix}`` from plane ``plane`` of the registered estimator ``estimator`` called with
+    ``options`` (a tuple of (name, value) pairs), or ``"gaussian"``: the closed form
+    :func:`ibtheory.estimators.gaussian_information` (I(X;T) only, I(T;Y) NaN).  ``sparse``: measured only on the
+    random pattern subset at the KDE snapshots (:data:`KDE_PATTERNS`, :data:`KDE_SNAPSHOTS`), NaN elsewhere (for
+    O(n_x^2) estimators)."""
+
+    suffix: str
+    estimator: str
+    options: tuple = ()
+    sparse: bool = False
+    plane: int = 0
+
+    @property
+    def variables(self) -> tuple[str, str]:
+        return f"I_XT{self.suffix}", f"I_TY{self.suffix}"
+
+    @property
+    def pools_repeats(self) -> bool:
+        return self.estimator != "gaussian" and ESTIMATORS[self.estimator].pools_repeats
+
+    def values(self, a: np.ndarray, p_x, p_yx, acts: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """This probe's two variables for stacked padded activations ``a`` (L, R, n_x, W) (``acts``: the
+        unpadded per-layer list, for the estimators that pool the repeats)."""
+        kwargs = dict(self.options)
+        if self.estimator == "gaussian":  # I(X;T) only: the closed form of a noisy linear layer; no I(T;Y)
+            ixt = gaussian_information(a, p_x, **kwargs)
+            return {self.variables[0]: ixt, self.variables[1]: np.full(ixt.shape, np.nan)}
+        est = ESTIMATORS[self.estimator]
+        if est.pools_repeats:
+            results = [est(x, p_x, p_yx, **kwargs) for x in acts]
+            vals = [est.planes[self.plane].values(r) for r in results]
+            got = {k: np.stack([v[k] for v in vals]) for k in vals[0]}
+        else:
+            got = est.planes[self.plane].values(est(a, p_x, p_yx, **kwargs))
+        x, y = est.planes[self.plane].variables
+        return {self.variables[0]: np.asarray(got[x]), self.variables[1]: np.asarray(got[y])}
+
+
+def bins(n_bins: int | None, limits, **more) -> tuple:
+    """Binning options as a probe's (name, value) pairs."""
+    return (("n_bins", n_bins), ("limits", limits)) + tuple(more.items())
+
+
+#: The exact information of a deterministic layer: its distinct float codes (no binning).
+CODES = Probe("_codes", "codes")
+#: The critiques' extra estimates of the shared runs, by activation (see :mod:`ibtheory.reproduce.settings`).
+CRITIQUE_PROBES: dict[str, tuple[Probe, ...]] = {
+    "tanh": (Probe("_idnns", "binning", bins(30, (-1.0, 1.0), scheme="idnns")),
+             Probe("_own", "binning", bins(30, "adaptive")),
+             Probe("_mass", "binning", bins(30, "adaptive", scheme="mass")),
+             Probe("_kde3", "kde", (("noise_var", 1e-3),), sparse=True), CODES),
+    "relu": (Probe("_w007", "binning", bins(None, "adaptive", bin_width=0.07, anchor=0.0)),),
+}
+
+
+def paper_probes(activation: str) -> tuple[Probe, ...]:
+    """The estimates :func:`paper_run` records (module doc): binning 30/10/100 bins, the ensemble estimator and the
+    noisy layer's KDE plane, on the activation's range (:func:`limits_for`), and the critiques' extra estimates
+    (:data:`CRITIQUE_PROBES`)."""
+    limits = limits_for(activation)
+    return ((Probe("", "binning", bins(30, limits)),)
+            + tuple(Probe(f"_bins{n}", "binning", bins(n, limits)) for n in OTHER_BINS)
+            + (Probe("_ensemble", "ensemble", bins(30, limits)),
+               Probe(KDE_PLANE.suffix, "kde", (("noise_var", NOISE_VAR),), sparse=True))
+            + CRITIQUE_PROBES.get(activation, ()))
+
+
+def _measure(acts: list[np.ndarray], p_x, p_yx, probes: tuple[Probe, ...],
+             kde: tuple[np.ndarray, np.ndarray, np.ndarray] | None, max_width: int) -> dict[str, np.ndarray]:
+    """Every probe of one snapshot; all layers at once (NaN-padded to a common width)."""
     a = np.stack([_pad(x, max_width) for x in acts])  # (L, R, n_x, W)
-    binning = ESTIMATORS["binning"]
     rec = {}
-    for n_bins in (30,) + OTHER_BINS:
-        r = binning(a, p_x, p_yx, n_bins=n_bins, limits=limits)
-        suffix = "" if n_bins == 30 else f"_bins{n_bins}"
-        rec.update({f"{v}{suffix}": value for v, value in binning.plane.values(r).items()})
-    rec.update(measure(["ensemble"], acts, p_x, p_yx, n_bins=30, limits=limits))
-    if kde is None:
-        rec.update({v: np.full(a.shape[:2], np.nan) for v in KDE_PLANE.variables})
-    else:
-        sub, p_sub, pyx_sub = kde
-        rec.update(KDE_PLANE.values(ESTIMATORS["kde"](a[:, :, sub], p_sub, pyx_sub, noise_var=NOISE_VAR)))
+    for probe in probes:
+        if not probe.sparse:
+            rec.update(probe.values(a, p_x, p_yx, acts))
+        elif kde is None:
+            shape = a.shape[:1] if probe.pools_repeats else a.shape[:2]
+            rec.update({v: np.full(shape, np.nan) for v in probe.variables})
+        else:
+            sub, p_sub, pyx_sub = kde
+            rec.update(probe.values(a[:, :, sub], p_sub, pyx_sub, [x[:, sub] for x in acts]))
     return rec
+
+
+def task_of(name: str) -> xr.Dataset:
+    """The reproduction's tasks by name: "hard" (:func:`ibtheory.tasks.tishby`, deterministic labels) and "soft"
+    (the same rule with gamma = 19.05, I(X;Y) = 0.90 bits, whose IB curve is non-trivial)."""
+    if name == "hard":
+        return tasks.tishby()
+    if name == "soft":
+        return tasks.tishby(gamma=19.05)
+    raise ValueError(f"task must be 'hard' or 'soft', got {name!r}")
 
 
 @lru_cache(maxsize=2)
@@ -98,14 +180,23 @@ def paper_run(size: str, seed: int, activation: str = "tanh", device: str = "cpu
     ``device``: torch device of the training ("cpu", "cuda", "cuda:N"); on the CPU a long run trains its repeats in
     one worker process per core (:func:`ibtheory.nets._parallel.auto_workers`), with the same numbers.
     """
+    return measured_run(size, seed, paper_probes(activation), activation=activation, device=device)
+
+
+def measured_run(size: str, seed: int, probes: tuple[Probe, ...], *, activation: str = "tanh", task: str = "hard",
+                 device: str = "cpu", epochs: int | None = None, **training) -> xr.Dataset:
+    """The paper's network at ``size`` (:data:`RUN_SIZES`; ``epochs`` overrides its epochs) on ``task``
+    (:func:`task_of`), trained with the paper's settings changed by ``training`` (fields of
+    :class:`ibtheory.nets.TrainConfig`, e.g. ``optimizer="sgd", lr=0.05``) and measured by ``probes`` at every
+    snapshot (no activations kept), with the gradient statistics, losses, accuracies and softmax outputs."""
     check_size(size)
     s = RUN_SIZES[size]
-    task = tasks.tishby()
-    config = TrainConfig(hidden=PAPER_HIDDEN, activation=activation, repeats=s["repeats"], epochs=s["epochs"],
-                         snapshots=s["snapshots"], seed=seed, device=device)
-    setup = prepare(task, config)
+    data = task_of(task)
+    config = TrainConfig(hidden=PAPER_HIDDEN, activation=activation, repeats=s["repeats"],
+                         epochs=s["epochs"] if epochs is None else epochs, snapshots=s["snapshots"], seed=seed,
+                         device=device, **training)
+    setup = prepare(data, config)
     p_x, p_yx = setup.p_x, setup.p_y_given_x
-    limits = limits_for(activation)
     rng = np.random.default_rng(seed)
     sub = np.sort(rng.choice(p_x.size, size=min(KDE_PATTERNS[size], p_x.size), replace=False))
     p_sub, pyx_sub = p_x[sub] / p_x[sub].sum(), p_yx[sub]
@@ -113,16 +204,16 @@ def paper_run(size: str, seed: int, activation: str = "tanh", device: str = "cpu
     kde_epochs = set(planned[np.unique(np.round(np.linspace(0, planned.size - 1, KDE_SNAPSHOTS[size])).astype(
         int))].tolist())
     widths = config.hidden + (p_yx.shape[1],)
-    records, epochs = [], []
+    records, epochs_done = [], []
     old = torch.get_num_threads()
     torch.set_num_threads(1)  # the batched ops are small; one thread avoids oversubscription on a shared CPU
     workers = auto_workers(config)
     try:
-        snaps = (iter_training(task, config, setup=setup) if workers == 1
-                 else iter_training_parallel(task, config, workers))
+        snaps = (iter_training(data, config, setup=setup) if workers == 1
+                 else iter_training_parallel(data, config, workers))
         for snap in snaps:
             kde = (sub, p_sub, pyx_sub) if snap.epoch in kde_epochs else None
-            rec = _measure(snap.activations, p_x, p_yx, limits, kde, max(widths))
+            rec = _measure(snap.activations, p_x, p_yx, probes, kde, max(widths))
             with np.errstate(divide="ignore", invalid="ignore"):
                 rec.update(grad_mean_norm=snap.grad_mean_norm, grad_std_norm=snap.grad_std_norm,
                            weight_norm=snap.weight_norm, grad_mean_rel=snap.grad_mean_norm / snap.weight_norm,
@@ -131,26 +222,29 @@ def paper_run(size: str, seed: int, activation: str = "tanh", device: str = "cpu
                            test_loss=snap.test_loss, train_accuracy=snap.train_accuracy,
                            test_accuracy=snap.test_accuracy, output=snap.activations[-1])
             records.append(rec)
-            epochs.append(snap.epoch)
+            epochs_done.append(snap.epoch)
     finally:
         torch.set_num_threads(old)
     schema = RUN_SCHEMA.variables()  # the run layout of nets.train (the estimators' dims among it), and the output
     dims = {"output": ("epoch", "repeat", "x", "y")} | {k: v.dims for k, v in schema.items()}
-    ds = xr.Dataset(coords={"epoch": np.asarray(epochs, dtype=np.int64), "layer": np.arange(1, len(widths) + 1),
-                            "repeat": setup.repeat_ids, "x": task["x"].values, "y": task["y"].values})
+    dims |= {v: ("epoch", "layer") for p in probes if p.pools_repeats for v in p.variables}
+    ds = xr.Dataset(coords={"epoch": np.asarray(epochs_done, dtype=np.int64), "layer": np.arange(1, len(widths) + 1),
+                            "repeat": setup.repeat_ids, "x": data["x"].values, "y": data["y"].values})
     for name in records[0]:
         attrs = dict(_BITS) if name.startswith("I_") or name.endswith("_loss") else {}
         ds[name] = (dims.get(name, ("epoch", "layer", "repeat")), np.stack([r[name] for r in records]), attrs)
     ds["width"] = ("layer", np.array(widths))
-    ds["p_xy"] = (("x", "y"), task["p_xy"].values)
+    ds["p_xy"] = (("x", "y"), data["p_xy"].values)
     ds["train_mask"] = (("repeat", "x"), setup.train_mask.astype(np.int8))
     ds["labels"] = (("repeat", "x"), setup.labels.astype(np.int8))
     ds["kde_patterns"] = ("kde_pattern", sub)
+    limits = limits_for(activation)
     config_dict = dict(dataclasses.asdict(config), limits=limits if isinstance(limits, str) else list(limits),
                        other_bins=list(OTHER_BINS), noise_var=NOISE_VAR, kde_patterns=int(sub.size),
-                       kde_snapshots=KDE_SNAPSHOTS[size], task="tishby")
-    ds = store.with_provenance(ds, config_dict, seed)
-    ds.attrs.update(activation=activation, task="tishby", complete=1)
+                       kde_snapshots=KDE_SNAPSHOTS[size], task="tishby" if task == "hard" else "tishby_soft",
+                       probes=[f"{p.suffix or 'default'}: {p.estimator} {dict(p.options)}" for p in probes])
+    ds = store.with_provenance(ds, {k: v for k, v in config_dict.items() if v is not None}, seed)
+    ds.attrs.update(activation=activation, task=config_dict["task"], complete=1)
     return ds
 
 

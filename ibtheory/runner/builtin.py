@@ -16,7 +16,10 @@ Both kinds take the task fields of :func:`task_fields`: ``task``, a name of :dat
 parameters of the built-in tasks (``gamma``, ``info_bits``, ``p``, ``rho``, ``grid``, ...), read from the task
 registry whenever a grid is checked, so a task registered with :func:`ibtheory.tasks.register` is a grid's task
 without editing this module.  The train kind's training fields and their defaults (the paper's setting) are
-:class:`ibtheory.nets.TrainConfig`'s.
+:class:`ibtheory.nets.TrainConfig`'s; its estimator fields are those of :func:`ibtheory.nets.train`: ``estimators``,
+the binning grid (``n_bins``, ``limits``, ``scheme`` "width" | "mass" | "idnns", or ``bin_width`` with ``anchor``),
+``labels`` ("exact" | "sampled") with ``label_seed``, and ``noise_var``; a point train would refuse (e.g. ``n_bins``
+with ``bin_width``) is refused when the grid is loaded.
 
 Torch, :mod:`ibtheory.nets` and :mod:`ibtheory.ib` are imported only when a task of their kind runs or is
 validated, so importing the runner stays light.
@@ -160,7 +163,8 @@ def _train_config_fields() -> dict[str, Field]:
     checks = {"hidden": int_list(1), "activation": _text, "repeats": integer(1), "repeat_start": integer(0),
               "epochs": integer(0), "lr": number(1e-300), "optimizer": choice("adam", "sgd"),
               "batch_size": integer(1), "train_fraction": number(0.0, 1.0), "snapshots": integer(1),
-              "device": _device, "dtype": choice("float32", "float64")}
+              "device": _device, "dtype": choice("float32", "float64"), "weight_decay": number(0.0),
+              "quantize_bits": optional(integer(2))}
     notes = {"repeat_start": "set by the split", "device": "torch device: cpu, cuda, cuda:N (checked on every worker)"}
     return {f.name: Field(checks[f.name], list(f.default) if isinstance(f.default, tuple) else f.default,
                           notes.get(f.name, f.metadata["help"]))
@@ -169,13 +173,24 @@ def _train_config_fields() -> dict[str, Field]:
 
 #: Fields passed through to ibtheory.nets.train (names of its keyword arguments).
 TRAIN_FIELDS = ("hidden", "activation", "repeats", "repeat_start", "epochs", "lr", "optimizer", "batch_size",
-                "train_fraction", "snapshots", "device", "dtype", "estimators", "n_bins", "scheme", "noise_var")
+                "weight_decay", "quantize_bits",
+                "train_fraction", "snapshots", "device", "dtype", "estimators", "n_bins", "limits", "scheme",
+                "bin_width", "anchor", "labels", "label_seed", "noise_var")
 
 
 def _estimators(v: Any, name: str) -> list[str]:
     if not isinstance(v, (list, tuple)) or not v or any(e not in ESTIMATORS for e in v):
         raise ValueError(f"field '{name}' must be a non-empty list drawn from {list(ESTIMATORS)}, got {show(v)}")
     return list(v)
+
+
+def _limits(v: Any, name: str) -> str | list[float]:
+    """Checker: "adaptive" or a pair [lo, hi] of finite numbers (lo < hi is checked with the other binning options)."""
+    if isinstance(v, str) and v == "adaptive":
+        return v
+    if not isinstance(v, (list, tuple)) or len(v) != 2:
+        raise ValueError(f"field '{name}' must be 'adaptive' or a pair [lo, hi], got {show(v)}")
+    return [number()(x, f"{name}[{i}]") for i, x in enumerate(v)]
 
 
 def train_task(config: dict, seed: int) -> xr.Dataset:
@@ -211,8 +226,16 @@ register_kind(TaskKind(
     fields=_Fields(late=_train_config_fields, own={
         "repeats_per_task": Field(optional(integer(1)), None, "networks per task (default: all in one task)"),
         "estimators": Field(_estimators, ["binning"], f"layer MI estimators of the registry ({', '.join(ESTIMATORS)})"),
-        "n_bins": Field(integer(1), 30, "bins per unit on [-1, 1] (binning, ensemble)"),
-        "scheme": Field(choice("width", "mass"), "width", "binning scheme"),
+        "n_bins": Field(optional(integer(1)), None, "bins per unit (binning, ensemble; default 30, not with "
+                        "bin_width)"),
+        "limits": Field(_limits, [-1.0, 1.0], "binning range [lo, hi] or 'adaptive' (binning, ensemble)"),
+        "scheme": Field(choice("width", "mass", "idnns"), "width", "binning scheme (idnns: the authors' np.digitize "
+                        "grid, n_bins + 1 states per unit)"),
+        "bin_width": Field(optional(number(1e-300)), None, "fixed bin width instead of n_bins (Saxe et al.: 0.07)"),
+        "anchor": Field(optional(number()), None, "anchor of the bin_width bins (default 0)"),
+        "labels": Field(choice("exact", "sampled"), "exact", "I(T;Y) of binning from the exact p(y|x) or one "
+                        "sampled label per pattern"),
+        "label_seed": Field(integer(0), 0, "seed of labels = 'sampled'"),
         "noise_var": Field(number(1e-300), 0.1, "noise variance of the kde estimator"),
     }),
     split=CountSplit("repeat", "repeats", "repeats_per_task", offset="repeat_start"),
