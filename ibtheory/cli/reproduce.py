@@ -24,11 +24,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu",
                    help="torch device every section trains on: cpu, cuda or cuda:N (default cpu); checked first")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--processes", type=int, default=None,
+                       help="run the rows of the critics' matrix on a local pool of N processes (default: in-process)")
+    where.add_argument("--workers", type=int, default=None,
+                       help="run the rows of the critics' matrix on a dask LocalCluster of N worker processes")
+    where.add_argument("--scheduler", default=None,
+                       help="run the rows of the critics' matrix on a running dask scheduler, tcp://HOST:8786")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import _validate
+    from .. import _validate, runner
     from ..nets.loop import check_device
     from ..reproduce import run_all
 
@@ -38,8 +45,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--quick contradicts --size {args.size}")
     size = args.size or ("quick" if args.quick else "full")
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
+    for name in ("workers", "processes"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be a positive integer, got {getattr(args, name)}")
     t0 = time.perf_counter()
-    path, _ = run_all(Path(args.out), size, args.seed, mnist_dir=args.mnist_dir, only=only, device=device)
+    with runner.make_executor(args.scheduler, args.workers, args.processes) as executor:
+        path, _ = run_all(Path(args.out), size, args.seed, mnist_dir=args.mnist_dir, only=only, device=device,
+                          executor=executor)
     print(f"total {time.perf_counter() - t0:.1f} s")
     print(f"report: {path.resolve()}")
     return 0

@@ -93,7 +93,14 @@ RULES: dict[str, str] = {
     "time_superlinear": "the slope b of log10(compression time) on log10(compressed bits) over (hidden layer, "
                         "repeat) is > 1 and so is its bootstrap 5 % quantile (holds), b > 1 only (partly), else no.",
 }
-NA, NO, PARTLY, HOLDS = -1, 0, 1, 2
+#: Verdict code: the claim does not apply (its inputs are missing, or too few layers compress).
+NA: int = -1
+#: Verdict code: the claim does not hold.
+NO: int = 0
+#: Verdict code: the claim holds partly (in some layers, or weakly).
+PARTLY: int = 1
+#: Verdict code: the claim holds by its rule.
+HOLDS: int = 2
 _WORDS = {NA: "n/a", NO: "does not hold", PARTLY: "partly", HOLDS: "holds"}
 END_FRACTION = 0.9  # the compression ends when 90 % of it is done
 BOOTSTRAP_RESAMPLES = 200

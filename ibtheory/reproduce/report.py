@@ -138,12 +138,14 @@ def write_report(sections: Sequence[Section], out: str | Path, size: str, seed: 
 
 
 def run_all(out: str | Path, size: str = "quick", seed: int = 0, mnist_dir: str | Path | None = None,
-            only: Sequence[str] | None = None, log=print, device: str = "cpu") -> tuple[Path, list[Section]]:
+            only: Sequence[str] | None = None, log=print, device: str = "cpu",
+            executor=None) -> tuple[Path, list[Section]]:
     """Run the sections (all, or those named in ``only``) into ``out`` and write ``out/report.md``.
 
     Returns the report's path and the sections.  ``mnist_dir`` is passed to the MNIST section (skipped without it).
     ``device`` ("cpu", "cuda" or "cuda:N") is where every section trains its networks; an unknown device, or CUDA
     where torch sees none, is a ``ValueError`` before any section runs (as are a bad ``size`` and ``only``).
+    ``executor`` (an :class:`ibtheory.runner.Executor`; default in-process) runs the rows of the critics' matrix.
     """
     from ..nets.loop import check_device  # here: naming the sections (the command line's parser) must not load torch
 
@@ -160,7 +162,7 @@ def run_all(out: str | Path, size: str = "quick", seed: int = 0, mnist_dir: str 
     for name in names:
         mod = importlib.import_module(f"{__package__}.{name}")
         t0 = time.perf_counter()
-        extra = {"mnist_dir": mnist_dir} if name == "mnist" else {}
+        extra = {"mnist_dir": mnist_dir} if name == "mnist" else {"executor": executor} if name == "critiques" else {}
         sec = mod.run(out, size, seed, device=device, **extra)
         sec.seconds = time.perf_counter() - t0
         if log:
