@@ -319,3 +319,30 @@ def test_section_script_takes_a_device(tmp_path, capsys):
     with pytest.raises(ValueError, match="device must be"):
         section_main("early_stopping", ["--size", "tiny", "--out", str(tmp_path / "o"), "--device", "tpu"])
     assert not (tmp_path / "o").exists()
+
+
+def test_the_critics_matrix_has_every_setting_and_claim_and_independent_values(tiny_run, monkeypatch):
+    from ibtheory.reproduce import critiques, settings
+    from ibtheory.reproduce.claims import CLAIMS
+
+    out, _, secs = tiny_run
+    with xr.open_dataset(out / "critiques_matrix.nc") as m:
+        m = m.load()
+    assert list(m["setting"].values) == [s.label for s in settings.SETTINGS]
+    assert list(m["claim"].values) == list(CLAIMS)
+    assert m["verdict"].dims == ("setting", "claim") and np.isin(m["verdict"].values, [-1, 0, 1, 2]).all()
+    assert np.isnan(m["score"].values[m["verdict"].values == -1]).all()
+    gauss = "linear, Gaussian closed form (noise 0.1)"
+    assert int(m["verdict"].sel(setting=gauss, claim="near_bound")) == -1, "no I(T;Y) for the closed form"
+    with xr.open_dataset(out / "critiques_sweep" / "sweep.nc") as sw:
+        codes = sw["I_XT"].sel(setting="tanh, exact float codes").load()
+        tanh = sw["I_XT"].sel(setting="tanh, 30 bins [-1, 1]").load()
+    # Amjad & Geiger: the first tanh layer (10 units, 4096 distinct inputs) is injective: I(X;T) = H(X) = 12 bits
+    first = codes.sel(layer=1).values
+    assert np.allclose(first[np.isfinite(first)], 12.0, atol=1e-9)
+    assert (tanh.sel(layer=1).values <= first + 1e-9).all(), "binning never exceeds the exact information"
+    assert secs["critiques"].table.count("\n") == len(settings.SETTINGS) + 1
+    # a rerun on the same folder resumes: every row is on disk, nothing trains
+    monkeypatch.setattr(settings, "setting_run", lambda *a, **k: pytest.fail("a finished row ran again"))
+    again = critiques.run(out, "tiny", 0)
+    assert again.verdict == secs["critiques"].verdict
