@@ -74,8 +74,9 @@ CLAIM_LABELS: dict[str, str] = {
     "time_superlinear": "time superlinear",
 }
 RULES: dict[str, str] = {
-    "two_phases": "a hidden layer has both phases when its smoothed I(X;T) rises by > tol bits to its peak and then "
-                  "falls by > tol bits; holds when >= half of the hidden layers do, partly when some, no when none.",
+    "two_phases": "a hidden layer has both phases when its smoothed I(X;T) rises by > 0.05 bits (tol) to its peak "
+                  "and then falls by > 0.05 bits (tol); holds when >= half of the hidden layers do, partly when "
+                  "some, no when none.",
     "gradients_snr_one": "a hidden layer is aligned when it compresses and its turn is within 0.5 decades of epochs "
                          "of the first epoch after the SNR maximum with smoothed SNR < 1; holds when >= half are "
                          "aligned, partly when some, no when none.",
@@ -83,7 +84,7 @@ RULES: dict[str, str] = {
                            "epochs of the minimum of d log SNR / d log epoch; holds when >= half are aligned, partly "
                            "when some, no when none.",
     "near_bound": "at the final snapshot the relevance gap F(I(X;T)) - I(T;Y) of each hidden layer (repeat means, "
-                  "F the task's IB curve) is <= tol bits; holds when all are, partly when some, no when none.",
+                  "F the task's IB curve) is <= 0.05 bits (tol); holds when all are, partly when some, no when none.",
     "deeper_compress_faster": "Spearman rho of the compression rate (bits per decade from the turn to the final "
                               "epoch) with depth over the compressing hidden layers; holds when rho >= 0.5, partly "
                               "when 0 < rho < 0.5, no otherwise.",
