@@ -85,7 +85,8 @@ def _line(C, lam, wr, v):
 
 
 def _cross(A, B, sL, sR):
-    """Where lines A and B (C, lambda, w_ref) cross, clipped to [sL, sR] (sL where they are parallel)."""
+    """Where lines A and B (C, lambda, w_ref; arrays of one shape) cross, clipped to [sL, sR] (sL where they are
+    parallel)."""
     fA, _ = _line(*A, sL)
     fB, _ = _line(*B, sL)
     slope = A[1] - B[1]
@@ -97,17 +98,17 @@ def _cross(A, B, sL, sR):
 def _cell_bounds(beta, sL, sR, lines):
     """Upper bounds on max_{s in [sL, sR]} psi(s) - beta H2(s) from a few lines above psi (the two vertex lines
     and, where a cell has one, an extra line): the lower envelope of the lines minus beta H2 is convex between two
-    consecutive breakpoints, so its maximum is at the cell's ends or at a crossing of two lines, all evaluated."""
-    points = [sL, sR] + [_cross(lines[i], lines[j], sL, sR)
-                         for i in range(len(lines)) for j in range(i + 1, len(lines))]
-    out = np.full(sL.shape, -np.inf)
-    for x in points:
-        env = np.full(sL.shape, np.inf)
-        for ln in lines:
-            f, e = _line(*ln, x)
-            env = np.minimum(env, np.where(np.isnan(f), np.inf, f + e))
-        out = np.maximum(out, env - beta * _h2(x))
-    out = out + beta * _ALLOW
+    consecutive breakpoints, so its maximum is at the cell's ends or at a crossing of two lines, all evaluated.
+
+    ``lines``: (C, lambda, w_ref), each an array (k, n_cells) for k lines per cell; all points and lines are
+    evaluated in one broadcast."""
+    C, lam, wr = (np.asarray(v, dtype=np.float64) for v in lines)
+    i, j = np.triu_indices(C.shape[0], 1)
+    cross = _cross((C[i], lam[i], wr[i]), (C[j], lam[j], wr[j]), sL[None, :], sR[None, :])
+    x = np.concatenate([sL[None, :], sR[None, :], cross])  # (points, n_cells)
+    f, e = _line(C[None, :, :], lam[None, :, :], wr[None, :, :], x[:, None, :])  # (points, k, n_cells)
+    env = np.where(np.isnan(f), np.inf, f + e).min(axis=1)
+    out = (env - beta * _h2(x)).max(axis=0) + beta * _ALLOW
     return np.where(np.isnan(out), np.inf, out)
 
 
@@ -150,19 +151,22 @@ def line_bound(a: np.ndarray, w: np.ndarray, beta: float, lam0: np.ndarray, targ
     vals = _line(V_C, V_l, V_w, V_s)[0] - beta * _h2(V_s)  # F(lambda, s(lambda)) = psi(s) (up to rounding)
     best = int(np.argmax(vals))
     lower, lam_best = float(vals[best]), float(V_l[best])
-    extra: dict[tuple[float, float], tuple[float, float, float]] = {}  # (sL, sR) -> (C, lambda, w_ref)
+    # the extra lines, by the cell (sL, sR) they belong to: rows (sL, sR, C, lambda, w_ref), sorted by sL
+    extra = np.empty((0, 5))
     rounds = 0
     while True:
         Ps, Pl, PC, Pw = ends(V_s, V_l, V_C, V_w)
         sL, sR = Ps[:-1], Ps[1:]
-        left, right = (PC[:-1], Pl[:-1], Pw[:-1]), (PC[1:], Pl[1:], Pw[1:])
-        ex = np.array([extra.get(k, (np.nan,) * 3) for k in zip(sL.tolist(), sR.tolist(), strict=True)])
+        ex = np.full((sL.size, 3), np.nan)
+        if extra.shape[0]:
+            k = np.clip(np.searchsorted(extra[:, 0], sL), 0, extra.shape[0] - 1)
+            same = (extra[k, 0] == sL) & (extra[k, 1] == sR)
+            ex[same] = extra[k[same], 2:]
         has = np.isfinite(ex[:, 1])
-        U = _cell_bounds(beta, sL, sR, [left, right])
-        if has.any():
-            i = np.flatnonzero(has)
-            U[i] = np.minimum(U[i], _cell_bounds(beta, sL[i], sR[i], [
-                tuple(x[i] for x in left), tuple(x[i] for x in right), (ex[i, 0], ex[i, 1], ex[i, 2])]))
+        # a cell without an extra line repeats its right line: the envelope of the three is that of the two
+        third = (np.where(has, ex[:, 0], PC[1:]), np.where(has, ex[:, 1], Pl[1:]), np.where(has, ex[:, 2], Pw[1:]))
+        U = _cell_bounds(beta, sL, sR, (np.stack([PC[:-1], PC[1:], third[0]]), np.stack([Pl[:-1], Pl[1:], third[1]]),
+                                        np.stack([Pw[:-1], Pw[1:], third[2]])))
         thr = max(target, lower) + 0.25 * target
         bad = np.flatnonzero((U > thr) & (sR > sL))
         if bad.size == 0 or rounds >= max_rounds or V_s.size > max_vertices:
@@ -185,8 +189,12 @@ def line_bound(a: np.ndarray, w: np.ndarray, beta: float, lam0: np.ndarray, targ
         if nv[j] > lower:
             lower, lam_best = float(nv[j]), float(new_l[j])
         inside = (ns > bL) & (ns < bR)
-        for k in np.flatnonzero(~inside):
-            extra[(float(bL[k]), float(bR[k]))] = (float(nC[k]), float(new_l[k]), float(nw[k]))
+        out = ~inside
+        if out.any():  # new extra lines replace those of the same cells
+            rows = np.column_stack([bL[out], bR[out], nC[out], new_l[out], nw[out]])
+            old = extra[~np.isin(extra[:, 0], rows[:, 0])] if extra.shape[0] else extra
+            extra = np.concatenate([old, rows])
+            extra = extra[np.argsort(extra[:, 0], kind="stable")]
         V_s, V_l, V_C, V_w = assemble(np.concatenate([V_s, ns[inside]]), np.concatenate([V_l, new_l[inside]]),
                                       np.concatenate([V_C, nC[inside]]), np.concatenate([V_w, nw[inside]]))
     g_up = float(max(U.max(), lower))
