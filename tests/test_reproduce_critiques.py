@@ -16,7 +16,7 @@ from ibtheory.runner import load_grid
 
 def test_settings_are_unique_and_name_their_run_and_source():
     labels = [s.label for s in settings.SETTINGS]
-    assert len(set(labels)) == len(labels) == 24
+    assert len(set(labels)) == len(labels) == 25
     for s in settings.SETTINGS:
         assert s.run in settings.RUNS and s.source and s.group in (
             "activation", "estimator", "optimisation", "data")

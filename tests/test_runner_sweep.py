@@ -156,6 +156,26 @@ def test_failed_task_is_reported_and_others_are_kept(tmp_path, monkeypatch):
     xr.testing.assert_identical(store.without_attrs(reference), store.without_attrs(fixed.dataset))
 
 
+def labelled(config, seed):
+    """Like flaky, with a text variable (a per-point description) and no split."""
+    if config["p"] == FAIL_AT.get("p"):
+        raise RuntimeError("simulated failure")
+    ds = runner.plugin_mi(config, seed).mean("repeat")
+    ds["note"] = ((), f"p = {config['p']}")
+    return ds
+
+
+runner.register_kind(runner.TaskKind("labelled_test", labelled, runner.get_kind("plugin_mi").fields), replace=True)
+
+
+def test_a_missing_point_of_a_text_variable_is_empty_text_and_the_merge_is_saved(tmp_path):
+    res = runner.run_sweep({"kind": "labelled_test", "fixed": {"n": 20, "repeats": 3}, "axes": {"p": [0.3, 0.1]}},
+                           tmp_path, progress=False)
+    assert len(res.failures) == 1 and res.path is not None and res.path.is_file()
+    assert res.dataset["note"].values.tolist() == ["p = 0.3", ""]
+    assert store.load(res.path)["note"].values.tolist() == ["p = 0.3", ""]
+
+
 def test_all_failed_gives_an_empty_result(tmp_path, monkeypatch):
     monkeypatch.setitem(FAIL_AT, "p", 0.2)
     res = runner.run_sweep({"kind": "flaky_test", "fixed": {"n": 5}, "axes": {"p": [0.2]}}, tmp_path,

@@ -153,6 +153,11 @@ def run(out: Path, size: str, seed: int, *, device: str = "cpu", executor: Execu
     yes = [k for k, v in shows.items() if v]
     verdict = ("holds" if len(yes) == len(shows) else "holds only under: " + "; ".join(yes) if yes
                else "does not hold here")
+    for label in ("tanh, exact float codes", "tanh quantized 8 bits, exact", "tanh quantized 4 bits, exact"):
+        if label in sweep["setting"].values:  # Amjad & Geiger / Lorenzen et al.: the exact H(T) of each layer
+            row = sweep["I_XT"].sel(setting=label)
+            last = row.isel(snapshot=int(np.flatnonzero(np.isfinite(row.values).all(axis=1))[-1]))
+            numbers[f"final_I_XT_bits[{label}]"] = np.round(last.values, 3).tolist()
     for c in CLAIMS:
         v = m["verdict"].sel(claim=c).values
         numbers[f"settings_holding[{c}]"] = f"{int((v == HOLDS).sum())} holds, {int((v == PARTLY).sum())} partly, " \

@@ -36,6 +36,7 @@ from ..estimators import ESTIMATORS, RUN_SCHEMA, gaussian_information
 from ..nets import TrainConfig, iter_training, snapshot_epochs
 from ..nets._parallel import auto_workers, iter_training_parallel
 from ..nets.loop import prepare
+from ..nets.noisy_network import noisy_network_information
 from .report import check_size
 
 __all__ = ["RUN_SIZES", "PAPER_HIDDEN", "OTHER_BINS", "NOISE_VAR", "KDE_PATTERNS", "KDE_SNAPSHOTS", "KDE_PLANE",
@@ -48,6 +49,8 @@ OTHER_BINS = (10, 100)
 NOISE_VAR = 0.1
 KDE_PATTERNS = {"tiny": 128, "quick": 512, "full": 1024}  # full: 10 x 6 x 50 estimates of O(n^2)
 KDE_SNAPSHOTS = {"tiny": 3, "quick": 6, "full": 10}
+#: Patterns of Goldfeld et al.'s noisy network (sample propagation, 16 draws each) at the KDE snapshots.
+NOISY_PATTERNS = 128
 
 #: Training sizes: repeats, epochs, snapshots of the shared runs ("full": the paper's, TrainConfig's defaults).
 RUN_SIZES = {
@@ -97,24 +100,54 @@ class Probe:
 
     @property
     def pools_repeats(self) -> bool:
-        return self.estimator != "gaussian" and ESTIMATORS[self.estimator].pools_repeats
+        return self.estimator in ESTIMATORS and ESTIMATORS[self.estimator].pools_repeats
 
-    def values(self, a: np.ndarray, p_x, p_yx, acts: list[np.ndarray]) -> dict[str, np.ndarray]:
-        """This probe's two variables for stacked padded activations ``a`` (L, R, n_x, W) (``acts``: the
-        unpadded per-layer list, for the estimators that pool the repeats)."""
+    def values(self, snap: _Measured) -> dict[str, np.ndarray]:
+        """This probe's two variables at one snapshot (all layers; (layer, R) or (layer,) when the estimator pools
+        the repeats)."""
         kwargs = dict(self.options)
         if self.estimator == "gaussian":  # I(X;T) only: the closed form of a noisy linear layer; no I(T;Y)
-            ixt = gaussian_information(a, p_x, **kwargs)
+            ixt = gaussian_information(snap.a, snap.p_x, **kwargs)
             return {self.variables[0]: ixt, self.variables[1]: np.full(ixt.shape, np.nan)}
+        if self.estimator == "noisy_network":  # the hidden layers of the noisy network; NaN at the softmax output
+            n = min(int(kwargs.pop("n_patterns")), snap.p_x.size)
+            i = snap.order[:n]
+            p = snap.p_x[i] / snap.p_x[i].sum()
+            r = noisy_network_information(snap.params, snap.widths[:-1], snap.activation, snap.features[i], p,
+                                          snap.p_yx[i], **kwargs)
+            pad = np.full((1, r.I_XT.shape[1]), np.nan)
+            return {self.variables[0]: np.vstack([r.I_XT, pad]), self.variables[1]: np.vstack([r.I_TY, pad])}
         est = ESTIMATORS[self.estimator]
         if est.pools_repeats:
-            results = [est(x, p_x, p_yx, **kwargs) for x in acts]
+            results = [est(x, snap.p_x, snap.p_yx, **kwargs) for x in snap.acts]
             vals = [est.planes[self.plane].values(r) for r in results]
             got = {k: np.stack([v[k] for v in vals]) for k in vals[0]}
         else:
-            got = est.planes[self.plane].values(est(a, p_x, p_yx, **kwargs))
+            got = est.planes[self.plane].values(est(snap.a, snap.p_x, snap.p_yx, **kwargs))
         x, y = est.planes[self.plane].variables
         return {self.variables[0]: np.asarray(got[x]), self.variables[1]: np.asarray(got[y])}
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """What a probe may read at one snapshot: the padded activations ``a`` (L, R, n_x, W) and their per-layer list
+    ``acts``, p(x), p(y|x), and for the noisy network the flat parameters (R, n_params), the layer widths, the
+    activation, the input features (n_x, d) and a random order of the patterns."""
+
+    a: np.ndarray
+    acts: list
+    p_x: np.ndarray
+    p_yx: np.ndarray
+    params: np.ndarray
+    widths: tuple
+    activation: str
+    features: np.ndarray
+    order: np.ndarray
+
+    def subset(self, sub: np.ndarray, order: np.ndarray) -> _Measured:
+        p = self.p_x[sub]
+        return _Measured(self.a[:, :, sub], [x[:, sub] for x in self.acts], p / p.sum(), self.p_yx[sub],
+                         self.params, self.widths, self.activation, self.features[sub], order)
 
 
 def bins(n_bins: int | None, limits, **more) -> tuple:
@@ -129,7 +162,9 @@ CRITIQUE_PROBES: dict[str, tuple[Probe, ...]] = {
     "tanh": (Probe("_idnns", "binning", bins(30, (-1.0, 1.0), scheme="idnns")),
              Probe("_own", "binning", bins(30, "adaptive")),
              Probe("_mass", "binning", bins(30, "adaptive", scheme="mass")),
-             Probe("_kde3", "kde", (("noise_var", 1e-3),), sparse=True), CODES),
+             Probe("_kde3", "kde", (("noise_var", 1e-3),), sparse=True), CODES,
+             Probe("_noisy_net", "noisy_network", (("sigma", NOISE_VAR ** 0.5), ("n_patterns", NOISY_PATTERNS)),
+                   sparse=True)),
     "relu": (Probe("_w007", "binning", bins(None, "adaptive", bin_width=0.07, anchor=0.0)),),
 }
 
@@ -146,20 +181,19 @@ def paper_probes(activation: str) -> tuple[Probe, ...]:
             + CRITIQUE_PROBES.get(activation, ()))
 
 
-def _measure(acts: list[np.ndarray], p_x, p_yx, probes: tuple[Probe, ...],
-             kde: tuple[np.ndarray, np.ndarray, np.ndarray] | None, max_width: int) -> dict[str, np.ndarray]:
-    """Every probe of one snapshot; all layers at once (NaN-padded to a common width)."""
-    a = np.stack([_pad(x, max_width) for x in acts])  # (L, R, n_x, W)
+def _measure(snap: _Measured, probes: tuple[Probe, ...], kde: tuple[np.ndarray, np.ndarray] | None
+             ) -> dict[str, np.ndarray]:
+    """Every probe of one snapshot; all layers at once (NaN-padded to a common width).  ``kde``: (the random
+    pattern subset, a random order of it) at the snapshots of the sparse probes, else None."""
     rec = {}
     for probe in probes:
         if not probe.sparse:
-            rec.update(probe.values(a, p_x, p_yx, acts))
+            rec.update(probe.values(snap))
         elif kde is None:
-            shape = a.shape[:1] if probe.pools_repeats else a.shape[:2]
+            shape = snap.a.shape[:1] if probe.pools_repeats else snap.a.shape[:2]
             rec.update({v: np.full(shape, np.nan) for v in probe.variables})
         else:
-            sub, p_sub, pyx_sub = kde
-            rec.update(probe.values(a[:, :, sub], p_sub, pyx_sub, [x[:, sub] for x in acts]))
+            rec.update(probe.values(snap.subset(*kde)))
     return rec
 
 
@@ -199,7 +233,7 @@ def measured_run(size: str, seed: int, probes: tuple[Probe, ...], *, activation:
     p_x, p_yx = setup.p_x, setup.p_y_given_x
     rng = np.random.default_rng(seed)
     sub = np.sort(rng.choice(p_x.size, size=min(KDE_PATTERNS[size], p_x.size), replace=False))
-    p_sub, pyx_sub = p_x[sub] / p_x[sub].sum(), p_yx[sub]
+    sub_order = rng.permutation(sub.size)  # the noisy network's patterns: the first n of the subset in this order
     planned = snapshot_epochs(config.epochs, config.snapshots)
     kde_epochs = set(planned[np.unique(np.round(np.linspace(0, planned.size - 1, KDE_SNAPSHOTS[size])).astype(
         int))].tolist())
@@ -212,8 +246,10 @@ def measured_run(size: str, seed: int, probes: tuple[Probe, ...], *, activation:
         snaps = (iter_training(data, config, setup=setup) if workers == 1
                  else iter_training_parallel(data, config, workers))
         for snap in snaps:
-            kde = (sub, p_sub, pyx_sub) if snap.epoch in kde_epochs else None
-            rec = _measure(snap.activations, p_x, p_yx, probes, kde, max(widths))
+            measured = _Measured(np.stack([_pad(x, max(widths)) for x in snap.activations]), snap.activations, p_x,
+                                 p_yx, snap.checkpoint["params"], widths, config.activation, setup.features,
+                                 np.arange(p_x.size))
+            rec = _measure(measured, probes, (sub, sub_order) if snap.epoch in kde_epochs else None)
             with np.errstate(divide="ignore", invalid="ignore"):
                 rec.update(grad_mean_norm=snap.grad_mean_norm, grad_std_norm=snap.grad_std_norm,
                            weight_norm=snap.weight_norm, grad_mean_rel=snap.grad_mean_norm / snap.weight_norm,

@@ -10,7 +10,9 @@ records every estimator row below); every other run changes one thing:
 - estimator, on the tanh run: 10 / 30 / 100 equal bins on [-1, 1], the authors' grid (IDNNs: ``np.linspace(-1, 1,
   30)`` as edges with ``np.digitize``), 30 bins on the network's own range, 30 equal-mass bins, the noisy layer's
   KDE upper bound at sigma^2 = 0.1 (Saxe et al.) and 1e-3 (ibsgd's notebook), the ensemble estimator, the exact
-  float codes (Amjad & Geiger 2019: a deterministic injective network has I(X;T) = H(X)); on the ReLU run: 30
+  float codes (Amjad & Geiger 2019: a deterministic injective network has I(X;T) = H(X)), Goldfeld et al.'s noisy
+  network (noise N(0, 0.1) at every hidden unit, propagated through the next layers, I(X;T) and I(T;Y) by sample
+  propagation on 128 random patterns at the KDE snapshots, :mod:`ibtheory.nets.noisy_network`); on the ReLU run: 30
   bins on the own range, ibsgd's fixed width 0.07 anchored at 0, the KDE upper bound at 0.1;
 - quantized networks (Lorenzen et al. 2022): tanh activations rounded to 2^8 and 2^4 levels in training
   (straight-through gradient), each layer a discrete function of X whose I(X;T) is exact (float codes);
@@ -95,6 +97,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tanh, ensemble estimator", "estimator", "this package (binned encoder pooled over repeats)", "tanh",
             "_ensemble"),
     Setting("tanh, exact float codes", "estimator", "Amjad & Geiger 2019", "tanh", "_codes"),
+    Setting("tanh, noisy network (sample propagation)", "estimator", "Goldfeld et al. 2019", "tanh", "_noisy_net"),
     Setting("relu, fixed width 0.07", "estimator", "Saxe et al. (ibsgd)", "relu", "_w007"),
     Setting("relu, KDE noise 1e-1", "estimator", "Saxe et al. 2018", "relu", KDE_PLANE.suffix),
     Setting("tanh quantized 8 bits, exact", "estimator", "Lorenzen et al. 2022", "quant8", "_codes"),
@@ -157,7 +160,8 @@ def task_bound(task: str):
 def _plane(run: xr.Dataset, suffix: str) -> xr.Dataset:
     """The run seen through one probe: I_XT, I_TY (snapshots where it was measured) and the gradient statistics."""
     ixt, ity = run[f"I_XT{suffix}"], run[f"I_TY{suffix}"]
-    ok = np.isfinite(ixt.values).reshape(ixt.sizes["epoch"], -1).all(axis=1)
+    hidden = ixt.isel(layer=slice(0, -1))  # the noisy network has no value at the (noiseless) softmax output
+    ok = np.isfinite(hidden.values).reshape(hidden.sizes["epoch"], -1).all(axis=1)
     ds = xr.Dataset({"I_XT": ixt})
     if np.isfinite(ity.values).any():
         ds["I_TY"] = ity

@@ -305,6 +305,9 @@ def merge(grid: Grid | dict | str | os.PathLike, out: str | os.PathLike) -> xr.D
             merged = stacked.set_index(_point=fields).unstack("_point")
         merged = merged.reindex({f: [coordinate_label(v) for v in grid.axes[f]] for f in fields})
         merged = merged.transpose(*fields, ...)
+        for name, var in merged.data_vars.items():  # text variables: "" (not a float NaN) where a point is missing
+            if var.dtype == object or var.dtype.kind == "U":
+                merged[name] = var.fillna("").astype(str)
     common = _common_attrs([ds for _, ds in points])
     merged.attrs = {**common, **store.provenance(grid.to_dict(), grid.seed)}
     merged.attrs.update(kind=grid.kind.name, tasks_total=len(grid.tasks()), tasks_missing=missing)

@@ -19,31 +19,31 @@ Then, in bits,
     I(X;T_l) = h(g) - sum_x p(x) h(g_x) = sum_x p(x) E_{t ~ g_x}[ log2 g_x(t) - log2 g(t) ],
     I(T_l;Y) = h(g) - sum_y p(y) h(g_y) = sum_x p(x) E_{t ~ g_x}[ sum_y p(y|x) (log2 g_y(t) - log2 g(t)) ],
 
-each expectation by Monte Carlo with ``n_mc`` samples per pattern (systematically stratified over the n
-components of g_x, with a random offset, so every sample is exactly distributed as g_x), the mixture
-log-densities by log-sum-exp over all n_x n centres.  Both entropies share the same samples (common random
-numbers), so the standard errors returned are those of the differences: se^2 = sum_x p(x)^2 s_x^2 / n_mc, s_x^2
-the sample variance of the integrand over pattern x's samples (the iid formula; stratification only lowers the
-true variance).  The integrands are log2 p(x|t)/p(x) <= log2 1/p(x) and sum_y p(y|x) log2 p(y|t)/p(y) <=
-sum_y p(y|x) log2 1/p(y), so every estimate is at most H(X), respectively H(Y), for any samples.  They are not
-clipped at 0: a value near 0 may be a few standard errors below it.
+each expectation by Monte Carlo with ``n_mc`` samples per pattern (systematically stratified over the n components
+of g_x, with a random offset, so every sample is exactly distributed as g_x), the mixture log-densities by log-sum-exp
+over all n_x n centres.  Both entropies share the same samples (common random numbers), so the standard errors
+returned are those of the differences: se^2 = sum_x p(x)^2 s_x^2 / n_mc, s_x^2 the sample variance of the integrand
+over pattern x's samples (the iid formula: conservative when n divides n_mc, as proportional stratification never
+raises the variance).  The integrands are log2 p(x|t)/p(x) <= log2 1/p(x) and sum_y p(y|x) log2 p(y|t)/p(y) <= sum_y
+p(y|x) log2 1/p(y), so every estimate is at most H(X), respectively H(Y), for any samples.  They are not clipped at
+0: a value near 0 may be a few standard errors below it.
 
-**Bias.**  The Monte Carlo part is unbiased for the mixtures above.  For the first layer g_x is exact, so
-I(X;T_1) and I(T_1;Y) carry no other error.  For l >= 2 the mixture of n propagated samples replaces the true
-P(T_l | X = x) (the SP estimator of h(P * N(0, sigma^2 I)) by h(P_n * N(0, sigma^2 I)), P_n the empirical measure of
-n draws): entropy is concave, so E h(g_x) <= h(true), and g_x, built on n components, is hit harder than g (on
-n_x n components); I(X;T_l) therefore tends to be overestimated.  The error decays like c^d / sqrt(n) with a
-constant exponential in the layer width d (Goldfeld et al. 2019, Thm. 2; in 1-D and for nearly Gaussian
-conditionals it is close to the variance deficit, about tau^2 / (2 n (sigma^2 + tau^2)) nats per unit whose
-propagated noise has variance tau^2).  The draws are random too, which adds a spread that the standard errors
-(Monte Carlo only, given the draws) do not include: for a linear 1-2-2 network at I(X;T_2) = 1.11 bits we
-measured a bias of +0.05 bits and a spread of 0.07 bits across seeds with 16 draws, +0.03 and 0.04 with 64, and
-both below 0.012 with 256, against a standard error of 0.015 (1000 samples per pattern).  Increase ``n_draws``
-until the estimates stop moving.
+**Bias.**  The Monte Carlo part is unbiased for the mixtures above.  For the first layer g_x is exact, so I(X;T_1)
+and I(T_1;Y) carry no other error.  For l >= 2 the mixture of n propagated samples replaces the true P(T_l | X = x)
+(the SP estimator of h(P * N(0, sigma^2 I)) by h(P_n * N(0, sigma^2 I)), P_n the empirical measure of n draws):
+entropy is concave, so E h(g_x) <= h(true), and g_x, built on n components, is hit harder than g (on n_x n
+components); I(X;T_l) therefore tends to be overestimated.  The error decays like c^d / sqrt(n) with a constant
+exponential in the layer width d (Goldfeld et al. 2019, 2020; heuristically, for nearly Gaussian conditionals the
+deficit of h(g_x) is about tau^2 / (2 n (sigma^2 + tau^2)) nats per unit whose propagated noise has variance tau^2,
+the variance the n draws miss).  The draws are random too, which adds a spread that the standard errors (Monte Carlo
+only, given the draws) do not include: for a linear 1-2-2 network at I(X;T_2) = 1.11 bits we measured a bias of
++0.05 bits and a spread of 0.07 bits across seeds with 16 draws, +0.03 and 0.04 with 64, and both below 0.012 with
+256, against a standard error of 0.015 (1000 samples per pattern).  Increase ``n_draws`` until the estimates stop
+moving.
 
 Cost: O(R L n_x^2 n_draws n_mc d) per call (every sample against every centre), computed in blocks of samples
-with at most ~2^22 float64 (32 MB) per work array.  256 patterns x 16 draws x 16 samples x 6 layers x 6 repeats
-take about a second on one core.
+with at most ~2^22 float64 (32 MB) per work array.  256 patterns x 16 draws x 16 samples x 6 layers (widths
+10-7-5-4-3-2) x 6 repeats took 2.9 s on one torch thread of a busy 2-core machine.
 
 References
 ----------
@@ -263,7 +263,7 @@ def noisy_network_information(
     """
     import torch
 
-    from ..nets.model import ACTIVATIONS
+    from .model import ACTIVATIONS
 
     sigma = real(sigma, "sigma", 0.0, low_open=True)
     n_draws = integer(n_draws, "n_draws", 1)
