@@ -40,6 +40,7 @@ Divergence: the parameters are checked after every epoch (one sum over all of th
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -177,6 +178,8 @@ class Snapshot:
     grad_mean_norm, grad_std_norm, weight_norm : (n_layers, R) float64 (NaN at epoch 0).
     train_loss, test_loss : (R,) mean cross-entropy in bits; train_accuracy, test_accuracy : (R,) in [0, 1].
     checkpoint : dict with ``params``, ``opt_m``, ``opt_v`` (R, n_params) float arrays and ``opt_step`` (int).
+    device_activations : the same activations as float32 tensors on the training device, kept when the trainer
+        measures there (training off the CPU, see ``_measures_on_device``), else None.
     """
 
     epoch: int
@@ -189,6 +192,22 @@ class Snapshot:
     train_accuracy: np.ndarray
     test_accuracy: np.ndarray
     checkpoint: dict = field(repr=False)
+    device_activations: list[torch.Tensor] | None = field(default=None, repr=False)
+
+
+#: Where :func:`ibtheory.nets.train` measures binning (private switch, read at every snapshot): unset or "auto", on
+#: the training device when it is not the CPU (where numpy's estimator is faster); "1" on the device always (the
+#: tests' way to run the device path on the CPU); "0" on the host always (the reference numbers).
+_MEASURE_ON_DEVICE_ENV = "IBTHEORY_MEASURE_ON_DEVICE"
+
+
+def _measures_on_device(device: torch.device | str) -> bool:
+    """Whether snapshots on ``device`` keep their device tensors to be measured there (see
+    ``_MEASURE_ON_DEVICE_ENV``)."""
+    switch = os.environ.get(_MEASURE_ON_DEVICE_ENV, "auto").strip().lower()
+    if switch not in ("auto", "", "0", "1"):
+        raise ValueError(f"environment variable {_MEASURE_ON_DEVICE_ENV} must be 'auto', '0' or '1', got {switch!r}")
+    return switch == "1" or (switch != "0" and torch.device(device).type != "cpu")
 
 
 @dataclass
@@ -518,7 +537,8 @@ def _snapshot(epoch, model, opt, flat, step, feats, labels, mask, grads, eval_ba
         correct = (logp.argmax(dim=-1) == labels).to(logp.dtype)
         m = mask.to(logp.dtype)
         n_tr, n_te = m.sum(1), (1 - m).sum(1)
-        out = [a.float().cpu().numpy() for a in acts[:-1]] + [logp.exp().float().cpu().numpy()]
+        layers = [a.float() for a in acts[:-1]] + [logp.exp().float()]  # (R, n_x, width) float32 on the device
+        out = [a.cpu().numpy() for a in layers]
         wnorm = np.stack([w.detach().double().reshape(R, -1).norm(dim=1).cpu().numpy() for w in model.weights])
     n_layers = len(model.weights)
     if grads is None:
@@ -535,4 +555,5 @@ def _snapshot(epoch, model, opt, flat, step, feats, labels, mask, grads, eval_ba
         train_loss=t((ce * m).sum(1) / n_tr), test_loss=t((ce * (1 - m)).sum(1) / n_te),
         train_accuracy=t((correct * m).sum(1) / n_tr), test_accuracy=t((correct * (1 - m)).sum(1) / n_te),
         checkpoint=_checkpoint(model, opt, flat, step),
+        device_activations=layers if _measures_on_device(feats.device) else None,
     )

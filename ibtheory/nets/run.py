@@ -50,7 +50,8 @@ from tqdm.auto import tqdm
 from .. import store
 from .._signals import terminate_as_interrupt
 from .._validate import integer, real, writable_file
-from ..estimators import RUN_SCHEMA, binning_options
+from ..estimators import RUN_SCHEMA, binned_information, binning_options
+from ..estimators.binning_torch import DEVICE_SCHEMES, binned_information_torch
 from ..estimators.registry import ESTIMATORS, check_names, measure
 from ._parallel import auto_workers, iter_training_parallel
 from .data import snapshot_epochs
@@ -101,6 +102,27 @@ def _stored_divergence(ds: xr.Dataset, path: Path) -> TrainingDiverged:
         "choose another path, and lower the learning rate", epoch, repeats, str(ds.attrs.get("diverged_what", "")))
     exc.dataset = ds
     return exc
+
+
+def _measure(names: tuple[str, ...], snap: Snapshot, p_x: np.ndarray, p_y_given_x: np.ndarray,
+             opts: dict) -> dict[str, np.ndarray]:
+    """Every estimator on one snapshot, as ``measure(names, snap.activations, ...)`` returns it, but "binning"
+    measured where the activations are (:func:`~ibtheory.estimators.binning_torch.binned_information_torch`, the
+    same numbers, only (R,)-sized results copied back) when the snapshot carries its device tensors (training off
+    the CPU, or the private switch ``loop._MEASURE_ON_DEVICE_ENV``) and the grid is one it measures (not "mass")."""
+    est = ESTIMATORS.get("binning")
+    if (snap.device_activations is None or "binning" not in names or est.function is not binned_information
+            or opts.get("scheme", "width") not in DEVICE_SCHEMES):
+        return measure(names, snap.activations, p_x, p_y_given_x, **opts)
+    kwargs = {k: opts[k] for k in est.options if k in opts}
+    binned: dict[str, list] = {}
+    for layer in snap.device_activations:  # loop over the (few) layers; each call is vectorised over the networks
+        for var, value in est.record(binned_information_torch(layer, p_x, p_y_given_x, **kwargs)).items():
+            binned.setdefault(var, []).append(value)
+    others = tuple(n for n in names if n != "binning")
+    out = measure(others, snap.activations, p_x, p_y_given_x, **opts) if others else {}
+    out.update({k: np.stack(v) for k, v in binned.items()})
+    return {var: out[var] for e in ESTIMATORS.values() if e.name in names for var in e.variables}
 
 
 def _record(snap: Snapshot, est: dict, keep: bool, max_width: int) -> dict[str, np.ndarray]:
@@ -229,7 +251,8 @@ def train(
     noise_var : variance sigma^2 of the noise of the "kde" estimator (Saxe et al. 2018 use 0.1).
     keep_activations : store every layer's activations at every snapshot (large: epochs x layers x R x n_x x 10).
     device : "cpu", "cuda" or "cuda:N" (ValueError before anything runs when CUDA is not available); the batched
-        ensemble is the same on every device.
+        ensemble is the same on every device.  Off the CPU, binning is measured on the device (the same numbers;
+        :mod:`ibtheory.estimators.binning_torch`), except equal-mass bins.
     seed : repetition r uses ``SeedSequence(seed, spawn_key=(repeat_start + r,))``.
     out : .nc path, checked writable before anything runs; saved (atomically) at the first snapshot finished
         ``checkpoint_seconds`` after the previous save, on Ctrl-C or SIGTERM (then the interrupt is re-raised:
@@ -310,7 +333,7 @@ def train(
             snaps = (iter_training(task, config, resume=resume, setup=setup) if workers == 1
                      else iter_training_parallel(task, config, min(workers, config.repeats), resume=resume))
             for snap in snaps:
-                est = measure(names, snap.activations, p_x, p_yx, **opts)
+                est = _measure(names, snap, p_x, p_yx, opts)
                 records.append(_record(snap, est, keep_activations, max_width))
                 bar.update(snap.epoch - (epochs_done[-1] if epochs_done else 0))
                 epochs_done.append(snap.epoch)
