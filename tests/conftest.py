@@ -17,3 +17,28 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "var_u.mat").is_file():
         pytest.skip("the authors' data (../shared/data) is not present on this machine")
     return SHARED_DATA
+
+
+@pytest.fixture
+def interrupt_measuring(monkeypatch):
+    """``arm(n)`` makes the n-th measuring call of ``nets.train`` raise KeyboardInterrupt (Ctrl-C between two
+    snapshots); ``disarm()`` puts the real ``measure`` back.  Returns (arm, disarm)."""
+    from ibtheory.nets import run as run_module
+
+    real = run_module.measure
+
+    def arm(n: int) -> None:
+        calls = {"n": 0}
+
+        def flaky(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(run_module, "measure", flaky)
+
+    def disarm() -> None:
+        monkeypatch.setattr(run_module, "measure", real)
+
+    return arm, disarm

@@ -52,27 +52,19 @@ def test_repeats_differ_and_seed_reproduces(task):
 
 
 @pytest.mark.parametrize(("optimizer", "lr"), OPTIMIZERS)
-def test_resume_after_interrupt_reproduces_uninterrupted_run(task, tmp_path, monkeypatch, optimizer, lr):
+def test_resume_after_interrupt_reproduces_uninterrupted_run(task, tmp_path, interrupt_measuring, optimizer, lr):
     kw = dict(SMALL, epochs=12, snapshots=8, checkpoint_seconds=1e9, optimizer=optimizer, lr=lr)
     full = nets.train(task, seed=5, **kw)
     moved = np.abs(full["weight_norm"].isel(epoch=-1) - full["weight_norm"].isel(epoch=0)).values
     assert moved.min() > 1e-4, f"{optimizer}: the weights must move during training, |d weight_norm| = {moved}"
-    calls = {"n": 0}
-    real = run_module.measure
-
-    def flaky(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
+    arm, disarm = interrupt_measuring
     out = tmp_path / "run.nc"
-    monkeypatch.setattr(run_module, "measure", flaky)
+    arm(4)
     with pytest.raises(KeyboardInterrupt):
         nets.train(task, seed=5, out=out, **kw)
     partial = store.load(out)
     assert partial.attrs["complete"] == 0 and partial.sizes["epoch"] == 3, "three finished snapshots were saved"
-    monkeypatch.setattr(run_module, "measure", real)
+    disarm()
     resumed = nets.train(task, seed=5, out=out, **kw)
     assert resumed.attrs["complete"] == 1
     for name in ("I_XT", "I_TY", "train_loss", "grad_mean_norm", "checkpoint_params"):

@@ -39,24 +39,15 @@ def test_worker_processes_give_the_single_process_numbers(task, optimizer, lr):
     assert two.attrs["checkpoint_opt_step"] == one.attrs["checkpoint_opt_step"]
 
 
-def test_worker_processes_resume_like_one(task, tmp_path, monkeypatch):
-    from ibtheory.nets import run as run_module
-
+def test_worker_processes_resume_like_one(task, tmp_path, interrupt_measuring):
     kw = dict(SMALL, epochs=12, snapshots=8, checkpoint_seconds=1e9, seed=5)
     full = nets.train(task, workers=1, **kw)
-    calls, real = {"n": 0}, run_module.measure
-
-    def flaky(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
+    arm, disarm = interrupt_measuring
     out = tmp_path / "run.nc"
-    monkeypatch.setattr(run_module, "measure", flaky)
+    arm(4)
     with pytest.raises(KeyboardInterrupt):
         nets.train(task, out=out, workers=2, **kw)
-    monkeypatch.setattr(run_module, "measure", real)
+    disarm()
     resumed = nets.train(task, out=out, workers=2, **kw)
     for name in ("I_XT", "I_TY", "train_loss", "grad_mean_norm", "checkpoint_params"):
         assert_allclose(resumed[name].values, full[name].values, rtol=1e-5, atol=1e-6,
