@@ -20,6 +20,25 @@ cannot see (a first-order one, where a new cluster appears with finite weight) i
 maximiser q* seeds a new cluster, and the transition is reported at the geometric midpoint of the grid bracket, the
 bracket's half-width as its precision.
 
+|Y| > 2 (uncertified).  Forward annealing alone lands in worse local optima there (on random 200 x 6 tables up to
+3e-2 bits above the annealed path): with many labels a cluster's p(x|t) turns bimodal long before it turns
+unstable.  So the curve is the lower Lagrangian per beta of two sweeps:
+
+- a reverse sweep (:func:`_reverse`, reverse annealing as ``curve.anneal``: from one cluster per class at the
+  largest beta down, clusters merged as their decoders meet), which stops after the first beta whose support holds
+  more than ``REVERSE_PAIRS`` pairs (at large beta it is the identity encoder and nearly free; below, its
+  ~|S| clusters would make every map O(|S|^2)), and
+- the upward sweep above, from the smallest beta to where the reverse sweep stopped (to the largest beta when it
+  did not), as for |Y| = 2 but each split's critical beta the first secant guess 1 / rho_t^2 (no solves: the
+  points are those of the previous |Y| > 2 forward path, ~6x sooner);
+  below the reverse sweep, where the upward point is worse than T = S itself, ``IDENTITY_BUDGET`` map
+  evaluations from T = S (each lowers the Lagrangian) replace it.
+
+Above ``SPARSE_CELLS`` = |S| x clusters the map runs on a sparse support (``ibtheory.ib._iterate.support``): per
+class only the clusters whose weight is within e^-30 of its largest, so work and memory are O(pairs), never
+|S|^2, and at most ``MAX_NNZ`` pairs are kept.  On tables small enough to stay dense the reverse sweep is the
+annealed path's, step for step, so the curve is never above it.
+
 References
 ----------
 1. N. Zaslavsky and N. Tishby, "Deterministic annealing and the evolution of information bottleneck
@@ -35,16 +54,29 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import csr_matrix
 from threadpoolctl import threadpool_limits
 
-from ..info import LN2
+from ..info import LN2, entropy, mi_of_cells, mi_of_joint
 from . import _iterate as it
 from ._certify_line import certify_line
 from ._newton import newton
 from ._problem import Reduced
 from ._solution import _measures
 
-__all__ = ["Point", "cluster_correlations", "forward_curve"]
+__all__ = ["Point", "cluster_correlations", "forward_curve", "SPARSE_CELLS", "MAX_NNZ", "REVERSE_PAIRS"]
+
+#: |Y| > 2: |S| x clusters above which the map runs on a sparse support (``ibtheory.ib._iterate.support``)
+SPARSE_CELLS = 2**21
+#: |Y| > 2: most pairs (s, t) a sparse support holds (~1.2 GiB at its peak with |Y| = 6; beyond, the cut is lowered)
+MAX_NNZ = 2**22
+#: |Y| > 2: largest drift of the log-weights (nats) for which a solve's encoder stays on its starting support
+DRIFT = 2.5
+#: |Y| > 2: map evaluations from T = S at a beta where the upward sweep's point is worse than T = S itself
+IDENTITY_BUDGET = 50
+#: |Y| > 2: the reverse sweep stops after a beta whose sparse support holds more pairs than this (the work of a
+#: dense map at ``SPARSE_CELLS``: below it, ~1e3 map evaluations per beta cost seconds)
+REVERSE_PAIRS = 2**21
 
 
 @dataclass(frozen=True)
@@ -68,17 +100,28 @@ class Point:
         return int(self.p_t.size)
 
 
-def cluster_correlations(prob: Reduced, log_enc: np.ndarray, log_pt: np.ndarray,
-                         log_dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def cluster_correlations(prob: Reduced, log_enc: np.ndarray, log_pt: np.ndarray, log_dec: np.ndarray,
+                         support: it.Support | None = None) -> tuple[np.ndarray, np.ndarray]:
     """rho_t^2 and the split direction v_t (n_t, n_y; probability units, rows summing to 0) of every cluster.
 
     rho_t^2 is the second eigenvalue of the symmetrised M_t: C_t = D^{-1/2} (sum_x p(x|t) w_x w_x^T) D^{-1/2},
-    D = diag p(y|t), eigenvector sqrt(p(y|t)) for 1; v_t = D^{1/2} u_t for the second eigenvector u_t.
+    D = diag p(y|t), eigenvector sqrt(p(y|t)) for 1; v_t = D^{1/2} u_t for the second eigenvector u_t.  With
+    ``support`` the encoder ``log_enc`` holds the pairs of that support (``ibtheory.ib._iterate.Support``).
     """
-    px_t = np.exp(log_enc + np.log(prob.p_s)[:, None] - log_pt[None, :])  # p(x|t), (n_s, n_t)
     d = np.exp(log_dec)
     sq = np.sqrt(np.maximum(d, 1e-300))
-    Mom = np.einsum("st,sy,sz->tyz", px_t, prob.W, prob.W)  # sum_x p(x|t) w_x w_x^T
+    n_t, n_y = d.shape
+    if support is not None or n_y > 2:  # sum_x p(x|t) w_x w_x^T as one (n_y^2 x n_s)(n_s x n_t) product
+        WW = (prob.W[:, :, None] * prob.W[:, None, :]).reshape(prob.n_s, n_y * n_y)
+        if support is None:
+            px_t = np.exp(log_enc + np.log(prob.p_s)[:, None] - log_pt[None, :])
+        else:
+            px_t = csr_matrix((np.exp(log_enc + np.log(prob.p_s)[support.rows] - log_pt[support.cols]),
+                               support.cols, support.indptr), shape=(prob.n_s, n_t))
+        Mom = np.asarray((WW.T @ px_t).T).reshape(n_t, n_y, n_y)
+    else:
+        px_t = np.exp(log_enc + np.log(prob.p_s)[:, None] - log_pt[None, :])  # p(x|t), (n_s, n_t)
+        Mom = np.einsum("st,sy,sz->tyz", px_t, prob.W, prob.W)  # sum_x p(x|t) w_x w_x^T
     Csym = Mom / (sq[:, :, None] * sq[:, None, :])
     Csym = np.where(np.isfinite(Csym), Csym, 0.0)
     # remove the known top eigenpair (1, sqrt d) and take the largest remaining eigenvalue
@@ -92,29 +135,46 @@ def cluster_correlations(prob: Reduced, log_enc: np.ndarray, log_pt: np.ndarray,
 def _split(state: it.State, which: np.ndarray, v: np.ndarray, eps: float = 0.05) -> it.State:
     """Split the clusters ``which`` into two half-weight copies with decoders p(y|t) +- eps' v_t (eps' keeps both
     inside the simplex: at most ``eps`` of the distance to its boundary)."""
+    which = np.asarray(which, dtype=np.int64)
     pt, dec = state.log_pt.copy(), np.exp(state.log_dec)
-    new_pt, new_dec = [pt], [dec]
-    for t in which:
-        vt = v[t] / max(np.abs(v[t]).max(), 1e-300)
-        room = np.min(np.where(vt != 0, dec[t] / np.maximum(np.abs(vt), 1e-300), np.inf))
-        step = eps * room
-        pt[t] -= LN2
-        new_pt.append([pt[t]])
-        new_dec.append((dec[t] - step * vt)[None, :])
-        dec[t] = dec[t] + step * vt
-    d = np.concatenate(new_dec)
+    vt = v[which] / np.maximum(np.abs(v[which]).max(axis=1, keepdims=True), 1e-300)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.min(np.where(vt != 0, dec[which] / np.maximum(np.abs(vt), 1e-300), np.inf), axis=1)
+    step = (eps * room)[:, None]
+    pt[which] -= LN2
+    copies = dec[which] - step * vt
+    dec[which] = dec[which] + step * vt
+    d = np.concatenate([dec, copies])
     with np.errstate(divide="ignore"):
-        return it.State(np.concatenate(new_pt), np.log(d / d.sum(axis=1, keepdims=True)))
+        return it.State(np.concatenate([pt, pt[which]]), np.log(d / d.sum(axis=1, keepdims=True)))
 
 
 def _point(prob: Reduced, beta: float, st: it.State, n: int, res: float, tol: float) -> Point:
     """The curve point of the encoder the map produced from ``st`` (clusters without mass dropped)."""
-    enc = np.exp(st.log_enc)
-    enc /= enc.sum(axis=1, keepdims=True)
-    p_t, dec, ixt, ity = _measures(prob, enc)
+    if st.support is not None:
+        p_t, dec, ixt, ity = _sparse_measures(prob, st)
+    else:
+        enc = np.exp(st.log_enc)
+        enc /= enc.sum(axis=1, keepdims=True)
+        p_t, dec, ixt, ity = _measures(prob, enc)
     keep = p_t > 0
     return Point(float(beta), p_t[keep], dec[keep], ixt, ity, ixt - beta * ity, int(n), float(res),
                  bool(res < tol or st.converged))
+
+
+def _sparse_measures(prob: Reduced, st: it.State) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """p(t), p(y|t), I(S;T) and I(T;Y) in bits (clipped at 0) of an encoder given on the pairs of a support."""
+    sup = st.support
+    enc = np.exp(st.log_enc)
+    enc /= np.add.reduceat(enc, sup.indptr[:-1])[sup.rows]
+    joint = prob.p_s[sup.rows] * enc
+    p_t = np.bincount(sup.cols, weights=joint, minlength=sup.n_t)
+    joint_ty = (prob.W.T @ csr_matrix((joint, sup.cols, sup.indptr), shape=(prob.n_s, sup.n_t))).T
+    with np.errstate(divide="ignore", invalid="ignore"):  # empty clusters (p(t) = 0) are dropped by the caller
+        dec = joint_ty / p_t[:, None]
+    pos = joint > 0
+    ixt = mi_of_cells(joint[pos], prob.p_s[sup.rows[pos]], p_t[sup.cols[pos]])
+    return p_t, dec, max(ixt, 0.0), max(mi_of_joint(joint_ty, p_t, prob.p_y), 0.0)
 
 
 def _state(p: Point) -> it.State:
@@ -122,13 +182,68 @@ def _state(p: Point) -> it.State:
         return it.State(np.log(p.p_t), np.log(p.decoder))
 
 
+def _kernel(prob: Reduced, beta: float, st: it.State) -> it.Support | None:
+    """The sparse support the map of ``st`` runs on (:func:`ibtheory.ib._iterate.support`), or None (dense) while
+    |S| x n_t is at most ``SPARSE_CELLS``."""
+    if prob.n_s * st.log_pt.size <= SPARSE_CELLS:
+        return None
+    return it.support(prob, beta, st.log_pt, st.log_dec, max_nnz=MAX_NNZ)
+
+
+def _converge(prob, beta, state: it.State, tol, max_iter) -> tuple[it.State, int, float]:
+    """:func:`ibtheory.ib._iterate.converge` on the kernel of :func:`_kernel` (the same when dense): converge,
+    drop clusters without mass and merge coinciding ones, converge again if that removed clusters.  On a sparse
+    support built for the starting state, pairs left out are ``SPARSE_CUT`` below their row's best; once the
+    clusters have moved by more than ``DRIFT`` nats (:func:`_drift`) one more map evaluation, on the support of
+    the final state, gives the encoder.  So every pair left out weighs less than e^-(30 - 2 x 2.5) of its row's
+    largest."""
+    st, n, res = it.fixed_point(prob, beta, state, tol, max_iter, support=_kernel(prob, beta, state))
+    merged = it.prune_merge(st, min_pt=min(1e-13, 0.5 * float(prob.p_s.min())))
+    if merged.log_pt.size < st.log_pt.size:
+        st, n2, res = it.fixed_point(prob, beta, merged, tol, max(1, max_iter - n), support=_kernel(prob, beta, merged))
+        n += n2
+    if st.support is not None and _drift(beta, st, st.support) > DRIFT:
+        sup = _kernel(prob, beta, st)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            pt1, dec1, enc, J = (it.sparse_step(prob, beta, st.log_pt, st.log_dec, sup) if sup is not None else
+                                 it.step(prob, beta, st.log_pt, st.log_dec, prob.neg_entropy_rows, np.log(prob.p_s)))
+        st = it.State(st.log_pt, st.log_dec, enc, J, st.converged, sup)
+        n += 1
+    return st, n, res
+
+
+def _drift(beta: float, st: it.State, sup: it.Support) -> float:
+    """How far (nats) any pair's log-weight ln p(t) - beta KL[s, t] may have moved relative to another's since
+    ``sup`` was built: max_t |d ln p(t)| + beta max_{t,y} |d ln p(y|t)|, +inf if a cluster lost all its mass."""
+    live = np.isfinite(sup.log_pt)
+    if not np.all(np.isfinite(st.log_pt[live])):
+        return np.inf
+    same = (st.log_dec == sup.log_dec) | ~live[:, None]  # equal (also both -inf) or a cluster already dead
+    with np.errstate(invalid="ignore"):
+        d_dec = np.where(same, 0.0, np.abs(st.log_dec - sup.log_dec))  # inf where one of them is -inf
+    return float(np.max(np.abs(st.log_pt[live] - sup.log_pt[live]), initial=0.0) + beta * np.max(d_dec, initial=0.0))
+
+
+def _solve_multi(prob, beta, state, tol, max_iter, loose_merge: float | None = 1e-4) -> tuple[Point, it.State]:
+    """|Y| > 2: :func:`_converge`; then, like ``ibtheory.ib._improve.solve_from``, merge clusters whose decoders
+    are within ``loose_merge`` (None: not) if, re-converged, that does not raise the objective J."""
+    st, n, res = _converge(prob, beta, state, tol, max_iter)
+    cand = it.prune_merge(st, merge_tol=loose_merge) if loose_merge is not None else st
+    if cand.log_pt.size < st.log_pt.size:
+        st2, n2, res2 = _converge(prob, beta, cand, tol, max_iter)
+        n += n2
+        if st2.J <= st.J + 1e-13 * max(1.0, abs(st.J)):
+            st, res = st2, res2
+    return _point(prob, beta, st, n, res, tol), st
+
+
 def _solve(prob, beta, state, tol, max_iter, em_steps: int = 60) -> tuple[Point, it.State]:
     """Converge, then drop clusters without mass and merge coinciding ones (``_iterate.converge``).  For |Y| = 2
     the map runs only ``em_steps`` evaluations (it settles the cluster structure and merges) and Newton's method
-    (:mod:`ibtheory.ib._newton`) finishes; one more map evaluation gives the encoder."""
-    if prob.n_y != 2:
-        st, n, res = it.converge(prob, beta, state, tol, max_iter)
-        return _point(prob, beta, st, n, res, tol), st
+    (:mod:`ibtheory.ib._newton`) finishes; one more map evaluation gives the encoder.  For |Y| > 2 see
+    :func:`_solve_multi`."""
+    if prob.n_y != 2:  # the upward sweep's clusters come from splits: no loose merging (that is for the reverse)
+        return _solve_multi(prob, beta, state, tol, max_iter, loose_merge=None)
     st, n, _ = it.converge(prob, beta, state, tol, min(em_steps, max_iter)) if em_steps else (state, 0, 0.0)
     return _polish(prob, beta, st, n, tol)
 
@@ -221,21 +336,76 @@ def forward_curve(prob: Reduced, betas: Sequence[float], tol: float, max_iter: i
 
 def _forward_curve(prob, betas, tol, max_iter, certify, gap_tol, critical_rtol, step):
     betas = np.sort(np.asarray(betas, dtype=np.float64))
+    if prob.n_y == 2:
+        return _upward(prob, betas, tol, max_iter, certify, gap_tol, critical_rtol, step)
+    top = _reverse(prob, betas, tol, max_iter, step)
+    low = min(top, default=len(betas))
+    points, crit, prec = _upward(prob, betas[: len(betas) if low == 0 else low + 1], tol, max_iter, False, gap_tol,
+                                 critical_rtol, step)
+    for i in sorted(top):  # the lower Lagrangian of the two sweeps
+        if i >= len(points):
+            points.append(top[i])
+        elif top[i].lagrangian < points[i].lagrangian:
+            points[i] = top[i]
+    h_s, i_xy = entropy(prob.p_s), _identity_relevance(prob)
+    for i in range(low):  # below the reverse sweep the upward one can lag behind T = S itself
+        if h_s - points[i].beta * i_xy < points[i].lagrangian:
+            q = _identity_point(prob, points[i].beta, tol)
+            points[i] = q if q.lagrangian < points[i].lagrangian else points[i]
+    return points, crit, prec
+
+
+def _identity_relevance(prob: Reduced) -> float:
+    """I(S;Y) = I(X;Y) in bits."""
+    joint = prob.p_s[:, None] * prob.W
+    return max(mi_of_joint(joint, prob.p_s, prob.p_y), 0.0)
+
+
+def _identity_point(prob: Reduced, beta: float, tol: float) -> Point:
+    """From T = S (one cluster per class) ``IDENTITY_BUDGET`` map evaluations (each lowers the Lagrangian)."""
+    with np.errstate(divide="ignore"):
+        st = it.State(np.log(prob.p_s), np.log(prob.W / prob.W.sum(axis=1, keepdims=True)))
+    return _solve_multi(prob, beta, st, tol, IDENTITY_BUDGET, loose_merge=None)[0]
+
+
+def _reverse(prob: Reduced, betas: np.ndarray, tol, max_iter, step) -> dict[int, Point]:
+    """|Y| > 2: reverse annealing (as ``ibtheory.ib.curve.anneal``): from the identity encoder on S at the largest
+    beta down, each solution (:func:`_solve_multi`, clusters merged as their decoders meet) warm-starting the next.
+    It keeps about one cluster per class, so it stops, leaving the rest to the upward sweep, after the first beta
+    whose sparse support holds more than ``REVERSE_PAIRS`` pairs (never while dense).  Returns {index of beta:
+    point}."""
+    with np.errstate(divide="ignore"):
+        state = it.State(np.log(prob.p_s), np.log(prob.W / prob.W.sum(axis=1, keepdims=True)))
+    out: dict[int, Point] = {}
+    for i in range(len(betas) - 1, -1, -1):
+        out[i], st = _solve_multi(prob, float(betas[i]), state, tol, max_iter)
+        state = it.prune_merge(st)
+        if step is not None:
+            step()
+        if st.support is not None and st.support.nnz > REVERSE_PAIRS:
+            break
+    return out
+
+
+def _upward(prob, betas, tol, max_iter, certify, gap_tol, critical_rtol, step):
+    """The forward sweep: from one cluster at the smallest beta up, splitting what the stability test finds
+    unstable (see the module docstring)."""
     state = it.from_encoder(prob, np.ones((prob.n_s, 1)))
     points: list[Point] = []
     crit, prec = [], []
     certs: list = []
     warm = None
     for i, b in enumerate(betas):
+        lo = betas[i - 1] if i else 0.0
         p, st = _solve(prob, b, state, tol, max_iter)
         for _ in range(3):  # split what the stability test finds unstable at this beta, re-solve, test again
-            rho2, v = cluster_correlations(prob, st.log_enc, st.log_pt, st.log_dec)
+            rho2, v = cluster_correlations(prob, st.log_enc, st.log_pt, st.log_dec, st.support)
             unstable = np.flatnonzero(b * rho2 > 1.0 + 1e-9)
             if unstable.size == 0:
                 break
-            lo = betas[i - 1] if i else 0.0
-            for t in unstable:
-                bc, pr = _locate_split(prob, st, lo, b, t, tol, max_iter, critical_rtol)
+            for t in unstable:  # |Y| > 2: the first secant guess 1 / rho_t^2(beta), no solves
+                bc, pr = _locate_split(prob, st, lo, b, t, tol, max_iter, critical_rtol,
+                                       solves=4 if prob.n_y == 2 else 0, rho2=rho2)
                 crit.append(bc)
                 prec.append(pr)
             p, st = _solve(prob, b, _split(st, unstable, v), tol, max_iter)
@@ -261,10 +431,11 @@ def _forward_curve(prob, betas, tol, max_iter, certify, gap_tol, critical_rtol, 
 
 
 def _locate_split(prob, st: it.State, b_lo: float, b: float, t: int, tol, max_iter,
-                  rtol: float) -> tuple[float, float]:
+                  rtol: float, solves: int = 4, rho2: np.ndarray | None = None) -> tuple[float, float]:
     """The root of f(beta) = ln beta + ln rho_t^2(beta) on the unsplit branch through ``st`` (solved at ``b``,
-    where f > 0), by secant steps in ln beta from the first guess 1 / rho_t^2(b), at most 4 warm-started solves,
-    kept within [b_lo, b]; returns (beta_c, relative size of the last step)."""
+    where f > 0), by secant steps in ln beta from the first guess 1 / rho_t^2(b), at most ``solves``
+    warm-started solves, kept within [b_lo, b]; returns (beta_c, relative size of the last step).  ``rho2``: the
+    correlations of ``st`` if already known."""
     def f(beta, state):
         if prob.n_y == 2:
             lp, ld, _, _ = newton(prob, beta, state.log_pt, state.log_dec)
@@ -275,12 +446,12 @@ def _locate_split(prob, st: it.State, b_lo: float, b: float, t: int, tol, max_it
         r2, _ = cluster_correlations(prob, s2.log_enc, s2.log_pt, s2.log_dec)
         return float(np.log(beta) + np.log(max(r2[t], 1e-300))), it.State(s2.log_pt, s2.log_dec)
 
-    r2, _ = cluster_correlations(prob, st.log_enc, st.log_pt, st.log_dec)
+    r2 = cluster_correlations(prob, st.log_enc, st.log_pt, st.log_dec, st.support)[0] if rho2 is None else rho2
     x0, f0 = np.log(b), float(np.log(b) + np.log(max(r2[t], 1e-300)))
     x1 = np.log(min(max(1.0 / max(r2[t], 1e-300), b_lo), b)) if b_lo > 0 else x0 - f0
     cur = it.State(st.log_pt, st.log_dec)
     prec = abs(x1 - x0)
-    for _ in range(4):
+    for _ in range(solves):
         if prec <= rtol:
             break
         f1, cur = f(float(np.exp(x1)), cur)

@@ -11,6 +11,12 @@ J(theta) = -sum_s p(s) ln Z(s) (= min over the encoder of F, nats) never increas
 Roland 2008, scheme S3) extrapolates along G and falls back to the plain double step whenever J would increase.
 Everything is vectorised over (s, t); entries with p(y|t) = 0 give D = +inf and p(t|s) = 0 exactly.
 
+With many clusters (|Y| > 2 at scale) the map runs on a :class:`Support`: per class s only the clusters t with
+ln p(t) - beta D[s, t] within ``SPARSE_CUT`` of the row's largest (the rest weigh less than e^-30 = 9e-14 of it),
+found with a k-d tree on sqrt p(y|.) through KL[w || d] >= ||sqrt w - sqrt d||^2 (twice the squared Hellinger
+distance).  The encoder is then renormalised over those pairs: still an encoder, and still alternating minimisation
+of F over encoders supported there, so J keeps decreasing; its work and memory are O(nnz), never |S| x n_t.
+
 References
 ----------
 1. N. Tishby, F. C. Pereira, W. Bialek, "The information bottleneck method", Allerton 1999.
@@ -22,19 +28,29 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.spatial import cKDTree
 
 from ..info import kl_matrix
 from ._problem import Reduced
 
 __all__ = [
-    "State", "exp_nonpositive", "lse", "step", "fixed_point", "dib_fixed_point", "prune_merge", "from_encoder",
-    "converge", "newton_polish",
+    "State", "Support", "exp_nonpositive", "lse", "step", "sparse_step", "support", "fixed_point",
+    "dib_fixed_point", "prune_merge", "from_encoder", "converge", "newton_polish", "SPARSE_CUT",
 ]
 
 _NEG = -np.inf
 _FLUSH = -700.0  # exp(-700) = 1e-304: below it, exp is subnormal or 0 (and 10-30x slower to compute)
+#: pairs (s, t) whose log-weight ln p(t) - beta KL[s, t] lies more than this below row s's largest are left out of a
+#: sparse map (e^-30 = 9e-14 of the row's largest weight)
+SPARSE_CUT = 30.0
+#: cells of dense scores computed at a time when a support is built (32 MiB)
+_CHUNK_CELLS = 2**22
+#: clusters above which prune_merge looks for close decoders with a k-d tree instead of all pairs
+_MERGE_DENSE_MAX = 256
 
 
 def exp_nonpositive(a: np.ndarray) -> np.ndarray:
@@ -56,15 +72,37 @@ def lse(a: np.ndarray, axis: int) -> np.ndarray:
         return np.log(exp_nonpositive(a - m).sum(axis=axis)) + m.squeeze(axis)
 
 
+@dataclass(frozen=True)
+class Support:
+    """The pairs (s, t) a sparse map evaluates, sorted by s: ``cols[indptr[s]:indptr[s + 1]]`` are the clusters of
+    class s (never none).  ``w_rows`` (n_y, nnz) holds W[s, y] per pair, ``neg_h`` sum_y W ln W of its class;
+    ``log_pt``, ``log_dec`` are the state it was built for."""
+
+    indptr: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    n_t: int
+    w_rows: np.ndarray
+    neg_h: np.ndarray
+    log_pt: np.ndarray  # the state it was built for
+    log_dec: np.ndarray
+
+    @property
+    def nnz(self) -> int:
+        return int(self.cols.size)
+
+
 @dataclass
 class State:
-    """theta = (ln p(t), ln p(y|t)) plus the encoder G produced from it and the objective J (nats)."""
+    """theta = (ln p(t), ln p(y|t)) plus the encoder G produced from it and the objective J (nats).  The encoder is
+    (n_s, n_t), or with ``support`` the log p(t|s) of its pairs only (nnz,)."""
 
     log_pt: np.ndarray
     log_dec: np.ndarray
     log_enc: np.ndarray | None = None
     J: float = np.inf
     converged: bool = False
+    support: Support | None = None
 
 
 def step(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, neg_h: np.ndarray,
@@ -85,6 +123,134 @@ def step(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, ne
     return np.log(p_t), np.log(dec), (L - logZ[None, :]).T, -float(prob.p_s @ logZ)
 
 
+def _pair_scores(W_T: np.ndarray, neg_h: np.ndarray, beta: float, log_pt: np.ndarray, log_dec: np.ndarray,
+                 cols: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """ln p(t) - beta KL[W_s || p(y|t)] (nats) of the pairs (s, t) with clusters ``cols``: their class rows are
+    ``W_T`` (n_y, nnz) and ``neg_h`` (nnz,), or with ``rows`` the classes' ``W_T`` (n_y, n_s), ``neg_h`` (n_s,)
+    are gathered one y at a time (no (n_y, nnz) copy).  +inf divergence (p(y|t) = 0 < W[s, y]) gives -inf."""
+    def w(y):
+        return W_T[y] if rows is None else W_T[y][rows]
+
+    fin = np.isfinite(log_dec)
+    ld = np.where(fin, log_dec, 0.0).T
+    cross = w(0) * ld[0][cols]
+    for y in range(1, ld.shape[0]):
+        cross += w(y) * ld[y][cols]
+    kl = np.maximum((neg_h if rows is None else neg_h[rows]) - cross, 0.0)
+    if not fin.all():
+        hit = np.zeros(cols.size, dtype=bool)
+        for y in np.flatnonzero(~fin.all(axis=0)):
+            hit |= (w(y) > 0) & ~fin[cols, y]
+        kl[hit] = np.inf
+    return log_pt[cols] - beta * kl
+
+
+def support(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, cut: float = SPARSE_CUT,
+            max_nnz: int | None = None) -> Support:
+    """The pairs (s, t) with ln p(t) - beta KL[s, t] >= max_t' [ln p(t') - beta KL[s, t']] - ``cut`` (nats).
+
+    Candidates come from a k-d tree on sqrt p(y|t): KL[w || d] >= ||sqrt w - sqrt d||^2, so a pair can qualify only
+    if ||sqrt W_s - sqrt d_t||^2 <= (max_t ln p(t) - b_s + cut) / beta, b_s the score of the cluster nearest to s
+    in that metric; their exact scores then decide.  Where the balls would hold more than a quarter of all pairs
+    (small beta, few clusters) the scores are computed densely instead, ``_CHUNK_CELLS`` at a time.  With
+    ``max_nnz`` the cut is lowered (the same for all rows) until at most that many pairs remain; each class keeps
+    its best cluster.
+    """
+    n_s, K = prob.n_s, log_pt.size
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        found = _ball_candidates(prob, beta, log_pt, log_dec, cut, max_nnz) if K >= 64 else None
+        if found is None:
+            rows, cols, below = _dense_candidates(prob, beta, log_pt, log_dec, cut, max_nnz)
+        else:
+            rows, cols = found
+            sc = _pair_scores(prob.W.T, prob.neg_entropy_rows, beta, log_pt, log_dec, cols, rows)
+            counts = np.bincount(rows, minlength=n_s)
+            best = np.maximum.reduceat(sc, np.concatenate([[0], np.cumsum(counts)[:-1]]))
+            below = best[rows] - sc  # >= 0; +inf for an infinite divergence (nan where the whole row is)
+            below[np.isnan(below)] = 0.0
+    keep = below <= cut
+    if max_nnz is not None and np.count_nonzero(keep) > max_nnz:
+        keep = below <= np.partition(below, int(max_nnz) - 1)[int(max_nnz) - 1]
+    rows, cols = rows[keep], cols[keep]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_s))])
+    return Support(indptr, rows, cols, K, np.ascontiguousarray(prob.W.T[:, rows]), prob.neg_entropy_rows[rows],
+                   log_pt, log_dec)
+
+
+def _ball_candidates(prob, beta, log_pt, log_dec, cut, max_nnz=None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(classes, clusters) of the pairs in each class's ball (see :func:`support`), sorted by class; None when
+    they would exceed n_s n_t / 4 (or 4 ``max_nnz``: the dense blocks then cap them as they go).  The k nearest
+    clusters (k about twice the mean count, from a sample of classes) come in one query; classes whose k-th is
+    still inside their ball get a ball query of their own."""
+    n_s, K = prob.n_s, log_pt.size
+    root_w = np.sqrt(prob.W)
+    tree = cKDTree(np.exp(0.5 * log_dec))
+    near = tree.query(root_w, k=1)[1]
+    b = _pair_scores(prob.W.T, prob.neg_entropy_rows, beta, log_pt, log_dec, near)
+    r2 = (np.max(log_pt) - b + cut) / beta
+    radius = np.sqrt(np.minimum(np.where(np.isfinite(r2), r2, 4.0), 4.0)) * (1 + 1e-9) + 1e-12
+    sample = np.arange(0, n_s, max(1, n_s // 256))  # the number of candidates, estimated from 256 classes
+    mean = tree.query_ball_point(root_w[sample], radius[sample], return_length=True).mean()
+    if mean > K / 4 or (max_nnz is not None and mean * n_s > 4 * max_nnz):
+        return None
+    k = int(min(K, max(4, 2 * mean + 1)))
+    dist, idx = tree.query(root_w, k=k, distance_upper_bound=float(radius.max()))
+    more = dist[:, -1] <= radius  # maybe more than k inside the ball
+    s_, j_ = np.nonzero((dist <= radius[:, None]) & ~more[:, None])
+    rows, cols = s_, idx[s_, j_]
+    if more.any():
+        found = tree.query_ball_point(root_w[more], radius[more], return_sorted=False)
+        counts = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
+        rows = np.concatenate([rows, np.repeat(np.flatnonzero(more), counts)])
+        cols = np.concatenate([cols, np.fromiter(chain.from_iterable(found), dtype=np.int64, count=counts.sum())])
+        order = np.argsort(rows, kind="stable")
+        rows, cols = rows[order], cols[order]
+    return rows, cols
+
+
+def _dense_candidates(prob, beta, log_pt, log_dec, cut, max_nnz=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(classes, clusters, distance below the row's best score) of the pairs within ``cut``, from dense scores
+    over blocks of classes (``_CHUNK_CELLS`` cells at a time).  With ``max_nnz``, whenever more than twice that
+    many pairs have been collected only the ``max_nnz`` closest to their rows' best (and each row's best) are
+    kept, so memory stays O(max_nnz + block)."""
+    n_s, K = prob.n_s, log_pt.size
+    block = max(1, _CHUNK_CELLS // K)
+    out, held = [], 0
+    for a in range(0, n_s, block):
+        sc = (log_pt[:, None] - beta * kl_matrix(prob.W[a:a + block], log_dec,
+                                                 prob.neg_entropy_rows[a:a + block], "nats")).T
+        below = sc.max(axis=1, keepdims=True) - sc
+        below[np.isnan(below)] = 0.0
+        s_, t_ = np.nonzero(below <= cut)
+        out.append((s_ + a, t_, below[s_, t_]))
+        held += s_.size
+        if max_nnz is not None and held > 2 * max_nnz:
+            rows, cols, bel = (np.concatenate(x) for x in zip(*out, strict=True))
+            keep = bel <= np.partition(bel, int(max_nnz) - 1)[int(max_nnz) - 1]
+            out, held = [(rows[keep], cols[keep], bel[keep])], int(np.count_nonzero(keep))
+    return tuple(np.concatenate(x) for x in zip(*out, strict=True))
+
+
+def sparse_step(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray,
+                sup: Support) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """One map G on the pairs of ``sup``: returns (ln p(t)', ln p(y|t)', ln p(t|s) of the pairs (nnz,), J(input) in
+    nats); the encoder of each class is normalised over its pairs.  Call inside ``np.errstate`` like :func:`step`."""
+    L = _pair_scores(sup.w_rows, sup.neg_h, beta, log_pt, log_dec, sup.cols)
+    starts = sup.indptr[:-1]
+    m = np.maximum.reduceat(L, starts)
+    m[~np.isfinite(m)] = 0.0
+    L -= m[sup.rows]
+    E = exp_nonpositive(L)
+    z = np.add.reduceat(E, starts)
+    logz = np.log(z)
+    L -= logz[sup.rows]  # ln p(t|s)
+    E *= (prob.p_s / z)[sup.rows]  # p(t, s)
+    joint = csr_matrix((E, sup.cols, sup.indptr), shape=(prob.n_s, sup.n_t))
+    p_t = np.bincount(sup.cols, weights=E, minlength=sup.n_t)
+    dec = (prob.W.T @ joint).T / np.maximum(p_t, 1e-300)[:, None]
+    return np.log(p_t), np.log(dec), L, -float(prob.p_s @ (m + logz))
+
+
 def _distance(a_pt, a_dec, b_pt, b_dec) -> float:
     return float(max(np.max(np.abs(np.exp(a_pt) - np.exp(b_pt))), np.max(np.abs(np.exp(a_dec) - np.exp(b_dec)))))
 
@@ -95,40 +261,46 @@ def _normalise(log_pt: np.ndarray, log_dec: np.ndarray) -> tuple[np.ndarray, np.
 
 def fixed_point(prob: Reduced, beta: float, state: State, tol: float, max_iter: int,
                 accelerate: bool = True, obj_tol: float = 1e-12,
-                remaining_tol: float = 1e-10) -> tuple[State, int, float]:
+                remaining_tol: float = 1e-10, support: Support | None = None) -> tuple[State, int, float]:
     """Iterate G from ``state`` until converged; return (state with its encoder, map evaluations, residual).
 
     Converged means: the fixed-point residual max|G(theta) - theta| (probabilities) is below ``tol``, or the
     objective J has stalled: its last decrease is below ``obj_tol`` and the geometric estimate of all further
     decrease below ``remaining_tol`` (nats, both relative to max(1, |J|)).  The second test ends critical
     slowing down near phase transitions, where theta creeps along a flat valley while the Lagrangian no longer
-    changes.
+    changes.  With ``support`` the map is :func:`sparse_step` on its pairs (the returned encoder is theirs).
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remaining_tol)
+        return _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remaining_tol, support)
 
 
-def _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remaining_tol):
+def _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remaining_tol, support=None):
     neg_h = prob.neg_entropy_rows
     log_ps = np.log(prob.p_s)
+    if support is None:
+        def G(log_pt, log_dec):
+            return step(prob, beta, log_pt, log_dec, neg_h, log_ps)
+    else:
+        def G(log_pt, log_dec):
+            return sparse_step(prob, beta, log_pt, log_dec, support)
     pt0, dec0 = state.log_pt, state.log_dec
     evals = 0
     res = np.inf
     J_prev, dJ_prev = np.inf, np.inf
     n_t = pt0.size
     while evals < max_iter:
-        pt1, dec1, enc0, J0 = step(prob, beta, pt0, dec0, neg_h, log_ps)
+        pt1, dec1, enc0, J0 = G(pt0, dec0)
         evals += 1
         res = _distance(pt1, dec1, pt0, dec0)
         dJ = J_prev - J0
         if res < tol:
-            return State(pt0, dec0, enc0, J0, True), evals, res
+            return State(pt0, dec0, enc0, J0, True, support), evals, res
         if np.isfinite(dJ) and dJ_prev > 0 and 0 <= dJ <= obj_tol * max(1.0, abs(J0)):
             rate = min(dJ / dJ_prev, 0.999999)
             if dJ * rate / (1 - rate) <= remaining_tol * max(1.0, abs(J0)):
-                return State(pt0, dec0, enc0, J0, True), evals, res
+                return State(pt0, dec0, enc0, J0, True, support), evals, res
         J_prev, dJ_prev = J0, dJ
-        pt2, dec2, _, _ = step(prob, beta, pt1, dec1, neg_h, log_ps)
+        pt2, dec2, _, _ = G(pt1, dec1)
         evals += 1
         if not accelerate:
             pt0, dec0 = pt2, dec2
@@ -146,14 +318,14 @@ def _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remainin
         alpha = min(-np.linalg.norm(r) / nv, -1.0)
         tx = np.where(ok, t0 - 2 * alpha * r + alpha**2 * v, t2)
         ptx, decx = _normalise(tx[:n_t], tx[n_t:].reshape(dec0.shape))
-        pt3, dec3, _, Jx = step(prob, beta, ptx, decx, neg_h, log_ps)
+        pt3, dec3, _, Jx = G(ptx, decx)
         evals += 1
         if np.isfinite(Jx) and Jx <= J0 and np.all(np.isfinite(pt3) | (pt2 == _NEG)):
             pt0, dec0 = pt3, dec3
         else:
             pt0, dec0 = pt2, dec2
-    pt1, dec1, enc0, J0 = step(prob, beta, pt0, dec0, neg_h, log_ps)
-    return State(pt0, dec0, enc0, J0), evals + 1, _distance(pt1, dec1, pt0, dec0)
+    pt1, dec1, enc0, J0 = G(pt0, dec0)
+    return State(pt0, dec0, enc0, J0, support=support), evals + 1, _distance(pt1, dec1, pt0, dec0)
 
 
 def dib_fixed_point(prob: Reduced, beta: float, state: State, max_iter: int) -> tuple[State, int, float]:
@@ -205,10 +377,18 @@ def prune_merge(state: State, min_pt: float = 1e-13, merge_tol: float = 1e-7) ->
     order = np.argsort(-p_t, kind="stable")
     p_t, dec = p_t[order], dec[order]
     rep = np.arange(p_t.size)
-    if p_t.size > 1:
+    if 1 < p_t.size <= _MERGE_DENSE_MAX:
         close = np.max(np.abs(dec[:, None, :] - dec[None, :, :]), axis=2) < merge_tol
         first = np.argmax(close, axis=1)  # the heaviest cluster each one is close to
         rep = first
+    elif p_t.size > 1:  # the same from the close pairs a k-d tree finds (max-abs metric): O(n_t log n_t) memory
+        # the Euclidean radius merge_tol sqrt(n_y) holds every max-abs pair; most often no cluster has a neighbour
+        # that close, which a nearest-neighbour query tells faster than the search for all pairs
+        tree, r = cKDTree(dec), merge_tol * np.sqrt(dec.shape[1])
+        if np.isfinite(tree.query(dec, k=2, distance_upper_bound=r)[0][:, 1]).any():
+            pairs = tree.query_pairs(r, output_type="ndarray")
+            pairs = pairs[np.max(np.abs(dec[pairs[:, 0]] - dec[pairs[:, 1]]), axis=1) < merge_tol]
+            np.minimum.at(rep, pairs.max(axis=1), pairs.min(axis=1))
     labels, inv = np.unique(rep, return_inverse=True)
     new_pt = np.bincount(inv, weights=p_t)
     new_dec = dec[labels]

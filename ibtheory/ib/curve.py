@@ -40,7 +40,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import xarray as xr
 from numpy.typing import ArrayLike
+from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 from tqdm.auto import tqdm
 
 from .._validate import flag, integer, real, show
@@ -50,6 +52,7 @@ from ..store import with_provenance
 from . import _forward as fw
 from . import _improve as im
 from . import _iterate as it
+from . import _problem as pr
 from ._hull import hull_inverse, hull_value, upper_hull
 from ._problem import Reduced, check_size, ib_problem
 from ._solution import IBSolution, solution_from_state
@@ -181,8 +184,12 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
         for |Y| = 2 each point is finished by Newton's method and certified by tangent lines
         (``ibtheory.ib._certify_line``), points left above ``gap_tol`` are re-seeded at the certificate's
         maximiser and re-solved from their certified neighbours; critical betas come from the stability
-        condition beta rho_t^2 = 1 with their precision.  ``"auto"`` (default): ``"forward"`` when |S| > 256,
-        else ``"anneal"``.
+        condition beta rho_t^2 = 1 with their precision.  For |Y| > 2 (uncertified: ``residual`` per point) it
+        keeps the lower Lagrangian of that sweep and a reverse sweep from one cluster per class, the maps running
+        on sparse supports (pairs (s, t) within e^-30 of each class's largest weight) once |S| x clusters is large;
+        its up-front memory estimate (the points, 2 x betas x |S| x (|Y| + 1) float64, plus the larger of the
+        supports and the stored encoder) is checked against ``MAX_CELLS``.  ``"auto"`` (default): ``"forward"``
+        when |S| > 256, else ``"anneal"``.
 
     Returns
     -------
@@ -286,12 +293,21 @@ def _check_betas(betas: ArrayLike) -> np.ndarray:
 
 def _n_clusters(sol: IBSolution, tol: float = 1e-4) -> int:
     """Effective clusters: groups of decoders closer than ``tol`` (max abs, single linkage: connected components
-    of the graph of close pairs) with p(t) > 1e-9."""
+    of the graph of close pairs) with p(t) > 1e-9.  Above 256 clusters the close pairs come from a k-d tree
+    (memory O(n_t) instead of n_t^2)."""
     dec = sol.decoder[sol.p_t > 1e-9]
     if len(dec) <= 1:
         return len(dec)
-    close = np.max(np.abs(dec[:, None, :] - dec[None, :, :]), axis=2) < tol
-    return int(connected_components(close, directed=False)[0])
+    if len(dec) <= 256:
+        close = np.max(np.abs(dec[:, None, :] - dec[None, :, :]), axis=2) < tol
+        return int(connected_components(close, directed=False)[0])
+    tree = cKDTree(dec)
+    if not np.isfinite(tree.query(dec, k=2, p=np.inf, distance_upper_bound=tol)[0][:, 1]).any():
+        return len(dec)  # no decoder has another within tol
+    pairs = tree.query_pairs(tol, p=np.inf, output_type="ndarray")
+    pairs = pairs[np.max(np.abs(dec[pairs[:, 0]] - dec[pairs[:, 1]]), axis=1) < tol]
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(dec), len(dec)))
+    return int(connected_components(graph, directed=False)[0])
 
 
 def _brackets(sols: dict) -> np.ndarray:
@@ -446,10 +462,13 @@ def _forward_curve(prob: Reduced, bs, n_betas, user_betas, tol, max_iter, certif
     if do_cert and prob.n_y != 2:
         raise ValueError(f"method='forward' certifies |Y| = 2 only, got |Y| = {prob.n_y}: use method='anneal' "
                          f"for a certified |Y| = 3 curve, or certify=False")
-    k_est = _cluster_estimate(prob, float(np.max(bs)))
-    check_size(prob, k_est, 1, what="the forward IB curve",
-               hint=f"the estimate assumes {k_est} clusters at the largest beta: use smaller betas or a coarser X")
-    bar = tqdm(total=len(bs), disable=not progress, desc="IB curve", unit="beta")
+    if prob.n_y == 2:
+        k_est = _cluster_estimate(prob, float(np.max(bs)))
+        check_size(prob, k_est, 1, what="the forward IB curve",
+                   hint=f"the estimate assumes {k_est} clusters at the largest beta: use smaller betas or a coarser X")
+    else:
+        _check_forward_memory(prob, len(bs))
+    bar = tqdm(total=len(bs) * (1 if prob.n_y == 2 else 2), disable=not progress, desc="IB curve", unit="beta")
     points, critical, precision = fw.forward_curve(prob, bs, tol, max_iter, do_cert, gap_tol, critical_rtol,
                                                    step=bar.update)
     bar.close()
@@ -461,13 +480,54 @@ def _forward_curve(prob: Reduced, bs, n_betas, user_betas, tol, max_iter, certif
 
 
 def _cluster_estimate(prob: Reduced, beta_max: float) -> int:
-    """A rough bound on the clusters the forward path holds at ``beta_max`` (for the size guard): clusters are
-    about 1 / sqrt(beta) apart in each of the |Y| - 1 directions of p(y|t), so ~ 4 (beta_max / beta_0)^((|Y|-1)/2),
-    at most |S|."""
+    """A rough bound on the clusters the |Y| = 2 forward path holds at ``beta_max`` (for the size guard): clusters
+    are about 1 / sqrt(beta) apart in each of the |Y| - 1 directions of p(y|t), so ~ 4 (beta_max /
+    beta_0)^((|Y|-1)/2), at most |S|.  (|Y| > 2: :func:`_forward_memory`.)"""
     b0 = trivial_critical_beta(prob)
     b0 = b0 if np.isfinite(b0) else 1.0
     est = 4.0 * max(beta_max / b0, 1.0) ** ((prob.n_y - 1) / 2.0) + 8
     return int(min(prob.n_s, est))
+
+
+#: pairs per class the size estimate allows for the |Y| > 2 supports (measured: <= ~200 on random tables)
+_PAIRS_PER_CLASS = 256
+
+
+def _forward_memory(prob: Reduced, n_betas: int) -> tuple[int, str]:
+    """Estimated peak memory (bytes) of ``ib_curve(method="forward")`` for |Y| > 2, and what it is made of.
+
+    The reverse sweep starts from one cluster per class at the largest beta, so up to |S| clusters per beta are
+    kept: the two sweeps' points, then the Dataset, hold 2 x betas x |S| x (|Y| + 1) float64 cells.  While the
+    curve is solved the map runs densely up to ``_forward.SPARSE_CELLS`` cells, else on a sparse support of at
+    most min(``_forward.MAX_NNZ``, |S| x 256) pairs (:func:`_pair_bytes` each); afterwards the encoder is stored
+    up to ``MAX_ENCODER_CELLS`` (twice: per class and per x).
+    """
+    points = 2 * n_betas * prob.n_s * (prob.n_y + 1) * 8
+    pairs = min(fw.MAX_NNZ, prob.n_s * min(prob.n_s, _PAIRS_PER_CLASS))
+    work = max(pairs * _pair_bytes(prob.n_y), 10 * fw.SPARSE_CELLS * 8)
+    enc = 2 * 8 * min(n_betas * prob.n_x * prob.n_s, MAX_ENCODER_CELLS)
+    what = (f"{n_betas} betas x |S| {prob.n_s} clusters x (|Y| {prob.n_y} + 1) for the points {points / 2**30:.2f} "
+            f"GiB, then the larger of {pairs:.3g} support pairs {work / 2**30:.2f} GiB and the encoder "
+            f"{enc / 2**30:.2f} GiB")
+    return points + max(work, enc), what
+
+
+def _pair_bytes(n_y: int) -> int:
+    """Peak bytes per pair of a |Y| > 2 sparse support: its indices, W per pair, the map's temporaries and, while
+    the next support is built, the candidates (measured: 300 with |Y| = 6, 4.2e6 pairs on a 20,000-row table)."""
+    return 120 + 30 * n_y
+
+
+def _check_forward_memory(prob: Reduced, n_betas: int) -> None:
+    """Refuse, before any work, a |Y| > 2 forward curve whose :func:`_forward_memory` exceeds
+    ``ibtheory.ib._problem.MAX_CELLS`` float64 cells (2 GiB), naming the memory it would need."""
+    need, what = _forward_memory(prob, n_betas)
+    limit = pr.MAX_CELLS
+    if need > limit * 8:
+        raise ValueError(
+            f"the forward IB curve needs ~{need / 2**30:.1f} GiB ({what}), above the limit MAX_CELLS = "
+            f"{limit:.3g} cells ({limit * 8 / 2**30:.3g} GiB); use fewer betas or a coarser X, or raise "
+            f"ibtheory.ib._problem.MAX_CELLS if the memory is there")
 
 
 def _upper(ixt, ity, gap, betas, I_XY, R) -> np.ndarray:
