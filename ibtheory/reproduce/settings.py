@@ -39,7 +39,7 @@ from ..ib import ib_curve
 from ..ib.curve import curve_value
 from ..info import mutual_information
 from ..runner import Field, TaskKind, register_kind
-from ..runner.kinds import choice
+from ..runner.kinds import choice, integer
 from .claims import claim_table
 from .report import SIZES
 from .runs import CODES, KDE_PLANE, RUN_SIZES, Probe, bins, limits_for, measured_run, paper_run, task_of
@@ -198,12 +198,6 @@ def _critique_task(config: dict, seed: int) -> xr.Dataset:
     return setting_result(config["setting"], config["size"], config["run_seed"], config["device"])
 
 
-def _run_seed(v, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-        raise ValueError(f"field '{name}' must be an integer >= 0, got {v!r}")
-    return int(v)
-
-
 def _device(v, name: str) -> str:
     from ..nets.loop import check_device
     return check_device(v, name)
@@ -215,7 +209,7 @@ register_kind(TaskKind(
     fields={
         "setting": Field(choice(*_BY_LABEL), doc="a setting of the critics' matrix (ibtheory.reproduce.settings)"),
         "size": Field(choice(*SIZES), "quick", "run size: tiny, quick or full"),
-        "run_seed": Field(_run_seed, 0, "seed shared by every setting's training run"),
+        "run_seed": Field(integer(0), 0, "seed shared by every setting's training run"),
         "device": Field(_device, "cpu", "torch device of the training"),
     },
     doc="one row of the critics' matrix: a training run seen through one estimator, with a verdict per claim",
