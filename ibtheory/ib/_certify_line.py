@@ -29,6 +29,8 @@ formed at the best vertex.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy.special import entr
 
@@ -37,12 +39,16 @@ from . import _iterate as it
 from ._certify_1d import Certificate, _gibbs_values
 from ._certify_batch import _plane
 
-__all__ = ["line_bound", "vertices"]
+__all__ = ["line_bound", "vertices", "blocks", "Blocks"]
 
 #: initial multipliers: an asinh-spaced grid out to +-6e38 (the ends of the segment)
 GRID = np.sinh(np.arange(-90.0, 90.5, 3.0))
 _CHUNK = 1 << 22  # float64 cells per block of the (lambda, x) computation
 _ALLOW = 1e-13
+#: rows per block of the windowed vertices (:func:`blocks`)
+BLOCK = 32
+#: nats below the largest term from which a whole block of rows is bounded instead of summed
+DROP = 40.0
 
 
 def _h2(s: np.ndarray) -> np.ndarray:
@@ -51,28 +57,118 @@ def _h2(s: np.ndarray) -> np.ndarray:
     return entr(s) + entr(1.0 - s)
 
 
-def vertices(a: np.ndarray, w: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+class Blocks(NamedTuple):
+    """The rows sorted by w in blocks of ``BLOCK`` (the last padded with a = +inf), with per block the largest -a,
+    the w of the row attaining it, the smallest and largest w and the number of real rows."""
+
+    a: np.ndarray
+    w: np.ndarray
+    top: np.ndarray
+    w_top: np.ndarray
+    w_lo: np.ndarray
+    w_hi: np.ndarray
+    count: np.ndarray
+
+
+def blocks(a: np.ndarray, w: np.ndarray) -> Blocks | None:
+    """:class:`Blocks` of the rows (a, w), or None (no windowing) when some a is not finite or there are fewer than
+    4 blocks."""
+    n = w.size
+    if n < 4 * BLOCK or not np.all(np.isfinite(a)):
+        return None
+    o = np.argsort(w, kind="stable")
+    nb = -(-n // BLOCK)
+    pad = nb * BLOCK - n
+    a_s = np.concatenate([a[o], np.full(pad, np.inf)])
+    w_s = np.concatenate([w[o], np.full(pad, w[o][-1])])
+    A, Wb = -a_s.reshape(nb, BLOCK), w_s.reshape(nb, BLOCK)
+    j = A.argmax(axis=1)
+    r = np.arange(nb)
+    count = np.full(nb, BLOCK)
+    count[-1] -= pad
+    return Blocks(a_s, w_s, A[r, j], Wb[r, j], Wb[:, 0], Wb[:, -1], count)
+
+
+def vertices(a: np.ndarray, w: np.ndarray, lam: np.ndarray,
+             blk: Blocks | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each multiplier lambda: (C, w_ref, s) with F(lambda, v) = C + lambda (v - w_ref) and s = E_lambda[w].
 
-    ``a`` and ``w`` (n,) the plane and the rows' p(y=1|x); ``lam`` (m,).  Computed in blocks of ~4M cells.
+    ``a`` and ``w`` (n,) the plane and the rows' p(y=1|x); ``lam`` (m,).  Computed in blocks of ~4M cells.  With
+    ``blk`` (:func:`blocks` of the same rows) only the blocks of rows whose upper bound max_B(-a) -
+    lambda w_{lo or hi} comes within ``DROP`` nats of the largest term are summed; every other block adds the
+    bound (rows) x exp(its upper bound) to the sum, so C stays an upper bound (too large by at most
+    n e^-DROP relative, 1e-13 for a million rows) and the line stays above psi.
     """
     lam = np.asarray(lam, dtype=np.float64)
+    if blk is not None:
+        return _vertices_windowed(blk, lam)
     m, n = lam.size, w.size
     C, wr, s = np.empty(m), np.empty(m), np.empty(m)
     step = max(1, _CHUNK // max(n, 1))
     for lo in range(0, m, step):
-        lm = lam[lo:lo + step]
-        ref = np.argmax(-a[None, :] - lm[:, None] * w[None, :], axis=1)
-        a0, w0 = a[ref], w[ref]
-        dw = w[None, :] - w0[:, None]
-        R = -(a[None, :] - a0[:, None]) - lm[:, None] * dw
-        R[:, :] = np.where(np.isnan(R), -np.inf, R)  # inf * 0 where w_x = w_ref and |lambda| = inf
-        mx = R.max(axis=1)
-        E = it.exp_nonpositive(R - mx[:, None])
-        z = E.sum(axis=1)
-        C[lo:lo + step] = -a0 + mx + np.log(z)
-        wr[lo:lo + step] = w0
-        s[lo:lo + step] = w0 + (E * dw).sum(axis=1) / z
+        C[lo:lo + step], wr[lo:lo + step], s[lo:lo + step] = _sums(a[None, :], w[None, :], lam[lo:lo + step])
+    return C, wr, s
+
+
+def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None = None):
+    """(C, w_ref, s) of multipliers ``lm`` (m,) over the rows ``a``, ``w`` ((1, n) shared or (m, n) per
+    multiplier; a = +inf rows count for nothing); ``extra`` (m,) an upper bound on rows left out, relative to the
+    largest term (added to the normalised sum)."""
+    ref = np.argmax(-a - lm[:, None] * w, axis=1)
+    rows = np.arange(lm.size) if a.shape[0] > 1 else np.zeros(lm.size, dtype=np.intp)
+    a0, w0 = a[rows, ref], w[rows, ref]
+    dw = w - w0[:, None]
+    with np.errstate(invalid="ignore"):
+        R = -(a - a0[:, None]) - lm[:, None] * dw
+    R = np.where(np.isnan(R), -np.inf, R)  # inf * 0 where w_x = w_ref and |lambda| = inf; padding rows
+    mx = R.max(axis=1)
+    E = it.exp_nonpositive(R - mx[:, None])
+    z = E.sum(axis=1)
+    if extra is not None:
+        z = z + extra
+    return -a0 + mx + np.log(z), w0, w0 + (E * dw).sum(axis=1) / z
+
+
+def _vertices_windowed(blk: Blocks, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`vertices` over the blocks that matter (see there); multipliers grouped by how many blocks they need,
+    ~4M cells at a time."""
+    m = lam.size
+    C, wr, s = np.empty(m), np.empty(m), np.empty(m)
+    lm = lam[:, None]
+    # a row of each block that is attained (its largest -a): the best of them is the reference, R = 0
+    L = blk.top[None, :] - lm * blk.w_top[None, :]
+    ref = np.argmax(L, axis=1)
+    a0, w0 = -blk.top[ref], blk.w_top[ref]
+    w_edge = np.where(lm > 0, blk.w_lo[None, :], blk.w_hi[None, :])
+    with np.errstate(invalid="ignore"):
+        U = (blk.top[None, :] + a0[:, None]) - lm * (w_edge - w0[:, None])  # >= every row's term - ref's term
+    U = np.where(np.isnan(U), np.inf, U)
+    act = U >= -DROP
+    act[np.arange(m), ref] = True
+    dropped = np.where(act, 0.0, blk.count[None, :] * np.exp(np.minimum(U, 0.0))).sum(axis=1)  # x exp(ref term)
+    k = act.sum(axis=1)
+    r, c = np.nonzero(act)
+    pos = np.arange(r.size) - np.repeat(np.cumsum(k) - k, k)
+    order = np.argsort(k, kind="stable")
+    k_sorted = k[order]
+    inner = np.arange(BLOCK)
+    loc = np.full(m, -1)
+    lo = 0
+    while lo < m:  # consecutive multipliers of the sorted order, at most ~_CHUNK cells (padded to the widest)
+        cost = np.arange(1, m - lo + 1) * k_sorted[lo:] * BLOCK
+        hi = lo + max(1, int(np.searchsorted(cost, _CHUNK, side="right")))
+        sel, width = order[lo:hi], int(k_sorted[hi - 1])
+        loc[sel] = np.arange(sel.size)
+        keep = loc[r] >= 0
+        idx = np.full((sel.size, width), -1)
+        idx[loc[r[keep]], pos[keep]] = c[keep]
+        loc[sel] = -1
+        rows = (np.where(idx < 0, 0, idx)[:, :, None] * BLOCK + inner).reshape(sel.size, -1)
+        a_g = np.where(np.repeat(idx < 0, BLOCK, axis=1), np.inf, blk.a[rows])
+        # the dropped blocks' bound is relative to the reference block row's term, which is at most the largest
+        # term summed here: added as it is, it bounds the dropped rows relative to that largest term
+        C[sel], wr[sel], s[sel] = _sums(a_g, blk.w[rows], lam[sel], dropped[sel])
+        lo = hi
     return C, wr, s
 
 
@@ -125,7 +221,8 @@ def line_bound(a: np.ndarray, w: np.ndarray, beta: float, lam0: np.ndarray, targ
     """
     lam = np.unique(np.concatenate([GRID, np.asarray(lam0, dtype=np.float64).ravel(), [0.0]]))
     lam = lam[np.isfinite(lam)]
-    C, wr, s = vertices(a, w, lam)
+    blk = blocks(a, w)
+    C, wr, s = vertices(a, w, lam, blk)
     lo_w, hi_w = float(w.min()), float(w.max())
     V_s, V_l, V_C, V_w = s, lam, C, wr
     if hi_w == lo_w:
@@ -182,7 +279,7 @@ def line_bound(a: np.ndarray, w: np.ndarray, beta: float, lam0: np.ndarray, targ
         if not ok.any():
             break
         bad, new_l, bL, bR = bad[ok], new_l[ok], bL[ok], bR[ok]
-        nC, nw, ns = vertices(a, w, new_l)
+        nC, nw, ns = vertices(a, w, new_l, blk)
         ns = np.clip(ns, lo_w, hi_w)
         nv = _line(nC, new_l, nw, ns)[0] - beta * _h2(ns)
         j = int(np.argmax(nv))

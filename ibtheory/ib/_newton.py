@@ -61,10 +61,6 @@ def _outer_sum(A: np.ndarray, B: np.ndarray, p: np.ndarray) -> np.ndarray:
     return (G.T @ G.multiply(p[:, None]).tocsr()).toarray()
 
 
-def _objective(w, p, neg_h, beta, rho, eta) -> float:
-    return _parts(w, p, neg_h, beta, rho, eta)[4]
-
-
 def newton(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, max_steps: int = 60,
            gtol: float = 1e-13) -> tuple[np.ndarray, np.ndarray, int, float]:
     """Minimise F from (ln p(t), ln p(y|t)); returns (ln p(t), ln p(y|t), objective evaluations, max |gradient|)."""
@@ -76,10 +72,13 @@ def newton(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, 
     K = rho.size
     evals = 0
     gmax = np.inf
+    parts = None  # the accepted trial point's parts, reused by the next step
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
         for _ in range(max_steps):
-            r, d, u, lnZ, F = _parts(w, p, neg_h, beta, rho, eta)
-            evals += 1
+            if parts is None:
+                parts = _parts(w, p, neg_h, beta, rho, eta)
+                evals += 1
+            r, d, u, lnZ, F = parts
             pi = it.exp_nonpositive(u - lnZ[:, None])  # (n, K)
             ppi = p[:, None] * pi
             m = ppi.sum(axis=0)
@@ -116,7 +115,8 @@ def newton(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, 
             t = 1.0
             for _ in range(20):
                 rho2, eta2 = rho + t * step[:K], eta + t * step[K:]
-                F2 = _objective(w, p, neg_h, beta, rho2, eta2)
+                parts = _parts(w, p, neg_h, beta, rho2, eta2)
+                F2 = parts[4]
                 evals += 1
                 if np.isfinite(F2) and F2 <= F + 1e-4 * t * float(grad @ step):
                     break
@@ -125,6 +125,7 @@ def newton(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, 
                 break
             if F2 > F:  # no decrease even for a tiny step: rounding level
                 break
-            rho, eta = rho2 - it.lse(rho2, axis=0), eta2
+            rho, eta = rho2, eta2  # _parts normalises r itself: parts stay those of (rho, eta)
+            rho = rho - it.lse(rho, axis=0)
     log_dec_new = np.stack([-np.logaddexp(0.0, eta), -np.logaddexp(0.0, -eta)], axis=1)
     return rho, log_dec_new, evals, gmax
