@@ -10,7 +10,7 @@ import torch
 from numpy.testing import assert_allclose, assert_array_equal
 
 from ibtheory import nets, tasks
-from ibtheory.estimators import bin_indices, binned_information
+from ibtheory.estimators import bin_indices, binned_information, kde_information
 from ibtheory.estimators.binning import _grid
 from ibtheory.estimators.binning_torch import _device_indices, binned_information_torch
 from ibtheory.nets.loop import _MEASURE_ON_DEVICE_ENV, _measures_on_device
@@ -234,3 +234,43 @@ def test_train_keeps_the_numpy_path_for_mass_bins_and_on_the_cpu(monkeypatch):
     monkeypatch.setenv(_MEASURE_ON_DEVICE_ENV, "yes")
     with pytest.raises(ValueError, match=_MEASURE_ON_DEVICE_ENV):
         _measures_on_device("cpu")
+
+
+def test_train_measures_the_kde_bounds_on_the_device(monkeypatch):
+    """With device activations the KDE bounds get the tensors themselves (no host copy) and give the host path's
+    numbers; binning goes on to the device too and the other variables are untouched."""
+    run = importlib.import_module("ibtheory.nets.run")
+    seen = []
+
+    def spy(acts, *args, **kwargs):
+        seen.append(isinstance(acts, torch.Tensor))
+        return kde_information(acts, *args, **kwargs)
+
+    monkeypatch.setattr(run, "kde_information", spy)
+    task = tasks.tishby()
+    opts = dict(estimators=("binning", "kde"), noise_var=0.05)
+    monkeypatch.setenv(_MEASURE_ON_DEVICE_ENV, "0")
+    host = nets.train(task, **TINY, **opts)
+    assert not seen, "the switch '0' measures on the host"
+    monkeypatch.setenv(_MEASURE_ON_DEVICE_ENV, "1")
+    dev = nets.train(task, **TINY, **opts)
+    assert seen == [True] * (4 * 4), "every layer of every snapshot measured from its device tensor"
+    assert list(dev.data_vars) == list(host.data_vars)
+    for var in host.data_vars:
+        assert_allclose(dev[var].values, host[var].values, rtol=0, atol=1e-12, err_msg=var)
+
+
+def test_kde_of_a_tensor_equals_the_array_path_and_checks_it():
+    """kde_information on a float32 tensor (with NaN padding units) equals the array path; an inf raises the array
+    path's ValueError."""
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(3, 40, 5)).astype(np.float32)
+    a[1, :, 3:] = np.nan
+    px = rng.dirichlet(np.ones(40))
+    pyx = rng.dirichlet(np.ones(3), size=40)
+    r_np, r_t = kde_information(a, px, pyx, 0.2), kde_information(torch.from_numpy(a), px, pyx, 0.2)
+    for f in ("I_XT_upper", "I_XT_lower", "I_TY_upper", "I_TY_lower"):
+        assert_allclose(getattr(r_t, f), getattr(r_np, f), rtol=0, atol=1e-13, err_msg=f)
+    a[0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinite"):
+        kde_information(torch.from_numpy(a), px, pyx)

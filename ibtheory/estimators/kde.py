@@ -80,7 +80,7 @@ def pairwise_mixture_information(
     if block is None:
         block = max(1, min(n, 2**22 // max(1, g * n)))
     sq = (centres * centres).sum(-1)  # (G, n)
-    out = torch.zeros(len(scales), weights.shape[0], g, dtype=centres.dtype)
+    out = torch.zeros(len(scales), weights.shape[0], g, dtype=centres.dtype, device=centres.device)
     for start in range(0, n, block):  # loop over row blocks, vectorised over slices, weights and columns
         stop = min(start + block, n)
         d = sq[:, start:stop, None] + sq[:, None, :] - 2 * torch.bmm(centres[:, start:stop], centres.transpose(1, 2))
@@ -96,7 +96,7 @@ def pairwise_mixture_information(
 
 
 def kde_information(
-    activations: ArrayLike,
+    activations: ArrayLike | torch.Tensor,
     p_x: ArrayLike,
     p_y_given_x: ArrayLike,
     noise_var: float = 0.1,
@@ -106,8 +106,9 @@ def kde_information(
 
     Parameters
     ----------
-    activations : array (..., n_x, units); trailing NaN padding units are ignored (they add 0 to every distance);
-        other NaN, any inf, or a slice with no real unit (a diverged network) raise ``ValueError``.
+    activations : array (..., n_x, units), or a torch tensor on any device (the distances are then computed there
+        and only the (...,)-sized results copied back); trailing NaN padding units are ignored (they add 0 to every
+        distance); other NaN, any inf, or a slice with no real unit (a diverged network) raise ``ValueError``.
     p_x : (n_x,); p_y_given_x : (n_x, n_y) exact.
     noise_var : sigma^2 > 0 (Saxe et al. 2018 use 0.1).
     block : rows per distance block (memory ~ slices * block * n_x * 8 bytes); None chooses ~32 MB blocks.
@@ -127,15 +128,24 @@ def kde_information(
     noise_var = real(noise_var, "noise_var", 0.0, low_open=True)
     if block is not None:
         block = integer(block, "block", 1)
-    a, px, pyx, _ = validate_layer_inputs(activations, p_x, p_y_given_x)
-    lead = a.shape[:-2]
-    centres = torch.from_numpy(np.nan_to_num(np.asarray(a, dtype=np.float64)).reshape((-1,) + a.shape[-2:]))
+    if isinstance(activations, torch.Tensor):  # on its device: the distances never leave it
+        from .binning_torch import _activations, _probabilities
+
+        t, _ = _activations(activations)
+        px, pyx = _probabilities(p_x, p_y_given_x, t.shape[-2])
+        lead = tuple(t.shape[:-2])
+        centres = torch.nan_to_num(t.to(torch.float64), nan=0.0).reshape((-1,) + tuple(t.shape[-2:]))
+    else:
+        a, px, pyx, _ = validate_layer_inputs(activations, p_x, p_y_given_x)
+        lead = a.shape[:-2]
+        centres = torch.from_numpy(np.nan_to_num(np.asarray(a, dtype=np.float64)).reshape((-1,) + a.shape[-2:]))
     p_joint = px[:, None] * pyx
     p_y = p_joint.sum(axis=0)
     keep = p_y > 0
     weights = np.vstack([px[None, :], (p_joint[:, keep] / p_y[keep]).T])  # (1 + n_y', n_x)
     scales = (1.0 / (2 * noise_var), 1.0 / (8 * noise_var))
-    res = pairwise_mixture_information(centres, torch.from_numpy(weights), scales, block).numpy() / LN2
+    res = pairwise_mixture_information(centres, torch.from_numpy(weights).to(centres.device), scales,
+                                       block).cpu().numpy() / LN2  # (scales, 1 + n_y', slices): one small copy
     i_xt = res[:, 0]  # (S, G)
     i_ty = res[:, 0] - np.einsum("y,syg->sg", p_y[keep], res[:, 1:])
     shape = lambda v: np.clip(v, 0.0, None).reshape(lead)  # noqa: E731

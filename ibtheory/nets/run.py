@@ -50,7 +50,8 @@ from tqdm.auto import tqdm
 from .. import store
 from .._signals import terminate_as_interrupt
 from .._validate import integer, real, writable_file
-from ..estimators import RUN_SCHEMA, binned_information, binning_options
+from ..estimators import RUN_SCHEMA, binned_information, binning_options, kde_information
+from ..estimators import kde as _kde
 from ..estimators.binning_torch import DEVICE_SCHEMES, binned_information_torch
 from ..estimators.registry import ESTIMATORS, check_names, measure
 from ._parallel import auto_workers, iter_training_parallel
@@ -104,24 +105,39 @@ def _stored_divergence(ds: xr.Dataset, path: Path) -> TrainingDiverged:
     return exc
 
 
+def _on_device(name: str, opts: dict):
+    """The function that measures estimator ``name`` on device tensors with ``opts``, or None (measured on the
+    host copy): binning (:func:`~ibtheory.estimators.binning_torch.binned_information_torch`, every grid but
+    equal-mass bins) and the KDE bounds (:func:`~ibtheory.estimators.kde_information` takes tensors), while the
+    registered functions are the package's own."""
+    fn = ESTIMATORS.get(name).function
+    if name == "binning" and fn is binned_information and opts.get("scheme", "width") in DEVICE_SCHEMES:
+        return binned_information_torch
+    if name == "kde" and fn is _kde.kde_information:
+        return kde_information
+    return None
+
+
 def _measure(names: tuple[str, ...], snap: Snapshot, p_x: np.ndarray, p_y_given_x: np.ndarray,
              opts: dict) -> dict[str, np.ndarray]:
-    """Every estimator on one snapshot, as ``measure(names, snap.activations, ...)`` returns it, but "binning"
-    measured where the activations are (:func:`~ibtheory.estimators.binning_torch.binned_information_torch`, the
-    same numbers, only (R,)-sized results copied back) when the snapshot carries its device tensors (training off
-    the CPU, or the private switch ``loop._MEASURE_ON_DEVICE_ENV``) and the grid is one it measures (not "mass")."""
-    est = ESTIMATORS.get("binning")
-    if (snap.device_activations is None or "binning" not in names or est.function is not binned_information
-            or opts.get("scheme", "width") not in DEVICE_SCHEMES):
+    """Every estimator on one snapshot, as ``measure(names, snap.activations, ...)`` returns it, but binning and
+    the KDE bounds measured where the activations are (:func:`_on_device`: the same numbers, only (R,)-sized
+    results copied back) when the snapshot carries its device tensors (training off the CPU, or the private switch
+    ``loop._MEASURE_ON_DEVICE_ENV``)."""
+    device = {n: _on_device(n, opts) for n in names} if snap.device_activations is not None else {}
+    device = {n: fn for n, fn in device.items() if fn is not None}
+    if not device:
         return measure(names, snap.activations, p_x, p_y_given_x, **opts)
-    kwargs = {k: opts[k] for k in est.options if k in opts}
-    binned: dict[str, list] = {}
-    for layer in snap.device_activations:  # loop over the (few) layers; each call is vectorised over the networks
-        for var, value in est.record(binned_information_torch(layer, p_x, p_y_given_x, **kwargs)).items():
-            binned.setdefault(var, []).append(value)
-    others = tuple(n for n in names if n != "binning")
+    found: dict[str, list] = {}
+    for name, fn in device.items():
+        est = ESTIMATORS.get(name)
+        kwargs = {k: opts[k] for k in est.options if k in opts}
+        for layer in snap.device_activations:  # loop over the (few) layers; each call is vectorised over the nets
+            for var, value in est.record(fn(layer, p_x, p_y_given_x, **kwargs)).items():
+                found.setdefault(var, []).append(value)
+    others = tuple(n for n in names if n not in device)
     out = measure(others, snap.activations, p_x, p_y_given_x, **opts) if others else {}
-    out.update({k: np.stack(v) for k, v in binned.items()})
+    out.update({k: np.stack(v) for k, v in found.items()})
     return {var: out[var] for e in ESTIMATORS.values() if e.name in names for var in e.variables}
 
 
