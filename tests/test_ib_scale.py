@@ -435,3 +435,41 @@ def test_line_bound_with_and_without_windows(monkeypatch):
     dense = cl.line_bound(a, prob.W[:, 1], 200.0, lam_t, 2e-8)
     assert abs(windowed[0] - dense[0]) <= 1e-12
     assert windowed[3] == dense[3]
+
+
+def test_batched_certificates_equal_one_at_a_time():
+    """certify_lines on several betas at once bounds each point as certify_line does alone (each bound within two
+    targets of the other and above the best Gibbs value found by either)."""
+    from ibtheory.ib._certify_line import certify_line, certify_lines
+
+    prob = ib_problem(random_table(80, seed=7))
+    betas = [3.0, 12.0, 60.0, 400.0]
+    c = ib_curve(prob.p_s[:, None] * prob.W, betas=betas, method="forward")
+    sols = []
+    for i in range(len(betas)):
+        keep = c["p_t"].values[i] > 0
+        s = type("S", (), {})()
+        s.p_t, s.decoder = c["p_t"].values[i][keep], c["decoder"].values[i][keep]
+        s.I_XT, s.I_TY = float(c.I_XT[i]), float(c.I_TY[i])
+        sols.append(s)
+    together = certify_lines(prob, betas, sols)
+    for b, s, ct in zip(betas, sols, together, strict=True):
+        alone = certify_line(prob, b, s)
+        assert abs(ct.g_upper - alone.g_upper) <= 4e-8, (b, ct.g_upper, alone.g_upper)
+        assert ct.g_upper >= max(ct.g_lower, alone.g_lower) - 1e-12
+        assert ct.converged and alone.converged
+
+
+def test_forward_curve_with_batched_certificates_matches_one_at_a_time(monkeypatch):
+    """The soft task's curve certified in batches (re-solving after repairs) has the points, gaps and critical betas
+    of the curve certified one beta at a time."""
+    from ibtheory import tasks
+
+    p = tasks.tishby(tasks.TISHBY_SOFT_GAMMA).p_xy.values
+    batched = ib_curve(p, method="forward")
+    monkeypatch.setattr(fw, "CERTIFY_BATCH", (1, 1))
+    single = ib_curve(p, method="forward")
+    assert_allclose(batched["lagrangian"].values, single["lagrangian"].values, rtol=0, atol=1e-9)
+    assert batched.attrs["max_gap"] <= 1e-6 and single.attrs["max_gap"] <= 1e-6
+    assert batched.sizes["critical"] == single.sizes["critical"]
+    assert_allclose(batched["critical_betas"].values, single["critical_betas"].values, rtol=1e-3)

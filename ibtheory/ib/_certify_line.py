@@ -39,7 +39,7 @@ from . import _iterate as it
 from ._certify_1d import Certificate, _gibbs_values
 from ._certify_batch import _plane
 
-__all__ = ["line_bound", "vertices", "blocks", "Blocks"]
+__all__ = ["certify_line", "certify_lines", "line_bound", "line_bounds", "vertices", "blocks", "Blocks"]
 
 #: initial multipliers: an asinh-spaced grid out to +-6e38 (the ends of the segment)
 GRID = np.sinh(np.arange(-90.0, 90.5, 3.0))
@@ -58,8 +58,9 @@ def _h2(s: np.ndarray) -> np.ndarray:
 
 
 class Blocks(NamedTuple):
-    """The rows sorted by w in blocks of ``BLOCK`` (the last padded with a = +inf), with per block the largest -a,
-    the w of the row attaining it, the smallest and largest w and the number of real rows."""
+    """The rows sorted by w in blocks of ``BLOCK`` (the last padded with a = +inf), per plane (rows of ``a``,
+    ``top``, ``w_top``) the largest -a of each block and the w of the row attaining it; shared: the smallest and
+    largest w of each block and its number of real rows."""
 
     a: np.ndarray
     w: np.ndarray
@@ -71,42 +72,47 @@ class Blocks(NamedTuple):
 
 
 def blocks(a: np.ndarray, w: np.ndarray) -> Blocks | None:
-    """:class:`Blocks` of the rows (a, w), or None (no windowing) when some a is not finite or there are fewer than
-    4 blocks."""
-    n = w.size
-    if n < 4 * BLOCK or not np.all(np.isfinite(a)):
+    """:class:`Blocks` of the rows (a, w), ``a`` (n,) or one plane per row (P, n); None (no windowing) when some a
+    is not finite or there are fewer than 4 blocks."""
+    A = np.atleast_2d(a)
+    n, P = w.size, A.shape[0]
+    if n < 4 * BLOCK or not np.all(np.isfinite(A)):
         return None
     o = np.argsort(w, kind="stable")
     nb = -(-n // BLOCK)
     pad = nb * BLOCK - n
-    a_s = np.concatenate([a[o], np.full(pad, np.inf)])
+    a_s = np.concatenate([A[:, o], np.full((P, pad), np.inf)], axis=1)
     w_s = np.concatenate([w[o], np.full(pad, w[o][-1])])
-    A, Wb = -a_s.reshape(nb, BLOCK), w_s.reshape(nb, BLOCK)
-    j = A.argmax(axis=1)
-    r = np.arange(nb)
+    neg, Wb = -a_s.reshape(P, nb, BLOCK), w_s.reshape(nb, BLOCK)
+    j = neg.argmax(axis=2)
+    top = np.take_along_axis(neg, j[:, :, None], axis=2)[:, :, 0]
     count = np.full(nb, BLOCK)
     count[-1] -= pad
-    return Blocks(a_s, w_s, A[r, j], Wb[r, j], Wb[:, 0], Wb[:, -1], count)
+    return Blocks(a_s, w_s, top, Wb[np.arange(nb)[None, :], j], Wb[:, 0], Wb[:, -1], count)
 
 
-def vertices(a: np.ndarray, w: np.ndarray, lam: np.ndarray,
-             blk: Blocks | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def vertices(a: np.ndarray, w: np.ndarray, lam: np.ndarray, blk: Blocks | None = None,
+             plane: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each multiplier lambda: (C, w_ref, s) with F(lambda, v) = C + lambda (v - w_ref) and s = E_lambda[w].
 
-    ``a`` and ``w`` (n,) the plane and the rows' p(y=1|x); ``lam`` (m,).  Computed in blocks of ~4M cells.  With
-    ``blk`` (:func:`blocks` of the same rows) only the blocks of rows whose upper bound max_B(-a) -
-    lambda w_{lo or hi} comes within ``DROP`` nats of the largest term are summed; every other block adds the
-    bound (rows) x exp(its upper bound) to the sum, so C stays an upper bound (too large by at most
-    n e^-DROP relative, 1e-13 for a million rows) and the line stays above psi.
+    ``a`` (n,) the plane, or (P, n) planes with ``plane`` (m,) the plane of each multiplier; ``w`` (n,) the rows'
+    p(y=1|x); ``lam`` (m,).  Computed in blocks of ~4M cells.  With ``blk`` (:func:`blocks` of the same rows)
+    only the blocks of rows whose upper bound max_B(-a) - lambda w_{lo or hi} comes within ``DROP`` nats of the
+    largest term are summed; every other block adds the bound (rows) x exp(its upper bound) to the sum, so C stays
+    an upper bound (too large by at most n e^-DROP relative, 1e-13 for a million rows) and the line stays above psi.
     """
     lam = np.asarray(lam, dtype=np.float64)
+    A = np.atleast_2d(a)
+    plane = np.zeros(lam.size, dtype=np.intp) if plane is None else np.asarray(plane, dtype=np.intp)
     if blk is not None:
-        return _vertices_windowed(blk, lam)
+        return _vertices_windowed(blk, lam, plane)
     m, n = lam.size, w.size
     C, wr, s = np.empty(m), np.empty(m), np.empty(m)
     step = max(1, _CHUNK // max(n, 1))
     for lo in range(0, m, step):
-        C[lo:lo + step], wr[lo:lo + step], s[lo:lo + step] = _sums(a[None, :], w[None, :], lam[lo:lo + step])
+        sl = slice(lo, lo + step)
+        a_rows = A[:1] if A.shape[0] == 1 else A[plane[sl]]
+        C[sl], wr[sl], s[sl] = _sums(a_rows, w[None, :], lam[sl])
     return C, wr, s
 
 
@@ -115,8 +121,8 @@ def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None
     multiplier; a = +inf rows count for nothing); ``extra`` (m,) an upper bound on rows left out, relative to the
     largest term (added to the normalised sum)."""
     ref = np.argmax(-a - lm[:, None] * w, axis=1)
-    rows = np.arange(lm.size) if a.shape[0] > 1 else np.zeros(lm.size, dtype=np.intp)
-    a0, w0 = a[rows, ref], w[rows, ref]
+    a0 = a[np.arange(lm.size) if a.shape[0] > 1 else np.zeros(lm.size, dtype=np.intp), ref]
+    w0 = w[np.arange(lm.size) if w.shape[0] > 1 else np.zeros(lm.size, dtype=np.intp), ref]
     dw = w - w0[:, None]
     with np.errstate(invalid="ignore"):
         R = -(a - a0[:, None]) - lm[:, None] * dw
@@ -129,19 +135,19 @@ def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None
     return -a0 + mx + np.log(z), w0, w0 + (E * dw).sum(axis=1) / z
 
 
-def _vertices_windowed(blk: Blocks, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _vertices_windowed(blk: Blocks, lam: np.ndarray, plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`vertices` over the blocks that matter (see there); multipliers grouped by how many blocks they need,
     ~4M cells at a time."""
     m = lam.size
     C, wr, s = np.empty(m), np.empty(m), np.empty(m)
     lm = lam[:, None]
+    top, w_top = blk.top[plane], blk.w_top[plane]  # (m, nb)
     # a row of each block that is attained (its largest -a): the best of them is the reference, R = 0
-    L = blk.top[None, :] - lm * blk.w_top[None, :]
-    ref = np.argmax(L, axis=1)
-    a0, w0 = -blk.top[ref], blk.w_top[ref]
+    ref = np.argmax(top - lm * w_top, axis=1)
+    a0, w0 = -top[np.arange(m), ref], w_top[np.arange(m), ref]
     w_edge = np.where(lm > 0, blk.w_lo[None, :], blk.w_hi[None, :])
     with np.errstate(invalid="ignore"):
-        U = (blk.top[None, :] + a0[:, None]) - lm * (w_edge - w0[:, None])  # >= every row's term - ref's term
+        U = (top + a0[:, None]) - lm * (w_edge - w0[:, None])  # >= every row's term - ref's term
     U = np.where(np.isnan(U), np.inf, U)
     act = U >= -DROP
     act[np.arange(m), ref] = True
@@ -164,7 +170,7 @@ def _vertices_windowed(blk: Blocks, lam: np.ndarray) -> tuple[np.ndarray, np.nda
         idx[loc[r[keep]], pos[keep]] = c[keep]
         loc[sel] = -1
         rows = (np.where(idx < 0, 0, idx)[:, :, None] * BLOCK + inner).reshape(sel.size, -1)
-        a_g = np.where(np.repeat(idx < 0, BLOCK, axis=1), np.inf, blk.a[rows])
+        a_g = np.where(np.repeat(idx < 0, BLOCK, axis=1), np.inf, blk.a[plane[sel][:, None], rows])
         # the dropped blocks' bound is relative to the reference block row's term, which is at most the largest
         # term summed here: added as it is, it bounds the dropped rows relative to that largest term
         C[sel], wr[sel], s[sel] = _sums(a_g, blk.w[rows], lam[sel], dropped[sel])
@@ -210,104 +216,185 @@ def _cell_bounds(beta, sL, sR, lines):
 
 def line_bound(a: np.ndarray, w: np.ndarray, beta: float, lam0: np.ndarray, target: float,
                max_rounds: int = 80, max_vertices: int = 20000):
-    """Upper bound on g = max_s [psi(s) - beta H2(s)] (nats) for the plane ``a`` (see the module docstring).
+    """Upper bound on g = max_s [psi(s) - beta H2(s)] (nats) for the plane ``a`` (see the module docstring):
+    :func:`line_bounds` for one plane.  Returns (g_upper, best vertex value (an estimate of g from below), best
+    lambda, number of cells, converged, the multipliers of the largest cells' ends (a warm start for a nearby
+    beta))."""
+    lam0 = np.asarray(lam0, dtype=np.float64).ravel()
+    g, lo, lb, nc, done, warm = line_bounds(np.asarray(a)[None, :], w, np.array([beta]), lam0,
+                                            np.zeros(lam0.size, dtype=np.intp), target, max_rounds, max_vertices)
+    return float(g[0]), float(lo[0]), float(lb[0]), int(nc[0]), bool(done[0]), warm[0]
 
-    ``lam0`` extra multipliers (the clusters', a nearby beta's) join the grid :data:`GRID`.  A bad cell is split at
-    the image of the chord multiplier; when that image falls on one of the cell's ends (at large beta the images
-    jump from one row's p(y=1|x) to the next), its line is kept as the cell's extra line instead, which makes the
-    cell's bound the exact minimum over the three multipliers.  Returns (g_upper, best vertex value (an estimate of
-    g from below), best lambda, number of cells, converged, the multipliers of the largest cells' ends (a warm start
-    for a nearby beta)).
+
+def _first_by(group: np.ndarray, key: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per group the index of its largest ``key`` (-1 for an empty group)."""
+    o = np.lexsort((-key, group))
+    first = o[np.r_[True, group[o][1:] != group[o][:-1]]] if o.size else o
+    out = np.full(n_groups, -1)
+    out[group[first]] = first
+    return out
+
+
+def _match(keys_a: tuple, keys_b: tuple) -> np.ndarray:
+    """For each row of the key columns ``keys_a`` the index of an equal row of ``keys_b`` (-1: none)."""
+    na = keys_a[0].size
+    cols = [np.concatenate([x, y]) for x, y in zip(keys_a, keys_b, strict=True)]
+    tag = np.r_[np.zeros(na, dtype=np.int8), np.ones(keys_b[0].size, dtype=np.int8)]
+    o = np.lexsort([tag] + cols[::-1])
+    i, j = o[:-1], o[1:]
+    same = (tag[i] == 0) & (tag[j] == 1)
+    for c in cols:
+        same &= c[i] == c[j]
+    out = np.full(na, -1)
+    out[i[same]] = j[same] - na
+    return out
+
+
+def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarray, lam0_plane: np.ndarray,
+                target: float, max_rounds: int = 80, max_vertices: int = 20000):
+    """:func:`line_bound` for P planes ``A`` (P, n) at ``betas`` (P,) at once: every round bounds the cells of all
+    planes and adds the vertices of all their bad cells in one pass (see the module docstring).
+
+    ``lam0`` (k,) extra multipliers with ``lam0_plane`` (k,) their planes; each plane also gets :data:`GRID`.  A bad
+    cell is split at the image of the chord multiplier; when that image falls on one of the cell's ends (at large
+    beta the images jump from one row's p(y=1|x) to the next), its line is kept as the cell's extra line instead,
+    which makes the cell's bound the exact minimum over the three multipliers.  Returns per plane (arrays (P,)):
+    g_upper, best vertex value (an estimate of g from below), best lambda, number of cells, converged, and a list
+    of the multipliers of each plane's largest cells' ends (a warm start for a nearby beta).
     """
-    lam = np.unique(np.concatenate([GRID, np.asarray(lam0, dtype=np.float64).ravel(), [0.0]]))
-    lam = lam[np.isfinite(lam)]
-    blk = blocks(a, w)
-    C, wr, s = vertices(a, w, lam, blk)
+    A = np.atleast_2d(np.asarray(A, dtype=np.float64))
+    P = A.shape[0]
+    betas = np.broadcast_to(np.asarray(betas, dtype=np.float64), (P,))
+    lam0 = np.asarray(lam0, dtype=np.float64).ravel()
+    lam = np.concatenate([np.tile(GRID, P), lam0, np.zeros(P)])
+    lp = np.concatenate([np.repeat(np.arange(P), GRID.size), np.asarray(lam0_plane, dtype=np.intp), np.arange(P)])
+    fin = np.isfinite(lam)
+    lam, lp = lam[fin], lp[fin]
+    o = np.lexsort((lam, lp))
+    lam, lp = lam[o], lp[o]
+    keep = np.r_[True, (np.diff(lam) != 0) | (np.diff(lp) != 0)]
+    lam, lp = lam[keep], lp[keep]
+    blk = blocks(A, w)
+    C, wr, s = vertices(A, w, lam, blk, lp)
     lo_w, hi_w = float(w.min()), float(w.max())
-    V_s, V_l, V_C, V_w = s, lam, C, wr
     if hi_w == lo_w:
-        val = float(C[0] - beta * _h2(np.array([lo_w]))[0])
-        return val + _ALLOW * (abs(val) + beta + 1), val, 0.0, 1, True, np.zeros(0)
+        at0 = lam == 0.0
+        val = C[at0] - betas * _h2(np.array([lo_w]))[0]
+        up = val + _ALLOW * (np.abs(val) + betas + 1)
+        return up, val, np.zeros(P), np.ones(P, dtype=np.int64), np.ones(P, dtype=bool), [np.zeros(0)] * P
 
-    def assemble(V_s, V_l, V_C, V_w):
-        order = np.lexsort((-V_l, V_s))
-        V_s, V_l, V_C, V_w = V_s[order], V_l[order], V_C[order], V_w[order]
-        keep = np.r_[True, np.diff(V_s) > 0]
-        return V_s[keep], V_l[keep], V_C[keep], V_w[keep]
+    def assemble(V):
+        """vertices (plane, s, lambda, C, w_ref) sorted by plane and s, one per (plane, s) (the largest lambda)"""
+        Vp, Vs, Vl = V[0], V[1], V[2]
+        order = np.lexsort((-Vl, Vs, Vp))
+        V = tuple(v[order] for v in V)
+        keep = np.r_[True, (np.diff(V[1]) > 0) | (np.diff(V[0]) != 0)]
+        return tuple(v[keep] for v in V)
 
-    def ends(V_s, V_l, V_C, V_w):
-        """vertices plus the two end points of the segment, each with the line of its nearest vertex (the
-        steepest lines: lambda -> +inf at min w, -inf at max w)."""
-        Ps = np.concatenate([[lo_w], V_s, [hi_w]])
-        Pl = np.concatenate([[V_l[0]], V_l, [V_l[-1]]])
-        PC = np.concatenate([[V_C[0]], V_C, [V_C[-1]]])
-        Pw = np.concatenate([[V_w[0]], V_w, [V_w[-1]]])
-        return Ps, Pl, PC, Pw
+    def ends(V):
+        """per plane its vertices between the two end points of the segment, each end with the line of its nearest
+        vertex (the steepest lines: lambda -> +inf at min w, -inf at max w)"""
+        Vp = V[0]
+        cnt = np.bincount(Vp, minlength=P)
+        first = np.cumsum(cnt) - cnt
+        at = np.arange(Vp.size) + 2 * Vp + 1
+        lo_at, hi_at = first + 2 * np.arange(P), first + cnt + 2 * np.arange(P) + 1
+        out = []
+        for k, v in enumerate(V):
+            x = np.empty(Vp.size + 2 * P, dtype=v.dtype)
+            x[at] = v
+            x[lo_at] = np.arange(P) if k == 0 else lo_w if k == 1 else v[first]
+            x[hi_at] = np.arange(P) if k == 0 else hi_w if k == 1 else v[first + cnt - 1]
+            out.append(x)
+        return tuple(out)
 
-    V_s, V_l, V_C, V_w = assemble(np.clip(V_s, lo_w, hi_w), V_l, V_C, V_w)
-    vals = _line(V_C, V_l, V_w, V_s)[0] - beta * _h2(V_s)  # F(lambda, s(lambda)) = psi(s) (up to rounding)
-    best = int(np.argmax(vals))
-    lower, lam_best = float(vals[best]), float(V_l[best])
-    # the extra lines, by the cell (sL, sR) they belong to: rows (sL, sR, C, lambda, w_ref), sorted by sL
-    extra = np.empty((0, 5))
+    V = assemble((lp, np.clip(s, lo_w, hi_w), lam, C, wr))
+    vals = _line(V[3], V[2], V[4], V[1])[0] - betas[V[0]] * _h2(V[1])  # F(lambda, s(lambda)) = psi(s) (rounding)
+    best = _first_by(V[0], vals, P)
+    lower, lam_best = vals[best].copy(), V[2][best].copy()
+    # extra lines, rows (plane, sL, sR, C, lambda, w_ref) of the cells they belong to
+    extra = np.empty((0, 6))
     rounds = 0
     while True:
-        Ps, Pl, PC, Pw = ends(V_s, V_l, V_C, V_w)
-        sL, sR = Ps[:-1], Ps[1:]
-        ex = np.full((sL.size, 3), np.nan)
-        if extra.shape[0]:
-            k = np.clip(np.searchsorted(extra[:, 0], sL), 0, extra.shape[0] - 1)
-            same = (extra[k, 0] == sL) & (extra[k, 1] == sR)
-            ex[same] = extra[k[same], 2:]
-        has = np.isfinite(ex[:, 1])
+        Pp, Ps, Pl, PC, Pw = ends(V)
+        ci = np.flatnonzero(Pp[:-1] == Pp[1:])  # cell j spans points j, j + 1 of one plane
+        cp, sL, sR = Pp[ci], Ps[ci], Ps[ci + 1]
+        k = _match((cp.astype(np.float64), sL, sR), (extra[:, 0], extra[:, 1], extra[:, 2]))
+        has = k >= 0
+        ex = np.full((ci.size, 3), np.nan)
+        ex[has] = extra[k[has], 3:]
         # a cell without an extra line repeats its right line: the envelope of the three is that of the two
-        third = (np.where(has, ex[:, 0], PC[1:]), np.where(has, ex[:, 1], Pl[1:]), np.where(has, ex[:, 2], Pw[1:]))
-        U = _cell_bounds(beta, sL, sR, (np.stack([PC[:-1], PC[1:], third[0]]), np.stack([Pl[:-1], Pl[1:], third[1]]),
-                                        np.stack([Pw[:-1], Pw[1:], third[2]])))
-        thr = max(target, lower) + 0.25 * target
-        bad = np.flatnonzero((U > thr) & (sR > sL))
-        if bad.size == 0 or rounds >= max_rounds or V_s.size > max_vertices:
+        third = (np.where(has, ex[:, 0], PC[ci + 1]), np.where(has, ex[:, 1], Pl[ci + 1]),
+                 np.where(has, ex[:, 2], Pw[ci + 1]))
+        U = _cell_bounds(betas[cp], sL, sR, (np.stack([PC[ci], PC[ci + 1], third[0]]),
+                                              np.stack([Pl[ci], Pl[ci + 1], third[1]]),
+                                              np.stack([Pw[ci], Pw[ci + 1], third[2]])))
+        thr = np.maximum(target, lower) + 0.25 * target
+        room = np.bincount(V[0], minlength=P) <= max_vertices
+        bad = np.flatnonzero((U > thr[cp]) & (sR > sL) & room[cp])
+        if bad.size == 0 or rounds >= max_rounds:
             break
         rounds += 1
-        bL, bR = sL[bad], sR[bad]
-        chord = beta * (_h2(bR) - _h2(bL)) / (bR - bL)
+        bL, bR, bp = sL[bad], sR[bad], cp[bad]
+        bb = betas[bp]
+        chord = bb * (_h2(bR) - _h2(bL)) / (bR - bL)
         # a cell whose chord line is already its extra line: bisect its multipliers instead
         stuck = has[bad] & (ex[bad, 1] == chord)
-        mid = 0.5 * (Pl[bad] + Pl[bad + 1])
+        mid = 0.5 * (Pl[ci[bad]] + Pl[ci[bad] + 1])
         new_l = np.where(stuck, mid, chord)
-        ok = np.isfinite(new_l) & ~np.isin(new_l, V_l)
+        ok = np.isfinite(new_l) & (_match((bp.astype(np.float64), new_l), (V[0].astype(np.float64), V[2])) < 0)
         if not ok.any():
             break
-        bad, new_l, bL, bR = bad[ok], new_l[ok], bL[ok], bR[ok]
-        nC, nw, ns = vertices(a, w, new_l, blk)
+        bad, new_l, bL, bR, bp, bb = bad[ok], new_l[ok], bL[ok], bR[ok], bp[ok], bb[ok]
+        nC, nw, ns = vertices(A, w, new_l, blk, bp)
         ns = np.clip(ns, lo_w, hi_w)
-        nv = _line(nC, new_l, nw, ns)[0] - beta * _h2(ns)
-        j = int(np.argmax(nv))
-        if nv[j] > lower:
-            lower, lam_best = float(nv[j]), float(new_l[j])
+        nv = _line(nC, new_l, nw, ns)[0] - bb * _h2(ns)
+        j = _first_by(bp, nv, P)
+        up = (j >= 0) & (nv[np.maximum(j, 0)] > lower)
+        lower[up], lam_best[up] = nv[j[up]], new_l[j[up]]
         inside = (ns > bL) & (ns < bR)
         out = ~inside
-        if out.any():  # new extra lines replace those of the same cells
-            rows = np.column_stack([bL[out], bR[out], nC[out], new_l[out], nw[out]])
-            old = extra[~np.isin(extra[:, 0], rows[:, 0])] if extra.shape[0] else extra
-            extra = np.concatenate([old, rows])
-            extra = extra[np.argsort(extra[:, 0], kind="stable")]
-        V_s, V_l, V_C, V_w = assemble(np.concatenate([V_s, ns[inside]]), np.concatenate([V_l, new_l[inside]]),
-                                      np.concatenate([V_C, nC[inside]]), np.concatenate([V_w, nw[inside]]))
-    g_up = float(max(U.max(), lower))
-    converged = bool(not (U > max(target, lower) + 0.25 * target).any())
-    near = np.argsort(-U)[:32]
-    warm = np.concatenate([Pl[near], Pl[near + 1]])
-    return g_up, lower, lam_best, int(U.size), converged, np.unique(warm[np.isfinite(warm)])
+        # new extra lines replace those of the same cells; the others keep theirs (lines of cells split this round
+        # match no cell again)
+        kept = np.zeros(ci.size, dtype=bool)
+        kept[has] = True
+        kept[bad[out]] = False
+        rows = np.column_stack([bp[out], bL[out], bR[out], nC[out], new_l[out], nw[out]])
+        extra = np.concatenate([np.column_stack([cp[kept], sL[kept], sR[kept], ex[kept]]), rows])
+        V = assemble(tuple(np.concatenate([v, x[inside]]) for v, x in zip(V, (bp, ns, new_l, nC, nw), strict=True)))
+    n_cells = np.bincount(cp, minlength=P)
+    first = np.cumsum(n_cells) - n_cells
+    U_max = np.maximum.reduceat(U, first)
+    g_up = np.maximum(U_max, lower)
+    converged = np.bincount(cp, weights=U > np.maximum(target, lower)[cp] + 0.25 * target, minlength=P) == 0
+    warm = []
+    for q in range(P):
+        Uq = U[first[q]:first[q] + n_cells[q]]
+        near = ci[first[q] + np.argsort(-Uq)[:32]]
+        wq = np.concatenate([Pl[near], Pl[near + 1]])
+        warm.append(np.unique(wq[np.isfinite(wq)]))
+    return g_up, lower, lam_best, n_cells, converged, warm
 
 
 def certify_line(prob, beta: float, solution, target: float = 2e-8, warm: np.ndarray | None = None) -> Certificate:
     """The :class:`~ibtheory.ib._certify_1d.Certificate` of a |Y| = 2 ``solution`` (anything with p_t, decoder,
     I_XT and I_TY in bits) by :func:`line_bound`: the tangent plane and the consistency term as in
     ``certify_state``; ``warm`` multipliers divided by beta (a nearby beta's ``Certificate.lambdas``)."""
-    a, consistency, lam_t = _plane(prob, beta, solution)
-    extra = [lam_t] + ([] if warm is None else [beta * np.asarray(warm).ravel()])
-    g_up, _, lam_best, n_cells, done, keep = line_bound(a, prob.W[:, 1], beta, np.concatenate(extra), target)
-    lower, q = _gibbs_values(a, prob.W[:, 1:], prob.W, beta, np.array([[lam_best]]))
-    gap = max(consistency + g_up, 0.0) / LN2
-    return Certificate(gap, g_up, float(lower[0]), consistency, q[0], n_cells, done, keep[:, None] / beta)
+    return certify_lines(prob, [beta], [solution], warm, target)[0]
+
+
+def certify_lines(prob, betas, solutions, warm: np.ndarray | None = None, target: float = 2e-8) -> list[Certificate]:
+    """:func:`certify_line` for many solutions (one per beta of ``betas``) at once by :func:`line_bounds`; ``warm``
+    multipliers divided by beta, shared by all (scaled by each beta)."""
+    planes = [_plane(prob, float(b), sol) for b, sol in zip(betas, solutions, strict=True)]
+    betas = np.asarray(betas, dtype=np.float64)
+    A = np.stack([pl[0] for pl in planes])
+    lam0 = [pl[2] for pl in planes]
+    if warm is not None:
+        lam0 = [np.concatenate([l0, b * np.asarray(warm).ravel()]) for l0, b in zip(lam0, betas, strict=True)]
+    plane = np.repeat(np.arange(len(planes)), [l0.size for l0 in lam0])
+    g_up, _, lam_best, n_cells, done, keep = line_bounds(A, prob.W[:, 1], betas, np.concatenate(lam0), plane,
+                                                        target)
+    lower, q = _gibbs_values(A, prob.W[:, 1:], prob.W, betas, lam_best[:, None])
+    return [Certificate(max(pl[1] + g, 0.0) / LN2, float(g), float(lo), pl[1], qq, int(nc), bool(dn), kp[:, None] / b)
+            for pl, g, lo, qq, nc, dn, kp, b in zip(planes, g_up, lower, q, n_cells, done, keep, betas, strict=True)]

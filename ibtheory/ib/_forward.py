@@ -59,7 +59,7 @@ from threadpoolctl import threadpool_limits
 
 from ..info import LN2, entropy, mi_of_cells, mi_of_joint
 from . import _iterate as it
-from ._certify_line import certify_line
+from ._certify_line import certify_line, certify_lines
 from ._newton import newton
 from ._problem import Reduced
 from ._solution import _measures
@@ -74,6 +74,12 @@ MAX_NNZ = 2**22
 DRIFT = 2.5
 #: |Y| > 2: map evaluations from T = S at a beta where the upward sweep's point is worse than T = S itself
 IDENTITY_BUDGET = 50
+#: |Y| = 2: points certified together in one batched certificate (``_certify_line.certify_lines``): the first
+#: batch and after a repair, and the most while none is needed.  Only up to ``BATCH_CLASSES`` classes: there a
+#: certificate's cost is mostly per-call overhead; on larger tables solves dominate and a repair would solve the
+#: batch's later points twice, so they are certified one at a time.
+CERTIFY_BATCH = (4, 16)
+BATCH_CLASSES = 64
 #: |Y| > 2: the reverse sweep stops after a beta whose sparse support holds more pairs than this (the work of a
 #: dense map at ``SPARSE_CELLS``: below it, ~1e3 map evaluations per beta cost seconds)
 REVERSE_PAIRS = 2**21
@@ -237,7 +243,7 @@ def _solve_multi(prob, beta, state, tol, max_iter, loose_merge: float | None = 1
     return _point(prob, beta, st, n, res, tol), st
 
 
-def _solve(prob, beta, state, tol, max_iter, em_steps: int = 60) -> tuple[Point, it.State]:
+def _solve(prob, beta, state, tol, max_iter, em_steps: int = 15) -> tuple[Point, it.State]:
     """Converge, then drop clusters without mass and merge coinciding ones (``_iterate.converge``).  For |Y| = 2
     the map runs only ``em_steps`` evaluations (it settles the cluster structure and merges) and Newton's method
     (:mod:`ibtheory.ib._newton`) finishes; one more map evaluation gives the encoder.  For |Y| > 2 see
@@ -389,13 +395,21 @@ def _reverse(prob: Reduced, betas: np.ndarray, tol, max_iter, step) -> dict[int,
 
 def _upward(prob, betas, tol, max_iter, certify, gap_tol, critical_rtol, step):
     """The forward sweep: from one cluster at the smallest beta up, splitting what the stability test finds
-    unstable (see the module docstring)."""
+    unstable (see the module docstring).  With ``certify`` the points are certified several at a time
+    (:func:`_certify_pending`): when one of them had to be repaired into more clusters, the points after it, solved
+    from the chain without them, are solved again from the repaired point, as annealing one beta at a time would
+    have; the batch grows from ``CERTIFY_BATCH[0]`` to ``CERTIFY_BATCH[1]`` while no repair is needed (one at a time
+    above ``BATCH_CLASSES`` classes)."""
     state = it.from_encoder(prob, np.ones((prob.n_s, 1)))
     points: list[Point] = []
-    crit, prec = [], []
+    states: list[it.State] = []
+    crit: list[tuple[int, float, float]] = []  # (index of the beta whose solve found it, beta_c, precision)
     certs: list = []
-    warm = None
-    for i, b in enumerate(betas):
+    warm: list = [None]
+    sizes = CERTIFY_BATCH if prob.n_s <= BATCH_CLASSES else (1, 1)
+    batch, i, reached = sizes[0], 0, 0
+    while i < len(betas):
+        b = betas[i]
         lo = betas[i - 1] if i else 0.0
         p, st = _solve(prob, b, state, tol, max_iter)
         for _ in range(3):  # split what the stability test finds unstable at this beta, re-solve, test again
@@ -406,28 +420,52 @@ def _upward(prob, betas, tol, max_iter, certify, gap_tol, critical_rtol, step):
             for t in unstable:  # |Y| > 2: the first secant guess 1 / rho_t^2(beta), no solves
                 bc, pr = _locate_split(prob, st, lo, b, t, tol, max_iter, critical_rtol,
                                        solves=4 if prob.n_y == 2 else 0, rho2=rho2)
-                crit.append(bc)
-                prec.append(pr)
+                crit.append((i, bc, pr))
             p, st = _solve(prob, b, _split(st, unstable, v), tol, max_iter)
-        if certify:
-            cert = _certify(prob, p, warm)
-            if cert.gap > gap_tol:
-                n_before = p.n_t
-                p, st, cert = _improve(prob, p, st, cert, tol, max_iter, gap_tol, warm)
-                if p.n_t > n_before and i > 0:  # a transition the stability test did not predict
-                    crit.append(float(np.sqrt(betas[i - 1] * b)))
-                    prec.append(float(np.sqrt(b / betas[i - 1]) - 1.0))
-            warm = cert.lambdas
-            p = Point(**{**p.__dict__, "gap": cert.gap})
         points.append(p)
-        certs.append(cert if certify else None)
+        states.append(st)
+        i += 1
+        if certify and (len(points) - len(certs) >= batch or i == len(betas)):
+            j = _certify_pending(prob, betas, points, states, certs, crit, warm, tol, max_iter, gap_tol)
+            if j is not None and j < len(points) - 1:  # solve the points after j again from the repaired j
+                del points[j + 1:], states[j + 1:]
+                crit[:] = [c for c in crit if c[0] <= j]
+                i, batch = j + 1, sizes[0]
+            else:
+                batch = min(2 * batch, sizes[1])
+            st = states[-1]
         state = it.State(st.log_pt, st.log_dec)
-        if step is not None:
+        if step is not None and i > reached:
             step()
+            reached = i
     if certify:
         _from_neighbours(prob, points, certs, tol, max_iter, gap_tol)
-    order = np.argsort(crit)
-    return points, np.asarray(crit, dtype=np.float64)[order], np.asarray(prec, dtype=np.float64)[order]
+    found = np.array([c[1:] for c in crit], dtype=np.float64).reshape(-1, 2)
+    order = np.argsort(found[:, 0])
+    return points, found[order, 0], found[order, 1]
+
+
+def _certify_pending(prob, betas, points, states, certs, crit, warm, tol, max_iter, gap_tol) -> int | None:
+    """Certify the points not yet certified (``points[len(certs):]``) in one :func:`certify_lines` call and
+    :func:`_improve` each whose gap exceeds ``gap_tol``, in order of beta, in place.  A repair that adds clusters is
+    a transition the stability test did not predict (reported at the grid bracket's geometric midpoint); the
+    certificates stop there and its index is returned (None when there was none).  ``warm`` holds the last
+    certificate's multipliers (a one-item list, updated)."""
+    first = len(certs)
+    new = certify_lines(prob, betas[first:len(points)], points[first:], warm[0])
+    for j, cert in zip(range(first, len(points)), new, strict=True):
+        p, st = points[j], states[j]
+        n_before = p.n_t
+        if cert.gap > gap_tol:
+            p, st, cert = _improve(prob, p, st, cert, tol, max_iter, gap_tol, warm[0])
+        warm[0] = cert.lambdas
+        points[j], states[j] = Point(**{**p.__dict__, "gap": cert.gap}), st
+        certs.append(cert)
+        if p.n_t > n_before:
+            if j > 0:
+                crit.append((j, float(np.sqrt(betas[j - 1] * p.beta)), float(np.sqrt(p.beta / betas[j - 1]) - 1.0)))
+            return j
+    return None
 
 
 def _locate_split(prob, st: it.State, b_lo: float, b: float, t: int, tol, max_iter,
