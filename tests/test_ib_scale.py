@@ -473,3 +473,19 @@ def test_forward_curve_with_batched_certificates_matches_one_at_a_time(monkeypat
     assert batched.attrs["max_gap"] <= 1e-6 and single.attrs["max_gap"] <= 1e-6
     assert batched.sizes["critical"] == single.sizes["critical"]
     assert_allclose(batched["critical_betas"].values, single["critical_betas"].values, rtol=1e-3)
+
+
+def test_auto_uses_the_forward_path_for_binary_labels_with_the_annealed_points():
+    """method="auto" takes the forward path for |Y| = 2 (the annealed one when one of its own flags is given); with
+    the default betas the forward path adds the annealed path's extra betas on steep stretches, so both curves
+    have the same betas, Lagrangians within 1e-9 bits and certified gaps."""
+    p = random_table(12, seed=11)
+    auto = ib_curve(p, n_betas=40)
+    assert auto.attrs["method"] == "forward"
+    assert ib_curve(p, n_betas=40, keep_brackets=True).attrs["method"] == "anneal"
+    assert ib_curve(random_table(12, n_y=3, seed=11), n_betas=20).attrs["method"] == "anneal"
+    ann = ib_curve(p, n_betas=40, method="anneal")
+    assert auto.sizes["beta"] > 40, "no extra betas on the steep stretches"
+    assert_allclose(auto["beta"].values, ann["beta"].values, rtol=1e-12)
+    assert_allclose(auto["lagrangian"].values, ann["lagrangian"].values, rtol=0, atol=1e-9)
+    assert auto.attrs["max_gap"] <= 1e-6

@@ -342,7 +342,9 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
         stuck = has[bad] & (ex[bad, 1] == chord)
         mid = 0.5 * (Pl[ci[bad]] + Pl[ci[bad] + 1])
         new_l = np.where(stuck, mid, chord)
-        ok = np.isfinite(new_l) & (_match((bp.astype(np.float64), new_l), (V[0].astype(np.float64), V[2])) < 0)
+        # a multiplier the cell already has gives nothing new (one of another cell's vertices is evaluated again,
+        # lands outside this cell and becomes its extra line: the next round bisects)
+        ok = np.isfinite(new_l) & (new_l != Pl[ci[bad]]) & (new_l != Pl[ci[bad] + 1]) & (new_l != ex[bad, 1])
         if not ok.any():
             break
         bad, new_l, bL, bR, bp, bb = bad[ok], new_l[ok], bL[ok], bR[ok], bp[ok], bb[ok]

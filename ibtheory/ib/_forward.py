@@ -64,7 +64,7 @@ from ._newton import newton
 from ._problem import Reduced
 from ._solution import _measures
 
-__all__ = ["Point", "cluster_correlations", "forward_curve", "SPARSE_CELLS", "MAX_NNZ", "REVERSE_PAIRS"]
+__all__ = ["Point", "cluster_correlations", "fill_steep", "forward_curve", "SPARSE_CELLS", "MAX_NNZ", "REVERSE_PAIRS"]
 
 #: |Y| > 2: |S| x clusters above which the map runs on a sparse support (``ibtheory.ib._iterate.support``)
 SPARSE_CELLS = 2**21
@@ -466,6 +466,37 @@ def _certify_pending(prob, betas, points, states, certs, crit, warm, tol, max_it
                 crit.append((j, float(np.sqrt(betas[j - 1] * p.beta)), float(np.sqrt(p.beta / betas[j - 1]) - 1.0)))
             return j
     return None
+
+
+def fill_steep(prob: Reduced, points: list[Point], max_step: float, budget: int, tol: float, max_iter: int,
+               certify: bool, gap_tol: float) -> list[Point]:
+    """|Y| = 2: insert geometric-midpoint betas where neighbouring points are more than ``max_step`` bits apart in
+    I(X;T) (steep stretches just above a critical beta), at most ``budget`` of them, as the annealed path does;
+    each warm-started from the point above, all midpoints of a round certified together (repaired by
+    :func:`_improve` above ``gap_tol``).  Returns the points sorted by beta."""
+    with threadpool_limits(limits=1, user_api="blas"):  # small dense solves, as in forward_curve
+        return _fill_steep(prob, points, max_step, budget, tol, max_iter, certify, gap_tol)
+
+
+def _fill_steep(prob, points, max_step, budget, tol, max_iter, certify, gap_tol) -> list[Point]:
+    pts = sorted(points, key=lambda q: q.beta)
+    added = 0
+    while added < budget:
+        b = np.array([q.beta for q in pts])
+        ixt = np.array([q.I_XT for q in pts])
+        steep = np.flatnonzero((np.diff(ixt) > max_step) & (b[1:] / b[:-1] > 1 + 1e-9))[: budget - added]
+        if steep.size == 0:
+            break
+        new = [_solve(prob, float(np.sqrt(b[i] * b[i + 1])), _state(pts[i + 1]), tol, max_iter) for i in steep]
+        if certify:
+            certs = certify_lines(prob, [q.beta for q, _ in new], [q for q, _ in new])
+            for k, ((q, st), c) in enumerate(zip(new, certs, strict=True)):
+                if c.gap > gap_tol:
+                    q, st, c = _improve(prob, q, st, c, tol, max_iter, gap_tol, c.lambdas)
+                new[k] = (Point(**{**q.__dict__, "gap": c.gap}), st)
+        pts = sorted(pts + [q for q, _ in new], key=lambda q: q.beta)
+        added += steep.size
+    return pts
 
 
 def _locate_split(prob, st: it.State, b_lo: float, b: float, t: int, tol, max_iter,

@@ -189,7 +189,8 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
         on sparse supports (pairs (s, t) within e^-30 of each class's largest weight) once |S| x clusters is large;
         its up-front memory estimate (the points, 2 x betas x |S| x (|Y| + 1) float64, plus the larger of the
         supports and the stored encoder) is checked against ``MAX_CELLS``.  ``"auto"`` (default): ``"forward"``
-        when |S| > 256, else ``"anneal"``.
+        when |S| > 256 or |Y| = 2 (faster there, and certified), else ``"anneal"``; also ``"anneal"`` when one of
+        its own flags (``forward``, ``refine_critical``, ``keep_brackets``) is given.
 
     Returns
     -------
@@ -227,7 +228,9 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
         raise ValueError(f"method must be 'auto', 'anneal' or 'forward', got {show(method)}")
     prob = ib_problem(p_xy)
     if method == "auto":
-        method = "forward" if prob.n_s > AUTO_FORWARD and not prob.deterministic else "anneal"
+        anneal_flags = forward is not None or refine_critical is not None or keep_brackets
+        wide = prob.n_s > AUTO_FORWARD or (prob.n_y == 2 and not anneal_flags)
+        method = "forward" if wide and not prob.deterministic else "anneal"
     if method == "forward" and not prob.deterministic:
         return _forward_curve(prob, bs, n_betas, user_betas, tol, max_iter, certify, gap_tol, critical_rtol, seed,
                               progress)
@@ -300,6 +303,8 @@ def _n_clusters(sol: IBSolution, tol: float = 1e-4) -> int:
         return len(dec)
     if len(dec) <= 256:
         close = np.max(np.abs(dec[:, None, :] - dec[None, :, :]), axis=2) < tol
+        if np.count_nonzero(close) == len(dec):  # no decoder has another within tol
+            return len(dec)
         return int(connected_components(close, directed=False)[0])
     tree = cKDTree(dec)
     if not np.isfinite(tree.query(dec, k=2, p=np.inf, distance_upper_bound=tol)[0][:, 1]).any():
@@ -472,6 +477,9 @@ def _forward_curve(prob: Reduced, bs, n_betas, user_betas, tol, max_iter, certif
     points, critical, precision = fw.forward_curve(prob, bs, tol, max_iter, do_cert, gap_tol, critical_rtol,
                                                    step=bar.update)
     bar.close()
+    if prob.n_y == 2 and not user_betas:  # as the annealed path: extra betas on steep stretches
+        points = fw.fill_steep(prob, points, 2.0 * float(np.log2(prob.n_s)) / len(bs), len(bs), tol, max_iter,
+                               do_cert, gap_tol)
     sols = {p.beta: p for p in points}
     return _dataset(prob, sols, [], critical, do_cert, dict(
         n_betas=int(len(bs)), tol=tol, max_iter=int(max_iter), forward=True, certify=do_cert, gap_tol=gap_tol,
