@@ -22,10 +22,10 @@ def shared_data() -> Path:
 @pytest.fixture
 def interrupt_measuring(monkeypatch):
     """``arm(n)`` makes the n-th measuring call of ``nets.train`` raise KeyboardInterrupt (Ctrl-C between two
-    snapshots); ``disarm()`` puts the real ``measure`` back.  Returns (arm, disarm)."""
+    snapshots); ``disarm()`` puts the real ``measure_snapshot`` back.  Returns (arm, disarm)."""
     from ibtheory.nets import run as run_module
 
-    real = run_module.measure
+    real = run_module.measure_snapshot
 
     def arm(n: int) -> None:
         calls = {"n": 0}
@@ -36,9 +36,9 @@ def interrupt_measuring(monkeypatch):
                 raise KeyboardInterrupt
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(run_module, "measure", flaky)
+        monkeypatch.setattr(run_module, "measure_snapshot", flaky)
 
     def disarm() -> None:
-        monkeypatch.setattr(run_module, "measure", real)
+        monkeypatch.setattr(run_module, "measure_snapshot", real)
 
     return arm, disarm

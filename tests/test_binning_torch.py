@@ -197,7 +197,7 @@ TINY = dict(hidden=(6, 4, 3), repeats=3, epochs=4, snapshots=4, batch_size=512, 
                                   dict(bin_width=0.07, activation="relu"), dict(estimators=("codes", "binning"),
                                                                                    labels="sampled", label_seed=4)])
 def test_train_measures_on_the_device_with_the_numpy_numbers(monkeypatch, opts):
-    run = importlib.import_module("ibtheory.nets.run")
+    run = importlib.import_module("ibtheory.nets.measure")
     calls = []
 
     def spy(*args, **kwargs):
@@ -222,7 +222,7 @@ def test_train_measures_on_the_device_with_the_numpy_numbers(monkeypatch, opts):
 
 
 def test_train_keeps_the_numpy_path_for_mass_bins_and_on_the_cpu(monkeypatch):
-    run = importlib.import_module("ibtheory.nets.run")
+    run = importlib.import_module("ibtheory.nets.measure")
     calls = []
     monkeypatch.setattr(run, "binned_information_torch", lambda *a, **k: calls.append(1))
     monkeypatch.setenv(_MEASURE_ON_DEVICE_ENV, "1")
@@ -239,7 +239,7 @@ def test_train_keeps_the_numpy_path_for_mass_bins_and_on_the_cpu(monkeypatch):
 def test_train_measures_the_kde_bounds_on_the_device(monkeypatch):
     """With device activations the KDE bounds get the tensors themselves (no host copy) and give the host path's
     numbers; binning goes on to the device too and the other variables are untouched."""
-    run = importlib.import_module("ibtheory.nets.run")
+    run = importlib.import_module("ibtheory.nets.measure")
     seen = []
 
     def spy(acts, *args, **kwargs):
@@ -274,3 +274,31 @@ def test_kde_of_a_tensor_equals_the_array_path_and_checks_it():
     a[0, 0, 0] = np.inf
     with pytest.raises(ValueError, match="infinite"):
         kde_information(torch.from_numpy(a), px, pyx)
+
+
+def test_train_conv_measures_on_the_device_too(monkeypatch):
+    """The conv trainer measures its snapshots through the same function as the MLP: binning on the device tensors
+    (switch "1") with the host path's numbers, the ensemble estimator on the host copy."""
+    from ibtheory.nets.conv import train_conv
+
+    mod = importlib.import_module("ibtheory.nets.measure")
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(isinstance(args[0], torch.Tensor))
+        return binned_information_torch(*args, **kwargs)
+
+    monkeypatch.setattr(mod, "binned_information_torch", spy)
+    images = tasks.tishby()
+    images.attrs.update(image_height=3, image_width=4)
+    kw = dict(channels=(2,), kernel=3, hidden=(4,), repeats=2, epochs=3, snapshots=3, batch_size=1024,
+              progress=False, estimators=("binning", "ensemble"))
+    monkeypatch.setenv(_MEASURE_ON_DEVICE_ENV, "0")
+    host = train_conv(images, **kw)
+    assert not calls
+    monkeypatch.setenv(_MEASURE_ON_DEVICE_ENV, "1")
+    dev = train_conv(images, **kw)
+    assert calls and all(calls), "every layer binned from its device tensor"
+    for var in host.data_vars:
+        if np.issubdtype(host[var].dtype, np.number):
+            assert_allclose(dev[var].values, host[var].values, rtol=0, atol=1e-12, err_msg=var)

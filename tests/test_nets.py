@@ -79,13 +79,13 @@ import json, sys, time
 from ibtheory import nets, tasks
 from ibtheory.nets import run as run_module
 
-real = run_module.measure
+real = run_module.measure_snapshot
 
 def slow(*args, **kwargs):  # a slow estimator: the run lasts long enough to be killed in the middle of it
     time.sleep(0.4)
     return real(*args, **kwargs)
 
-run_module.measure = slow
+run_module.measure_snapshot = slow
 nets.train(tasks.tishby(), out=sys.argv[1], **json.loads(sys.argv[2]))
 """
 
@@ -143,7 +143,7 @@ from pathlib import Path
 from ibtheory import nets, tasks
 from ibtheory.nets import run as run_module
 
-real = run_module.measure
+real = run_module.measure_snapshot
 progress = Path(sys.argv[3])
 
 def slow(*args, **kwargs):  # one line per estimated snapshot, then a pause: the run is long enough to be stopped
@@ -153,7 +153,7 @@ def slow(*args, **kwargs):  # one line per estimated snapshot, then a pause: the
     time.sleep(0.4)
     return out
 
-run_module.measure = slow
+run_module.measure_snapshot = slow
 nets.train(tasks.tishby(), out=sys.argv[1], **json.loads(sys.argv[2]))
 """
 

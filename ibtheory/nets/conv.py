@@ -43,10 +43,11 @@ from tqdm.auto import tqdm
 from .. import store
 from .._validate import integer, show
 from ..estimators import RUN_SCHEMA, binning_options
-from ..estimators.registry import BINNING_OPTIONS, ESTIMATORS, check_names, measure
+from ..estimators.registry import BINNING_OPTIONS, ESTIMATORS, check_names
 from ..tasks import conditional
 from . import data
 from .loop import Snapshot, TrainConfig, check_memory, run_epochs
+from .measure import measure_snapshot
 from .model import ACTIVATIONS, FlatEnsemble, init_weights
 
 __all__ = ["BatchedConvNet", "iter_conv_training", "train_conv", "image_shape", "conv_estimators"]
@@ -268,7 +269,7 @@ def train_conv(
     records, epochs_done = [], []
     with tqdm(total=config.epochs, disable=not bar_on, unit="epoch", desc=f"conv {activation} x{repeats}") as bar:
         for snap in iter_conv_training(task, config, channels, kernel, setup=setup):
-            rec = measure(names, snap.activations, setup.p_x, setup.p_y_given_x, **opts)
+            rec = measure_snapshot(names, snap, setup.p_x, setup.p_y_given_x, opts)
             with np.errstate(divide="ignore", invalid="ignore"):
                 rec.update(grad_mean_norm=snap.grad_mean_norm, grad_std_norm=snap.grad_std_norm,
                            weight_norm=snap.weight_norm, grad_snr=snap.grad_mean_norm / snap.grad_std_norm,

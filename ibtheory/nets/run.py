@@ -50,13 +50,12 @@ from tqdm.auto import tqdm
 from .. import store
 from .._signals import terminate_as_interrupt
 from .._validate import integer, real, writable_file
-from ..estimators import RUN_SCHEMA, binned_information, binning_options, kde_information
-from ..estimators import kde as _kde
-from ..estimators.binning_torch import DEVICE_SCHEMES, binned_information_torch
-from ..estimators.registry import ESTIMATORS, check_names, measure
+from ..estimators import RUN_SCHEMA, binning_options
+from ..estimators.registry import ESTIMATORS, check_names
 from ._parallel import auto_workers, iter_training_parallel
 from .data import snapshot_epochs
 from .loop import Snapshot, TrainConfig, TrainingDiverged, iter_training, prepare
+from .measure import measure_snapshot
 
 __all__ = ["train", "ESTIMATOR_NAMES"]
 
@@ -103,42 +102,6 @@ def _stored_divergence(ds: xr.Dataset, path: Path) -> TrainingDiverged:
         "choose another path, and lower the learning rate", epoch, repeats, str(ds.attrs.get("diverged_what", "")))
     exc.dataset = ds
     return exc
-
-
-def _on_device(name: str, opts: dict):
-    """The function that measures estimator ``name`` on device tensors with ``opts``, or None (measured on the
-    host copy): binning (:func:`~ibtheory.estimators.binning_torch.binned_information_torch`, every grid but
-    equal-mass bins) and the KDE bounds (:func:`~ibtheory.estimators.kde_information` takes tensors), while the
-    registered functions are the package's own."""
-    fn = ESTIMATORS.get(name).function
-    if name == "binning" and fn is binned_information and opts.get("scheme", "width") in DEVICE_SCHEMES:
-        return binned_information_torch
-    if name == "kde" and fn is _kde.kde_information:
-        return kde_information
-    return None
-
-
-def _measure(names: tuple[str, ...], snap: Snapshot, p_x: np.ndarray, p_y_given_x: np.ndarray,
-             opts: dict) -> dict[str, np.ndarray]:
-    """Every estimator on one snapshot, as ``measure(names, snap.activations, ...)`` returns it, but binning and
-    the KDE bounds measured where the activations are (:func:`_on_device`: the same numbers, only (R,)-sized
-    results copied back) when the snapshot carries its device tensors (training off the CPU, or the private switch
-    ``loop._MEASURE_ON_DEVICE_ENV``)."""
-    device = {n: _on_device(n, opts) for n in names} if snap.device_activations is not None else {}
-    device = {n: fn for n, fn in device.items() if fn is not None}
-    if not device:
-        return measure(names, snap.activations, p_x, p_y_given_x, **opts)
-    found: dict[str, list] = {}
-    for name, fn in device.items():
-        est = ESTIMATORS.get(name)
-        kwargs = {k: opts[k] for k in est.options if k in opts}
-        for layer in snap.device_activations:  # loop over the (few) layers; each call is vectorised over the nets
-            for var, value in est.record(fn(layer, p_x, p_y_given_x, **kwargs)).items():
-                found.setdefault(var, []).append(value)
-    others = tuple(n for n in names if n not in device)
-    out = measure(others, snap.activations, p_x, p_y_given_x, **opts) if others else {}
-    out.update({k: np.stack(v) for k, v in found.items()})
-    return {var: out[var] for e in ESTIMATORS.values() if e.name in names for var in e.variables}
 
 
 def _record(snap: Snapshot, est: dict, keep: bool, max_width: int) -> dict[str, np.ndarray]:
@@ -349,7 +312,7 @@ def train(
             snaps = (iter_training(task, config, resume=resume, setup=setup) if workers == 1
                      else iter_training_parallel(task, config, min(workers, config.repeats), resume=resume))
             for snap in snaps:
-                est = _measure(names, snap, p_x, p_yx, opts)
+                est = measure_snapshot(names, snap, p_x, p_yx, opts)
                 records.append(_record(snap, est, keep_activations, max_width))
                 bar.update(snap.epoch - (epochs_done[-1] if epochs_done else 0))
                 epochs_done.append(snap.epoch)
