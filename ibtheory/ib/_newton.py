@@ -33,71 +33,111 @@ from scipy.sparse import csr_matrix
 from . import _iterate as it
 from ._problem import Reduced
 
-__all__ = ["newton"]
+__all__ = ["newton", "WINDOW_CELLS", "WINDOW_CUT"]
+
+#: |S| x clusters above which Newton works on per-row windows of clusters (``_window``) instead of dense arrays
+WINDOW_CELLS = 20_000
+#: nats below a row's log-partition from which a cluster's posterior is left out of its window (e^-80 = 2e-35)
+WINDOW_CUT = 80.0
 
 
-def _parts(w, p, neg_h, beta, rho, eta):
+def _parts(w, p, neg_h, beta, rho, eta, win=None):
+    """(r, d, u, ln Z, F) at (rho, eta); u is (n, K), or (n, B) on the clusters ``win`` = (idx, valid) of each row
+    (-inf elsewhere)."""
     r = np.exp(rho - it.lse(rho, axis=0))
     log_d1 = -np.logaddexp(0.0, -eta)
     log_d0 = -np.logaddexp(0.0, eta)
-    D = neg_h[:, None] - w[:, None] * log_d1[None, :] - (1 - w)[:, None] * log_d0[None, :]
-    u = np.log(np.maximum(r, 1e-300))[None, :] - beta * np.maximum(D, 0.0)
+    log_r = np.log(np.maximum(r, 1e-300))
+    if win is None:
+        D = neg_h[:, None] - w[:, None] * log_d1[None, :] - (1 - w)[:, None] * log_d0[None, :]
+        u = log_r[None, :] - beta * np.maximum(D, 0.0)
+    else:
+        idx, valid = win
+        D = neg_h[:, None] - w[:, None] * log_d1[idx] - (1 - w)[:, None] * log_d0[idx]
+        u = np.where(valid, log_r[idx] - beta * np.maximum(D, 0.0), -np.inf)
     lnZ = it.lse(u, axis=1)
     F = -float(p @ lnZ)
     return r, np.exp(log_d1), u, lnZ, F
 
 
-def _outer_sum(A: np.ndarray, B: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """sum_x p(x) g_x g_x^T for g_x = [A[x], B[x]] (2K x 2K).  At large beta each x sees only the few clusters
-    next to its p(y|x): entries of pi below 1e-20 are dropped and the product is sparse (O(n) instead of
-    O(n K^2)); their share of the sum is below 1e-20 of each term's."""
-    n, K = A.shape
-    if n * K < 200_000:
+def _window(u: np.ndarray, lnZ: np.ndarray, eta: np.ndarray):
+    """Per row the clusters that matter: in the order of d = p(y=1|t), the run from the first to the last cluster
+    whose posterior exceeds e^-``WINDOW_CUT``, one more on each side; returns (idx (n, B), valid (n, B)) or None
+    when the widest run is more than half the clusters (then the dense arrays are as cheap)."""
+    n, K = u.shape
+    order = np.argsort(eta, kind="stable")
+    keep = (u[:, order] - lnZ[:, None]) > -WINDOW_CUT
+    first = np.maximum(np.argmax(keep, axis=1) - 1, 0)
+    last = np.minimum(K - 1 - np.argmax(keep[:, ::-1], axis=1) + 1, K - 1)
+    B = int((last - first).max()) + 1
+    if 2 * B > K:
+        return None
+    pos = first[:, None] + np.arange(B)[None, :]
+    return order[np.minimum(pos, K - 1)], pos <= last[:, None]
+
+
+def _outer_sum(A: np.ndarray, B: np.ndarray, p: np.ndarray, cols: np.ndarray | None = None,
+               K: int | None = None) -> np.ndarray:
+    """sum_x p(x) g_x g_x^T for g_x = [A[x], B[x]] (2K x 2K), A and B (n, K), or (n, W) values on the clusters
+    ``cols`` (n, W) of each row.  At large beta each x sees only the few clusters next to its p(y|x): entries of
+    pi below 1e-20 are dropped and the product is sparse (O(n) instead of O(n K^2)); their share of the sum is
+    below 1e-20 of each term's."""
+    n, W = A.shape
+    K = W if K is None else K
+    if cols is None and n * K < 200_000:
         G = np.concatenate([A, B], axis=1)
         return (G * p[:, None]).T @ G
-    rows, cols = np.nonzero(A > 1e-20)
-    G = csr_matrix((np.concatenate([A[rows, cols], B[rows, cols]]),
-                    (np.concatenate([rows, rows]), np.concatenate([cols, cols + K]))), shape=(n, 2 * K))
+    rows, j = np.nonzero(A > 1e-20)
+    c = j if cols is None else cols[rows, j]
+    G = csr_matrix((np.concatenate([A[rows, j], B[rows, j]]),
+                    (np.concatenate([rows, rows]), np.concatenate([c, c + K]))), shape=(n, 2 * K))
     return (G.T @ G.multiply(p[:, None]).tocsr()).toarray()
 
 
-def newton(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, max_steps: int = 60,
-           gtol: float = 1e-13) -> tuple[np.ndarray, np.ndarray, int, float]:
-    """Minimise F from (ln p(t), ln p(y|t)); returns (ln p(t), ln p(y|t), objective evaluations, max |gradient|)."""
-    w = prob.W[:, 1]
-    p = prob.p_s
-    neg_h = prob.neg_entropy_rows
-    rho = log_pt - it.lse(log_pt, axis=0)
-    eta = log_dec[:, 1] - log_dec[:, 0]
-    K = rho.size
-    evals = 0
+def _covers(win, u: np.ndarray, lnZ: np.ndarray) -> bool:
+    """Whether every posterior outside the windows ``win`` is below e^-``WINDOW_CUT`` + 10 (dense u, ln Z)."""
+    idx, valid = win
+    inside = np.zeros(u.shape, dtype=bool)
+    rows = np.broadcast_to(np.arange(u.shape[0])[:, None], idx.shape)
+    inside[rows[valid], idx[valid]] = True
+    return bool(np.all(np.where(inside, -np.inf, u - lnZ[:, None]) <= -WINDOW_CUT + 10.0))
+
+
+def _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals, win):
+    """The saddle-free Newton iteration of :func:`newton` on the dense (n, K) arrays or the windows ``win``."""
+    idx = None if win is None else win[0]
     gmax = np.inf
+
+    def per_cluster(v):  # sum over the rows of each cluster's entries
+        return v.sum(axis=0) if idx is None else np.bincount(idx.ravel(), weights=v.ravel(), minlength=K)
+
     parts = None  # the accepted trial point's parts, reused by the next step
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
         for _ in range(max_steps):
             if parts is None:
-                parts = _parts(w, p, neg_h, beta, rho, eta)
+                parts = _parts(w, p, neg_h, beta, rho, eta, win)
                 evals += 1
             r, d, u, lnZ, F = parts
-            pi = it.exp_nonpositive(u - lnZ[:, None])  # (n, K)
+            pi = it.exp_nonpositive(u - lnZ[:, None])  # (n, K), or (n, B) on the windows
             ppi = p[:, None] * pi
-            m = ppi.sum(axis=0)
-            dw = w[:, None] - d[None, :]  # w_x - d_t
+            m = per_cluster(ppi)
+            dw = w[:, None] - (d[None, :] if idx is None else d[idx])  # w_x - d_t
+            ppi_dw = per_cluster(ppi * dw)
             g_rho = r - m
-            g_eta = -beta * (ppi * dw).sum(axis=0)
+            g_eta = -beta * ppi_dw
             grad = np.concatenate([g_rho, g_eta])
             gmax = float(np.abs(grad).max())
             if gmax < gtol or not np.isfinite(gmax):
                 break
-            H = _outer_sum(pi, beta * pi * dw, p)
+            H = _outer_sum(pi, beta * pi * dw, p, idx, K)
             a = m
-            b = beta * (ppi * dw).sum(axis=0)
-            c = beta**2 * (ppi * dw**2).sum(axis=0) - beta * d * (1 - d) * m
-            idx = np.arange(K)
-            H[idx, idx] -= a
-            H[idx, K + idx] -= b
-            H[K + idx, idx] -= b
-            H[K + idx, K + idx] -= c
+            b = beta * ppi_dw
+            c = beta**2 * per_cluster(ppi * dw**2) - beta * d * (1 - d) * m
+            k = np.arange(K)
+            H[k, k] -= a
+            H[k, K + k] -= b
+            H[K + k, k] -= b
+            H[K + k, K + k] -= c
             H[:K, :K] += np.diag(r) - np.outer(r, r)
             # Jacobi scaling first (a cluster of weight 1e-5 has curvatures 1e-5 of the others'), then
             # eigenvalues by absolute value, floored
@@ -115,7 +155,7 @@ def newton(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, 
             t = 1.0
             for _ in range(20):
                 rho2, eta2 = rho + t * step[:K], eta + t * step[K:]
-                parts = _parts(w, p, neg_h, beta, rho2, eta2)
+                parts = _parts(w, p, neg_h, beta, rho2, eta2, win)
                 F2 = parts[4]
                 evals += 1
                 if np.isfinite(F2) and F2 <= F + 1e-4 * t * float(grad @ step):
@@ -127,5 +167,32 @@ def newton(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, 
                 break
             rho, eta = rho2, eta2  # _parts normalises r itself: parts stay those of (rho, eta)
             rho = rho - it.lse(rho, axis=0)
+    return rho, eta, evals, gmax
+
+
+def newton(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, max_steps: int = 60,
+           gtol: float = 1e-13) -> tuple[np.ndarray, np.ndarray, int, float]:
+    """Minimise F from (ln p(t), ln p(y|t)); returns (ln p(t), ln p(y|t), objective evaluations, max |gradient|)."""
+    w = prob.W[:, 1]
+    p = prob.p_s
+    neg_h = prob.neg_entropy_rows
+    rho = log_pt - it.lse(log_pt, axis=0)
+    eta = log_dec[:, 1] - log_dec[:, 0]
+    K = rho.size
+    evals = 0
+    gmax = np.inf
+    win = None
+    if w.size * K > WINDOW_CELLS:  # rows see only the clusters next to them: (n, B) windows instead of (n, K)
+        _, _, u0, lnZ0, _ = _parts(w, p, neg_h, beta, rho, eta)
+        win = _window(u0, lnZ0, eta)
+    for _ in range(3):  # a window is checked on the dense arrays at the end and rebuilt if mass left it
+        rho, eta, evals, gmax = _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals, win)
+        if win is None:
+            break
+        _, _, u1, lnZ1, _ = _parts(w, p, neg_h, beta, rho, eta)
+        rebuilt = _window(u1, lnZ1, eta)
+        if rebuilt is not None and _covers(win, u1, lnZ1):
+            break
+        win = rebuilt
     log_dec_new = np.stack([-np.logaddexp(0.0, eta), -np.logaddexp(0.0, -eta)], axis=1)
     return rho, log_dec_new, evals, gmax
