@@ -274,6 +274,7 @@ def test_every_training_section_trains_on_the_device_it_is_given(name, tmp_path,
         monkeypatch.setattr(mod, "measured_run", trainer)
         mod.setting_run.cache_clear()
     monkeypatch.setattr("ibtheory.nets.loop.check_device", lambda device, name="device": device)  # no GPU here
+    monkeypatch.setattr("ibtheory.runner.builtin.check_device", lambda config: None)  # the rows' worker check
     with pytest.raises(_Trained if name != "critiques" else RuntimeError):
         run_all(tmp_path, "tiny", 0, only=[name], log=None, device="cuda:3")
     assert seen and set(seen) == {"cuda:3"}, f"section {name} trained on {seen}, expected the device of run_all"

@@ -74,3 +74,18 @@ def test_the_heat_map_refuses_bad_input():
         plot_verdict_matrix(_matrix([[3, 0]]))
     with pytest.raises(ValueError, match="m must hold 'score'"):
         plot_verdict_matrix(_matrix([[1, 0]]).drop_vars("score"))
+
+
+def test_the_critique_rows_check_their_device_where_they_run(monkeypatch):
+    """The critique kind checks the device's spelling with the grid and its existence on the worker (as the train
+    kind): "cuda:3" is a valid field, and without CUDA the worker check names it."""
+    import ibtheory.reproduce.settings  # noqa: F401  (registers the kind)
+    from ibtheory.runner import builtin
+    from ibtheory.runner.kinds import get_kind
+
+    kind = get_kind("critique")
+    assert kind.fields["device"].check("cuda:3", "device") == "cuda:3"
+    with pytest.raises(ValueError, match="'cpu', 'cuda' or 'cuda:N'"):
+        kind.fields["device"].check("gpu", "device")
+    monkeypatch.setattr(builtin, "check_device", lambda config: f"no {config['device']} here")
+    assert kind.worker_check({"device": "cuda:3"}) == "no cuda:3 here"

@@ -38,7 +38,7 @@ import xarray as xr
 from ..ib import ib_curve
 from ..ib.curve import curve_value
 from ..info import mutual_information
-from ..runner import Field, TaskKind, register_kind
+from ..runner import Field, TaskKind, builtin, register_kind
 from ..runner.kinds import choice, integer
 from .claims import claim_table
 from .report import SIZES
@@ -198,9 +198,10 @@ def _critique_task(config: dict, seed: int) -> xr.Dataset:
     return setting_result(config["setting"], config["size"], config["run_seed"], config["device"])
 
 
-def _device(v, name: str) -> str:
-    from ..nets.loop import check_device
-    return check_device(v, name)
+def _device_here(config: dict) -> str | None:
+    """Worker check of the critique kind: the train kind's (the device must exist where the row runs, e.g. on a
+    remote dask worker), looked up when called."""
+    return builtin.check_device(config)
 
 
 register_kind(TaskKind(
@@ -210,7 +211,8 @@ register_kind(TaskKind(
         "setting": Field(choice(*_BY_LABEL), doc="a setting of the critics' matrix (ibtheory.reproduce.settings)"),
         "size": Field(choice(*SIZES), "quick", "run size: tiny, quick or full"),
         "run_seed": Field(integer(0), 0, "seed shared by every setting's training run"),
-        "device": Field(_device, "cpu", "torch device of the training"),
+        "device": Field(builtin.device_field, "cpu", "torch device: cpu, cuda, cuda:N (checked on every worker)"),
     },
     doc="one row of the critics' matrix: a training run seen through one estimator, with a verdict per claim",
+    worker_check=_device_here,
 ))

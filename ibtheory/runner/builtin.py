@@ -52,7 +52,7 @@ from .kinds import (
     register_kind,
 )
 
-__all__ = ["train_task", "ib_curve_task", "check_device", "beta_values", "task_fields", "TRAIN_FIELDS"]
+__all__ = ["train_task", "ib_curve_task", "check_device", "device_field", "beta_values", "task_fields", "TRAIN_FIELDS"]
 
 
 def _text(v: Any, name: str) -> str:
@@ -61,7 +61,9 @@ def _text(v: Any, name: str) -> str:
     return v
 
 
-def _device(v: Any, name: str) -> str:
+def device_field(v: Any, name: str) -> str:
+    """Field checker of a torch device's spelling: 'cpu', 'cuda' or 'cuda:N' (whether it exists is the worker
+    check :func:`check_device`)."""
     v = _text(v, name)
     if not (v == "cpu" or v == "cuda" or (v.startswith("cuda:") and v[5:].isdigit())):
         raise ValueError(f"field '{name}' must be 'cpu', 'cuda' or 'cuda:N', got {show(v)}")
@@ -163,7 +165,7 @@ def _train_config_fields() -> dict[str, Field]:
     checks = {"hidden": int_list(1), "activation": _text, "repeats": integer(1), "repeat_start": integer(0),
               "epochs": integer(0), "lr": number(1e-300), "optimizer": choice("adam", "sgd"),
               "batch_size": integer(1), "train_fraction": number(0.0, 1.0), "snapshots": integer(1),
-              "device": _device, "dtype": choice("float32", "float64"), "weight_decay": number(0.0),
+              "device": device_field, "dtype": choice("float32", "float64"), "weight_decay": number(0.0),
               "quantize_bits": optional(integer(2))}
     notes = {"repeat_start": "set by the split", "device": "torch device: cpu, cuda, cuda:N (checked on every worker)"}
     return {f.name: Field(checks[f.name], list(f.default) if isinstance(f.default, tuple) else f.default,
