@@ -31,7 +31,6 @@ from numpy.typing import ArrayLike
 
 from .._validate import integer, real
 from ..info import LN2
-from ._common import validate_layer_inputs
 
 if TYPE_CHECKING:
     import torch
@@ -128,17 +127,13 @@ def kde_information(
     noise_var = real(noise_var, "noise_var", 0.0, low_open=True)
     if block is not None:
         block = integer(block, "block", 1)
-    if isinstance(activations, torch.Tensor):  # on its device: the distances never leave it
-        from .binning_torch import _activations, _probabilities
+    from .binning_torch import _activations, _probabilities  # the estimator inputs' checks, for arrays and tensors
 
-        t, _ = _activations(activations)
-        px, pyx = _probabilities(p_x, p_y_given_x, t.shape[-2])
-        lead = tuple(t.shape[:-2])
-        centres = torch.nan_to_num(t.to(torch.float64), nan=0.0).reshape((-1,) + tuple(t.shape[-2:]))
-    else:
-        a, px, pyx, _ = validate_layer_inputs(activations, p_x, p_y_given_x)
-        lead = a.shape[:-2]
-        centres = torch.from_numpy(np.nan_to_num(np.asarray(a, dtype=np.float64)).reshape((-1,) + a.shape[-2:]))
+    # a tensor stays on its device (the distances never leave it); an array is checked and wrapped on the CPU
+    t, _ = _activations(activations)
+    px, pyx = _probabilities(p_x, p_y_given_x, t.shape[-2])
+    lead = tuple(t.shape[:-2])
+    centres = torch.nan_to_num(t.to(torch.float64), nan=0.0).reshape((-1,) + tuple(t.shape[-2:]))
     p_joint = px[:, None] * pyx
     p_y = p_joint.sum(axis=0)
     keep = p_y > 0

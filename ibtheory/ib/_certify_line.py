@@ -368,7 +368,7 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
     first = np.cumsum(n_cells) - n_cells
     U_max = np.maximum.reduceat(U, first)
     g_up = np.maximum(U_max, lower)
-    converged = np.bincount(cp, weights=U > np.maximum(target, lower)[cp] + 0.25 * target, minlength=P) == 0
+    converged = np.bincount(cp, weights=U > thr[cp], minlength=P) == 0  # thr: of the last round's lower
     warm = []
     for q in range(P):
         Uq = U[first[q]:first[q] + n_cells[q]]

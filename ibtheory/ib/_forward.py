@@ -51,7 +51,7 @@ References
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -459,7 +459,7 @@ def _certify_pending(prob, betas, points, states, certs, crit, warm, tol, max_it
         if cert.gap > gap_tol:
             p, st, cert = _improve(prob, p, st, cert, tol, max_iter, gap_tol, warm[0])
         warm[0] = cert.lambdas
-        points[j], states[j] = Point(**{**p.__dict__, "gap": cert.gap}), st
+        points[j], states[j] = replace(p, gap=cert.gap), st
         certs.append(cert)
         if p.n_t > n_before:
             if j > 0:
@@ -493,7 +493,7 @@ def _fill_steep(prob, points, max_step, budget, tol, max_iter, certify, gap_tol)
             for k, ((q, st), c) in enumerate(zip(new, certs, strict=True)):
                 if c.gap > gap_tol:
                     q, st, c = _improve(prob, q, st, c, tol, max_iter, gap_tol, c.lambdas)
-                new[k] = (Point(**{**q.__dict__, "gap": c.gap}), st)
+                new[k] = (replace(q, gap=c.gap), st)
         pts = sorted(pts + [q for q, _ in new], key=lambda q: q.beta)
         added += steep.size
     return pts
@@ -549,7 +549,7 @@ def _from_neighbours(prob, points: list[Point], certs: list, tol, max_iter, gap_
                 p, st = _solve(prob, points[i].beta, _state(points[j]), tol, max_iter)
                 c = _certify(prob, p, certs[j].lambdas)
                 if c.gap < certs[i].gap and p.lagrangian <= points[i].lagrangian + 1e-12:
-                    points[i], certs[i] = Point(**{**p.__dict__, "gap": c.gap}), c
+                    points[i], certs[i] = replace(p, gap=c.gap), c
                     changed = True
                 if certs[i].gap <= gap_tol:
                     break

@@ -180,7 +180,6 @@ def newton(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, 
     eta = log_dec[:, 1] - log_dec[:, 0]
     K = rho.size
     evals = 0
-    gmax = np.inf
     win = None
     if w.size * K > WINDOW_CELLS:  # rows see only the clusters next to them: (n, B) windows instead of (n, K)
         _, _, u0, lnZ0, _ = _parts(w, p, neg_h, beta, rho, eta)

@@ -268,7 +268,7 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
         critical = (_refine_critical(prob, sols, tol, max_iter, critical_rtol, keep_brackets)
                     if refine else _brackets(sols))
         if refine:
-            _fill(prob, sols, tol, max_iter, max_step=2.0 * float(np.log2(prob.n_s)) / len(bs), budget=len(bs))
+            _fill(prob, sols, tol, max_iter, max_step=_steep_step(prob, len(bs)), budget=len(bs))
     bar.close()
     if do_cert:
         im.certify_all(prob, sols, tol, max_iter, gap_tol)
@@ -320,6 +320,12 @@ def _brackets(sols: dict) -> np.ndarray:
     n = np.array([_n_clusters(sols[x]) for x in b])
     idx = np.flatnonzero(n[1:] != n[:-1])
     return np.sqrt(b[idx] * b[idx + 1])
+
+
+def _steep_step(prob: Reduced, n_betas: int) -> float:
+    """Bits of I(X;T) between neighbouring points above which a stretch of the curve gets an extra beta (both
+    paths): 2 log2|S| / n_betas."""
+    return 2.0 * float(np.log2(prob.n_s)) / n_betas
 
 
 def _fill(prob, sols: dict, tol, max_iter, max_step: float, budget: int) -> None:
@@ -478,8 +484,7 @@ def _forward_curve(prob: Reduced, bs, n_betas, user_betas, tol, max_iter, certif
                                                    step=bar.update)
     bar.close()
     if prob.n_y == 2 and not user_betas:  # as the annealed path: extra betas on steep stretches
-        points = fw.fill_steep(prob, points, 2.0 * float(np.log2(prob.n_s)) / len(bs), len(bs), tol, max_iter,
-                               do_cert, gap_tol)
+        points = fw.fill_steep(prob, points, _steep_step(prob, len(bs)), len(bs), tol, max_iter, do_cert, gap_tol)
     sols = {p.beta: p for p in points}
     return _dataset(prob, sols, [], critical, do_cert, dict(
         n_betas=int(len(bs)), tol=tol, max_iter=int(max_iter), forward=True, certify=do_cert, gap_tol=gap_tol,

@@ -34,7 +34,7 @@ def _on_device(name: str, opts: dict):
 
 
 def measure_snapshot(names: tuple[str, ...], snap: Snapshot, p_x: np.ndarray, p_y_given_x: np.ndarray,
-             opts: dict) -> dict[str, np.ndarray]:
+                     opts: dict) -> dict[str, np.ndarray]:
     """Every estimator on one snapshot, as ``measure(names, snap.activations, ...)`` returns it, but binning and
     the KDE bounds measured where the activations are (:func:`_on_device`: the same numbers, only (R,)-sized
     results copied back) when the snapshot carries its device tensors (training off the CPU, or the private switch
