@@ -59,6 +59,7 @@ from threadpoolctl import threadpool_limits
 
 from ..info import LN2, entropy, mi_of_cells, mi_of_joint
 from . import _iterate as it
+from ._band import BAND_CELLS, band_support
 from ._certify_line import certify_line, certify_lines
 from ._newton import newton
 from ._problem import Reduced
@@ -68,6 +69,9 @@ __all__ = ["Point", "cluster_correlations", "fill_steep", "forward_curve", "SPAR
 
 #: |Y| > 2: |S| x clusters above which the map runs on a sparse support (``ibtheory.ib._iterate.support``)
 SPARSE_CELLS = 2**21
+#: |Y| = 2: nats below a row's largest weight from which the final encoder of a point leaves a pair out
+#: (e^-60 = 9e-27 of it)
+ENCODER_CUT = 60.0
 #: |Y| > 2: most pairs (s, t) a sparse support holds (~1.2 GiB at its peak with |Y| = 6; beyond, the cut is lowered)
 MAX_NNZ = 2**22
 #: |Y| > 2: largest drift of the log-weights (nats) for which a solve's encoder stays on its starting support
@@ -188,10 +192,14 @@ def _state(p: Point) -> it.State:
         return it.State(np.log(p.p_t), np.log(p.decoder))
 
 
-def _kernel(prob: Reduced, beta: float, st: it.State) -> it.Support | None:
-    """The sparse support the map of ``st`` runs on (:func:`ibtheory.ib._iterate.support`), or None (dense) while
-    |S| x n_t is at most ``SPARSE_CELLS``."""
-    if prob.n_s * st.log_pt.size <= SPARSE_CELLS:
+def _kernel(prob: Reduced, beta: float, st: it.State, cut: float = it.SPARSE_CUT) -> it.Support | None:
+    """The sparse support the map of ``st`` runs on, or None (dense): for |Y| = 2 the exact band of the clusters
+    within ``cut`` nats of each row's largest (:func:`ibtheory.ib._band.band_support`) above ``BAND_CELLS`` =
+    |S| x n_t; for |Y| > 2 :func:`ibtheory.ib._iterate.support` above ``SPARSE_CELLS``."""
+    cells = prob.n_s * st.log_pt.size
+    if prob.n_y == 2:
+        return band_support(prob, beta, st.log_pt, st.log_dec, cut) if cells > BAND_CELLS else None
+    if cells <= SPARSE_CELLS:
         return None
     return it.support(prob, beta, st.log_pt, st.log_dec, max_nnz=MAX_NNZ)
 
@@ -250,7 +258,7 @@ def _solve(prob, beta, state, tol, max_iter, em_steps: int = 15) -> tuple[Point,
     :func:`_solve_multi`."""
     if prob.n_y != 2:  # the upward sweep's clusters come from splits: no loose merging (that is for the reverse)
         return _solve_multi(prob, beta, state, tol, max_iter, loose_merge=None)
-    st, n, _ = it.converge(prob, beta, state, tol, min(em_steps, max_iter)) if em_steps else (state, 0, 0.0)
+    st, n, _ = _converge(prob, beta, state, tol, min(em_steps, max_iter)) if em_steps else (state, 0, 0.0)
     return _polish(prob, beta, st, n, tol)
 
 
@@ -258,13 +266,27 @@ def _polish(prob, beta, st: it.State, n: int, tol: float) -> tuple[Point, it.Sta
     """Newton from ``st`` (|Y| = 2), prune and merge, Newton again if that removed clusters; one map evaluation
     gives the encoder."""
     lp, ld, n2, _ = newton(prob, beta, st.log_pt, st.log_dec)
-    st2, n3, res = it.fixed_point(prob, beta, it.State(lp, ld), 1e-15, 1)
+    st2, n3, res = _encode(prob, beta, it.State(lp, ld))
     merged = it.prune_merge(st2)
     if merged.log_pt.size < st2.log_pt.size:
         lp, ld, n4, _ = newton(prob, beta, merged.log_pt, merged.log_dec)
-        st2, n3, res = it.fixed_point(prob, beta, it.State(lp, ld), 1e-15, 1)
+        st2, n3, res = _encode(prob, beta, it.State(lp, ld))
         n2 += n4
     return _point(prob, beta, st2, n + n2 + n3, res, tol), st2
+
+
+def _encode(prob, beta, st: it.State) -> tuple[it.State, int, float]:
+    """One map evaluation from ``st`` (|Y| = 2): ``st`` with the encoder it gives (on the band within
+    ``ENCODER_CUT`` nats of each row's largest weight above ``BAND_CELLS``), 1 (map evaluations) and the
+    residual max |G(theta) - theta| (probabilities)."""
+    sup = _kernel(prob, beta, st, ENCODER_CUT)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if sup is None:
+            pt1, dec1, enc, J = it.step(prob, beta, st.log_pt, st.log_dec, prob.neg_entropy_rows, np.log(prob.p_s))
+        else:
+            pt1, dec1, enc, J = it.sparse_step(prob, beta, st.log_pt, st.log_dec, sup)
+    res = it.distance(pt1, dec1, st.log_pt, st.log_dec)
+    return it.State(st.log_pt, st.log_dec, enc, J, False, sup), 1, res
 
 
 def _certify(prob, p: Point, warm):
@@ -508,11 +530,10 @@ def _locate_split(prob, st: it.State, b_lo: float, b: float, t: int, tol, max_it
     def f(beta, state):
         if prob.n_y == 2:
             lp, ld, _, _ = newton(prob, beta, state.log_pt, state.log_dec)
-            state = it.State(lp, ld)
-            s2, _, _ = it.fixed_point(prob, beta, state, 1e-15, 1)
+            s2, _, _ = _encode(prob, beta, it.State(lp, ld))
         else:
             s2, _, _ = it.fixed_point(prob, beta, state, tol, max_iter)
-        r2, _ = cluster_correlations(prob, s2.log_enc, s2.log_pt, s2.log_dec)
+        r2, _ = cluster_correlations(prob, s2.log_enc, s2.log_pt, s2.log_dec, s2.support)
         return float(np.log(beta) + np.log(max(r2[t], 1e-300))), it.State(s2.log_pt, s2.log_dec)
 
     r2 = cluster_correlations(prob, st.log_enc, st.log_pt, st.log_dec, st.support)[0] if rho2 is None else rho2

@@ -39,7 +39,8 @@ from ._problem import Reduced
 
 __all__ = [
     "State", "Support", "exp_nonpositive", "lse", "step", "sparse_step", "support", "fixed_point",
-    "dib_fixed_point", "prune_merge", "from_encoder", "converge", "newton_polish", "SPARSE_CUT",
+    "dib_fixed_point", "prune_merge", "distance", "pair_scores", "from_encoder", "converge", "newton_polish",
+    "SPARSE_CUT",
 ]
 
 _NEG = -np.inf
@@ -123,7 +124,7 @@ def step(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, ne
     return np.log(p_t), np.log(dec), (L - logZ[None, :]).T, -float(prob.p_s @ logZ)
 
 
-def _pair_scores(W_T: np.ndarray, neg_h: np.ndarray, beta: float, log_pt: np.ndarray, log_dec: np.ndarray,
+def pair_scores(W_T: np.ndarray, neg_h: np.ndarray, beta: float, log_pt: np.ndarray, log_dec: np.ndarray,
                  cols: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """ln p(t) - beta KL[W_s || p(y|t)] (nats) of the pairs (s, t) with clusters ``cols``: their class rows are
     ``W_T`` (n_y, nnz) and ``neg_h`` (nnz,), or with ``rows`` the classes' ``W_T`` (n_y, n_s), ``neg_h`` (n_s,)
@@ -163,7 +164,7 @@ def support(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray,
             rows, cols, below = _dense_candidates(prob, beta, log_pt, log_dec, cut, max_nnz)
         else:
             rows, cols = found
-            sc = _pair_scores(prob.W.T, prob.neg_entropy_rows, beta, log_pt, log_dec, cols, rows)
+            sc = pair_scores(prob.W.T, prob.neg_entropy_rows, beta, log_pt, log_dec, cols, rows)
             counts = np.bincount(rows, minlength=n_s)
             best = np.maximum.reduceat(sc, np.concatenate([[0], np.cumsum(counts)[:-1]]))
             below = best[rows] - sc  # >= 0; +inf for an infinite divergence (nan where the whole row is)
@@ -186,7 +187,7 @@ def _ball_candidates(prob, beta, log_pt, log_dec, cut, max_nnz=None) -> tuple[np
     root_w = np.sqrt(prob.W)
     tree = cKDTree(np.exp(0.5 * log_dec))
     near = tree.query(root_w, k=1)[1]
-    b = _pair_scores(prob.W.T, prob.neg_entropy_rows, beta, log_pt, log_dec, near)
+    b = pair_scores(prob.W.T, prob.neg_entropy_rows, beta, log_pt, log_dec, near)
     r2 = (np.max(log_pt) - b + cut) / beta
     radius = np.sqrt(np.minimum(np.where(np.isfinite(r2), r2, 4.0), 4.0)) * (1 + 1e-9) + 1e-12
     sample = np.arange(0, n_s, max(1, n_s // 256))  # the number of candidates, estimated from 256 classes
@@ -235,7 +236,7 @@ def sparse_step(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndar
                 sup: Support) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """One map G on the pairs of ``sup``: returns (ln p(t)', ln p(y|t)', ln p(t|s) of the pairs (nnz,), J(input) in
     nats); the encoder of each class is normalised over its pairs.  Call inside ``np.errstate`` like :func:`step`."""
-    L = _pair_scores(sup.w_rows, sup.neg_h, beta, log_pt, log_dec, sup.cols)
+    L = pair_scores(sup.w_rows, sup.neg_h, beta, log_pt, log_dec, sup.cols)
     starts = sup.indptr[:-1]
     m = np.maximum.reduceat(L, starts)
     m[~np.isfinite(m)] = 0.0
@@ -251,7 +252,8 @@ def sparse_step(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndar
     return np.log(p_t), np.log(dec), L, -float(prob.p_s @ (m + logz))
 
 
-def _distance(a_pt, a_dec, b_pt, b_dec) -> float:
+def distance(a_pt, a_dec, b_pt, b_dec) -> float:
+    """max |p(t) - p'(t)|, |p(y|t) - p'(y|t)| of two states given in logs (probabilities)."""
     return float(max(np.max(np.abs(np.exp(a_pt) - np.exp(b_pt))), np.max(np.abs(np.exp(a_dec) - np.exp(b_dec)))))
 
 
@@ -291,7 +293,7 @@ def _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remainin
     while evals < max_iter:
         pt1, dec1, enc0, J0 = G(pt0, dec0)
         evals += 1
-        res = _distance(pt1, dec1, pt0, dec0)
+        res = distance(pt1, dec1, pt0, dec0)
         dJ = J_prev - J0
         if res < tol:
             return State(pt0, dec0, enc0, J0, True, support), evals, res
@@ -325,7 +327,7 @@ def _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remainin
         else:
             pt0, dec0 = pt2, dec2
     pt1, dec1, enc0, J0 = G(pt0, dec0)
-    return State(pt0, dec0, enc0, J0, support=support), evals + 1, _distance(pt1, dec1, pt0, dec0)
+    return State(pt0, dec0, enc0, J0, support=support), evals + 1, distance(pt1, dec1, pt0, dec0)
 
 
 def dib_fixed_point(prob: Reduced, beta: float, state: State, max_iter: int) -> tuple[State, int, float]:

@@ -31,6 +31,7 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.sparse import csr_matrix
 
 from . import _iterate as it
+from ._band import Band, band
 from ._problem import Reduced
 
 __all__ = ["newton", "WINDOW_CELLS", "WINDOW_CUT"]
@@ -60,20 +61,20 @@ def _parts(w, p, neg_h, beta, rho, eta, win=None):
     return r, np.exp(log_d1), u, lnZ, F
 
 
-def _window(u: np.ndarray, lnZ: np.ndarray, eta: np.ndarray):
-    """Per row the clusters that matter: in the order of d = p(y=1|t), the run from the first to the last cluster
-    whose posterior exceeds e^-``WINDOW_CUT``, one more on each side; returns (idx (n, B), valid (n, B)) or None
-    when the widest run is more than half the clusters (then the dense arrays are as cheap)."""
-    n, K = u.shape
-    order = np.argsort(eta, kind="stable")
-    keep = (u[:, order] - lnZ[:, None]) > -WINDOW_CUT
-    first = np.maximum(np.argmax(keep, axis=1) - 1, 0)
-    last = np.minimum(K - 1 - np.argmax(keep[:, ::-1], axis=1) + 1, K - 1)
-    B = int((last - first).max()) + 1
+def _window(w: np.ndarray, neg_h: np.ndarray, beta: float, rho: np.ndarray, eta: np.ndarray,
+            cut: float = WINDOW_CUT):
+    """Per row the clusters that matter: the :func:`ibtheory.ib._band.band` of the clusters within ``cut`` nats
+    of the row's largest log-weight (in the order of d = p(y=1|t); O(n log K), no dense array), one more on each
+    side; returns (idx (n, B), valid (n, B), that band) or None when the widest band is more than half the
+    clusters (then the dense arrays are as cheap)."""
+    K = eta.size
+    bd = band(w, neg_h, beta, rho, -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta), cut)
+    bd = Band(bd.order, np.maximum(bd.first - 1, 0), np.minimum(bd.last + 1, K - 1))
+    B = bd.width
     if 2 * B > K:
         return None
-    pos = first[:, None] + np.arange(B)[None, :]
-    return order[np.minimum(pos, K - 1)], pos <= last[:, None]
+    pos = bd.first[:, None] + np.arange(B)[None, :]
+    return bd.order[np.minimum(pos, K - 1)], pos <= bd.last[:, None], bd
 
 
 def _outer_sum(A: np.ndarray, B: np.ndarray, p: np.ndarray, cols: np.ndarray | None = None,
@@ -94,13 +95,11 @@ def _outer_sum(A: np.ndarray, B: np.ndarray, p: np.ndarray, cols: np.ndarray | N
     return (G.T @ G.multiply(p[:, None]).tocsr()).toarray()
 
 
-def _covers(win, u: np.ndarray, lnZ: np.ndarray) -> bool:
-    """Whether every posterior outside the windows ``win`` is below e^-``WINDOW_CUT`` + 10 (dense u, ln Z)."""
-    idx, valid = win
-    inside = np.zeros(u.shape, dtype=bool)
-    rows = np.broadcast_to(np.arange(u.shape[0])[:, None], idx.shape)
-    inside[rows[valid], idx[valid]] = True
-    return bool(np.all(np.where(inside, -np.inf, u - lnZ[:, None]) <= -WINDOW_CUT + 10.0))
+def _covers(win, w: np.ndarray, neg_h: np.ndarray, beta: float, rho: np.ndarray, eta: np.ndarray) -> bool:
+    """Whether every posterior outside the windows ``win`` is below e^-(``WINDOW_CUT`` - 10): the band of the
+    clusters within that many nats of each row's largest lies inside them."""
+    bd = band(w, neg_h, beta, rho, -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta), WINDOW_CUT - 10.0)
+    return win[2].contains(*bd.pairs())
 
 
 def _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals, win):
@@ -182,16 +181,12 @@ def newton(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, 
     evals = 0
     win = None
     if w.size * K > WINDOW_CELLS:  # rows see only the clusters next to them: (n, B) windows instead of (n, K)
-        _, _, u0, lnZ0, _ = _parts(w, p, neg_h, beta, rho, eta)
-        win = _window(u0, lnZ0, eta)
-    for _ in range(3):  # a window is checked on the dense arrays at the end and rebuilt if mass left it
-        rho, eta, evals, gmax = _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals, win)
-        if win is None:
+        win = _window(w, neg_h, beta, rho, eta)
+    for _ in range(3):  # a window is checked at the end and rebuilt if mass left it
+        rho, eta, evals, gmax = _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals,
+                                              None if win is None else win[:2])
+        if win is None or _covers(win, w, neg_h, beta, rho, eta):
             break
-        _, _, u1, lnZ1, _ = _parts(w, p, neg_h, beta, rho, eta)
-        rebuilt = _window(u1, lnZ1, eta)
-        if rebuilt is not None and _covers(win, u1, lnZ1):
-            break
-        win = rebuilt
+        win = _window(w, neg_h, beta, rho, eta)
     log_dec_new = np.stack([-np.logaddexp(0.0, eta), -np.logaddexp(0.0, -eta)], axis=1)
     return rho, log_dec_new, evals, gmax
