@@ -69,6 +69,10 @@ __all__ = ["Point", "cluster_correlations", "fill_steep", "forward_curve", "SPAR
 
 #: |Y| > 2: |S| x clusters above which the map runs on a sparse support (``ibtheory.ib._iterate.support``)
 SPARSE_CELLS = 2**21
+#: |Y| > 2: up to this many |S| x clusters cells the map stays dense when a sparse support would hold more than
+#: ``DENSE_SHARE`` of the pairs (the dense map's ~6 arrays of this size: 192 MiB)
+DENSE_CELLS = 2**22
+DENSE_SHARE = 0.3
 #: |Y| = 2: nats below a row's largest weight from which the final encoder of a point leaves a pair out
 #: (e^-60 = 9e-27 of it)
 ENCODER_CUT = 60.0
@@ -192,6 +196,12 @@ def _state(p: Point) -> it.State:
         return it.State(np.log(p.p_t), np.log(p.decoder))
 
 
+def _slim(st: it.State) -> it.State:
+    """``st`` without its encoder and support: what a kept state needs to warm-start a solve (a point's encoder on
+    its support would hold ~40 B per pair for every beta of the curve)."""
+    return it.State(st.log_pt, st.log_dec)
+
+
 def _kernel(prob: Reduced, beta: float, st: it.State, cut: float = it.SPARSE_CUT) -> it.Support | None:
     """The sparse support the map of ``st`` runs on, or None (dense): for |Y| = 2 the exact band of the clusters
     within ``cut`` nats of each row's largest (:func:`ibtheory.ib._band.band_support`) above ``BAND_CELLS`` =
@@ -201,7 +211,9 @@ def _kernel(prob: Reduced, beta: float, st: it.State, cut: float = it.SPARSE_CUT
         return band_support(prob, beta, st.log_pt, st.log_dec, cut) if cells > BAND_CELLS else None
     if cells <= SPARSE_CELLS:
         return None
-    return it.support(prob, beta, st.log_pt, st.log_dec, max_nnz=MAX_NNZ)
+    sup = it.support(prob, beta, st.log_pt, st.log_dec, max_nnz=MAX_NNZ)
+    # a support holding most pairs (small beta, soft clusters) costs ~3x the dense map per pair
+    return None if cells <= DENSE_CELLS and sup.nnz > DENSE_SHARE * cells else sup
 
 
 def _converge(prob, beta, state: it.State, tol, max_iter) -> tuple[it.State, int, float]:
@@ -445,7 +457,7 @@ def _upward(prob, betas, tol, max_iter, certify, gap_tol, critical_rtol, step):
                 crit.append((i, bc, pr))
             p, st = _solve(prob, b, _split(st, unstable, v), tol, max_iter)
         points.append(p)
-        states.append(st)
+        states.append(_slim(st))
         i += 1
         if certify and (len(points) - len(certs) >= batch or i == len(betas)):
             j = _certify_pending(prob, betas, points, states, certs, crit, warm, tol, max_iter, gap_tol)
@@ -481,7 +493,7 @@ def _certify_pending(prob, betas, points, states, certs, crit, warm, tol, max_it
         if cert.gap > gap_tol:
             p, st, cert = _improve(prob, p, st, cert, tol, max_iter, gap_tol, warm[0])
         warm[0] = cert.lambdas
-        points[j], states[j] = replace(p, gap=cert.gap), st
+        points[j], states[j] = replace(p, gap=cert.gap), _slim(st)
         certs.append(cert)
         if p.n_t > n_before:
             if j > 0:
