@@ -48,6 +48,26 @@ def test_line_bound_is_an_upper_bound_and_tight(seed):
     assert abs(old - g_up) <= 2 * target
 
 
+def test_line_bound_stopped_early_is_still_an_upper_bound():
+    """With ``stop`` below the plane's maximum the refinement ends as soon as a vertex shows it: fewer cells, not
+    converged, and the bound still above every Gibbs value (it is the bound of the cells reached)."""
+    from ibtheory.ib._certify_line import line_bounds
+
+    rng = np.random.default_rng(7)
+    n, beta = 300, 40.0
+    W = rng.dirichlet([0.5, 0.5], size=n)
+    a = rng.normal(size=n) - 7.0
+    full = line_bounds(a[None, :], W[:, 1], np.array([beta]), np.zeros(0), np.zeros(0, dtype=np.intp), 2e-8)
+    early = line_bounds(a[None, :], W[:, 1], np.array([beta]), np.zeros(0), np.zeros(0, dtype=np.intp), 2e-8,
+                        stop=1e-5)
+    lam = np.concatenate([np.linspace(-500, 500, 20001), np.sinh(np.linspace(-30, 30, 2001))])[:, None]
+    vals, _ = _gibbs_values(a, W[:, 1:], W, beta, lam)
+    assert vals.max() > 1e-5 and full[4][0] and not early[4][0]
+    assert early[3][0] < full[3][0]
+    assert early[0][0] >= vals.max() - 1e-12 and full[0][0] >= vals.max() - 1e-12
+    assert early[1][0] > 1e-5  # the vertex that stopped it
+
+
 def test_line_bound_brute_force_on_three_points():
     """With |X| = 3 the maximum of phi(q) - a.q over the simplex is found by brute force on a fine grid.  (The bound
     is refined only while it is above the target, so the plane is shifted to make the maximum positive.)"""

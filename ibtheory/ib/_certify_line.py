@@ -251,14 +251,16 @@ def _match(keys_a: tuple, keys_b: tuple) -> np.ndarray:
 
 
 def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarray, lam0_plane: np.ndarray,
-                target: float, max_rounds: int = 80, max_vertices: int = 20000):
+                target: float, max_rounds: int = 80, max_vertices: int = 20000, stop: float = np.inf):
     """:func:`line_bound` for P planes ``A`` (P, n) at ``betas`` (P,) at once: every round bounds the cells of all
     planes and adds the vertices of all their bad cells in one pass (see the module docstring).
 
     ``lam0`` (k,) extra multipliers with ``lam0_plane`` (k,) their planes; each plane also gets :data:`GRID`.  A bad
     cell is split at the image of the chord multiplier; when that image falls on one of the cell's ends (at large
     beta the images jump from one row's p(y=1|x) to the next), its line is kept as the cell's extra line instead,
-    which makes the cell's bound the exact minimum over the three multipliers.  Returns per plane (arrays (P,)):
+    which makes the cell's bound the exact minimum over the three multipliers.  A plane whose best vertex value
+    exceeds ``stop`` (nats: g is known to be at least that) is refined no further; its bound stays an upper bound,
+    not converged.  Returns per plane (arrays (P,)):
     g_upper, best vertex value (an estimate of g from below), best lambda, number of cells, converged, and a list
     of the multipliers of each plane's largest cells' ends (a warm start for a nearby beta).
     """
@@ -330,7 +332,7 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
                                               np.stack([Pl[ci], Pl[ci + 1], third[1]]),
                                               np.stack([Pw[ci], Pw[ci + 1], third[2]])))
         thr = np.maximum(target, lower) + 0.25 * target
-        room = np.bincount(V[0], minlength=P) <= max_vertices
+        room = (np.bincount(V[0], minlength=P) <= max_vertices) & (lower <= stop)
         bad = np.flatnonzero((U > thr[cp]) & (sR > sL) & room[cp])
         if bad.size == 0 or rounds >= max_rounds:
             break
@@ -378,16 +380,19 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
     return g_up, lower, lam_best, n_cells, converged, warm
 
 
-def certify_line(prob, beta: float, solution, target: float = 2e-8, warm: np.ndarray | None = None) -> Certificate:
+def certify_line(prob, beta: float, solution, target: float = 2e-8, warm: np.ndarray | None = None,
+                 stop: float = np.inf) -> Certificate:
     """The :class:`~ibtheory.ib._certify_1d.Certificate` of a |Y| = 2 ``solution`` (anything with p_t, decoder,
     I_XT and I_TY in bits) by :func:`line_bound`: the tangent plane and the consistency term as in
-    ``certify_state``; ``warm`` multipliers divided by beta (a nearby beta's ``Certificate.lambdas``)."""
-    return certify_lines(prob, [beta], [solution], warm, target)[0]
+    ``certify_state``; ``warm`` multipliers divided by beta (a nearby beta's ``Certificate.lambdas``); refinement
+    ends once a vertex shows g above ``stop`` nats (a point to repair: its q* is all that is needed)."""
+    return certify_lines(prob, [beta], [solution], warm, target, stop)[0]
 
 
-def certify_lines(prob, betas, solutions, warm: np.ndarray | None = None, target: float = 2e-8) -> list[Certificate]:
+def certify_lines(prob, betas, solutions, warm: np.ndarray | None = None, target: float = 2e-8,
+                  stop: float = np.inf) -> list[Certificate]:
     """:func:`certify_line` for many solutions (one per beta of ``betas``) at once by :func:`line_bounds`; ``warm``
-    multipliers divided by beta, shared by all (scaled by each beta)."""
+    multipliers divided by beta, shared by all (scaled by each beta); ``stop`` as in :func:`certify_line`."""
     planes = [_plane(prob, float(b), sol) for b, sol in zip(betas, solutions, strict=True)]
     betas = np.asarray(betas, dtype=np.float64)
     A = np.stack([pl[0] for pl in planes])
@@ -396,7 +401,7 @@ def certify_lines(prob, betas, solutions, warm: np.ndarray | None = None, target
         lam0 = [np.concatenate([l0, b * np.asarray(warm).ravel()]) for l0, b in zip(lam0, betas, strict=True)]
     plane = np.repeat(np.arange(len(planes)), [l0.size for l0 in lam0])
     g_up, _, lam_best, n_cells, done, keep = line_bounds(A, prob.W[:, 1], betas, np.concatenate(lam0), plane,
-                                                        target)
+                                                        target, stop=stop)
     lower, q = _gibbs_values(A, prob.W[:, 1:], prob.W, betas, lam_best[:, None])
     return [Certificate(max(pl[1] + g, 0.0) / LN2, float(g), float(lo), pl[1], qq, int(nc), bool(dn), kp[:, None] / b)
             for pl, g, lo, qq, nc, dn, kp, b in zip(planes, g_up, lower, q, n_cells, done, keep, betas, strict=True)]

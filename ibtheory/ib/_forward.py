@@ -73,6 +73,9 @@ SPARSE_CELLS = 2**21
 #: ``DENSE_SHARE`` of the pairs (the dense map's ~6 arrays of this size: 192 MiB)
 DENSE_CELLS = 2**22
 DENSE_SHARE = 0.3
+#: |Y| = 2: a certificate stops refining once a vertex shows g above this (nats; 72 x the default gap_tol of 2e-7
+#: bits): the point is not optimal and is repaired from the certificate's maximiser q*
+REPAIR_AT = 1e-5
 #: |Y| = 2: nats below a row's largest weight from which the final encoder of a point leaves a pair out
 #: (e^-60 = 9e-27 of it)
 ENCODER_CUT = 60.0
@@ -302,7 +305,7 @@ def _encode(prob, beta, st: it.State) -> tuple[it.State, int, float]:
 
 
 def _certify(prob, p: Point, warm):
-    return certify_line(prob, p.beta, p, warm=warm)
+    return certify_line(prob, p.beta, p, warm=warm, stop=REPAIR_AT)
 
 
 def _seed(prob, p: Point, cert, mass: float) -> it.State:
@@ -486,7 +489,7 @@ def _certify_pending(prob, betas, points, states, certs, crit, warm, tol, max_it
     certificates stop there and its index is returned (None when there was none).  ``warm`` holds the last
     certificate's multipliers (a one-item list, updated)."""
     first = len(certs)
-    new = certify_lines(prob, betas[first:len(points)], points[first:], warm[0])
+    new = certify_lines(prob, betas[first:len(points)], points[first:], warm[0], stop=REPAIR_AT)
     for j, cert in zip(range(first, len(points)), new, strict=True):
         p, st = points[j], states[j]
         n_before = p.n_t
@@ -523,7 +526,7 @@ def _fill_steep(prob, points, max_step, budget, tol, max_iter, certify, gap_tol)
             break
         new = [_solve(prob, float(np.sqrt(b[i] * b[i + 1])), _state(pts[i + 1]), tol, max_iter) for i in steep]
         if certify:
-            certs = certify_lines(prob, [q.beta for q, _ in new], [q for q, _ in new])
+            certs = certify_lines(prob, [q.beta for q, _ in new], [q for q, _ in new], stop=REPAIR_AT)
             for k, ((q, st), c) in enumerate(zip(new, certs, strict=True)):
                 if c.gap > gap_tol:
                     q, st, c = _improve(prob, q, st, c, tol, max_iter, gap_tol, c.lambdas)
