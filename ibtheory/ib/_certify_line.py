@@ -45,6 +45,8 @@ __all__ = ["certify_line", "certify_lines", "line_bound", "line_bounds", "vertic
 GRID = np.sinh(np.arange(-90.0, 90.5, 3.0))
 _CHUNK = 1 << 22  # float64 cells per block of the (lambda, x) computation
 _ALLOW = 1e-13
+#: largest |lambda| whose windowed sums start from the reference block row (rounding 1e-16 |lambda| nats)
+_REF_LAMBDA = 1e5
 #: rows per block of the windowed vertices (:func:`blocks`)
 BLOCK = 32
 #: nats below the largest term from which a whole block of rows is bounded instead of summed
@@ -116,10 +118,41 @@ def vertices(a: np.ndarray, w: np.ndarray, lam: np.ndarray, blk: Blocks | None =
     return C, wr, s
 
 
-def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None = None):
+def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None = None,
+          ref: tuple[np.ndarray, np.ndarray] | None = None):
     """(C, w_ref, s) of multipliers ``lm`` (m,) over the rows ``a``, ``w`` ((1, n) shared or (m, n) per
     multiplier; a = +inf rows count for nothing); ``extra`` (m,) an upper bound on rows left out, relative to the
-    largest term (added to the normalised sum)."""
+    largest term (added to the normalised sum).  ``ref`` = (a0, w0) (m,): a row of each multiplier's among
+    ``a``, ``w``, the reference of its line (saves finding the largest term first; used for |lambda| <=
+    ``_REF_LAMBDA`` only: beyond, lambda (w - w0) would swamp the differences of a between rows of equal w)."""
+    if ref is not None:
+        near = np.abs(lm) <= _REF_LAMBDA
+        if not near.all():
+            out = tuple(np.empty(lm.size) for _ in range(3))
+            for sub, r in ((near, ref), (~near, None)):
+                if sub.any():
+                    res = _sums(a[sub] if a.shape[0] > 1 else a, w[sub] if w.shape[0] > 1 else w, lm[sub],
+                                None if extra is None else extra[sub],
+                                None if r is None else (r[0][sub], r[1][sub]))
+                    for o, v in zip(out, res, strict=True):
+                        o[sub] = v
+            return out
+        a0, w0 = ref
+        dw = w - w0[:, None]
+        R = a0[:, None] - a
+        R -= lm[:, None] * dw
+        # the line is stored relative to the largest term's row (not the reference's: with |lambda| up to 6e38 a
+        # reference off the largest term would cancel catastrophically in C + lambda (v - w_ref))
+        rr = np.arange(lm.size)
+        j = R.argmax(axis=1)
+        mx = R[rr, j]
+        R -= mx[:, None]
+        E = it.exp_nonpositive(R)
+        z = E.sum(axis=1)
+        if extra is not None:
+            z = z + extra
+        E *= dw
+        return -a[rr, j] + np.log(z), w[rr, j], w0 + E.sum(axis=1) / z
     ref = np.argmax(-a - lm[:, None] * w, axis=1)
     a0 = a[np.arange(lm.size) if a.shape[0] > 1 else np.zeros(lm.size, dtype=np.intp), ref]
     w0 = w[np.arange(lm.size) if w.shape[0] > 1 else np.zeros(lm.size, dtype=np.intp), ref]
@@ -173,7 +206,7 @@ def _vertices_windowed(blk: Blocks, lam: np.ndarray, plane: np.ndarray) -> tuple
         a_g = np.where(np.repeat(idx < 0, BLOCK, axis=1), np.inf, blk.a[plane[sel][:, None], rows])
         # the dropped blocks' bound is relative to the reference block row's term, which is at most the largest
         # term summed here: added as it is, it bounds the dropped rows relative to that largest term
-        C[sel], wr[sel], s[sel] = _sums(a_g, blk.w[rows], lam[sel], dropped[sel])
+        C[sel], wr[sel], s[sel] = _sums(a_g, blk.w[rows], lam[sel], dropped[sel], (a0[sel], w0[sel]))
         lo = hi
     return C, wr, s
 
