@@ -50,6 +50,13 @@ def band_cases(draw):
     elif kind == "near":
         w = 0.5 + 1e-12 * rng.standard_normal(n)
     d = np.clip(rng.random(K) ** draw(st.sampled_from([1.0, 3.0])), 1e-12, 1 - 1e-12)
+    ends = draw(st.sampled_from(["none", "zero", "one", "ties"]))
+    if ends == "zero":
+        d[0] = 0.0  # KL = +inf for every row with w > 0
+    elif ends == "one":
+        d[-1] = 1.0
+    elif ends == "ties":
+        d[: K // 2] = d[0]
     log_pt = 4 * rng.standard_normal(K)
     log_pt[rng.random(K) < 0.15] = -np.inf
     if not np.isfinite(log_pt).any():
@@ -63,9 +70,12 @@ def band_cases(draw):
 def test_band_holds_every_pair_within_the_cut(case):
     w, d, log_pt, beta, cut = case
     _, neg_h = _rows(w)
-    b = bd.band(w, neg_h, beta, log_pt, np.log(d), np.log1p(-d), cut)
-    U = _dense_weights(w, neg_h, log_pt, np.log(d), np.log1p(-d), beta)
-    need = U >= U.max(axis=1, keepdims=True) - cut
+    with np.errstate(divide="ignore"):
+        log_d1, log_d0 = np.log(d), np.log1p(-d)
+    b = bd.band(w, neg_h, beta, log_pt, log_d1, log_d0, cut)
+    U = _dense_weights(w, neg_h, log_pt, log_d1, log_d0, beta)
+    top = U.max(axis=1, keepdims=True)
+    need = (U >= top - cut) & np.isfinite(U)
     rows, cols = b.pairs()
     have = np.zeros_like(need)
     have[rows, cols] = True
@@ -117,27 +127,81 @@ def test_bad_band_input_is_refused():
 
 
 def test_forward_curve_on_bands_equals_the_dense_one(monkeypatch):
-    """The forward path with its maps, encoders and tangent planes on bands (BAND_CELLS = 0) gives the dense
-    path's curve: Lagrangians within 1e-9 bits, every gap certified below 1e-6 bits, and it really ran on bands."""
+    """The forward path with its maps, encoders, Newton windows and tangent planes on bands (BAND_CELLS =
+    WINDOW_CELLS = 0) gives the dense path's curve: Lagrangians within 1e-9 bits, every gap certified below 1e-6
+    bits, and it really ran on bands narrower than the clusters."""
+    from ibtheory.ib import _newton as nw
+
     rng = np.random.default_rng(5)
     table = rng.dirichlet(np.ones(300))[:, None] * rng.dirichlet([0.5, 0.5], size=300)
     b0 = trivial_critical_beta(table)
     betas = np.geomspace(1.1 * b0, 3000 * b0, 30)
     monkeypatch.setattr(fw, "BAND_CELLS", 10**12)
     monkeypatch.setattr(cb, "BAND_CELLS", 10**12)
+    monkeypatch.setattr(nw, "WINDOW_CELLS", 10**12)
     dense = ib_curve(table, betas=betas, method="forward")
     monkeypatch.setattr(fw, "BAND_CELLS", 0)
     monkeypatch.setattr(cb, "BAND_CELLS", 0)
-    used = []
+    monkeypatch.setattr(nw, "WINDOW_CELLS", 0)
+    used = {"maps": [], "newton": []}
     real = bd.band
 
-    def spy(*args):
-        out = real(*args)
-        used.append(out.width)
-        return out
+    def spy(kind):
+        def f(*args):
+            out = real(*args)
+            used[kind].append((out.width, out.order.size))
+            return out
+        return f
 
-    monkeypatch.setattr(bd, "band", spy)
+    monkeypatch.setattr(bd, "band", spy("maps"))
+    monkeypatch.setattr(nw, "band", spy("newton"))
     banded = ib_curve(table, betas=betas, method="forward")
-    assert used and min(used) < 300
+    for kind, seen in used.items():
+        assert seen and any(width < live for width, live in seen), f"{kind}: never narrower than the clusters"
     assert_allclose(banded["lagrangian"].values, dense["lagrangian"].values, rtol=0, atol=1e-9)
     assert banded.attrs["max_gap"] <= 1e-6 and dense.attrs["max_gap"] <= 1e-6
+
+
+def test_newton_on_windows_leaves_dead_clusters_out(monkeypatch):
+    """A cluster without mass (ln p(t) = -inf, a 0/0 decoder) among live ones: Newton on windows drops it and
+    reaches the point it reaches without it (objective to 1e-12 nats)."""
+    from ibtheory.ib import _iterate as it
+    from ibtheory.ib import _newton as nw
+
+    prob = ib_problem(np.random.default_rng(2).dirichlet(np.ones(400))[:, None]
+                      * np.random.default_rng(3).dirichlet([0.5, 0.5], size=400))
+    groups = (np.argsort(np.argsort(prob.W[:, 1])) * 40) // prob.n_s
+    start = it.from_encoder(prob, np.eye(40)[groups])
+    monkeypatch.setattr(nw, "WINDOW_CELLS", 0)
+    lp, ld, _, g = nw.newton(prob, 3000.0, start.log_pt, start.log_dec)
+    dead_pt = np.concatenate([start.log_pt, [-np.inf]])
+    dead_dec = np.concatenate([start.log_dec, [[np.nan, np.nan]]])
+    lp2, ld2, _, g2 = nw.newton(prob, 3000.0, dead_pt, dead_dec)
+    assert lp2.size == lp.size == 40 and np.all(np.isfinite(lp2)) and g2 < 1e-8
+    F = lambda a, b: nw._parts(prob.W[:, 1], prob.p_s, prob.neg_entropy_rows, 3000.0, a,  # noqa: E731
+                               b[:, 1] - b[:, 0])[4]
+    assert abs(F(lp2, ld2) - F(lp, ld)) <= 1e-12
+
+
+def test_a_stopped_certificate_is_settled_to_its_end():
+    """A point with a cluster missing: its certificate stops early (not converged, a loose bound); ``_settle``
+    refines it to the end: converged, a bound no larger, still above the Gibbs witness."""
+
+    rng = np.random.default_rng(1)
+    table = rng.dirichlet(np.ones(200))[:, None] * rng.dirichlet([0.5, 0.5], size=200)
+    prob = ib_problem(table)
+    beta = 40 * trivial_critical_beta(table)
+    good = ib_curve(table, betas=[beta], method="forward")
+    p_t, dec = good["p_t"].values[0], good["decoder"].values[0]
+    keep = np.isfinite(p_t) & (p_t > 0)
+    p_t, dec = p_t[keep], dec[keep]
+    drop = int(np.argmax(p_t))  # the heaviest cluster merged into its neighbour: far from optimal
+    others = np.delete(np.arange(p_t.size), drop)
+    st = fw.it.State(np.log(p_t[others] / p_t[others].sum()), np.log(dec[others]))
+    point, _ = fw._solve(prob, beta, st, 1e-12, 500)
+    stopped = fw._certify(prob, point, None, 2e-7)
+    assert not stopped.converged and stopped.gap > 2e-7
+    settled = fw._settle(prob, point, stopped, 2e-7)
+    assert settled.converged and settled.gap <= stopped.gap + 1e-12
+    assert settled.gap * np.log(2) >= settled.g_lower - 1e-12
+    assert fw._stop(2e-7) == fw.REPAIR_AT and fw._stop(1e-3) == 2e-3 * np.log(2)

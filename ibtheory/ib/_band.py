@@ -91,7 +91,7 @@ def band(w: np.ndarray, neg_h: np.ndarray, beta: float, log_pt: np.ndarray, log_
         kappa = (LP.max() - M + cut) / beta
     whole = ~np.isfinite(kappa)  # both neighbours at KL = +inf: keep every cluster
 
-    # first: the smallest j in [0, a] with KL <= kappa (KL falls towards w there; true at a)
+    # first: the smallest j in [0, a] with KL <= kappa (KL falls towards w there; a itself if none)
     lo, hi = np.zeros(n, dtype=np.intp), a.copy()
     for _ in range(max(1, int(K).bit_length())):
         go = lo < hi
@@ -102,7 +102,7 @@ def band(w: np.ndarray, neg_h: np.ndarray, beta: float, log_pt: np.ndarray, log_
         hi = np.where(go & ok, mid, hi)
         lo = np.where(go & ~ok, mid + 1, lo)
     first = np.where(whole, 0, lo)
-    # last: the largest j in [b, K - 1] with KL <= kappa (KL rises away from w there; true at b)
+    # last: the largest j in [b, K - 1] with KL <= kappa (KL rises away from w there; b itself if none)
     lo, hi = b.copy(), np.full(n, K - 1, dtype=np.intp)
     for _ in range(max(1, int(K).bit_length())):
         go = lo < hi
@@ -132,6 +132,4 @@ def band_log_partition(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: 
     sup = band_support(prob, beta, log_pt, log_dec, cut)
     with np.errstate(divide="ignore", invalid="ignore"):
         L = it.pair_scores(sup.w_rows, sup.neg_h, beta, log_pt, log_dec, sup.cols)
-    starts = sup.indptr[:-1]
-    m = np.maximum.reduceat(L, starts)
-    return m + np.log(np.add.reduceat(it.exp_nonpositive(L - m[sup.rows]), starts))
+    return it.pair_lse(L, sup)

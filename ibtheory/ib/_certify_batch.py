@@ -3,8 +3,9 @@
 Exactly the branch and bound of ``_certify_1d._bound_1d`` (same vertices, same cell bounds, same refinement and stopping
 rules, hence the same rigour), run on all problems together: every interval cell carries the index of its problem
 (its beta and tangent plane a), so one numpy call bounds or refines the cells of every problem, and the rounds
-of the branch and bound are shared.  |Y| = 3 problems and degenerate ones (a single class) fall back to
-:func:`ibtheory.ib.certify.certify_state` one by one.
+of the branch and bound are shared (the one difference: above ``BAND_CELLS`` (class, cluster) cells the tangent
+plane's ln Z(x) is summed over each row's band of clusters, see :func:`_plane`).  |Y| = 3 problems and degenerate
+ones (a single class) fall back to :func:`ibtheory.ib.certify.certify_state` one by one.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def _improve_lower(lower, q_best, P, vals, q):
 def certify_many(prob: Reduced, betas: Sequence[float], solutions: Sequence, target: float = 2e-8,
                  max_rounds: int = 60, max_points: int = 20000) -> list[Certificate]:
     """``[certify_state(prob, b, s, target, max_rounds, max_points) for b, s in zip(betas, solutions)]`` (no warm
-    starts), computed together for |Y| = 2."""
+    starts), computed together for |Y| = 2; above ``BAND_CELLS`` the tangent plane's ln Z is summed over bands
+    (:func:`_plane`: the full sum's to 1e-24 nats; any plane gives a rigorous bound)."""
     betas = [float(b) for b in betas]
     if prob.n_y != 2 or prob.n_s < 2:
         return [certify_state(prob, b, s, target, max_rounds, max_points)

@@ -124,7 +124,8 @@ def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None
     multiplier; a = +inf rows count for nothing); ``extra`` (m,) an upper bound on rows left out, relative to the
     largest term (added to the normalised sum).  ``ref`` = (a0, w0) (m,): a row of each multiplier's among
     ``a``, ``w``, the reference of its line (saves finding the largest term first; used for |lambda| <=
-    ``_REF_LAMBDA`` only: beyond, lambda (w - w0) would swamp the differences of a between rows of equal w)."""
+    ``_REF_LAMBDA`` only: beyond, lambda (w - w0) would swamp the differences of a between rows of equal w;
+    ``a`` and ``w`` are then (m, n), one row per multiplier, as the windowed vertices give them)."""
     if ref is not None:
         near = np.abs(lm) <= _REF_LAMBDA
         if not near.all():
@@ -418,7 +419,8 @@ def certify_line(prob, beta: float, solution, target: float = 2e-8, warm: np.nda
     """The :class:`~ibtheory.ib._certify_1d.Certificate` of a |Y| = 2 ``solution`` (anything with p_t, decoder,
     I_XT and I_TY in bits) by :func:`line_bound`: the tangent plane and the consistency term as in
     ``certify_state``; ``warm`` multipliers divided by beta (a nearby beta's ``Certificate.lambdas``); refinement
-    ends once a vertex shows g above ``stop`` nats (a point to repair: its q* is all that is needed)."""
+    ends once a vertex shows g above ``stop`` nats (a point to repair: q* is then that vertex's Gibbs q, a seed
+    for the repair rather than the maximiser, and the bound is not converged)."""
     return certify_lines(prob, [beta], [solution], warm, target, stop)[0]
 
 

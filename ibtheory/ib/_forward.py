@@ -34,9 +34,12 @@ unstable.  So the curve is the lower Lagrangian per beta of two sweeps:
   below the reverse sweep, where the upward point is worse than T = S itself, ``IDENTITY_BUDGET`` map
   evaluations from T = S (each lowers the Lagrangian) replace it.
 
-Above ``SPARSE_CELLS`` = |S| x clusters the map runs on a sparse support (``ibtheory.ib._iterate.support``): per
-class only the clusters whose weight is within e^-30 of its largest, so work and memory are O(pairs), never
-|S|^2, and at most ``MAX_NNZ`` pairs are kept.  On tables small enough to stay dense the reverse sweep is the
+For |Y| = 2, above ``BAND_CELLS`` = |S| x clusters, the map, each point's encoder and Newton's method run on bands
+(``ibtheory.ib._band``: per row the run of clusters, in the order of p(y=1|t), within a cut of its largest
+weight).  For |Y| > 2, above ``SPARSE_CELLS``, the map runs on a sparse support (``ibtheory.ib._iterate.support``):
+per class only the clusters whose weight is within e^-30 of its largest, so work and memory are O(pairs), never
+|S|^2, and at most ``MAX_NNZ`` pairs are kept (dense up to ``DENSE_CELLS`` when the support would hold more than
+``DENSE_SHARE`` of the pairs).  On tables small enough to stay dense the reverse sweep is the
 annealed path's, step for step, so the curve is never above it.
 
 References
@@ -214,31 +217,38 @@ def _kernel(prob: Reduced, beta: float, st: it.State, cut: float = it.SPARSE_CUT
         return band_support(prob, beta, st.log_pt, st.log_dec, cut) if cells > BAND_CELLS else None
     if cells <= SPARSE_CELLS:
         return None
-    sup = it.support(prob, beta, st.log_pt, st.log_dec, max_nnz=MAX_NNZ)
+    sup = it.support(prob, beta, st.log_pt, st.log_dec, cut, max_nnz=MAX_NNZ)
     # a support holding most pairs (small beta, soft clusters) costs ~3x the dense map per pair
     return None if cells <= DENSE_CELLS and sup.nnz > DENSE_SHARE * cells else sup
 
 
-def _converge(prob, beta, state: it.State, tol, max_iter) -> tuple[it.State, int, float]:
+def _converge(prob, beta, state: it.State, tol, max_iter, encoder: bool = True) -> tuple[it.State, int, float]:
     """:func:`ibtheory.ib._iterate.converge` on the kernel of :func:`_kernel` (the same when dense): converge,
     drop clusters without mass and merge coinciding ones, converge again if that removed clusters.  On a sparse
     support built for the starting state, pairs left out are ``SPARSE_CUT`` below their row's best; once the
     clusters have moved by more than ``DRIFT`` nats (:func:`_drift`) one more map evaluation, on the support of
-    the final state, gives the encoder.  So every pair left out weighs less than e^-(30 - 2 x 2.5) of its row's
-    largest."""
+    the final state, gives the encoder (not when ``encoder`` is False: a caller that solves on from here).  So
+    every pair left out weighs less than e^-(30 - 2 x 2.5) of its row's largest."""
     st, n, res = it.fixed_point(prob, beta, state, tol, max_iter, support=_kernel(prob, beta, state))
     merged = it.prune_merge(st, min_pt=min(1e-13, 0.5 * float(prob.p_s.min())))
     if merged.log_pt.size < st.log_pt.size:
         st, n2, res = it.fixed_point(prob, beta, merged, tol, max(1, max_iter - n), support=_kernel(prob, beta, merged))
         n += n2
-    if st.support is not None and _drift(beta, st, st.support) > DRIFT:
+    if encoder and st.support is not None and _drift(beta, st, st.support) > DRIFT:
         sup = _kernel(prob, beta, st)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            pt1, dec1, enc, J = (it.sparse_step(prob, beta, st.log_pt, st.log_dec, sup) if sup is not None else
-                                 it.step(prob, beta, st.log_pt, st.log_dec, prob.neg_entropy_rows, np.log(prob.p_s)))
+        _, _, enc, J = _map_once(prob, beta, st, sup)
         st = it.State(st.log_pt, st.log_dec, enc, J, st.converged, sup)
         n += 1
     return st, n, res
+
+
+def _map_once(prob, beta, st: it.State, sup: it.Support | None):
+    """One map evaluation G from ``st``, dense or on ``sup``: (ln p(t)', ln p(y|t)', the encoder, J) as
+    :func:`ibtheory.ib._iterate.step`."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if sup is None:
+            return it.step(prob, beta, st.log_pt, st.log_dec, prob.neg_entropy_rows, np.log(prob.p_s))
+        return it.sparse_step(prob, beta, st.log_pt, st.log_dec, sup)
 
 
 def _drift(beta: float, st: it.State, sup: it.Support) -> float:
@@ -267,13 +277,14 @@ def _solve_multi(prob, beta, state, tol, max_iter, loose_merge: float | None = 1
 
 
 def _solve(prob, beta, state, tol, max_iter, em_steps: int = 15) -> tuple[Point, it.State]:
-    """Converge, then drop clusters without mass and merge coinciding ones (``_iterate.converge``).  For |Y| = 2
+    """Converge, then drop clusters without mass and merge coinciding ones (:func:`_converge`).  For |Y| = 2
     the map runs only ``em_steps`` evaluations (it settles the cluster structure and merges) and Newton's method
     (:mod:`ibtheory.ib._newton`) finishes; one more map evaluation gives the encoder.  For |Y| > 2 see
     :func:`_solve_multi`."""
     if prob.n_y != 2:  # the upward sweep's clusters come from splits: no loose merging (that is for the reverse)
         return _solve_multi(prob, beta, state, tol, max_iter, loose_merge=None)
-    st, n, _ = _converge(prob, beta, state, tol, min(em_steps, max_iter)) if em_steps else (state, 0, 0.0)
+    st, n, _ = _converge(prob, beta, state, tol, min(em_steps, max_iter), encoder=False) if em_steps else \
+        (state, 0, 0.0)
     return _polish(prob, beta, st, n, tol)
 
 
@@ -295,17 +306,26 @@ def _encode(prob, beta, st: it.State) -> tuple[it.State, int, float]:
     ``ENCODER_CUT`` nats of each row's largest weight above ``BAND_CELLS``), 1 (map evaluations) and the
     residual max |G(theta) - theta| (probabilities)."""
     sup = _kernel(prob, beta, st, ENCODER_CUT)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if sup is None:
-            pt1, dec1, enc, J = it.step(prob, beta, st.log_pt, st.log_dec, prob.neg_entropy_rows, np.log(prob.p_s))
-        else:
-            pt1, dec1, enc, J = it.sparse_step(prob, beta, st.log_pt, st.log_dec, sup)
+    pt1, dec1, enc, J = _map_once(prob, beta, st, sup)
     res = it.distance(pt1, dec1, st.log_pt, st.log_dec)
     return it.State(st.log_pt, st.log_dec, enc, J, False, sup), 1, res
 
 
-def _certify(prob, p: Point, warm):
-    return certify_line(prob, p.beta, p, warm=warm, stop=REPAIR_AT)
+def _stop(gap_tol: float) -> float:
+    """Where a certificate stops refining (nats): ``REPAIR_AT``, or twice ``gap_tol`` (bits) if that is more."""
+    return max(REPAIR_AT, 2.0 * gap_tol * LN2)
+
+
+def _certify(prob, p: Point, warm, gap_tol: float):
+    return certify_line(prob, p.beta, p, warm=warm, stop=_stop(gap_tol))
+
+
+def _settle(prob, p: Point, cert, gap_tol: float):
+    """The certificate of a point left above ``gap_tol``: refined to its end if it had stopped early (its bound
+    then is the tightest, not the one where it stopped)."""
+    if cert.gap > gap_tol and not cert.converged:
+        return certify_line(prob, p.beta, p, warm=cert.lambdas)
+    return cert
 
 
 def _seed(prob, p: Point, cert, mass: float) -> it.State:
@@ -337,7 +357,7 @@ def _improve(prob, p: Point, st: it.State, cert, tol, max_iter, gap_tol, warm):
         if p.residual >= 1e-13 and prob.n_y != 2:
             st2, n2, res2 = it.fixed_point(prob, p.beta, st, 1e-13, 20000, obj_tol=1e-16, remaining_tol=1e-14)
             p2 = _point(prob, p.beta, st2, p.iterations + n2, res2, tol)
-            c2 = _certify(prob, p2, warm)
+            c2 = _certify(prob, p2, warm, gap_tol)
             if c2.gap < cert.gap:
                 p, st, cert = p2, st2, c2
             if cert.gap <= gap_tol:
@@ -359,8 +379,8 @@ def _improve(prob, p: Point, st: it.State, cert, tol, max_iter, gap_tol, warm):
         if best is None:
             break
         p, st = best
-        cert = _certify(prob, p, warm)
-    return p, st, cert
+        cert = _certify(prob, p, warm, gap_tol)
+    return p, st, _settle(prob, p, cert, gap_tol)
 
 
 def forward_curve(prob: Reduced, betas: Sequence[float], tol: float, max_iter: int, certify: bool,
@@ -425,7 +445,9 @@ def _reverse(prob: Reduced, betas: np.ndarray, tol, max_iter, step) -> dict[int,
         state = it.prune_merge(st)
         if step is not None:
             step()
-        if st.support is not None and st.support.nnz > REVERSE_PAIRS:
+        cells = st.log_pt.size * prob.n_s
+        pairs = st.support.nnz if st.support is not None else cells if cells > SPARSE_CELLS else 0
+        if pairs > REVERSE_PAIRS:  # a dense map above SPARSE_CELLS (DENSE_CELLS) counts all its pairs
             break
     return out
 
@@ -489,7 +511,7 @@ def _certify_pending(prob, betas, points, states, certs, crit, warm, tol, max_it
     certificates stop there and its index is returned (None when there was none).  ``warm`` holds the last
     certificate's multipliers (a one-item list, updated)."""
     first = len(certs)
-    new = certify_lines(prob, betas[first:len(points)], points[first:], warm[0], stop=REPAIR_AT)
+    new = certify_lines(prob, betas[first:len(points)], points[first:], warm[0], stop=_stop(gap_tol))
     for j, cert in zip(range(first, len(points)), new, strict=True):
         p, st = points[j], states[j]
         n_before = p.n_t
@@ -526,7 +548,7 @@ def _fill_steep(prob, points, max_step, budget, tol, max_iter, certify, gap_tol)
             break
         new = [_solve(prob, float(np.sqrt(b[i] * b[i + 1])), _state(pts[i + 1]), tol, max_iter) for i in steep]
         if certify:
-            certs = certify_lines(prob, [q.beta for q, _ in new], [q for q, _ in new], stop=REPAIR_AT)
+            certs = certify_lines(prob, [q.beta for q, _ in new], [q for q, _ in new], stop=_stop(gap_tol))
             for k, ((q, st), c) in enumerate(zip(new, certs, strict=True)):
                 if c.gap > gap_tol:
                     q, st, c = _improve(prob, q, st, c, tol, max_iter, gap_tol, c.lambdas)
@@ -583,7 +605,7 @@ def _from_neighbours(prob, points: list[Point], certs: list, tol, max_iter, gap_
                 if not 0 <= j < len(points) or certs[j].gap > gap_tol:
                     continue
                 p, st = _solve(prob, points[i].beta, _state(points[j]), tol, max_iter)
-                c = _certify(prob, p, certs[j].lambdas)
+                c = _settle(prob, p, _certify(prob, p, certs[j].lambdas, gap_tol), gap_tol)
                 if c.gap < certs[i].gap and p.lagrangian <= points[i].lagrangian + 1e-12:
                     points[i], certs[i] = replace(p, gap=c.gap), c
                     changed = True

@@ -39,8 +39,8 @@ from ._problem import Reduced
 
 __all__ = [
     "State", "Support", "exp_nonpositive", "lse", "step", "sparse_step", "support", "fixed_point",
-    "dib_fixed_point", "prune_merge", "distance", "pair_scores", "from_encoder", "converge", "newton_polish",
-    "SPARSE_CUT",
+    "dib_fixed_point", "prune_merge", "distance", "pair_scores", "pair_lse", "from_encoder", "converge",
+    "newton_polish", "SPARSE_CUT",
 ]
 
 _NEG = -np.inf
@@ -232,17 +232,31 @@ def _dense_candidates(prob, beta, log_pt, log_dec, cut, max_nnz=None) -> tuple[n
     return tuple(np.concatenate(x) for x in zip(*out, strict=True))
 
 
-def sparse_step(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray,
-                sup: Support) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """One map G on the pairs of ``sup``: returns (ln p(t)', ln p(y|t)', ln p(t|s) of the pairs (nnz,), J(input) in
-    nats); the encoder of each class is normalised over its pairs.  Call inside ``np.errstate`` like :func:`step`."""
-    L = pair_scores(sup.w_rows, sup.neg_h, beta, log_pt, log_dec, sup.cols)
+def _pair_exp(L: np.ndarray, sup: Support) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per class of ``sup`` the largest log-weight m (0 for a class whose pairs are all -inf); ``L`` shifted by it
+    in place and exponentiated, E; and each class's sum z of E."""
     starts = sup.indptr[:-1]
     m = np.maximum.reduceat(L, starts)
     m[~np.isfinite(m)] = 0.0
     L -= m[sup.rows]
     E = exp_nonpositive(L)
-    z = np.add.reduceat(E, starts)
+    return m, E, np.add.reduceat(E, starts)
+
+
+def pair_lse(L: np.ndarray, sup: Support) -> np.ndarray:
+    """ln sum over each class's pairs of exp(L) (nats; -inf for a class whose pairs are all -inf); ``L`` is
+    overwritten."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m, _, z = _pair_exp(L, sup)
+        return m + np.log(z)
+
+
+def sparse_step(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray,
+                sup: Support) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """One map G on the pairs of ``sup``: returns (ln p(t)', ln p(y|t)', ln p(t|s) of the pairs (nnz,), J(input) in
+    nats); the encoder of each class is normalised over its pairs.  Call inside ``np.errstate`` like :func:`step`."""
+    L = pair_scores(sup.w_rows, sup.neg_h, beta, log_pt, log_dec, sup.cols)
+    m, E, z = _pair_exp(L, sup)
     logz = np.log(z)
     L -= logz[sup.rows]  # ln p(t|s)
     E *= (prob.p_s / z)[sup.rows]  # p(t, s)

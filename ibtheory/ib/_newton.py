@@ -61,14 +61,13 @@ def _parts(w, p, neg_h, beta, rho, eta, win=None):
     return r, np.exp(log_d1), u, lnZ, F
 
 
-def _window(w: np.ndarray, neg_h: np.ndarray, beta: float, rho: np.ndarray, eta: np.ndarray,
-            cut: float = WINDOW_CUT):
-    """Per row the clusters that matter: the :func:`ibtheory.ib._band.band` of the clusters within ``cut`` nats
-    of the row's largest log-weight (in the order of d = p(y=1|t); O(n log K), no dense array), one more on each
-    side; returns (idx (n, B), valid (n, B), that band) or None when the widest band is more than half the
-    clusters (then the dense arrays are as cheap)."""
-    K = eta.size
-    bd = band(w, neg_h, beta, rho, -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta), cut)
+def _window(w: np.ndarray, neg_h: np.ndarray, beta: float, rho: np.ndarray, eta: np.ndarray):
+    """Per row the clusters that matter: the :func:`ibtheory.ib._band.band` of the clusters within
+    ``WINDOW_CUT`` nats of the row's largest log-weight (in the order of d = p(y=1|t); O(n log K), no dense
+    array), one more on each side; returns (idx (n, B), valid (n, B), that band) or None when the widest band is
+    more than half the clusters (then the dense arrays are as cheap)."""
+    bd = band(w, neg_h, beta, rho, -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta), WINDOW_CUT)
+    K = bd.order.size  # the live clusters (all of them: newton drops the others first)
     bd = Band(bd.order, np.maximum(bd.first - 1, 0), np.minimum(bd.last + 1, K - 1))
     B = bd.width
     if 2 * B > K:
@@ -175,8 +174,12 @@ def newton(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, 
     w = prob.W[:, 1]
     p = prob.p_s
     neg_h = prob.neg_entropy_rows
-    rho = log_pt - it.lse(log_pt, axis=0)
-    eta = log_dec[:, 1] - log_dec[:, 0]
+    with np.errstate(invalid="ignore"):
+        eta = log_dec[:, 1] - log_dec[:, 0]
+    # a cluster without mass (or a 0/0 decoder) is left out; eta = +-inf (p(y=1|t) = 1 or 0, hard rows) is not
+    live = np.isfinite(log_pt) & ~np.isnan(eta)
+    rho = log_pt[live] - it.lse(log_pt[live], axis=0)
+    eta = eta[live]
     K = rho.size
     evals = 0
     win = None
