@@ -53,12 +53,20 @@ def _cell_bounds(A, w, beta, sL, sR, lL, lR):
     return _bounds_1d(A, w, beta, sL, sR, lL, lR, np.isfinite(lL), np.isfinite(lR))
 
 
+def _first_by(group: np.ndarray, key: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per group the index of its largest ``key`` (-1 for an empty group)."""
+    o = np.lexsort((-key, group))
+    first = o[np.r_[True, group[o][1:] != group[o][:-1]]] if o.size else o
+    out = np.full(n_groups, -1)
+    out[group[first]] = first
+    return out
+
+
 def _improve_lower(lower, q_best, P, vals, q):
     """Per problem, the best Gibbs value found so far and its q (the ``_certify_1d._best`` update, vectorised)."""
-    order = np.lexsort((-vals, P))
-    first = order[np.r_[True, P[order][1:] != P[order][:-1]]]
-    for j in first[vals[first] > lower[P[first]]]:
-        lower[P[j]], q_best[P[j]] = float(vals[j]), q[j]
+    j = _first_by(P, vals, lower.size)
+    for k in np.flatnonzero((j >= 0) & (vals[np.maximum(j, 0)] > lower)):
+        lower[k], q_best[k] = float(vals[j[k]]), q[j[k]]
 
 
 def certify_many(prob: Reduced, betas: Sequence[float], solutions: Sequence, target: float = 2e-8,

@@ -37,7 +37,7 @@ from scipy.special import entr
 from ..info import LN2
 from . import _iterate as it
 from ._certify_1d import Certificate, _gibbs_values
-from ._certify_batch import _plane
+from ._certify_batch import _first_by, _plane
 
 __all__ = ["certify_line", "certify_lines", "line_bound", "line_bounds", "vertices", "blocks", "Blocks"]
 
@@ -258,15 +258,6 @@ def line_bound(a: np.ndarray, w: np.ndarray, beta: float, lam0: np.ndarray, targ
     g, lo, lb, nc, done, warm = line_bounds(np.asarray(a)[None, :], w, np.array([beta]), lam0,
                                             np.zeros(lam0.size, dtype=np.intp), target, max_rounds, max_vertices)
     return float(g[0]), float(lo[0]), float(lb[0]), int(nc[0]), bool(done[0]), warm[0]
-
-
-def _first_by(group: np.ndarray, key: np.ndarray, n_groups: int) -> np.ndarray:
-    """Per group the index of its largest ``key`` (-1 for an empty group)."""
-    o = np.lexsort((-key, group))
-    first = o[np.r_[True, group[o][1:] != group[o][:-1]]] if o.size else o
-    out = np.full(n_groups, -1)
-    out[group[first]] = first
-    return out
 
 
 def _match(keys_a: tuple, keys_b: tuple) -> np.ndarray:
