@@ -10,7 +10,8 @@ embo are run on the same tables when importable (embo on |X| <= ``--peer-max``, 
 ours, embo's beta = beta ln 2), and how far their (I(X;T), I(T;Y)) points lie below our achievable curve is
 printed (negative would mean a peer beat our curve); otherwise the line says they are not installed.
 
-Prints per case: wall time, peak RSS, betas, clusters at the top, max certified gap (bits; -1: uncertified),
+Prints per case: wall time, peak RSS, betas, clusters at the top, max certified gap (bits; -1: uncertified; with
+the number of betas whose gap exceeds 1e-6 bits when there are any),
 I(X;Y) - I(T;Y) at the largest beta, number of critical betas and their median precision.  The machine is shared:
 run it twice and read the best.
 """
@@ -44,6 +45,7 @@ def _case(q, n_x, n_y, n_betas, method):
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     q.put(dict(wall=wall, rss_mb=rss, n_betas=int(c.sizes["beta"]),
                k_top=int(c["n_clusters"].values[-1]), max_gap=float(c.attrs["max_gap"]),
+               n_above=int((c["gap"].values > 1e-6).sum()) if "gap" in c else 0,
                deficit=float(c.attrs["I_XY"] - c["I_TY"].values[-1]), n_crit=int(c.sizes["critical"]),
                prec=float(np.median(c["critical_precision"].values)) if c.sizes["critical"] else float("nan"),
                lagrangian=lag, betas=c["beta"].values.tolist(), hull_x=c["hull_I_XT"].values.tolist(),
@@ -112,8 +114,9 @@ def main() -> None:
                 if r is None:
                     print(f"| {n} | {n_y} | {name} | > {a.timeout:.0f} (stopped) | | | | | | |")
                     continue
+                above = f" ({r['n_above']} betas > 1e-6)" if r["n_above"] else ""
                 print(f"| {n} | {n_y} | {name} | {r['wall']:.1f} | {r['rss_mb']:.0f} | {r['n_betas']} | {r['k_top']} | "
-                      f"{r['max_gap']:.2e} | {r['deficit']:.2e} | {r['n_crit']} ({r['prec']:.1e}) |", flush=True)
+                      f"{r['max_gap']:.2e}{above} | {r['deficit']:.2e} | {r['n_crit']} ({r['prec']:.1e}) |", flush=True)
             for peer in (("embo", "dit") if n <= a.peer_max else ()):
                 if peer == "dit" and n > 32:
                     continue
