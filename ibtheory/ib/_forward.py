@@ -77,7 +77,7 @@ SPARSE_CELLS = 2**21
 DENSE_CELLS = 2**22
 DENSE_SHARE = 0.3
 #: |Y| = 2: a certificate stops refining once a vertex shows g above this (nats; 72 x the default gap_tol of 2e-7
-#: bits): the point is not optimal and is repaired from the certificate's maximiser q*
+#: bits; or twice a larger gap_tol): the point is not optimal and is repaired from that vertex's Gibbs q
 REPAIR_AT = 1e-5
 #: |Y| = 2: nats below a row's largest weight from which the final encoder of a point leaves a pair out
 #: (e^-60 = 9e-27 of it)
@@ -493,7 +493,7 @@ def _upward(prob, betas, tol, max_iter, certify, gap_tol, critical_rtol, step):
             else:
                 batch = min(2 * batch, sizes[1])
             st = states[-1]
-        state = it.State(st.log_pt, st.log_dec)
+        state = _slim(st)
         if step is not None and i > reached:
             step()
             reached = i
@@ -571,12 +571,12 @@ def _locate_split(prob, st: it.State, b_lo: float, b: float, t: int, tol, max_it
         else:
             s2, _, _ = it.fixed_point(prob, beta, state, tol, max_iter)
         r2, _ = cluster_correlations(prob, s2.log_enc, s2.log_pt, s2.log_dec, s2.support)
-        return float(np.log(beta) + np.log(max(r2[t], 1e-300))), it.State(s2.log_pt, s2.log_dec)
+        return float(np.log(beta) + np.log(max(r2[t], 1e-300))), _slim(s2)
 
     r2 = cluster_correlations(prob, st.log_enc, st.log_pt, st.log_dec, st.support)[0] if rho2 is None else rho2
     x0, f0 = np.log(b), float(np.log(b) + np.log(max(r2[t], 1e-300)))
     x1 = np.log(min(max(1.0 / max(r2[t], 1e-300), b_lo), b)) if b_lo > 0 else x0 - f0
-    cur = it.State(st.log_pt, st.log_dec)
+    cur = _slim(st)
     prec = abs(x1 - x0)
     for _ in range(solves):
         if prec <= rtol:

@@ -42,12 +42,21 @@ WINDOW_CELLS = 20_000
 WINDOW_CUT = 80.0
 
 
+def _log_dec(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ln d, ln (1 - d)) for d = sigmoid(eta) = p(y=1|t)."""
+    return -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta)
+
+
+def _band(w, neg_h, beta, rho, eta, cut: float) -> Band:
+    """:func:`ibtheory.ib._band.band` of the clusters (rho, eta) within ``cut`` nats of each row's largest."""
+    return band(w, neg_h, beta, rho, *_log_dec(eta), cut)
+
+
 def _parts(w, p, neg_h, beta, rho, eta, win=None):
     """(r, d, u, ln Z, F) at (rho, eta); u is (n, K), or (n, B) on the clusters ``win`` = (idx, valid) of each row
     (-inf elsewhere)."""
     r = np.exp(rho - it.lse(rho, axis=0))
-    log_d1 = -np.logaddexp(0.0, -eta)
-    log_d0 = -np.logaddexp(0.0, eta)
+    log_d1, log_d0 = _log_dec(eta)
     log_r = np.log(np.maximum(r, 1e-300))
     if win is None:
         D = neg_h[:, None] - w[:, None] * log_d1[None, :] - (1 - w)[:, None] * log_d0[None, :]
@@ -66,7 +75,7 @@ def _window(w: np.ndarray, neg_h: np.ndarray, beta: float, rho: np.ndarray, eta:
     ``WINDOW_CUT`` nats of the row's largest log-weight (in the order of d = p(y=1|t); O(n log K), no dense
     array), one more on each side; returns (idx (n, B), valid (n, B), that band) or None when the widest band is
     more than half the clusters (then the dense arrays are as cheap)."""
-    bd = band(w, neg_h, beta, rho, -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta), WINDOW_CUT)
+    bd = _band(w, neg_h, beta, rho, eta, WINDOW_CUT)
     K = bd.order.size  # the live clusters (all of them: newton drops the others first)
     bd = Band(bd.order, np.maximum(bd.first - 1, 0), np.minimum(bd.last + 1, K - 1))
     B = bd.width
@@ -97,7 +106,7 @@ def _outer_sum(A: np.ndarray, B: np.ndarray, p: np.ndarray, cols: np.ndarray | N
 def _covers(win, w: np.ndarray, neg_h: np.ndarray, beta: float, rho: np.ndarray, eta: np.ndarray) -> bool:
     """Whether every posterior outside the windows ``win`` is below e^-(``WINDOW_CUT`` - 10): the band of the
     clusters within that many nats of each row's largest lies inside them."""
-    bd = band(w, neg_h, beta, rho, -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta), WINDOW_CUT - 10.0)
+    bd = _band(w, neg_h, beta, rho, eta, WINDOW_CUT - 10.0)
     return win[2].contains(*bd.pairs())
 
 
@@ -191,5 +200,6 @@ def newton(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, 
         if win is None or _covers(win, w, neg_h, beta, rho, eta):
             break
         win = _window(w, neg_h, beta, rho, eta)
-    log_dec_new = np.stack([-np.logaddexp(0.0, eta), -np.logaddexp(0.0, -eta)], axis=1)
+    log_d1, log_d0 = _log_dec(eta)
+    log_dec_new = np.stack([log_d0, log_d1], axis=1)
     return rho, log_dec_new, evals, gmax
