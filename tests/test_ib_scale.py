@@ -426,14 +426,136 @@ def test_windowed_vertices_bound_the_full_sums(seed):
     lam = np.concatenate([cl.GRID, np.linspace(-3000, 3000, 401), [1e38, -1e38]])
     blk = cl.blocks(a, w)
     assert blk is not None
-    C, wr, s = cl.vertices(a, w, lam, blk)
+    C, wr, s, var, drop = cl.vertices(a, w, lam, blk)
     exact = logsumexp(-a[None, :] - lam[:, None] * (w[None, :] - wr[:, None]), axis=1)
     wts = np.exp(-a[None, :] - lam[:, None] * (w[None, :] - wr[:, None]) - exact[:, None])
     assert np.all(C >= exact - 1e-13 * (np.abs(exact) + 1)), "a windowed line lies below the full sum"
     assert_allclose(C, exact, rtol=1e-13, atol=1e-13)
     assert_allclose(s, wts @ w, atol=1e-12)
-    C0, wr0, s0 = cl.vertices(a, w, lam)  # the dense path
+    # the variance is an upper bound once the left-out share is added (w in [0, 1]), and a tight one
+    v_exact = (wts * (w[None, :] - (wts @ w)[:, None]) ** 2).sum(axis=1)  # rounding ~ (1e-15)^2 where it is 0
+    assert np.all(drop >= 0) and np.all(drop <= 1e-12)
+    assert np.all(var + drop >= v_exact * (1 - 1e-9) - 1e-28), "the variance bound lies below the variance"
+    assert_allclose(var, v_exact, rtol=1e-6, atol=1e-12)
+    C0, wr0, s0, var0, drop0 = cl.vertices(a, w, lam)  # the dense path
+    assert np.all(drop0 == 0) and np.all(var0 >= v_exact * (1 - 1e-9) - 1e-28)
     assert_allclose(C + lam * (0.5 - wr), C0 + lam * (0.5 - wr0), rtol=1e-13, atol=1e-12)
+
+
+@st.composite
+def _curved_cells(draw):
+    """A plane over rows with duplicates, p(y=1|x) in {0, 1} and near-duplicates, a beta, and a cell's two
+    multipliers at a drawn scale and width."""
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    n = draw(st.integers(4, 600))
+    w = rng.beta(0.5, 0.5, size=n)
+    k = draw(st.integers(0, n // 2))
+    w[:k] = rng.choice(np.r_[w[k:], 0.0, 1.0, 0.5], size=k) + draw(st.sampled_from([0.0, 1e-12, 1e-7])) * rng.random(k)
+    w = np.clip(w, 0.0, 1.0)
+    a = -np.log(rng.dirichlet(np.ones(n))) + draw(st.sampled_from([0.0, 3.0, 40.0])) * rng.random(n)
+    beta = draw(st.sampled_from([0.05, 0.3, 1.0, 1.5, 20.0, 374.0, 5000.0]))  # small: peaks inside the cell
+    centre = draw(st.sampled_from([0.0, 0.5, 3.0, -30.0, 300.0, -2000.0, 4e4]))
+    width = draw(st.sampled_from([1e-3, 0.1, 0.5, 2.0, 30.0]))
+    return a, w, beta, centre + width, centre - width
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_curved_cells(), st.booleans())
+def test_curved_cell_bound_is_above_psi_minus_entropy(cell, windowed):
+    """The curvature bound of one cell (_curved_bounds) against psi(s) - beta H2(s) evaluated exactly (scipy's
+    logsumexp) at the images s(lambda) of 3,001 multipliers between the cell's two: every image of [lambda_R,
+    lambda_L] lies in the cell and the images cover it, so the bound must be above all of them.  The windowed
+    vertices (rows left out, a share ``drop`` allowed for) must hold as well as the dense ones."""
+    from scipy.special import logsumexp
+
+    from ibtheory.ib import _certify_line as cl
+
+    a, w, beta, lL, lR = cell
+    blk = cl.blocks(a, w) if windowed else None
+    v = cl.vertices(a, w, np.array([lL, lR]), blk)
+    sL, sR = v[2]
+    if not 0.0 < sL < sR < 1.0:
+        return
+    U = cl._curved_bounds(beta, np.array([sL]), np.array([sR]),
+                          (v[0][:1], np.array([lL]), v[1][:1], v[3][:1], v[4][:1]),
+                          (v[0][1:], np.array([lR]), v[1][1:], v[3][1:], v[4][1:]))[0]
+    lam = np.linspace(lR, lL, 3001)
+    T = -a[None, :] - lam[:, None] * w[None, :]
+    K = logsumexp(T, axis=1)
+    q = np.exp(T - K[:, None])
+    s = np.clip(q @ w, sL, sR)
+    psi = K + lam * s
+    exact = psi - beta * _h2(s)
+    slack = 1e-12 * (np.abs(K) + np.abs(lam) + 1.0)
+    assert np.all(exact <= U + slack), f"curved bound {U} below psi - beta H2 = {exact.max()}"
+
+
+@pytest.mark.parametrize(("beta", "seed"), [(12.0, 2), (60.0, 3), (374.0, 4)])
+def test_curved_cell_bound_on_a_solution_plane(beta, seed):
+    """The plane of a converged IB solution, where g = psi - beta H2 is flat (it touches 0 at every cluster): cells
+    of several widths around each cluster's multiplier, each bound above psi - beta H2 at 801 exact images."""
+    from scipy.special import logsumexp
+
+    from ibtheory.ib import _certify_line as cl
+    from ibtheory.ib._certify_batch import _plane
+
+    prob = ib_problem(random_table(300, seed=seed))
+    c = ib_curve(prob.p_s[:, None] * prob.W, betas=[beta], method="forward", certify=False)
+    sol = type("S", (), {})()
+    keep = c["p_t"].values[0] > 0
+    sol.p_t, sol.decoder = c["p_t"].values[0][keep], c["decoder"].values[0][keep]
+    sol.I_XT, sol.I_TY = float(c.I_XT[0]), float(c.I_TY[0])
+    a, _, lam_t = _plane(prob, beta, sol)
+    w = prob.W[:, 1]
+    half = (np.abs(lam_t)[:, None] + 1.0) * np.array([1e-4, 1e-3, 1e-2, 0.1])[None, :]
+    lL, lR = (lam_t[:, None] + half).ravel(), (lam_t[:, None] - half).ravel()
+    v = cl.vertices(a, w, np.concatenate([lL, lR]))
+    m = lL.size
+    sL, sR = v[2][:m], v[2][m:]
+    ok = (sL > 0) & (sR < 1) & (sR > sL)
+    U = cl._curved_bounds(beta, sL, sR, (v[0][:m], lL, v[1][:m], v[3][:m], v[4][:m]),
+                          (v[0][m:], lR, v[1][m:], v[3][m:], v[4][m:]))
+    assert ok.sum() >= m // 2
+    for i in np.flatnonzero(ok):
+        lam = np.linspace(lR[i], lL[i], 801)
+        T = -a[None, :] - lam[:, None] * w[None, :]
+        K = logsumexp(T, axis=1)
+        s = np.clip(np.exp(T - K[:, None]) @ w, sL[i], sR[i])
+        exact = K + lam * s - beta * _h2(s)
+        assert exact.max() <= U[i] + 1e-12 * (np.abs(K).max() + np.abs(lam).max() + 1), (i, U[i], exact.max())
+
+
+def test_curved_cell_bound_is_third_order():
+    """On a smooth stretch the curvature bound's slack over the true maximum shrinks like h^3 (the lines': h^2):
+    halving the cell divides it by 8 or more, the lines' by 4, and it is far below the lines' bound."""
+    from scipy.special import logsumexp
+
+    from ibtheory.ib import _certify_line as cl
+
+    rng = np.random.default_rng(3)
+    n, beta = 2000, 1.0  # psi - beta H2 peaks inside the cells: the lines' slack is their crossing's height
+    w = rng.random(n)
+    a = -np.log(rng.dirichlet(np.ones(n)))
+    slack_c, slack_l = [], []
+    for half in (1.0, 0.5, 0.25):
+        lL, lR = half, -half
+        v = cl.vertices(a, w, np.array([lL, lR]))
+        sL, sR = np.array([v[2][0]]), np.array([v[2][1]])
+        left = (v[0][:1], np.array([lL]), v[1][:1], v[3][:1], v[4][:1])
+        right = (v[0][1:], np.array([lR]), v[1][1:], v[3][1:], v[4][1:])
+        lam = np.linspace(lR, lL, 4001)
+        T = -a[None, :] - lam[:, None] * w[None, :]
+        K = logsumexp(T, axis=1)
+        s = np.exp(T - K[:, None]) @ w
+        true = (K + lam * s - beta * _h2(s)).max()
+        slack_c.append(cl._curved_bounds(beta, sL, sR, left, right)[0] - true)
+        lines = tuple(np.stack([x[:1], x[1:], x[1:]]) for x in (v[0], np.array([lL, lR]), v[1]))
+        slack_l.append(cl._cell_bounds(np.array([beta]), sL, sR, lines)[0] - true)
+    assert all(c >= -1e-12 for c in slack_c)
+    assert slack_c[1] / slack_c[0] < 0.2 and slack_c[2] / slack_c[1] < 0.2, slack_c
+    assert slack_l[1] / slack_l[0] > 0.2, slack_l  # the lines': second order
+    assert slack_c[2] < 0.05 * slack_l[2]
 
 
 def test_line_bound_with_and_without_windows(monkeypatch):

@@ -94,8 +94,10 @@ def blocks(a: np.ndarray, w: np.ndarray) -> Blocks | None:
 
 
 def vertices(a: np.ndarray, w: np.ndarray, lam: np.ndarray, blk: Blocks | None = None,
-             plane: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each multiplier lambda: (C, w_ref, s) with F(lambda, v) = C + lambda (v - w_ref) and s = E_lambda[w].
+             plane: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """For each multiplier lambda: (C, w_ref, s, var, drop) with F(lambda, v) = C + lambda (v - w_ref),
+    s = E_lambda[w], var an upper bound on Var_lambda(w) over the rows summed and drop an upper bound on the share
+    of the partition function in rows left out (0 without ``blk``).
 
     ``a`` (n,) the plane, or (P, n) planes with ``plane`` (m,) the plane of each multiplier; ``w`` (n,) the rows'
     p(y=1|x); ``lam`` (m,).  Computed in blocks of ~4M cells.  With ``blk`` (:func:`blocks` of the same rows)
@@ -109,18 +111,18 @@ def vertices(a: np.ndarray, w: np.ndarray, lam: np.ndarray, blk: Blocks | None =
     if blk is not None:
         return _vertices_windowed(blk, lam, plane)
     m, n = lam.size, w.size
-    C, wr, s = np.empty(m), np.empty(m), np.empty(m)
+    out = np.empty((5, m))
     step = max(1, _CHUNK // max(n, 1))
     for lo in range(0, m, step):
         sl = slice(lo, lo + step)
         a_rows = A[:1] if A.shape[0] == 1 else A[plane[sl]]
-        C[sl], wr[sl], s[sl] = _sums(a_rows, w[None, :], lam[sl])
-    return C, wr, s
+        out[:, sl] = _sums(a_rows, w[None, :], lam[sl])
+    return tuple(out)
 
 
 def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None = None,
           ref: tuple[np.ndarray, np.ndarray] | None = None):
-    """(C, w_ref, s) of multipliers ``lm`` (m,) over the rows ``a``, ``w`` ((1, n) shared or (m, n) per
+    """(C, w_ref, s, var, drop) (see :func:`vertices`) of multipliers ``lm`` (m,) over the rows ``a``, ``w`` ((1, n) shared or (m, n) per
     multiplier; a = +inf rows count for nothing); ``extra`` (m,) an upper bound on rows left out, relative to the
     largest term (added to the normalised sum).  ``ref`` = (a0, w0) (m,): a row of each multiplier's among
     ``a``, ``w``, the reference of its line (saves finding the largest term first; used for |lambda| <=
@@ -129,7 +131,7 @@ def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None
     if ref is not None:
         near = np.abs(lm) <= _REF_LAMBDA
         if not near.all():
-            out = tuple(np.empty(lm.size) for _ in range(3))
+            out = tuple(np.empty(lm.size) for _ in range(5))
             for sub, r in ((near, ref), (~near, None)):
                 if sub.any():
                     res = _sums(a[sub] if a.shape[0] > 1 else a, w[sub] if w.shape[0] > 1 else w, lm[sub],
@@ -153,7 +155,9 @@ def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None
         if extra is not None:
             z = z + extra
         E *= dw
-        return -a[rr, j] + np.log(z), w[rr, j], w0 + E.sum(axis=1) / z
+        m1 = E.sum(axis=1) / z
+        E *= dw
+        return (-a[rr, j] + np.log(z), w[rr, j], w0 + m1) + _spread(m1, E.sum(axis=1) / z, extra, z)
     ref = np.argmax(-a - lm[:, None] * w, axis=1)
     a0 = a[np.arange(lm.size) if a.shape[0] > 1 else np.zeros(lm.size, dtype=np.intp), ref]
     w0 = w[np.arange(lm.size) if w.shape[0] > 1 else np.zeros(lm.size, dtype=np.intp), ref]
@@ -166,14 +170,25 @@ def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None
     z = E.sum(axis=1)
     if extra is not None:
         z = z + extra
-    return -a0 + mx + np.log(z), w0, w0 + (E * dw).sum(axis=1) / z
+    E *= dw
+    m1 = E.sum(axis=1) / z
+    E *= dw
+    return (-a0 + mx + np.log(z), w0, w0 + m1) + _spread(m1, E.sum(axis=1) / z, extra, z)
 
 
-def _vertices_windowed(blk: Blocks, lam: np.ndarray, plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _spread(m1: np.ndarray, m2: np.ndarray, extra: np.ndarray | None, z: np.ndarray):
+    """(var, drop) from the first two moments m1, m2 of w - w_ref over the rows summed: an upper bound on their
+    variance (rounding of m2 - m1^2 allowed for) and the share of the sum's bound that rows left out may hold (0
+    when none were)."""
+    var = np.maximum(m2 - m1 * m1, 0.0) * (1.0 + 1e-9) + 1e-13 * m2
+    return var, (np.zeros_like(z) if extra is None else extra / z)
+
+
+def _vertices_windowed(blk: Blocks, lam: np.ndarray, plane: np.ndarray) -> tuple[np.ndarray, ...]:
     """:func:`vertices` over the blocks that matter (see there); multipliers grouped by how many blocks they need,
     ~4M cells at a time."""
     m = lam.size
-    C, wr, s = np.empty(m), np.empty(m), np.empty(m)
+    out = np.empty((5, m))
     lm = lam[:, None]
     top, w_top = blk.top[plane], blk.w_top[plane]  # (m, nb)
     # a row of each block that is attained (its largest -a): the best of them is the reference, R = 0
@@ -207,9 +222,9 @@ def _vertices_windowed(blk: Blocks, lam: np.ndarray, plane: np.ndarray) -> tuple
         a_g = np.where(np.repeat(idx < 0, BLOCK, axis=1), np.inf, blk.a[plane[sel][:, None], rows])
         # the dropped blocks' bound is relative to the reference block row's term, which is at most the largest
         # term summed here: added as it is, it bounds the dropped rows relative to that largest term
-        C[sel], wr[sel], s[sel] = _sums(a_g, blk.w[rows], lam[sel], dropped[sel], (a0[sel], w0[sel]))
+        out[:, sel] = _sums(a_g, blk.w[rows], lam[sel], dropped[sel], (a0[sel], w0[sel]))
         lo = hi
-    return C, wr, s
+    return tuple(out)
 
 
 def _line(C, lam, wr, v):
@@ -246,6 +261,62 @@ def _cell_bounds(beta, sL, sR, lines):
     env = np.where(np.isnan(f), np.inf, f + e).min(axis=1)
     out = (env - beta * _h2(x)).max(axis=0) + beta * _ALLOW
     return np.where(np.isnan(out), np.inf, out)
+
+
+def _quad_max(a0, a1, a2, lo, hi):
+    """max of a0 + a1 x + a2 x^2 over x in [lo, hi] (elementwise)."""
+    q = lambda x: a0 + x * (a1 + a2 * x)  # noqa: E731
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.clip(-a1 / (2.0 * a2), lo, hi)
+    inner = np.where((a2 < 0) & np.isfinite(x), q(np.where(np.isfinite(x), x, lo)), -np.inf)
+    return np.maximum(np.maximum(q(lo), q(hi)), inner)
+
+
+def _curved_bounds(beta, sL, sR, left, right):
+    """Upper bounds on max_{s in [sL, sR]} psi(s) - beta H2(s) from the curvature of psi between a cell's two
+    vertices (``left`` = (C, lambda, w_ref, var, drop) of lambda_L at s_L, ``right`` of lambda_R < lambda_L at s_R).
+
+    K(lambda) = ln sum_x exp(-a_x - lambda w_x) is convex, K' = -s, K'' = Var_lambda(w).  On [lambda_R, lambda_L],
+    ln E_lambda[(w - c)^2] = M_c - K is at most the chord of the convex M_c minus the larger of K's two end tangents:
+
+        K'' <= V = max(E_L[(w - c)^2], E_R[(w - c)^2]) exp(D_L D_R / (D_L + D_R)),
+
+    c the cell's midpoint, D_L = F(lambda_R, s_L) - F(lambda_L, s_L) >= 0 and D_R = F(lambda_L, s_R) - F(lambda_R,
+    s_R) (K's Bregman gaps).  Then K <= its end tangent + V (lambda - end)^2 / 2, so psi(s) = min_lambda K + lambda s
+    is at most F(lambda_L, s) - (s - s_L)^2 / (2 V) and F(lambda_R, s) - (s_R - s)^2 / (2 V).  With beta H2 at
+    least its tangent at the same end minus beta B (s - end)^2 / 2, B = max 1 / (s (1 - s)) over the cell, each side
+    of the parabolas' crossing is a quadratic with a closed-form maximum.  The slack is third order in the cell's
+    width (the lines': second order), which is what the flat stretches of g need.  Rows left out of a vertex's sum
+    (share ``drop``) move K, s and the moments by at most drop (w in [0, 1]): allowed for, with rounding.  Ends
+    that are not tangent points (var = inf) give inf."""
+    CL, lL, wL, vL, dL = left
+    CR, lR, wR, vR, dR = right
+    h, delta = sR - sL, lL - lR
+    fLL, eLL = _line(CL, lL, wL, sL)
+    fRL, eRL = _line(CR, lR, wR, sL)
+    fLR, eLR = _line(CL, lL, wL, sR)
+    fRR, eRR = _line(CR, lR, wR, sR)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        DL = fRL - fLL  # central values: where the parabolas cross (any split point is valid)
+        DR = fLR - fRR
+        DLu = np.maximum(DL + eRL + eLL + (dL + dR) * (1.0 + delta), 0.0)
+        DRu = np.maximum(DR + eLR + eRR + (dL + dR) * (1.0 + delta), 0.0)
+        tot = DLu + DRu
+        gap = np.where(tot > 0, DLu * DRu / tot, 0.0)
+        V = np.maximum(vL + dL, vR + dR) + 0.25 * h * h
+        V = np.maximum(V * np.exp(gap) * (1.0 + 1e-9), h / delta)  # the multiplier reaching s stays in the cell
+        den = DL + DR - h * h / V
+        tau = np.where(den > 0, np.clip((DL - 0.5 * h * h / V) / den, 0.0, 1.0), 0.5)
+        B = 1.0 / np.minimum(sL * (1.0 - sL), sR * (1.0 - sR))
+        a2 = 0.5 * (beta * B - 1.0 / V)
+        gL, gR = np.log1p(-sL) - np.log(sL), np.log1p(-sR) - np.log(sR)  # H2'
+        left_max = _quad_max(fLL - beta * _h2(sL), lL - beta * gL, a2, 0.0, tau * h)
+        right_max = _quad_max(fRR - beta * _h2(sR), lR - beta * gR, a2, -(1.0 - tau) * h, 0.0)
+        allow = (np.maximum(eLL, eRR) + _ALLOW * (np.abs(lL) + np.abs(lR) + beta * (np.abs(gL) + np.abs(gR)) + 1.0) * h
+                 + (dL + dR) * delta + beta * _ALLOW)
+        out = np.maximum(left_max, right_max) + allow
+    ok = np.isfinite(out) & np.isfinite(vL) & np.isfinite(vR) & (delta > 0) & (h > 0)
+    return np.where(ok, out, np.inf)
 
 
 def line_bound(a: np.ndarray, w: np.ndarray, beta: float, lam0: np.ndarray, target: float,
@@ -302,7 +373,7 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
     keep = np.r_[True, (np.diff(lam) != 0) | (np.diff(lp) != 0)]
     lam, lp = lam[keep], lp[keep]
     blk = blocks(A, w)
-    C, wr, s = vertices(A, w, lam, blk, lp)
+    C, wr, s, var, drop = vertices(A, w, lam, blk, lp)
     lo_w, hi_w = float(w.min()), float(w.max())
     if hi_w == lo_w:
         at0 = lam == 0.0
@@ -311,7 +382,7 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
         return up, val, np.zeros(P), np.ones(P, dtype=np.int64), np.ones(P, dtype=bool), [np.zeros(0)] * P
 
     def assemble(V):
-        """vertices (plane, s, lambda, C, w_ref) sorted by plane and s, one per (plane, s) (the largest lambda)"""
+        """vertices (plane, s, lambda, C, w_ref, var, drop) sorted by plane and s, one per (plane, s) (the largest lambda)"""
         Vp, Vs, Vl = V[0], V[1], V[2]
         order = np.lexsort((-Vl, Vs, Vp))
         V = tuple(v[order] for v in V)
@@ -320,7 +391,7 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
 
     def ends(V):
         """per plane its vertices between the two end points of the segment, each end with the line of its nearest
-        vertex (the steepest lines: lambda -> +inf at min w, -inf at max w)"""
+        vertex (the steepest lines: lambda -> +inf at min w, -inf at max w; not tangent there: var = inf)"""
         Vp = V[0]
         cnt = np.bincount(Vp, minlength=P)
         first = np.cumsum(cnt) - cnt
@@ -330,12 +401,12 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
         for k, v in enumerate(V):
             x = np.empty(Vp.size + 2 * P, dtype=v.dtype)
             x[at] = v
-            x[lo_at] = np.arange(P) if k == 0 else lo_w if k == 1 else v[first]
-            x[hi_at] = np.arange(P) if k == 0 else hi_w if k == 1 else v[first + cnt - 1]
+            x[lo_at] = np.arange(P) if k == 0 else lo_w if k == 1 else np.inf if k == 5 else v[first]
+            x[hi_at] = np.arange(P) if k == 0 else hi_w if k == 1 else np.inf if k == 5 else v[first + cnt - 1]
             out.append(x)
         return tuple(out)
 
-    V = assemble((lp, np.clip(s, lo_w, hi_w), lam, C, wr))
+    V = assemble((lp, np.clip(s, lo_w, hi_w), lam, C, wr, var, drop))
     vals = _line(V[3], V[2], V[4], V[1])[0] - betas[V[0]] * _h2(V[1])  # F(lambda, s(lambda)) = psi(s) (rounding)
     best = _first_by(V[0], vals, P)
     lower, lam_best = vals[best].copy(), V[2][best].copy()
@@ -343,7 +414,7 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
     extra = np.empty((0, 6))
     rounds = 0
     while True:
-        Pp, Ps, Pl, PC, Pw = ends(V)
+        Pp, Ps, Pl, PC, Pw, Pv, Pd = ends(V)
         ci = np.flatnonzero(Pp[:-1] == Pp[1:])  # cell j spans points j, j + 1 of one plane
         cp, sL, sR = Pp[ci], Ps[ci], Ps[ci + 1]
         k = _match((cp.astype(np.float64), sL, sR), (extra[:, 0], extra[:, 1], extra[:, 2]))
@@ -356,6 +427,8 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
         U = _cell_bounds(betas[cp], sL, sR, (np.stack([PC[ci], PC[ci + 1], third[0]]),
                                               np.stack([Pl[ci], Pl[ci + 1], third[1]]),
                                               np.stack([Pw[ci], Pw[ci + 1], third[2]])))
+        U = np.minimum(U, _curved_bounds(betas[cp], sL, sR, (PC[ci], Pl[ci], Pw[ci], Pv[ci], Pd[ci]),
+                                         (PC[ci + 1], Pl[ci + 1], Pw[ci + 1], Pv[ci + 1], Pd[ci + 1])))
         thr = np.maximum(target, lower) + 0.25 * target
         room = (np.bincount(V[0], minlength=P) <= max_vertices) & (lower <= stop)
         bad = np.flatnonzero((U > thr[cp]) & (sR > sL) & room[cp])
@@ -375,7 +448,7 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
         if not ok.any():
             break
         bad, new_l, bL, bR, bp, bb = bad[ok], new_l[ok], bL[ok], bR[ok], bp[ok], bb[ok]
-        nC, nw, ns = vertices(A, w, new_l, blk, bp)
+        nC, nw, ns, nvar, nd = vertices(A, w, new_l, blk, bp)
         ns = np.clip(ns, lo_w, hi_w)
         nv = _line(nC, new_l, nw, ns)[0] - bb * _h2(ns)
         j = _first_by(bp, nv, P)
@@ -390,7 +463,8 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
         kept[bad[out]] = False
         rows = np.column_stack([bp[out], bL[out], bR[out], nC[out], new_l[out], nw[out]])
         extra = np.concatenate([np.column_stack([cp[kept], sL[kept], sR[kept], ex[kept]]), rows])
-        V = assemble(tuple(np.concatenate([v, x[inside]]) for v, x in zip(V, (bp, ns, new_l, nC, nw), strict=True)))
+        V = assemble(tuple(np.concatenate([v, x[inside]])
+                           for v, x in zip(V, (bp, ns, new_l, nC, nw, nvar, nd), strict=True)))
     n_cells = np.bincount(cp, minlength=P)
     first = np.cumsum(n_cells) - n_cells
     U_max = np.maximum.reduceat(U, first)
