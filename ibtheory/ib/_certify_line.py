@@ -122,12 +122,12 @@ def vertices(a: np.ndarray, w: np.ndarray, lam: np.ndarray, blk: Blocks | None =
 
 def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None = None,
           ref: tuple[np.ndarray, np.ndarray] | None = None):
-    """(C, w_ref, s, var, drop) (see :func:`vertices`) of multipliers ``lm`` (m,) over the rows ``a``, ``w`` ((1, n) shared or (m, n) per
-    multiplier; a = +inf rows count for nothing); ``extra`` (m,) an upper bound on rows left out, relative to the
-    largest term (added to the normalised sum).  ``ref`` = (a0, w0) (m,): a row of each multiplier's among
-    ``a``, ``w``, the reference of its line (saves finding the largest term first; used for |lambda| <=
-    ``_REF_LAMBDA`` only: beyond, lambda (w - w0) would swamp the differences of a between rows of equal w;
-    ``a`` and ``w`` are then (m, n), one row per multiplier, as the windowed vertices give them)."""
+    """(C, w_ref, s, var, drop) (see :func:`vertices`) of multipliers ``lm`` (m,) over the rows ``a``, ``w``
+    ((1, n) shared or (m, n) per multiplier; a = +inf rows count for nothing); ``extra`` (m,) an upper bound on
+    rows left out, relative to the largest term (added to the normalised sum).  ``ref`` = (a0, w0) (m,): a row of
+    each multiplier's among ``a``, ``w``, the reference of its line (saves finding the largest term first; used
+    for |lambda| <= ``_REF_LAMBDA`` only: beyond, lambda (w - w0) would swamp the differences of a between rows
+    of equal w; ``a`` and ``w`` are then (m, n), one row per multiplier, as the windowed vertices give them)."""
     if ref is not None:
         near = np.abs(lm) <= _REF_LAMBDA
         if not near.all():
@@ -382,7 +382,8 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
         return up, val, np.zeros(P), np.ones(P, dtype=np.int64), np.ones(P, dtype=bool), [np.zeros(0)] * P
 
     def assemble(V):
-        """vertices (plane, s, lambda, C, w_ref, var, drop) sorted by plane and s, one per (plane, s) (the largest lambda)"""
+        """vertices (plane, s, lambda, C, w_ref, var, drop) sorted by plane and s, one per (plane, s) (the largest
+        lambda)"""
         Vp, Vs, Vl = V[0], V[1], V[2]
         order = np.lexsort((-Vl, Vs, Vp))
         V = tuple(v[order] for v in V)
