@@ -38,8 +38,8 @@ __all__ = ["newton", "WINDOW_CELLS", "WINDOW_CUT"]
 
 #: |S| x clusters above which Newton works on per-row windows of clusters (``_window``) instead of dense arrays
 WINDOW_CELLS = 20_000
-#: nats below a row's log-partition from which a cluster's posterior is left out of its window (e^-80 = 2e-35)
-WINDOW_CUT = 80.0
+#: nats below a row's log-partition from which a cluster's posterior is left out of its window (e^-50 = 2e-22)
+WINDOW_CUT = 50.0
 
 
 def _log_dec(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
