@@ -655,3 +655,32 @@ def test_newton_on_windows_equals_dense(monkeypatch):
     assert abs(F(lp_w, ld_w) - F(lp_d, ld_d)) <= 1e-12
     assert_allclose(np.exp(ld_w), np.exp(ld_d), atol=1e-9)
     assert g_w < 1e-8 and g_d < 1e-8
+
+
+@pytest.mark.parametrize(("n", "K", "beta", "seed"), [(600, 60, 5000.0, 4), (1000, 25, 3e4, 1), (97, 40, 2e4, 2)])
+def test_banded_hessian_sums_equal_the_dense_product(n, K, beta, seed):
+    """The chunked Gram sums of Newton's Hessian on windows (rows sorted by their band, one BLAS product per chunk,
+    blocks added into place) against sum_x p(x) g_x g_x^T formed densely over every (row, cluster): equal to 1e-13
+    of the largest entry, with clusters numbered out of their order.  Few rows spread over many clusters (97 x 40)
+    leave chunks whose runs are too wide: no plan, and the sparse product (the fallback) is checked instead."""
+    from ibtheory.ib import _newton as nw
+
+    rng = np.random.default_rng(seed)
+    w, p = rng.random(n), rng.dirichlet(np.ones(n))
+    neg_h = -_h2(w)
+    rho = np.log(rng.dirichlet(np.ones(K)))
+    eta = rng.normal(scale=3.0, size=K)  # clusters in no particular order of p(y=1|t)
+    win = nw._window(w, neg_h, beta, rho, eta)
+    assert win is not None
+    idx, valid, bd = win
+    plan = nw._gram_plan(bd, idx.shape[1])
+    assert (plan is None) == (n < K * 4)
+    r, d, u, lnZ, _ = nw._parts(w, p, neg_h, beta, rho, eta, win)
+    pi = np.exp(u - lnZ[:, None])
+    A, Bv = pi, beta * pi * (w[:, None] - d[idx])
+    dense = np.zeros((n, 2 * K))
+    np.add.at(dense, (np.repeat(np.arange(n), idx.shape[1]), idx.ravel()), np.where(valid, A, 0).ravel())
+    np.add.at(dense, (np.repeat(np.arange(n), idx.shape[1]), K + idx.ravel()), np.where(valid, Bv, 0).ravel())
+    ref = (dense * p[:, None]).T @ dense
+    got = nw._outer_sum(A, Bv, p, idx, K) if plan is None else nw._band_outer_sum(A, Bv, p, plan)
+    assert_allclose(got, ref, rtol=0, atol=1e-13 * np.abs(ref).max())

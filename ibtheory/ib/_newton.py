@@ -26,6 +26,8 @@ References
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.sparse import csr_matrix
@@ -40,6 +42,8 @@ __all__ = ["newton", "WINDOW_CELLS", "WINDOW_CUT"]
 WINDOW_CELLS = 20_000
 #: nats below a row's log-partition from which a cluster's posterior is left out of its window (e^-50 = 2e-22)
 WINDOW_CUT = 50.0
+#: rows per chunk of the banded Hessian sums (:func:`_band_outer_sum`)
+GRAM_ROWS = 32
 
 
 def _log_dec(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +66,7 @@ def _parts(w, p, neg_h, beta, rho, eta, win=None):
         D = neg_h[:, None] - w[:, None] * log_d1[None, :] - (1 - w)[:, None] * log_d0[None, :]
         u = log_r[None, :] - beta * np.maximum(D, 0.0)
     else:
-        idx, valid = win
+        idx, valid = win[:2]
         D = neg_h[:, None] - w[:, None] * log_d1[idx] - (1 - w)[:, None] * log_d0[idx]
         u = np.where(valid, log_r[idx] - beta * np.maximum(D, 0.0), -np.inf)
     lnZ = it.lse(u, axis=1)
@@ -103,6 +107,65 @@ def _outer_sum(A: np.ndarray, B: np.ndarray, p: np.ndarray, cols: np.ndarray | N
     return (G.T @ G.multiply(p[:, None]).tocsr()).toarray()
 
 
+class GramPlan(NamedTuple):
+    """Where the windows' entries go for :func:`_band_outer_sum`: rows sorted by their band's first position in
+    chunks of ``GRAM_ROWS`` (row -1: padding), each chunk's clusters the run of positions ``start`` ..
+    ``start`` + W - 1 (W the widest run), ``dest`` the flat slot of each window entry in the (chunks, GRAM_ROWS,
+    2W) array, ``target`` the flat cell of each chunk-block cell in the (2S, 2S) matrix of positions (S = K + W),
+    ``back`` the positions of clusters 0 .. K - 1 in it (value then decoder halves)."""
+
+    rows: np.ndarray
+    dest: np.ndarray
+    target: np.ndarray
+    back: np.ndarray
+    width: int
+
+
+def _gram_plan(bd: Band, B: int) -> GramPlan | None:
+    """The :class:`GramPlan` of windows of width ``B`` on the band ``bd``; None when the chunks' runs are more than
+    twice the windows' width (rows far apart in w: the sparse product is then cheaper)."""
+    n, K = bd.first.size, bd.order.size
+    o = np.argsort(bd.first, kind="stable")
+    nc = -(-n // GRAM_ROWS)
+    rows = np.full(nc * GRAM_ROWS, -1)
+    rows[:n] = o
+    f = bd.first[o]
+    f = np.concatenate([f, np.full(nc * GRAM_ROWS - n, f[-1])]).reshape(nc, GRAM_ROWS)
+    start = f[:, 0]
+    W = int((f[:, -1] - start).max()) + B
+    if W > 2 * B:
+        return None
+    off = (f - start[:, None]).ravel()[:n]  # each sorted row's offset in its chunk's run
+    slot = np.arange(n)
+    base = slot[:, None] * (2 * W) + off[:, None] + np.arange(B)[None, :]
+    dest = np.empty((n, 2 * B), dtype=np.intp)  # window entries of sorted row i: value half, decoder half
+    dest[:, :B], dest[:, B:] = base, base + W
+    S = K + W
+    local = np.arange(2 * W)
+    pos = start[:, None] + np.where(local < W, local, local - W + S)[None, :]  # (nc, 2W) positions
+    target = (pos[:, :, None] * (2 * S) + pos[:, None, :]).ravel()
+    inv = np.empty(K, dtype=np.intp)
+    inv[bd.order] = np.arange(K)
+    return GramPlan(rows.reshape(nc, GRAM_ROWS), dest.ravel(), target, np.concatenate([inv, S + inv]), W)
+
+
+def _band_outer_sum(A: np.ndarray, Bv: np.ndarray, p: np.ndarray, plan: GramPlan) -> np.ndarray:
+    """:func:`_outer_sum` for windows on a band (A, Bv (n, B) in band order): each chunk of rows, sorted by their
+    band, is one dense (rows, 2W) block whose Gram matrix is a BLAS product; the blocks are added into place.  All
+    window entries count (none dropped)."""
+    nc, R = plan.rows.shape
+    W = plan.width
+    real = plan.rows[plan.rows >= 0]
+    G = np.zeros(nc * R * 2 * W)
+    G[plan.dest] = np.concatenate([A[real], Bv[real]], axis=1).ravel()
+    G = G.reshape(nc, R, 2 * W)
+    pw = np.where(plan.rows >= 0, p[np.maximum(plan.rows, 0)], 0.0)
+    blocks = np.matmul((G * pw[:, :, None]).transpose(0, 2, 1), G)
+    size = 2 * (plan.back.size // 2 + W)
+    H = np.bincount(plan.target, weights=blocks.ravel(), minlength=size * size).reshape(size, size)
+    return H[np.ix_(plan.back, plan.back)]
+
+
 def _covers(win, w: np.ndarray, neg_h: np.ndarray, beta: float, rho: np.ndarray, eta: np.ndarray) -> bool:
     """Whether every posterior outside the windows ``win`` is below e^-(``WINDOW_CUT`` - 10): the band of the
     clusters within that many nats of each row's largest lies inside them."""
@@ -111,8 +174,10 @@ def _covers(win, w: np.ndarray, neg_h: np.ndarray, beta: float, rho: np.ndarray,
 
 
 def _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals, win):
-    """The saddle-free Newton iteration of :func:`newton` on the dense (n, K) arrays or the windows ``win``."""
+    """The saddle-free Newton iteration of :func:`newton` on the dense (n, K) arrays or the windows ``win`` (idx,
+    valid, their band)."""
     idx = None if win is None else win[0]
+    plan = None if win is None else _gram_plan(win[2], idx.shape[1])
     gmax = np.inf
 
     def per_cluster(v):  # sum over the rows of each cluster's entries
@@ -136,7 +201,8 @@ def _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals, win):
             gmax = float(np.abs(grad).max())
             if gmax < gtol or not np.isfinite(gmax):
                 break
-            H = _outer_sum(pi, beta * pi * dw, p, idx, K)
+            H = (_outer_sum(pi, beta * pi * dw, p, idx, K) if plan is None
+                 else _band_outer_sum(pi, beta * pi * dw, p, plan))
             a = m
             b = beta * ppi_dw
             c = beta**2 * per_cluster(ppi * dw**2) - beta * d * (1 - d) * m
@@ -195,8 +261,7 @@ def newton(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, 
     if w.size * K > WINDOW_CELLS:  # rows see only the clusters next to them: (n, B) windows instead of (n, K)
         win = _window(w, neg_h, beta, rho, eta)
     for _ in range(3):  # a window is checked at the end and rebuilt if mass left it
-        rho, eta, evals, gmax = _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals,
-                                              None if win is None else win[:2])
+        rho, eta, evals, gmax = _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals, win)
         if win is None or _covers(win, w, neg_h, beta, rho, eta):
             break
         win = _window(w, neg_h, beta, rho, eta)
