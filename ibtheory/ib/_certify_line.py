@@ -19,6 +19,11 @@ image of the lambda equal to the slope of the chord of beta H2 (the multiplier a
 balance; the midpoint lambda when that image falls outside the cell), until every cell is below
 max(target, best lower bound) + target / 4.
 
+The lines' slack is too much where g is flat to within the target over long stretches (near the top of the curve
+it touches 0 at every cluster): each cell is also bounded through the curvature of psi (:func:`_curved_bounds`),
+whose slack is O(h^3), and keeps the smaller bound.  For that every vertex also returns an upper bound on
+Var_lambda(w) and the share of the sum in rows left out of it.
+
 Lines are stored relative to the row that dominates them (``w_ref``, where -a_x - lambda w_x is largest), so a
 multiplier of 1e38 near the ends of [min w, max w] loses no precision; every bound adds a rounding allowance of
 1e-13 (|C| + |lambda (s - w_ref)| + beta + 1) nats.
