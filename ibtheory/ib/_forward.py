@@ -537,13 +537,18 @@ def fill_steep(prob: Reduced, points: list[Point], max_step: float, budget: int,
         return _fill_steep(prob, points, max_step, budget, tol, max_iter, certify, gap_tol)
 
 
+def steep_gaps(betas: np.ndarray, ixt: np.ndarray, max_step: float, limit: int) -> np.ndarray:
+    """Of points sorted by beta, the first ``limit`` indices i where I(X;T) rises by more than ``max_step`` bits
+    from point i to i + 1 (betas distinct to 1e-9): the steep stretches whose geometric midpoints both paths add."""
+    return np.flatnonzero((np.diff(ixt) > max_step) & (betas[1:] / betas[:-1] > 1 + 1e-9))[:limit]
+
+
 def _fill_steep(prob, points, max_step, budget, tol, max_iter, certify, gap_tol) -> list[Point]:
     pts = sorted(points, key=lambda q: q.beta)
     added = 0
     while added < budget:
         b = np.array([q.beta for q in pts])
-        ixt = np.array([q.I_XT for q in pts])
-        steep = np.flatnonzero((np.diff(ixt) > max_step) & (b[1:] / b[:-1] > 1 + 1e-9))[: budget - added]
+        steep = steep_gaps(b, np.array([q.I_XT for q in pts]), max_step, budget - added)
         if steep.size == 0:
             break
         new = [_solve(prob, float(np.sqrt(b[i] * b[i + 1])), _state(pts[i + 1]), tol, max_iter) for i in steep]

@@ -330,16 +330,18 @@ def _steep_step(prob: Reduced, n_betas: int) -> float:
 
 def _fill(prob, sols: dict, tol, max_iter, max_step: float, budget: int) -> None:
     """Insert geometric-midpoint betas where neighbouring points are more than ``max_step`` bits apart in
-    I(X;T) (steep stretches just above a critical beta), at most ``budget`` of them; warm-started from above."""
-    for _ in range(budget):
+    I(X;T) (steep stretches just above a critical beta; :func:`~ibtheory.ib._forward.steep_gaps`, as the forward
+    path), at most ``budget`` of them, a round at a time; warm-started from above."""
+    added = 0
+    while added < budget:
         b = np.array(sorted(sols))
-        ixt = np.array([sols[x].I_XT for x in b])
-        jumps = np.diff(ixt)
-        i = int(np.argmax(jumps))
-        if jumps[i] <= max_step or b[i + 1] / b[i] < 1 + 1e-9:
+        steep = fw.steep_gaps(b, np.array([sols[x].I_XT for x in b]), max_step, budget - added)
+        if steep.size == 0:
             return
-        mid = float(np.sqrt(b[i] * b[i + 1]))
-        sols[mid], _ = im.solve_from(prob, mid, im.state_of(sols[b[i + 1]]), tol, max_iter)
+        for i in steep:
+            mid = float(np.sqrt(b[i] * b[i + 1]))
+            sols[mid], _ = im.solve_from(prob, mid, im.state_of(sols[b[i + 1]]), tol, max_iter)
+        added += steep.size
 
 
 def _refine_critical(prob, sols: dict, tol, max_iter, rtol, keep_brackets: bool = False) -> np.ndarray:
