@@ -83,8 +83,8 @@ def _pad(acts: np.ndarray, width: int) -> np.ndarray:
 class Probe:
     """One estimate of every layer recorded at the snapshots of a measured run: the run variables
     ``I_XT{suffix}``, ``I_TY{suffix}`` from plane ``plane`` of the registered estimator ``estimator`` called with
-    ``options`` (a tuple of (name, value) pairs), or ``"gaussian"``: the closed form
-    :func:`ibtheory.estimators.gaussian_information` (I(X;T) only, I(T;Y) NaN).  ``sparse``: measured only on the
+    ``options`` (a tuple of (name, value) pairs), or a name of :data:`READERS` (``"gaussian"``: the closed form
+    of a noisy linear layer, I(T;Y) NaN; ``"noisy_network"``).  ``sparse``: measured only on the
     random pattern subset at the KDE snapshots (:data:`KDE_PATTERNS`, :data:`KDE_SNAPSHOTS`), NaN elsewhere (for
     O(n_x^2) estimators)."""
 
@@ -104,28 +104,48 @@ class Probe:
 
     def values(self, snap: _Measured) -> dict[str, np.ndarray]:
         """This probe's two variables at one snapshot (all layers; (layer, R) or (layer,) when the estimator pools
-        the repeats)."""
-        kwargs = dict(self.options)
-        if self.estimator == "gaussian":  # I(X;T) only: the closed form of a noisy linear layer; no I(T;Y)
-            ixt = gaussian_information(snap.a, snap.p_x, **kwargs)
-            return {self.variables[0]: ixt, self.variables[1]: np.full(ixt.shape, np.nan)}
-        if self.estimator == "noisy_network":  # the hidden layers of the noisy network; NaN at the softmax output
-            n = min(int(kwargs.pop("n_patterns")), snap.p_x.size)
-            i = snap.order[:n]
-            p = snap.p_x[i] / snap.p_x[i].sum()
-            r = noisy_network_information(snap.params, snap.widths[:-1], snap.activation, snap.features[i], p,
-                                          snap.p_yx[i], **kwargs)
-            pad = np.full((1, r.I_XT.shape[1]), np.nan)
-            return {self.variables[0]: np.vstack([r.I_XT, pad]), self.variables[1]: np.vstack([r.I_TY, pad])}
-        est = ESTIMATORS[self.estimator]
-        if est.pools_repeats:
-            results = [est(x, snap.p_x, snap.p_yx, **kwargs) for x in snap.acts]
-            vals = [est.planes[self.plane].values(r) for r in results]
-            got = {k: np.stack([v[k] for v in vals]) for k in vals[0]}
-        else:
-            got = est.planes[self.plane].values(est(snap.a, snap.p_x, snap.p_yx, **kwargs))
-        x, y = est.planes[self.plane].variables
-        return {self.variables[0]: np.asarray(got[x]), self.variables[1]: np.asarray(got[y])}
+        the repeats): read by the estimator's reader in :data:`READERS`, else from plane ``plane`` of the
+        registered estimator."""
+        read = READERS.get(self.estimator)
+        ixt, ity = (read(snap, dict(self.options)) if read is not None else
+                    _read_registered(snap, self.estimator, self.plane, dict(self.options)))
+        return {self.variables[0]: ixt, self.variables[1]: ity}
+
+
+def _read_registered(snap: _Measured, name: str, plane: int, kwargs: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(I(X;T), I(T;Y)) from plane ``plane`` of the registered estimator ``name`` (per repeat when it pools the
+    repeats)."""
+    est = ESTIMATORS[name]
+    if est.pools_repeats:
+        vals = [est.planes[plane].values(est(x, snap.p_x, snap.p_yx, **kwargs)) for x in snap.acts]
+        got = {k: np.stack([v[k] for v in vals]) for k in vals[0]}
+    else:
+        got = est.planes[plane].values(est(snap.a, snap.p_x, snap.p_yx, **kwargs))
+    x, y = est.planes[plane].variables
+    return np.asarray(got[x]), np.asarray(got[y])
+
+
+def _read_gaussian(snap: _Measured, kwargs: dict) -> tuple[np.ndarray, np.ndarray]:
+    """I(X;T) of the closed form of a noisy linear layer (:func:`ibtheory.estimators.gaussian_information`); no
+    I(T;Y) (NaN)."""
+    ixt = gaussian_information(snap.a, snap.p_x, **kwargs)
+    return ixt, np.full(ixt.shape, np.nan)
+
+
+def _read_noisy_network(snap: _Measured, kwargs: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The hidden layers of the noisy network on ``n_patterns`` patterns in the snapshot's random order
+    (:func:`ibtheory.nets.noisy_network.noisy_network_information`); NaN at the softmax output."""
+    n = min(int(kwargs.pop("n_patterns")), snap.p_x.size)
+    i = snap.order[:n]
+    p = snap.p_x[i] / snap.p_x[i].sum()
+    r = noisy_network_information(snap.params, snap.widths[:-1], snap.activation, snap.features[i], p,
+                                  snap.p_yx[i], **kwargs)
+    pad = np.full((1, r.I_XT.shape[1]), np.nan)
+    return np.vstack([r.I_XT, pad]), np.vstack([r.I_TY, pad])
+
+
+#: probes that are not registered estimators: name -> reader (snapshot, options) -> (I(X;T), I(T;Y))
+READERS = {"gaussian": _read_gaussian, "noisy_network": _read_noisy_network}
 
 
 @dataclass(frozen=True)
