@@ -684,3 +684,27 @@ def test_banded_hessian_sums_equal_the_dense_product(n, K, beta, seed):
     ref = (dense * p[:, None]).T @ dense
     got = nw._outer_sum(A, Bv, p, idx, K) if plan is None else nw._band_outer_sum(A, Bv, p, plan)
     assert_allclose(got, ref, rtol=0, atol=1e-13 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("beta", [5.0, 50.0, 500.0])
+def test_newton_with_clusters_at_decoder_0_and_1(beta):
+    """Clusters holding only the rows with p(y=1|x) = 1 (or 0) have d = 1 (0) exactly, eta = +-inf: Newton takes
+    0 ln 0 = 0 and converges (it gave up at its first step on NaN before), to the IB map's fixed point (the map
+    iterated to 1e-14) or below it, and those decoders stay exactly 0 and 1."""
+    from ibtheory.ib._newton import _parts
+
+    rng = np.random.default_rng(0)
+    W = rng.dirichlet([0.5, 0.5], size=200)
+    W[:20], W[20:30] = [0.0, 1.0], [1.0, 0.0]
+    prob = ib_problem(rng.dirichlet(np.ones(200))[:, None] * W)
+    w = prob.W[:, 1]
+    groups = 1 + (np.argsort(np.argsort(w)) * 6) // prob.n_s
+    groups[w == 1], groups[w == 0] = 7, 0  # clusters 0 and 7 hold only the hard rows
+    start = it.from_encoder(prob, np.eye(8)[groups])
+    lp, ld, _, gmax = newton(prob, beta, start.log_pt, start.log_dec)
+    mapped, _, _ = it.fixed_point(prob, beta, start, 1e-14, 200000)
+    F = lambda lp, ld: _parts(w, prob.p_s, prob.neg_entropy_rows, beta, lp, ld[:, 1] - ld[:, 0])[4]  # noqa: E731
+    assert gmax < 1e-8
+    assert np.isfinite(F(lp, ld)) and F(lp, ld) <= F(mapped.log_pt, mapped.log_dec) + 1e-12
+    d = np.exp(ld[:, 1])
+    assert d.max() == 1.0 and d.min() == 0.0

@@ -62,13 +62,15 @@ def _parts(w, p, neg_h, beta, rho, eta, win=None):
     r = np.exp(rho - it.lse(rho, axis=0))
     log_d1, log_d0 = _log_dec(eta)
     log_r = np.log(np.maximum(r, 1e-300))
-    if win is None:
-        D = neg_h[:, None] - w[:, None] * log_d1[None, :] - (1 - w)[:, None] * log_d0[None, :]
-        u = log_r[None, :] - beta * np.maximum(D, 0.0)
-    else:
-        idx, valid = win[:2]
-        D = neg_h[:, None] - w[:, None] * log_d1[idx] - (1 - w)[:, None] * log_d0[idx]
-        u = np.where(valid, log_r[idx] - beta * np.maximum(D, 0.0), -np.inf)
+    idx = slice(None) if win is None else win[0]
+    with np.errstate(invalid="ignore"):
+        t1, t0 = w[:, None] * log_d1[idx], (1 - w)[:, None] * log_d0[idx]
+    if not np.all(np.isfinite(eta)):  # 0 ln 0 = 0: a row at w = 1 (0) in a cluster at d = 1 (0)
+        t1, t0 = np.where(w[:, None] == 0, 0.0, t1), np.where(w[:, None] == 1, 0.0, t0)
+    D = neg_h[:, None] - t1 - t0
+    u = log_r[idx] - beta * np.maximum(D, 0.0)
+    if win is not None:
+        u = np.where(win[1], u, -np.inf)
     lnZ = it.lse(u, axis=1)
     F = -float(p @ lnZ)
     return r, np.exp(log_d1), u, lnZ, F
