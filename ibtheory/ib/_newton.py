@@ -57,8 +57,9 @@ def _band(w, neg_h, beta, rho, eta, cut: float) -> Band:
 
 
 def _parts(w, p, neg_h, beta, rho, eta, win=None):
-    """(r, d, u, ln Z, F) at (rho, eta); u is (n, K), or (n, B) on the clusters ``win`` = (idx, valid) of each row
-    (-inf elsewhere)."""
+    """(r, d, pi, ln Z, F) at (rho, eta); the posterior pi is (n, K), or (n, B) on the clusters ``win`` = (idx,
+    valid, ...) of each row (0 elsewhere).  KL[w || d] is summed term by term (ln (1 - d) + w eta would cancel
+    catastrophically for d near 1)."""
     r = np.exp(rho - it.lse(rho, axis=0))
     log_d1, log_d0 = _log_dec(eta)
     log_r = np.log(np.maximum(r, 1e-300))
@@ -67,13 +68,19 @@ def _parts(w, p, neg_h, beta, rho, eta, win=None):
         t1, t0 = w[:, None] * log_d1[idx], (1 - w)[:, None] * log_d0[idx]
     if not np.all(np.isfinite(eta)):  # 0 ln 0 = 0: a row at w = 1 (0) in a cluster at d = 1 (0)
         t1, t0 = np.where(w[:, None] == 0, 0.0, t1), np.where(w[:, None] == 1, 0.0, t0)
-    D = neg_h[:, None] - t1 - t0
-    u = log_r[idx] - beta * np.maximum(D, 0.0)
+    u = log_r[idx] - beta * np.maximum(neg_h[:, None] - t1 - t0, 0.0)
     if win is not None:
-        u = np.where(win[1], u, -np.inf)
-    lnZ = it.lse(u, axis=1)
+        u[~win[1]] = -np.inf
+    m = u.max(axis=1)
+    m[~np.isfinite(m)] = 0.0
+    u -= m[:, None]
+    pi = it.exp_nonpositive(u)
+    z = pi.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lnZ = np.log(z) + m
+        pi /= z[:, None]
     F = -float(p @ lnZ)
-    return r, np.exp(log_d1), u, lnZ, F
+    return r, np.exp(log_d1), pi, lnZ, F
 
 
 def _window(w: np.ndarray, neg_h: np.ndarray, beta: float, rho: np.ndarray, eta: np.ndarray):
@@ -191,8 +198,7 @@ def _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals, win):
             if parts is None:
                 parts = _parts(w, p, neg_h, beta, rho, eta, win)
                 evals += 1
-            r, d, u, lnZ, F = parts
-            pi = it.exp_nonpositive(u - lnZ[:, None])  # (n, K), or (n, B) on the windows
+            r, d, pi, lnZ, F = parts  # pi (n, K), or (n, B) on the windows
             ppi = p[:, None] * pi
             m = per_cluster(ppi)
             dw = w[:, None] - (d[None, :] if idx is None else d[idx])  # w_x - d_t
