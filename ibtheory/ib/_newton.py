@@ -98,30 +98,26 @@ def _window(w: np.ndarray, neg_h: np.ndarray, beta: float, rho: np.ndarray, eta:
     return bd.order[np.minimum(pos, K - 1)], pos <= bd.last[:, None], bd
 
 
-def _outer_sum(A: np.ndarray, B: np.ndarray, p: np.ndarray, cols: np.ndarray | None = None,
-               K: int | None = None) -> np.ndarray:
-    """sum_x p(x) g_x g_x^T for g_x = [A[x], B[x]] (2K x 2K), A and B (n, K), or (n, W) values on the clusters
-    ``cols`` (n, W) of each row.  At large beta each x sees only the few clusters next to its p(y|x): entries of
-    pi below 1e-20 are dropped and the product is sparse (O(n) instead of O(n K^2)); their share of the sum is
-    below 1e-20 of each term's."""
-    n, W = A.shape
-    K = W if K is None else K
-    if cols is None and n * K < 200_000:
+def _outer_sum(A: np.ndarray, B: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """sum_x p(x) g_x g_x^T for g_x = [A[x], B[x]] (2K x 2K), A and B (n, K) (no windows).  Above 200,000 cells
+    entries of pi below 1e-20 are dropped and the product is sparse (their share of the sum is below 1e-20 of
+    each term's); windows go through :func:`_band_outer_sum`."""
+    n, K = A.shape
+    if n * K < 200_000:
         G = np.concatenate([A, B], axis=1)
         return (G * p[:, None]).T @ G
-    rows, j = np.nonzero(A > 1e-20)
-    c = j if cols is None else cols[rows, j]
-    G = csr_matrix((np.concatenate([A[rows, j], B[rows, j]]),
+    rows, c = np.nonzero(A > 1e-20)
+    G = csr_matrix((np.concatenate([A[rows, c], B[rows, c]]),
                     (np.concatenate([rows, rows]), np.concatenate([c, c + K]))), shape=(n, 2 * K))
     return (G.T @ G.multiply(p[:, None]).tocsr()).toarray()
 
 
 class GramPlan(NamedTuple):
-    """Where the windows' entries go for :func:`_band_outer_sum`: rows sorted by their band's first position in
-    chunks of ``GRAM_ROWS`` (row -1: padding), each chunk's clusters the run of positions ``start`` ..
-    ``start`` + W - 1 (W the widest run), ``dest`` the flat slot of each window entry in the (chunks, GRAM_ROWS,
-    2W) array, ``target`` the flat cell of each chunk-block cell in the (2S, 2S) matrix of positions (S = K + W),
-    ``back`` the positions of clusters 0 .. K - 1 in it (value then decoder halves)."""
+    """Where the windows' entries go for :func:`_band_outer_sum`: rows sorted by their band's first position,
+    grouped by first // B (so a chunk's rows see a run of at most W < 2B clusters) in chunks of at most
+    ``GRAM_ROWS`` (``rows``: (chunks, GRAM_ROWS), -1 padding), ``dest`` the flat slot of each window entry in the
+    (chunks, GRAM_ROWS, 2W) array, ``target`` the flat cell of each chunk-block cell in the (2S, 2S) matrix of
+    positions (S = K + W), ``back`` the positions of clusters 0 .. K - 1 in it (value then decoder halves)."""
 
     rows: np.ndarray
     dest: np.ndarray
@@ -130,45 +126,47 @@ class GramPlan(NamedTuple):
     width: int
 
 
-def _gram_plan(bd: Band, B: int) -> GramPlan | None:
-    """The :class:`GramPlan` of windows of width ``B`` on the band ``bd``; None when the chunks' runs are more than
-    twice the windows' width (rows far apart in w: the sparse product is then cheaper)."""
+def _gram_plan(bd: Band, B: int) -> GramPlan:
+    """The :class:`GramPlan` of windows of width ``B`` on the band ``bd``."""
     n, K = bd.first.size, bd.order.size
     o = np.argsort(bd.first, kind="stable")
-    nc = -(-n // GRAM_ROWS)
-    rows = np.full(nc * GRAM_ROWS, -1)
-    rows[:n] = o
     f = bd.first[o]
-    f = np.concatenate([f, np.full(nc * GRAM_ROWS - n, f[-1])]).reshape(nc, GRAM_ROWS)
-    start = f[:, 0]
-    W = int((f[:, -1] - start).max()) + B
-    if W > 2 * B:
-        return None
-    off = (f - start[:, None]).ravel()[:n]  # each sorted row's offset in its chunk's run
-    slot = np.arange(n)
-    base = slot[:, None] * (2 * W) + off[:, None] + np.arange(B)[None, :]
-    dest = np.empty((n, 2 * B), dtype=np.intp)  # window entries of sorted row i: value half, decoder half
-    dest[:, :B], dest[:, B:] = base, base + W
+    bucket = f // B
+    new_bucket = np.r_[True, bucket[1:] != bucket[:-1]]
+    starts = np.flatnonzero(new_bucket)
+    rank = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+    sub = rank // GRAM_ROWS
+    new = new_bucket | np.r_[True, sub[1:] != sub[:-1]]
+    chunk = np.cumsum(new) - 1
+    nc = int(chunk[-1]) + 1
+    start = f[new]
+    W = int((f - start[chunk]).max()) + B
+    rows = np.full((nc, GRAM_ROWS), -1)
+    slot = chunk * GRAM_ROWS + rank % GRAM_ROWS
+    rows.ravel()[slot] = o
+    base = slot[:, None] * (2 * W) + (f - start[chunk])[:, None] + np.arange(B)[None, :]
+    dest = np.concatenate([base, base + W], axis=1)  # window entries of sorted row i: value half, decoder half
     S = K + W
     local = np.arange(2 * W)
     pos = start[:, None] + np.where(local < W, local, local - W + S)[None, :]  # (nc, 2W) positions
     target = (pos[:, :, None] * (2 * S) + pos[:, None, :]).ravel()
     inv = np.empty(K, dtype=np.intp)
     inv[bd.order] = np.arange(K)
-    return GramPlan(rows.reshape(nc, GRAM_ROWS), dest.ravel(), target, np.concatenate([inv, S + inv]), W)
+    return GramPlan(rows, dest.ravel(), target, np.concatenate([inv, S + inv]), W)
 
 
 def _band_outer_sum(A: np.ndarray, Bv: np.ndarray, p: np.ndarray, plan: GramPlan) -> np.ndarray:
-    """:func:`_outer_sum` for windows on a band (A, Bv (n, B) in band order): each chunk of rows, sorted by their
-    band, is one dense (rows, 2W) block whose Gram matrix is a BLAS product; the blocks are added into place.  All
-    window entries count (none dropped)."""
+    """:func:`_outer_sum` for windows on a band (A, Bv (n, B) in band order): each chunk of rows (see
+    :class:`GramPlan`) is one dense (rows, 2W) block whose Gram matrix is a BLAS product; the blocks are added into
+    place by one bincount.  All window entries count (none dropped)."""
     nc, R = plan.rows.shape
     W = plan.width
-    real = plan.rows[plan.rows >= 0]
+    real = plan.rows >= 0
     G = np.zeros(nc * R * 2 * W)
-    G[plan.dest] = np.concatenate([A[real], Bv[real]], axis=1).ravel()
+    order = plan.rows[real]  # the rows in sorted order, as ``dest`` lists them
+    G[plan.dest] = np.concatenate([A[order], Bv[order]], axis=1).ravel()
     G = G.reshape(nc, R, 2 * W)
-    pw = np.where(plan.rows >= 0, p[np.maximum(plan.rows, 0)], 0.0)
+    pw = np.where(real, p[np.maximum(plan.rows, 0)], 0.0)
     blocks = np.matmul((G * pw[:, :, None]).transpose(0, 2, 1), G)
     size = 2 * (plan.back.size // 2 + W)
     H = np.bincount(plan.target, weights=blocks.ravel(), minlength=size * size).reshape(size, size)
@@ -209,7 +207,7 @@ def _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals, win):
             gmax = float(np.abs(grad).max())
             if gmax < gtol or not np.isfinite(gmax):
                 break
-            H = (_outer_sum(pi, beta * pi * dw, p, idx, K) if plan is None
+            H = (_outer_sum(pi, beta * pi * dw, p) if plan is None
                  else _band_outer_sum(pi, beta * pi * dw, p, plan))
             a = m
             b = beta * ppi_dw
