@@ -56,6 +56,8 @@ _REF_LAMBDA = 1e5
 BLOCK = 32
 #: nats below the largest term from which a whole block of rows is bounded instead of summed
 DROP = 40.0
+#: the widest vertex of a group of windowed vertices sums at most this many times the narrowest's blocks
+PAD = 1.5
 
 
 def _h2(s: np.ndarray) -> np.ndarray:
@@ -214,9 +216,12 @@ def _vertices_windowed(blk: Blocks, lam: np.ndarray, plane: np.ndarray) -> tuple
     inner = np.arange(BLOCK)
     loc = np.full(m, -1)
     lo = 0
-    while lo < m:  # consecutive multipliers of the sorted order, at most ~_CHUNK cells (padded to the widest)
+    while lo < m:
+        # consecutive multipliers of the sorted order, at most ~_CHUNK cells, padded to the widest: at most
+        # ``PAD`` x the narrowest's blocks (one wide vertex would otherwise pad a whole group to every row)
         cost = np.arange(1, m - lo + 1) * k_sorted[lo:] * BLOCK
-        hi = lo + max(1, int(np.searchsorted(cost, _CHUNK, side="right")))
+        hi = lo + max(1, min(int(np.searchsorted(cost, _CHUNK, side="right")),
+                             int(np.searchsorted(k_sorted[lo:], PAD * k_sorted[lo], side="right"))))
         sel, width = order[lo:hi], int(k_sorted[hi - 1])
         loc[sel] = np.arange(sel.size)
         keep = loc[r] >= 0
