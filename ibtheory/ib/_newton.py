@@ -115,15 +115,16 @@ def _outer_sum(A: np.ndarray, B: np.ndarray, p: np.ndarray) -> np.ndarray:
 class GramPlan(NamedTuple):
     """Where the windows' entries go for :func:`_band_outer_sum`: rows sorted by their band's first position,
     grouped by first // B (so a chunk's rows see a run of at most W < 2B clusters) in chunks of at most
-    ``GRAM_ROWS`` (``rows``: (chunks, GRAM_ROWS), -1 padding), ``dest`` the flat slot of each window entry in the
-    (chunks, GRAM_ROWS, 2W) array, ``target`` the flat cell of each chunk-block cell in the (2S, 2S) matrix of
-    positions (S = K + W), ``back`` the positions of clusters 0 .. K - 1 in it (value then decoder halves)."""
+    ``GRAM_ROWS`` (``rows``: (chunks, GRAM_ROWS), -1 padding); ``dest`` (n, 2B) the flat slot of each row's window
+    entries (value half, decoder half) in the (chunks, GRAM_ROWS, 2W) array; ``target`` the flat cell of each
+    chunk-block cell in the (2K + 1, 2K + 1) Hessian (cluster numbering; the last row and column collect the
+    positions past the last cluster, where the entries are 0)."""
 
     rows: np.ndarray
     dest: np.ndarray
     target: np.ndarray
-    back: np.ndarray
     width: int
+    n_clusters: int
 
 
 def _gram_plan(bd: Band, B: int) -> GramPlan:
@@ -145,14 +146,13 @@ def _gram_plan(bd: Band, B: int) -> GramPlan:
     slot = chunk * GRAM_ROWS + rank % GRAM_ROWS
     rows.ravel()[slot] = o
     base = slot[:, None] * (2 * W) + (f - start[chunk])[:, None] + np.arange(B)[None, :]
-    dest = np.concatenate([base, base + W], axis=1)  # window entries of sorted row i: value half, decoder half
-    S = K + W
-    local = np.arange(2 * W)
-    pos = start[:, None] + np.where(local < W, local, local - W + S)[None, :]  # (nc, 2W) positions
-    target = (pos[:, :, None] * (2 * S) + pos[:, None, :]).ravel()
-    inv = np.empty(K, dtype=np.intp)
-    inv[bd.order] = np.arange(K)
-    return GramPlan(rows, dest.ravel(), target, np.concatenate([inv, S + inv]), W)
+    dest = np.empty((n, 2 * B), dtype=np.intp)
+    dest[o] = np.concatenate([base, base + W], axis=1)
+    pos = start[:, None] + np.arange(W)[None, :]  # (nc, W) band positions of each chunk's run
+    cl = np.where(pos < K, bd.order[np.minimum(pos, K - 1)], 2 * K)
+    col = np.concatenate([cl, np.where(cl < K, cl + K, 2 * K)], axis=1)  # (nc, 2W): value, decoder halves
+    target = (col[:, :, None] * (2 * K + 1) + col[:, None, :]).ravel()
+    return GramPlan(rows, dest.ravel(), target, W, K)
 
 
 def _band_outer_sum(A: np.ndarray, Bv: np.ndarray, p: np.ndarray, plan: GramPlan) -> np.ndarray:
@@ -161,16 +161,14 @@ def _band_outer_sum(A: np.ndarray, Bv: np.ndarray, p: np.ndarray, plan: GramPlan
     place by one bincount.  All window entries count (none dropped)."""
     nc, R = plan.rows.shape
     W = plan.width
-    real = plan.rows >= 0
     G = np.zeros(nc * R * 2 * W)
-    order = plan.rows[real]  # the rows in sorted order, as ``dest`` lists them
-    G[plan.dest] = np.concatenate([A[order], Bv[order]], axis=1).ravel()
+    G[plan.dest] = np.concatenate([A, Bv], axis=1).ravel()
     G = G.reshape(nc, R, 2 * W)
-    pw = np.where(real, p[np.maximum(plan.rows, 0)], 0.0)
+    pw = np.where(plan.rows >= 0, p[plan.rows], 0.0)
     blocks = np.matmul((G * pw[:, :, None]).transpose(0, 2, 1), G)
-    size = 2 * (plan.back.size // 2 + W)
-    H = np.bincount(plan.target, weights=blocks.ravel(), minlength=size * size).reshape(size, size)
-    return H[np.ix_(plan.back, plan.back)]
+    n = 2 * plan.n_clusters + 1
+    H = np.bincount(plan.target, weights=blocks.ravel(), minlength=n * n).reshape(n, n)
+    return H[:-1, :-1]
 
 
 def _covers(win, w: np.ndarray, neg_h: np.ndarray, beta: float, rho: np.ndarray, eta: np.ndarray) -> bool:
