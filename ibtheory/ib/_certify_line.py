@@ -323,7 +323,7 @@ def _curved_bounds(beta, sL, sR, left, right):
         left_max = _quad_max(fLL - beta * _h2(sL), lL - beta * gL, a2, 0.0, tau * h)
         right_max = _quad_max(fRR - beta * _h2(sR), lR - beta * gR, a2, -(1.0 - tau) * h, 0.0)
         allow = (np.maximum(eLL, eRR) + _ALLOW * (np.abs(lL) + np.abs(lR) + beta * (np.abs(gL) + np.abs(gR)) + 1.0) * h
-                 + (dL + dR) * delta + beta * _ALLOW)
+                 + _ALLOW * np.abs(a2) * h * h + (dL + dR) * delta + beta * _ALLOW)
         out = np.maximum(left_max, right_max) + allow
     ok = np.isfinite(out) & np.isfinite(vL) & np.isfinite(vR) & (delta > 0) & (h > 0)
     return np.where(ok, out, np.inf)
