@@ -22,7 +22,7 @@ max(target, best lower bound) + target / 4.
 The lines' slack is too much where g is flat to within the target over long stretches (near the top of the curve
 it touches 0 at every cluster): each cell is also bounded through the curvature of psi (:func:`_curved_bounds`),
 whose slack is O(h^3), and keeps the smaller bound.  For that every vertex also returns an upper bound on
-Var_lambda(w) and the share of the sum in rows left out of it.
+Var_lambda(w) and a bound on the error of its image s (rows left out of it, rounding).
 
 Lines are stored relative to the row that dominates them (``w_ref``, where -a_x - lambda w_x is largest), so a
 multiplier of 1e38 near the ends of [min w, max w] loses no precision; every bound adds a rounding allowance of
@@ -102,9 +102,10 @@ def blocks(a: np.ndarray, w: np.ndarray) -> Blocks | None:
 
 def vertices(a: np.ndarray, w: np.ndarray, lam: np.ndarray, blk: Blocks | None = None,
              plane: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
-    """For each multiplier lambda: (C, w_ref, s, var, drop) with F(lambda, v) = C + lambda (v - w_ref),
-    s = E_lambda[w], var an upper bound on Var_lambda(w) over the rows summed and drop an upper bound on the share
-    of the partition function in rows left out (0 without ``blk``).
+    """For each multiplier lambda: (C, w_ref, s, var, err) with F(lambda, v) = C + lambda (v - w_ref),
+    s = E_lambda[w], var an upper bound on Var_lambda(w) over the rows summed, and err a bound on how far s, var
+    and the normalised moments may be from the full sums' (the share of the partition function in rows left out,
+    without ``blk`` none, and the rounding of s; var + err bounds the full variance).
 
     ``a`` (n,) the plane, or (P, n) planes with ``plane`` (m,) the plane of each multiplier; ``w`` (n,) the rows'
     p(y=1|x); ``lam`` (m,).  Computed in blocks of ~4M cells.  With ``blk`` (:func:`blocks` of the same rows)
@@ -129,7 +130,7 @@ def vertices(a: np.ndarray, w: np.ndarray, lam: np.ndarray, blk: Blocks | None =
 
 def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None = None,
           ref: tuple[np.ndarray, np.ndarray] | None = None):
-    """(C, w_ref, s, var, drop) (see :func:`vertices`) of multipliers ``lm`` (m,) over the rows ``a``, ``w``
+    """(C, w_ref, s, var, err) (see :func:`vertices`) of multipliers ``lm`` (m,) over the rows ``a``, ``w``
     ((1, n) shared or (m, n) per multiplier; a = +inf rows count for nothing); ``extra`` (m,) an upper bound on
     rows left out, relative to the largest term (added to the normalised sum).  ``ref`` = (a0, w0) (m,): a row of
     each multiplier's among ``a``, ``w``, the reference of its line (saves finding the largest term first; used
@@ -164,7 +165,7 @@ def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None
         E *= dw
         m1 = E.sum(axis=1) / z
         E *= dw
-        return (-a[rr, j] + np.log(z), w[rr, j], w0 + m1) + _spread(m1, E.sum(axis=1) / z, extra, z)
+        return (-a[rr, j] + np.log(z), w[rr, j], w0 + m1) + _spread(w0, m1, E.sum(axis=1) / z, extra, z)
     ref = np.argmax(-a - lm[:, None] * w, axis=1)
     a0 = a[np.arange(lm.size) if a.shape[0] > 1 else np.zeros(lm.size, dtype=np.intp), ref]
     w0 = w[np.arange(lm.size) if w.shape[0] > 1 else np.zeros(lm.size, dtype=np.intp), ref]
@@ -180,15 +181,17 @@ def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None
     E *= dw
     m1 = E.sum(axis=1) / z
     E *= dw
-    return (-a0 + mx + np.log(z), w0, w0 + m1) + _spread(m1, E.sum(axis=1) / z, extra, z)
+    return (-a0 + mx + np.log(z), w0, w0 + m1) + _spread(w0, m1, E.sum(axis=1) / z, extra, z)
 
 
-def _spread(m1: np.ndarray, m2: np.ndarray, extra: np.ndarray | None, z: np.ndarray):
-    """(var, drop) from the first two moments m1, m2 of w - w_ref over the rows summed: an upper bound on their
-    variance (rounding of m2 - m1^2 allowed for) and the share of the sum's bound that rows left out may hold (0
-    when none were)."""
+def _spread(w0: np.ndarray, m1: np.ndarray, m2: np.ndarray, extra: np.ndarray | None, z: np.ndarray):
+    """(var, err) from the first two moments m1, m2 of w - w0 over the rows summed: an upper bound on their
+    variance (rounding of m2 - m1^2 allowed for), and a bound on how far s = w0 + m1 and the normalised moments may
+    be from the full sums': the share of the sum's bound that rows left out may hold (w in [0, 1]) plus the
+    rounding of s (4 ulp, and 1e-13 sqrt(m2) for the pairwise sum of m1)."""
     var = np.maximum(m2 - m1 * m1, 0.0) * (1.0 + 1e-9) + 1e-13 * m2
-    return var, (np.zeros_like(z) if extra is None else extra / z)
+    err = 4.0 * np.spacing(np.abs(w0 + m1)) + 4.0 * np.spacing(np.abs(w0)) + 1e-13 * np.sqrt(m2)
+    return var, (err if extra is None else err + extra / z)
 
 
 def _vertices_windowed(blk: Blocks, lam: np.ndarray, plane: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -259,17 +262,32 @@ def _cross(A, B, sL, sR):
 def _cell_bounds(beta, sL, sR, lines):
     """Upper bounds on max_{s in [sL, sR]} psi(s) - beta H2(s) from a few lines above psi (the two vertex lines
     and, where a cell has one, an extra line): the lower envelope of the lines minus beta H2 is convex between two
-    consecutive breakpoints, so its maximum is at the cell's ends or at a crossing of two lines, all evaluated.
+    consecutive breakpoints, so its maximum is at the cell's ends or at a crossing of two lines.  The ends are
+    evaluated where they are; a computed crossing x is within delta = (e_A + e_B) / |lambda_A - lambda_B| + 4 ulp of
+    the true one (e the lines' rounding at sL), so there each line minus beta H2 (convex) is bounded by its larger
+    value at x -+ delta, and the smallest of these over the lines is the bound (steep lines move by |lambda| ulp).
 
     ``lines``: (C, lambda, w_ref), each an array (k, n_cells) for k lines per cell; all points and lines are
     evaluated in one broadcast."""
     C, lam, wr = (np.asarray(v, dtype=np.float64) for v in lines)
     i, j = np.triu_indices(C.shape[0], 1)
-    cross = _cross((C[i], lam[i], wr[i]), (C[j], lam[j], wr[j]), sL[None, :], sR[None, :])
-    x = np.concatenate([sL[None, :], sR[None, :], cross])  # (points, n_cells)
-    f, e = _line(C[None, :, :], lam[None, :, :], wr[None, :, :], x[:, None, :])  # (points, k, n_cells)
-    env = np.where(np.isnan(f), np.inf, f + e).min(axis=1)
-    out = (env - beta * _h2(x)).max(axis=0) + beta * _ALLOW
+    A, Bl = (C[i], lam[i], wr[i]), (C[j], lam[j], wr[j])
+    cross = _cross(A, Bl, sL[None, :], sR[None, :])  # (pairs, n_cells)
+    _, eA = _line(*A, sL[None, :])
+    _, eB = _line(*Bl, sL[None, :])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = (eA + eB) / np.abs(A[1] - Bl[1]) + 4.0 * (np.spacing(np.abs(cross)) + np.spacing(np.abs(sL)))
+    delta = np.where(np.isfinite(delta), delta, np.inf)
+    lo = np.clip(cross - delta, sL, sR)
+    hi = np.clip(cross + delta, sL, sR)
+
+    def values(x):  # (points, k, n_cells): each line plus its allowance, minus beta H2, at the points x
+        f, e = _line(C[None, :, :], lam[None, :, :], wr[None, :, :], x[:, None, :])
+        return np.where(np.isnan(f), np.inf, f + e) - beta * _h2(x)[:, None, :]
+
+    ends = values(np.stack([sL, sR])).min(axis=1).max(axis=0)
+    near = np.maximum(values(lo), values(hi)).min(axis=1).max(axis=0, initial=-np.inf)
+    out = np.maximum(ends, near) + beta * _ALLOW
     return np.where(np.isnan(out), np.inf, out)
 
 
@@ -284,7 +302,7 @@ def _quad_max(a0, a1, a2, lo, hi):
 
 def _curved_bounds(beta, sL, sR, left, right):
     """Upper bounds on max_{s in [sL, sR]} psi(s) - beta H2(s) from the curvature of psi between a cell's two
-    vertices (``left`` = (C, lambda, w_ref, var, drop) of lambda_L at s_L, ``right`` of lambda_R < lambda_L at s_R).
+    vertices (``left`` = (C, lambda, w_ref, var, err) of lambda_L at s_L, ``right`` of lambda_R < lambda_L at s_R).
 
     K(lambda) = ln sum_x exp(-a_x - lambda w_x) is convex, K' = -s, K'' = Var_lambda(w).  On [lambda_R, lambda_L],
     ln E_lambda[(w - c)^2] = M_c - K is at most the chord of the convex M_c minus the larger of K's two end tangents:
@@ -296,9 +314,10 @@ def _curved_bounds(beta, sL, sR, left, right):
     is at most F(lambda_L, s) - (s - s_L)^2 / (2 V) and F(lambda_R, s) - (s_R - s)^2 / (2 V).  With beta H2 at
     least its tangent at the same end minus beta B (s - end)^2 / 2, B = max 1 / (s (1 - s)) over the cell, each side
     of the parabolas' crossing is a quadratic with a closed-form maximum.  The slack is third order in the cell's
-    width (the lines': second order), which is what the flat stretches of g need.  Rows left out of a vertex's sum
-    (share ``drop``) move K, s and the moments by at most drop (w in [0, 1]): allowed for, with rounding.  Ends
-    that are not tangent points (var = inf) give inf."""
+    width (the lines': second order), which is what the flat stretches of g need.  Each vertex's ``err`` (rows left
+    out of its sum, the rounding of its s) moves K, s and the moments by at most err (w in [0, 1]); with lambda up
+    to 1e9 one ulp of s moves a line by 1e-7 nats, so it enters the Bregman gaps and the parabolas' allowance
+    (u err with u <= min(h / V, delta)).  Ends that are not tangent points (var = inf) give inf."""
     CL, lL, wL, vL, dL = left
     CR, lR, wR, vR, dR = right
     h, delta = sR - sL, lL - lR
@@ -383,7 +402,7 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
     keep = np.r_[True, (np.diff(lam) != 0) | (np.diff(lp) != 0)]
     lam, lp = lam[keep], lp[keep]
     blk = blocks(A, w)
-    C, wr, s, var, drop = vertices(A, w, lam, blk, lp)
+    C, wr, s, var, err = vertices(A, w, lam, blk, lp)
     lo_w, hi_w = float(w.min()), float(w.max())
     if hi_w == lo_w:
         at0 = lam == 0.0
@@ -392,7 +411,7 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
         return up, val, np.zeros(P), np.ones(P, dtype=np.int64), np.ones(P, dtype=bool), [np.zeros(0)] * P
 
     def assemble(V):
-        """vertices (plane, s, lambda, C, w_ref, var, drop) sorted by plane and s, one per (plane, s) (the largest
+        """vertices (plane, s, lambda, C, w_ref, var, err) sorted by plane and s, one per (plane, s) (the largest
         lambda)"""
         Vp, Vs, Vl = V[0], V[1], V[2]
         order = np.lexsort((-Vl, Vs, Vp))
@@ -417,7 +436,7 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
             out.append(x)
         return tuple(out)
 
-    V = assemble((lp, np.clip(s, lo_w, hi_w), lam, C, wr, var, drop))
+    V = assemble((lp, np.clip(s, lo_w, hi_w), lam, C, wr, var, err))
     vals = _line(V[3], V[2], V[4], V[1])[0] - betas[V[0]] * _h2(V[1])  # F(lambda, s(lambda)) = psi(s) (rounding)
     best = _first_by(V[0], vals, P)
     lower, lam_best = vals[best].copy(), V[2][best].copy()

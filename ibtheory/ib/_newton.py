@@ -12,8 +12,9 @@ beta (w_x - d_t), d2u/deta_t^2 = -beta d_t (1 - d_t)):
     dF/drho_t = r_t - m_t,    dF/deta_t = beta sum_x p(x) pi_xt (d_t - w_x),
     H = -sum_x p(x) [sum_t pi_xt (grad u_t grad u_t^T + hess u_t) - g_x g_x^T] + diag(r) - r r^T  (rho block),
 
-g_x = sum_t pi_xt grad u_t: one (2K x n) (n x 2K) product per step, sparse at large beta (each x sees the few
-clusters next to it).  Steps are saddle-free Newton
+g_x = sum_t pi_xt grad u_t: one (2K x n) (n x 2K) product per step; at large beta each x sees only the few
+clusters next to it (a window), and the product is summed by chunks of rows sorted by their band, one dense
+Gram matrix each (:func:`_band_outer_sum`).  Steps are saddle-free Newton
 (Jacobi-scaled; a Cholesky solve when positive definite, else eigenvalues replaced by their absolute values,
 floored) with backtracking on F, so a negative curvature direction,
 the instability that splits a cluster, is followed downhill instead of attracting the iteration.
