@@ -67,7 +67,8 @@ def _h2(s: np.ndarray) -> np.ndarray:
 
 
 class Blocks(NamedTuple):
-    """The rows sorted by w in blocks of ``BLOCK`` (the last padded with a = +inf), per plane (rows of ``a``,
+    """The rows sorted by w in blocks of ``BLOCK`` (the last padded with a = +inf, and one more block of padding),
+    per plane (rows of ``a``,
     ``top``, ``w_top``) the largest -a of each block and the w of the row attaining it; shared: the smallest and
     largest w of each block and its number of real rows."""
 
@@ -90,9 +91,10 @@ def blocks(a: np.ndarray, w: np.ndarray) -> Blocks | None:
     o = np.argsort(w, kind="stable")
     nb = -(-n // BLOCK)
     pad = nb * BLOCK - n
-    a_s = np.concatenate([A[:, o], np.full((P, pad), np.inf)], axis=1)
-    w_s = np.concatenate([w[o], np.full(pad, w[o][-1])])
-    neg, Wb = -a_s.reshape(P, nb, BLOCK), w_s.reshape(nb, BLOCK)
+    # one more block of padding (a = +inf) at the end: the windowed vertices index it for the slots they leave empty
+    a_s = np.concatenate([A[:, o], np.full((P, pad + BLOCK), np.inf)], axis=1)
+    w_s = np.concatenate([w[o], np.full(pad + BLOCK, w[o][-1])])
+    neg, Wb = -a_s[:, :nb * BLOCK].reshape(P, nb, BLOCK), w_s[:nb * BLOCK].reshape(nb, BLOCK)
     j = neg.argmax(axis=2)
     top = np.take_along_axis(neg, j[:, :, None], axis=2)[:, :, 0]
     count = np.full(nb, BLOCK)
@@ -158,7 +160,8 @@ def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None
         j = R.argmax(axis=1)
         mx = R[rr, j]
         R -= mx[:, None]
-        E = it.exp_nonpositive(R)
+        np.maximum(R, -700.0, out=R)  # below e^-700 (and padding, -inf) a term is 1e-304: no subnormal exp
+        E = np.exp(R, out=R)
         z = E.sum(axis=1)
         if extra is not None:
             z = z + extra
@@ -197,7 +200,7 @@ def _spread(w0: np.ndarray, m1: np.ndarray, m2: np.ndarray, extra: np.ndarray | 
 def _vertices_windowed(blk: Blocks, lam: np.ndarray, plane: np.ndarray) -> tuple[np.ndarray, ...]:
     """:func:`vertices` over the blocks that matter (see there); multipliers grouped by how many blocks they need,
     ~4M cells at a time."""
-    m = lam.size
+    m, nb = lam.size, blk.top.shape[1]
     out = np.empty((5, m))
     lm = lam[:, None]
     top, w_top = blk.top[plane], blk.w_top[plane]  # (m, nb)
@@ -231,8 +234,8 @@ def _vertices_windowed(blk: Blocks, lam: np.ndarray, plane: np.ndarray) -> tuple
         idx = np.full((sel.size, width), -1)
         idx[loc[r[keep]], pos[keep]] = c[keep]
         loc[sel] = -1
-        rows = (np.where(idx < 0, 0, idx)[:, :, None] * BLOCK + inner).reshape(sel.size, -1)
-        a_g = np.where(np.repeat(idx < 0, BLOCK, axis=1), np.inf, blk.a[plane[sel][:, None], rows])
+        rows = (np.where(idx < 0, nb, idx)[:, :, None] * BLOCK + inner).reshape(sel.size, -1)  # empty: padding
+        a_g = blk.a[plane[sel][:, None], rows]
         # the dropped blocks' bound is relative to the reference block row's term, which is at most the largest
         # term summed here: added as it is, it bounds the dropped rows relative to that largest term
         out[:, sel] = _sums(a_g, blk.w[rows], lam[sel], dropped[sel], (a0[sel], w0[sel]))
