@@ -40,8 +40,8 @@ from ..nets.noisy_network import noisy_network_information
 from .report import check_size
 
 __all__ = ["RUN_SIZES", "PAPER_HIDDEN", "OTHER_BINS", "NOISE_VAR", "KDE_PATTERNS", "KDE_SNAPSHOTS", "KDE_PLANE",
-           "Probe", "CODES", "CRITIQUE_PROBES", "bins", "paper_probes", "measured_run", "task_of", "paper_run",
-           "save_run", "hidden_layers", "limits_for", "plane_of"]
+           "Probe", "READERS", "CODES", "CRITIQUE_PROBES", "bins", "paper_probes", "measured_run", "task_of",
+           "paper_run", "save_run", "hidden_layers", "limits_for", "plane_of"]
 
 #: The paper's hidden widths, 10-7-5-4-3 (:class:`ibtheory.nets.TrainConfig`'s default).
 PAPER_HIDDEN = TrainConfig.hidden
