@@ -163,14 +163,8 @@ def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None
         # below e^-600 (and padding, -inf) a term counts as 2.6e-261, not 0 (the sum stays an upper bound): no
         # subnormal exp, nor subnormal products with dw^2 >= 1e-34
         np.maximum(R, -600.0, out=R)
-        E = np.exp(R, out=R)
-        z = E.sum(axis=1)
-        if extra is not None:
-            z = z + extra
-        E *= dw
-        m1 = E.sum(axis=1) / z
-        E *= dw
-        return (-a[rr, j] + np.log(z), w[rr, j], w0 + m1) + _spread(w0, m1, E.sum(axis=1) / z, extra, z)
+        log_z, s_img, var, err = _moments(np.exp(R, out=R), dw, w0, extra)
+        return -a[rr, j] + log_z, w[rr, j], s_img, var, err
     ref = np.argmax(-a - lm[:, None] * w, axis=1)
     a0 = a[np.arange(lm.size) if a.shape[0] > 1 else np.zeros(lm.size, dtype=np.intp), ref]
     w0 = w[np.arange(lm.size) if w.shape[0] > 1 else np.zeros(lm.size, dtype=np.intp), ref]
@@ -179,24 +173,27 @@ def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None
         R = -(a - a0[:, None]) - lm[:, None] * dw
     R = np.where(np.isnan(R), -np.inf, R)  # inf * 0 where w_x = w_ref and |lambda| = inf; padding rows
     mx = R.max(axis=1)
-    E = it.exp_nonpositive(R - mx[:, None])
+    log_z, s_img, var, err = _moments(it.exp_nonpositive(R - mx[:, None]), dw, w0, extra)
+    return -a0 + mx + log_z, w0, s_img, var, err
+
+
+def _moments(E: np.ndarray, dw: np.ndarray, w0: np.ndarray, extra: np.ndarray | None):
+    """(ln z, s, var, err) of the terms ``E`` (m, n; overwritten) at offsets ``dw`` = w - w0 from each row's w0:
+    z = sum E (+ ``extra``, an upper bound on rows left out), s = w0 + m1 with m1, m2 the first two normalised
+    moments of w - w0; var an upper bound on the variance over the rows summed (rounding of m2 - m1^2 allowed
+    for), and err a bound on how far s and the normalised moments may be from the full sums': the share of the
+    sum's bound that rows left out may hold (w in [0, 1]) plus the rounding of s (4 ulp, and 1e-13 sqrt(m2) for
+    the pairwise sum of m1)."""
     z = E.sum(axis=1)
     if extra is not None:
         z = z + extra
     E *= dw
     m1 = E.sum(axis=1) / z
     E *= dw
-    return (-a0 + mx + np.log(z), w0, w0 + m1) + _spread(w0, m1, E.sum(axis=1) / z, extra, z)
-
-
-def _spread(w0: np.ndarray, m1: np.ndarray, m2: np.ndarray, extra: np.ndarray | None, z: np.ndarray):
-    """(var, err) from the first two moments m1, m2 of w - w0 over the rows summed: an upper bound on their
-    variance (rounding of m2 - m1^2 allowed for), and a bound on how far s = w0 + m1 and the normalised moments may
-    be from the full sums': the share of the sum's bound that rows left out may hold (w in [0, 1]) plus the
-    rounding of s (4 ulp, and 1e-13 sqrt(m2) for the pairwise sum of m1)."""
+    m2 = E.sum(axis=1) / z
     var = np.maximum(m2 - m1 * m1, 0.0) * (1.0 + 1e-9) + 1e-13 * m2
     err = 4.0 * np.spacing(np.abs(w0 + m1)) + 4.0 * np.spacing(np.abs(w0)) + 1e-13 * np.sqrt(m2)
-    return var, (err if extra is None else err + extra / z)
+    return np.log(z), w0 + m1, var, (err if extra is None else err + extra / z)
 
 
 def _vertices_windowed(blk: Blocks, lam: np.ndarray, plane: np.ndarray) -> tuple[np.ndarray, ...]:
