@@ -62,6 +62,7 @@ from threadpoolctl import threadpool_limits
 
 from ..info import LN2, entropy, mi_of_cells, mi_of_joint
 from . import _iterate as it
+from ._active import active_fixed_point
 from ._band import BAND_CELLS, band_support
 from ._certify_line import certify_line, certify_lines
 from ._newton import newton
@@ -229,10 +230,10 @@ def _converge(prob, beta, state: it.State, tol, max_iter, encoder: bool = True) 
     clusters have moved by more than ``DRIFT`` nats (:func:`_drift`) one more map evaluation, on the support of
     the final state, gives the encoder (not when ``encoder`` is False: a caller that solves on from here).  So
     every pair left out weighs less than e^-(30 - 2 x 2.5) of its row's largest."""
-    st, n, res = it.fixed_point(prob, beta, state, tol, max_iter, support=_kernel(prob, beta, state))
+    st, n, res = _fixed_point(prob, beta, state, tol, max_iter, _kernel(prob, beta, state))
     merged = it.prune_merge(st, min_pt=min(1e-13, 0.5 * float(prob.p_s.min())))
     if merged.log_pt.size < st.log_pt.size:
-        st, n2, res = it.fixed_point(prob, beta, merged, tol, max(1, max_iter - n), support=_kernel(prob, beta, merged))
+        st, n2, res = _fixed_point(prob, beta, merged, tol, max(1, max_iter - n), _kernel(prob, beta, merged))
         n += n2
     if encoder and st.support is not None and _drift(beta, st, st.support) > DRIFT:
         sup = _kernel(prob, beta, st)
@@ -240,6 +241,14 @@ def _converge(prob, beta, state: it.State, tol, max_iter, encoder: bool = True) 
         st = it.State(st.log_pt, st.log_dec, enc, J, st.converged, sup)
         n += 1
     return st, n, res
+
+
+def _fixed_point(prob, beta, state: it.State, tol, max_iter, sup: it.Support | None):
+    """The fixed point from ``state``: on a |Y| > 2 sparse support with active-set phases
+    (:func:`ibtheory.ib._active.active_fixed_point`), else :func:`ibtheory.ib._iterate.fixed_point`."""
+    if sup is not None and prob.n_y > 2:
+        return active_fixed_point(prob, beta, state, tol, max_iter, sup)
+    return it.fixed_point(prob, beta, state, tol, max_iter, support=sup)
 
 
 def _map_once(prob, beta, st: it.State, sup: it.Support | None):

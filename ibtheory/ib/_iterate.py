@@ -27,6 +27,7 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain
 
@@ -277,23 +278,27 @@ def _normalise(log_pt: np.ndarray, log_dec: np.ndarray) -> tuple[np.ndarray, np.
 
 def fixed_point(prob: Reduced, beta: float, state: State, tol: float, max_iter: int,
                 accelerate: bool = True, obj_tol: float = 1e-12,
-                remaining_tol: float = 1e-10, support: Support | None = None) -> tuple[State, int, float]:
+                remaining_tol: float = 1e-10, support: Support | None = None,
+                G: Callable | None = None) -> tuple[State, int, float]:
     """Iterate G from ``state`` until converged; return (state with its encoder, map evaluations, residual).
 
     Converged means: the fixed-point residual max|G(theta) - theta| (probabilities) is below ``tol``, or the
     objective J has stalled: its last decrease is below ``obj_tol`` and the geometric estimate of all further
     decrease below ``remaining_tol`` (nats, both relative to max(1, |J|)).  The second test ends critical
     slowing down near phase transitions, where theta creeps along a flat valley while the Lagrangian no longer
-    changes.  With ``support`` the map is :func:`sparse_step` on its pairs (the returned encoder is theirs).
+    changes.  With ``support`` the map is :func:`sparse_step` on its pairs (the returned encoder is theirs); ``G``
+    replaces the map ((ln p(t), ln p(y|t)) -> (ln p(t)', ln p(y|t)', encoder, J), as :func:`step`).
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remaining_tol, support)
+        return _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remaining_tol, support, G)
 
 
-def _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remaining_tol, support=None):
+def _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remaining_tol, support=None, G=None):
     neg_h = prob.neg_entropy_rows
     log_ps = np.log(prob.p_s)
-    if support is None:
+    if G is not None:
+        pass  # the caller's map
+    elif support is None:
         def G(log_pt, log_dec):
             return step(prob, beta, log_pt, log_dec, neg_h, log_ps)
     else:
