@@ -874,3 +874,32 @@ def test_active_fixed_point_is_as_good_as_the_full_iteration(monkeypatch):
     assert phases and 0 < min(phases) < log_pt.size
     assert got.J < J0 and abs(got.J - ref.J) < 1e-8 and n < n_ref
     assert J == got.J and res == it.distance(lp, ld, got.log_pt, got.log_dec)
+
+
+def test_support_carried_over_a_merge_keeps_every_pair_that_matters():
+    """After prune_merge (half the clusters duplicated 1e-9 apart, some dropped for lack of mass) the carried
+    support holds exactly the merged images of the old pairs, every class keeps a pair, and every pair it leaves
+    out weighs less than e^-(SPARSE_CUT - 2 drift) of its row's largest (dense brute force at the merged state)."""
+    prob, beta, log_pt, log_dec, _ = _sparse_state(K=80, beta=60.0, seed=34)
+    rng = np.random.default_rng(2)
+    twin = np.exp(log_dec[:40]) + rng.normal(scale=1e-9, size=(40, log_dec.shape[1]))
+    dec = np.vstack([np.exp(log_dec), np.abs(twin)])
+    pt = np.concatenate([np.exp(log_pt), 0.5 * np.exp(log_pt[:40])])
+    pt[[5, 50]] = 1e-15
+    st = it.State(np.log(pt / pt.sum()), np.log(dec / dec.sum(axis=1, keepdims=True)))
+    sup = it.support(prob, beta, st.log_pt, st.log_dec)
+    merged, where = it.prune_merge(st, mapping=True)
+    assert merged.log_pt.size == 120 - 40 - 1 and where[5] == -1 and where[50] == -1
+    assert np.array_equal(merged.log_pt, it.prune_merge(st).log_pt)
+    new = it.remap_support(sup, where, prob.n_s)
+    assert new.n_t == merged.log_pt.size and np.all(np.diff(new.indptr) >= 1)
+    old_pairs = {(s, int(where[t])) for s, t in zip(sup.rows.tolist(), sup.cols.tolist(), strict=True) if where[t] >= 0}
+    assert set(zip(new.rows.tolist(), new.cols.tolist(), strict=True)) == old_pairs
+    assert_allclose(new.w_rows, prob.W.T[:, new.rows], rtol=0, atol=0)
+    drift = fw._drift(beta, merged, new)
+    assert drift < 1.0
+    log_enc = _dense_map(prob, beta, merged.log_pt, merged.log_dec)[0]
+    rel = log_enc - log_enc.max(axis=1, keepdims=True)
+    kept = np.zeros(rel.shape, dtype=bool)
+    kept[new.rows, new.cols] = True
+    assert np.all(rel[~kept] < -it.SPARSE_CUT + 2 * drift + 1e-9)

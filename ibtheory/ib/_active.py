@@ -42,7 +42,7 @@ ACTIVE_SHARE = 1e-3
 #: a phase runs only when the active clusters hold at most this share of the support's pairs
 PHASE_PAIRS = 0.3
 #: most evaluations of one phase
-PHASE_BUDGET = 2000
+PHASE_BUDGET = 200
 
 
 def active_fixed_point(prob: Reduced, beta: float, state: it.State, tol: float, max_iter: int,

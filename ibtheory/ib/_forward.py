@@ -223,17 +223,19 @@ def _kernel(prob: Reduced, beta: float, st: it.State, cut: float = it.SPARSE_CUT
     return None if cells <= DENSE_CELLS and sup.nnz > DENSE_SHARE * cells else sup
 
 
-def _converge(prob, beta, state: it.State, tol, max_iter, encoder: bool = True) -> tuple[it.State, int, float]:
+def _converge(prob, beta, state: it.State, tol, max_iter, encoder: bool = True,
+              sup: it.Support | None = None) -> tuple[it.State, int, float]:
     """:func:`ibtheory.ib._iterate.converge` on the kernel of :func:`_kernel` (the same when dense): converge,
     drop clusters without mass and merge coinciding ones, converge again if that removed clusters.  On a sparse
     support built for the starting state, pairs left out are ``SPARSE_CUT`` below their row's best; once the
     clusters have moved by more than ``DRIFT`` nats (:func:`_drift`) one more map evaluation, on the support of
     the final state, gives the encoder (not when ``encoder`` is False: a caller that solves on from here).  So
     every pair left out weighs less than e^-(30 - 2 x 2.5) of its row's largest."""
-    st, n, res = _fixed_point(prob, beta, state, tol, max_iter, _kernel(prob, beta, state))
-    merged = it.prune_merge(st, min_pt=min(1e-13, 0.5 * float(prob.p_s.min())))
+    st, n, res = _fixed_point(prob, beta, state, tol, max_iter, sup if sup is not None else _kernel(prob, beta, state))
+    merged, where = it.prune_merge(st, min_pt=min(1e-13, 0.5 * float(prob.p_s.min())), mapping=True)
     if merged.log_pt.size < st.log_pt.size:
-        st, n2, res = _fixed_point(prob, beta, merged, tol, max(1, max_iter - n), _kernel(prob, beta, merged))
+        sup = _carried(prob, beta, st, merged, where)
+        st, n2, res = _fixed_point(prob, beta, merged, tol, max(1, max_iter - n), sup)
         n += n2
     if encoder and st.support is not None and _drift(beta, st, st.support) > DRIFT:
         sup = _kernel(prob, beta, st)
@@ -241,6 +243,17 @@ def _converge(prob, beta, state: it.State, tol, max_iter, encoder: bool = True) 
         st = it.State(st.log_pt, st.log_dec, enc, J, st.converged, sup)
         n += 1
     return st, n, res
+
+
+def _carried(prob, beta, st: it.State, merged: it.State, where: np.ndarray) -> it.Support | None:
+    """The support for ``merged`` (``st`` pruned and merged, ``where`` its map of clusters): for |Y| > 2 ``st``'s
+    support carried over (:func:`ibtheory.ib._iterate.remap_support`) while it has drifted at most ``DRIFT``, else
+    :func:`_kernel` (a new search)."""
+    if prob.n_y > 2 and st.support is not None:
+        sup = it.remap_support(st.support, where, prob.n_s)
+        if sup is not None and _drift(beta, merged, sup) <= DRIFT:
+            return sup
+    return _kernel(prob, beta, merged)
 
 
 def _fixed_point(prob, beta, state: it.State, tol, max_iter, sup: it.Support | None):
@@ -276,9 +289,9 @@ def _solve_multi(prob, beta, state, tol, max_iter, loose_merge: float | None = 1
     """|Y| > 2: :func:`_converge`; then, like ``ibtheory.ib._improve.solve_from``, merge clusters whose decoders
     are within ``loose_merge`` (None: not) if, re-converged, that does not raise the objective J."""
     st, n, res = _converge(prob, beta, state, tol, max_iter)
-    cand = it.prune_merge(st, merge_tol=loose_merge) if loose_merge is not None else st
+    cand, where = it.prune_merge(st, merge_tol=loose_merge, mapping=True) if loose_merge is not None else (st, None)
     if cand.log_pt.size < st.log_pt.size:
-        st2, n2, res2 = _converge(prob, beta, cand, tol, max_iter)
+        st2, n2, res2 = _converge(prob, beta, cand, tol, max_iter, sup=_carried(prob, beta, st, cand, where))
         n += n2
         if st2.J <= st.J + 1e-13 * max(1.0, abs(st.J)):
             st, res = st2, res2

@@ -41,7 +41,7 @@ from ._problem import Reduced
 __all__ = [
     "State", "Support", "exp_nonpositive", "lse", "step", "sparse_step", "support", "fixed_point",
     "dib_fixed_point", "prune_merge", "distance", "pair_scores", "pair_lse", "from_encoder", "converge",
-    "newton_polish", "SPARSE_CUT",
+    "newton_polish", "remap_support", "SPARSE_CUT",
 ]
 
 _NEG = -np.inf
@@ -384,10 +384,12 @@ def from_encoder(prob: Reduced, enc: np.ndarray) -> State:
                      np.log(enc[:, keep]) if np.all(np.isclose(enc[:, keep].sum(1), 1)) else None)
 
 
-def prune_merge(state: State, min_pt: float = 1e-13, merge_tol: float = 1e-7) -> State:
+def prune_merge(state: State, min_pt: float = 1e-13, merge_tol: float = 1e-7,
+                mapping: bool = False) -> State | tuple[State, np.ndarray]:
     """Drop clusters with p(t) < ``min_pt`` and merge clusters whose decoders differ by < ``merge_tol`` (max abs).
 
     Merging clusters with equal p(y|t) leaves I(T;Y) unchanged and lowers I(X;T); dropped mass is renormalised.
+    With ``mapping`` also returns, per old cluster, its new index (-1: dropped).
     """
     p_t = np.exp(state.log_pt)
     dec = np.exp(state.log_dec)
@@ -414,7 +416,34 @@ def prune_merge(state: State, min_pt: float = 1e-13, merge_tol: float = 1e-7) ->
     new_pt = np.bincount(inv, weights=p_t)
     new_dec = dec[labels]
     with np.errstate(divide="ignore"):
-        return State(np.log(new_pt / new_pt.sum()), np.log(new_dec))
+        out = State(np.log(new_pt / new_pt.sum()), np.log(new_dec))
+    if not mapping:
+        return out
+    where = np.full(state.log_pt.size, -1)
+    where[keep[order]] = inv
+    return out, where
+
+
+def remap_support(sup: Support, where: np.ndarray, n_s: int) -> Support | None:
+    """``sup`` carried over to the clusters of :func:`prune_merge` (``where``: old cluster -> new, -1 dropped):
+    a class keeps the union of its pairs' new clusters; None when a class would be left without a pair.  Each new
+    cluster's reference state (for the drift test of ``ibtheory.ib._forward``) is its heaviest old member's: a pair
+    left out of every member stays left out, by at most the drift from that member."""
+    n_t = int(where.max(initial=-1)) + 1
+    cols = where[sup.cols]
+    ok = np.flatnonzero(cols >= 0)
+    key, first = np.unique(sup.rows[ok] * n_t + cols[ok], return_index=True)
+    idx = ok[first]
+    rows, cols = key // n_t, key % n_t
+    counts = np.bincount(rows, minlength=n_s)
+    if n_t == 0 or np.any(counts == 0):
+        return None
+    ref = np.empty(n_t, dtype=np.int64)
+    live = np.flatnonzero(where >= 0)
+    live = live[np.argsort(sup.log_pt[live], kind="stable")]
+    ref[where[live]] = live  # the heaviest member (at the support's state) is written last
+    return Support(np.concatenate([[0], np.cumsum(counts)]), rows, cols, n_t, sup.w_rows[:, idx], sup.neg_h[idx],
+                   sup.log_pt[ref], sup.log_dec[ref])
 
 
 def converge(prob: Reduced, beta: float, state: State, tol: float, max_iter: int,
