@@ -61,7 +61,8 @@ def active_fixed_point(prob: Reduced, beta: float, state: it.State, tol: float, 
             pt1, dec1, _, _ = it.sparse_step(prob, beta, st.log_pt, st.log_dec, support)
             cost += 1
             moved = _change(st.log_pt, st.log_dec, pt1, dec1)
-            active = moved > max(tol, ACTIVE_SHARE * float(np.max(moved, initial=0.0)))
+            largest = float(np.max(moved[np.isfinite(moved)], initial=0.0))
+            active = np.isfinite(pt1) & (moved > max(tol, ACTIVE_SHARE * largest))
             phase = _Phase(prob, beta, support, pt1, dec1, active)
             if phase.index.size == 0 or phase.share > PHASE_PAIRS:
                 st = it.State(pt1, dec1)
