@@ -41,8 +41,8 @@ per class only the clusters whose weight is within e^-30 of its largest, so work
 |S|^2, and at most ``MAX_NNZ`` pairs are kept (dense up to ``DENSE_CELLS`` when the support would hold more than
 ``DENSE_SHARE`` of the pairs).  On a support the fixed point alternates sweeps of the full map with phases on the
 clusters that still move (``ibtheory.ib._active``), and a support is carried over a prune or merge
-(``ibtheory.ib._iterate.remap_support``, while the state has drifted at most ``DRIFT``).  On tables small enough to stay dense the reverse sweep is the
-annealed path's, step for step, so the curve is never above it.
+(``ibtheory.ib._iterate.remap_support``, while the state has drifted at most ``DRIFT``).  On tables small enough
+to stay dense the reverse sweep is the annealed path's, step for step, so the curve is never above it.
 
 References
 ----------
