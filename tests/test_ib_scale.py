@@ -251,11 +251,13 @@ def _dense_map(prob, beta, log_pt, log_dec):
     return log_enc, p_t, joint.T @ W / p_t[:, None], -float(prob.p_s @ lse)
 
 
+@pytest.mark.parametrize("knn_mean", [0, 10**9])  # the k-d tree search by one ball query, or k-nearest first
 @pytest.mark.parametrize("beta", [4.0, 60.0, 2000.0])
-def test_support_keeps_every_pair_that_matters(beta):
+def test_support_keeps_every_pair_that_matters(beta, knn_mean, monkeypatch):
     """Every pair (s, t) left out of the support weighs less than e^-SPARSE_CUT of its row's largest weight (brute
     force over all pairs), and the sparse map on the support equals the dense map (p(t), J to 1e-12; decoders of
     clusters with mass and the encoder to 1e-9)."""
+    monkeypatch.setattr(it, "_KNN_MEAN", knn_mean)
     prob = ib_problem(random_table(400, 5, seed=21))
     rng = np.random.default_rng(3)
     K = 120
