@@ -824,8 +824,8 @@ def _sparse_state(n_x=300, n_y=5, K=150, beta=40.0, seed=31):
 @pytest.mark.parametrize("share", [0.05, 0.3])
 def test_active_phase_map_equals_the_full_map_on_its_clusters(share):
     """The restricted map of a phase, at a state where only the active clusters moved, gives those clusters the
-    full sparse map's p(t) and p(y|t) (1e-12) and the full J (1e-12): each row's inactive partition is held, not
-    dropped; the other clusters are left as they were."""
+    full sparse map's p(y|t) (1e-12) and its p(t) rescaled to their mass m (1e-12), and the full J (1e-12): each
+    row's inactive partition is held, not dropped; the other clusters are left as they were."""
     from ibtheory.ib._active import _Phase
 
     prob, beta, log_pt, log_dec, sup = _sparse_state()
@@ -842,7 +842,7 @@ def test_active_phase_map_equals_the_full_map_on_its_clusters(share):
         lp, ld, _, J = it.sparse_step(prob, beta, full.log_pt, full.log_dec, sup)
         lp_a, ld_a, _, J_a = phase.G(moved.log_pt, moved.log_dec)
     idx = np.flatnonzero(active)
-    assert_allclose(np.exp(lp_a + phase.log_mass), np.exp(lp[idx]), rtol=1e-12, atol=1e-15)
+    assert_allclose(np.exp(lp_a), np.exp(lp[idx]) / np.exp(lp[idx]).sum(), rtol=1e-12, atol=1e-15)
     assert_allclose(np.exp(ld_a), np.exp(ld[idx]), rtol=0, atol=1e-12)
     assert abs(J_a - J) < 1e-12
     after = phase.state(it.State(lp_a, ld_a))
@@ -905,3 +905,61 @@ def test_support_carried_over_a_merge_keeps_every_pair_that_matters():
     kept = np.zeros(rel.shape, dtype=bool)
     kept[new.rows, new.cols] = True
     assert np.all(rel[~kept] < -it.SPARSE_CUT + 2 * drift + 1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_active_phase_keeps_the_mass_and_never_raises_J(seed):
+    """Plain restricted maps from a state far from the fixed point (5 % of the clusters active): the full state
+    keeps p(t) summing to 1 (1e-12) and J (the full sparse map's, recomputed) never increases."""
+    from ibtheory.ib._active import _Phase
+
+    prob, beta, log_pt, log_dec, sup = _sparse_state()
+    active = np.random.default_rng(seed).random(log_pt.size) < 0.05
+    phase = _Phase(prob, beta, sup, log_pt, log_dec, active)
+    part = phase.start()
+    Js = []
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for _ in range(60):
+            full = phase.state(part)
+            assert abs(np.exp(full.log_pt).sum() - 1.0) < 1e-12
+            Js.append(it.sparse_step(prob, beta, full.log_pt, full.log_dec, sup)[3])
+            lp, ld, _, J = phase.G(part.log_pt, part.log_dec)
+            assert abs(J - Js[-1]) < 1e-12
+            part = it.State(lp, ld)
+    assert np.all(np.diff(Js) <= 1e-13) and Js[-1] < Js[0]
+
+
+def test_carried_support_when_a_rows_best_cluster_is_dropped_or_merged(monkeypatch):
+    """A row's best cluster dropped for lack of mass, or merged into a heavier one far away: the carried support
+    counts the row's loss in ``used`` (or a new search is made), so every pair it leaves out still lies at least
+    SPARSE_CUT - used below its row's best (dense brute force at the merged state), and used <= DRIFT."""
+    prob, beta, log_pt, log_dec, _ = _sparse_state(K=150, beta=40.0, seed=31)
+    monkeypatch.setattr(fw, "SPARSE_CELLS", 0)  # a new search is sparse too
+    monkeypatch.setattr(fw, "DENSE_CELLS", 0)
+    rng = np.random.default_rng(7)
+    carried_over = 0
+    for trial in range(6):
+        st0 = it.State(log_pt.copy(), log_dec.copy())
+        sup = it.support(prob, beta, st0.log_pt, st0.log_dec)
+        st = it.State(st0.log_pt, st0.log_dec, support=sup)
+        best = np.argmax(_dense_map(prob, beta, st0.log_pt, st0.log_dec)[0], axis=1)
+        pt, dec = np.exp(st0.log_pt), np.exp(st0.log_dec)
+        victims = rng.choice(np.unique(best), 3, replace=False)
+        if trial % 2:
+            pt[victims] = 1e-15  # dropped
+        else:  # each merged into the heaviest cluster (its decoder moved within merge_tol of it)
+            heavy = int(np.argmax(pt))
+            dec[victims] = dec[heavy] + 1e-9 * (np.arange(dec.shape[1]) - 2)
+            dec[victims] /= dec[victims].sum(axis=1, keepdims=True)
+        st = it.State(np.log(pt / pt.sum()), np.log(dec), support=sup)
+        merged, where = it.prune_merge(st, mapping=True)
+        assert merged.log_pt.size < pt.size
+        carried = fw._carried(prob, beta, st, merged, where)
+        assert carried.used <= fw.DRIFT and np.array_equal(carried.log_pt, merged.log_pt)
+        carried_over += carried.used > 0
+        log_enc = _dense_map(prob, beta, merged.log_pt, merged.log_dec)[0]
+        rel = log_enc - log_enc.max(axis=1, keepdims=True)
+        kept = np.zeros(rel.shape, dtype=bool)
+        kept[carried.rows, carried.cols] = True
+        assert np.all(rel[~kept] < -(it.SPARSE_CUT - carried.used) + 1e-9), (trial, rel[~kept].max(), carried.used)
+    assert carried_over >= 3

@@ -11,10 +11,11 @@ valleys for hundreds (critical slowing down).  Iterating the whole map for them 
   change (and more than ``tol``);
 - a phase on A: the map restricted to A's pairs, with the other clusters held fixed.  Row s's partition function
   Z(s) = Z_in(s) + sum_{t in A} p(t) exp(-beta D[s, t]) keeps its inactive part Z_in(s) from the phase's start, so
-  one evaluation costs O(pairs of A), and it is exact: the clusters of A get G's update given every row's posterior
-  (coordinate-wise alternating minimisation of F, Neal & Hinton 1998), and J = -sum_s p(s) ln Z(s) still never
-  increases.  SQUAREM accelerates it as the full map.  A phase runs only while A's pairs are at most
-  ``PHASE_PAIRS`` of the support, for at most ``PHASE_BUDGET`` evaluations.
+  one evaluation costs O(pairs of A).  It is coordinate-wise alternating minimisation of F (Neal & Hinton 1998):
+  the clusters of A get G's decoders given every row's posterior, and G's masses n_t rescaled to keep their total
+  m (the other clusters' p(t) are held), so J = -sum_s p(s) ln Z(s) still never increases; at the full map's
+  fixed point sum_A n_t = m and the two agree.  SQUAREM accelerates it as the full map.  A phase runs only while
+  A's pairs are at most ``PHASE_PAIRS`` of the support, for at most ``PHASE_BUDGET`` evaluations.
 
 The budget ``max_iter`` counts full-map equivalents: a phase evaluation costs its share of the pairs.  The state
 returned always comes from the full map (its encoder, J and residual are the full map's).
@@ -119,7 +120,10 @@ class _Phase:
         return it.State(self.pt[self.index] - self.log_mass, self.dec[self.index])
 
     def G(self, pt: np.ndarray, dec: np.ndarray) -> tuple[np.ndarray, np.ndarray, None, float]:
-        """One restricted map on the active clusters' vector: (ln p(t)' - ln m, ln p(y|t)', None, J(input) nats)."""
+        """One restricted map on the active clusters' vector: (ln p(t)' - ln m, ln p(y|t)', None, J(input) nats).
+        The full map would give cluster t the mass n_t = sum_s p(s) p(t|s); with the other clusters' p(t) held
+        the active ones must keep their total m, so p(t)' = m n_t / sum_A n_t (the constrained M-step, under
+        which J never increases; at the full fixed point sum_A n_t = m)."""
         L = it.pair_scores(self.w_rows, self.neg_h, self.beta, pt + self.log_mass, dec, self.cols)
         starts = self.indptr[:-1]
         m = np.maximum(np.maximum.reduceat(L, starts), self.log_z_in)
@@ -131,7 +135,8 @@ class _Phase:
         p_t = np.bincount(self.cols, weights=E, minlength=pt.size)
         joint = csr_matrix((E, self.cols, self.indptr), shape=(self.rows.size, pt.size))
         new_dec = np.log((self.W_T @ joint).T / np.maximum(p_t, 1e-300)[:, None])
-        return np.log(p_t) - self.log_mass, new_dec, None, self.J_out - float(self.p_rows @ (m + np.log(z)))
+        log_pt = np.log(p_t)  # rescaled to the active clusters' mass m (the M-step with the others' p(t) held)
+        return log_pt - it.lse(log_pt, axis=0), new_dec, None, self.J_out - float(self.p_rows @ (m + np.log(z)))
 
     def state(self, part: it.State) -> it.State:
         """The full state with the active clusters' part ``part``."""

@@ -239,7 +239,7 @@ def _converge(prob, beta, state: it.State, tol, max_iter, encoder: bool = True,
         sup = _carried(prob, beta, st, merged, where)
         st, n2, res = _fixed_point(prob, beta, merged, tol, max(1, max_iter - n), sup)
         n += n2
-    if encoder and st.support is not None and _drift(beta, st, st.support) > DRIFT:
+    if encoder and st.support is not None and _drift(beta, st, st.support) > DRIFT - st.support.used / 2:
         sup = _kernel(prob, beta, st)
         _, _, enc, J = _map_once(prob, beta, st, sup)
         st = it.State(st.log_pt, st.log_dec, enc, J, st.converged, sup)
@@ -249,13 +249,33 @@ def _converge(prob, beta, state: it.State, tol, max_iter, encoder: bool = True,
 
 def _carried(prob, beta, st: it.State, merged: it.State, where: np.ndarray) -> it.Support | None:
     """The support for ``merged`` (``st`` pruned and merged, ``where`` its map of clusters): for |Y| > 2 ``st``'s
-    support carried over (:func:`ibtheory.ib._iterate.remap_support`) while it has drifted at most ``DRIFT``, else
-    :func:`_kernel` (a new search)."""
-    if prob.n_y > 2 and st.support is not None:
-        sup = it.remap_support(st.support, where, prob.n_s)
-        if sup is not None and _drift(beta, merged, sup) <= DRIFT:
-            return sup
+    support carried over (:func:`ibtheory.ib._iterate.remap_support`) when that spends at most ``DRIFT`` nats of
+    its cut, else :func:`_kernel` (a new search).
+
+    At the old support's state every pair left out lay at least m = cut - used below its row's best b(s).  A pair
+    left out of the carried support scores at most its cluster's reference member's old score plus the drift d
+    (:func:`_drift`), and the row's best over the carried pairs at ``merged``, b'(s), may have fallen below b(s)
+    (its best cluster dropped, or merged into a heavier one) by l(s).  So the left-out pairs lie at least
+    m - d - max_s l(s) below b'(s): the carried support takes ``merged`` as its state and used + d + max l as
+    ``used``."""
+    old = st.support
+    if prob.n_y > 2 and old is not None:
+        sup = it.remap_support(old, where, prob.n_s)
+        if sup is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                best_old = _row_best(old, beta, old.log_pt, old.log_dec)
+                best_new = _row_best(sup, beta, merged.log_pt, merged.log_dec)
+                loss = np.max(np.where(np.isfinite(best_old), best_old - best_new, 0.0), initial=0.0)
+            used = old.used + _drift(beta, merged, sup) + max(float(loss), 0.0)
+            if used <= DRIFT:
+                return replace(sup, log_pt=merged.log_pt, log_dec=merged.log_dec, used=used)
     return _kernel(prob, beta, merged)
+
+
+def _row_best(sup: it.Support, beta: float, log_pt: np.ndarray, log_dec: np.ndarray) -> np.ndarray:
+    """Per class the largest score ln p(t) - beta KL[s, t] over its pairs in ``sup`` at (log_pt, log_dec)."""
+    return np.maximum.reduceat(it.pair_scores(sup.w_rows, sup.neg_h, beta, log_pt, log_dec, sup.cols),
+                               sup.indptr[:-1])
 
 
 def _fixed_point(prob, beta, state: it.State, tol, max_iter, sup: it.Support | None):

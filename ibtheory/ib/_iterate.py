@@ -90,6 +90,9 @@ class Support:
     neg_h: np.ndarray
     log_pt: np.ndarray  # the state it was built for
     log_dec: np.ndarray
+    #: nats of the cut spent by carrying it over prunes and merges (``ibtheory.ib._forward._carried``): at its
+    #: state every pair left out lies at least cut - used below its row's best
+    used: float = 0.0
 
     @property
     def nnz(self) -> int:
@@ -440,8 +443,9 @@ def prune_merge(state: State, min_pt: float = 1e-13, merge_tol: float = 1e-7,
 def remap_support(sup: Support, where: np.ndarray, n_s: int) -> Support | None:
     """``sup`` carried over to the clusters of :func:`prune_merge` (``where``: old cluster -> new, -1 dropped):
     a class keeps the union of its pairs' new clusters; None when a class would be left without a pair.  Each new
-    cluster's reference state (for the drift test of ``ibtheory.ib._forward``) is its heaviest old member's: a pair
-    left out of every member stays left out, by at most the drift from that member."""
+    cluster's reference state is its heaviest old member's (at the support's state): a pair left out of every
+    member scores at most that member's old score plus the drift from it (``ibtheory.ib._forward._carried`` then
+    accounts for the rows whose best cluster was dropped or merged into another)."""
     n_t = int(where.max(initial=-1)) + 1
     cols = where[sup.cols]
     ok = np.flatnonzero(cols >= 0)
@@ -451,10 +455,11 @@ def remap_support(sup: Support, where: np.ndarray, n_s: int) -> Support | None:
     counts = np.bincount(rows, minlength=n_s)
     if n_t == 0 or np.any(counts == 0):
         return None
-    ref = np.empty(n_t, dtype=np.int64)
     live = np.flatnonzero(where >= 0)
-    live = live[np.argsort(sup.log_pt[live], kind="stable")]
-    ref[where[live]] = live  # the heaviest member (at the support's state) is written last
+    live = live[np.lexsort((sup.log_pt[live], where[live]))]  # by new cluster, then by weight at the support's state
+    last = np.r_[where[live][1:] != where[live][:-1], True]
+    ref = np.empty(n_t, dtype=np.int64)
+    ref[where[live[last]]] = live[last]  # the heaviest member
     return Support(np.concatenate([[0], np.cumsum(counts)]), rows, cols, n_t, sup.w_rows[:, idx], sup.neg_h[idx],
                    sup.log_pt[ref], sup.log_dec[ref])
 
