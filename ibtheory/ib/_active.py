@@ -37,7 +37,7 @@ from ._problem import Reduced
 __all__ = ["active_fixed_point", "SWEEP", "ACTIVE_SHARE", "PHASE_PAIRS", "PHASE_BUDGET"]
 
 #: full-map evaluations before each active phase (and the first test of convergence)
-SWEEP = 10
+SWEEP = 6
 #: a cluster is active when its change in one full map exceeds this share of the largest change
 ACTIVE_SHARE = 1e-3
 #: a phase runs only when the active clusters hold at most this share of the support's pairs
