@@ -17,7 +17,8 @@ valleys for hundreds (critical slowing down).  Iterating the whole map for them 
   fixed point sum_A n_t = m and the two agree.  SQUAREM accelerates it as the full map.  A phase runs only while
   A's pairs are at most ``PHASE_PAIRS`` of the support, for at most ``PHASE_BUDGET`` evaluations.
 
-The budget ``max_iter`` counts full-map equivalents: a phase evaluation costs its share of the pairs.  The state
+The budget ``max_iter`` counts full-map equivalents: a phase evaluation costs its share of the pairs, its set-up
+one map.  The state
 returned always comes from the full map (its encoder, J and residual are the full map's).
 
 References
@@ -68,6 +69,7 @@ def active_fixed_point(prob: Reduced, beta: float, state: it.State, tol: float, 
             if phase.index.size == 0 or phase.share > PHASE_PAIRS:
                 st = it.State(pt1, dec1)
                 continue
+            cost += 1  # the phase's set-up scores every pair once
             budget = min(PHASE_BUDGET, max(1, int((max_iter - cost) / phase.share)))
             part, n2, _ = it.fixed_point(prob, beta, phase.start(), tol, budget, G=phase.G)
             cost += n2 * phase.share
