@@ -6,7 +6,7 @@ valleys for hundreds (critical slowing down).  Iterating the whole map for them 
 :func:`active_fixed_point` alternates
 
 - a sweep: ``SWEEP`` evaluations of the full map (:func:`ibtheory.ib._iterate.fixed_point` on the support), which
-  also ends the iteration when that converges; then one more evaluation, whose change per cluster
+  also ends the iteration when that converges; its last evaluation's change per cluster
   max(|dp(t)|, max_y |dp(y|t)|) marks the active clusters A: those moving more than ``ACTIVE_SHARE`` of the largest
   change (and more than ``tol``);
 - a phase on A: the map restricted to A's pairs, with the other clusters held fixed.  Row s's partition function
@@ -60,8 +60,7 @@ def active_fixed_point(prob: Reduced, beta: float, state: it.State, tol: float, 
             cost += n
             if st.converged or cost >= max_iter:
                 break
-            pt1, dec1, _, _ = it.sparse_step(prob, beta, st.log_pt, st.log_dec, support)
-            cost += 1
+            pt1, dec1 = st.image  # the map's last evaluation, at st
             moved = _change(st.log_pt, st.log_dec, pt1, dec1)
             largest = float(np.max(moved[np.isfinite(moved)], initial=0.0))
             active = np.isfinite(pt1) & (moved > max(tol, ACTIVE_SHARE * largest))

@@ -102,7 +102,7 @@ class Support:
 @dataclass
 class State:
     """theta = (ln p(t), ln p(y|t)) plus the encoder G produced from it and the objective J (nats).  The encoder is
-    (n_s, n_t), or with ``support`` the log p(t|s) of its pairs only (nnz,)."""
+    (n_s, n_t), or with ``support`` the log p(t|s) of its pairs only (nnz,); ``image`` is G(theta) when known."""
 
     log_pt: np.ndarray
     log_dec: np.ndarray
@@ -110,6 +110,7 @@ class State:
     J: float = np.inf
     converged: bool = False
     support: Support | None = None
+    image: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def step(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, neg_h: np.ndarray,
@@ -331,11 +332,11 @@ def _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remainin
         res = distance(pt1, dec1, pt0, dec0)
         dJ = J_prev - J0
         if res < tol:
-            return State(pt0, dec0, enc0, J0, True, support), evals, res
+            return State(pt0, dec0, enc0, J0, True, support, (pt1, dec1)), evals, res
         if np.isfinite(dJ) and dJ_prev > 0 and 0 <= dJ <= obj_tol * max(1.0, abs(J0)):
             rate = min(dJ / dJ_prev, 0.999999)
             if dJ * rate / (1 - rate) <= remaining_tol * max(1.0, abs(J0)):
-                return State(pt0, dec0, enc0, J0, True, support), evals, res
+                return State(pt0, dec0, enc0, J0, True, support, (pt1, dec1)), evals, res
         J_prev, dJ_prev = J0, dJ
         pt2, dec2, _, _ = G(pt1, dec1)
         evals += 1
@@ -362,7 +363,7 @@ def _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remainin
         else:
             pt0, dec0 = pt2, dec2
     pt1, dec1, enc0, J0 = G(pt0, dec0)
-    return State(pt0, dec0, enc0, J0, support=support), evals + 1, distance(pt1, dec1, pt0, dec0)
+    return State(pt0, dec0, enc0, J0, support=support, image=(pt1, dec1)), evals + 1, distance(pt1, dec1, pt0, dec0)
 
 
 def dib_fixed_point(prob: Reduced, beta: float, state: State, max_iter: int) -> tuple[State, int, float]:
