@@ -232,7 +232,9 @@ def _converge(prob, beta, state: it.State, tol, max_iter, encoder: bool = True,
     support built for the starting state, pairs left out are ``SPARSE_CUT`` below their row's best; once the
     clusters have moved by more than ``DRIFT`` nats (:func:`_drift`) one more map evaluation, on the support of
     the final state, gives the encoder (not when ``encoder`` is False: a caller that solves on from here).  So
-    every pair left out weighs less than e^-(30 - 2 x 2.5) of its row's largest."""
+    every pair left out weighs less than e^-(30 - 2 x 2.5) of its row's largest.  After a prune or merge the
+    support is carried over when it can be (:func:`_carried`; it then allows a drift of ``DRIFT`` - used / 2), and
+    ``sup`` gives the starting state's support when the caller has it."""
     st, n, res = _fixed_point(prob, beta, state, tol, max_iter, sup if sup is not None else _kernel(prob, beta, state))
     merged, where = it.prune_merge(st, min_pt=min(1e-13, 0.5 * float(prob.p_s.min())), mapping=True)
     if merged.log_pt.size < st.log_pt.size:
