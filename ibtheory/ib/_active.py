@@ -18,8 +18,7 @@ valleys for hundreds (critical slowing down).  Iterating the whole map for them 
   A's pairs are at most ``PHASE_PAIRS`` of the support, for at most ``PHASE_BUDGET`` evaluations.
 
 The budget ``max_iter`` counts full-map equivalents: a phase evaluation costs its share of the pairs, its set-up
-one map.  The state
-returned always comes from the full map (its encoder, J and residual are the full map's).
+one map.  The state returned always comes from the full map (its encoder, J and residual are the full map's).
 
 References
 ----------
@@ -65,7 +64,7 @@ def active_fixed_point(prob: Reduced, beta: float, state: it.State, tol: float, 
             largest = float(np.max(moved[np.isfinite(moved)], initial=0.0))
             active = np.isfinite(pt1) & (moved > max(tol, ACTIVE_SHARE * largest))
             phase = _Phase(prob, beta, support, pt1, dec1, active)
-            if phase.index.size == 0 or phase.share > PHASE_PAIRS:
+            if not phase.runs:
                 st = it.State(pt1, dec1)
                 continue
             cost += 1  # the phase's set-up scores every pair once
@@ -86,7 +85,8 @@ class _Phase:
     """The map restricted to the ``active`` clusters' pairs of ``sup`` at the state (pt, dec), on the active
     clusters' own vector: (ln p(t) - ln m, ln p(y|t)) for t in A, m = their mass at the start (so SQUAREM's
     normalisation of p(t) keeps it, the inactive clusters' weights fixed).  Holds the rows R they touch, their
-    pairs (cluster indices local to A) and per row of R the log-partition of its inactive pairs."""
+    pairs (cluster indices local to A) and per row of R the log-partition of its inactive pairs; ``runs`` says
+    whether the phase is worth running (some cluster active, their pairs at most ``PHASE_PAIRS`` of the support)."""
 
     def __init__(self, prob: Reduced, beta: float, sup: it.Support, pt: np.ndarray, dec: np.ndarray,
                  active: np.ndarray):
@@ -94,7 +94,8 @@ class _Phase:
         self.index = np.flatnonzero(active)
         on = active[sup.cols]
         self.share = float(np.count_nonzero(on)) / max(sup.nnz, 1)
-        if self.index.size == 0 or self.share > PHASE_PAIRS:
+        self.runs = self.index.size > 0 and self.share <= PHASE_PAIRS
+        if not self.runs:
             return
         L = it.pair_scores(sup.w_rows, sup.neg_h, beta, pt, dec, sup.cols)
         rows = np.flatnonzero(np.bincount(sup.rows[on], minlength=prob.n_s))

@@ -313,12 +313,10 @@ def fixed_point(prob: Reduced, beta: float, state: State, tol: float, max_iter: 
 def _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remaining_tol, support=None, G=None):
     neg_h = prob.neg_entropy_rows
     log_ps = np.log(prob.p_s)
-    if G is not None:
-        pass  # the caller's map
-    elif support is None:
+    if G is None and support is None:
         def G(log_pt, log_dec):
             return step(prob, beta, log_pt, log_dec, neg_h, log_ps)
-    else:
+    elif G is None:
         def G(log_pt, log_dec):
             return sparse_step(prob, beta, log_pt, log_dec, support)
     pt0, dec0 = state.log_pt, state.log_dec
