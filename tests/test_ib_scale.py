@@ -759,10 +759,9 @@ def test_newton_on_windows_equals_dense(monkeypatch):
 
 @pytest.mark.parametrize(("n", "K", "beta", "seed"), [(600, 60, 5000.0, 4), (1000, 25, 3e4, 1), (97, 40, 2e4, 2)])
 def test_banded_hessian_sums_equal_the_dense_product(n, K, beta, seed):
-    """The chunked Gram sums of Newton's Hessian on windows (rows sorted by their band, one BLAS product per chunk,
-    blocks added into place) against sum_x p(x) g_x g_x^T formed densely over every (row, cluster): equal to 1e-13
-    of the largest entry, with clusters numbered out of their order, also where few rows spread over many clusters
-    (97 x 40: chunks grouped by band position, partly empty)."""
+    """The compiled Gram sums of Newton's Hessian on windows (``_kernels.window_gram``, slots with pi <= 1e-14
+    left out) against sum_x p(x) g_x g_x^T formed densely over every (row, cluster): equal to 1e-13 of the largest
+    entry, with clusters numbered out of their order, also where few rows spread over many clusters (97 x 40)."""
     from ibtheory.ib import _newton as nw
 
     rng = np.random.default_rng(seed)
@@ -773,15 +772,14 @@ def test_banded_hessian_sums_equal_the_dense_product(n, K, beta, seed):
     win = nw._window(w, neg_h, beta, rho, eta)
     assert win is not None
     idx, valid, bd = win
-    plan = nw._gram_plan(bd, idx.shape[1])
-    assert plan.width < 2 * idx.shape[1]
+    assert idx.shape[1] < K
     r, d, pi, lnZ, _ = nw._parts(w, p, neg_h, beta, rho, eta, win)
     A, Bv = pi, beta * pi * (w[:, None] - d[idx])
     dense = np.zeros((n, 2 * K))
     np.add.at(dense, (np.repeat(np.arange(n), idx.shape[1]), idx.ravel()), np.where(valid, A, 0).ravel())
     np.add.at(dense, (np.repeat(np.arange(n), idx.shape[1]), K + idx.ravel()), np.where(valid, Bv, 0).ravel())
     ref = (dense * p[:, None]).T @ dense
-    got = nw._band_outer_sum(A, Bv, p, plan)
+    got = nw.window_gram(A, Bv, p, idx, valid, K)
     assert_allclose(got, ref, rtol=0, atol=1e-13 * np.abs(ref).max())
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["window_parts", "window_moments"]
+__all__ = ["window_parts", "window_moments", "window_gram"]
 
 #: below this exponent exp() is subnormal or 0 (and 10-30x slower): flushed to 0, as ``_iterate.exp_nonpositive``
 _FLUSH = -700.0
@@ -73,8 +73,34 @@ def _window_moments(pi, idx, valid, w, p, d, beta, K):
     return bv, m, s1, s2
 
 
+def _window_gram(A, Bv, p, idx, valid, K, tiny):
+    n, B = idx.shape
+    H = np.zeros((2 * K, 2 * K))
+    for i in range(n):
+        for j1 in range(B):
+            a1 = A[i, j1]
+            if not valid[i, j1] or a1 <= tiny:
+                continue
+            t1 = idx[i, j1]
+            pa1, pb1 = p[i] * a1, p[i] * Bv[i, j1]
+            for j2 in range(B):
+                a2 = A[i, j2]
+                if not valid[i, j2] or a2 <= tiny:
+                    continue
+                t2 = idx[i, j2]
+                b2 = Bv[i, j2]
+                H[t1, t2] += pa1 * a2
+                H[t1, K + t2] += pa1 * b2
+                H[K + t1, K + t2] += pb1 * b2
+    for t1 in range(K):
+        for t2 in range(K):
+            H[K + t2, t1] = H[t1, K + t2]
+    return H
+
+
 _window_parts_jit = numba.njit(cache=True, error_model="numpy")(_window_parts)
 window_moments = numba.njit(cache=True, error_model="numpy")(_window_moments)
+_window_gram_jit = numba.njit(cache=True, error_model="numpy")(_window_gram)
 
 
 def window_parts(w: np.ndarray, p: np.ndarray, neg_h: np.ndarray, beta: float, log_r: np.ndarray,
@@ -88,3 +114,11 @@ def window_parts(w: np.ndarray, p: np.ndarray, neg_h: np.ndarray, beta: float, l
     F = -sum_x p(x) ln Z_x).  ``neg_h`` is -H(w_x) in nats, ``log_d1``/``log_d0`` ln d_t / ln (1 - d_t)."""
     pi, lnZ = _window_parts_jit(w, neg_h, float(beta), log_r, log_d1, log_d0, idx, valid)
     return pi, lnZ, -float(p @ lnZ)  # numpy's pairwise sum: Newton's line search compares F to ~1e-15
+
+
+def window_gram(A: np.ndarray, Bv: np.ndarray, p: np.ndarray, idx: np.ndarray, valid: np.ndarray, K: int,
+                tiny: float = 1e-14) -> np.ndarray:
+    """sum_x p(x) g_x g_x^T (2K x 2K) for g_x = [A[x, j] at idx[x, j], Bv[x, j] at K + idx[x, j]] over the valid
+    window slots (Newton's Hessian sums: A = pi, Bv = beta pi (w - d)); slots with A <= ``tiny`` are left out
+    (pi is a row's posterior, at least 1/B in its largest slot: 1e-14 of that is below the sums' rounding)."""
+    return _window_gram_jit(A, Bv, p, idx, valid, int(K), float(tiny))

@@ -13,8 +13,8 @@ beta (w_x - d_t), d2u/deta_t^2 = -beta d_t (1 - d_t)):
     H = -sum_x p(x) [sum_t pi_xt (grad u_t grad u_t^T + hess u_t) - g_x g_x^T] + diag(r) - r r^T  (rho block),
 
 g_x = sum_t pi_xt grad u_t: one (2K x n) (n x 2K) product per step; at large beta each x sees only the few
-clusters next to it (a window), and the product is summed by chunks of rows sorted by their band, one dense
-Gram matrix each (:func:`_band_outer_sum`).  Steps are saddle-free Newton
+clusters next to it (a window), and the posteriors, the per-cluster sums and the product are compiled loops over
+each row's window (:mod:`ibtheory.ib._kernels`).  Steps are saddle-free Newton
 (Jacobi-scaled; a Cholesky solve when positive definite, else eigenvalues replaced by their absolute values,
 floored) with backtracking on F, so a negative curvature direction,
 the instability that splits a cluster, is followed downhill instead of attracting the iteration.
@@ -27,15 +27,13 @@ References
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.sparse import csr_matrix
 
 from . import _iterate as it
 from ._band import Band, band
-from ._kernels import window_moments, window_parts
+from ._kernels import window_gram, window_moments, window_parts
 from ._problem import Reduced
 
 __all__ = ["newton", "WINDOW_CELLS", "WINDOW_CUT"]
@@ -44,8 +42,6 @@ __all__ = ["newton", "WINDOW_CELLS", "WINDOW_CUT"]
 WINDOW_CELLS = 20_000
 #: nats below a row's log-partition from which a cluster's posterior is left out of its window (e^-50 = 2e-22)
 WINDOW_CUT = 50.0
-#: rows per chunk of the banded Hessian sums (:func:`_band_outer_sum`)
-GRAM_ROWS = 32
 #: relative rounding noise of F (measured: ~1e-14 of |F| on 400 rows at beta = 3000); a convex Newton step that
 #: predicts a smaller decrease is accepted unless it raises F by more
 F_NOISE = 1e-13
@@ -107,7 +103,7 @@ def _window(w: np.ndarray, neg_h: np.ndarray, beta: float, rho: np.ndarray, eta:
 def _outer_sum(A: np.ndarray, B: np.ndarray, p: np.ndarray) -> np.ndarray:
     """sum_x p(x) g_x g_x^T for g_x = [A[x], B[x]] (2K x 2K), A and B (n, K) (no windows).  Above 200,000 cells
     entries of pi below 1e-20 are dropped and the product is sparse (their share of the sum is below 1e-20 of
-    each term's); windows go through :func:`_band_outer_sum`."""
+    each term's); windows go through :func:`ibtheory.ib._kernels.window_gram`."""
     n, K = A.shape
     if n * K < 200_000:
         G = np.concatenate([A, B], axis=1)
@@ -116,65 +112,6 @@ def _outer_sum(A: np.ndarray, B: np.ndarray, p: np.ndarray) -> np.ndarray:
     G = csr_matrix((np.concatenate([A[rows, c], B[rows, c]]),
                     (np.concatenate([rows, rows]), np.concatenate([c, c + K]))), shape=(n, 2 * K))
     return (G.T @ G.multiply(p[:, None]).tocsr()).toarray()
-
-
-class GramPlan(NamedTuple):
-    """Where the windows' entries go for :func:`_band_outer_sum`: rows sorted by their band's first position,
-    grouped by first // B (so a chunk's rows see a run of at most W < 2B clusters) in chunks of at most
-    ``GRAM_ROWS`` (``rows``: (chunks, GRAM_ROWS), -1 padding); ``dest`` (n, 2B) the flat slot of each row's window
-    entries (value half, decoder half) in the (chunks, GRAM_ROWS, 2W) array; ``target`` the flat cell of each
-    chunk-block cell in the (2K + 1, 2K + 1) Hessian (cluster numbering; the last row and column collect the
-    positions past the last cluster, where the entries are 0)."""
-
-    rows: np.ndarray
-    dest: np.ndarray
-    target: np.ndarray
-    width: int
-    n_clusters: int
-
-
-def _gram_plan(bd: Band, B: int) -> GramPlan:
-    """The :class:`GramPlan` of windows of width ``B`` on the band ``bd``."""
-    n, K = bd.first.size, bd.order.size
-    o = np.argsort(bd.first, kind="stable")
-    f = bd.first[o]
-    bucket = f // B
-    new_bucket = np.r_[True, bucket[1:] != bucket[:-1]]
-    starts = np.flatnonzero(new_bucket)
-    rank = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
-    sub = rank // GRAM_ROWS
-    new = new_bucket | np.r_[True, sub[1:] != sub[:-1]]
-    chunk = np.cumsum(new) - 1
-    nc = int(chunk[-1]) + 1
-    start = f[new]
-    W = int((f - start[chunk]).max()) + B
-    rows = np.full((nc, GRAM_ROWS), -1)
-    slot = chunk * GRAM_ROWS + rank % GRAM_ROWS
-    rows.ravel()[slot] = o
-    base = slot[:, None] * (2 * W) + (f - start[chunk])[:, None] + np.arange(B)[None, :]
-    dest = np.empty((n, 2 * B), dtype=np.intp)
-    dest[o] = np.concatenate([base, base + W], axis=1)
-    pos = start[:, None] + np.arange(W)[None, :]  # (nc, W) band positions of each chunk's run
-    cl = np.where(pos < K, bd.order[np.minimum(pos, K - 1)], 2 * K)
-    col = np.concatenate([cl, np.where(cl < K, cl + K, 2 * K)], axis=1)  # (nc, 2W): value, decoder halves
-    target = (col[:, :, None] * (2 * K + 1) + col[:, None, :]).ravel()
-    return GramPlan(rows, dest.ravel(), target, W, K)
-
-
-def _band_outer_sum(A: np.ndarray, Bv: np.ndarray, p: np.ndarray, plan: GramPlan) -> np.ndarray:
-    """:func:`_outer_sum` for windows on a band (A, Bv (n, B) in band order): each chunk of rows (see
-    :class:`GramPlan`) is one dense (rows, 2W) block whose Gram matrix is a BLAS product; the blocks are added into
-    place by one bincount.  All window entries count (none dropped)."""
-    nc, R = plan.rows.shape
-    W = plan.width
-    G = np.zeros(nc * R * 2 * W)
-    G[plan.dest] = np.concatenate([A, Bv], axis=1).ravel()
-    G = G.reshape(nc, R, 2 * W)
-    pw = np.where(plan.rows >= 0, p[plan.rows], 0.0)
-    blocks = np.matmul((G * pw[:, :, None]).transpose(0, 2, 1), G)
-    n = 2 * plan.n_clusters + 1
-    H = np.bincount(plan.target, weights=blocks.ravel(), minlength=n * n).reshape(n, n)
-    return H[:-1, :-1]
 
 
 def _covers(win, w: np.ndarray, neg_h: np.ndarray, beta: float, rho: np.ndarray, eta: np.ndarray) -> bool:
@@ -188,7 +125,6 @@ def _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals, win):
     """The saddle-free Newton iteration of :func:`newton` on the dense (n, K) arrays or the windows ``win`` (idx,
     valid, their band)."""
     idx = None if win is None else win[0]
-    plan = None if win is None else _gram_plan(win[2], idx.shape[1])
     gmax = np.inf
 
     parts = None  # the accepted trial point's parts, reused by the next step
@@ -213,7 +149,7 @@ def _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals, win):
             gmax = float(np.abs(grad).max())
             if gmax < gtol or not np.isfinite(gmax):
                 break
-            H = _outer_sum(pi, bpd, p) if plan is None else _band_outer_sum(pi, bpd, p, plan)
+            H = _outer_sum(pi, bpd, p) if win is None else window_gram(pi, bpd, p, idx, win[1], K)
             a = m
             b = beta * ppi_dw
             c = beta**2 * ppi_dw2 - beta * d * (1 - d) * m
