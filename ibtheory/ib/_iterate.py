@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from itertools import chain
 
 import numpy as np
-from scipy.sparse import csr_matrix
 from scipy.spatial import cKDTree
 
 from ..info import kl_matrix
+from . import _kernels
 from ._problem import Reduced
 
 __all__ = [
@@ -135,22 +135,9 @@ def pair_scores(W_T: np.ndarray, neg_h: np.ndarray, beta: float, log_pt: np.ndar
                  cols: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """ln p(t) - beta KL[W_s || p(y|t)] (nats) of the pairs (s, t) with clusters ``cols``: their class rows are
     ``W_T`` (n_y, nnz) and ``neg_h`` (nnz,), or with ``rows`` the classes' ``W_T`` (n_y, n_s), ``neg_h`` (n_s,)
-    are gathered one y at a time (no (n_y, nnz) copy).  +inf divergence (p(y|t) = 0 < W[s, y]) gives -inf."""
-    def w(y):
-        return W_T[y] if rows is None else W_T[y][rows]
-
-    fin = np.isfinite(log_dec)
-    ld = np.where(fin, log_dec, 0.0).T
-    cross = w(0) * ld[0][cols]
-    for y in range(1, ld.shape[0]):
-        cross += w(y) * ld[y][cols]
-    kl = np.maximum((neg_h if rows is None else neg_h[rows]) - cross, 0.0)
-    if not fin.all():
-        hit = np.zeros(cols.size, dtype=bool)
-        for y in np.flatnonzero(~fin.all(axis=0)):
-            hit |= (w(y) > 0) & ~fin[cols, y]
-        kl[hit] = np.inf
-    return log_pt[cols] - beta * kl
+    (one compiled pass, :func:`ibtheory.ib._kernels.pair_scores`).  +inf divergence (p(y|t) = 0 < W[s, y]) gives
+    -inf."""
+    return _kernels.pair_scores(W_T, neg_h, beta, log_pt, log_dec, cols, rows)
 
 
 def support(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, cut: float = SPARSE_CUT,
@@ -272,16 +259,12 @@ def pair_lse(L: np.ndarray, sup: Support) -> np.ndarray:
 def sparse_step(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray,
                 sup: Support) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """One map G on the pairs of ``sup``: returns (ln p(t)', ln p(y|t)', ln p(t|s) of the pairs (nnz,), J(input) in
-    nats); the encoder of each class is normalised over its pairs.  Call inside ``np.errstate`` like :func:`step`."""
-    L = pair_scores(sup.w_rows, sup.neg_h, beta, log_pt, log_dec, sup.cols)
-    m, E, z = _pair_exp(L, sup)
-    logz = np.log(z)
-    L -= logz[sup.rows]  # ln p(t|s)
-    E *= (prob.p_s / z)[sup.rows]  # p(t, s)
-    joint = csr_matrix((E, sup.cols, sup.indptr), shape=(prob.n_s, sup.n_t))
-    p_t = np.bincount(sup.cols, weights=E, minlength=sup.n_t)
-    dec = (prob.W.T @ joint).T / np.maximum(p_t, 1e-300)[:, None]
-    return np.log(p_t), np.log(dec), L, -float(prob.p_s @ (m + logz))
+    nats); the encoder of each class is normalised over its pairs.  One compiled pass over the pairs
+    (:func:`ibtheory.ib._kernels.pair_step`).  Call inside ``np.errstate`` like :func:`step`."""
+    L, lnZ, p_t, num = _kernels.pair_step(prob.W, prob.neg_entropy_rows, prob.p_s, beta, log_pt, log_dec,
+                                          sup.indptr, sup.cols)
+    dec = num / np.maximum(p_t, 1e-300)[:, None]
+    return np.log(p_t), np.log(dec), L, -float(prob.p_s @ lnZ)
 
 
 def distance(a_pt, a_dec, b_pt, b_dec) -> float:

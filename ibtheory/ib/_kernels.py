@@ -15,7 +15,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["window_parts", "window_moments", "window_gram"]
+__all__ = ["window_parts", "window_moments", "window_gram", "pair_scores", "pair_step"]
 
 #: below this exponent exp() is subnormal or 0 (and 10-30x slower): flushed to 0, as ``_iterate.exp_nonpositive``
 _FLUSH = -700.0
@@ -98,9 +98,89 @@ def _window_gram(A, Bv, p, idx, valid, K, tiny):
     return H
 
 
+def _pair_scores(Wt, neg_h, beta, log_pt, log_dec, cols, rows, use_rows):
+    N = cols.size
+    n_y = log_dec.shape[1]
+    out = np.empty(N)
+    for k in range(N):
+        r = rows[k] if use_rows else k
+        t = cols[k]
+        cross = 0.0
+        hit = False
+        for y in range(n_y):
+            ld = log_dec[t, y]
+            wy = Wt[y, r]
+            if np.isfinite(ld):
+                cross += wy * ld
+            elif wy > 0.0:  # p(y|t) = 0 (or a dead cluster's nan) where W[s, y] > 0: KL = +inf
+                hit = True
+        kl = neg_h[r] - cross
+        kl = np.inf if hit else (0.0 if kl < 0.0 else kl)
+        out[k] = log_pt[t] - beta * kl
+    return out
+
+
+def _pair_step(W, neg_h, p_s, beta, log_pt, log_dec, indptr, cols):
+    n_s, n_y = W.shape
+    K = log_pt.size
+    ld_fin = np.zeros((K, n_y))
+    partial = np.zeros(K, dtype=np.bool_)
+    for t in range(K):
+        for y in range(n_y):
+            if np.isfinite(log_dec[t, y]):
+                ld_fin[t, y] = log_dec[t, y]
+            else:
+                partial[t] = True
+    L = np.empty(cols.size)
+    lnZ = np.empty(n_s)
+    p_t = np.zeros(K)
+    num = np.zeros((K, n_y))
+    E = np.empty(np.max(indptr[1:] - indptr[:-1]))
+    for s in range(n_s):
+        lo, hi = indptr[s], indptr[s + 1]
+        m = -np.inf
+        for k in range(lo, hi):
+            t = cols[k]
+            cross = 0.0
+            for y in range(n_y):
+                cross += W[s, y] * ld_fin[t, y]
+            kl = neg_h[s] - cross
+            kl = 0.0 if kl < 0.0 else kl
+            if partial[t]:  # p(y|t) = 0 (or not a number) for some y: KL = +inf if W[s, y] > 0 there
+                for y in range(n_y):
+                    if not np.isfinite(log_dec[t, y]) and W[s, y] > 0.0:
+                        kl = np.inf
+            u = log_pt[t] - beta * kl
+            L[k] = u
+            if u > m:
+                m = u
+        if not np.isfinite(m):
+            m = 0.0
+        z = 0.0
+        for k in range(lo, hi):
+            e = L[k] - m
+            L[k] = e
+            e = np.exp(e) if e > _FLUSH else 0.0
+            E[k - lo] = e
+            z += e
+        lz = np.log(z)
+        lnZ[s] = m + lz
+        scale = p_s[s] / z
+        for k in range(lo, hi):
+            L[k] -= lz  # ln p(t|s)
+            q = E[k - lo] * scale  # p(t, s)
+            t = cols[k]
+            p_t[t] += q
+            for y in range(n_y):
+                num[t, y] += q * W[s, y]
+    return L, lnZ, p_t, num
+
+
 _window_parts_jit = numba.njit(cache=True, error_model="numpy")(_window_parts)
 window_moments = numba.njit(cache=True, error_model="numpy")(_window_moments)
 _window_gram_jit = numba.njit(cache=True, error_model="numpy")(_window_gram)
+_pair_scores_jit = numba.njit(cache=True, error_model="numpy")(_pair_scores)
+_pair_step_jit = numba.njit(cache=True, error_model="numpy")(_pair_step)
 
 
 def window_parts(w: np.ndarray, p: np.ndarray, neg_h: np.ndarray, beta: float, log_r: np.ndarray,
@@ -122,3 +202,23 @@ def window_gram(A: np.ndarray, Bv: np.ndarray, p: np.ndarray, idx: np.ndarray, v
     window slots (Newton's Hessian sums: A = pi, Bv = beta pi (w - d)); slots with A <= ``tiny`` are left out
     (pi is a row's posterior, at least 1/B in its largest slot: 1e-14 of that is below the sums' rounding)."""
     return _window_gram_jit(A, Bv, p, idx, valid, int(K), float(tiny))
+
+
+def pair_scores(Wt: np.ndarray, neg_h: np.ndarray, beta: float, log_pt: np.ndarray, log_dec: np.ndarray,
+                cols: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """ln p(t) - beta max(KL[W_s || p(y|t)], 0) (nats) of pairs (s, t = ``cols``): KL = sum_y W ln W - sum_y W ln
+    p(y|t), +inf where p(y|t) = 0 (or is not a number) < W[s, y].  ``Wt`` (n_y, N), ``neg_h`` (N,) hold the classes
+    (with ``rows`` the column of each pair's class; without, one column per pair)."""
+    use = rows is not None
+    return _pair_scores_jit(Wt, neg_h, float(beta), log_pt, log_dec, cols,
+                            rows if use else np.empty(0, dtype=np.intp), use)
+
+
+def pair_step(W: np.ndarray, neg_h: np.ndarray, p_s: np.ndarray, beta: float, log_pt: np.ndarray,
+              log_dec: np.ndarray, indptr: np.ndarray, cols: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The IB map on the pairs of a support (class s: clusters ``cols[indptr[s]:indptr[s + 1]]``): per pair
+    ln p(t|s) = u_st - ln Z_s with u_st = ln p(t) - beta KL[W_s || p(y|t)] and Z_s summed over the class's pairs
+    (terms below e^-700 of the largest flushed to 0); returns (ln p(t|s) (nnz,), ln Z (n_s,), p(t) =
+    sum_s p(s) p(t|s) (K,), sum_s p(s) p(t|s) W[s, y] (K, n_y))."""
+    return _pair_step_jit(W, neg_h, p_s, float(beta), log_pt, log_dec, indptr, cols)
