@@ -88,13 +88,14 @@ def _parts(w, p, neg_h, beta, rho, eta, win=None):
 def _window(w: np.ndarray, neg_h: np.ndarray, beta: float, rho: np.ndarray, eta: np.ndarray):
     """Per row the clusters that matter: the :func:`ibtheory.ib._band.band` of the clusters within
     ``WINDOW_CUT`` nats of the row's largest log-weight (in the order of d = p(y=1|t); O(n log K), no dense
-    array), one more on each side; returns (idx (n, B), valid (n, B), that band) or None when the widest band is
-    more than half the clusters (then the dense arrays are as cheap)."""
+    array), one more on each side; returns (idx (n, B), valid (n, B), that band) or None when the widest band
+    holds every cluster (then the dense arrays are as cheap; the compiled window loops win below that: a 4096 x 2
+    curve 20.8 -> 20.1 s against windows only up to half the clusters)."""
     bd = _band(w, neg_h, beta, rho, eta, WINDOW_CUT)
     K = bd.order.size  # the live clusters (all of them: newton drops the others first)
     bd = Band(bd.order, np.maximum(bd.first - 1, 0), np.minimum(bd.last + 1, K - 1))
     B = bd.width
-    if 2 * B > K:
+    if B >= K:
         return None
     pos = bd.first[:, None] + np.arange(B)[None, :]
     return bd.order[np.minimum(pos, K - 1)], pos <= bd.last[:, None], bd
