@@ -43,6 +43,7 @@ from ..info import LN2
 from . import _iterate as it
 from ._certify_1d import Certificate, _gibbs_values
 from ._certify_batch import _first_by, _plane
+from ._kernels import block_sums
 
 __all__ = ["certify_line", "certify_lines", "line_bound", "line_bounds", "vertices", "blocks", "Blocks"]
 
@@ -50,14 +51,14 @@ __all__ = ["certify_line", "certify_lines", "line_bound", "line_bounds", "vertic
 GRID = np.sinh(np.arange(-90.0, 90.5, 3.0))
 _CHUNK = 1 << 22  # float64 cells per block of the (lambda, x) computation
 _ALLOW = 1e-13
-#: largest |lambda| whose windowed sums start from the reference block row (rounding 1e-16 |lambda| nats)
+#: largest |lambda| whose windowed sums start from the reference block row (rounding 1e-16 |lambda| nats); beyond,
+#: lambda (w - w0) would swamp the differences of a between rows of equal w, and the sums start from the largest
+#: row itself
 _REF_LAMBDA = 1e5
 #: rows per block of the windowed vertices (:func:`blocks`)
 BLOCK = 32
 #: nats below the largest term from which a whole block of rows is bounded instead of summed
 DROP = 40.0
-#: the widest vertex of a group of windowed vertices sums at most this many times the narrowest's blocks
-PAD = 1.5
 
 
 def _h2(s: np.ndarray) -> np.ndarray:
@@ -130,41 +131,9 @@ def vertices(a: np.ndarray, w: np.ndarray, lam: np.ndarray, blk: Blocks | None =
     return tuple(out)
 
 
-def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None = None,
-          ref: tuple[np.ndarray, np.ndarray] | None = None):
-    """(C, w_ref, s, var, err) (see :func:`vertices`) of multipliers ``lm`` (m,) over the rows ``a``, ``w``
-    ((1, n) shared or (m, n) per multiplier; a = +inf rows count for nothing); ``extra`` (m,) an upper bound on
-    rows left out, relative to the largest term (added to the normalised sum).  ``ref`` = (a0, w0) (m,): a row of
-    each multiplier's among ``a``, ``w``, the reference of its line (saves finding the largest term first; used
-    for |lambda| <= ``_REF_LAMBDA`` only: beyond, lambda (w - w0) would swamp the differences of a between rows
-    of equal w; ``a`` and ``w`` are then (m, n), one row per multiplier, as the windowed vertices give them)."""
-    if ref is not None:
-        near = np.abs(lm) <= _REF_LAMBDA
-        if not near.all():
-            out = tuple(np.empty(lm.size) for _ in range(5))
-            for sub, r in ((near, ref), (~near, None)):
-                if sub.any():
-                    res = _sums(a[sub] if a.shape[0] > 1 else a, w[sub] if w.shape[0] > 1 else w, lm[sub],
-                                None if extra is None else extra[sub],
-                                None if r is None else (r[0][sub], r[1][sub]))
-                    for o, v in zip(out, res, strict=True):
-                        o[sub] = v
-            return out
-        a0, w0 = ref
-        dw = w - w0[:, None]
-        R = a0[:, None] - a
-        R -= lm[:, None] * dw
-        # the line is stored relative to the largest term's row (not the reference's: with |lambda| up to 6e38 a
-        # reference off the largest term would cancel catastrophically in C + lambda (v - w_ref))
-        rr = np.arange(lm.size)
-        j = R.argmax(axis=1)
-        mx = R[rr, j]
-        R -= mx[:, None]
-        # below e^-600 (and padding, -inf) a term counts as 2.6e-261, not 0 (the sum stays an upper bound): no
-        # subnormal exp, nor subnormal products with dw^2 >= 1e-34
-        np.maximum(R, -600.0, out=R)
-        log_z, s_img, var, err = _moments(np.exp(R, out=R), dw, w0, extra)
-        return -a[rr, j] + log_z, w[rr, j], s_img, var, err
+def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray):
+    """(C, w_ref, s, var, err) (see :func:`vertices`) of multipliers ``lm`` (m,) over the rows ``a``, ``w`` ((1, n)
+    shared or (m, n) per multiplier), terms relative to each multiplier's largest (below e^-700 flushed to 0)."""
     ref = np.argmax(-a - lm[:, None] * w, axis=1)
     a0 = a[np.arange(lm.size) if a.shape[0] > 1 else np.zeros(lm.size, dtype=np.intp), ref]
     w0 = w[np.arange(lm.size) if w.shape[0] > 1 else np.zeros(lm.size, dtype=np.intp), ref]
@@ -173,7 +142,7 @@ def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray, extra: np.ndarray | None
         R = -(a - a0[:, None]) - lm[:, None] * dw
     R = np.where(np.isnan(R), -np.inf, R)  # inf * 0 where w_x = w_ref and |lambda| = inf; padding rows
     mx = R.max(axis=1)
-    log_z, s_img, var, err = _moments(it.exp_nonpositive(R - mx[:, None]), dw, w0, extra)
+    log_z, s_img, var, err = _moments(it.exp_nonpositive(R - mx[:, None]), dw, w0, None)
     return -a0 + mx + log_z, w0, s_img, var, err
 
 
@@ -185,22 +154,28 @@ def _moments(E: np.ndarray, dw: np.ndarray, w0: np.ndarray, extra: np.ndarray | 
     sum's bound that rows left out may hold (w in [0, 1]) plus the rounding of s (4 ulp, and 1e-13 sqrt(m2) for
     the pairwise sum of m1)."""
     z = E.sum(axis=1)
+    E *= dw
+    s1 = E.sum(axis=1)
+    E *= dw
+    return _finish(z, s1, E.sum(axis=1), w0, extra)
+
+
+def _finish(z: np.ndarray, s1: np.ndarray, s2: np.ndarray, w0: np.ndarray, extra: np.ndarray | None):
+    """:func:`_moments` from the sums z = sum E, s1 = sum E dw, s2 = sum E dw^2 (each at most a few ulp off)."""
     if extra is not None:
         z = z + extra
-    E *= dw
-    m1 = E.sum(axis=1) / z
-    E *= dw
-    m2 = E.sum(axis=1) / z
+    m1 = s1 / z
+    m2 = s2 / z
     var = np.maximum(m2 - m1 * m1, 0.0) * (1.0 + 1e-9) + 1e-13 * m2
     err = 4.0 * np.spacing(np.abs(w0 + m1)) + 4.0 * np.spacing(np.abs(w0)) + 1e-13 * np.sqrt(m2)
     return np.log(z), w0 + m1, var, (err if extra is None else err + extra / z)
 
 
 def _vertices_windowed(blk: Blocks, lam: np.ndarray, plane: np.ndarray) -> tuple[np.ndarray, ...]:
-    """:func:`vertices` over the blocks that matter (see there); multipliers grouped by how many blocks they need,
-    ~4M cells at a time."""
-    m, nb = lam.size, blk.top.shape[1]
-    out = np.empty((5, m))
+    """:func:`vertices` over the blocks that matter (see there): which blocks, and the bound of the others, here;
+    the sums over the rows of each multiplier's blocks one compiled pass (:func:`ibtheory.ib._kernels.block_sums`,
+    compensated sums)."""
+    m = lam.size
     lm = lam[:, None]
     top, w_top = blk.top[plane], blk.w_top[plane]  # (m, nb)
     # a row of each block that is attained (its largest -a): the best of them is the reference, R = 0
@@ -214,32 +189,11 @@ def _vertices_windowed(blk: Blocks, lam: np.ndarray, plane: np.ndarray) -> tuple
     act[np.arange(m), ref] = True
     dropped = np.where(act, 0.0, blk.count[None, :] * np.exp(np.minimum(U, 0.0))).sum(axis=1)  # x exp(ref term)
     k = act.sum(axis=1)
-    r, c = np.nonzero(act)
-    pos = np.arange(r.size) - np.repeat(np.cumsum(k) - k, k)
-    order = np.argsort(k, kind="stable")
-    k_sorted = k[order]
-    inner = np.arange(BLOCK)
-    loc = np.full(m, -1)
-    lo = 0
-    while lo < m:
-        # consecutive multipliers of the sorted order, at most ~_CHUNK cells, padded to the widest: at most
-        # ``PAD`` x the narrowest's blocks (one wide vertex would otherwise pad a whole group to every row)
-        cost = np.arange(1, m - lo + 1) * k_sorted[lo:] * BLOCK
-        hi = lo + max(1, min(int(np.searchsorted(cost, _CHUNK, side="right")),
-                             int(np.searchsorted(k_sorted[lo:], PAD * k_sorted[lo], side="right"))))
-        sel, width = order[lo:hi], int(k_sorted[hi - 1])
-        loc[sel] = np.arange(sel.size)
-        keep = loc[r] >= 0
-        idx = np.full((sel.size, width), -1)
-        idx[loc[r[keep]], pos[keep]] = c[keep]
-        loc[sel] = -1
-        rows = (np.where(idx < 0, nb, idx)[:, :, None] * BLOCK + inner).reshape(sel.size, -1)  # empty: padding
-        a_g = blk.a[plane[sel][:, None], rows]
-        # the dropped blocks' bound is relative to the reference block row's term, which is at most the largest
-        # term summed here: added as it is, it bounds the dropped rows relative to that largest term
-        out[:, sel] = _sums(a_g, blk.w[rows], lam[sel], dropped[sel], (a0[sel], w0[sel]))
-        lo = hi
-    return tuple(out)
+    _, c = np.nonzero(act)  # row-major: each multiplier's active blocks, in order
+    base, w_ref, w_c, S = block_sums(blk.a, blk.w, plane, lam, a0, w0, np.abs(lam) <= _REF_LAMBDA,
+                                     np.r_[0, np.cumsum(k)], c, BLOCK)
+    log_z, s, var, err = _finish(S[:, 0], S[:, 1], S[:, 2], w_c, dropped)
+    return base + log_z, w_ref, s, var, err
 
 
 def _line(C, lam, wr, v):

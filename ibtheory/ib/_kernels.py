@@ -15,7 +15,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["window_parts", "window_moments", "window_gram", "pair_scores", "pair_step"]
+__all__ = ["window_parts", "window_moments", "window_gram", "pair_scores", "pair_step", "block_sums"]
 
 #: below this exponent exp() is subnormal or 0 (and 10-30x slower): flushed to 0, as ``_iterate.exp_nonpositive``
 _FLUSH = -700.0
@@ -176,11 +176,67 @@ def _pair_step(W, neg_h, p_s, beta, log_pt, log_dec, indptr, cols):
     return L, lnZ, p_t, num
 
 
+def _neumaier(acc, comp, v):
+    t = acc + v
+    return t, comp + ((acc - t) + v if abs(acc) >= abs(v) else (v - t) + acc)
+
+
+def _block_sums(a, w, plane, lam, a0, w0, near, indptr, act_blocks, block):
+    m = lam.size
+    base = np.empty(m)
+    w_ref = np.empty(m)
+    w_mid = np.empty(m)
+    sums = np.empty((m, 3))
+    for i in range(m):
+        P, lm, lo, hi = plane[i], lam[i], indptr[i], indptr[i + 1]
+        if near[i]:
+            c0, cw = a0[i], w0[i]
+        else:  # the reference is the row with the largest -a - lambda w (the first on ties, as numpy's argmax)
+            best, c0, cw = -np.inf, np.nan, np.nan
+            for kk in range(lo, hi):
+                for r in range(act_blocks[kk] * block, (act_blocks[kk] + 1) * block):
+                    R = -a[P, r] - lm * w[r]
+                    if R > best:
+                        best, c0, cw = R, a[P, r], w[r]
+        mx, a_j, w_j = -np.inf, np.nan, np.nan  # the largest term R_x = c0 - a_x - lambda (w_x - cw), and its row
+        for kk in range(lo, hi):
+            for r in range(act_blocks[kk] * block, (act_blocks[kk] + 1) * block):
+                R = c0 - a[P, r]
+                R -= lm * (w[r] - cw)
+                if R > mx:
+                    mx, a_j, w_j = R, a[P, r], w[r]
+        if near[i]:  # the line relative to the largest term's row
+            base[i], w_ref[i] = -a_j, w_j
+        else:
+            base[i], w_ref[i] = -c0 + mx, cw
+        w_mid[i] = cw
+        z = zc = s1 = s1c = s2 = s2c = 0.0
+        for kk in range(lo, hi):
+            for r in range(act_blocks[kk] * block, (act_blocks[kk] + 1) * block):
+                dw = w[r] - cw
+                R = c0 - a[P, r]
+                R -= lm * dw
+                R = R - mx if R == R else -np.inf  # inf - inf (w = w_ref at lambda = +-inf, padding): no term
+                if near[i]:  # clamped at e^-600: every term at least its true value, the sum an upper bound
+                    E = np.exp(R if R > -600.0 else -600.0)
+                else:
+                    E = np.exp(R) if R > _FLUSH else 0.0
+                z, zc = _neumaier(z, zc, E)
+                E *= dw
+                s1, s1c = _neumaier(s1, s1c, E)
+                E *= dw
+                s2, s2c = _neumaier(s2, s2c, E)
+        sums[i, 0], sums[i, 1], sums[i, 2] = z + zc, s1 + s1c, s2 + s2c
+    return base, w_ref, w_mid, sums
+
+
 _window_parts_jit = numba.njit(cache=True, error_model="numpy")(_window_parts)
 window_moments = numba.njit(cache=True, error_model="numpy")(_window_moments)
 _window_gram_jit = numba.njit(cache=True, error_model="numpy")(_window_gram)
 _pair_scores_jit = numba.njit(cache=True, error_model="numpy")(_pair_scores)
 _pair_step_jit = numba.njit(cache=True, error_model="numpy")(_pair_step)
+_neumaier = numba.njit(inline="always", error_model="numpy")(_neumaier)
+_block_sums_jit = numba.njit(cache=True, error_model="numpy")(_block_sums)
 
 
 def window_parts(w: np.ndarray, p: np.ndarray, neg_h: np.ndarray, beta: float, log_r: np.ndarray,
@@ -222,3 +278,16 @@ def pair_step(W: np.ndarray, neg_h: np.ndarray, p_s: np.ndarray, beta: float, lo
     (terms below e^-700 of the largest flushed to 0); returns (ln p(t|s) (nnz,), ln Z (n_s,), p(t) =
     sum_s p(s) p(t|s) (K,), sum_s p(s) p(t|s) W[s, y] (K, n_y))."""
     return _pair_step_jit(W, neg_h, p_s, float(beta), log_pt, log_dec, indptr, cols)
+
+
+def block_sums(a: np.ndarray, w: np.ndarray, plane: np.ndarray, lam: np.ndarray, a0: np.ndarray, w0: np.ndarray,
+               near: np.ndarray, indptr: np.ndarray, act_blocks: np.ndarray, block: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The |Y| = 2 certificate's vertex sums over the active blocks of rows (rows ``act_blocks[indptr[i]:indptr[i +
+    1]]`` x ``block`` of ``a[plane[i]]``, ``w``) of each multiplier lambda_i.  With ``near[i]`` the terms are
+    R_x = a0 - a_x - lambda (w_x - w0) (``a0``, ``w0`` a reference row), shifted by their largest and clamped at
+    e^-600 (so the sum stays an upper bound); else R_x = -(a_x - a_r) - lambda (w_x - w_r) relative to the largest
+    row r itself, below e^-700 flushed to 0.  Returns (C0, w_ref, w_c, S): C0 + ln z is the line's value at
+    w_ref (the largest term's row), w_c the centre of the moments and S (m, 3) the sums of E, E (w - w_c),
+    E (w - w_c)^2, each Neumaier-compensated (error ~2 ulp, below numpy's pairwise sums')."""
+    return _block_sums_jit(a, w, plane, lam, a0, w0, near, indptr, act_blocks, int(block))
