@@ -99,3 +99,80 @@ def test_newton_end_game_does_not_stall_on_rounding(monkeypatch):
         assert g <= 1e-10, (k, g)
         Fs.append(nw._parts(prob.W[:, 1], prob.p_s, prob.neg_entropy_rows, 3000.0, lp, ld[:, 1] - ld[:, 0])[4])
     assert np.ptp(Fs) <= 1e-12
+
+
+def _big_window_case(n: int = 5000, K: int = 60, B: int = 9, seed: int = 7):
+    rng = np.random.default_rng(seed)
+    w = rng.uniform(size=n)
+    w[:50], w[50:100] = 0.0, 1.0
+    d = np.r_[0.0, 1.0, rng.uniform(0.01, 0.99, size=K - 2)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_d1, log_d0 = np.log(d), np.log1p(-d)
+        neg_h = np.where(w > 0, w * np.log(w), 0.0) + np.where(w < 1, (1 - w) * np.log1p(-w), 0.0)
+    idx = np.stack([rng.permutation(K)[:B] for _ in range(n)])
+    valid = rng.uniform(size=(n, B)) < 0.9
+    valid[:, 0] = True
+    return w, rng.dirichlet(np.ones(n)), neg_h, 40.0, np.log(rng.dirichlet(np.ones(K))), log_d1, log_d0, idx, valid
+
+
+def test_kernels_split_in_halves_equal_one_pass(monkeypatch):
+    """Above ``SPLIT`` rows a call runs as two halves (the second on a worker thread): the posteriors, the
+    per-cluster sums, the Hessian's Gram sums (against the dense product) and the sparse map equal the same
+    computed in one pass to 1e-13, and the halves give identical results with one core or two."""
+    from ibtheory.ib import _problem
+
+    case = _big_window_case()
+    w, p, neg_h, beta, log_r, log_d1, log_d0, idx, valid = case
+    assert idx.shape[0] >= 2 * kn.SPLIT
+    results = {}
+    for mode in ("one pass", "one core", "two cores"):
+        monkeypatch.setattr(kn, "SPLIT", 10**9 if mode == "one pass" else 2048)
+        monkeypatch.setattr(kn, "_two_cores", lambda m=mode: m == "two cores")
+        pi, lnZ, F = kn.window_parts(*case)
+        d = np.exp(log_d1)
+        bv, m, s1, s2 = kn.window_moments(pi, idx, valid, w, p, d, beta, d.size)
+        H = kn.window_gram(pi, bv, p, idx, valid, d.size)
+        results[mode] = (pi, lnZ, m, s1, s2, H)
+    for got in (results["one core"], results["two cores"]):
+        for a, b in zip(got, results["one pass"], strict=True):
+            assert_allclose(a, b, rtol=1e-13, atol=1e-300)
+    for a, b in zip(results["one core"], results["two cores"], strict=True):
+        assert np.array_equal(a, b)
+    pi, bv, K = results["one pass"][0], None, log_r.size
+    dense = np.zeros((idx.shape[0], 2 * K))
+    q = np.where(valid & (pi > 1e-14), pi, 0.0)
+    bvq = np.where(q > 0, kn.window_moments(pi, idx, valid, w, p, np.exp(log_d1), beta, K)[0], 0.0)
+    rows = np.repeat(np.arange(idx.shape[0]), idx.shape[1])
+    np.add.at(dense, (rows, idx.ravel()), q.ravel())
+    np.add.at(dense, (rows, K + idx.ravel()), bvq.ravel())
+    ref = (dense * p[:, None]).T @ dense
+    assert_allclose(results["two cores"][5], ref, rtol=0, atol=1e-13 * np.abs(ref).max())
+    # the sparse map on every pair of a 3000 x 5 table against the dense map
+    rng = np.random.default_rng(3)
+    prob = _problem.ib_problem(rng.dirichlet(np.ones(3000))[:, None] * rng.dirichlet(0.5 * np.ones(5), size=3000))
+    log_pt, log_dec = np.log(rng.dirichlet(np.ones(8))), np.log(rng.dirichlet(np.ones(5), size=8))
+    sup = it.support(prob, 2.0, log_pt, log_dec, cut=np.inf)
+    assert sup.nnz == prob.n_s * 8
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lp, ld, _, J = it.sparse_step(prob, 2.0, log_pt, log_dec, sup)
+        lp0, ld0, _, J0 = it.step(prob, 2.0, log_pt, log_dec, prob.neg_entropy_rows, np.log(prob.p_s))
+    assert_allclose(lp, lp0, rtol=0, atol=1e-12)
+    assert_allclose(ld, ld0, rtol=0, atol=1e-12)
+    assert abs(J - J0) <= 1e-12 * abs(J0)
+
+
+def test_kernels_run_in_a_forked_child():
+    """The worker thread does not survive ``fork``: a child forked after the parent used it starts its own (before
+    the fix the child's call would wait forever on the parent's thread)."""
+    import multiprocessing as mp
+
+    case = _big_window_case()
+    kn.window_parts(*case)  # the parent's worker thread exists now
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        child = pool.apply_async(_child_parts, (case,)).get(timeout=60)
+    assert_allclose(child, kn.window_parts(*case)[1], rtol=0, atol=0)
+
+
+def _child_parts(case):
+    return kn.window_parts(*case)[1]

@@ -3,30 +3,90 @@
 numpy evaluates an expression such as ``u = ln r[idx] - beta max(h - w ln d1[idx] - (1 - w) ln d0[idx], 0)``
 followed by a row log-sum-exp as a dozen passes over (n, B) temporaries; at the solver's sizes (|S| in the
 thousands, B ~ 10 clusters a row) that costs ~20 ns a cell, mostly memory traffic and per-call overhead.  The kernels
-here (numba, compiled once and cached beside this file) do each row in one pass: ~7 ns a cell.
+here (numba, compiled on first use and cached beside this file) do each row in one pass: ~6 ns a cell.
 
-They are serial on purpose: numba's parallel loops need a threading layer, and the one that ships with its wheels
-and survives ``fork`` (``workqueue``, which the training engine's forked workers need) cannot be entered from two
-Python threads at once and costs ~0.15 ms a launch; at these sizes two threads on it ran no faster than one.
+Two cores: above ``SPLIT`` rows (pairs, or units of work) a call runs as two halves, the second on one worker
+thread while the caller runs the first (the kernels release the GIL), each half with its own accumulators, added
+after.  The halves are the same whether or not a second core is there (with one core, as under ``taskset``, they
+run one after the other), so results do not depend on the machine.  numba's own parallel loops were not used: they
+need a threading layer, and the only one in numba's wheels that survives ``fork`` (the training engine forks its
+workers; GNU OpenMP aborts the child) is ``workqueue``, which may not be entered from two Python threads at once
+and cost ~0.15 ms a launch (no faster than one thread at 4096 rows; the worker thread here: 1.3x at 4096 rows,
+1.75x at 16,384, 1.9x at 65,536).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 
-__all__ = ["window_parts", "window_moments", "window_gram", "pair_scores", "pair_step", "block_sums"]
+__all__ = ["window_parts", "window_moments", "window_gram", "pair_scores", "pair_step", "block_sums", "SPLIT"]
 
 #: below this exponent exp() is subnormal or 0 (and 10-30x slower): flushed to 0, as ``_iterate.exp_nonpositive``
 _FLUSH = -700.0
+#: rows (pairs; multipliers x blocks for the certificate's sums) from which a call runs as two halves
+SPLIT = 2048
+
+_pool: ThreadPoolExecutor | None = None
 
 
-def _window_parts(w, neg_h, beta, log_r, log_d1, log_d0, idx, valid):
-    n, B = idx.shape
-    pi = np.empty((n, B))
-    lnZ = np.empty(n)
-    for i in range(n):
-        wi, hi = w[i], neg_h[i]
+def _forget_pool() -> None:
+    global _pool
+    _pool = None  # a forked child has no worker thread: it starts its own when it needs one
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _two_cores() -> bool:
+    try:
+        return len(os.sched_getaffinity(0)) > 1
+    except AttributeError:  # no affinity on this platform
+        return (os.cpu_count() or 1) > 1
+
+
+def _run(call: Callable[[int, int, int], object], bounds: np.ndarray | int) -> int:
+    """``call(part, lo, hi)`` over [0, n): one part below ``SPLIT`` units of work, else two halves of equal work
+    (``bounds``: n, or a cumulative work array of n + 1 entries, e.g. a CSR indptr), the second on the worker
+    thread when this process may use two cores.  Returns the number of parts."""
+    if np.isscalar(bounds):
+        n, total = int(bounds), int(bounds)
+        h = n // 2
+    else:
+        n, total = len(bounds) - 1, int(bounds[-1])
+        h = int(np.searchsorted(bounds, total / 2))
+        h = min(max(h, 1), n - 1) if n > 1 else 0
+    if total < SPLIT or n < 2:
+        call(0, 0, n)
+        return 1
+    if not _two_cores():
+        call(0, 0, h)
+        call(1, h, n)
+        return 2
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(1, thread_name_prefix="ibtheory-kernels")
+    second = _pool.submit(call, 1, h, n)
+    try:
+        call(0, 0, h)
+    finally:
+        second.result()
+    return 2
+
+
+def _jit(fn):
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+
+
+@_jit
+def _window_parts(lo, hi, w, neg_h, beta, log_r, log_d1, log_d0, idx, valid, pi, lnZ):
+    B = idx.shape[1]
+    for i in range(lo, hi):
+        wi, hx = w[i], neg_h[i]
         m = -np.inf
         for j in range(B):
             u = -np.inf
@@ -34,7 +94,7 @@ def _window_parts(w, neg_h, beta, log_r, log_d1, log_d0, idx, valid):
                 t = idx[i, j]
                 a = 0.0 if wi == 0.0 else wi * log_d1[t]  # 0 ln 0 = 0 (a hard row in a hard cluster)
                 b = 0.0 if wi == 1.0 else (1.0 - wi) * log_d0[t]
-                kl = hi - a - b
+                kl = hx - a - b
                 u = log_r[t] - beta * (0.0 if kl < 0.0 else kl)
             pi[i, j] = u
             if u > m:
@@ -50,16 +110,12 @@ def _window_parts(w, neg_h, beta, log_r, log_d1, log_d0, idx, valid):
         lnZ[i] = np.log(z) + m
         for j in range(B):
             pi[i, j] /= z
-    return pi, lnZ
 
 
-def _window_moments(pi, idx, valid, w, p, d, beta, K):
-    n, B = idx.shape
-    bv = np.zeros((n, B))
-    m = np.zeros(K)
-    s1 = np.zeros(K)
-    s2 = np.zeros(K)
-    for i in range(n):
+@_jit
+def _window_moments(lo, hi, pi, idx, valid, w, p, d, beta, bv, acc):
+    B = idx.shape[1]
+    for i in range(lo, hi):
         for j in range(B):
             if valid[i, j]:
                 t = idx[i, j]
@@ -67,86 +123,74 @@ def _window_moments(pi, idx, valid, w, p, d, beta, K):
                 dw = w[i] - d[t]
                 bv[i, j] = beta * q * dw
                 pq = p[i] * q
-                m[t] += pq
-                s1[t] += pq * dw
-                s2[t] += pq * dw * dw
-    return bv, m, s1, s2
+                acc[0, t] += pq
+                acc[1, t] += pq * dw
+                acc[2, t] += pq * dw * dw
+            else:
+                bv[i, j] = 0.0
 
 
-def _window_gram(A, Bv, p, idx, valid, K, tiny):
-    n, B = idx.shape
-    H = np.zeros((2 * K, 2 * K))
-    for i in range(n):
-        for j1 in range(B):
-            a1 = A[i, j1]
-            if not valid[i, j1] or a1 <= tiny:
-                continue
-            t1 = idx[i, j1]
-            pa1, pb1 = p[i] * a1, p[i] * Bv[i, j1]
-            for j2 in range(B):
-                a2 = A[i, j2]
-                if not valid[i, j2] or a2 <= tiny:
-                    continue
-                t2 = idx[i, j2]
-                b2 = Bv[i, j2]
-                H[t1, t2] += pa1 * a2
-                H[t1, K + t2] += pa1 * b2
-                H[K + t1, K + t2] += pb1 * b2
-    for t1 in range(K):
-        for t2 in range(K):
-            H[K + t2, t1] = H[t1, K + t2]
-    return H
+@_jit
+def _window_gram(lo, hi, A, Bv, p, idx, valid, K, tiny, H):
+    B = idx.shape[1]
+    ts = np.empty(B, dtype=np.int64)
+    pa = np.empty(B)
+    pb = np.empty(B)
+    aa = np.empty(B)
+    bb = np.empty(B)
+    for i in range(lo, hi):
+        k = 0
+        for j in range(B):  # the row's live slots
+            if valid[i, j] and A[i, j] > tiny:
+                ts[k], aa[k], bb[k] = idx[i, j], A[i, j], Bv[i, j]
+                pa[k], pb[k] = p[i] * aa[k], p[i] * bb[k]
+                k += 1
+        for j1 in range(k):
+            t1 = ts[j1]
+            for j2 in range(k):
+                t2 = ts[j2]
+                H[t1, K + t2] += pa[j1] * bb[j2]
+                if j2 >= j1:  # the two symmetric blocks: one triangle of the row's slots, mirrored after
+                    H[t1, t2] += pa[j1] * aa[j2]
+                    H[K + t1, K + t2] += pb[j1] * bb[j2]
 
 
-def _pair_scores(Wt, neg_h, beta, log_pt, log_dec, cols, rows, use_rows):
-    N = cols.size
-    n_y = log_dec.shape[1]
-    out = np.empty(N)
-    for k in range(N):
+@_jit
+def _pair_scores(lo, hi, Wt, neg_h, beta, log_pt, ld_fin, partial, log_dec, cols, rows, use_rows, out):
+    n_y = ld_fin.shape[1]
+    for k in range(lo, hi):
         r = rows[k] if use_rows else k
         t = cols[k]
         cross = 0.0
-        hit = False
         for y in range(n_y):
-            ld = log_dec[t, y]
-            wy = Wt[y, r]
-            if np.isfinite(ld):
-                cross += wy * ld
-            elif wy > 0.0:  # p(y|t) = 0 (or a dead cluster's nan) where W[s, y] > 0: KL = +inf
-                hit = True
+            cross += Wt[y, r] * ld_fin[t, y]
         kl = neg_h[r] - cross
-        kl = np.inf if hit else (0.0 if kl < 0.0 else kl)
+        kl = 0.0 if kl < 0.0 else kl
+        if partial[t]:  # p(y|t) = 0 (or not a number) for some y: KL = +inf if W[s, y] > 0 there
+            for y in range(n_y):
+                if not np.isfinite(log_dec[t, y]) and Wt[y, r] > 0.0:
+                    kl = np.inf
         out[k] = log_pt[t] - beta * kl
-    return out
 
 
-def _pair_step(W, neg_h, p_s, beta, log_pt, log_dec, indptr, cols):
-    n_s, n_y = W.shape
-    K = log_pt.size
-    ld_fin = np.zeros((K, n_y))
-    partial = np.zeros(K, dtype=np.bool_)
-    for t in range(K):
-        for y in range(n_y):
-            if np.isfinite(log_dec[t, y]):
-                ld_fin[t, y] = log_dec[t, y]
-            else:
-                partial[t] = True
-    L = np.empty(cols.size)
-    lnZ = np.empty(n_s)
-    p_t = np.zeros(K)
-    num = np.zeros((K, n_y))
-    E = np.empty(np.max(indptr[1:] - indptr[:-1]))
-    for s in range(n_s):
-        lo, hi = indptr[s], indptr[s + 1]
+@_jit
+def _pair_step(lo, hi, W, neg_h, p_s, beta, log_pt, ld_fin, partial, log_dec, indptr, cols, L, lnZ, p_t, num):
+    n_y = W.shape[1]
+    width = 1
+    for s in range(lo, hi):
+        width = max(width, indptr[s + 1] - indptr[s])
+    E = np.empty(width)
+    for s in range(lo, hi):
+        a, b = indptr[s], indptr[s + 1]
         m = -np.inf
-        for k in range(lo, hi):
+        for k in range(a, b):
             t = cols[k]
             cross = 0.0
             for y in range(n_y):
                 cross += W[s, y] * ld_fin[t, y]
             kl = neg_h[s] - cross
             kl = 0.0 if kl < 0.0 else kl
-            if partial[t]:  # p(y|t) = 0 (or not a number) for some y: KL = +inf if W[s, y] > 0 there
+            if partial[t]:
                 for y in range(n_y):
                     if not np.isfinite(log_dec[t, y]) and W[s, y] > 0.0:
                         kl = np.inf
@@ -157,49 +201,45 @@ def _pair_step(W, neg_h, p_s, beta, log_pt, log_dec, indptr, cols):
         if not np.isfinite(m):
             m = 0.0
         z = 0.0
-        for k in range(lo, hi):
+        for k in range(a, b):
             e = L[k] - m
             L[k] = e
             e = np.exp(e) if e > _FLUSH else 0.0
-            E[k - lo] = e
+            E[k - a] = e
             z += e
         lz = np.log(z)
         lnZ[s] = m + lz
         scale = p_s[s] / z
-        for k in range(lo, hi):
+        for k in range(a, b):
             L[k] -= lz  # ln p(t|s)
-            q = E[k - lo] * scale  # p(t, s)
+            q = E[k - a] * scale  # p(t, s)
             t = cols[k]
             p_t[t] += q
             for y in range(n_y):
                 num[t, y] += q * W[s, y]
-    return L, lnZ, p_t, num
 
 
+@numba.njit(inline="always", error_model="numpy")
 def _neumaier(acc, comp, v):
     t = acc + v
     return t, comp + ((acc - t) + v if abs(acc) >= abs(v) else (v - t) + acc)
 
 
-def _block_sums(a, w, plane, lam, a0, w0, near, indptr, act_blocks, block):
-    m = lam.size
-    base = np.empty(m)
-    w_ref = np.empty(m)
-    w_mid = np.empty(m)
-    sums = np.empty((m, 3))
-    for i in range(m):
-        P, lm, lo, hi = plane[i], lam[i], indptr[i], indptr[i + 1]
+@_jit
+def _block_sums(lo, hi, a, w, plane, lam, a0, w0, near, indptr, act_blocks, block, base, w_ref, w_mid, sums):
+    for i in range(lo, hi):
+        P, lm, ka, kb = plane[i], lam[i], indptr[i], indptr[i + 1]
         if near[i]:
             c0, cw = a0[i], w0[i]
         else:  # the reference is the row with the largest -a - lambda w (the first on ties, as numpy's argmax)
             best, c0, cw = -np.inf, np.nan, np.nan
-            for kk in range(lo, hi):
+            for kk in range(ka, kb):
                 for r in range(act_blocks[kk] * block, (act_blocks[kk] + 1) * block):
                     R = -a[P, r] - lm * w[r]
                     if R > best:
                         best, c0, cw = R, a[P, r], w[r]
         mx, a_j, w_j = -np.inf, np.nan, np.nan  # the largest term R_x = c0 - a_x - lambda (w_x - cw), and its row
-        for kk in range(lo, hi):
+        for kk in range(ka, kb):
             for r in range(act_blocks[kk] * block, (act_blocks[kk] + 1) * block):
                 R = c0 - a[P, r]
                 R -= lm * (w[r] - cw)
@@ -211,7 +251,7 @@ def _block_sums(a, w, plane, lam, a0, w0, near, indptr, act_blocks, block):
             base[i], w_ref[i] = -c0 + mx, cw
         w_mid[i] = cw
         z = zc = s1 = s1c = s2 = s2c = 0.0
-        for kk in range(lo, hi):
+        for kk in range(ka, kb):
             for r in range(act_blocks[kk] * block, (act_blocks[kk] + 1) * block):
                 dw = w[r] - cw
                 R = c0 - a[P, r]
@@ -227,16 +267,12 @@ def _block_sums(a, w, plane, lam, a0, w0, near, indptr, act_blocks, block):
                 E *= dw
                 s2, s2c = _neumaier(s2, s2c, E)
         sums[i, 0], sums[i, 1], sums[i, 2] = z + zc, s1 + s1c, s2 + s2c
-    return base, w_ref, w_mid, sums
 
 
-_window_parts_jit = numba.njit(cache=True, error_model="numpy")(_window_parts)
-window_moments = numba.njit(cache=True, error_model="numpy")(_window_moments)
-_window_gram_jit = numba.njit(cache=True, error_model="numpy")(_window_gram)
-_pair_scores_jit = numba.njit(cache=True, error_model="numpy")(_pair_scores)
-_pair_step_jit = numba.njit(cache=True, error_model="numpy")(_pair_step)
-_neumaier = numba.njit(inline="always", error_model="numpy")(_neumaier)
-_block_sums_jit = numba.njit(cache=True, error_model="numpy")(_block_sums)
+def _finite_decoders(log_dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ln p(y|t) with non-finite entries set to 0, and the clusters that have one."""
+    fin = np.isfinite(log_dec)
+    return np.where(fin, log_dec, 0.0), ~fin.all(axis=1)
 
 
 def window_parts(w: np.ndarray, p: np.ndarray, neg_h: np.ndarray, beta: float, log_r: np.ndarray,
@@ -248,8 +284,23 @@ def window_parts(w: np.ndarray, p: np.ndarray, neg_h: np.ndarray, beta: float, l
 
     pi_xt = exp(u_xt - ln Z_x), ln Z_x = ln sum_t exp(u_xt) over the window; returns (pi (n, B), ln Z (n),
     F = -sum_x p(x) ln Z_x).  ``neg_h`` is -H(w_x) in nats, ``log_d1``/``log_d0`` ln d_t / ln (1 - d_t)."""
-    pi, lnZ = _window_parts_jit(w, neg_h, float(beta), log_r, log_d1, log_d0, idx, valid)
+    n, B = idx.shape
+    pi, lnZ = np.empty((n, B)), np.empty(n)
+    beta = float(beta)
+    _run(lambda _, lo, hi: _window_parts(lo, hi, w, neg_h, beta, log_r, log_d1, log_d0, idx, valid, pi, lnZ), n)
     return pi, lnZ, -float(p @ lnZ)  # numpy's pairwise sum: Newton's line search compares F to ~1e-15
+
+
+def window_moments(pi: np.ndarray, idx: np.ndarray, valid: np.ndarray, w: np.ndarray, p: np.ndarray, d: np.ndarray,
+                   beta: float, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Newton's per-cluster sums on windows: (beta pi_xt (w_x - d_t) (n, B), m_t = sum_x p(x) pi_xt,
+    sum_x p(x) pi_xt (w_x - d_t), sum_x p(x) pi_xt (w_x - d_t)^2)."""
+    n, B = idx.shape
+    bv, acc = np.empty((n, B)), np.zeros((2, 3, int(K)))
+    beta = float(beta)
+    parts = _run(lambda k, lo, hi: _window_moments(lo, hi, pi, idx, valid, w, p, d, beta, bv, acc[k]), n)
+    tot = acc[0] + acc[1] if parts == 2 else acc[0]
+    return bv, tot[0], tot[1], tot[2]
 
 
 def window_gram(A: np.ndarray, Bv: np.ndarray, p: np.ndarray, idx: np.ndarray, valid: np.ndarray, K: int,
@@ -257,7 +308,16 @@ def window_gram(A: np.ndarray, Bv: np.ndarray, p: np.ndarray, idx: np.ndarray, v
     """sum_x p(x) g_x g_x^T (2K x 2K) for g_x = [A[x, j] at idx[x, j], Bv[x, j] at K + idx[x, j]] over the valid
     window slots (Newton's Hessian sums: A = pi, Bv = beta pi (w - d)); slots with A <= ``tiny`` are left out
     (pi is a row's posterior, at least 1/B in its largest slot: 1e-14 of that is below the sums' rounding)."""
-    return _window_gram_jit(A, Bv, p, idx, valid, int(K), float(tiny))
+    K = int(K)
+    Hs = np.zeros((2, 2 * K, 2 * K))
+    tiny = float(tiny)
+    parts = _run(lambda k, lo, hi: _window_gram(lo, hi, A, Bv, p, idx, valid, K, tiny, Hs[k]), idx.shape[0])
+    H = Hs[0] + Hs[1] if parts == 2 else Hs[0]
+    for blk in (slice(None, K), slice(K, None)):  # one triangle of each row's slots was summed: mirror it
+        S = H[blk, blk]
+        H[blk, blk] = S + S.T - np.diag(np.diag(S))
+    H[K:, :K] = H[:K, K:].T
+    return H
 
 
 def pair_scores(Wt: np.ndarray, neg_h: np.ndarray, beta: float, log_pt: np.ndarray, log_dec: np.ndarray,
@@ -266,8 +326,13 @@ def pair_scores(Wt: np.ndarray, neg_h: np.ndarray, beta: float, log_pt: np.ndarr
     p(y|t), +inf where p(y|t) = 0 (or is not a number) < W[s, y].  ``Wt`` (n_y, N), ``neg_h`` (N,) hold the classes
     (with ``rows`` the column of each pair's class; without, one column per pair)."""
     use = rows is not None
-    return _pair_scores_jit(Wt, neg_h, float(beta), log_pt, log_dec, cols,
-                            rows if use else np.empty(0, dtype=np.intp), use)
+    rows = rows if use else np.empty(0, dtype=np.intp)
+    ld_fin, partial = _finite_decoders(log_dec)
+    out = np.empty(cols.size)
+    beta = float(beta)
+    _run(lambda _, lo, hi: _pair_scores(lo, hi, Wt, neg_h, beta, log_pt, ld_fin, partial, log_dec, cols, rows, use,
+                                        out), cols.size)
+    return out
 
 
 def pair_step(W: np.ndarray, neg_h: np.ndarray, p_s: np.ndarray, beta: float, log_pt: np.ndarray,
@@ -277,7 +342,16 @@ def pair_step(W: np.ndarray, neg_h: np.ndarray, p_s: np.ndarray, beta: float, lo
     ln p(t|s) = u_st - ln Z_s with u_st = ln p(t) - beta KL[W_s || p(y|t)] and Z_s summed over the class's pairs
     (terms below e^-700 of the largest flushed to 0); returns (ln p(t|s) (nnz,), ln Z (n_s,), p(t) =
     sum_s p(s) p(t|s) (K,), sum_s p(s) p(t|s) W[s, y] (K, n_y))."""
-    return _pair_step_jit(W, neg_h, p_s, float(beta), log_pt, log_dec, indptr, cols)
+    K, n_y = log_dec.shape
+    ld_fin, partial = _finite_decoders(log_dec)
+    L, lnZ = np.empty(cols.size), np.empty(W.shape[0])
+    p_t, num = np.zeros((2, K)), np.zeros((2, K, n_y))
+    beta = float(beta)
+    parts = _run(lambda k, lo, hi: _pair_step(lo, hi, W, neg_h, p_s, beta, log_pt, ld_fin, partial, log_dec, indptr,
+                                              cols, L, lnZ, p_t[k], num[k]), indptr)
+    if parts == 2:
+        return L, lnZ, p_t[0] + p_t[1], num[0] + num[1]
+    return L, lnZ, p_t[0], num[0]
 
 
 def block_sums(a: np.ndarray, w: np.ndarray, plane: np.ndarray, lam: np.ndarray, a0: np.ndarray, w0: np.ndarray,
@@ -290,4 +364,9 @@ def block_sums(a: np.ndarray, w: np.ndarray, plane: np.ndarray, lam: np.ndarray,
     row r itself, below e^-700 flushed to 0.  Returns (C0, w_ref, w_c, S): C0 + ln z is the line's value at
     w_ref (the largest term's row), w_c the centre of the moments and S (m, 3) the sums of E, E (w - w_c),
     E (w - w_c)^2, each Neumaier-compensated (error ~2 ulp, below numpy's pairwise sums')."""
-    return _block_sums_jit(a, w, plane, lam, a0, w0, near, indptr, act_blocks, int(block))
+    m = lam.size
+    base, w_ref, w_mid, sums = np.empty(m), np.empty(m), np.empty(m), np.empty((m, 3))
+    block = int(block)
+    _run(lambda _, lo, hi: _block_sums(lo, hi, a, w, plane, lam, a0, w0, near, indptr, act_blocks, block, base, w_ref,
+                                       w_mid, sums), indptr * block)
+    return base, w_ref, w_mid, sums
