@@ -51,6 +51,8 @@ __all__ = ["certify_line", "certify_lines", "line_bound", "line_bounds", "vertic
 GRID = np.sinh(np.arange(-90.0, 90.5, 3.0))
 _CHUNK = 1 << 22  # float64 cells per block of the (lambda, x) computation
 _ALLOW = 1e-13
+#: 4 units in the last place of 1 (the rounding allowance of each piece of a term's exponent, and of exp)
+_EPS4 = 4.0 * 2.0**-52
 #: largest |lambda| whose windowed sums start from the reference block row (rounding 1e-16 |lambda| nats); beyond,
 #: lambda (w - w0) would swamp the differences of a between rows of equal w, and the sums start from the largest
 #: row itself
@@ -142,11 +144,17 @@ def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray):
         R = -(a - a0[:, None]) - lm[:, None] * dw
     R = np.where(np.isnan(R), -np.inf, R)  # inf * 0 where w_x = w_ref and |lambda| = inf; padding rows
     mx = R.max(axis=1)
-    log_z, s_img, var, err = _moments(it.exp_nonpositive(R - mx[:, None]), dw, w0, None)
+    E = it.exp_nonpositive(R - mx[:, None])
+    with np.errstate(invalid="ignore"):  # the exponents' rounding (as _kernels.block_sums), flushed terms
+        eps = _EPS4 * (1.0 + np.abs(a - a0[:, None]) + np.abs(lm[:, None] * dw) + np.abs(R - mx[:, None])
+                       + np.abs(mx)[:, None])
+    spread = np.where(E > 0, E * eps, 0.0).sum(axis=1) + 1e-304 * (E == 0).sum(axis=1)
+    log_z, s_img, var, err = _moments(E, dw, w0, None, spread)
     return -a0 + mx + log_z, w0, s_img, var, err
 
 
-def _moments(E: np.ndarray, dw: np.ndarray, w0: np.ndarray, extra: np.ndarray | None):
+def _moments(E: np.ndarray, dw: np.ndarray, w0: np.ndarray, extra: np.ndarray | None,
+             spread: np.ndarray | None = None):
     """(ln z, s, var, err) of the terms ``E`` (m, n; overwritten) at offsets ``dw`` = w - w0 from each row's w0:
     z = sum E (+ ``extra``, an upper bound on rows left out), s = w0 + m1 with m1, m2 the first two normalised
     moments of w - w0; var an upper bound on the variance over the rows summed (rounding of m2 - m1^2 allowed
@@ -157,18 +165,26 @@ def _moments(E: np.ndarray, dw: np.ndarray, w0: np.ndarray, extra: np.ndarray | 
     E *= dw
     s1 = E.sum(axis=1)
     E *= dw
-    return _finish(z, s1, E.sum(axis=1), w0, extra)
+    return _finish(z, s1, E.sum(axis=1), w0, extra, spread)
 
 
-def _finish(z: np.ndarray, s1: np.ndarray, s2: np.ndarray, w0: np.ndarray, extra: np.ndarray | None):
-    """:func:`_moments` from the sums z = sum E, s1 = sum E dw, s2 = sum E dw^2 (each at most a few ulp off)."""
+def _finish(z: np.ndarray, s1: np.ndarray, s2: np.ndarray, w0: np.ndarray, extra: np.ndarray | None,
+            spread: np.ndarray | None = None):
+    """:func:`_moments` from the sums z = sum E, s1 = sum E dw, s2 = sum E dw^2 (each at most a few ulp off).
+    ``spread`` bounds how far sum E may be off through its terms' own rounding (each term's relative error
+    times the term): delta = spread / z is added to ln z (so C stays an upper bound) and 4 delta to ``err`` (a
+    relative error delta in the weights moves s by at most 2 delta and the variance by at most 4 delta, w in
+    [0, 1])."""
     if extra is not None:
         z = z + extra
     m1 = s1 / z
     m2 = s2 / z
     var = np.maximum(m2 - m1 * m1, 0.0) * (1.0 + 1e-9) + 1e-13 * m2
     err = 4.0 * np.spacing(np.abs(w0 + m1)) + 4.0 * np.spacing(np.abs(w0)) + 1e-13 * np.sqrt(m2)
-    return np.log(z), w0 + m1, var, (err if extra is None else err + extra / z)
+    if extra is not None:
+        err = err + extra / z
+    delta = 0.0 if spread is None else spread * (1.0 + 1e-12) / z
+    return np.log(z) + delta, w0 + m1, var, err + 4.0 * delta
 
 
 def _vertices_windowed(blk: Blocks, lam: np.ndarray, plane: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -192,7 +208,7 @@ def _vertices_windowed(blk: Blocks, lam: np.ndarray, plane: np.ndarray) -> tuple
     _, c = np.nonzero(act)  # row-major: each multiplier's active blocks, in order
     base, w_ref, w_c, S = block_sums(blk.a, blk.w, plane, lam, a0, w0, np.abs(lam) <= _REF_LAMBDA,
                                      np.r_[0, np.cumsum(k)], c, BLOCK)
-    log_z, s, var, err = _finish(S[:, 0], S[:, 1], S[:, 2], w_c, dropped)
+    log_z, s, var, err = _finish(S[:, 0], S[:, 1], S[:, 2], w_c, dropped, S[:, 3])
     return base + log_z, w_ref, s, var, err
 
 

@@ -28,6 +28,8 @@ __all__ = ["window_parts", "window_moments", "window_gram", "pair_scores", "pair
 
 #: below this exponent exp() is subnormal or 0 (and 10-30x slower): flushed to 0, as ``_iterate.exp_nonpositive``
 _FLUSH = -700.0
+#: 4 units in the last place of 1: a generous bound on the rounding of one exponent's pieces and of exp
+_EPS4 = 4.0 * 2.0**-52
 #: rows (pairs; multipliers x blocks for the certificate's sums) from which a call runs as two halves
 SPLIT = 2048
 
@@ -79,7 +81,10 @@ def _run(call: Callable[[int, int, int], object], bounds: np.ndarray | int) -> i
 
 
 def _jit(fn):
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+    try:  # cached beside this file, or in numba's user cache folder
+        return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+    except RuntimeError:  # no writable cache location (a read-only install and home): compile in each process
+        return numba.njit(cache=False, nogil=True, error_model="numpy")(fn)
 
 
 @_jit
@@ -250,23 +255,29 @@ def _block_sums(lo, hi, a, w, plane, lam, a0, w0, near, indptr, act_blocks, bloc
         else:
             base[i], w_ref[i] = -c0 + mx, cw
         w_mid[i] = cw
-        z = zc = s1 = s1c = s2 = s2c = 0.0
+        z = zc = s1 = s1c = s2 = s2c = spread = 0.0
         for kk in range(ka, kb):
             for r in range(act_blocks[kk] * block, (act_blocks[kk] + 1) * block):
                 dw = w[r] - cw
-                R = c0 - a[P, r]
-                R -= lm * dw
+                d0 = c0 - a[P, r]
+                R = d0 - lm * dw
                 R = R - mx if R == R else -np.inf  # inf - inf (w = w_ref at lambda = +-inf, padding): no term
                 if near[i]:  # clamped at e^-600: every term at least its true value, the sum an upper bound
                     E = np.exp(R if R > -600.0 else -600.0)
-                else:
-                    E = np.exp(R) if R > _FLUSH else 0.0
+                elif R > _FLUSH:
+                    E = np.exp(R)
+                else:  # flushed: the true term is below e^-700
+                    E = 0.0
+                    spread += 1e-304
+                if E > 0.0 and np.isfinite(d0):  # the exponent's rounding: (c0 - a), lambda dw, their
+                    # difference, the shift, exp (a padding row's e^-600 stands for 0: an over-estimate already)
+                    spread += E * _EPS4 * (1.0 + abs(d0) + abs(lm * dw) + abs(max(R, -600.0)) + abs(mx))
                 z, zc = _neumaier(z, zc, E)
                 E *= dw
                 s1, s1c = _neumaier(s1, s1c, E)
                 E *= dw
                 s2, s2c = _neumaier(s2, s2c, E)
-        sums[i, 0], sums[i, 1], sums[i, 2] = z + zc, s1 + s1c, s2 + s2c
+        sums[i, 0], sums[i, 1], sums[i, 2], sums[i, 3] = z + zc, s1 + s1c, s2 + s2c, spread
 
 
 def _finite_decoders(log_dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -362,10 +373,12 @@ def block_sums(a: np.ndarray, w: np.ndarray, plane: np.ndarray, lam: np.ndarray,
     R_x = a0 - a_x - lambda (w_x - w0) (``a0``, ``w0`` a reference row), shifted by their largest and clamped at
     e^-600 (so the sum stays an upper bound); else R_x = -(a_x - a_r) - lambda (w_x - w_r) relative to the largest
     row r itself, below e^-700 flushed to 0.  Returns (C0, w_ref, w_c, S): C0 + ln z is the line's value at
-    w_ref (the largest term's row), w_c the centre of the moments and S (m, 3) the sums of E, E (w - w_c),
-    E (w - w_c)^2, each Neumaier-compensated (error ~2 ulp, below numpy's pairwise sums')."""
+    w_ref (the largest term's row), w_c the centre of the moments and S (m, 4) the sums of E, E (w - w_c),
+    E (w - w_c)^2, each Neumaier-compensated (error ~2 ulp, below numpy's pairwise sums'), and a bound on how far
+    the sum of E may be off through the rounding of each term's exponent (4 ulp of each piece of it, and of exp)
+    and the terms flushed."""
     m = lam.size
-    base, w_ref, w_mid, sums = np.empty(m), np.empty(m), np.empty(m), np.empty((m, 3))
+    base, w_ref, w_mid, sums = np.empty(m), np.empty(m), np.empty(m), np.empty((m, 4))
     block = int(block)
     _run(lambda _, lo, hi: _block_sums(lo, hi, a, w, plane, lam, a0, w0, near, indptr, act_blocks, block, base, w_ref,
                                        w_mid, sums), indptr * block)
