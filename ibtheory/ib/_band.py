@@ -9,7 +9,8 @@ cluster with
     KL[w_x || d_t] > kappa_x = (ln max_t p(t) - M_x + cut) / beta
 
 lies more than ``cut`` nats below the row's largest, and those with KL <= kappa_x form one run of consecutive
-clusters around w_x.  Its two ends are found by bisection (log2 K steps, each one KL per row), so a band costs
+clusters around w_x.  Its two ends are found by bisection (log2 K steps, each one KL per row; a compiled loop per
+row, :func:`ibtheory.ib._kernels.band_ends`), so a band costs
 O(|S| log K) and holds every pair within ``cut`` of its row's largest (usually a few more), exactly, with no
 dense (|S|, K) array.  This is the ordering of p(y=1|x) that |Y| = 2 offers: at large beta each row sees the few
 clusters next to it.
@@ -22,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _iterate as it
+from ._kernels import band_ends
 from ._problem import Reduced
 
 __all__ = ["Band", "band", "band_support", "band_log_partition", "kl_binary", "BAND_CELLS"]
@@ -76,7 +78,7 @@ def band(w: np.ndarray, neg_h: np.ndarray, beta: float, log_pt: np.ndarray, log_
     live = np.flatnonzero(np.isfinite(log_pt))
     order = live[np.argsort(log_d1[live] - log_d0[live], kind="stable")]  # by logit d, the same order as d
     L1, L0, LP = log_d1[order], log_d0[order], log_pt[order]
-    K, n = order.size, w.size
+    K = order.size
     if K == 0:
         raise ValueError("log_pt: no cluster has positive weight")
     d = np.exp(L1)
@@ -89,31 +91,8 @@ def band(w: np.ndarray, neg_h: np.ndarray, beta: float, log_pt: np.ndarray, log_
     with np.errstate(invalid="ignore"):
         M = np.maximum(LP[a] - beta * kl(a), LP[b] - beta * kl(b))
         kappa = (LP.max() - M + cut) / beta
-    whole = ~np.isfinite(kappa)  # both neighbours at KL = +inf: keep every cluster
-
-    # first: the smallest j in [0, a] with KL <= kappa (KL falls towards w there; a itself if none)
-    lo, hi = np.zeros(n, dtype=np.intp), a.copy()
-    for _ in range(max(1, int(K).bit_length())):
-        go = lo < hi
-        if not go.any():
-            break
-        mid = (lo + hi) // 2
-        ok = kl(mid) <= kappa
-        hi = np.where(go & ok, mid, hi)
-        lo = np.where(go & ~ok, mid + 1, lo)
-    first = np.where(whole, 0, lo)
-    # last: the largest j in [b, K - 1] with KL <= kappa (KL rises away from w there; b itself if none)
-    lo, hi = b.copy(), np.full(n, K - 1, dtype=np.intp)
-    for _ in range(max(1, int(K).bit_length())):
-        go = lo < hi
-        if not go.any():
-            break
-        mid = (lo + hi + 1) // 2
-        ok = kl(mid) <= kappa
-        lo = np.where(go & ok, mid, lo)
-        hi = np.where(go & ~ok, mid - 1, hi)
-    last = np.where(whole, K - 1, lo)
-    return Band(order, first, np.maximum(last, first))
+    first, last = band_ends(w, neg_h, L1, L0, a.astype(np.intp), b.astype(np.intp), kappa)
+    return Band(order, first, last)
 
 
 def band_support(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, cut: float) -> it.Support:

@@ -24,7 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-__all__ = ["window_parts", "window_moments", "window_gram", "pair_scores", "pair_step", "block_sums", "SPLIT"]
+__all__ = ["window_parts", "window_moments", "window_gram", "pair_scores", "pair_step", "block_sums", "band_ends",
+           "SPLIT"]
 
 #: below this exponent exp() is subnormal or 0 (and 10-30x slower): flushed to 0, as ``_iterate.exp_nonpositive``
 _FLUSH = -700.0
@@ -225,6 +226,39 @@ def _pair_step(lo, hi, W, neg_h, p_s, beta, log_pt, ld_fin, partial, log_dec, in
 
 
 @numba.njit(inline="always", error_model="numpy")
+def _kl2(w, h, l1, l0):
+    cross = (w * l1 if w > 0.0 else 0.0) + ((1.0 - w) * l0 if w < 1.0 else 0.0)
+    kl = h - cross
+    return 0.0 if kl < 0.0 else kl  # NaN stays NaN, as numpy's maximum(NaN, 0)
+
+
+@_jit
+def _band_ends(lo, hi, w, neg_h, L1, L0, a, b, kappa, first, last):
+    K = L1.size
+    for x in range(lo, hi):
+        if not np.isfinite(kappa[x]):  # both neighbours at KL = +inf: every cluster
+            first[x], last[x] = 0, K - 1
+            continue
+        wx, hx, kx = w[x], neg_h[x], kappa[x]
+        i, j = 0, a[x]  # the smallest index in [0, a] with KL <= kappa (KL falls towards w there)
+        while i < j:
+            mid = (i + j) // 2
+            if _kl2(wx, hx, L1[mid], L0[mid]) <= kx:
+                j = mid
+            else:
+                i = mid + 1
+        first[x] = i
+        i, j = b[x], K - 1  # the largest index in [b, K - 1] with KL <= kappa (KL rises away from w there)
+        while i < j:
+            mid = (i + j + 1) // 2
+            if _kl2(wx, hx, L1[mid], L0[mid]) <= kx:
+                i = mid
+            else:
+                j = mid - 1
+        last[x] = max(i, first[x])
+
+
+@numba.njit(inline="always", error_model="numpy")
 def _neumaier(acc, comp, v):
     t = acc + v
     return t, comp + ((acc - t) + v if abs(acc) >= abs(v) else (v - t) + acc)
@@ -383,3 +417,14 @@ def block_sums(a: np.ndarray, w: np.ndarray, plane: np.ndarray, lam: np.ndarray,
     _run(lambda _, lo, hi: _block_sums(lo, hi, a, w, plane, lam, a0, w0, near, indptr, act_blocks, block, base, w_ref,
                                        w_mid, sums), indptr * block)
     return base, w_ref, w_mid, sums
+
+
+def band_ends(w: np.ndarray, neg_h: np.ndarray, L1: np.ndarray, L0: np.ndarray, a: np.ndarray, b: np.ndarray,
+              kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two bisections of ``ibtheory.ib._band.band`` per row x, on clusters sorted by d (``L1``, ``L0``: ln d,
+    ln (1 - d)): the smallest index in [0, a_x] and the largest in [b_x, K - 1] whose KL[w_x || d] is at most
+    kappa_x (every cluster where kappa_x is not finite); last is at least first."""
+    n = w.size
+    first, last = np.empty(n, dtype=np.intp), np.empty(n, dtype=np.intp)
+    _run(lambda _, lo, hi: _band_ends(lo, hi, w, neg_h, L1, L0, a, b, kappa, first, last), n)
+    return first, last
