@@ -28,7 +28,7 @@ References
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import cho_factor, cho_solve, eigh
 from scipy.sparse import csr_matrix
 
 from . import _iterate as it
@@ -122,6 +122,21 @@ def _covers(win, w: np.ndarray, neg_h: np.ndarray, beta: float, rho: np.ndarray,
     return win[2].contains(*bd.pairs())
 
 
+def _saddle_free_step(Hs: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """|Hs|^-1 g, |Hs| with every eigenvalue replaced by its absolute value floored at 1e-9 max(1, ||Hs||_inf)
+    (Gershgorin: at least max |eigenvalue|).  Only the eigenpairs below the floor are computed (a few: the
+    directions of negative curvature; ~3x cheaper than all of them at 2K = 200-360): they are lifted in
+    Hs + sum (max(|l|, floor) - l) v v^T, which is then positive definite and Cholesky-solved (all eigenpairs if
+    that fails in rounding)."""
+    floor = 1e-9 * max(1.0, float(np.abs(Hs).sum(axis=1).max()))
+    vals, vecs = eigh(Hs, subset_by_value=(-np.inf, floor), driver="evr", check_finite=False)
+    try:
+        return cho_solve(cho_factor(Hs + (vecs * (np.maximum(np.abs(vals), floor) - vals)) @ vecs.T), g)
+    except np.linalg.LinAlgError:
+        vals, vecs = np.linalg.eigh(Hs)
+        return vecs @ ((vecs.T @ g) / np.maximum(np.abs(vals), floor))
+
+
 def _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals, win):
     """The saddle-free Newton iteration of :func:`newton` on the dense (n, K) arrays or the windows ``win`` (idx,
     valid, their band)."""
@@ -170,9 +185,7 @@ def _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals, win):
                 step = -sc * cho_solve(cho_factor(Hs), sc * grad)
                 convex = True
             except np.linalg.LinAlgError:
-                vals, vecs = np.linalg.eigh(Hs)
-                floor = 1e-9 * max(1.0, float(np.abs(vals).max()))
-                step = -sc * (vecs @ ((vecs.T @ (sc * grad)) / np.maximum(np.abs(vals), floor)))
+                step = _saddle_free_step(Hs, sc * grad) * -sc
                 convex = False
             predicted = -float(grad @ step)
             if predicted < 1e-15 * max(1.0, abs(F)):  # predicted decrease below rounding: converged
