@@ -101,7 +101,9 @@ def main() -> None:
     ap.add_argument("--peer-timeout", type=float, default=600.0)
     a = ap.parse_args()
     peers = {m: "importable" if importlib.util.find_spec(m) else "not installed" for m in ("dit", "embo")}
-    print(f"load average {os.getloadavg()[0]:.2f}; peers: dit {peers['dit']}, embo {peers['embo']}")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"load average {os.getloadavg()[0]:.2f}; cores this run may use: {cores} (the solver's kernels run two "
+          f"halves on two); peers: dit {peers['dit']}, embo {peers['embo']}")
     print("| n_x | n_y | solver | wall s | peak MB | betas | K top | max gap bits | I(X;Y)-I(T;Y) top | critical "
           "(median precision) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
