@@ -42,7 +42,8 @@ def _forget_pool() -> None:
     _pool = None  # a forked child has no worker thread: it starts its own when it needs one
 
 
-os.register_at_fork(after_in_child=_forget_pool)
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _two_cores() -> bool:
