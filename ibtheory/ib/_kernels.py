@@ -11,8 +11,8 @@ after.  The halves are the same whether or not a second core is there (with one 
 run one after the other), so results do not depend on the machine.  numba's own parallel loops were not used: they
 need a threading layer, and the only one in numba's wheels that survives ``fork`` (the training engine forks its
 workers; GNU OpenMP aborts the child) is ``workqueue``, which may not be entered from two Python threads at once
-and cost ~0.15 ms a launch (no faster than one thread at 4096 rows; the worker thread here: 1.3x at 4096 rows,
-1.75x at 16,384, 1.9x at 65,536).
+and cost ~0.15 ms a launch (no faster than one thread at 4096 rows; two halves on the worker thread here, window
+posteriors: 1.3x at 4096 rows, 1.75x at 16,384, 1.9x at 65,536).
 """
 
 from __future__ import annotations
