@@ -204,3 +204,38 @@ def test_certificate_lines_cover_the_rounding_of_their_exponents():
             assert mp.mpf(float(f)) + mp.mpf(float(allow)) >= mp.log(z), (lam0, blk is None)
             mean = mp.fsum(t * mp.mpf(wx) for t, wx in zip(terms, w, strict=True)) / z
             assert abs(mp.mpf(float(s[0])) - mean) <= mp.mpf(float(err[0])), (lam0, blk is None)
+
+
+def test_saddle_free_step_equals_the_full_eigendecomposition():
+    """Newton's saddle-free step from the eigenpairs below its floor only (lifted, then a Cholesky solve) equals
+    |H|^-1 g from every eigenpair (eigenvalues by absolute value, floored at 1e-9 of the Gershgorin bound) on
+    indefinite, nearly singular and definite matrices."""
+    rng = np.random.default_rng(5)
+    for n, spectrum in ((40, np.r_[-0.7, -1e-4, 0.0, 1e-12, rng.uniform(0.01, 2, 36)]),
+                        (120, np.r_[-2.0, rng.uniform(0.1, 3, 119)]), (60, rng.uniform(0.5, 1.5, 60))):
+        Q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+        H = (Q * spectrum) @ Q.T
+        H = 0.5 * (H + H.T)
+        g = rng.normal(size=n)
+        floor = 1e-9 * max(1.0, float(np.abs(H).sum(axis=1).max()))
+        vals, vecs = np.linalg.eigh(H)
+        ref = vecs @ ((vecs.T @ g) / np.maximum(np.abs(vals), floor))
+        got = nw._saddle_free_step(H, g)
+        assert_allclose(got, ref, rtol=1e-5, atol=1e-9 * np.abs(ref).max())  # condition number up to 1e9
+
+
+def test_an_error_in_the_worker_half_reaches_the_caller(monkeypatch):
+    """A kernel half that fails on the worker thread raises in the caller, and the worker serves the next call."""
+    monkeypatch.setattr(kn, "_two_cores", lambda: True)
+
+    def call(part, lo, hi):
+        if part == 1:
+            raise ValueError("worker half failed")
+
+    import pytest
+
+    with pytest.raises(ValueError, match="worker half failed"):
+        kn._run(call, 10 * kn.SPLIT)
+    seen = []
+    assert kn._run(lambda part, lo, hi: seen.append((part, lo, hi)), 10 * kn.SPLIT) == 2
+    assert sorted(seen) == [(0, 0, 5 * kn.SPLIT), (1, 5 * kn.SPLIT, 10 * kn.SPLIT)]
