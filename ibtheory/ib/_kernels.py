@@ -35,6 +35,7 @@ _EPS4 = 4.0 * 2.0**-52
 #: rows (pairs; multipliers x blocks for the certificate's sums) from which a call runs as two halves
 SPLIT = 2048
 
+
 class _Worker:
     """One daemon thread that runs the second half of a call: a task queue and a result queue (C-level, ~10 us a
     hand-over; ``concurrent.futures`` took ~40 us), and a lock so that callers from several threads take turns."""
