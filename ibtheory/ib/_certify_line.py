@@ -40,7 +40,6 @@ import numpy as np
 from scipy.special import entr
 
 from ..info import LN2
-from . import _iterate as it
 from ._certify_1d import Certificate, _gibbs_values
 from ._certify_batch import _first_by, _plane
 from ._kernels import block_sums
@@ -49,10 +48,7 @@ __all__ = ["certify_line", "certify_lines", "line_bound", "line_bounds", "vertic
 
 #: initial multipliers: an asinh-spaced grid out to +-6e38 (the ends of the segment)
 GRID = np.sinh(np.arange(-90.0, 90.5, 3.0))
-_CHUNK = 1 << 22  # float64 cells per block of the (lambda, x) computation
 _ALLOW = 1e-13
-#: 4 units in the last place of 1 (the rounding allowance of each piece of a term's exponent, and of exp)
-_EPS4 = 4.0 * 2.0**-52
 #: largest |lambda| whose windowed sums start from the reference block row (rounding 1e-16 |lambda| nats); beyond,
 #: lambda (w - w0) would swamp the differences of a between rows of equal w, and the sums start from the largest
 #: row itself
@@ -113,64 +109,38 @@ def vertices(a: np.ndarray, w: np.ndarray, lam: np.ndarray, blk: Blocks | None =
     without ``blk`` none, and the rounding of s; var + err bounds the full variance).
 
     ``a`` (n,) the plane, or (P, n) planes with ``plane`` (m,) the plane of each multiplier; ``w`` (n,) the rows'
-    p(y=1|x); ``lam`` (m,).  Computed in blocks of ~4M cells.  With ``blk`` (:func:`blocks` of the same rows)
-    only the blocks of rows whose upper bound max_B(-a) - lambda w_{lo or hi} comes within ``DROP`` nats of the
-    largest term are summed; every other block adds the bound (rows) x exp(its upper bound) to the sum, so C stays
-    an upper bound (too large by at most n e^-DROP relative, 1e-13 for a million rows) and the line stays above psi.
+    p(y=1|x); ``lam`` (m,).  The sums are :func:`ibtheory.ib._kernels.block_sums` (compensated).  With ``blk``
+    (:func:`blocks` of the same rows) only the blocks of rows whose upper bound max_B(-a) - lambda w_{lo or hi}
+    comes within ``DROP`` nats of the largest term are summed; every other block adds the bound (rows) x exp(its
+    upper bound) to the sum, so C stays an upper bound (too large by at most n e^-DROP relative, 1e-13 for a
+    million rows) and the line stays above psi.
     """
     lam = np.asarray(lam, dtype=np.float64)
     A = np.atleast_2d(a)
     plane = np.zeros(lam.size, dtype=np.intp) if plane is None else np.asarray(plane, dtype=np.intp)
     if blk is not None:
         return _vertices_windowed(blk, lam, plane)
-    m, n = lam.size, w.size
-    out = np.empty((5, m))
-    step = max(1, _CHUNK // max(n, 1))
-    for lo in range(0, m, step):
-        sl = slice(lo, lo + step)
-        a_rows = A[:1] if A.shape[0] == 1 else A[plane[sl]]
-        out[:, sl] = _sums(a_rows, w[None, :], lam[sl])
-    return tuple(out)
-
-
-def _sums(a: np.ndarray, w: np.ndarray, lm: np.ndarray):
-    """(C, w_ref, s, var, err) (see :func:`vertices`) of multipliers ``lm`` (m,) over the rows ``a``, ``w`` ((1, n)
-    shared or (m, n) per multiplier), terms relative to each multiplier's largest (below e^-700 flushed to 0)."""
-    ref = np.argmax(-a - lm[:, None] * w, axis=1)
-    a0 = a[np.arange(lm.size) if a.shape[0] > 1 else np.zeros(lm.size, dtype=np.intp), ref]
-    w0 = w[np.arange(lm.size) if w.shape[0] > 1 else np.zeros(lm.size, dtype=np.intp), ref]
-    dw = w - w0[:, None]
-    with np.errstate(invalid="ignore"):
-        R = -(a - a0[:, None]) - lm[:, None] * dw
-    R = np.where(np.isnan(R), -np.inf, R)  # inf * 0 where w_x = w_ref and |lambda| = inf; padding rows
-    mx = R.max(axis=1)
-    E = it.exp_nonpositive(R - mx[:, None])
-    with np.errstate(invalid="ignore"):  # the exponents' rounding (as _kernels.block_sums), flushed terms
-        eps = _EPS4 * (1.0 + np.abs(a - a0[:, None]) + np.abs(lm[:, None] * dw) + np.abs(R - mx[:, None])
-                       + np.abs(mx)[:, None])
-    spread = np.where(E > 0, E * eps, 0.0).sum(axis=1) + 1e-304 * (E == 0).sum(axis=1)
-    log_z, s_img, var, err = _moments(E, dw, w0, None, spread)
-    return -a0 + mx + log_z, w0, s_img, var, err
-
-
-def _moments(E: np.ndarray, dw: np.ndarray, w0: np.ndarray, extra: np.ndarray | None,
-             spread: np.ndarray | None = None):
-    """(ln z, s, var, err) of the terms ``E`` (m, n; overwritten) at offsets ``dw`` = w - w0 from each row's w0:
-    z = sum E (+ ``extra``, an upper bound on rows left out), s = w0 + m1 with m1, m2 the first two normalised
-    moments of w - w0; var an upper bound on the variance over the rows summed (rounding of m2 - m1^2 allowed
-    for), and err a bound on how far s and the normalised moments may be from the full sums': the share of the
-    sum's bound that rows left out may hold (w in [0, 1]) plus the rounding of s (4 ulp, and 1e-13 sqrt(m2) for
-    the pairwise sum of m1)."""
-    z = E.sum(axis=1)
-    E *= dw
-    s1 = E.sum(axis=1)
-    E *= dw
-    return _finish(z, s1, E.sum(axis=1), w0, extra, spread)
+    # every row summed: all of them as one run of blocks (padded with a = +inf, which counts for nothing), the
+    # terms relative to each multiplier's largest row (the kernel's branch for |lambda| > _REF_LAMBDA)
+    n, m = w.size, lam.size
+    pad = -(-n // BLOCK) * BLOCK - n
+    A = np.concatenate([A, np.full((A.shape[0], pad), np.inf)], axis=1)
+    W = np.concatenate([w, np.full(pad, w[-1] if n else 0.0)])
+    nb = W.size // BLOCK
+    base, w_ref, w_c, S = block_sums(A, W, plane, lam, np.zeros(m), np.zeros(m), np.zeros(m, dtype=bool),
+                                     np.arange(m + 1) * nb, np.tile(np.arange(nb), m), BLOCK)
+    log_z, s, var, err = _finish(S[:, 0], S[:, 1], S[:, 2], w_c, None, S[:, 3])
+    return base + log_z, w_ref, s, var, err
 
 
 def _finish(z: np.ndarray, s1: np.ndarray, s2: np.ndarray, w0: np.ndarray, extra: np.ndarray | None,
             spread: np.ndarray | None = None):
-    """:func:`_moments` from the sums z = sum E, s1 = sum E dw, s2 = sum E dw^2 (each at most a few ulp off).
+    """(ln z, s, var, err) from the sums z = sum E, s1 = sum E dw, s2 = sum E dw^2 (each at most a few ulp off) of
+    the terms E at offsets dw = w - w0 from each multiplier's w0: s = w0 + m1 with m1, m2 the first two normalised
+    moments of w - w0 (z plus ``extra``, an upper bound on rows left out); var an upper bound on the variance over
+    the rows summed (rounding of m2 - m1^2 allowed for), and err a bound on how far s and the normalised moments
+    may be from the full sums': the share of the sum's bound that rows left out may hold (w in [0, 1]) plus the
+    rounding of s (4 ulp, and 1e-13 sqrt(m2)).
     ``spread`` bounds how far sum E may be off through its terms' own rounding (each term's relative error
     times the term): delta = spread / z is added to ln z (so C stays an upper bound) and 4 delta to ``err`` (a
     relative error delta in the weights moves s by at most 2 delta and the variance by at most 4 delta, w in
