@@ -68,13 +68,14 @@ from ._active import active_fixed_point
 from ._band import BAND_CELLS, band_support
 from ._certify_line import certify_line, certify_lines
 from ._newton import newton
+from ._newton_multi import newton_multi
 from ._problem import Reduced
 from ._solution import _measures
 
 __all__ = ["Point", "cluster_correlations", "fill_steep", "forward_curve", "SPARSE_CELLS", "MAX_NNZ", "REVERSE_PAIRS"]
 
 #: |Y| > 2: |S| x clusters above which the map runs on a sparse support (``ibtheory.ib._iterate.support``)
-SPARSE_CELLS = 2**21
+SPARSE_CELLS = 2**16
 #: |Y| > 2: up to this many |S| x clusters cells the map stays dense when a sparse support would hold more than
 #: ``DENSE_SHARE`` of the pairs (the dense map's ~6 arrays of this size: 192 MiB)
 DENSE_CELLS = 2**22
@@ -323,34 +324,50 @@ def _solve_multi(prob, beta, state, tol, max_iter, loose_merge: float | None = 1
 
 
 def _solve(prob, beta, state, tol, max_iter, em_steps: int = 15) -> tuple[Point, it.State]:
-    """Converge, then drop clusters without mass and merge coinciding ones (:func:`_converge`).  For |Y| = 2
-    the map runs only ``em_steps`` evaluations (it settles the cluster structure and merges) and Newton's method
-    (:mod:`ibtheory.ib._newton`) finishes; one more map evaluation gives the encoder.  For |Y| > 2 see
-    :func:`_solve_multi`."""
-    if prob.n_y != 2:  # the upward sweep's clusters come from splits: no loose merging (that is for the reverse)
-        return _solve_multi(prob, beta, state, tol, max_iter, loose_merge=None)
+    """Converge, then drop clusters without mass and merge coinciding ones (:func:`_converge`).  The map runs only
+    ``em_steps`` evaluations (it settles the cluster structure and merges) and Newton's method finishes
+    (:mod:`ibtheory.ib._newton`, for |Y| > 2 :mod:`ibtheory.ib._newton_multi`); one more map evaluation gives the
+    encoder.  For |Y| > 2 beyond Newton's reach (``NEWTON_DIM`` coordinates, or a decoder with a zero) the map
+    goes on to convergence instead (:func:`_solve_multi`, no loose merging: that is for the reverse sweep)."""
     st, n, _ = _converge(prob, beta, state, tol, min(em_steps, max_iter), encoder=False) if em_steps else \
         (state, 0, 0.0)
-    return _polish(prob, beta, st, n, tol)
+    done = _polish(prob, beta, st, n, tol)
+    if done is not None:
+        return done
+    p, st2 = _solve_multi(prob, beta, st, tol, max(1, max_iter - n), loose_merge=None)
+    return replace(p, iterations=p.iterations + n), st2
 
 
-def _polish(prob, beta, st: it.State, n: int, tol: float) -> tuple[Point, it.State]:
-    """Newton from ``st`` (|Y| = 2), prune and merge, Newton again if that removed clusters; one map evaluation
-    gives the encoder."""
-    lp, ld, n2, _ = newton(prob, beta, st.log_pt, st.log_dec)
+def _local_newton(prob, beta, log_pt, log_dec):
+    """Newton's method for this |Y| (None where :func:`ibtheory.ib._newton_multi.newton_multi` does not apply)."""
+    if prob.n_y == 2:
+        return newton(prob, beta, log_pt, log_dec)
+    return newton_multi(prob, beta, log_pt, log_dec)
+
+
+def _polish(prob, beta, st: it.State, n: int, tol: float) -> tuple[Point, it.State] | None:
+    """Newton from ``st``, prune and merge, Newton again if that removed clusters; one map evaluation gives the
+    encoder.  None when Newton does not apply (|Y| > 2 only)."""
+    out = _local_newton(prob, beta, st.log_pt, st.log_dec)
+    if out is None:
+        return None
+    lp, ld, n2, _ = out
     st2, n3, res = _encode(prob, beta, it.State(lp, ld))
     merged = it.prune_merge(st2)
     if merged.log_pt.size < st2.log_pt.size:
-        lp, ld, n4, _ = newton(prob, beta, merged.log_pt, merged.log_dec)
+        out = _local_newton(prob, beta, merged.log_pt, merged.log_dec)
+        if out is None:
+            return None
+        lp, ld, n4, _ = out
         st2, n3, res = _encode(prob, beta, it.State(lp, ld))
         n2 += n4
     return _point(prob, beta, st2, n + n2 + n3, res, tol), st2
 
 
 def _encode(prob, beta, st: it.State) -> tuple[it.State, int, float]:
-    """One map evaluation from ``st`` (|Y| = 2): ``st`` with the encoder it gives (on the band within
-    ``ENCODER_CUT`` nats of each row's largest weight above ``BAND_CELLS``), 1 (map evaluations) and the
-    residual max |G(theta) - theta| (probabilities)."""
+    """One map evaluation from ``st``: ``st`` with the encoder it gives (on the pairs within ``ENCODER_CUT`` nats
+    of each row's largest weight: the band above ``BAND_CELLS`` for |Y| = 2, the sparse support above
+    ``SPARSE_CELLS`` for |Y| > 2), 1 (map evaluations) and the residual max |G(theta) - theta| (probabilities)."""
     sup = _kernel(prob, beta, st, ENCODER_CUT)
     pt1, dec1, enc, J = _map_once(prob, beta, st, sup)
     res = it.distance(pt1, dec1, st.log_pt, st.log_dec)

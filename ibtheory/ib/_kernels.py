@@ -25,8 +25,8 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
-__all__ = ["window_parts", "window_moments", "window_gram", "pair_scores", "pair_step", "block_sums", "band_ends",
-           "SPLIT"]
+__all__ = ["window_parts", "window_moments", "window_gram", "pair_scores", "pair_step", "pair_hessian", "block_sums",
+           "band_ends", "SPLIT"]
 
 #: below this exponent exp() is subnormal or 0 (and 10-30x slower): flushed to 0, as ``_iterate.exp_nonpositive``
 _FLUSH = -700.0
@@ -257,6 +257,42 @@ def _pair_step(lo, hi, W, neg_h, p_s, beta, log_pt, ld_fin, partial, log_dec, in
                 num[t, y] += q * W[s, y]
 
 
+@_jit
+def _pair_hessian(lo, hi, W, p_s, beta, dec, lab, indptr, cols, L, tiny, H):
+    n_y = W.shape[1]
+    width = 1
+    for s in range(lo, hi):
+        width = max(width, indptr[s + 1] - indptr[s])
+    ts = np.empty(width, dtype=np.int64)
+    pis = np.empty(width)
+    g = np.empty((width, n_y))
+    for s in range(lo, hi):
+        k = 0
+        for kk in range(indptr[s], indptr[s + 1]):  # the row's pairs with pi above tiny, and their gradients of u
+            q = np.exp(L[kk]) if L[kk] > _FLUSH else 0.0
+            if q > tiny:
+                t = cols[kk]
+                ts[k], pis[k] = t, q
+                g[k, 0] = 1.0
+                for j in range(1, n_y):
+                    y = lab[t, j - 1]
+                    g[k, j] = beta * (W[s, y] - dec[t, y])
+                k += 1
+        ps = p_s[s]
+        for a in range(k):
+            ra = ts[a] * n_y
+            ca = ps * pis[a]
+            for b in range(a, k):
+                rb = ts[b] * n_y
+                c = ca * pis[b]
+                if b == a:  # the cluster's own term: -p pi g g^T, with the Gram's p pi^2 g g^T
+                    c -= ca
+                for i in range(n_y):
+                    ci = c * g[a, i]
+                    for j in range(n_y):
+                        H[ra + i, rb + j] += ci * g[b, j]
+
+
 @numba.njit(inline="always", error_model="numpy")
 def _kl2(w, h, l1, l0):
     cross = (w * l1 if w > 0.0 else 0.0) + ((1.0 - w) * l0 if w < 1.0 else 0.0)
@@ -460,3 +496,28 @@ def band_ends(w: np.ndarray, neg_h: np.ndarray, L1: np.ndarray, L0: np.ndarray, 
     first, last = np.empty(n, dtype=np.intp), np.empty(n, dtype=np.intp)
     _run(lambda _, lo, hi: _band_ends(lo, hi, w, neg_h, L1, L0, a, b, kappa, first, last), n)
     return first, last
+
+
+def pair_hessian(W: np.ndarray, p_s: np.ndarray, beta: float, log_dec: np.ndarray, lab: np.ndarray,
+                 indptr: np.ndarray, cols: np.ndarray, log_pi: np.ndarray, tiny: float = 1e-14) -> np.ndarray:
+    """The pair part of Newton's Hessian for |Y| > 2 on a support (class s: clusters ``cols[indptr[s]:indptr[s +
+    1]]``, posteriors ``log_pi`` = ln pi_st): with g_st = (1, beta (W[s, y] - p(y|t)) for the labels y = ``lab[t]``)
+    the gradient of u_st = ln p(t) - beta KL[W_s || p(y|t)] in cluster t's coordinates (ln p(t), and ln p(y|t) -
+    ln p(y_ref|t) for y != y_ref),
+
+        sum_s p(s) [ (sum_t pi_st g_st) (sum_t pi_st g_st)^T - sum_t pi_st g_st g_st^T ]      (K n_y x K n_y),
+
+    cluster t's coordinates at t n_y, ..., t n_y + n_y - 1.  Pairs with pi <= ``tiny`` are left out (as
+    :func:`window_gram`)."""
+    K, n_y = log_dec.shape
+    D = K * n_y
+    Hs = np.zeros((2, D, D))
+    dec = np.exp(log_dec)
+    beta, tiny = float(beta), float(tiny)
+    parts = _run(lambda k, lo, hi: _pair_hessian(lo, hi, W, p_s, beta, dec, lab, indptr, cols, log_pi, tiny, Hs[k]),
+                 indptr)
+    S = Hs[0] + Hs[1] if parts == 2 else Hs[0]
+    # one triangle of each row's pairs was summed: mirror it, keeping each cluster's own block once
+    blocks = S.reshape(K, n_y, K, n_y)
+    own = np.einsum("tiuj,tu->tiuj", blocks, np.eye(K)).reshape(D, D)
+    return S + S.T - own

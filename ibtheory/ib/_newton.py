@@ -27,6 +27,8 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, eigh
 from scipy.sparse import csr_matrix
@@ -137,6 +139,43 @@ def _saddle_free_step(Hs: np.ndarray, g: np.ndarray) -> np.ndarray:
         return vecs @ ((vecs.T @ g) / np.maximum(np.abs(vals), floor))
 
 
+def direction(H: np.ndarray, grad: np.ndarray, F: float) -> tuple[np.ndarray, float, float] | None:
+    """The saddle-free Newton step for Hessian ``H`` and gradient ``grad`` at objective ``F`` (nats): Jacobi scaling
+    first (a cluster of weight 1e-5 has curvatures 1e-5 of the others'), then a Cholesky solve when positive
+    definite (the usual case near a minimum, ~10x cheaper than eigh), else :func:`_saddle_free_step`.  Returns (step,
+    predicted decrease -grad . step, noise allowance of the line search), or None when the predicted decrease is
+    below rounding (converged).  The last steps of a convex quadratic model predict less than F resolves
+    (``F_NOISE`` |F|): such a full step may then raise F by that much (else the line search halves steps on noise)."""
+    sc = 1.0 / np.sqrt(np.maximum(np.abs(np.diag(H)), 1e-300))
+    Hs = sc[:, None] * H * sc[None, :]
+    try:
+        Hs[np.diag_indices_from(Hs)] += 1e-9
+        step = -sc * cho_solve(cho_factor(Hs), sc * grad)
+        convex = True
+    except np.linalg.LinAlgError:
+        step = _saddle_free_step(Hs, sc * grad) * -sc
+        convex = False
+    predicted = -float(grad @ step)
+    scale = max(1.0, abs(F))
+    if predicted < 1e-15 * scale:
+        return None
+    return step, predicted, (F_NOISE * scale if convex and predicted < F_NOISE * scale else 0.0)
+
+
+def line_search(trial: Callable[[float], tuple], F: float, predicted: float, noise: float,
+                halvings: int = 20) -> tuple[float | None, tuple | None, int]:
+    """Backtracking (Armijo, 1e-4) on F along a step: ``trial(t)`` gives the parts at t x step, F last.  Returns (t,
+    its parts, evaluations), t None (and no parts) when no halving decreased F enough."""
+    t = 1.0
+    for k in range(halvings):
+        parts = trial(t)
+        F2 = parts[-1]
+        if np.isfinite(F2) and F2 <= F - 1e-4 * t * predicted + noise:
+            return t, parts, k + 1
+        t *= 0.5
+    return None, None, halvings
+
+
 def _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals, win):
     """The saddle-free Newton iteration of :func:`newton` on the dense (n, K) arrays or the windows ``win`` (idx,
     valid, their band)."""
@@ -175,39 +214,19 @@ def _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals, win):
             H[K + k, k] -= b
             H[K + k, K + k] -= c
             H[:K, :K] += np.diag(r) - np.outer(r, r)
-            # Jacobi scaling first (a cluster of weight 1e-5 has curvatures 1e-5 of the others'), then
-            # eigenvalues by absolute value, floored
-            sc = 1.0 / np.sqrt(np.maximum(np.abs(np.diag(H)), 1e-300))
-            Hs = sc[:, None] * H * sc[None, :]
-            noise = 0.0
-            try:  # positive definite (the usual case near a minimum): a Cholesky solve, ~10x cheaper than eigh
-                Hs[np.diag_indices_from(Hs)] += 1e-9
-                step = -sc * cho_solve(cho_factor(Hs), sc * grad)
-                convex = True
-            except np.linalg.LinAlgError:
-                step = _saddle_free_step(Hs, sc * grad) * -sc
-                convex = False
-            predicted = -float(grad @ step)
-            if predicted < 1e-15 * max(1.0, abs(F)):  # predicted decrease below rounding: converged
+            found = direction(H, grad, F)
+            if found is None:
                 break
-            if convex and predicted < F_NOISE * max(1.0, abs(F)):
-                # the last steps of a convex quadratic model: F no longer resolves their decrease, so a full step
-                # may not raise F by more than its rounding (else the line search would halve steps on noise)
-                noise = F_NOISE * max(1.0, abs(F))
-            t = 1.0
-            for _ in range(20):
-                rho2, eta2 = rho + t * step[:K], eta + t * step[K:]
-                parts = _parts(w, p, neg_h, beta, rho2, eta2, win)
-                F2 = parts[4]
-                evals += 1
-                if np.isfinite(F2) and F2 <= F - 1e-4 * t * predicted + noise:
-                    break
-                t *= 0.5
-            else:
+            step, predicted, noise = found
+
+            def trial(t, step=step, rho=rho, eta=eta):
+                return _parts(w, p, neg_h, beta, rho + t * step[:K], eta + t * step[K:], win)
+
+            t, parts, n_eval = line_search(trial, F, predicted, noise)
+            evals += n_eval
+            if t is None:
                 break
-            if F2 > F + noise:  # no decrease even for a tiny step: rounding level
-                break
-            rho, eta = rho2, eta2  # _parts normalises r itself: parts stay those of (rho, eta)
+            rho, eta = rho + t * step[:K], eta + t * step[K:]  # _parts normalises r itself: parts stay (rho, eta)'s
             rho = rho - it.lse(rho, axis=0)
     return rho, eta, evals, gmax
 

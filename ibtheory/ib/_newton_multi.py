@@ -1,0 +1,147 @@
+"""Newton's method on the IB's variational objective for |Y| > 2 (private; the upward sweep's local solver).
+
+As for |Y| = 2 (:mod:`ibtheory.ib._newton`), minimising the Lagrangian over the encoder for fixed cluster weights r
+and decoders d_t = p(.|t) leaves
+
+    F = -sum_s p(s) ln Z_s,   Z_s = sum_t r_t exp(-beta KL[W_s || d_t])   (nats),
+
+with r = softmax(rho) and d_t = softmax(eta_t), eta_t fixed at 0 on one reference label per cluster (its most probable
+at the start) and free on the other |Y| - 1: K |Y| coordinates, cluster t's at t |Y| (rho_t first).  With the
+posterior pi_st, u_st = ln r_t - beta KL[W_s || d_t] and g_st = du_st / d(rho_t, eta_t) = (1, beta (W_s - d_t) on the
+free labels), m_t = sum_s p(s) pi_st and n_ty = sum_s p(s) pi_st W[s, y]:
+
+    dF/drho_t = r_t - m_t,    dF/deta_ty = -beta (n_ty - m_t d_ty),
+    H = sum_s p(s) [G_s G_s^T - sum_t pi_st g_st g_st^T] + beta m_t (diag d_t - d_t d_t^T) (free labels)
+        + diag(r) - r r^T (rho block),    G_s = sum_t pi_st g_st.
+
+The sums run over a support (:func:`ibtheory.ib._iterate.support`: per class the clusters within ``WINDOW_CUT``
+nats of its largest weight), rebuilt at the end if the solution's support reaches outside it; the map's sums come
+from :func:`ibtheory.ib._kernels.pair_step` and the Hessian's pair part from
+:func:`ibtheory.ib._kernels.pair_hessian`.  The step is the same saddle-free Newton step with backtracking on F
+(:func:`ibtheory.ib._newton.direction`, :func:`ibtheory.ib._newton.line_search`), so an unstable direction (a
+cluster about to split) is followed downhill.  The dense K |Y| Hessian limits it to ``NEWTON_DIM`` coordinates; the
+caller iterates the map above that.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _iterate as it
+from ._kernels import pair_hessian, pair_step
+from ._newton import WINDOW_CUT, direction, line_search
+from ._problem import Reduced
+
+__all__ = ["newton_multi", "NEWTON_DIM"]
+
+#: most coordinates K |Y| of the dense Hessian (a 1500 x 1500 Cholesky factorisation: ~30 ms)
+NEWTON_DIM = 1500
+#: Newton runs only while (K |Y|)^3 <= this x |S| K: a factorisation (and, at a saddle, a partial eigendecomposition,
+#: ~10x that) then costs a few map evaluations, which converge slowly; on small tables with many clusters the
+#: maps are cheaper (300 x 6, 60 betas: 8.8 s by the map alone, 33.6 s with Newton on every point)
+NEWTON_WORK = 600
+
+
+def _decoders(eta: np.ndarray) -> np.ndarray:
+    """ln p(y|t) = eta_t - ln sum_y exp(eta_ty)."""
+    return eta - it.lse(eta, axis=1)[:, None]
+
+
+def _parts(prob: Reduced, beta: float, rho: np.ndarray, eta: np.ndarray, sup: it.Support):
+    """(r, ln d, ln pi on the pairs, m, n, F) at (rho, eta) on the support ``sup``."""
+    log_r = rho - it.lse(rho, axis=0)
+    log_d = _decoders(eta)
+    L, lnZ, m, num = pair_step(prob.W, prob.neg_entropy_rows, prob.p_s, beta, log_r, log_d, sup.indptr, sup.cols)
+    return np.exp(log_r), log_d, L, m, num, -float(prob.p_s @ lnZ)
+
+
+def _gradient(parts, beta: float, lab: np.ndarray) -> np.ndarray:
+    """dF/d(rho_t, eta_t on lab[t]) at ``parts`` (:func:`_parts`), cluster t's coordinates at t |Y|."""
+    r, log_d, _, m, num, _ = parts
+    K, n_y = log_d.shape
+    d_f = np.take_along_axis(np.exp(log_d), lab, axis=1)
+    grad = np.empty((K, n_y))
+    grad[:, 0] = r - m
+    grad[:, 1:] = -beta * (np.take_along_axis(num, lab, axis=1) - m[:, None] * d_f)
+    return grad.ravel()
+
+
+def _hessian(prob: Reduced, beta: float, parts, lab: np.ndarray, sup: it.Support) -> np.ndarray:
+    """d^2F in the coordinates of :func:`_gradient` (module docstring)."""
+    r, log_d, L, m, _, _ = parts
+    K, n_y = log_d.shape
+    d_f = np.take_along_axis(np.exp(log_d), lab, axis=1)
+    H = pair_hessian(prob.W, prob.p_s, beta, log_d, lab, sup.indptr, sup.cols, L)
+    H4 = H.reshape(K, n_y, K, n_y)
+    t = np.arange(K)
+    H4[t, 1:, t, 1:] += beta * m[:, None, None] * (d_f[:, :, None] * np.eye(n_y - 1)
+                                                   - d_f[:, :, None] * d_f[:, None, :])
+    H4[:, 0, :, 0] += np.diag(r) - np.outer(r, r)
+    return H
+
+
+def _steps(prob, beta, rho, eta, free, lab, sup, max_steps, gtol):
+    """The saddle-free Newton iteration of :func:`newton_multi` on the support ``sup`` (``free``: (K, |Y|) mask of
+    the free labels, ``lab`` their indices)."""
+    K, n_y = eta.shape
+    evals, gmax, parts = 0, np.inf, None
+    for _ in range(max_steps):
+        if parts is None:
+            parts = _parts(prob, beta, rho, eta, sup)
+            evals += 1
+        grad = _gradient(parts, beta, lab)
+        gmax = float(np.abs(grad).max())
+        if gmax < gtol or not np.isfinite(gmax):
+            break
+        found = direction(_hessian(prob, beta, parts, lab, sup), grad, parts[-1])
+        if found is None:
+            break
+        step, predicted, noise = found
+        step = step.reshape(K, n_y)
+        d_rho, d_eta = step[:, 0], np.zeros((K, n_y))
+        d_eta[free] = step[:, 1:].ravel()  # row-major over (t, lab[t]): lab holds each row's free labels in order
+
+        def trial(s, d_rho=d_rho, d_eta=d_eta, rho=rho, eta=eta):
+            return _parts(prob, beta, rho + s * d_rho, eta + s * d_eta, sup)
+
+        s, parts, n_eval = line_search(trial, parts[-1], predicted, noise)
+        evals += n_eval
+        if s is None:
+            break
+        rho, eta = rho + s * d_rho, eta + s * d_eta
+        rho = rho - it.lse(rho, axis=0)
+    return rho, eta, evals, gmax
+
+
+def _covers(sup: it.Support, inner: it.Support) -> bool:
+    """Whether every pair of ``inner`` is a pair of ``sup`` (both over the same clusters)."""
+    a = sup.rows.astype(np.int64) * sup.n_t + sup.cols
+    b = inner.rows.astype(np.int64) * inner.n_t + inner.cols
+    return bool(np.all(np.isin(b, a, assume_unique=False)))
+
+
+def newton_multi(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, max_steps: int = 60,
+                 gtol: float = 1e-13) -> tuple[np.ndarray, np.ndarray, int, float] | None:
+    """Minimise F from (ln p(t), ln p(y|t)) (|Y| > 2); returns (ln p(t), ln p(y|t), objective evaluations, max
+    |gradient|), or None when Newton does not apply: more than ``NEWTON_DIM`` coordinates, a cluster without mass
+    or with p(y|t) = 0 for some y (the map handles those), or costlier than the map (``NEWTON_WORK``)."""
+    K, n_y = log_dec.shape
+    if K * n_y > NEWTON_DIM or float(K * n_y) ** 3 > NEWTON_WORK * prob.n_s * K:
+        return None
+    if not (np.all(np.isfinite(log_pt)) and np.all(np.isfinite(log_dec))):
+        return None
+    ref = np.argmax(log_dec, axis=1)
+    free = np.arange(n_y)[None, :] != ref[:, None]
+    lab = np.nonzero(free)[1].reshape(K, n_y - 1)  # each cluster's free labels, in order
+    rho = log_pt - it.lse(log_pt, axis=0)
+    eta = log_dec - log_dec[np.arange(K), ref][:, None]
+    evals, gmax = 0, np.inf
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        sup = it.support(prob, beta, rho, _decoders(eta), WINDOW_CUT)
+        for _ in range(3):  # the support is checked at the end and rebuilt if mass left it
+            rho, eta, n, gmax = _steps(prob, beta, rho, eta, free, lab, sup, max_steps, gtol)
+            evals += n
+            if _covers(sup, it.support(prob, beta, rho, _decoders(eta), WINDOW_CUT - 10.0)):
+                break
+            sup = it.support(prob, beta, rho, _decoders(eta), WINDOW_CUT)
+    return rho, _decoders(eta), evals, gmax
