@@ -110,3 +110,19 @@ def test_newton_declines_what_it_cannot_take():
     big = _start(prob, 50, 11)
     assert big.log_pt.size == 50  # (50 x 4)^3 > NEWTON_WORK x 50 classes x 50 clusters
     assert nm.newton_multi(prob, 20.0, big.log_pt, big.log_dec) is None
+
+
+def test_dense_hessian_sums_equal_the_compiled_ones(monkeypatch):
+    """The BLAS sums on dense rows (used when rows see many clusters) against the compiled per-row sums."""
+    from ibtheory.ib._kernels import pair_hessian
+
+    prob = ib_problem(_table(3000, 5, 12))
+    beta = 12.0
+    st = _start(prob, 9, 13, beta=beta)
+    rho, eta, _, lab = _coords(st.log_pt, st.log_dec)
+    sup = it.support(prob, beta, rho, nm._decoders(eta), 50.0)
+    _, log_d, L, _, _, _ = nm._parts(prob, beta, rho, eta, sup)
+    compiled = pair_hessian(prob.W, prob.p_s, beta, log_d, lab, sup.indptr, sup.cols, L, tiny=0.0)
+    monkeypatch.setattr(nm, "_BLOCK_CELLS", 45 * 400)  # several blocks of rows
+    dense = nm._dense_pair_part(prob, beta, log_d, lab, sup, L)
+    assert np.max(np.abs(dense - compiled)) < 1e-13 * np.abs(compiled).max()

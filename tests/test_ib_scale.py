@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -961,3 +963,23 @@ def test_carried_support_when_a_rows_best_cluster_is_dropped_or_merged(monkeypat
         kept[carried.rows, carried.cols] = True
         assert np.all(rel[~kept] < -(it.SPARSE_CUT - carried.used) + 1e-9), (trial, rel[~kept].max(), carried.used)
     assert carried_over >= 3
+
+
+@pytest.mark.parametrize("seed", [31, 32])
+@pytest.mark.parametrize("ratio", [1.02, 1.04])
+def test_support_lowered_to_the_next_beta_keeps_every_pair_that_matters(seed, ratio):
+    """A support built at beta, carried to beta / ratio (the reverse sweep's next beta) at the same state: every pair
+    it leaves out lies at least cut - used below its row's best at the new beta (dense brute force), and used is
+    the bound's (1 - r)(cut + spread) + r used_0; a step too large for ``DRIFT`` gives None."""
+    prob, beta, log_pt, log_dec, sup = _sparse_state(n_x=400, K=200, beta=300.0, seed=seed)
+    sup = replace(sup, used=0.3)
+    low = fw._lowered(sup, beta, beta / ratio)
+    assert low is not None and 0.3 < low.used <= fw.DRIFT
+    log_enc = _dense_map(prob, beta / ratio, log_pt, log_dec)[0]
+    rel = log_enc - log_enc.max(axis=1, keepdims=True)
+    kept = np.zeros(rel.shape, dtype=bool)
+    kept[low.rows, low.cols] = True
+    assert np.all(rel[~kept] < -(sup.cut - low.used) + 1e-9)
+    # the bound is not loose by much: some left-out pair comes within 2 x its spend of the line
+    assert rel[~kept].max() > -(sup.cut - low.used) - 2 * (low.used - 0.3)
+    assert fw._lowered(sup, beta, beta / 2.0) is None

@@ -101,7 +101,7 @@ def band_support(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.nda
     rows, cols = bd.pairs()
     indptr = np.concatenate([[0], np.cumsum(bd.counts)])
     return it.Support(indptr, rows, cols, log_pt.size, np.ascontiguousarray(prob.W.T[:, rows]),
-                      prob.neg_entropy_rows[rows], log_pt, log_dec)
+                      prob.neg_entropy_rows[rows], log_pt, log_dec, cut=float(cut))
 
 
 def band_log_partition(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray,

@@ -261,18 +261,46 @@ def _carried(prob, beta, st: it.State, merged: it.State, where: np.ndarray) -> i
     (its best cluster dropped, or merged into a heavier one) by l(s).  So the left-out pairs lie at least
     m - d - max_s l(s) below b'(s): the carried support takes ``merged`` as its state and used + d + max l as
     ``used``."""
+    sup = _remapped(prob, beta, st, merged, where)
+    return sup if sup is not None else _kernel(prob, beta, merged)
+
+
+def _remapped(prob, beta, st: it.State, merged: it.State, where: np.ndarray) -> it.Support | None:
+    """``st``'s support carried over to ``merged`` as :func:`_carried` says, or None (|Y| = 2, no support, a class
+    left without a pair, or more than ``DRIFT`` nats of the cut spent)."""
     old = st.support
-    if prob.n_y > 2 and old is not None:
-        sup = it.remap_support(old, where, prob.n_s)
-        if sup is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                best_old = _row_best(old, beta, old.log_pt, old.log_dec)
-                best_new = _row_best(sup, beta, merged.log_pt, merged.log_dec)
-                loss = np.max(np.where(np.isfinite(best_old), best_old - best_new, 0.0), initial=0.0)
-            used = old.used + _drift(beta, merged, sup) + max(float(loss), 0.0)
-            if used <= DRIFT:
-                return replace(sup, log_pt=merged.log_pt, log_dec=merged.log_dec, used=used)
-    return _kernel(prob, beta, merged)
+    if prob.n_y == 2 or old is None:
+        return None
+    sup = it.remap_support(old, where, prob.n_s)
+    if sup is None:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        best_old = _row_best(old, beta, old.log_pt, old.log_dec)
+        best_new = _row_best(sup, beta, merged.log_pt, merged.log_dec)
+        loss = np.max(np.where(np.isfinite(best_old), best_old - best_new, 0.0), initial=0.0)
+    used = old.used + _drift(beta, merged, sup) + max(float(loss), 0.0)
+    return replace(sup, log_pt=merged.log_pt, log_dec=merged.log_dec, used=used) if used <= DRIFT else None
+
+
+def _lowered(sup: it.Support, beta: float, beta_new: float) -> it.Support | None:
+    """A support built at ``beta`` (its state, ``used`` nats of its cut c spent) as a support at ``beta_new`` <
+    ``beta`` (the reverse sweep's next beta), or None when that spends more than ``DRIFT`` nats.
+
+    At its state every pair left out scores u_st = ln p(t) - beta KL <= b(s) - (c - used), b(s) = u_sb the row's
+    best (cluster b).  At beta' = r beta, u'_st = r u_st + (1 - r) ln p(t), and the row's best is at least
+    u'_sb = r b(s) + (1 - r) ln p(b).  So the pairs left out lie at least r (c - used) - (1 - r) (ln max_t p(t) -
+    ln p(b)) below it: the support spends (1 - r) (c + max_s [ln max_t p(t) - ln p(b(s))]) + r used."""
+    r = beta_new / beta
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = it.pair_scores(sup.w_rows, sup.neg_h, beta, sup.log_pt, sup.log_dec, sup.cols)
+        starts = sup.indptr[:-1]
+        best = np.maximum.reduceat(u, starts)
+        log_pb = np.maximum.reduceat(np.where(u == best[sup.rows], sup.log_pt[sup.cols], -np.inf), starts)
+    live = np.isfinite(best) & np.isfinite(log_pb)
+    top = np.max(sup.log_pt[np.isfinite(sup.log_pt)], initial=-np.inf)
+    spread = float(np.max(top - log_pb[live], initial=0.0))
+    used = (1.0 - r) * (sup.cut + spread) + r * sup.used
+    return replace(sup, used=used) if np.isfinite(used) and used <= DRIFT else None
 
 
 def _row_best(sup: it.Support, beta: float, log_pt: np.ndarray, log_dec: np.ndarray) -> np.ndarray:
@@ -310,10 +338,12 @@ def _drift(beta: float, st: it.State, sup: it.Support) -> float:
     return float(np.max(np.abs(st.log_pt[live] - sup.log_pt[live]), initial=0.0) + beta * np.max(d_dec, initial=0.0))
 
 
-def _solve_multi(prob, beta, state, tol, max_iter, loose_merge: float | None = 1e-4) -> tuple[Point, it.State]:
-    """|Y| > 2: :func:`_converge`; then, like ``ibtheory.ib._improve.solve_from``, merge clusters whose decoders
-    are within ``loose_merge`` (None: not) if, re-converged, that does not raise the objective J."""
-    st, n, res = _converge(prob, beta, state, tol, max_iter)
+def _solve_multi(prob, beta, state, tol, max_iter, loose_merge: float | None = 1e-4,
+                 sup: it.Support | None = None) -> tuple[Point, it.State]:
+    """|Y| > 2: :func:`_converge` (from ``sup`` when given); then, like ``ibtheory.ib._improve.solve_from``, merge
+    clusters whose decoders are within ``loose_merge`` (None: not) if, re-converged, that does not raise the
+    objective J."""
+    st, n, res = _converge(prob, beta, state, tol, max_iter, sup=sup)
     cand, where = it.prune_merge(st, merge_tol=loose_merge, mapping=True) if loose_merge is not None else (st, None)
     if cand.log_pt.size < st.log_pt.size:
         st2, n2, res2 = _converge(prob, beta, cand, tol, max_iter, sup=_carried(prob, beta, st, cand, where))
@@ -503,9 +533,13 @@ def _reverse(prob: Reduced, betas: np.ndarray, tol, max_iter, step) -> dict[int,
     with np.errstate(divide="ignore"):
         state = it.State(np.log(prob.p_s), np.log(prob.W / prob.W.sum(axis=1, keepdims=True)))
     out: dict[int, Point] = {}
+    sup = None
     for i in range(len(betas) - 1, -1, -1):
-        out[i], st = _solve_multi(prob, float(betas[i]), state, tol, max_iter)
-        state = it.prune_merge(st)
+        out[i], st = _solve_multi(prob, float(betas[i]), state, tol, max_iter, sup=sup)
+        state, where = it.prune_merge(st, mapping=True)
+        # the support carried to the next beta when that spends little of its cut (saves a k-d tree search)
+        sup = _remapped(prob, float(betas[i]), st, state, where) if i > 0 else None
+        sup = _lowered(sup, float(betas[i]), float(betas[i - 1])) if sup is not None else None
         if step is not None:
             step()
         cells = st.log_pt.size * prob.n_s

@@ -90,9 +90,12 @@ class Support:
     neg_h: np.ndarray
     log_pt: np.ndarray  # the state it was built for
     log_dec: np.ndarray
-    #: nats of the cut spent by carrying it over prunes and merges (``ibtheory.ib._forward._carried``): at its
-    #: state every pair left out lies at least cut - used below its row's best
+    #: nats of the cut spent by carrying it over prunes and merges (``ibtheory.ib._forward._carried``) and to a
+    #: lower beta (``ibtheory.ib._forward._lowered``): at its state every pair left out lies at least cut - used
+    #: below its row's best
     used: float = 0.0
+    #: the cut it was built with (nats)
+    cut: float = SPARSE_CUT
 
     @property
     def nnz(self) -> int:
@@ -165,11 +168,12 @@ def support(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray,
             below[np.isnan(below)] = 0.0
     keep = below <= cut
     if max_nnz is not None and np.count_nonzero(keep) > max_nnz:
-        keep = below <= np.partition(below, int(max_nnz) - 1)[int(max_nnz) - 1]
+        cut = float(np.partition(below, int(max_nnz) - 1)[int(max_nnz) - 1])  # the lowered cut
+        keep = below <= cut
     rows, cols = rows[keep], cols[keep]
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_s))])
     return Support(indptr, rows, cols, K, np.ascontiguousarray(prob.W.T[:, rows]), prob.neg_entropy_rows[rows],
-                   log_pt, log_dec)
+                   log_pt, log_dec, cut=float(cut))
 
 
 def _ball_candidates(prob, beta, log_pt, log_dec, cut, max_nnz=None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -443,7 +447,7 @@ def remap_support(sup: Support, where: np.ndarray, n_s: int) -> Support | None:
     ref = np.empty(n_t, dtype=np.int64)
     ref[where[live[last]]] = live[last]  # the heaviest member
     return Support(np.concatenate([[0], np.cumsum(counts)]), rows, cols, n_t, sup.w_rows[:, idx], sup.neg_h[idx],
-                   sup.log_pt[ref], sup.log_dec[ref])
+                   sup.log_pt[ref], sup.log_dec[ref], cut=sup.cut)
 
 
 def converge(prob: Reduced, beta: float, state: State, tol: float, max_iter: int,
