@@ -27,10 +27,12 @@ unstable.  So the curve is the lower Lagrangian per beta of two sweeps:
 - a reverse sweep (:func:`_reverse`, reverse annealing as ``curve.anneal``: from one cluster per class at the
   largest beta down, clusters merged as their decoders meet), which stops after the first beta whose support holds
   more than ``REVERSE_PAIRS`` pairs (at large beta it is the identity encoder and nearly free; below, its
-  ~|S| clusters would make every map O(|S|^2)), and
+  ~|S| clusters would make every map O(|S|^2)); its sparse support is carried to the next beta when the bound of
+  :func:`_lowered` leaves enough of the cut (a k-d tree search saved), and
 - the upward sweep above, from the smallest beta to where the reverse sweep stopped (to the largest beta when it
-  did not), as for |Y| = 2 but each split's critical beta the first secant guess 1 / rho_t^2 (no solves: the
-  points are those of the previous |Y| > 2 forward path, ~6x sooner);
+  did not), as for |Y| = 2 (15 map evaluations, then Newton's method, :mod:`ibtheory.ib._newton_multi`, where its
+  dense K |Y| Hessian costs less than the maps; else the map to convergence) but each split's critical beta the
+  first secant guess 1 / rho_t^2 (no solves);
   below the reverse sweep, where the upward point is worse than T = S itself, ``IDENTITY_BUDGET`` map
   evaluations from T = S (each lowers the Lagrangian) replace it.
 
@@ -74,7 +76,9 @@ from ._solution import _measures
 
 __all__ = ["Point", "cluster_correlations", "fill_steep", "forward_curve", "SPARSE_CELLS", "MAX_NNZ", "REVERSE_PAIRS"]
 
-#: |Y| > 2: |S| x clusters above which the map runs on a sparse support (``ibtheory.ib._iterate.support``)
+#: |Y| > 2: |S| x clusters above which the map runs on a sparse support (``ibtheory.ib._iterate.support``) unless
+#: that would hold most pairs (``DENSE_SHARE``); 2^21 before: 2000 x 6 at ~900 clusters then spent 500 dense maps of
+#: 17 ms a beta where rows see a few clusters each (the whole curve 480 -> 304 s with 2^16)
 SPARSE_CELLS = 2**16
 #: |Y| > 2: up to this many |S| x clusters cells the map stays dense when a sparse support would hold more than
 #: ``DENSE_SHARE`` of the pairs (the dense map's ~6 arrays of this size: 192 MiB)
