@@ -126,3 +126,36 @@ def test_dense_hessian_sums_equal_the_compiled_ones(monkeypatch):
     monkeypatch.setattr(nm, "_BLOCK_CELLS", 45 * 400)  # several blocks of rows
     dense = nm._dense_pair_part(prob, beta, log_d, lab, sup, L)
     assert np.max(np.abs(dense - compiled)) < 1e-13 * np.abs(compiled).max()
+
+
+@pytest.mark.parametrize("n_y", [2, 3])
+def test_one_cluster_is_solved_in_closed_form(n_y):
+    """Two copies of one cluster that merge back (below its critical beta): the second local solve has one cluster,
+    which has no curvature in its weight (Newton declines it; before, a Jacobi scale of 1e150 overflowed), so the
+    point is the closed form p(y|t) = p(y), I(X;T) = 0."""
+    from ibtheory.ib import _forward as fw
+
+    prob = ib_problem(_table(50, n_y, 6))
+    one = it.from_encoder(prob, np.ones((prob.n_s, 1)))
+    beta = 0.99 / fw.cluster_correlations(prob, one.log_enc, one.log_pt, one.log_dec)[0][0]
+    assert nm.newton_multi(prob, beta, one.log_pt, one.log_dec) is None
+    st = it.fixed_point(prob, beta, one, 1e-13, 5)[0]
+    rho2, v = fw.cluster_correlations(prob, st.log_enc, st.log_pt, st.log_dec)
+    p, _ = fw._solve(prob, beta, fw._split(st, np.array([0]), v), 1e-12, 500)
+    assert p.n_t == 1 and abs(p.I_XT) < 1e-12
+    assert np.allclose(p.decoder[0], prob.p_y, atol=1e-12)
+
+
+def test_split_moves_a_cluster_with_a_vanishing_label():
+    """A decoder with one label at 1e-92: the split's room counts only the labels its direction moves, so the two
+    copies differ by ~eps of the distance to the simplex's boundary along them (not 1e-93), and stay positive."""
+    from ibtheory.ib import _forward as fw
+
+    d = np.array([[0.5, 0.3, 0.2 - 1e-92, 1e-92]])
+    v = np.array([[0.2, -0.1, -0.1, 1e-47]])
+    st = it.State(np.zeros(1), np.log(d))
+    out = fw._split(st, np.array([0]), v)
+    dec = np.exp(out.log_dec)
+    assert dec.shape == (2, 4) and np.all(dec > 0) and np.allclose(dec.sum(axis=1), 1.0)
+    assert np.max(np.abs(dec[0] - dec[1])) > 0.01
+    assert np.allclose(np.exp(out.log_pt), [0.5, 0.5])

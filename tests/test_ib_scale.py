@@ -983,3 +983,20 @@ def test_support_lowered_to_the_next_beta_keeps_every_pair_that_matters(seed, ra
     # the bound is not loose by much: some left-out pair comes within 2 x its spend of the line
     assert rel[~kept].max() > -(sup.cut - low.used) - 2 * (low.used - 0.3)
     assert fw._lowered(sup, beta, beta / 2.0) is None
+
+
+@pytest.mark.parametrize("max_nnz", [40, 50, 80, 90, 100])
+def test_support_records_the_cut_it_was_lowered_to(monkeypatch, max_nnz):
+    """Dense candidate blocks pruned to ``max_nnz`` as they go: the support records the lowered cut, and every pair
+    it leaves out lies more than that below its row's best (dense brute force)."""
+    prob = ib_problem(random_table(40, 3, seed=5))
+    rng = np.random.default_rng(3)
+    log_pt = np.log(rng.dirichlet(np.ones(8)))
+    log_dec = np.log(prob.W[rng.choice(prob.n_s, 8, replace=False)])
+    monkeypatch.setattr(it, "_CHUNK_CELLS", 80)
+    sup = it.support(prob, 3.0, log_pt, log_dec, max_nnz=max_nnz)
+    log_enc = _dense_map(prob, 3.0, log_pt, log_dec)[0]
+    below = log_enc.max(axis=1, keepdims=True) - log_enc
+    kept = np.zeros(below.shape, dtype=bool)
+    kept[sup.rows, sup.cols] = True
+    assert sup.cut <= it.SPARSE_CUT and np.all(below[~kept] > sup.cut - 1e-9)

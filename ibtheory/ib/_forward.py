@@ -162,16 +162,19 @@ def cluster_correlations(prob: Reduced, log_enc: np.ndarray, log_pt: np.ndarray,
 
 def _split(state: it.State, which: np.ndarray, v: np.ndarray, eps: float = 0.05) -> it.State:
     """Split the clusters ``which`` into two half-weight copies with decoders p(y|t) +- eps' v_t (eps' keeps both
-    inside the simplex: at most ``eps`` of the distance to its boundary)."""
+    inside the simplex: at most ``eps`` of the distance to its boundary along the labels v_t moves)."""
     which = np.asarray(which, dtype=np.int64)
     pt, dec = state.log_pt.copy(), np.exp(state.log_dec)
     vt = v[which] / np.maximum(np.abs(v[which]).max(axis=1, keepdims=True), 1e-300)
+    # the room counts only labels the direction really moves (|v| > 1e-9 of its largest): a label at p(y|t) = 1e-92
+    # would otherwise make the copies 1e-93 apart (they merge back at once); those labels keep at least half their
+    # probability
     with np.errstate(divide="ignore", invalid="ignore"):
-        room = np.min(np.where(vt != 0, dec[which] / np.maximum(np.abs(vt), 1e-300), np.inf), axis=1)
+        room = np.min(np.where(np.abs(vt) > 1e-9, dec[which] / np.maximum(np.abs(vt), 1e-300), np.inf), axis=1)
     step = (eps * room)[:, None]
     pt[which] -= LN2
-    copies = dec[which] - step * vt
-    dec[which] = dec[which] + step * vt
+    copies = np.maximum(dec[which] - step * vt, 0.5 * dec[which])
+    dec[which] = np.maximum(dec[which] + step * vt, 0.5 * dec[which])
     d = np.concatenate([dec, copies])
     with np.errstate(divide="ignore"):
         return it.State(np.concatenate([pt, pt[which]]), np.log(d / d.sum(axis=1, keepdims=True)))
@@ -373,7 +376,12 @@ def _solve(prob, beta, state, tol, max_iter, em_steps: int = 15) -> tuple[Point,
 
 
 def _local_newton(prob, beta, log_pt, log_dec):
-    """Newton's method for this |Y| (None where :func:`ibtheory.ib._newton_multi.newton_multi` does not apply)."""
+    """Newton's method for this |Y| (None where :func:`ibtheory.ib._newton_multi.newton_multi` does not apply).  One
+    cluster in closed form: F = beta sum_x p(x) KL[p(y|x) || d] is least at d = p(y) (Newton has no curvature in
+    its weight coordinate there)."""
+    if log_pt.size == 1:
+        with np.errstate(divide="ignore"):
+            return np.zeros(1), np.log(prob.p_y)[None, :], 0, 0.0
     if prob.n_y == 2:
         return newton(prob, beta, log_pt, log_dec)
     return newton_multi(prob, beta, log_pt, log_dec)

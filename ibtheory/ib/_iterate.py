@@ -158,7 +158,7 @@ def support(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray,
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         found = _ball_candidates(prob, beta, log_pt, log_dec, cut, max_nnz) if K >= 64 else None
         if found is None:
-            rows, cols, below = _dense_candidates(prob, beta, log_pt, log_dec, cut, max_nnz)
+            rows, cols, below, cut = _dense_candidates(prob, beta, log_pt, log_dec, cut, max_nnz)
         else:
             rows, cols = found
             sc = pair_scores(prob.W.T, prob.neg_entropy_rows, beta, log_pt, log_dec, cols, rows)
@@ -218,11 +218,12 @@ def _ball_pairs(tree: cKDTree, points: np.ndarray, radius: np.ndarray,
     return np.repeat(classes, counts), cols
 
 
-def _dense_candidates(prob, beta, log_pt, log_dec, cut, max_nnz=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _dense_candidates(prob, beta, log_pt, log_dec, cut, max_nnz=None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """(classes, clusters, distance below the row's best score) of the pairs within ``cut``, from dense scores
     over blocks of classes (``_CHUNK_CELLS`` cells at a time).  With ``max_nnz``, whenever more than twice that
     many pairs have been collected only the ``max_nnz`` closest to their rows' best (and each row's best) are
-    kept, so memory stays O(max_nnz + block)."""
+    kept, so memory stays O(max_nnz + block); the cut is then lowered for every row.  Also returns the cut."""
     n_s, K = prob.n_s, log_pt.size
     block = max(1, _CHUNK_CELLS // K)
     out, held = [], 0
@@ -236,9 +237,11 @@ def _dense_candidates(prob, beta, log_pt, log_dec, cut, max_nnz=None) -> tuple[n
         held += s_.size
         if max_nnz is not None and held > 2 * max_nnz:
             rows, cols, bel = (np.concatenate(x) for x in zip(*out, strict=True))
-            keep = bel <= np.partition(bel, int(max_nnz) - 1)[int(max_nnz) - 1]
+            cut = min(cut, float(np.partition(bel, int(max_nnz) - 1)[int(max_nnz) - 1]))  # lowered for all rows
+            keep = bel <= cut
             out, held = [(rows[keep], cols[keep], bel[keep])], int(np.count_nonzero(keep))
-    return tuple(np.concatenate(x) for x in zip(*out, strict=True))
+    rows, cols, bel = (np.concatenate(x) for x in zip(*out, strict=True))
+    return rows, cols, bel, cut
 
 
 def _pair_exp(L: np.ndarray, sup: Support) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -147,7 +147,8 @@ def _steps(prob, beta, rho, eta, free, lab, sup, max_steps, gtol):
     """The saddle-free Newton iteration of :func:`newton_multi` on the support ``sup`` (``free``: (K, |Y|) mask of
     the free labels, ``lab`` their indices)."""
     K, n_y = eta.shape
-    evals, gmax, parts, H, fresh, s = 0, np.inf, None, None, False, 0.0
+    evals, gmax, parts, H, s = 0, np.inf, None, None, 0.0
+    stepped_fresh = False  # the last step came from a Hessian computed at its start
     for _ in range(max_steps):
         if parts is None:
             parts = _parts(prob, beta, rho, eta, sup)
@@ -156,10 +157,11 @@ def _steps(prob, beta, rho, eta, free, lab, sup, max_steps, gtol):
         g_last, gmax = gmax, float(np.abs(grad).max())
         if gmax < gtol or not np.isfinite(gmax):
             break
-        # the Hessian (the costly part: O(|S| K^2 |Y|^2) on dense rows) is kept while a full step of the last one
-        # cut the gradient 4-fold (the quadratic model still fits), else recomputed
-        if H is None or not (s == 1.0 and gmax <= 0.25 * g_last):
-            H, fresh = _hessian(prob, beta, parts, lab, sup), True
+        # the Hessian (the costly part: O(|S| K^2 |Y|^2) on dense rows) is kept for one more step after a full step
+        # of a new one cut the gradient 100-fold (the quadratic model fits: no gain from a new one), else recomputed
+        fresh = H is None or not (stepped_fresh and s == 1.0 and gmax <= 0.01 * g_last)
+        if fresh:
+            H = _hessian(prob, beta, parts, lab, sup)
         found = direction(H, grad, parts[-1])
         if found is None and not fresh:  # converged on an old model: check with a new one
             H, fresh = _hessian(prob, beta, parts, lab, sup), True
@@ -171,19 +173,17 @@ def _steps(prob, beta, rho, eta, free, lab, sup, max_steps, gtol):
         d_rho, d_eta = step[:, 0], np.zeros((K, n_y))
         d_eta[free] = step[:, 1:].ravel()  # row-major over (t, lab[t]): lab holds each row's free labels in order
 
-        def trial(s, d_rho=d_rho, d_eta=d_eta, rho=rho, eta=eta):
-            return _parts(prob, beta, rho + s * d_rho, eta + s * d_eta, sup)
+        def trial(t, d_rho=d_rho, d_eta=d_eta, rho=rho, eta=eta):
+            return _parts(prob, beta, rho + t * d_rho, eta + t * d_eta, sup)
 
-        s, parts, n_eval = line_search(trial, parts[-1], predicted, noise)
+        s, trial_parts, n_eval = line_search(trial, parts[-1], predicted, noise)
         evals += n_eval
-        if s is None and not fresh:  # an old model's step failed: retry with a new one
-            H, s = None, 0.0
-            parts = _parts(prob, beta, rho, eta, sup)
-            evals += 1
+        if s is None and not fresh:  # an old model's step failed: retry from here with a new one
+            H, s, stepped_fresh = None, 0.0, False
             continue
-        fresh = False
         if s is None:
             break
+        parts, stepped_fresh = trial_parts, fresh
         rho, eta = rho + s * d_rho, eta + s * d_eta
         rho = rho - it.lse(rho, axis=0)
     return rho, eta, evals, gmax
@@ -199,10 +199,11 @@ def _covers(sup: it.Support, inner: it.Support) -> bool:
 def newton_multi(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, max_steps: int = 60,
                  gtol: float = 1e-13) -> tuple[np.ndarray, np.ndarray, int, float] | None:
     """Minimise F from (ln p(t), ln p(y|t)) (|Y| > 2); returns (ln p(t), ln p(y|t), objective evaluations, max
-    |gradient|), or None when Newton does not apply: more than ``NEWTON_DIM`` coordinates, a cluster without mass
+    |gradient|), or None when Newton does not apply: one cluster (no curvature in its weight: the caller has the
+    closed form), more than ``NEWTON_DIM`` coordinates, a cluster without mass
     or with p(y|t) = 0 for some y (the map handles those), or costlier than the map (``NEWTON_WORK``)."""
     K, n_y = log_dec.shape
-    if K * n_y > NEWTON_DIM or float(K * n_y) ** 3 > NEWTON_WORK * prob.n_s * K:
+    if K < 2 or K * n_y > NEWTON_DIM or float(K * n_y) ** 3 > NEWTON_WORK * prob.n_s * K:
         return None
     if not (np.all(np.isfinite(log_pt)) and np.all(np.isfinite(log_dec))):
         return None
