@@ -92,6 +92,8 @@ REPAIR_AT = 1e-5
 ENCODER_CUT = 60.0
 #: |Y| > 2: most pairs (s, t) a sparse support holds (~1.2 GiB at its peak with |Y| = 6; beyond, the cut is lowered)
 MAX_NNZ = 2**22
+#: Newton's largest |gradient| of F (nats per coordinate) at which a point counts as converged (``_polish``)
+STATIONARY = 1e-9
 #: |Y| > 2: largest drift of the log-weights (nats) for which a solve's encoder stays on its starting support
 DRIFT = 2.5
 #: |Y| > 2: map evaluations from T = S at a beta where the upward sweep's point is worse than T = S itself
@@ -389,20 +391,23 @@ def _local_newton(prob, beta, log_pt, log_dec):
 
 def _polish(prob, beta, st: it.State, n: int, tol: float) -> tuple[Point, it.State] | None:
     """Newton from ``st``, prune and merge, Newton again if that removed clusters; one map evaluation gives the
-    encoder.  None when Newton does not apply (|Y| > 2 only)."""
+    encoder.  None when Newton does not apply (|Y| > 2 only).  The point counts as converged when the map's residual
+    is below ``tol`` or Newton's gradient is below ``STATIONARY`` (F stationary to its rounding: the map's residual
+    can stay larger where a tiny cluster's decoder is barely determined)."""
     out = _local_newton(prob, beta, st.log_pt, st.log_dec)
     if out is None:
         return None
-    lp, ld, n2, _ = out
+    lp, ld, n2, g = out
     st2, n3, res = _encode(prob, beta, it.State(lp, ld))
     merged = it.prune_merge(st2)
     if merged.log_pt.size < st2.log_pt.size:
         out = _local_newton(prob, beta, merged.log_pt, merged.log_dec)
         if out is None:
             return None
-        lp, ld, n4, _ = out
+        lp, ld, n4, g = out
         st2, n3, res = _encode(prob, beta, it.State(lp, ld))
         n2 += n4
+    st2.converged = bool(g <= STATIONARY)
     return _point(prob, beta, st2, n + n2 + n3, res, tol), st2
 
 

@@ -425,7 +425,9 @@ def _dataset(prob: Reduced, sols: dict, others: list, critical: np.ndarray, cert
             "lagrangian": ("beta", ixt - betas * ity, {**bits, "long_name": "I(X;T) - beta I(T;Y)"}),
             "decoder": (("beta", "t", "y"), dec, {"long_name": "p(y|t) (zero rows: padding, p_t = 0)"}),
             "p_t": (("beta", "t"), pt, {"long_name": "p(t)", "units": "1"}),
-            "converged": ("beta", np.array([s.converged for s in S]), {"long_name": "fixed point reached"}),
+            "converged": ("beta", np.array([s.converged for s in S]),
+                          {"long_name": "fixed point reached (map residual below tol, the objective stalled, or "
+                                        "Newton's gradient below 1e-9)"}),
             "n_clusters": ("beta", np.array([_n_clusters(s) for s in S]), {"long_name": "effective clusters"}),
             "iterations": ("beta", np.array([s.iterations for s in S])),
             "residual": ("beta", np.array([s.residual for s in S]), {"long_name": "max |G(theta) - theta|"}),
