@@ -70,6 +70,7 @@ from ._active import active_fixed_point
 from ._band import BAND_CELLS, band_support
 from ._certify_line import certify_line, certify_lines
 from ._newton import newton
+from ._newton_multi import applies as newton_applies
 from ._newton_multi import newton_multi
 from ._problem import Reduced
 from ._solution import _measures
@@ -367,7 +368,10 @@ def _solve(prob, beta, state, tol, max_iter, em_steps: int = 15) -> tuple[Point,
     ``em_steps`` evaluations (it settles the cluster structure and merges) and Newton's method finishes
     (:mod:`ibtheory.ib._newton`, for |Y| > 2 :mod:`ibtheory.ib._newton_multi`); one more map evaluation gives the
     encoder.  For |Y| > 2 beyond Newton's reach (``NEWTON_DIM`` coordinates, or a decoder with a zero) the map
-    goes on to convergence instead (:func:`_solve_multi`, no loose merging: that is for the reverse sweep)."""
+    goes on to convergence instead (:func:`_solve_multi`, no loose merging: that is for the reverse sweep), from
+    the start when the starting state already has too many clusters for it."""
+    if prob.n_y != 2 and state.log_pt.size > 1 and not newton_applies(prob, state.log_pt.size):
+        return _solve_multi(prob, beta, state, tol, max_iter, loose_merge=None)
     st, n, _ = _converge(prob, beta, state, tol, min(em_steps, max_iter), encoder=False) if em_steps else \
         (state, 0, 0.0)
     done = _polish(prob, beta, st, n, tol)

@@ -33,7 +33,7 @@ from ._kernels import pair_hessian, pair_step
 from ._newton import WINDOW_CUT, direction, line_search
 from ._problem import Reduced
 
-__all__ = ["newton_multi", "NEWTON_DIM"]
+__all__ = ["applies", "newton_multi", "NEWTON_DIM"]
 
 #: most coordinates K |Y| of the dense Hessian (a 1500 x 1500 Cholesky factorisation: ~30 ms)
 NEWTON_DIM = 1500
@@ -196,6 +196,13 @@ def _covers(sup: it.Support, inner: it.Support) -> bool:
     return bool(np.all(np.isin(b, a, assume_unique=False)))
 
 
+def applies(prob: Reduced, K: int) -> bool:
+    """Whether Newton takes K clusters: at least 2, at most ``NEWTON_DIM`` coordinates, cheaper than the maps
+    (``NEWTON_WORK``)."""
+    D = K * prob.n_y
+    return 2 <= K and D <= NEWTON_DIM and float(D) ** 3 <= NEWTON_WORK * prob.n_s * K
+
+
 def newton_multi(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, max_steps: int = 60,
                  gtol: float = 1e-13) -> tuple[np.ndarray, np.ndarray, int, float] | None:
     """Minimise F from (ln p(t), ln p(y|t)) (|Y| > 2); returns (ln p(t), ln p(y|t), objective evaluations, max
@@ -203,7 +210,7 @@ def newton_multi(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.nda
     closed form), more than ``NEWTON_DIM`` coordinates, a cluster without mass
     or with p(y|t) = 0 for some y (the map handles those), or costlier than the map (``NEWTON_WORK``)."""
     K, n_y = log_dec.shape
-    if K < 2 or K * n_y > NEWTON_DIM or float(K * n_y) ** 3 > NEWTON_WORK * prob.n_s * K:
+    if not applies(prob, K):
         return None
     if not (np.all(np.isfinite(log_pt)) and np.all(np.isfinite(log_dec))):
         return None
