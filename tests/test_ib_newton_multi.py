@@ -121,10 +121,10 @@ def test_dense_hessian_sums_equal_the_compiled_ones(monkeypatch):
     st = _start(prob, 9, 13, beta=beta)
     rho, eta, _, lab = _coords(st.log_pt, st.log_dec)
     sup = it.support(prob, beta, rho, nm._decoders(eta), 50.0)
-    _, log_d, L, _, _, _ = nm._parts(prob, beta, rho, eta, sup)
+    _, log_d, L, m, num, _ = nm._parts(prob, beta, rho, eta, sup)
     compiled = pair_hessian(prob.W, prob.p_s, beta, log_d, lab, sup.indptr, sup.cols, L, tiny=0.0)
     monkeypatch.setattr(nm, "_BLOCK_CELLS", 45 * 400)  # several blocks of rows
-    dense = nm._dense_pair_part(prob, beta, log_d, lab, sup, L)
+    dense = nm._dense_pair_part(prob, beta, log_d, lab, sup, L, m, num)
     assert np.max(np.abs(dense - compiled)) < 1e-13 * np.abs(compiled).max()
 
 

@@ -76,11 +76,11 @@ def _hessian(prob: Reduced, beta: float, parts, lab: np.ndarray, sup: it.Support
     """d^2F in the coordinates of :func:`_gradient` (module docstring).  The pair part comes from the compiled
     per-row sums (:func:`ibtheory.ib._kernels.pair_hessian`, O(k^2 |Y|^2) a row with k clusters) when rows see
     fewer than ``DENSE_ROWS`` of the clusters, else from BLAS products on dense rows (:func:`_dense_pair_part`)."""
-    r, log_d, L, m, _, _ = parts
+    r, log_d, L, m, num, _ = parts
     K, n_y = log_d.shape
     d_f = np.take_along_axis(np.exp(log_d), lab, axis=1)
     if sup.nnz > DENSE_ROWS * K * prob.n_s:
-        H = _dense_pair_part(prob, beta, log_d, lab, sup, L)
+        H = _dense_pair_part(prob, beta, log_d, lab, sup, L, m, num)
     else:
         H = pair_hessian(prob.W, prob.p_s, beta, log_d, lab, sup.indptr, sup.cols, L)
     H4 = H.reshape(K, n_y, K, n_y)
@@ -92,42 +92,21 @@ def _hessian(prob: Reduced, beta: float, parts, lab: np.ndarray, sup: it.Support
 
 
 def _dense_pair_part(prob: Reduced, beta: float, log_d: np.ndarray, lab: np.ndarray, sup: it.Support,
-                     L: np.ndarray) -> np.ndarray:
+                     L: np.ndarray, m: np.ndarray, num: np.ndarray) -> np.ndarray:
     """The pair part of :func:`ibtheory.ib._kernels.pair_hessian` (every pair of ``sup``) from dense blocks of rows:
     sqrt p(s) G_s = sqrt p(s) (pi_st g_st)_t as a row of a (rows, K |Y|) matrix, sum_s p(s) G_s G_s^T by one
     symmetric rank-k update per block (``_BLOCK_CELLS`` cells), minus each cluster's own sum_s p(s) pi_st g_st
-    g_st^T, which comes from its moments m_t, n_ty and sum_s p(s) pi_st W[s, y] W[s, y']."""
+    g_st^T, which comes from its moments m_t = sum_s p(s) pi_st, n_ty = sum_s p(s) pi_st W[s, y] (the map's, on the
+    same pairs) and S_tyy' = sum_s p(s) pi_st W[s, y] W[s, y']."""
     K, n_y = log_d.shape
     D = K * n_y
     d = np.exp(log_d)
     d_f = np.take_along_axis(d, lab, axis=1)
     pi = np.exp(L)
     H = np.zeros((D, D), order="F")
-    S = np.zeros((K, n_y * n_y))  # sum_s p(s) pi_st W[s, y] W[s, y']
+    S = np.zeros((K, n_y * n_y))
     WW = (prob.W[:, :, None] * prob.W[:, None, :]).reshape(prob.n_s, n_y * n_y)
     step = max(1, _BLOCK_CELLS // D)
-    _dense_blocks(prob, beta, lab, d_f, sup, pi, WW, step, H, S)
-    # each cluster's own sum_s p(s) pi_st g_st g_st^T from its moments m_t, n_t (= S's diagonal in y') and S
-    S = S.reshape(K, n_y, n_y)
-    m = S.sum(axis=(1, 2))
-    num = S.sum(axis=2)
-    dd = d[:, :, None] * d[:, None, :]
-    C = S - num[:, :, None] * d[:, None, :] - d[:, :, None] * num[:, None, :] + m[:, None, None] * dd  # of W - d
-    own = np.empty((K, n_y, n_y))
-    own[:, 0, 0] = m
-    own[:, 0, 1:] = own[:, 1:, 0] = beta * (np.take_along_axis(num, lab, axis=1) - m[:, None] * d_f)
-    own[:, 1:, 1:] = beta**2 * C[np.arange(K)[:, None, None], lab[:, :, None], lab[:, None, :]]
-    H = np.triu(H) + np.triu(H, 1).T
-    H4 = H.reshape(K, n_y, K, n_y)
-    t = np.arange(K)
-    H4[t, :, t, :] -= own
-    return H
-
-
-def _dense_blocks(prob, beta, lab, d_f, sup, pi, WW, step, H, S) -> None:
-    """The block loop of :func:`_dense_pair_part`: H (Fortran order, upper triangle) and S accumulated in place."""
-    K, n_y = d_f.shape[0], lab.shape[1] + 1
-    D = K * n_y
     for a in range(0, prob.n_s, step):
         b = min(a + step, prob.n_s)
         lo, hi = sup.indptr[a], sup.indptr[b]
@@ -141,6 +120,18 @@ def _dense_blocks(prob, beta, lab, d_f, sup, pi, WW, step, H, S) -> None:
         # H's upper triangle += G^T G, G^T passed as the (D, rows) Fortran array it is (a C-ordered G would be
         # copied: 4x slower at 20,000 x 522)
         dsyrk(1.0, G.reshape(b - a, D).T, beta=1.0, c=H, trans=0, overwrite_c=1)
+    S = S.reshape(K, n_y, n_y)
+    dd = d[:, :, None] * d[:, None, :]
+    C = S - num[:, :, None] * d[:, None, :] - d[:, :, None] * num[:, None, :] + m[:, None, None] * dd  # of W - d
+    own = np.empty((K, n_y, n_y))
+    own[:, 0, 0] = m
+    own[:, 0, 1:] = own[:, 1:, 0] = beta * (np.take_along_axis(num, lab, axis=1) - m[:, None] * d_f)
+    own[:, 1:, 1:] = beta**2 * C[np.arange(K)[:, None, None], lab[:, :, None], lab[:, None, :]]
+    H = np.triu(H) + np.triu(H, 1).T
+    H4 = H.reshape(K, n_y, K, n_y)
+    t = np.arange(K)
+    H4[t, :, t, :] -= own
+    return H
 
 
 def _steps(prob, beta, rho, eta, free, lab, sup, max_steps, gtol):
