@@ -115,6 +115,34 @@ def test_one_cluster_correlation_is_the_maximal_correlation(seed):
         assert_allclose(v.sum(axis=1), 0.0, atol=1e-12)
 
 
+def test_split_copies_stay_on_their_side_of_the_nearest_cluster():
+    """A split's copies move at most a quarter of the way to the nearest other live cluster (max-norm), so neither
+    lands past the midpoint to a neighbour (where it would merge into it); far from neighbours the step is eps of
+    the room to the simplex's boundary, as before."""
+    dec = np.array([[0.5, 0.5], [0.49, 0.51], [0.9, 0.1], [0.2, 0.8]])
+    lp = np.log(np.array([0.3, 0.3, 0.2, 0.2]))
+    lp_dead = lp.copy()
+    lp_dead[1] = -np.inf  # a dead cluster is nobody's neighbour
+    v = np.tile([1.0, -1.0], (4, 1))
+    for log_pt, gap in ((lp, 0.01), (lp_dead, 0.3)):
+        out = fw._split(it.State(log_pt, np.log(dec)), np.array([0]), v, eps=0.05)
+        d = np.exp(out.log_dec)
+        moved = np.abs(d[[0, 4]] - dec[0]).max(axis=1)
+        assert_allclose(moved, min(0.05 * 0.5, fw.NEIGHBOUR_SHARE * gap), rtol=1e-12)
+        assert_allclose(np.exp(out.log_pt[[0, 4]]), 0.15, rtol=1e-12)
+
+
+def test_forward_path_reports_each_split_once():
+    """No critical beta is reported twice: with the copies started 0.05 of the room apart regardless of the
+    neighbours, this table's upward sweep re-split the same cluster at 3 betas (its copy merged into the neighbour
+    0.024 away), each reported 2-3 times."""
+    c = ib_curve(random_table(256), n_betas=120, method="forward")
+    crit = np.sort(c["critical_betas"].values)
+    assert crit.size > 50
+    assert np.all(np.diff(np.log(crit)) > 1e-3), crit[1:][np.diff(np.log(crit)) <= 1e-3]
+    assert c.attrs["max_gap"] <= 1e-6
+
+
 @pytest.mark.parametrize("p", [0.1, 0.3])
 def test_first_critical_beta_of_the_binary_symmetric_source(p):
     """The binary symmetric source splits at beta_c = 1 / (1 - 2p)^2 (closed form); the stability condition finds
