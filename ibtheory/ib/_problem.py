@@ -24,6 +24,7 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import xarray as xr
@@ -75,10 +76,12 @@ class Reduced:
         """p(y) = sum_s p(s) W[s, y], shape (n_y,)."""
         return self.p_s @ self.W
 
-    @property
+    @cached_property
     def neg_entropy_rows(self) -> np.ndarray:
-        """sum_y W ln W per class (nats), i.e. -H(Y|S=s)."""
-        return xlogx(self.W).sum(axis=1)
+        """sum_y W ln W per class (nats), i.e. -H(Y|S=s); computed once per problem (read-only)."""
+        out = xlogx(self.W).sum(axis=1)
+        out.flags.writeable = False
+        return out
 
 
 def as_table(p_xy, name: str = "p_xy"):
