@@ -688,6 +688,122 @@ def test_curved_cell_bound_is_third_order():
     assert slack_c[2] < 0.05 * slack_l[2]
 
 
+def _ref_line(C, lam, wr, v):
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = lam * (v - wr)
+    d = np.where(np.isnan(d), 0.0, d)
+    return C + d, 1e-13 * (np.abs(C) + np.abs(d) + 1.0)
+
+
+def _ref_h2(s):
+    from scipy.special import entr
+
+    s = np.clip(s, 0.0, 1.0)
+    return entr(s) + entr(1.0 - s)
+
+
+def _ref_cell_bounds(beta, sL, sR, C, lam, wr):
+    """The lines' cell bound as whole-array numpy (the form the compiled pass replaced)."""
+    vals = lambda x: np.where(np.isnan(f := _ref_line(C, lam, wr, x)[0]), np.inf,  # noqa: E731
+                              f + _ref_line(C, lam, wr, x)[1]) - beta * _ref_h2(x)
+    with np.errstate(all="ignore"):
+        out = np.maximum(vals(sL).min(axis=0), vals(sR).min(axis=0))
+        for i in range(C.shape[0]):
+            for j in range(i + 1, C.shape[0]):
+                fA, eA = _ref_line(C[i], lam[i], wr[i], sL)
+                fB, eB = _ref_line(C[j], lam[j], wr[j], sL)
+                slope = lam[i] - lam[j]
+                x = sL + (fB - fA) / slope
+                cross = np.where(np.isfinite(x) & (slope != 0), np.clip(x, sL, sR), sL)
+                delta = (eA + eB) / np.abs(slope) + 4.0 * (np.spacing(np.abs(cross)) + np.spacing(np.abs(sL)))
+                delta = np.where(np.isfinite(delta), delta, np.inf)
+                lo, hi = np.clip(cross - delta, sL, sR), np.clip(cross + delta, sL, sR)
+                out = np.maximum(out, np.maximum(vals(lo), vals(hi)).min(axis=0))
+        out = out + beta * 1e-13
+    return np.where(np.isnan(out), np.inf, out)
+
+
+def _ref_curved_bounds(beta, sL, sR, left, right):
+    """The curvature cell bound as whole-array numpy (the form the compiled pass replaced)."""
+    CL, lL, wL, vL, dL = left
+    CR, lR, wR, vR, dR = right
+
+    def quad_max(a0, a1, a2, lo, hi):
+        q = lambda x: a0 + x * (a1 + a2 * x)  # noqa: E731
+        x = np.clip(-a1 / (2.0 * a2), lo, hi)
+        inner = np.where((a2 < 0) & np.isfinite(x), q(np.where(np.isfinite(x), x, lo)), -np.inf)
+        return np.maximum(np.maximum(q(lo), q(hi)), inner)
+
+    with np.errstate(all="ignore"):
+        h, delta = sR - sL, lL - lR
+        (fLL, eLL), (fRL, eRL) = _ref_line(CL, lL, wL, sL), _ref_line(CR, lR, wR, sL)
+        (fLR, eLR), (fRR, eRR) = _ref_line(CL, lL, wL, sR), _ref_line(CR, lR, wR, sR)
+        DL, DR = fRL - fLL, fLR - fRR
+        DLu = np.maximum(DL + eRL + eLL + (dL + dR) * (1.0 + delta), 0.0)
+        DRu = np.maximum(DR + eLR + eRR + (dL + dR) * (1.0 + delta), 0.0)
+        tot = DLu + DRu
+        gap = np.where(tot > 0, DLu * DRu / tot, 0.0)
+        V = np.maximum(vL + dL, vR + dR) + 0.25 * h * h
+        V = np.maximum(V * np.exp(gap) * (1.0 + 1e-9), h / delta)
+        den = DL + DR - h * h / V
+        tau = np.where(den > 0, np.clip((DL - 0.5 * h * h / V) / den, 0.0, 1.0), 0.5)
+        B = 1.0 / np.minimum(sL * (1.0 - sL), sR * (1.0 - sR))
+        a2 = 0.5 * (beta * B - 1.0 / V)
+        gL, gR = np.log1p(-sL) - np.log(sL), np.log1p(-sR) - np.log(sR)
+        lm = quad_max(fLL - beta * _ref_h2(sL), lL - beta * gL, a2, 0.0, tau * h)
+        rm = quad_max(fRR - beta * _ref_h2(sR), lR - beta * gR, a2, -(1.0 - tau) * h, 0.0)
+        allow = ((np.maximum(eLL, eRR) + 1e-13 * (np.abs(lL) + np.abs(lR) + beta * (np.abs(gL) + np.abs(gR)) + 1.0))
+                 * h + 1e-13 * np.abs(a2) * h * h + (dL + dR) * delta + beta * 1e-13)
+        out = np.maximum(lm, rm) + allow
+    ok = np.isfinite(out) & np.isfinite(vL) & np.isfinite(vR) & (delta > 0) & (h > 0)
+    return np.where(ok, out, np.inf)
+
+
+def test_compiled_cell_bounds_equal_the_array_formulas():
+    """The compiled cell bounds (_cell_bounds, _curved_bounds) against the same formulas as whole-array numpy, on
+    cells of a solution plane and on degenerate ones: ends outside [0, 1] or at them, empty cells, parallel and
+    infinite lines, ends that are not tangent points (var = inf), NaN lines, multipliers up to 1e38.  Equal to
+    1e-13 relative, with +inf at the same cells."""
+    from ibtheory.ib import _certify_line as cl
+
+    rng = np.random.default_rng(17)
+    a, w = -np.log(rng.dirichlet(np.ones(500))), rng.random(500)
+    lam = np.sort(np.concatenate([np.sinh(rng.uniform(-40, 40, 300)), rng.normal(0, 3, 300)]))[::-1]
+    C, wr, s, var, err = cl.vertices(a, w, lam)
+    n = lam.size - 40
+    L, R = np.arange(n), np.arange(n) + rng.choice([1, 1, 5, 40], n)  # narrow and wide cells
+    beta = 10 ** rng.uniform(-1, 1.5, n)  # psi's curvature and beta H2's comparable: the curved bound is active
+    sL, sR = s[L].copy(), s[R].copy()
+    third = rng.permutation(n)
+    cols = [C[L], lam[L], wr[L], var[L], err[L]], [C[R], lam[R], wr[R], var[R], err[R]]
+    # degenerate cells
+    k = rng.choice(n, 120, replace=False)
+    sL[k[:10]], sR[k[10:20]] = 0.0, 1.0
+    sR[k[20:30]] = sL[k[20:30]]  # empty
+    cols[0][3][k[30:40]] = np.inf  # not a tangent point
+    cols[1][1][k[40:50]] = cols[0][1][k[40:50]]  # parallel lines, delta = 0
+    cols[0][1][k[50:60]] = 1e38
+    cols[0][0][k[60:70]] = np.nan
+    cols[1][1][k[70:80]] = -np.inf
+    sL[k[80:90]] = -1e-3  # outside [0, 1] (the entropy clips)
+    third_lines = (C[third], lam[third], wr[third])
+    lines = tuple(np.stack([x, y, z]) for x, y, z in zip((cols[0][0], cols[0][1], cols[0][2]),
+                                                          (cols[1][0], cols[1][1], cols[1][2]), third_lines,
+                                                          strict=True))
+    got = cl._cell_bounds(beta, sL, sR, lines)
+    want = _ref_cell_bounds(beta, sL, sR, *lines)
+    assert np.array_equal(np.isinf(got), np.isinf(want)) and not np.isnan(got).any()
+    fin = np.isfinite(want)
+    assert fin.sum() > n // 2
+    assert_allclose(got[fin], want[fin], rtol=1e-13, atol=1e-300)
+    got = cl._curved_bounds(beta, sL, sR, cols[0], cols[1])
+    want = _ref_curved_bounds(beta, sL, sR, cols[0], cols[1])
+    assert np.array_equal(np.isinf(got), np.isinf(want)) and not np.isnan(got).any()
+    fin = np.isfinite(want)
+    assert fin.sum() > n // 2
+    assert_allclose(got[fin], want[fin], rtol=1e-13, atol=1e-300)
+
+
 def test_line_bound_with_and_without_windows(monkeypatch):
     """line_bound on a 2,000-row plane gives the same bound (to 1e-12 nats) whether its vertices are windowed or
     summed over every row."""

@@ -36,13 +36,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numba
 import numpy as np
 from scipy.special import entr
 
 from ..info import LN2
 from ._certify_1d import Certificate, _gibbs_values
 from ._certify_batch import _first_by, _plane
-from ._kernels import block_sums
+from ._kernels import _jit, _run, block_sums
 
 __all__ = ["certify_line", "certify_lines", "line_bound", "line_bounds", "vertices", "blocks", "Blocks"]
 
@@ -190,15 +191,86 @@ def _line(C, lam, wr, v):
     return C + d, _ALLOW * (np.abs(C) + np.abs(d) + 1.0)
 
 
-def _cross(A, B, sL, sR):
-    """Where lines A and B (C, lambda, w_ref; arrays of one shape) cross, clipped to [sL, sR] (sL where they are
-    parallel)."""
-    fA, _ = _line(*A, sL)
-    fB, _ = _line(*B, sL)
-    slope = A[1] - B[1]
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        x = sL + (fB - fA) / slope
-    return np.where(np.isfinite(x) & (slope != 0), np.clip(x, sL, sR), sL)
+# The cells' bounds, one compiled pass over the cells (numpy's ~200 small operations a round cost more than the
+# bounds themselves).  NaN propagates as in numpy (_pmax, _pmin, _clip) and a cell whose bound is not a number gets
+# +inf, so a bound is never lost to a comparison with NaN.
+
+@numba.njit(inline="always", error_model="numpy")
+def _pmax(a, b):
+    return np.nan if (a != a or b != b) else (a if a > b else b)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _pmin(a, b):
+    return np.nan if (a != a or b != b) else (a if a < b else b)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _clip(x, lo, hi):
+    return np.nan if (x != x or lo != lo or hi != hi) else min(max(x, lo), hi)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _ent(x):
+    return -x * np.log(x) if x > 0.0 else (0.0 if x == 0.0 else (-np.inf if x < 0.0 else np.nan))
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _h2_1(s):
+    s = _clip(s, 0.0, 1.0)
+    return _ent(s) + _ent(1.0 - s)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _line_at(C, lam, wr, v):
+    d = lam * (v - wr)
+    if d != d:
+        d = 0.0
+    return C + d, _ALLOW * (abs(C) + abs(d) + 1.0)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _spacing(x):
+    return np.nextafter(x, np.inf) - x
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _value(C, lam, wr, x, beta):
+    """a line plus its allowance, minus beta H2, at x (inf where the line is not a number)"""
+    f, e = _line_at(C, lam, wr, x)
+    return (np.inf if f != f else f + e) - beta * _h2_1(x)
+
+
+@_jit
+def _lines_kernel(lo, hi, beta, sL, sR, C, lam, wr, out):
+    k = C.shape[0]
+    for c in range(lo, hi):
+        b, a, z = beta[c], sL[c], sR[c]
+        ends = -np.inf
+        for x in (a, z):
+            m = np.inf
+            for i in range(k):
+                m = _pmin(m, _value(C[i, c], lam[i, c], wr[i, c], x, b))
+            ends = _pmax(ends, m)
+        near = -np.inf
+        for i in range(k):
+            for j in range(i + 1, k):
+                fA, eA = _line_at(C[i, c], lam[i, c], wr[i, c], a)
+                fB, eB = _line_at(C[j, c], lam[j, c], wr[j, c], a)
+                slope = lam[i, c] - lam[j, c]
+                x = a + (fB - fA) / slope
+                cross = _clip(x, a, z) if (np.isfinite(x) and slope != 0.0) else a
+                delta = (eA + eB) / abs(slope) + 4.0 * (_spacing(abs(cross)) + _spacing(abs(a)))
+                if not np.isfinite(delta):
+                    delta = np.inf
+                xl, xh = _clip(cross - delta, a, z), _clip(cross + delta, a, z)
+                m = np.inf
+                for q in range(k):
+                    m = _pmin(m, _pmax(_value(C[q, c], lam[q, c], wr[q, c], xl, b),
+                                       _value(C[q, c], lam[q, c], wr[q, c], xh, b)))
+                near = _pmax(near, m)
+        v = _pmax(ends, near) + b * _ALLOW
+        out[c] = np.inf if v != v else v
 
 
 def _cell_bounds(beta, sL, sR, lines):
@@ -209,37 +281,54 @@ def _cell_bounds(beta, sL, sR, lines):
     the true one (e the lines' rounding at sL), so there each line minus beta H2 (convex) is bounded by its larger
     value at x -+ delta, and the smallest of these over the lines is the bound (steep lines move by |lambda| ulp).
 
-    ``lines``: (C, lambda, w_ref), each an array (k, n_cells) for k lines per cell; all points and lines are
-    evaluated in one broadcast."""
-    C, lam, wr = (np.asarray(v, dtype=np.float64) for v in lines)
-    i, j = np.triu_indices(C.shape[0], 1)
-    A, Bl = (C[i], lam[i], wr[i]), (C[j], lam[j], wr[j])
-    cross = _cross(A, Bl, sL[None, :], sR[None, :])  # (pairs, n_cells)
-    _, eA = _line(*A, sL[None, :])
-    _, eB = _line(*Bl, sL[None, :])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        delta = (eA + eB) / np.abs(A[1] - Bl[1]) + 4.0 * (np.spacing(np.abs(cross)) + np.spacing(np.abs(sL)))
-    delta = np.where(np.isfinite(delta), delta, np.inf)
-    lo = np.clip(cross - delta, sL, sR)
-    hi = np.clip(cross + delta, sL, sR)
-
-    def values(x):  # (points, k, n_cells): each line plus its allowance, minus beta H2, at the points x
-        f, e = _line(C[None, :, :], lam[None, :, :], wr[None, :, :], x[:, None, :])
-        return np.where(np.isnan(f), np.inf, f + e) - beta * _h2(x)[:, None, :]
-
-    ends = values(np.stack([sL, sR])).min(axis=1).max(axis=0)
-    near = np.maximum(values(lo), values(hi)).min(axis=1).max(axis=0, initial=-np.inf)
-    out = np.maximum(ends, near) + beta * _ALLOW
-    return np.where(np.isnan(out), np.inf, out)
+    ``lines``: (C, lambda, w_ref), each an array (k, n_cells) for k lines per cell; one compiled pass over the
+    cells."""
+    sL, sR = np.asarray(sL, dtype=np.float64), np.asarray(sR, dtype=np.float64)
+    C, lam, wr = (np.ascontiguousarray(v, dtype=np.float64) for v in lines)
+    beta = np.ascontiguousarray(np.broadcast_to(np.asarray(beta, dtype=np.float64), sL.shape))
+    out = np.empty(sL.size)
+    _run(lambda _, lo, hi: _lines_kernel(lo, hi, beta, sL, sR, C, lam, wr, out), sL.size)
+    return out
 
 
-def _quad_max(a0, a1, a2, lo, hi):
-    """max of a0 + a1 x + a2 x^2 over x in [lo, hi] (elementwise)."""
-    q = lambda x: a0 + x * (a1 + a2 * x)  # noqa: E731
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x = np.clip(-a1 / (2.0 * a2), lo, hi)
-    inner = np.where((a2 < 0) & np.isfinite(x), q(np.where(np.isfinite(x), x, lo)), -np.inf)
-    return np.maximum(np.maximum(q(lo), q(hi)), inner)
+@numba.njit(inline="always", error_model="numpy")
+def _quad_max1(a0, a1, a2, lo, hi):
+    """max of a0 + a1 x + a2 x^2 over x in [lo, hi]"""
+    r = -a1 / (2.0 * a2)
+    x = _clip(r, lo, hi)
+    inner = a0 + x * (a1 + a2 * x) if (a2 < 0.0 and np.isfinite(x)) else -np.inf
+    return _pmax(_pmax(a0 + lo * (a1 + a2 * lo), a0 + hi * (a1 + a2 * hi)), inner)
+
+
+@_jit
+def _curved_kernel(lo, hi, beta, sL, sR, CL, lL, wL, vL, dL, CR, lR, wR, vR, dR, out):
+    for c in range(lo, hi):
+        b, a, z = beta[c], sL[c], sR[c]
+        h, delta = z - a, lL[c] - lR[c]
+        fLL, eLL = _line_at(CL[c], lL[c], wL[c], a)
+        fRL, eRL = _line_at(CR[c], lR[c], wR[c], a)
+        fLR, eLR = _line_at(CL[c], lL[c], wL[c], z)
+        fRR, eRR = _line_at(CR[c], lR[c], wR[c], z)
+        DL, DR = fRL - fLL, fLR - fRR
+        slack = (dL[c] + dR[c]) * (1.0 + delta)
+        DLu = _pmax(DL + eRL + eLL + slack, 0.0)
+        DRu = _pmax(DR + eLR + eRR + slack, 0.0)
+        tot = DLu + DRu
+        gap = DLu * DRu / tot if tot > 0.0 else 0.0
+        V = _pmax(vL[c] + dL[c], vR[c] + dR[c]) + 0.25 * h * h
+        V = _pmax(V * np.exp(gap) * (1.0 + 1e-9), h / delta)
+        den = DL + DR - h * h / V
+        tau = _clip((DL - 0.5 * h * h / V) / den, 0.0, 1.0) if den > 0.0 else 0.5
+        B = 1.0 / _pmin(a * (1.0 - a), z * (1.0 - z))
+        a2 = 0.5 * (b * B - 1.0 / V)
+        gL, gR = np.log1p(-a) - np.log(a), np.log1p(-z) - np.log(z)
+        left = _quad_max1(fLL - b * _h2_1(a), lL[c] - b * gL, a2, 0.0, tau * h)
+        right = _quad_max1(fRR - b * _h2_1(z), lR[c] - b * gR, a2, -(1.0 - tau) * h, 0.0)
+        allow = ((_pmax(eLL, eRR) + _ALLOW * (abs(lL[c]) + abs(lR[c]) + b * (abs(gL) + abs(gR)) + 1.0)) * h
+                 + _ALLOW * abs(a2) * h * h + (dL[c] + dR[c]) * delta + b * _ALLOW)
+        v = _pmax(left, right) + allow
+        ok = np.isfinite(v) and np.isfinite(vL[c]) and np.isfinite(vR[c]) and delta > 0.0 and h > 0.0
+        out[c] = v if ok else np.inf
 
 
 def _curved_bounds(beta, sL, sR, left, right):
@@ -259,35 +348,14 @@ def _curved_bounds(beta, sL, sR, left, right):
     width (the lines': second order), which is what the flat stretches of g need.  Each vertex's ``err`` (rows left
     out of its sum, the rounding of its s) moves K, s and the moments by at most err (w in [0, 1]); with lambda up
     to 1e9 one ulp of s moves a line by 1e-7 nats, so it enters the Bregman gaps and the parabolas' allowance
-    (u err with u <= min(h / V, delta)).  Ends that are not tangent points (var = inf) give inf."""
-    CL, lL, wL, vL, dL = left
-    CR, lR, wR, vR, dR = right
-    h, delta = sR - sL, lL - lR
-    fLL, eLL = _line(CL, lL, wL, sL)
-    fRL, eRL = _line(CR, lR, wR, sL)
-    fLR, eLR = _line(CL, lL, wL, sR)
-    fRR, eRR = _line(CR, lR, wR, sR)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        DL = fRL - fLL  # central values: where the parabolas cross (any split point is valid)
-        DR = fLR - fRR
-        DLu = np.maximum(DL + eRL + eLL + (dL + dR) * (1.0 + delta), 0.0)
-        DRu = np.maximum(DR + eLR + eRR + (dL + dR) * (1.0 + delta), 0.0)
-        tot = DLu + DRu
-        gap = np.where(tot > 0, DLu * DRu / tot, 0.0)
-        V = np.maximum(vL + dL, vR + dR) + 0.25 * h * h
-        V = np.maximum(V * np.exp(gap) * (1.0 + 1e-9), h / delta)  # the multiplier reaching s stays in the cell
-        den = DL + DR - h * h / V
-        tau = np.where(den > 0, np.clip((DL - 0.5 * h * h / V) / den, 0.0, 1.0), 0.5)
-        B = 1.0 / np.minimum(sL * (1.0 - sL), sR * (1.0 - sR))
-        a2 = 0.5 * (beta * B - 1.0 / V)
-        gL, gR = np.log1p(-sL) - np.log(sL), np.log1p(-sR) - np.log(sR)  # H2'
-        left_max = _quad_max(fLL - beta * _h2(sL), lL - beta * gL, a2, 0.0, tau * h)
-        right_max = _quad_max(fRR - beta * _h2(sR), lR - beta * gR, a2, -(1.0 - tau) * h, 0.0)
-        allow = (np.maximum(eLL, eRR) + _ALLOW * (np.abs(lL) + np.abs(lR) + beta * (np.abs(gL) + np.abs(gR)) + 1.0) * h
-                 + _ALLOW * np.abs(a2) * h * h + (dL + dR) * delta + beta * _ALLOW)
-        out = np.maximum(left_max, right_max) + allow
-    ok = np.isfinite(out) & np.isfinite(vL) & np.isfinite(vR) & (delta > 0) & (h > 0)
-    return np.where(ok, out, np.inf)
+    (u err with u <= min(h / V, delta)).  Ends that are not tangent points (var = inf) give inf.  One compiled
+    pass over the cells."""
+    sL, sR = np.asarray(sL, dtype=np.float64), np.asarray(sR, dtype=np.float64)
+    beta = np.ascontiguousarray(np.broadcast_to(np.asarray(beta, dtype=np.float64), sL.shape))
+    L = [np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype=np.float64), sL.shape)) for v in (*left, *right)]
+    out = np.empty(sL.size)
+    _run(lambda _, lo, hi: _curved_kernel(lo, hi, beta, sL, sR, *L, out), sL.size)
+    return out
 
 
 def line_bound(a: np.ndarray, w: np.ndarray, beta: float, lam0: np.ndarray, target: float,
