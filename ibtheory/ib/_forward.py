@@ -372,7 +372,7 @@ def _solve_multi(prob, beta, state, tol, max_iter, loose_merge: float | None = 1
     return _point(prob, beta, st, n, res, tol), st
 
 
-def _solve(prob, beta, state, tol, max_iter, em_steps: int = 15) -> tuple[Point, it.State]:
+def _solve(prob, beta, state, tol, max_iter, em_steps: int = 15, coarse: bool = True) -> tuple[Point, it.State]:
     """Converge, then drop clusters without mass and merge coinciding ones (:func:`_converge`).  The map runs only
     ``em_steps`` evaluations (it settles the cluster structure and merges) and Newton's method finishes
     (:mod:`ibtheory.ib._newton`, for |Y| > 2 :mod:`ibtheory.ib._newton_multi`); one more map evaluation gives the
@@ -383,14 +383,14 @@ def _solve(prob, beta, state, tol, max_iter, em_steps: int = 15) -> tuple[Point,
         return _solve_multi(prob, beta, state, tol, max_iter, loose_merge=None)
     st, n, _ = _converge(prob, beta, state, tol, min(em_steps, max_iter), encoder=False) if em_steps else \
         (state, 0, 0.0)
-    done = _polish(prob, beta, st, n, tol)
+    done = _polish(prob, beta, st, n, tol, coarse)
     if done is not None:
         return done
     p, st2 = _solve_multi(prob, beta, st, tol, max(1, max_iter - n), loose_merge=None)
     return replace(p, iterations=p.iterations + n), st2
 
 
-def _local_newton(prob, beta, log_pt, log_dec):
+def _local_newton(prob, beta, log_pt, log_dec, coarse: bool = True):
     """Newton's method for this |Y| (None where :func:`ibtheory.ib._newton_multi.newton_multi` does not apply).  One
     cluster in closed form: F = beta sum_x p(x) KL[p(y|x) || d] is least at d = p(y) (Newton has no curvature in
     its weight coordinate there)."""
@@ -398,23 +398,23 @@ def _local_newton(prob, beta, log_pt, log_dec):
         with np.errstate(divide="ignore"):
             return np.zeros(1), np.log(prob.p_y)[None, :], 0, 0.0
     if prob.n_y == 2:
-        return newton(prob, beta, log_pt, log_dec)
+        return newton(prob, beta, log_pt, log_dec, coarse=coarse)
     return newton_multi(prob, beta, log_pt, log_dec)
 
 
-def _polish(prob, beta, st: it.State, n: int, tol: float) -> tuple[Point, it.State] | None:
+def _polish(prob, beta, st: it.State, n: int, tol: float, coarse: bool = True) -> tuple[Point, it.State] | None:
     """Newton from ``st``, prune and merge, Newton again if that removed clusters; one map evaluation gives the
     encoder.  None when Newton does not apply (|Y| > 2 only).  The point counts as converged when the map's residual
     is below ``tol`` or Newton's gradient is below ``STATIONARY`` (F stationary to its rounding: the map's residual
     can stay larger where a tiny cluster's decoder is barely determined)."""
-    out = _local_newton(prob, beta, st.log_pt, st.log_dec)
+    out = _local_newton(prob, beta, st.log_pt, st.log_dec, coarse)
     if out is None:
         return None
     lp, ld, n2, g = out
     st2, n3, res = _encode(prob, beta, it.State(lp, ld))
     merged = it.prune_merge(st2)
     if merged.log_pt.size < st2.log_pt.size:
-        out = _local_newton(prob, beta, merged.log_pt, merged.log_dec)
+        out = _local_newton(prob, beta, merged.log_pt, merged.log_dec, coarse)
         if out is None:
             return None
         lp, ld, n4, g = out
@@ -493,9 +493,9 @@ def _improve(prob, p: Point, st: it.State, cert, tol, max_iter, gap_tol, warm):
         seeds = [_seed(prob, p, cert, m) for m in (1e-4, 1e-5, 1e-3, 1e-2)] + [_densify(p)]
         for k, seeded in enumerate(seeds):
             if prob.n_y == 2 and k < 4:
-                cand, cst = _polish(prob, p.beta, seeded, 0, tol)
+                cand, cst = _polish(prob, p.beta, seeded, 0, tol, coarse=False)  # a birth the bins may starve
             else:
-                cand, cst = _solve(prob, p.beta, seeded, 1e-13, max_iter * 4)
+                cand, cst = _solve(prob, p.beta, seeded, 1e-13, max_iter * 4, coarse=False)
             if cand.lagrangian < p.lagrangian - 1e-15:
                 best = (cand, cst)
                 break
