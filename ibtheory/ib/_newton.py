@@ -22,10 +22,10 @@ the instability that splits a cluster, is followed downhill instead of attractin
 Levels above ``COARSE_ROWS`` classes: the iteration first runs on the rows merged ``COARSE_FACTOR`` at a time into
 bins of consecutive w (:func:`binned`; a genuine IB problem whose optimum is within the bins' width of this one;
 itself solved the same way while it has more than ``COARSE_ROWS`` bins; only with ``COARSE_PER_CLUSTER`` bins per
-cluster or more), where the long walks after a split or a
-birth cost a fraction as much, and then finishes on every row from there (a few steps: the start is already near
-the optimum).  A caller that has seeded a new cluster of tiny mass (a repair)
-turns this off: a birth worth 1e-6 nats is below what the bins resolve, so the merged problem may starve it.
+cluster or more), where the long walks after a split or a birth cost a fraction as much, and then finishes on every
+row from there (a few steps: the start is already near the optimum).  A caller that has seeded a new cluster of
+tiny mass (a repair) turns this off: a birth worth 1e-6 nats is below what the bins resolve, so the merged problem
+may starve it.
 
 References
 ----------
