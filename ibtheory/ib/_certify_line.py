@@ -193,7 +193,8 @@ def _line(C, lam, wr, v):
 
 # The cells' bounds, one compiled pass over the cells (numpy's ~200 small operations a round cost more than the
 # bounds themselves).  NaN propagates as in numpy (_pmax, _pmin, _clip) and a cell whose bound is not a number gets
-# +inf, so a bound is never lost to a comparison with NaN.
+# +inf, so a bound is never lost to a comparison with NaN.  _line_at and _h2_1 are the scalar forms of _line and _h2
+# (which the rest of line_bounds uses on whole arrays).
 
 @numba.njit(inline="always", error_model="numpy")
 def _pmax(a, b):
@@ -309,19 +310,19 @@ def _curved_kernel(lo, hi, beta, sL, sR, CL, lL, wL, vL, dL, CR, lR, wR, vR, dR,
         fRL, eRL = _line_at(CR[c], lR[c], wR[c], a)
         fLR, eLR = _line_at(CL[c], lL[c], wL[c], z)
         fRR, eRR = _line_at(CR[c], lR[c], wR[c], z)
-        DL, DR = fRL - fLL, fLR - fRR
+        DL, DR = fRL - fLL, fLR - fRR  # central values: where the parabolas cross (any split point is valid)
         slack = (dL[c] + dR[c]) * (1.0 + delta)
         DLu = _pmax(DL + eRL + eLL + slack, 0.0)
         DRu = _pmax(DR + eLR + eRR + slack, 0.0)
         tot = DLu + DRu
         gap = DLu * DRu / tot if tot > 0.0 else 0.0
         V = _pmax(vL[c] + dL[c], vR[c] + dR[c]) + 0.25 * h * h
-        V = _pmax(V * np.exp(gap) * (1.0 + 1e-9), h / delta)
+        V = _pmax(V * np.exp(gap) * (1.0 + 1e-9), h / delta)  # the multiplier reaching s stays in the cell
         den = DL + DR - h * h / V
         tau = _clip((DL - 0.5 * h * h / V) / den, 0.0, 1.0) if den > 0.0 else 0.5
         B = 1.0 / _pmin(a * (1.0 - a), z * (1.0 - z))
         a2 = 0.5 * (b * B - 1.0 / V)
-        gL, gR = np.log1p(-a) - np.log(a), np.log1p(-z) - np.log(z)
+        gL, gR = np.log1p(-a) - np.log(a), np.log1p(-z) - np.log(z)  # H2'
         left = _quad_max1(fLL - b * _h2_1(a), lL[c] - b * gL, a2, 0.0, tau * h)
         right = _quad_max1(fRR - b * _h2_1(z), lR[c] - b * gR, a2, -(1.0 - tau) * h, 0.0)
         allow = ((_pmax(eLL, eRR) + _ALLOW * (abs(lL[c]) + abs(lR[c]) + b * (abs(gL) + abs(gR)) + 1.0)) * h
