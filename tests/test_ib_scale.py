@@ -203,8 +203,8 @@ def test_encoder_left_out_above_the_limit_and_recomputable(monkeypatch):
 def test_method_and_size_are_checked():
     with pytest.raises(ValueError, match="method"):
         ib_curve(random_table(4), n_betas=4, method="fast")
-    with pytest.raises(ValueError, match="certifies"):
-        ib_curve(random_table(8, 3), n_betas=4, method="forward", certify=True)
+    with pytest.raises(ValueError, match=r"\|Y\| <= 3"):
+        ib_curve(random_table(8, 4), n_betas=4, method="forward", certify=True)
     with pytest.raises(ValueError, match="GiB"):
         ib_curve(random_table(300_000, seed=1), betas=[1e12], method="forward")
 
@@ -1215,3 +1215,45 @@ def test_forward_curve_with_two_level_newton_matches_and_stays_certified(monkeyp
     assert {2000, 500} <= set(levels), "the binned levels did not run"
     assert_allclose(two.lagrangian.values, one.lagrangian.values, atol=1e-9, rtol=0)
     assert float(two.gap.max()) <= 2e-7 and float(one.gap.max()) <= 2e-7
+
+
+def test_coinciding_clusters_leave_newton_a_flat_block_not_a_nan():
+    """Two clusters whose decoders coincide to the last bit make the weights' block of Newton's Hessian exactly 0;
+    its Jacobi scaling by 1/sqrt(1e-300) turned the rounding noise into 1e283 and the factorisation into NaN (the
+    default curve of this symmetric table crashed in fill_steep, just below beta_0 = 25)."""
+    from ibtheory.ib._newton import direction
+    H = np.array([[0.0, 5e-17, 1.0, 1.0], [5e-17, 0.0, -1.0, -1.0], [1.0, -1.0, 1.0, 0.997], [1.0, -1.0, 0.997, 1.0]])
+    H[:2, 2:] = H[2:, :2] = 0.0  # the weights see no curvature at all
+    H[0, 1] = H[1, 0] = 5e-17
+    g = np.array([0.0, 0.0, 1e-3, -2e-3])
+    step, predicted, _ = direction(H, g, -1.0)
+    assert np.all(step[:2] == 0.0)
+    assert_allclose(step[2:], -np.linalg.solve(H[2:, 2:], g[2:]), rtol=1e-6)
+    c = ib_curve([[0.375, 0.125], [0.125, 0.375]])
+    assert c.attrs["max_gap"] <= 1e-6 and np.all(np.isfinite(c["lagrangian"].values))
+
+
+@pytest.mark.parametrize("table", [[[0.3, 0.2], [0.2, 0.3]], [[0.45, 0.05], [0.05, 0.45]], [[0.25, 0.25], [0, 0.5]]])
+def test_line_certificate_converges_at_very_large_beta(table):
+    """Above beta ~ 1.5e5 a cell next to an end of the segment cycled: the chord multiplier's image landed on the
+    end, then the bisection of the ends' multipliers (10 and 6e38) landed there too with a steeper line, and the
+    certificate ran out of rounds at 0.03-1 bit.  The points are the identity encoder (optimal: the annealed path
+    agrees); their certified gaps must stay at the rounding allowance, ~2.4e-13 beta bits."""
+    betas = [1.5e5, 2e5, 1e6]
+    c = ib_curve(table, betas=betas, method="forward")
+    a = ib_curve(table, betas=betas, method="anneal", certify=True)
+    assert_allclose(c["lagrangian"].values, a["lagrangian"].values, rtol=0, atol=1e-9)
+    assert np.all(c["gap"].values <= 3e-13 * np.array(betas) + 1e-8)
+
+
+def test_forward_path_certifies_three_labels_like_the_annealed_path():
+    """|Y| = 3 on the forward path (stability-predicted splits, no bisection): every point certified by the
+    triangle branch and bound, the same Lagrangians as the annealed path's certified curve."""
+    p = random_table(24, 3, seed=5)
+    bs = trivial_critical_beta(p) * np.geomspace(0.8, 400, 12)
+    f = ib_curve(p, betas=bs, method="forward", certify=True)
+    a = ib_curve(p, betas=bs, method="anneal", certify=True)
+    assert f.attrs["certified"] == 1 and np.all(f["gap"].values <= 2e-7)
+    assert_allclose(f["lagrangian"].values, a["lagrangian"].values, rtol=0, atol=1e-9)
+    # each certificate is a valid bound: no point of the other path lies below L - gap
+    assert np.all(f["lagrangian"].values - f["gap"].values <= a["lagrangian"].values + 1e-12)

@@ -451,8 +451,9 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
     vals = _line(V[3], V[2], V[4], V[1])[0] - betas[V[0]] * _h2(V[1])  # F(lambda, s(lambda)) = psi(s) (rounding)
     best = _first_by(V[0], vals, P)
     lower, lam_best = vals[best].copy(), V[2][best].copy()
-    # extra lines, rows (plane, sL, sR, C, lambda, w_ref) of the cells they belong to
-    extra = np.empty((0, 6))
+    # extra lines, rows (plane, sL, sR, C, lambda, w_ref, -1 | 1: its image on the cell's left | right end) of the
+    # cells they belong to
+    extra = np.empty((0, 7))
     rounds = 0
     while True:
         Pp, Ps, Pl, PC, Pw, Pv, Pd = ends(V)
@@ -460,7 +461,7 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
         cp, sL, sR = Pp[ci], Ps[ci], Ps[ci + 1]
         k = _match((cp.astype(np.float64), sL, sR), (extra[:, 0], extra[:, 1], extra[:, 2]))
         has = k >= 0
-        ex = np.full((ci.size, 3), np.nan)
+        ex = np.full((ci.size, 4), np.nan)
         ex[has] = extra[k[has], 3:]
         # a cell without an extra line repeats its right line: the envelope of the three is that of the two
         third = (np.where(has, ex[:, 0], PC[ci + 1]), np.where(has, ex[:, 1], Pl[ci + 1]),
@@ -479,9 +480,14 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
         bL, bR, bp = sL[bad], sR[bad], cp[bad]
         bb = betas[bp]
         chord = bb * (_h2(bR) - _h2(bL)) / (bR - bL)
-        # a cell whose chord line is already its extra line: bisect its multipliers instead
-        stuck = has[bad] & (ex[bad, 1] == chord)
-        mid = 0.5 * (Pl[ci[bad]] + Pl[ci[bad] + 1])
+        # a cell with an extra line has had its chord multiplier (or a bisection) land on one of its ends: bisect
+        # (in asinh: the multipliers run to 6e38) between that multiplier and the other end's, towards the cell's
+        # inside.  Bisecting between the two ends' multipliers instead cycled at beta >= 1.5e5: the midpoint of 10
+        # and 6e38 also landed on the end, its steep line replaced the chord's, the next chord replaced it, and the
+        # cell never converged (a 2-row table certified at 0.18 bits)
+        stuck = has[bad]
+        inner = np.where(ex[bad, 3] < 0, Pl[ci[bad] + 1], Pl[ci[bad]])
+        mid = np.sinh(0.5 * (np.arcsinh(ex[bad, 1]) + np.arcsinh(inner)))
         new_l = np.where(stuck, mid, chord)
         # a multiplier the cell already has gives nothing new (one of another cell's vertices is evaluated again,
         # lands outside this cell and becomes its extra line: the next round bisects)
@@ -502,7 +508,8 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
         kept = np.zeros(ci.size, dtype=bool)
         kept[has] = True
         kept[bad[out]] = False
-        rows = np.column_stack([bp[out], bL[out], bR[out], nC[out], new_l[out], nw[out]])
+        rows = np.column_stack([bp[out], bL[out], bR[out], nC[out], new_l[out], nw[out],
+                                np.where(ns[out] <= bL[out], -1.0, 1.0)])  # the end its image landed on
         extra = np.concatenate([np.column_stack([cp[kept], sL[kept], sR[kept], ex[kept]]), rows])
         V = assemble(tuple(np.concatenate([v, x[inside]])
                            for v, x in zip(V, (bp, ns, new_l, nC, nw, nvar, nd), strict=True)))

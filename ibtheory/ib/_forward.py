@@ -70,6 +70,7 @@ from . import _newton
 from ._active import active_fixed_point
 from ._band import BAND_CELLS, band_support
 from ._certify_line import certify_line, certify_lines
+from .certify import certify_state
 from ._newton import newton
 from ._newton_multi import applies as newton_applies
 from ._newton_multi import newton_multi
@@ -449,13 +450,17 @@ def _stop(gap_tol: float) -> float:
 
 
 def _certify(prob, p: Point, warm, gap_tol: float):
+    """|Y| = 2: the tangent-line certificate, stopped early once the point shows it needs repair; |Y| = 3: the
+    triangle branch and bound of ``ibtheory.ib.certify`` (each cell costs passes over the rows)."""
+    if prob.n_y == 3:
+        return certify_state(prob, p.beta, p, warm=warm)
     return certify_line(prob, p.beta, p, warm=warm, stop=_stop(gap_tol))
 
 
 def _settle(prob, p: Point, cert, gap_tol: float):
     """The certificate of a point left above ``gap_tol``: refined to its end if it had stopped early (its bound
     then is the tightest, not the one where it stopped)."""
-    if cert.gap > gap_tol and not cert.converged:
+    if cert.gap > gap_tol and not cert.converged and prob.n_y == 2:
         return certify_line(prob, p.beta, p, warm=cert.lambdas)
     return cert
 
@@ -547,7 +552,25 @@ def _forward_curve(prob, betas, tol, max_iter, certify, gap_tol, critical_rtol, 
         if h_s - points[i].beta * i_xy < points[i].lagrangian:
             q = _identity_point(prob, points[i].beta, tol)
             points[i] = q if q.lagrangian < points[i].lagrangian else points[i]
+    if certify:
+        _certify_all(prob, points, tol, max_iter, gap_tol)
     return points, crit, prec
+
+
+def _certify_all(prob, points: list[Point], tol, max_iter, gap_tol) -> None:
+    """|Y| = 3: certify every point in order of beta (each certificate warm-started by the last one's
+    multipliers), repair those above ``gap_tol`` (:func:`_improve`: polish, then seeds at the certificate's
+    maximiser) and re-solve what is still above it from its certified neighbours; in place, ``gap`` set."""
+    certs: list = []
+    warm = None
+    for j, p in enumerate(points):
+        cert = _certify(prob, p, warm, gap_tol)
+        if cert.gap > gap_tol:
+            p, _, cert = _improve(prob, p, _state(p), cert, tol, max_iter, gap_tol, warm)
+        warm = cert.lambdas
+        points[j] = replace(p, gap=cert.gap)
+        certs.append(cert)
+    _from_neighbours(prob, points, certs, tol, max_iter, gap_tol)
 
 
 def _identity_relevance(prob: Reduced) -> float:

@@ -62,6 +62,9 @@ COARSE_PER_CLUSTER = 16
 #: relative rounding noise of F (measured: ~1e-14 of |F| on 400 rows at beta = 3000); a convex Newton step that
 #: predicts a smaller decrease is accepted unless it raises F by more
 F_NOISE = 1e-13
+#: a Hessian diagonal below this share of its largest is no curvature (the weight of a cluster of mass 1e-13,
+#: pruned anyway, has ~1e-13 of the largest)
+FLAT = 1e-24
 
 
 def _log_dec(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +164,19 @@ def direction(H: np.ndarray, grad: np.ndarray, F: float) -> tuple[np.ndarray, fl
     predicted decrease -grad . step, noise allowance of the line search), or None when the predicted decrease is
     below rounding (converged).  The last steps of a convex quadratic model predict less than F resolves
     (``F_NOISE`` |F|): such a full step may then raise F by that much (else the line search halves steps on noise)."""
-    sc = 1.0 / np.sqrt(np.maximum(np.abs(np.diag(H)), 1e-300))
+    diag = np.abs(np.diag(H))
+    # a coordinate without curvature (the weights of clusters whose decoders coincide to the last bit: F does not
+    # depend on how their mass is shared, and that block of H is exactly 0) is left where it is; scaled by
+    # 1/sqrt(1e-300) its rounding noise (~1e-17) became 1e283 and the factorisations NaN
+    live = diag > FLAT * diag.max()
+    if not live.all():
+        step = np.zeros_like(grad)
+        found = direction(H[np.ix_(live, live)], grad[live], F) if live.any() else None
+        if found is None:
+            return None
+        step[live] = found[0]
+        return (step,) + found[1:]
+    sc = 1.0 / np.sqrt(diag)
     Hs = sc[:, None] * H * sc[None, :]
     try:
         Hs[np.diag_indices_from(Hs)] += 1e-9

@@ -474,9 +474,8 @@ def _forward_curve(prob: Reduced, bs, n_betas, user_betas, tol, max_iter, certif
     if not user_betas:
         bs = default_betas(prob, n_betas)
     do_cert = (prob.n_y == 2) if certify is None else certify
-    if do_cert and prob.n_y != 2:
-        raise ValueError(f"method='forward' certifies |Y| = 2 only, got |Y| = {prob.n_y}: use method='anneal' "
-                         f"for a certified |Y| = 3 curve, or certify=False")
+    if do_cert and prob.n_y > 3:
+        raise ValueError(f"certify=True needs |Y| <= 3, got |Y| = {prob.n_y}: use certify=False")
     if prob.n_y == 2:
         k_est = _cluster_estimate(prob, float(np.max(bs)))
         check_size(prob, k_est, 1, what="the forward IB curve",
