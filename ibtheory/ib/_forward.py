@@ -70,12 +70,12 @@ from . import _newton
 from ._active import active_fixed_point
 from ._band import BAND_CELLS, band_support
 from ._certify_line import certify_line, certify_lines
-from .certify import certify_state
 from ._newton import newton
 from ._newton_multi import applies as newton_applies
 from ._newton_multi import newton_multi
 from ._problem import Reduced
 from ._solution import _measures
+from .certify import certify_state
 
 __all__ = ["Point", "cluster_correlations", "fill_steep", "forward_curve", "SPARSE_CELLS", "MAX_NNZ", "REVERSE_PAIRS"]
 
