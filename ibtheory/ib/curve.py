@@ -168,7 +168,8 @@ def ib_curve(p_xy: ArrayLike, betas: ArrayLike | None = None, *, n_betas: int = 
     forward : also run forward annealing with cluster splitting (keeps the lower Lagrangian per beta); default:
         only when not certifying (the certificate's re-seeding already guards against local optima).
     certify : certify every point; adds ``gap`` and ``I_TY_upper``.  Default: when |Y| = 2.  |Y| = 3 is
-        supported (gaps <= 2e-7 bits on random problems) but 4-10x slower than the uncertified curve, so opt-in.
+        supported on both paths (gaps <= 2e-7 bits on random problems; the forward path ~3x faster on 64 x 3) but
+        many times slower than the uncertified curve, so opt-in.
     gap_tol : a certified gap above this (bits) triggers re-seeding at the certificate's maximiser.
     refine_critical : bisect brackets where the cluster count changes (default: when ``betas`` is None).
     critical_rtol : bisection stops when the bracket's ratio is below 1 + critical_rtol (>= 1e-9).  Finer is rarely
