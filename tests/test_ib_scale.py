@@ -1257,3 +1257,21 @@ def test_forward_path_certifies_three_labels_like_the_annealed_path():
     assert_allclose(f["lagrangian"].values, a["lagrangian"].values, rtol=0, atol=1e-9)
     # each certificate is a valid bound: no point of the other path lies below L - gap
     assert np.all(f["lagrangian"].values - f["gap"].values <= a["lagrangian"].values + 1e-12)
+
+
+def test_merged_clusters_keep_the_mass_of_every_label():
+    """prune_merge gives a merged cluster its members' p(t)-weighted decoder (the exact p(y|t) of their union).  It
+    kept the heaviest member's: after a split, the copy holding a row of p(x) = 1e-12 whose label no other row has
+    (decoder 2e-12 there) merged into its twin (0 there), the row was left with no cluster of finite score, and the
+    |Y| = 3 forward curve of this table raised LinAlgError from the NaN state."""
+    with np.errstate(divide="ignore"):
+        st = it.State(np.log([0.5, 0.5]), np.log([[0.3, 0.7 - 2e-12, 2e-12], [0.3, 0.7, 0.0]]))
+    merged = it.prune_merge(st)
+    assert merged.log_pt.size == 1
+    assert_allclose(np.exp(merged.log_dec[0]), [0.3, 0.7 - 1e-12, 1e-12], rtol=1e-12, atol=0)
+    p = np.array([[0.2, 0, 0], [0, 0, 1e-12], [0.1, 0.7, 0]])
+    p /= p.sum()
+    f = ib_curve(p, method="forward")
+    a = ib_curve(p, betas=f["beta"].values, method="anneal")
+    assert np.all(np.isfinite(f["lagrangian"].values))
+    assert np.all(f["lagrangian"].values <= a["lagrangian"].values + 1e-9)

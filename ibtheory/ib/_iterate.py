@@ -419,7 +419,12 @@ def prune_merge(state: State, min_pt: float = 1e-13, merge_tol: float = 1e-7,
             np.minimum.at(rep, pairs.max(axis=1), pairs.min(axis=1))
     labels, inv = np.unique(rep, return_inverse=True)
     new_pt = np.bincount(inv, weights=p_t)
-    new_dec = dec[labels]
+    # the merged cluster's decoder is its members' p(t)-weighted mean (the exact p(y|t) of their union), not the
+    # heaviest member's: a member can hold a label's only mass (a row of p(x) = 1e-12 whose label no other row
+    # has), and dropping it left that row no cluster with a finite score, the next map NaN
+    new_dec = np.zeros((labels.size, dec.shape[1]))
+    np.add.at(new_dec, inv, p_t[:, None] * dec)
+    new_dec /= new_pt[:, None]
     with np.errstate(divide="ignore"):
         out = State(np.log(new_pt / new_pt.sum()), np.log(new_dec))
     if not mapping:
