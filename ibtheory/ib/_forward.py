@@ -101,6 +101,10 @@ STATIONARY = 1e-9
 DRIFT = 2.5
 #: |Y| > 2: map evaluations from T = S at a beta where the upward sweep's point is worse than T = S itself
 IDENTITY_BUDGET = 50
+#: |Y| > 2: map evaluations more for a small uncertified point still above the tolerance after the sweeps
+POLISH_BUDGET = 20000
+#: and at most this many (class, cluster) cells over all of them (2^24: ~0.1 s)
+POLISH_CELLS = 2**24
 #: |Y| = 2: points certified together in one batched certificate (``_certify_line.certify_lines``): the first
 #: batch and after a repair, and the most while none is needed.  Only up to ``BATCH_CLASSES`` classes: there a
 #: certificate's cost is mostly per-call overhead; on larger tables solves dominate and a repair would solve the
@@ -554,7 +558,24 @@ def _forward_curve(prob, betas, tol, max_iter, certify, gap_tol, critical_rtol, 
             points[i] = q if q.lagrangian < points[i].lagrangian else points[i]
     if certify:
         _certify_all(prob, points, tol, max_iter, gap_tol)
+    else:
+        _polish_loose(prob, points, tol)
     return points, crit, prec
+
+
+def _polish_loose(prob, points: list[Point], tol) -> None:
+    """|Y| > 2, uncertified: points whose map residual is still above ``tol`` get up to ``POLISH_BUDGET`` more map
+    evaluations (and ``POLISH_CELLS`` cells) where the map is dense and small (|S| x clusters <= ``SPARSE_CELLS``),
+    kept when their Lagrangian is lower; in place.  A 60 x 3 curve had a point the annealed path beat by 7.1e-6 bits
+    (residual 2.8e-5 after the sweeps' budget of 500 maps); 256 x 6, 120 betas: 19.1 -> 21.4 s (2^26 cells: 32.3 s)."""
+    for j, p in enumerate(points):
+        cells = prob.n_s * p.n_t
+        if p.residual <= tol or cells > SPARSE_CELLS:
+            continue
+        st, n, res = it.fixed_point(prob, p.beta, _state(p), tol, min(POLISH_BUDGET, POLISH_CELLS // cells))
+        q = _point(prob, p.beta, st, p.iterations + n, res, tol)
+        if q.lagrangian < p.lagrangian:
+            points[j] = q
 
 
 def _certify_all(prob, points: list[Point], tol, max_iter, gap_tol) -> None:
