@@ -1300,3 +1300,30 @@ def test_small_uncertified_points_are_polished_to_the_annealed_optimum():
     f = ib_curve(p, betas=bs, method="forward")
     a = ib_curve(p, betas=bs, method="anneal")
     assert np.all(f["lagrangian"].values <= a["lagrangian"].values + 1e-9)
+
+
+def test_rows_too_light_to_matter_do_not_loosen_the_certificate():
+    """A row of p(x) = 1e-12 far from every cluster stuck out of the tangent plane at its own vertex by ln p(x) -
+    ln Z(x) = 0.0275 nats, and the certified gap was 0.04 bits at an optimal point (its own cluster would change the
+    Lagrangian by ~1e-12 nats).  The plane is lifted over such vertices at a cost of p(x) times that (lift_plane);
+    the bound stays valid: the annealed path's point is not below L - gap."""
+    from ibtheory.ib._certify_1d import LIFT_BUDGET, lift_plane
+    p = np.array([[0, 0.1], [0.7, 0.2], [1e-12, 1e-12]])
+    p /= p.sum()
+    b = 145.544526819299
+    f = ib_curve(p, betas=[b], method="forward")
+    a = ib_curve(p, betas=[b], method="anneal", certify=True)
+    assert f["gap"].values[0] <= 1e-6
+    assert f["lagrangian"].values[0] - f["gap"].values[0] <= a["lagrangian"].values[0] + 1e-12
+    # the lift: only vertices above the plane, cheapest first, within the budget; a.p(x) grows by what it reports
+    a0 = np.array([1.0, 5.0, -3.0, 2.0])
+    ps = np.array([0.5, 1e-12, 1e-3, 1e-14])
+    neg_h = np.array([-0.5, -0.1, -0.2, -0.3])
+    out, cost = lift_plane(a0, ps, 100.0, neg_h)
+    over = 100.0 * neg_h - a0  # -51, -15, -17, -32: no vertex above the plane
+    assert cost == 0.0 and np.array_equal(out, a0)
+    a1 = np.array([-60.0, -20.0, -30.0, -40.0])  # over: 10, 10, 10, 10
+    out, cost = lift_plane(a1, ps, 100.0, neg_h)
+    assert_allclose(out, [-60.0, -10.0, -30.0, -30.0])  # the 1e-3 and 0.5 rows would cost more than the budget
+    assert cost == pytest.approx(10 * (1e-12 + 1e-14)) and cost <= LIFT_BUDGET
+    assert over.max() < 0

@@ -36,6 +36,36 @@ class Certificate:
     lambdas: np.ndarray | None = None
 
 
+#: nats of the bound the rows may spend in all to lift the plane over their own vertices (:func:`lift_plane`;
+#: 1/100 of the default gap_tol)
+LIFT_BUDGET = 1e-9
+
+
+def lift_plane(a: np.ndarray, p_s: np.ndarray, beta: float, neg_h: np.ndarray) -> tuple[np.ndarray, float]:
+    """The tangent plane ``a`` raised over the vertices q = delta_x of rows too light to matter, and what that adds
+    to the bound (nats).
+
+    Any a bounds the optimum by a.p(x) + max_q [phi(q) - a.q].  At the vertex of row x, phi - a = ln p(x) - ln Z(x):
+    positive when no cluster is near the row, however light it is, so a row of p(x) = 1e-12 far from every cluster
+    made the certified gap 0.04 to 50 bits (its own cluster would change the Lagrangian by ~1e-12 nats), and the
+    certificate's maximiser pointed the repairs at that row instead of at a missing cluster.  Raising a_x to
+    phi(delta_x) = beta sum_y W ln W removes that vertex at a cost of p(x) (phi(delta_x) - a_x) in a.p(x): the
+    cheapest rows are lifted while the costs add up to at most ``LIFT_BUDGET`` (heavier rows keep their witness for
+    the repairs).  Returns (a', sum of the costs)."""
+    over = beta * neg_h - a
+    cand = np.flatnonzero(over > 0)
+    if cand.size == 0:
+        return a, 0.0
+    cost = p_s[cand] * over[cand]
+    order = np.argsort(cost, kind="stable")
+    take = cand[order[np.cumsum(cost[order]) <= LIFT_BUDGET]]
+    if take.size == 0:
+        return a, 0.0
+    out = a.copy()
+    out[take] = beta * neg_h[take]
+    return out, float(p_s[take] @ over[take])
+
+
 def _H(s: np.ndarray) -> np.ndarray:
     """Entropy (nats) of the distributions whose last k coordinates are s (..., k)."""
     full = np.concatenate([1.0 - s.sum(axis=-1, keepdims=True), s], axis=-1)

@@ -59,7 +59,7 @@ import numpy as np
 
 from ..info import LN2, kl_matrix, mi_of_joint
 from . import _iterate as it
-from ._certify_1d import _GRID_1D, Certificate, _bound_1d
+from ._certify_1d import _GRID_1D, Certificate, _bound_1d, lift_plane
 from ._certify_2d import _bound_2d
 from ._problem import Reduced, ib_problem
 
@@ -84,10 +84,11 @@ def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, ma
         D = kl_matrix(W, log_dec, neg_h, "nats").T
         L = np.log(p_t)[None, :] - beta * D
     logZ = it.lse(L, axis=1)
-    a = -np.log(prob.p_s) + beta * neg_h + logZ
-    # a.p - achieved = beta I(S;Y) - beta I(T;Y) + I(S;T) + sum_s p(s) ln Z(s)   (nats)
+    # rows too light to matter lifted over their own vertices (lift_plane)
+    a, lifted = lift_plane(-np.log(prob.p_s) + beta * neg_h + logZ, prob.p_s, beta, neg_h)
+    # a.p - achieved = beta I(S;Y) - beta I(T;Y) + I(S;T) + sum_s p(s) ln Z(s) (+ the lift)   (nats)
     I_sy = mi_of_joint(prob.p_s[:, None] * W, units="nats")
-    consistency = beta * I_sy - LN2 * (beta * solution.I_TY - solution.I_XT) + float(prob.p_s @ logZ)
+    consistency = beta * I_sy - LN2 * (beta * solution.I_TY - solution.I_XT) + float(prob.p_s @ logZ) + lifted
     k = prob.n_y - 1
     Wt = W[:, 1:]
     with np.errstate(divide="ignore", invalid="ignore"):
