@@ -1,6 +1,7 @@
 """Benchmark: IB curves of random tables whose rows are all distinct (no sufficient-statistic reduction helps).
 
     python benchmarks/bench_ib_scale.py [--sizes 256 1024 4096] [--ny 2 10] [--n-betas 240] [--anneal-max 256]
+                                        [--certify]  (certified |Y| = 3: --ny 3 --certify)
 
 Tables: p(x) ~ Dirichlet(1), rows p(y|x) ~ Dirichlet(0.5), seed 0.  Each case runs in its own process (so its peak
 resident memory is its own) through ``ib_curve(method="forward")``; for |X| <= ``--anneal-max`` the annealed path
@@ -34,12 +35,12 @@ def table(n_x: int, n_y: int, seed: int = 0) -> np.ndarray:
     return rng.dirichlet(np.ones(n_x))[:, None] * rng.dirichlet(0.5 * np.ones(n_y), size=n_x)
 
 
-def _case(q, n_x, n_y, n_betas, method):
+def _case(q, n_x, n_y, n_betas, method, certify=None):
     from ibtheory.ib import ib_curve
 
     p = table(n_x, n_y)
     t = time.perf_counter()
-    c = ib_curve(p, n_betas=n_betas, method=method)
+    c = ib_curve(p, n_betas=n_betas, method=method, certify=certify)
     wall = time.perf_counter() - t
     lag = c["lagrangian"].values.tolist()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -73,12 +74,12 @@ def _peer(q, n_x, n_y, name, beta_max):
                iy=np.asarray(iy, float).tolist()))
 
 
-def run_case(n_x, n_y, n_betas, method, timeout, target=None, args=()):
+def run_case(n_x, n_y, n_betas, method, timeout, target=None, args=(), certify=None):
     """``target(queue, *args)`` (default: the curve case) in a forked process; its result, or None when it failed or
     ran past ``timeout`` seconds."""
     ctx = mp.get_context("fork")
     q = ctx.Queue()
-    p = ctx.Process(target=target or _case, args=(q,) + (args or (n_x, n_y, n_betas, method)))
+    p = ctx.Process(target=target or _case, args=(q,) + (args or (n_x, n_y, n_betas, method, certify)))
     p.start()
     p.join(timeout)
     if p.is_alive():
@@ -99,7 +100,9 @@ def main() -> None:
     ap.add_argument("--peer-max", type=int, default=128, help="largest |X| on which embo (and dit, |X| <= 32) run")
     ap.add_argument("--timeout", type=float, default=1800.0)
     ap.add_argument("--peer-timeout", type=float, default=600.0)
+    ap.add_argument("--certify", action="store_true", help="certify every curve (|Y| <= 3; default: |Y| = 2 only)")
     a = ap.parse_args()
+    cert = True if a.certify else None
     peers = {m: "importable" if importlib.util.find_spec(m) else "not installed" for m in ("dit", "embo")}
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"load average {os.getloadavg()[0]:.2f}; cores this run may use: {cores} (the solver's kernels run two "
@@ -109,9 +112,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for n_y in a.ny:
         for n in a.sizes:
-            runs = {"forward": run_case(n, n_y, a.n_betas, "forward", a.timeout)}
+            runs = {"forward": run_case(n, n_y, a.n_betas, "forward", a.timeout, certify=cert)}
             if n <= a.anneal_max:
-                runs["anneal"] = run_case(n, n_y, a.n_betas, "anneal", a.timeout)
+                runs["anneal"] = run_case(n, n_y, a.n_betas, "anneal", a.timeout, certify=cert)
             for name, r in runs.items():
                 if r is None:
                     print(f"| {n} | {n_y} | {name} | > {a.timeout:.0f} (stopped) | | | | | | |")
