@@ -14,12 +14,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..info import LN2, kl_matrix, mi_of_joint
+from ..info import LN2, kl_matrix
 from . import _iterate as it
 from ._band import BAND_CELLS, band_log_partition
-from ._certify_1d import _GRID_1D, Certificate, _bounds_1d, _gibbs_values, _image, lift_plane
+from ._certify_1d import _GRID_1D, Certificate, _bounds_1d, _gibbs_values, _image
 from ._problem import Reduced
-from .certify import certify_state
+from .certify import certify_state, tangent_plane
 
 __all__ = ["certify_many"]
 
@@ -40,9 +40,7 @@ def _plane(prob: Reduced, beta: float, solution) -> tuple[np.ndarray, float, np.
     else:
         with np.errstate(divide="ignore"):
             logZ = it.lse(log_pt[None, :] - beta * kl_matrix(W, log_dec, neg_h, "nats").T, axis=1)
-    a, lifted = lift_plane(-np.log(prob.p_s) + beta * neg_h + logZ, prob.p_s, beta, neg_h)
-    consistency = (beta * mi_of_joint(prob.p_s[:, None] * W, units="nats")
-                   - LN2 * (beta * solution.I_TY - solution.I_XT) + float(prob.p_s @ logZ) + lifted)
+    a, consistency = tangent_plane(prob, beta, solution, logZ)
     with np.errstate(divide="ignore", invalid="ignore"):
         lam_t = beta * (log_dec[:, 0] - log_dec[:, 1])
     return a, consistency, lam_t[np.isfinite(lam_t)]

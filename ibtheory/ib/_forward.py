@@ -489,6 +489,13 @@ def _densify(p: Point) -> it.State:
         return it.State(np.log(pt / pt.sum()), np.log(dec))
 
 
+def _tightened(prob, p: Point, st: it.State, tol) -> tuple[Point, it.State]:
+    """|Y| > 2: the map from ``st`` (``p``'s state) to a residual of 1e-13, up to 20,000 evaluations, its stall
+    test tightened (a loose point polished before or during its repair)."""
+    st2, n2, res2 = it.fixed_point(prob, p.beta, st, 1e-13, 20000, obj_tol=1e-16, remaining_tol=1e-14)
+    return _point(prob, p.beta, st2, p.iterations + n2, res2, tol), st2
+
+
 def _improve(prob, p: Point, st: it.State, cert, tol, max_iter, gap_tol, warm):
     """Polish a loose point, then seed a cluster at the certificate's maximiser while the gap exceeds ``gap_tol``
     and the Gibbs witness is clearly positive."""
@@ -496,8 +503,7 @@ def _improve(prob, p: Point, st: it.State, cert, tol, max_iter, gap_tol, warm):
         if cert.gap <= gap_tol:
             break
         if p.residual >= 1e-13 and prob.n_y != 2:
-            st2, n2, res2 = it.fixed_point(prob, p.beta, st, 1e-13, 20000, obj_tol=1e-16, remaining_tol=1e-14)
-            p2 = _point(prob, p.beta, st2, p.iterations + n2, res2, tol)
+            p2, st2 = _tightened(prob, p, st, tol)
             c2 = _certify(prob, p2, warm, gap_tol)
             if c2.gap < cert.gap:
                 p, st, cert = p2, st2, c2
@@ -586,8 +592,7 @@ def _certify_all(prob, points: list[Point], tol, max_iter, gap_tol) -> None:
     warm = None
     for j, p in enumerate(points):
         if p.residual >= 1e-13:  # polished first: a loose point's certificate (seconds) would only be redone
-            st2, n2, res2 = it.fixed_point(prob, p.beta, _state(p), 1e-13, 20000, obj_tol=1e-16, remaining_tol=1e-14)
-            p2 = _point(prob, p.beta, st2, p.iterations + n2, res2, tol)
+            p2, _ = _tightened(prob, p, _state(p), tol)
             p = p2 if p2.lagrangian <= p.lagrangian else p
         cert = _certify(prob, p, warm, gap_tol)
         if cert.gap > gap_tol:

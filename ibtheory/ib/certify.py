@@ -65,6 +65,17 @@ from ._problem import Reduced, ib_problem
 
 __all__ = ["Certificate", "certify_state", "certify_solution", "seed_cluster"]
 
+def tangent_plane(prob: Reduced, beta: float, solution, logZ: np.ndarray) -> tuple[np.ndarray, float]:
+    """The plane a_x = -ln p(x) - beta H(p(y|x)) + ln Z(x) of a solution (``logZ`` its ln Z(x), nats), lifted over
+    the vertices of rows too light to matter (:func:`~ibtheory.ib._certify_1d.lift_plane`), and the consistency term
+    a.p - achieved = beta I(S;Y) - beta I(T;Y) + I(S;T) + sum_s p(s) ln Z(s) + the lift (nats)."""
+    neg_h = prob.neg_entropy_rows
+    a, lifted = lift_plane(-np.log(prob.p_s) + beta * neg_h + logZ, prob.p_s, beta, neg_h)
+    consistency = (beta * mi_of_joint(prob.p_s[:, None] * prob.W, units="nats")
+                   - LN2 * (beta * solution.I_TY - solution.I_XT) + float(prob.p_s @ logZ) + lifted)
+    return a, consistency
+
+
 def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, max_rounds: int = 60,
                   max_points: int = 20000, warm: np.ndarray | None = None) -> Certificate:
     """Certificate for an :class:`~ibtheory.ib.solver.IBSolution` on the reduced problem ``prob`` (|Y| <= 3).
@@ -83,12 +94,7 @@ def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, ma
         log_dec = np.log(dec)
         D = kl_matrix(W, log_dec, neg_h, "nats").T
         L = np.log(p_t)[None, :] - beta * D
-    logZ = it.lse(L, axis=1)
-    # rows too light to matter lifted over their own vertices (lift_plane)
-    a, lifted = lift_plane(-np.log(prob.p_s) + beta * neg_h + logZ, prob.p_s, beta, neg_h)
-    # a.p - achieved = beta I(S;Y) - beta I(T;Y) + I(S;T) + sum_s p(s) ln Z(s) (+ the lift)   (nats)
-    I_sy = mi_of_joint(prob.p_s[:, None] * W, units="nats")
-    consistency = beta * I_sy - LN2 * (beta * solution.I_TY - solution.I_XT) + float(prob.p_s @ logZ) + lifted
+    a, consistency = tangent_plane(prob, beta, solution, it.lse(L, axis=1))
     k = prob.n_y - 1
     Wt = W[:, 1:]
     with np.errstate(divide="ignore", invalid="ignore"):
