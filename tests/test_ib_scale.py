@@ -1327,3 +1327,20 @@ def test_rows_too_light_to_matter_do_not_loosen_the_certificate():
     assert_allclose(out, [-60.0, -10.0, -30.0, -30.0])  # the 1e-3 and 0.5 rows would cost more than the budget
     assert cost == pytest.approx(10 * (1e-12 + 1e-14)) and cost <= LIFT_BUDGET
     assert over.max() < 0
+
+
+def test_user_grid_far_above_the_first_transition_is_repaired():
+    """A grid starting at beta ~2500 is reached from one cluster in three rounds of splits (at most eight clusters
+    where the optimum has twenty): the first points were 1e-3 bits above the annealed path's and certified at 68
+    bits, since a repair seeded at most six missing clusters.  It now goes on while each seed lowers the
+    Lagrangian (up to ``REPAIR_ROUNDS``), and light clusters are seeded as light as the certificate's maximiser."""
+    rng = np.random.default_rng(2)
+    px = 0.5 ** np.arange(50) * rng.uniform(0.5, 1, 50)
+    p = (px / px.sum())[:, None] * rng.dirichlet([0.7, 0.7], size=50)
+    p /= p.sum()
+    bs = curve_module.default_betas(reduce(p))[170:178]
+    f = ib_curve(p, betas=bs, method="forward")
+    a = ib_curve(p, betas=bs, method="anneal", certify=True)
+    assert np.array_equal(f["beta"].values, bs)
+    assert f["gap"].values.max() <= 2e-7
+    assert np.all(f["lagrangian"].values <= a["lagrangian"].values + 1e-9)

@@ -75,7 +75,7 @@ from ._newton_multi import applies as newton_applies
 from ._newton_multi import newton_multi
 from ._problem import Reduced
 from ._solution import _measures
-from .certify import certify_state
+from .certify import certify_state, light_hope
 
 __all__ = ["Point", "cluster_correlations", "fill_steep", "forward_curve", "SPARSE_CELLS", "MAX_NNZ", "REVERSE_PAIRS"]
 
@@ -90,6 +90,17 @@ DENSE_SHARE = 0.3
 #: |Y| = 2: a certificate stops refining once a vertex shows g above this (nats; 72 x the default gap_tol of 2e-7
 #: bits; or twice a larger gap_tol): the point is not optimal and is repaired from that vertex's Gibbs q
 REPAIR_AT = 1e-5
+#: weights tried in turn for a cluster seeded at a certificate's maximiser (:func:`_improve`), then the maximiser's
+#: own mass q*.p(x): a missing cluster often carries 1e-5 to 1e-4 of the mass, and a heavier seed is pulled into
+#: another local optimum; one of rows of p(x) ~1e-7 and below is found only from a seed about as light (where
+#: q*.p(x) < 1e-6, only it, 1e-7 and 1e-4 are tried)
+SEED_MASSES = (1e-4, 1e-5, 1e-3, 1e-2, 1e-7)
+#: most clusters one repair (:func:`_improve`) seeds one after another, each only while the last one lowered the
+#: Lagrangian (a grid that starts far above the first transition can miss ten or more)
+REPAIR_ROUNDS = 24
+#: rounds of a repair after which its certificate is tightened over light rows (``_settle``) and the repair stops
+#: if that brings it below gap_tol
+TIGHTEN_AFTER = 6
 #: |Y| = 2: nats below a row's largest weight from which the final encoder of a point leaves a pair out
 #: (e^-60 = 9e-27 of it)
 ENCODER_CUT = 60.0
@@ -461,11 +472,17 @@ def _certify(prob, p: Point, warm, gap_tol: float):
     return certify_line(prob, p.beta, p, warm=warm, stop=_stop(gap_tol))
 
 
+
+
 def _settle(prob, p: Point, cert, gap_tol: float):
     """The certificate of a point left above ``gap_tol``: refined to its end if it had stopped early (its bound
-    then is the tightest, not the one where it stopped)."""
+    then is the tightest, not the one where it stopped), then tightened over light rows where that may help
+    (``ibtheory.ib.certify.light_hope``)."""
     if cert.gap > gap_tol and not cert.converged and prob.n_y == 2:
-        return certify_line(prob, p.beta, p, warm=cert.lambdas)
+        cert = certify_line(prob, p.beta, p, warm=cert.lambdas)
+    if cert.gap > gap_tol and light_hope(prob, p.beta, cert):  # ``certify_state``'s tightening: see there
+        c2 = certify_state(prob, p.beta, p, warm=cert.lambdas, tighten=True)
+        cert = c2 if c2.gap < cert.gap else cert
     return cert
 
 
@@ -498,10 +515,15 @@ def _tightened(prob, p: Point, st: it.State, tol) -> tuple[Point, it.State]:
 
 def _improve(prob, p: Point, st: it.State, cert, tol, max_iter, gap_tol, warm):
     """Polish a loose point, then seed a cluster at the certificate's maximiser while the gap exceeds ``gap_tol``
-    and the Gibbs witness is clearly positive."""
-    for _ in range(6):
+    and the Gibbs witness is clearly positive (after ``TIGHTEN_AFTER`` rounds only while the tightened certificate
+    of :func:`_settle` is above it too), at most ``REPAIR_ROUNDS`` rounds."""
+    for r in range(REPAIR_ROUNDS):
         if cert.gap <= gap_tol:
             break
+        if r == TIGHTEN_AFTER:  # still above: the rest may be light rows' clusters worth ~1e-12 each
+            cert = _settle(prob, p, cert, gap_tol)
+            if cert.gap <= gap_tol:
+                break
         if p.residual >= 1e-13 and prob.n_y != 2:
             p2, st2 = _tightened(prob, p, st, tol)
             c2 = _certify(prob, p2, warm, gap_tol)
@@ -512,15 +534,15 @@ def _improve(prob, p: Point, st: it.State, cert, tol, max_iter, gap_tol, warm):
         if cert.g_lower <= 0.25 * gap_tol * LN2:
             break
         best = None
-        # a missing cluster often carries little mass (1e-5 to 1e-4 of the total): a heavier seed is pulled into
-        # another local optimum
-        seeds = [_seed(prob, p, cert, m) for m in (1e-4, 1e-5, 1e-3, 1e-2)] + [_densify(p)]
+        own = float(cert.q_star @ prob.p_s)  # the maximiser's own mass: tiny where it sits on light rows
+        masses = SEED_MASSES + (own,) if own >= 1e-6 else (own, 1e-7, 1e-4)
+        seeds = [_seed(prob, p, cert, m) for m in masses] + [_densify(p)]
         for k, seeded in enumerate(seeds):
-            if prob.n_y == 2 and k < 4:
+            if prob.n_y == 2 and k < len(masses):
                 cand, cst = _polish(prob, p.beta, seeded, 0, tol, coarse=False)  # a birth the bins may starve
             else:
                 cand, cst = _solve(prob, p.beta, seeded, 1e-13, max_iter * 4, coarse=False)
-            if cand.lagrangian < p.lagrangian - 1e-15:
+            if cand.lagrangian < p.lagrangian - 2e-15 * max(1.0, abs(p.lagrangian)):  # ~10 ulp: not rounding noise
                 best = (cand, cst)
                 break
         if best is None:
@@ -659,17 +681,8 @@ def _upward(prob, betas, tol, max_iter, certify, gap_tol, critical_rtol, step):
     while i < len(betas):
         b = betas[i]
         lo = betas[i - 1] if i else 0.0
-        p, st = _solve(prob, b, state, tol, max_iter)
-        for _ in range(3):  # split what the stability test finds unstable at this beta, re-solve, test again
-            rho2, v = cluster_correlations(prob, st.log_enc, st.log_pt, st.log_dec, st.support)
-            unstable = np.flatnonzero(b * rho2 > 1.0 + 1e-9)
-            if unstable.size == 0:
-                break
-            for t in unstable:  # |Y| > 2: the first secant guess 1 / rho_t^2(beta), no solves
-                bc, pr = _locate_split(prob, st, lo, b, t, tol, max_iter, critical_rtol,
-                                       solves=4 if prob.n_y == 2 else 0, rho2=rho2)
-                crit.append((i, bc, pr))
-            p, st = _solve(prob, b, _split(st, unstable, v), tol, max_iter)
+        p, st, found = _solve_split(prob, b, lo, state, tol, max_iter, critical_rtol, 4 if prob.n_y == 2 else 0)
+        crit.extend((i, bc, pr) for bc, pr in found)
         points.append(p)
         states.append(_slim(st))
         i += 1
@@ -691,6 +704,23 @@ def _upward(prob, betas, tol, max_iter, certify, gap_tol, critical_rtol, step):
     found = np.array([c[1:] for c in crit], dtype=np.float64).reshape(-1, 2)
     order = np.argsort(found[:, 0])
     return points, found[order, 0], found[order, 1]
+
+
+def _solve_split(prob, b: float, lo: float, state: it.State, tol, max_iter, critical_rtol, solves: int):
+    """Solve at ``b`` from ``state``, then up to three times split what the stability test finds unstable and
+    solve again.  Returns (point, state, [(critical beta, precision)] located in [``lo``, b] by
+    :func:`_locate_split` with at most ``solves`` solves each)."""
+    p, st = _solve(prob, b, state, tol, max_iter)
+    found = []
+    for _ in range(3):
+        rho2, v = cluster_correlations(prob, st.log_enc, st.log_pt, st.log_dec, st.support)
+        unstable = np.flatnonzero(b * rho2 > 1.0 + 1e-9)
+        if unstable.size == 0:
+            break
+        for t in unstable:  # solves = 0: the first secant guess 1 / rho_t^2(beta)
+            found.append(_locate_split(prob, st, lo, b, t, tol, max_iter, critical_rtol, solves=solves, rho2=rho2))
+        p, st = _solve(prob, b, _split(st, unstable, v), tol, max_iter)
+    return p, st, found
 
 
 def _certify_pending(prob, betas, points, states, certs, crit, warm, tol, max_iter, gap_tol) -> int | None:

@@ -118,11 +118,12 @@ def certify_and_improve(prob, sol, tol, max_iter, gap_tol, warm=None, max_seeds=
             break
         # the new cluster's best weight is unknown (often small): try weights until one lowers the Lagrangian
         trial = None
-        for masses in ((0.01, 0.001), (0.1, 1e-4)):
+        # (the last pair: a cluster of light rows, as light as the maximiser's own mass)
+        for masses in ((0.01, 0.001), (0.1, 1e-4), (1e-6, float(cert.q_star @ prob.p_s))):
             cands = [solve_from(prob, sol.beta, seed_cluster(prob, best, cert, m), tol, min(max_iter, 600))[0]
                      for m in masses]
             cand = min(cands, key=lambda c: c.lagrangian)
-            if cand.lagrangian < best.lagrangian - 1e-15:
+            if cand.lagrangian < best.lagrangian - 2e-15 * max(1.0, abs(best.lagrangian)):  # ~10 ulp: not noise
                 trial = cand
                 break
         if trial is None:
@@ -136,6 +137,10 @@ def certify_and_improve(prob, sol, tol, max_iter, gap_tol, warm=None, max_seeds=
         fresh, cert2 = polish(prob, replace(fresh, gap=cert2.gap), cert2, tol, gap_tol, warm)
         if cert2.gap < cert.gap and fresh.lagrangian <= best.lagrangian + best.gap:
             cert, best = cert2, fresh
+    if cert.gap > gap_tol:  # what the repairs left: tightened over light rows (``certify_state``)
+        cert2 = certify_state(prob, sol.beta, best, warm=warm, tighten=True)
+        if cert2.gap < cert.gap:
+            cert, best = cert2, replace(best, gap=cert2.gap)
     return best, cert
 
 

@@ -63,7 +63,15 @@ from ._certify_1d import _GRID_1D, Certificate, _bound_1d, lift_plane
 from ._certify_2d import _bound_2d
 from ._problem import Reduced, ib_problem
 
-__all__ = ["Certificate", "certify_state", "certify_solution", "seed_cluster"]
+__all__ = ["Certificate", "certify_state", "certify_solution", "seed_cluster", "split_light", "light_rows",
+           "light_hope"]
+
+#: nats of the bound that the rows left out by :func:`split_light` may cost: beta (eps I_L(X;Y) + I(Z;Y)) at most
+#: this (twice the cell target of :func:`certify_state`)
+LIGHT_BUDGET = 4e-8
+#: nats the raises of the plane over light rows (``_raised``) may add to the bound in all, and their most rounds
+RAISE_BUDGET = 2e-8
+RAISE_ROUNDS = 8
 
 def tangent_plane(prob: Reduced, beta: float, solution, logZ: np.ndarray) -> tuple[np.ndarray, float]:
     """The plane a_x = -ln p(x) - beta H(p(y|x)) + ln Z(x) of a solution (``logZ`` its ln Z(x), nats), lifted over
@@ -77,13 +85,18 @@ def tangent_plane(prob: Reduced, beta: float, solution, logZ: np.ndarray) -> tup
 
 
 def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, max_rounds: int = 60,
-                  max_points: int = 20000, warm: np.ndarray | None = None) -> Certificate:
+                  max_points: int = 20000, warm: np.ndarray | None = None, tighten: bool = False,
+                  split: bool = True) -> Certificate:
     """Certificate for an :class:`~ibtheory.ib.solver.IBSolution` on the reduced problem ``prob`` (|Y| <= 3).
 
     ``target`` (nats) is the cell bound below which refinement stops; ``warm`` (n, k) extra multipliers divided by
     beta (``Certificate.lambdas`` of a nearby beta) seed the mesh (|Y| = 2) or the lower bound (|Y| = 3).  The
     |Y| = 3 branch and bound may use 4 ``max_rounds`` rounds and 3 ``max_points`` cells; a bound that runs out of
-    budget is still valid (``converged`` False).  See the module docstring.
+    budget is still valid (``converged`` False).  With ``tighten`` a gap above 4 ``target`` is tightened where
+    the maximiser sits on light rows: the plane raised over them (:func:`_raised`), then, with ``split``, the bound
+    of :func:`split_light` if smaller (the curves do this only for points their repairs left above ``gap_tol``: a
+    tighter bound there would leave unrepaired points up to ~``gap_tol`` above the optimum instead of ~1e-9).  See
+    the module docstring.
     """
     if prob.n_y > 3:
         raise ValueError(f"the certificate handles |Y| <= 3, got |Y| = {prob.n_y}")
@@ -101,15 +114,123 @@ def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, ma
         lam_t = beta * (log_dec[:, :1] - log_dec[:, 1:])
     lam_t = lam_t[np.all(np.isfinite(lam_t), axis=1)]
     extra = [np.zeros((1, k))] + ([] if warm is None else [beta * warm])
-    if k == 1:  # vertices: cluster points, an asinh-spaced lambda grid, the hull's ends (lambda infinite)
-        lam = np.concatenate([lam_t, _GRID_1D[:, None]] + extra)
-        g_up, lower, q_best, n_cells, done, keep_lam = _bound_1d(a, Wt, W, beta, lam, target, max_rounds, max_points)
-    else:  # the multipliers seed the lower bound only; the mesh starts from the hull of the rows
-        lam = np.concatenate([lam_t] + extra)
-        g_up, lower, q_best, n_cells, done, keep_lam = _bound_2d(a, Wt, W, beta, lam, target, 4 * max_rounds,
-                                                                 3 * max_points)
+
+    def bound(a, more=()):
+        if k == 1:  # vertices: cluster points, an asinh-spaced lambda grid, the hull's ends (lambda infinite)
+            lam = np.concatenate([lam_t, _GRID_1D[:, None]] + extra + list(more))
+            return _bound_1d(a, Wt, W, beta, lam, target, max_rounds, max_points)
+        # the multipliers seed the lower bound only; the mesh starts from the hull of the rows
+        return _bound_2d(a, Wt, W, beta, np.concatenate([lam_t] + extra + list(more)), target, 4 * max_rounds,
+                         3 * max_points)
+
+    out = bound(a)
+    if tighten and consistency + out[0] > 4 * target:
+        consistency, out = _raised(prob.p_s, a, consistency, out, bound, target)
+    g_up, lower, q_best, n_cells, done, keep_lam = out
     gap = max(consistency + g_up, 0.0) / LN2
-    return Certificate(gap, g_up, lower, consistency, q_best, n_cells, done, keep_lam / beta)
+    cert = Certificate(gap, g_up, lower, consistency, q_best, n_cells, done, keep_lam / beta)
+    if tighten and split and gap * LN2 > 4 * target:
+        return split_light(prob, beta, solution, cert, target=target, max_rounds=max_rounds, max_points=max_points)
+    return cert
+
+
+def _raised(p_s: np.ndarray, a: np.ndarray, consistency: float, out: tuple, bound, target: float):
+    """Raise the plane over the rows the maximiser q* sits on while that lowers the bound and costs at most
+    ``RAISE_BUDGET`` nats in all; returns (consistency with the costs, the bound of the last plane kept).
+
+    Any plane a bounds the optimum by a.p(x) + max_q [phi(q) - a.q].  Raising a on rows R by delta lowers
+    phi(q) - a.q by delta q(R) and costs delta p(R) in a.p(x): with R the rows holding 90 % of q*, taken by
+    p(x) / q*(x), and delta = g / q*(R), q*'s excess is gone at a cost g p(R) / q*(R), tiny where q* sits on light
+    rows.  Such maximisers are mixtures of light rows between two clusters: the entropy of the mixture lifts them
+    above the tangent plane by up to ~1e-3 nats although a cluster of theirs would change the Lagrangian by
+    ~1e-12 (1-8 rounds, each one bound)."""
+    spent = 0.0
+    for _ in range(RAISE_ROUNDS):
+        g_up, lower, q = out[0], out[1], out[2]
+        total = consistency + g_up
+        if total <= 2 * target:
+            break
+        rows, delta, cost = _raise(p_s, q, max(g_up, lower))
+        if not np.isfinite(cost) or spent + cost > RAISE_BUDGET:
+            break
+        a = a.copy()
+        a[rows] += delta
+        new = bound(a, [out[5]])
+        if consistency + cost + new[0] >= total:
+            break
+        consistency, spent, out = consistency + cost, spent + cost, new
+    return consistency, out
+
+
+def _raise(p_s: np.ndarray, q: np.ndarray, g: float) -> tuple[np.ndarray, float, float]:
+    """(rows R holding 90 % of ``q``, taken by p(x) / q(x), delta = g / q(R), cost delta p(R)) for :func:`_raised`."""
+    idx = np.flatnonzero(q > 0)
+    if idx.size == 0:
+        return idx, 0.0, np.inf
+    idx = idx[np.argsort(p_s[idx] / q[idx], kind="stable")]
+    held = np.cumsum(q[idx])
+    n = min(int(np.searchsorted(held, 0.9 * held[-1])) + 1, idx.size)
+    delta = g / float(held[n - 1])
+    return idx[:n], delta, delta * float(p_s[idx[:n]].sum())
+
+
+def light_hope(prob: Reduced, beta: float, cert: Certificate) -> bool:
+    """Whether :func:`certify_state`'s tightening may help ``cert`` (a certificate computed without it): raising
+    the plane over its maximiser costs at most ``RAISE_BUDGET``, or some rows are light enough for
+    :func:`split_light`."""
+    cost = _raise(prob.p_s, cert.q_star, max(cert.g_upper, cert.g_lower))[2]
+    return bool(cost <= RAISE_BUDGET or light_rows(prob, beta)[0].size)
+
+
+def light_rows(prob: Reduced, beta: float, budget: float = LIGHT_BUDGET) -> tuple[np.ndarray, float]:
+    """The lightest classes L whose removal costs at most ``budget`` nats in :func:`split_light`'s bound, and that
+    cost beta (eps I_L(X;Y) + I(Z;Y)) (``Reduced.light_costs``); (empty, 0) when even the lightest class costs more.
+    At least two classes stay heavy."""
+    order, unit = prob.light_costs
+    ok = np.flatnonzero(beta * unit[:-2] <= budget)
+    if ok.size == 0:
+        return order[:0], 0.0
+    k = int(ok[-1]) + 1
+    return order[:k], float(beta * unit[k - 1])
+
+
+def split_light(prob: Reduced, beta: float, solution, cert: Certificate, target: float = 2e-8,
+                max_rounds: int = 60, max_points: int = 20000, budget: float = LIGHT_BUDGET) -> Certificate:
+    """``cert`` or, if smaller, the bound that certifies the heavy rows' problem and charges the light rows
+    (:func:`light_rows`) their largest possible effect.
+
+    With Z = [x in L] a function of X, p(L) = eps and V = beta I(T;Y) - I(X;T) (nats) for any encoder,
+    I(X;T) = I(Z;T) + I(X;T|Z) >= I(X;T|Z) and I(T;Y) = I(T;Y|Z) + I(Z;Y) - I(Z;Y|T) <= I(T;Y|Z) + I(Z;Y), so
+
+        V <= (1 - eps) V_H + eps V_L + beta I(Z;Y) <= (1 - eps) max V_H + eps beta I_L(X;Y) + beta I(Z;Y),
+
+    V_H, V_L the objectives of the same encoder on p(x,y | x heavy) and p(x,y | x in L).  max V_H is bounded by
+    :func:`certify_state` on the heavy rows with the solution's own clusters.  A row of p(x) = 1e-12 that no
+    cluster is near makes the plane's excess at its vertex, max_q [phi(q) - a.q], as large as beta times its
+    distance to them (tens of bits), although giving it its own cluster changes the Lagrangian by ~1e-12 x that;
+    here it costs ~beta eps ln(1/eps) instead.  The returned certificate's maximiser is the heavy problem's
+    (zero on L), so repairs seed the clusters the heavy rows miss."""
+    L, cost = light_rows(prob, beta, budget)
+    if L.size == 0:
+        return cert
+    heavy = np.ones(prob.n_s, dtype=bool)
+    heavy[L] = False
+    eps = float(prob.p_s[L].sum())
+    p_h = prob.p_s[heavy] / prob.p_s[heavy].sum()
+    W_h = prob.W[heavy]
+    if np.count_nonzero(p_h @ W_h > 0) < 2:
+        return cert
+    sub = Reduced(p_h, W_h, np.arange(p_h.size), p_h.size, prob.n_y, 0.0, bool(np.all(W_h.max(axis=1) == 1.0)))
+    c_h = certify_state(sub, beta, solution, target, max_rounds, max_points, tighten=True, split=False)
+    value = LN2 * (beta * solution.I_TY - solution.I_XT)
+    total = (1.0 - eps) * (c_h.consistency + c_h.g_upper) - eps * value + cost
+    gap = max(total, 0.0) / LN2
+    if gap >= cert.gap:
+        return cert
+    q = np.zeros(prob.n_s)
+    q[heavy] = c_h.q_star
+    return Certificate(gap, c_h.g_upper, c_h.g_lower, total - c_h.g_upper, q, c_h.n_cells, c_h.converged,
+                       c_h.lambdas)
 
 
 def seed_cluster(prob: Reduced, solution, cert: Certificate, mass: float = 0.1) -> it.State:
@@ -123,4 +244,4 @@ def seed_cluster(prob: Reduced, solution, cert: Certificate, mass: float = 0.1) 
 def certify_solution(p_xy, solution) -> Certificate:
     """Certify an :class:`~ibtheory.ib.solver.IBSolution` of ``p_xy`` (|Y| <= 3); ``gap`` is in bits."""
     prob = ib_problem(p_xy)
-    return certify_state(prob, solution.beta, solution)
+    return certify_state(prob, solution.beta, solution, tighten=True)
