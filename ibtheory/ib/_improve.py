@@ -117,7 +117,7 @@ def certify_and_improve(prob, sol, tol, max_iter, gap_tol, warm=None, max_seeds=
         if cert.gap <= gap_tol or cert.g_lower <= 0.25 * gap_tol * LN2:
             break
         # the new cluster's best weight is unknown (often small): try weights until one lowers the Lagrangian
-        trial = None
+        trial = weak = None
         # (the last pair: a cluster of light rows, as light as the maximiser's own mass)
         for masses in ((0.01, 0.001), (0.1, 1e-4), (1e-6, float(cert.q_star @ prob.p_s))):
             cands = [solve_from(prob, sol.beta, seed_cluster(prob, best, cert, m), tol, min(max_iter, 600))[0]
@@ -126,8 +126,16 @@ def certify_and_improve(prob, sol, tol, max_iter, gap_tol, warm=None, max_seeds=
             if cand.lagrangian < best.lagrangian - 2e-15 * max(1.0, abs(best.lagrangian)):  # ~10 ulp: not noise
                 trial = cand
                 break
-        if trial is None:
-            break
+            if cand.lagrangian < best.lagrangian - 1e-15 and (weak is None or cand.lagrangian < weak.lagrangian):
+                weak = cand
+        if trial is None:  # lower only within rounding: kept if its certificate is tighter
+            if weak is None:
+                break
+            c_w = certify_state(prob, sol.beta, weak, warm=warm)
+            if not c_w.gap < cert.gap:
+                break
+            cert, best = c_w, replace(weak, gap=c_w.gap)
+            continue
         cert = certify_state(prob, sol.beta, trial, warm=warm)
         best = replace(trial, gap=cert.gap)
     if cert.gap > 4 * gap_tol:
