@@ -36,6 +36,15 @@ unstable.  So the curve is the lower Lagrangian per beta of two sweeps:
   below the reverse sweep, where the upward point is worse than T = S itself, ``IDENTITY_BUDGET`` map
   evaluations from T = S (each lowers the Lagrangian) replace it.
 
+Small points (|S| x clusters <= ``SPARSE_CELLS``) are then checked for two witnesses of a better solution that
+need no certificate (:func:`_vertex_repairs`): a zero in p(y|t), which the map can never raise, and rows whose
+vertex sticks out of the tangent plane (a first-order transition both sweeps missed).
+
+A repair (:func:`_improve`, certified points) seeds a cluster at the certificate's maximiser with a few weights,
+as light as the maximiser's own mass where it sits on light rows, one cluster after another while each lowers the
+Lagrangian (up to ``REPAIR_ROUNDS``); what the repairs leave above ``gap_tol`` gets the certificate tightened over
+light rows (``ibtheory.ib.certify.certify_state(tighten=True)``).
+
 For |Y| = 2, above ``BAND_CELLS`` = |S| x clusters, the map, each point's encoder and Newton's method run on bands
 (``ibtheory.ib._band``: per row the run of clusters, in the order of p(y=1|t), within a cut of its largest
 weight).  For |Y| > 2, above ``SPARSE_CELLS``, the map runs on a sparse support (``ibtheory.ib._iterate.support``):

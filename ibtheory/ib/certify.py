@@ -46,6 +46,13 @@ nats, which also makes the huge multipliers of degenerate cells harmless.  Rows 
 The maximising q (a Gibbs q ~ exp(-a - lambda.W), its value evaluated for the normalised q actually formed, so it
 is an exact lower bound on g up to rounding) seeds a new cluster when the gap is too large (``seed_cluster``).
 
+Light rows (``certify_state(tighten=True)``).  Rows of p(x) ~1e-10 and below far from every cluster, alone or as
+mixtures, stick out of the tangent plane by up to beta times their distance to the clusters, although clusters of
+their own would change the Lagrangian by ~1e-12 of that.  Two more valid bounds, the smallest kept: the plane
+raised over the rows the maximiser sits on (``_raised``: a costs delta p(R) in a.p(x) and removes delta q*(R) of
+the excess), and the heavy rows' problem certified with the lightest rows charged their largest effect
+(:func:`split_light`).
+
 References
 ----------
 1. N. Tishby, F. C. Pereira, W. Bialek, "The information bottleneck method", Allerton 1999.
@@ -208,8 +215,9 @@ def split_light(prob: Reduced, beta: float, solution, cert: Certificate, target:
     :func:`certify_state` on the heavy rows with the solution's own clusters.  A row of p(x) = 1e-12 that no
     cluster is near makes the plane's excess at its vertex, max_q [phi(q) - a.q], as large as beta times its
     distance to them (tens of bits), although giving it its own cluster changes the Lagrangian by ~1e-12 x that;
-    here it costs ~beta eps ln(1/eps) instead.  The returned certificate's maximiser is the heavy problem's
-    (zero on L), so repairs seed the clusters the heavy rows miss."""
+    here the light rows cost beta (I(Z;Y) + eps I_L(X;Y)) ~ beta eps KL(p(y|L) || p(y)) instead, linear in eps.
+    The returned certificate's maximiser is the heavy problem's (zero on L), so repairs seed the clusters the
+    heavy rows miss."""
     L, cost = light_rows(prob, beta, budget)
     if L.size == 0:
         return cert
