@@ -128,11 +128,11 @@ def certify_and_improve(prob, sol, tol, max_iter, gap_tol, warm=None, max_seeds=
                 break
             if cand.lagrangian < best.lagrangian - 1e-15 and (weak is None or cand.lagrangian < weak.lagrangian):
                 weak = cand
-        if trial is None:  # lower only within rounding: kept if its certificate is tighter
+        if trial is None:  # lower only within rounding: kept if its certificate is 2x tighter
             if weak is None:
                 break
             c_w = certify_state(prob, sol.beta, weak, warm=warm)
-            if not c_w.gap < cert.gap:
+            if not c_w.gap < 0.5 * cert.gap:
                 break
             cert, best = c_w, replace(weak, gap=c_w.gap)
             continue
