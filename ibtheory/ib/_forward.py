@@ -83,8 +83,8 @@ from ._newton import newton
 from ._newton_multi import applies as newton_applies
 from ._newton_multi import newton_multi
 from ._problem import Reduced
-from ._solution import _measures
-from .certify import certify_state, light_hope
+from ._solution import _measures, clearly_lower
+from .certify import certify_state, light_hope, seed_cluster
 
 __all__ = ["Point", "cluster_correlations", "fill_steep", "forward_curve", "SPARSE_CELLS", "MAX_NNZ", "REVERSE_PAIRS"]
 
@@ -104,8 +104,6 @@ REPAIR_AT = 1e-5
 #: another local optimum; one of rows of p(x) ~1e-7 and below is found only from a seed about as light (where
 #: q*.p(x) < 1e-6, only it, 1e-7 and 1e-4 are tried)
 SEED_MASSES = (1e-4, 1e-5, 1e-3, 1e-2, 1e-7)
-#: relative decrease of the Lagrangian (~10 ulp) below which a repair's candidate is lower only within rounding
-NOISE = 2e-15
 #: most clusters one repair (:func:`_improve`) seeds one after another, each only while the last one lowered the
 #: Lagrangian (a grid that starts far above the first transition can miss ten or more)
 REPAIR_ROUNDS = 24
@@ -489,8 +487,6 @@ def _certify(prob, p: Point, warm, gap_tol: float):
     return certify_line(prob, p.beta, p, warm=warm, stop=_stop(gap_tol))
 
 
-
-
 def _settle(prob, p: Point, cert, gap_tol: float):
     """The certificate of a point left above ``gap_tol``: refined to its end if it had stopped early (its bound
     then is the tightest, not the one where it stopped), then tightened over light rows where that may help
@@ -501,14 +497,6 @@ def _settle(prob, p: Point, cert, gap_tol: float):
         c2 = certify_state(prob, p.beta, p, warm=cert.lambdas, tighten=True)
         cert = c2 if c2.gap < cert.gap else cert
     return cert
-
-
-def _seed(prob, p: Point, cert, mass: float) -> it.State:
-    """The clusters of ``p`` plus one at the certificate's maximiser q* (decoder q* W) with weight ``mass``."""
-    pt = np.concatenate([p.p_t * (1 - mass), [mass]])
-    dec = np.concatenate([p.decoder, (cert.q_star @ prob.W)[None, :]])
-    with np.errstate(divide="ignore"):
-        return it.State(np.log(pt), np.log(dec))
 
 
 def _densify(p: Point) -> it.State:
@@ -556,13 +544,13 @@ def _improve(prob, p: Point, st: it.State, cert, tol, max_iter, gap_tol, warm):
         best = weak = None
         own = float(cert.q_star @ prob.p_s)  # the maximiser's own mass: tiny where it sits on light rows
         masses = SEED_MASSES + (own,) if own >= 1e-6 else (own, 1e-7, 1e-4)
-        seeds = [_seed(prob, p, cert, m) for m in masses] + [_densify(p)]
+        seeds = [seed_cluster(prob, p, cert, m) for m in masses] + [_densify(p)]
         for k, seeded in enumerate(seeds):
             if prob.n_y == 2 and k < len(masses):
                 cand, cst = _polish(prob, p.beta, seeded, 0, tol, coarse=False)  # a birth the bins may starve
             else:
                 cand, cst = _solve(prob, p.beta, seeded, 1e-13, max_iter * 4, coarse=False)
-            if cand.lagrangian < p.lagrangian - NOISE * max(1.0, abs(p.lagrangian)):
+            if clearly_lower(cand.lagrangian, p.lagrangian):
                 best = (cand, cst)
                 break
             if cand.lagrangian < p.lagrangian - 1e-15 and (weak is None or cand.lagrangian < weak[0].lagrangian):
@@ -658,9 +646,6 @@ def _vertex_repairs(prob, points: list[Point], tol, max_iter) -> None:
     decoder with p(y|t) = 0 gives every row with that label an infinite distance to t, so it stays 0; such points
     are first re-solved from decoders mixed with ``THAW`` of p(y) (a 3 x 4 point was 6.1e-5 bits above the
     optimum, whose decoder has 4e-5 there)."""
-    def lower(q: Point, p: Point) -> bool:
-        return q.lagrangian < p.lagrangian - NOISE * max(1.0, abs(p.lagrangian))
-
     small = [j for j, p in enumerate(points) if prob.n_s * p.n_t <= SPARSE_CELLS]
     repaired = []
     for j in small:
@@ -669,19 +654,15 @@ def _vertex_repairs(prob, points: list[Point], tol, max_iter) -> None:
             with np.errstate(divide="ignore"):
                 thawed = it.State(np.log(p.p_t), np.log((1 - THAW) * p.decoder + THAW * prob.p_y[None, :]))
             cand = _solve(prob, p.beta, thawed, tol, max_iter)[0]
-            p = cand if lower(cand, p) else p
+            p = cand if clearly_lower(cand.lagrangian, p.lagrangian) else p
         for _ in range(VERTEX_ROUNDS):
             excess = _vertex_excess(prob, p)
             x = int(np.argmax(prob.p_s * excess))
             if not excess[x] > VERTEX_MIN:
                 break
-            seeds = []
-            for m in (prob.p_s[x], 0.1 * prob.p_s[x]):
-                with np.errstate(divide="ignore"):
-                    seeds.append(it.State(np.log(np.concatenate([p.p_t * (1 - m), [m]])),
-                                          np.log(np.concatenate([p.decoder, prob.W[x][None, :]]))))
+            seeds = [it.with_cluster(p.p_t, p.decoder, prob.W[x], m) for m in (prob.p_s[x], 0.1 * prob.p_s[x])]
             cand = min((_solve(prob, p.beta, sd, tol, max_iter)[0] for sd in seeds), key=lambda q: q.lagrangian)
-            if not lower(cand, p):
+            if not clearly_lower(cand.lagrangian, p.lagrangian):
                 break
             p = cand
         if p is not points[j]:
@@ -692,7 +673,7 @@ def _vertex_repairs(prob, points: list[Point], tol, max_iter) -> None:
             i, k = j, j + step
             while 0 <= k < len(points) and prob.n_s * points[k].n_t <= SPARSE_CELLS:
                 q = _solve(prob, points[k].beta, _state(points[i]), tol, max_iter)[0]
-                if not lower(q, points[k]):
+                if not clearly_lower(q.lagrangian, points[k].lagrangian):
                     break
                 points[k] = q
                 i, k = k, k + step
@@ -703,7 +684,7 @@ def _vertex_repairs(prob, points: list[Point], tol, max_iter) -> None:
             i = k + step
             if 0 <= i < len(points) and points[i].n_t > points[k].n_t:
                 q = _solve(prob, points[k].beta, _state(points[i]), tol, max_iter)[0]
-                points[k] = q if lower(q, points[k]) else points[k]
+                points[k] = q if clearly_lower(q.lagrangian, points[k].lagrangian) else points[k]
 
 
 def _certify_all(prob, points: list[Point], tol, max_iter, gap_tol) -> None:
@@ -781,8 +762,17 @@ def _upward(prob, betas, tol, max_iter, certify, gap_tol, critical_rtol, step):
     while i < len(betas):
         b = betas[i]
         lo = betas[i - 1] if i else 0.0
-        p, st, found = _solve_split(prob, b, lo, state, tol, max_iter, critical_rtol, 4 if prob.n_y == 2 else 0)
-        crit.extend((i, bc, pr) for bc, pr in found)
+        p, st = _solve(prob, b, state, tol, max_iter)
+        for _ in range(3):  # split what the stability test finds unstable at this beta, re-solve, test again
+            rho2, v = cluster_correlations(prob, st.log_enc, st.log_pt, st.log_dec, st.support)
+            unstable = np.flatnonzero(b * rho2 > 1.0 + 1e-9)
+            if unstable.size == 0:
+                break
+            for t in unstable:  # |Y| > 2: the first secant guess 1 / rho_t^2(beta), no solves
+                bc, pr = _locate_split(prob, st, lo, b, t, tol, max_iter, critical_rtol,
+                                       solves=4 if prob.n_y == 2 else 0, rho2=rho2)
+                crit.append((i, bc, pr))
+            p, st = _solve(prob, b, _split(st, unstable, v), tol, max_iter)
         points.append(p)
         states.append(_slim(st))
         i += 1
@@ -804,23 +794,6 @@ def _upward(prob, betas, tol, max_iter, certify, gap_tol, critical_rtol, step):
     found = np.array([c[1:] for c in crit], dtype=np.float64).reshape(-1, 2)
     order = np.argsort(found[:, 0])
     return points, found[order, 0], found[order, 1]
-
-
-def _solve_split(prob, b: float, lo: float, state: it.State, tol, max_iter, critical_rtol, solves: int):
-    """Solve at ``b`` from ``state``, then up to three times split what the stability test finds unstable and
-    solve again.  Returns (point, state, [(critical beta, precision)] located in [``lo``, b] by
-    :func:`_locate_split` with at most ``solves`` solves each)."""
-    p, st = _solve(prob, b, state, tol, max_iter)
-    found = []
-    for _ in range(3):
-        rho2, v = cluster_correlations(prob, st.log_enc, st.log_pt, st.log_dec, st.support)
-        unstable = np.flatnonzero(b * rho2 > 1.0 + 1e-9)
-        if unstable.size == 0:
-            break
-        for t in unstable:  # solves = 0: the first secant guess 1 / rho_t^2(beta)
-            found.append(_locate_split(prob, st, lo, b, t, tol, max_iter, critical_rtol, solves=solves, rho2=rho2))
-        p, st = _solve(prob, b, _split(st, unstable, v), tol, max_iter)
-    return p, st, found
 
 
 def _certify_pending(prob, betas, points, states, certs, crit, warm, tol, max_iter, gap_tol) -> int | None:

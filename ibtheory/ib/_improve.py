@@ -17,7 +17,7 @@ from ..info import LN2
 from . import _batch as bt
 from . import _iterate as it
 from ._certify_batch import certify_many
-from ._solution import IBSolution, solution_from_state
+from ._solution import IBSolution, clearly_lower, solution_from_state
 from .certify import certify_state, seed_cluster
 
 __all__ = ["split", "solve_from", "solve_many", "state_of", "polish", "certify_and_improve", "certify_all", "better"]
@@ -123,7 +123,7 @@ def certify_and_improve(prob, sol, tol, max_iter, gap_tol, warm=None, max_seeds=
             cands = [solve_from(prob, sol.beta, seed_cluster(prob, best, cert, m), tol, min(max_iter, 600))[0]
                      for m in masses]
             cand = min(cands, key=lambda c: c.lagrangian)
-            if cand.lagrangian < best.lagrangian - 2e-15 * max(1.0, abs(best.lagrangian)):  # ~10 ulp: not noise
+            if clearly_lower(cand.lagrangian, best.lagrangian):
                 trial = cand
                 break
             if cand.lagrangian < best.lagrangian - 1e-15 and (weak is None or cand.lagrangian < weak.lagrangian):

@@ -41,7 +41,7 @@ from ._problem import Reduced
 __all__ = [
     "State", "Support", "exp_nonpositive", "lse", "step", "sparse_step", "support", "fixed_point",
     "dib_fixed_point", "prune_merge", "distance", "pair_scores", "pair_lse", "from_encoder", "converge",
-    "newton_polish", "remap_support", "SPARSE_CUT",
+    "newton_polish", "remap_support", "with_cluster", "SPARSE_CUT",
 ]
 
 _NEG = -np.inf
@@ -375,6 +375,14 @@ def _hard_state(prob: Reduced, assign: np.ndarray) -> State:
     enc = np.zeros((prob.n_s, labels.size))
     enc[np.arange(prob.n_s), idx] = 1.0
     return from_encoder(prob, enc)
+
+
+def with_cluster(p_t: np.ndarray, decoder: np.ndarray, new_decoder: np.ndarray, mass: float) -> State:
+    """The state of clusters (``p_t``, ``decoder``) plus one with decoder ``new_decoder`` and weight ``mass`` (the
+    others scaled by 1 - mass): a seed for a cluster the solution misses."""
+    with np.errstate(divide="ignore"):
+        return State(np.log(np.concatenate([p_t * (1 - mass), [mass]])),
+                     np.log(np.concatenate([decoder, np.asarray(new_decoder)[None, :]])))
 
 
 def from_encoder(prob: Reduced, enc: np.ndarray) -> State:

@@ -243,10 +243,7 @@ def split_light(prob: Reduced, beta: float, solution, cert: Certificate, target:
 
 def seed_cluster(prob: Reduced, solution, cert: Certificate, mass: float = 0.1) -> it.State:
     """A state with one more cluster at the certificate's maximiser q* (decoder q* W, weight ``mass``)."""
-    p_t = np.concatenate([solution.p_t * (1 - mass), [mass]])
-    dec = np.concatenate([solution.decoder, (cert.q_star @ prob.W)[None, :]])
-    with np.errstate(divide="ignore"):
-        return it.State(np.log(p_t), np.log(dec))
+    return it.with_cluster(solution.p_t, solution.decoder, cert.q_star @ prob.W, mass)
 
 
 def certify_solution(p_xy, solution) -> Certificate:
