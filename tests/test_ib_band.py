@@ -12,7 +12,7 @@ from numpy.testing import assert_allclose
 from scipy.special import logsumexp
 
 from ibtheory.ib import _band as bd
-from ibtheory.ib import _certify_batch as cb
+from ibtheory.ib import _certify_1d as c1d
 from ibtheory.ib import _forward as fw
 from ibtheory.ib import ib_curve, trivial_critical_beta
 from ibtheory.ib._problem import ib_problem
@@ -137,11 +137,11 @@ def test_forward_curve_on_bands_equals_the_dense_one(monkeypatch):
     b0 = trivial_critical_beta(table)
     betas = np.geomspace(1.1 * b0, 3000 * b0, 30)
     monkeypatch.setattr(fw, "BAND_CELLS", 10**12)
-    monkeypatch.setattr(cb, "BAND_CELLS", 10**12)
+    monkeypatch.setattr(c1d, "BAND_CELLS", 10**12)
     monkeypatch.setattr(nw, "WINDOW_CELLS", 10**12)
     dense = ib_curve(table, betas=betas, method="forward")
     monkeypatch.setattr(fw, "BAND_CELLS", 0)
-    monkeypatch.setattr(cb, "BAND_CELLS", 0)
+    monkeypatch.setattr(c1d, "BAND_CELLS", 0)
     monkeypatch.setattr(nw, "WINDOW_CELLS", 0)
     used = {"maps": [], "newton": []}
     real = bd.band

@@ -628,7 +628,7 @@ def test_curved_cell_bound_on_a_solution_plane(beta, seed):
     from scipy.special import logsumexp
 
     from ibtheory.ib import _certify_line as cl
-    from ibtheory.ib._certify_batch import _plane
+    from ibtheory.ib._certify_1d import _plane
 
     prob = ib_problem(random_table(300, seed=seed))
     c = ib_curve(prob.p_s[:, None] * prob.W, betas=[beta], method="forward", certify=False)
@@ -815,7 +815,7 @@ def test_line_bound_with_and_without_windows(monkeypatch):
     keep = c["p_t"].values[0] > 0
     sol.p_t, sol.decoder = c["p_t"].values[0][keep], c["decoder"].values[0][keep]
     sol.I_XT, sol.I_TY = float(c.I_XT[0]), float(c.I_TY[0])
-    from ibtheory.ib._certify_batch import _plane
+    from ibtheory.ib._certify_1d import _plane
 
     a, _, lam_t = _plane(prob, 200.0, sol)
     windowed = cl.line_bound(a, prob.W[:, 1], 200.0, lam_t, 2e-8)

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..info import entropy_rows
+from ..info import LN2, entropy_rows, kl_matrix, mi_of_joint
 from . import _iterate as it
+from ._band import BAND_CELLS, band_log_partition
+from ._problem import Reduced
 
 __all__ = ["Certificate"]
 
@@ -182,3 +184,46 @@ def _best(a, Wt, W, beta, lam, lower, q_best):
     if vals[i] > lower:
         return float(vals[i]), q[i]
     return lower, q_best
+
+
+def tangent_plane(prob: Reduced, beta: float, solution, logZ: np.ndarray) -> tuple[np.ndarray, float]:
+    """The plane a_x = -ln p(x) - beta H(p(y|x)) + ln Z(x) of a solution (``logZ`` its ln Z(x), nats), lifted over
+    the vertices of rows too light to matter (:func:`~ibtheory.ib._certify_1d.lift_plane`), and the consistency term
+    a.p - achieved = beta I(S;Y) - beta I(T;Y) + I(S;T) + sum_s p(s) ln Z(s) + the lift (nats)."""
+    neg_h = prob.neg_entropy_rows
+    a, lifted = lift_plane(-np.log(prob.p_s) + beta * neg_h + logZ, prob.p_s, beta, neg_h)
+    consistency = (beta * mi_of_joint(prob.p_s[:, None] * prob.W, units="nats")
+                   - LN2 * (beta * solution.I_TY - solution.I_XT) + float(prob.p_s @ logZ) + lifted)
+    return a, consistency
+
+
+#: |Y| = 2 above ``BAND_CELLS``: nats below a row's largest term from which ln Z(x) of the tangent plane leaves a
+#: cluster out (e^-60 = 9e-27 of it; any plane gives a rigorous bound, this one is the full sum's to 1e-24 nats)
+PLANE_CUT = 60.0
+
+
+def _plane(prob: Reduced, beta: float, solution) -> tuple[np.ndarray, float, np.ndarray]:
+    """(a, consistency, cluster multipliers) of one solution, as in ``certify_state``."""
+    W = prob.W
+    neg_h = prob.neg_entropy_rows
+    with np.errstate(divide="ignore"):
+        log_dec = np.log(solution.decoder)
+        log_pt = np.log(solution.p_t)
+    if prob.n_y == 2 and prob.n_s * log_pt.size > BAND_CELLS:  # any a gives a bound: ln Z over the bands is one
+        logZ = band_log_partition(prob, beta, log_pt, log_dec, PLANE_CUT)
+    else:
+        with np.errstate(divide="ignore"):
+            logZ = it.lse(log_pt[None, :] - beta * kl_matrix(W, log_dec, neg_h, "nats").T, axis=1)
+    a, consistency = tangent_plane(prob, beta, solution, logZ)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam_t = beta * (log_dec[:, 0] - log_dec[:, 1])
+    return a, consistency, lam_t[np.isfinite(lam_t)]
+
+
+def _first_by(group: np.ndarray, key: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per group the index of its largest ``key`` (-1 for an empty group)."""
+    o = np.lexsort((-key, group))
+    first = o[np.r_[True, group[o][1:] != group[o][:-1]]] if o.size else o
+    out = np.full(n_groups, -1)
+    out[group[first]] = first
+    return out

@@ -14,50 +14,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..info import LN2, kl_matrix
-from . import _iterate as it
-from ._band import BAND_CELLS, band_log_partition
-from ._certify_1d import _GRID_1D, Certificate, _bounds_1d, _gibbs_values, _image
+from ..info import LN2
+from ._certify_1d import _GRID_1D, Certificate, _bounds_1d, _first_by, _gibbs_values, _image, _plane
 from ._problem import Reduced
-from .certify import certify_state, tangent_plane
+from .certify import certify_state
 
 __all__ = ["certify_many"]
-
-#: |Y| = 2 above ``BAND_CELLS``: nats below a row's largest term from which ln Z(x) of the tangent plane leaves a
-#: cluster out (e^-60 = 9e-27 of it; any plane gives a rigorous bound, this one is the full sum's to 1e-24 nats)
-PLANE_CUT = 60.0
-
-
-def _plane(prob: Reduced, beta: float, solution) -> tuple[np.ndarray, float, np.ndarray]:
-    """(a, consistency, cluster multipliers) of one solution, as in ``certify_state``."""
-    W = prob.W
-    neg_h = prob.neg_entropy_rows
-    with np.errstate(divide="ignore"):
-        log_dec = np.log(solution.decoder)
-        log_pt = np.log(solution.p_t)
-    if prob.n_y == 2 and prob.n_s * log_pt.size > BAND_CELLS:  # any a gives a bound: ln Z over the bands is one
-        logZ = band_log_partition(prob, beta, log_pt, log_dec, PLANE_CUT)
-    else:
-        with np.errstate(divide="ignore"):
-            logZ = it.lse(log_pt[None, :] - beta * kl_matrix(W, log_dec, neg_h, "nats").T, axis=1)
-    a, consistency = tangent_plane(prob, beta, solution, logZ)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lam_t = beta * (log_dec[:, 0] - log_dec[:, 1])
-    return a, consistency, lam_t[np.isfinite(lam_t)]
-
 
 def _cell_bounds(A, w, beta, sL, sR, lL, lR):
     """``_certify_1d._bounds_1d`` with a tangent plane (row of A) and a beta per cell."""
     return _bounds_1d(A, w, beta, sL, sR, lL, lR, np.isfinite(lL), np.isfinite(lR))
-
-
-def _first_by(group: np.ndarray, key: np.ndarray, n_groups: int) -> np.ndarray:
-    """Per group the index of its largest ``key`` (-1 for an empty group)."""
-    o = np.lexsort((-key, group))
-    first = o[np.r_[True, group[o][1:] != group[o][:-1]]] if o.size else o
-    out = np.full(n_groups, -1)
-    out[group[first]] = first
-    return out
 
 
 def _improve_lower(lower, q_best, P, vals, q):

@@ -41,8 +41,7 @@ import numpy as np
 from scipy.special import entr
 
 from ..info import LN2
-from ._certify_1d import Certificate, _gibbs_values
-from ._certify_batch import _first_by, _plane
+from ._certify_1d import Certificate, _first_by, _gibbs_values, _plane
 from ._kernels import _jit, _run, block_sums
 
 __all__ = ["certify_line", "certify_lines", "line_bound", "line_bounds", "vertices", "blocks", "Blocks"]
