@@ -38,7 +38,8 @@ unstable.  So the curve is the lower Lagrangian per beta of two sweeps:
 
 Small points (|S| x clusters <= ``SPARSE_CELLS``) are then checked for two witnesses of a better solution that
 need no certificate (:func:`_vertex_repairs`): a zero in p(y|t), which the map can never raise, and rows whose
-vertex sticks out of the tangent plane (a first-order transition both sweeps missed).
+vertex sticks out of the tangent plane (a first-order transition both sweeps missed); certified |Y| = 3 curves too,
+before their certificates (a trapped zero defeats the repairs seeded at the certificate's maximiser).
 
 A repair (:func:`_improve`, certified points) seeds a cluster at the certificate's maximiser with a few weights,
 as light as the maximiser's own mass where it sits on light rows, one cluster after another while each lowers the
@@ -619,6 +620,7 @@ def _forward_curve(prob, betas, tol, max_iter, certify, gap_tol, critical_rtol, 
             q = _identity_point(prob, points[i].beta, tol)
             points[i] = q if q.lagrangian < points[i].lagrangian else points[i]
     if certify:
+        _vertex_repairs(prob, points, tol, max_iter)
         _certify_all(prob, points, tol, max_iter, gap_tol)
     else:
         _polish_loose(prob, points, tol)
@@ -651,10 +653,11 @@ def _vertex_excess(prob, p: Point) -> np.ndarray:
 
 
 def _vertex_repairs(prob, points: list[Point], tol, max_iter) -> None:
-    """|Y| > 2, uncertified: seed a cluster at the row whose vertex sticks out most (weighted by p(x)) while one
-    does and the seed lowers the Lagrangian (``VERTEX_ROUNDS`` per point), then re-solve the neighbours of each
-    repaired point from its clusters, on each side as far as that lowers them, and each point with fewer clusters
-    than a neighbour from that neighbour's; only where |S| x clusters <= ``SPARSE_CELLS``; in place.
+    """|Y| > 2 (certified |Y| = 3 before its certificates): seed a cluster at the row whose vertex sticks out most
+    (weighted by p(x)) while one does and the seed lowers the Lagrangian (``VERTEX_ROUNDS`` per point), then
+    re-solve the neighbours of each repaired point from its clusters, on each side as far as that lowers them, and
+    each point with fewer clusters than a neighbour from that neighbour's; only where |S| x clusters <=
+    ``SPARSE_CELLS``; in place.
 
     Zero cells make first-order transitions the stability test cannot see: on a 3 x 4 table both sweeps kept two
     clusters at beta = 1.69 where three are 2.3e-3 bits lower (row 1's vertex 0.048 nats above the plane), and a
