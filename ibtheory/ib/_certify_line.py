@@ -470,7 +470,10 @@ def line_bounds(A: np.ndarray, w: np.ndarray, betas: np.ndarray, lam0: np.ndarra
                                               np.stack([Pw[ci], Pw[ci + 1], third[2]])))
         U = np.minimum(U, _curved_bounds(betas[cp], sL, sR, (PC[ci], Pl[ci], Pw[ci], Pv[ci], Pd[ci]),
                                          (PC[ci + 1], Pl[ci + 1], Pw[ci + 1], Pv[ci + 1], Pd[ci + 1])))
-        thr = np.maximum(target, lower) + 0.25 * target
+        # a cell is final below its plane's best vertex, the target, or twice beta _ALLOW: every cell bound carries
+        # beta _ALLOW of H2's rounding, which no refinement removes (at beta ~1e6 it exceeds the target, and the
+        # cells were split until the rounds ran out: 63 rounds a certificate on a weak 6 x 2 table)
+        thr = np.maximum(np.maximum(target, lower), 2.0 * betas * _ALLOW) + 0.25 * target
         room = (np.bincount(V[0], minlength=P) <= max_vertices) & (lower <= stop)
         bad = np.flatnonzero((U > thr[cp]) & (sR > sL) & room[cp])
         if bad.size == 0 or rounds >= max_rounds:

@@ -84,7 +84,7 @@ from ._newton_multi import applies as newton_applies
 from ._newton_multi import newton_multi
 from ._problem import Reduced
 from ._solution import _measures, clearly_lower
-from .certify import certify_state, light_hope, seed_cluster
+from .certify import LINE_ROWS, certify_state, light_hope, seed_cluster
 
 __all__ = ["Point", "cluster_correlations", "fill_steep", "forward_curve", "SPARSE_CELLS", "MAX_NNZ", "REVERSE_PAIRS"]
 
@@ -510,6 +510,9 @@ def _settle(prob, p: Point, cert, gap_tol: float):
     (``ibtheory.ib.certify.light_hope``)."""
     if cert.gap > gap_tol and not cert.converged and prob.n_y == 2:
         cert = certify_line(prob, p.beta, p, warm=cert.lambdas)
+    if cert.gap > gap_tol and prob.n_y == 2 and prob.n_s < LINE_ROWS:  # the interval branch and bound: see there
+        c2 = certify_state(prob, p.beta, p, warm=cert.lambdas)
+        cert = c2 if c2.gap < cert.gap else cert
     if cert.gap > gap_tol and light_hope(prob, p.beta, cert):  # ``certify_state``'s tightening: see there
         c2 = certify_state(prob, p.beta, p, warm=cert.lambdas, tighten=True)
         cert = c2 if c2.gap < cert.gap else cert
