@@ -506,11 +506,13 @@ def _certify(prob, p: Point, warm, gap_tol: float):
 
 def _settle(prob, p: Point, cert, gap_tol: float):
     """The certificate of a point left above ``gap_tol``: refined to its end if it had stopped early (its bound
-    then is the tightest, not the one where it stopped), then tightened over light rows where that may help
-    (``ibtheory.ib.certify.light_hope``)."""
+    then is the tightest, not the one where it stopped); below ``LINE_ROWS`` classes also bounded by the interval
+    branch and bound (|Y| = 2: the line bound's rounding allowance of 1e-13 beta nats exceeds 1e-6 bits above beta
+    ~4e6, that one's is relative to its cells' values), the smaller kept; then tightened over light rows where
+    that may help (``ibtheory.ib.certify.light_hope``)."""
     if cert.gap > gap_tol and not cert.converged and prob.n_y == 2:
         cert = certify_line(prob, p.beta, p, warm=cert.lambdas)
-    if cert.gap > gap_tol and prob.n_y == 2 and prob.n_s < LINE_ROWS:  # the interval branch and bound: see there
+    if cert.gap > gap_tol and prob.n_y == 2 and prob.n_s < LINE_ROWS:
         c2 = certify_state(prob, p.beta, p, warm=cert.lambdas)
         cert = c2 if c2.gap < cert.gap else cert
     if cert.gap > gap_tol and light_hope(prob, p.beta, cert):  # ``certify_state``'s tightening: see there

@@ -30,7 +30,10 @@ the cell's size, so refining the cells near the maximisers drives the bound to g
 
 |Y| = 2 (k = 1): cells are intervals between images v(lambda) = E_lambda[W] of chosen lambdas (so their lambda
 is known exactly) and the extreme rows of W; the candidates (each vertex's lambda and the lambda equalising both
-vertex terms) give the exact minimum over lambda; a cell is split at the image of its equalising lambda.
+vertex terms) give the exact minimum over lambda; a cell is split at the image of its equalising lambda.  This
+interval branch and bound sums every row for every cell; from ``LINE_ROWS`` classes on, g is bounded instead by the
+tangent lines of ``ibtheory.ib._certify_line`` (windowed vertex sums and curved cell bounds: the curves' own
+certificate), which bounds the same g to the same target.
 
 |Y| = 3 (k = 2): cells are triangles, first a fan from an interior point over the hull polygon of the rows W~_x
 (the domain of s), then split into four at their edges' midpoints while their bound exceeds the target (branch and
