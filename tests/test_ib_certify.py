@@ -217,6 +217,28 @@ def test_line_certificate_stops_refining_at_its_rounding_floor():
     assert sol.lagrangian - cert.gap <= best + 1e-12
 
 
+def test_annealed_certification_repairs_a_lagging_point_from_its_neighbours():
+    """The annealed path's last step: a point its repairs leave above gap_tol (there, one near a critical beta of a
+    6 x 2 table with zero cells, 1.0e-5 bits above the forward path's) is solved again from a certified
+    neighbour's clusters.  Here the middle point is the trivial one-cluster solution above the critical beta
+    (1.5625) of a binary symmetric channel, its neighbours optimal: it ends certified, at the optimum."""
+    from ibtheory.ib import _improve as im
+    from ibtheory.ib._certify_batch import certify_many
+
+    p_xy = tasks.binary_symmetric(0.1).p_xy.values
+    prob = reduce(p_xy)
+    betas = [2.5, 3.0, 3.5]
+    sols = {b: solve(p_xy, b, certify=False) for b in betas}
+    optimum = sols[3.0]
+    sols[3.0] = solve(p_xy, 3.0, init=np.ones((2, 1)), certify=False)
+    assert sols[3.0].lagrangian > optimum.lagrangian + 0.1
+    certs = dict(zip(betas, certify_many(prob, betas, [sols[b] for b in betas]), strict=True))
+    assert certs[3.0].gap > 0.1 and certs[2.5].gap <= 2e-7 and certs[3.5].gap <= 2e-7
+    im._from_neighbours(prob, betas, sols, certs, 1e-10, 2000, 2e-7)
+    assert certs[3.0].gap <= 2e-7 and sols[3.0].gap == certs[3.0].gap
+    assert abs(sols[3.0].lagrangian - optimum.lagrangian) <= 1e-9
+
+
 def test_certify_many_equals_certify_state_point_by_point():
     # the batched |Y| = 2 branch and bound must give the certificate of the one-problem version, for converged and
     # for deliberately loose states, over a wide beta range

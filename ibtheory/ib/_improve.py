@@ -186,6 +186,30 @@ def certify_all(prob, sols: dict, tol, max_iter, gap_tol) -> None:
         if certs[b].gap > gap_tol:
             prev = certs[betas[i - 1]].lambdas if i else None
             sols[b], certs[b] = certify_and_improve(prob, sols[b], tol, max_iter, gap_tol, prev)
+    _from_neighbours(prob, betas, sols, certs, tol, max_iter, gap_tol)
+
+
+def _from_neighbours(prob, betas, sols: dict, certs: dict, tol, max_iter, gap_tol, sweeps: int = 2) -> None:
+    """Solve every point still above ``gap_tol`` again from a certified neighbour's clusters (the next beta first:
+    annealing lags behind first-order transitions), polished and certified, keeping the better certified point;
+    in place, a few sweeps (a repaired point can repair its neighbour).  Near a critical beta of a 6 x 2 table
+    with zero cells the repairs above had left a point 1.0e-5 bits above the forward path's, at a 2.3e-5-bit gap."""
+    for _ in range(sweeps):
+        changed = False
+        for i in [k for k, b in enumerate(betas) if certs[b].gap > gap_tol]:
+            b = betas[i]
+            for j in (i + 1, i - 1):
+                if not 0 <= j < len(betas) or certs[betas[j]].gap > gap_tol:
+                    continue
+                warm = certs[betas[j]].lambdas
+                cand, _ = solve_from(prob, b, state_of(sols[betas[j]]), tol, max_iter)
+                cand, cert = polish(prob, cand, certify_state(prob, b, cand, warm=warm), tol, gap_tol, warm)
+                if cert.gap < certs[b].gap and cand.lagrangian <= sols[b].lagrangian + 1e-12:
+                    sols[b], certs[b], changed = replace(cand, gap=cert.gap), cert, True
+                if certs[b].gap <= gap_tol:
+                    break
+        if not changed:
+            return
 
 
 def better(a: IBSolution | None, b: IBSolution) -> IBSolution:
