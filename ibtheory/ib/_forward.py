@@ -454,28 +454,34 @@ def _polish(prob, beta, st: it.State, n: int, tol: float, coarse: bool = True) -
     is below ``tol`` or Newton's gradient is below ``STATIONARY`` (F stationary to its rounding: the map's residual
     can stay larger where a tiny cluster's decoder is barely determined).  |Y| = 2 short of that: see
     ``LOOSE_MERGE``."""
-    out = _local_newton(prob, beta, st.log_pt, st.log_dec, coarse)
-    if out is None:
-        return None
-    lp, ld, n2, g = out
-    st2, n3, res = _encode(prob, beta, it.State(lp, ld))
-    merged = it.prune_merge(st2)
-    if merged.log_pt.size < st2.log_pt.size:
-        out = _local_newton(prob, beta, merged.log_pt, merged.log_dec, coarse)
+    def newton_from(start: it.State) -> tuple[it.State, int, float] | None:
+        """Newton from ``start``, then one map evaluation: (the state with its encoder and ``converged`` flag,
+        Newton's evaluations, the map's residual); None where Newton does not apply."""
+        out = _local_newton(prob, beta, start.log_pt, start.log_dec, coarse)
         if out is None:
             return None
-        lp, ld, n4, g = out
-        st2, n3, res = _encode(prob, beta, it.State(lp, ld))
-        n2 += n4
-    st2.converged = bool(g <= STATIONARY)
-    point = _point(prob, beta, st2, n + n2 + n3, res, tol)
+        lp, ld, evals, g = out
+        st2, _, res = _encode(prob, beta, it.State(lp, ld))
+        st2.converged = bool(g <= STATIONARY)
+        return st2, evals, res
+
+    done = newton_from(st)
+    if done is None:
+        return None
+    st2, evals, res = done
+    merged = it.prune_merge(st2)
+    if merged.log_pt.size < st2.log_pt.size:
+        done = newton_from(merged)
+        if done is None:
+            return None
+        st2, more, res = done
+        evals += more
+    point = _point(prob, beta, st2, n + evals + 1, res, tol)
     if not st2.converged and prob.n_y == 2:  # copies creeping together: merged, if that is no worse
         loose = it.prune_merge(st2, merge_tol=LOOSE_MERGE)
         if loose.log_pt.size < st2.log_pt.size:
-            lp, ld, n4, g = _local_newton(prob, beta, loose.log_pt, loose.log_dec, coarse)
-            st3, n3, res = _encode(prob, beta, it.State(lp, ld))
-            st3.converged = bool(g <= STATIONARY)
-            p3 = _point(prob, beta, st3, point.iterations + n4 + n3, res, tol)
+            st3, more, res3 = newton_from(loose)
+            p3 = _point(prob, beta, st3, point.iterations + more + 1, res3, tol)
             if not clearly_lower(point.lagrangian, p3.lagrangian):
                 return p3, st3
     return point, st2
