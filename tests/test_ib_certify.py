@@ -217,6 +217,24 @@ def test_line_certificate_stops_refining_at_its_rounding_floor():
     assert sol.lagrangian - cert.gap <= best + 1e-12
 
 
+def test_triangle_certificate_stops_refining_at_its_rounding_floor():
+    """|Y| = 3: every triangle bound carries ~2e-14 beta nats of rounding allowance (beta H at the vertices), more
+    than the 2e-8 nats cell target at beta ~1e6: the branch and bound split cells until its budget ran out (143,046
+    cells for this point, not converged; a weak 6 x 3 curve took 9.5 s).  Cells are now final once their bound less
+    its allowance is below the target: 94 cells, converged, gap 9.3e-8 bits, still above the best of six starts."""
+    rng = np.random.default_rng(9)
+    w = 0.9 * rng.dirichlet(np.ones(3) * 3) + 0.1 * rng.dirichlet(np.ones(3) * 0.7, size=6)
+    p = rng.dirichlet(np.ones(6))[:, None] * w
+    beta = 1e6
+    sol = solve(p, beta, certify=False)
+    cert = certify_solution(p, sol)
+    assert cert.converged and cert.n_cells < 5000, f"{cert.n_cells} cells, converged {cert.converged}"
+    assert 0 <= cert.gap <= 2e-7
+    best = min(solve(p, beta, init=rng.dirichlet(np.ones(k), size=6), certify=False, max_iter=20000).lagrangian
+               for k in (2, 3, 4, 6, 6, 6))
+    assert sol.lagrangian - cert.gap <= best + 1e-12
+
+
 def test_annealed_certification_repairs_a_lagging_point_from_its_neighbours():
     """The annealed path's last step: a point its repairs leave above gap_tol (there, one near a critical beta of a
     6 x 2 table with zero cells, 1.0e-5 bits above the forward path's) is solved again from a certified

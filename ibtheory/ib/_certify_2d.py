@@ -58,7 +58,8 @@ def _triangle_bounds(a, Wt, beta, V, c, lam_v, lam0, slot, P_new):
     psi - beta (linear interpolant of H) lies inside the triangle, on an edge, or at a vertex).  The multipliers
     of the new points P_new (n, 2) are computed on the way (vertex i of cell r is P_new[slot[r, i]] where
     slot >= 0, started from that cell's lam0).
-    Returns (bounds (m,), best lambda (m, 2), all candidates (m * n_c, 2), multipliers of P_new (n, 2))."""
+    Returns (bounds (m,), best lambda (m, 2), all candidates (m * n_c, 2), multipliers of P_new (n, 2), the rounding
+    allowance included in each bound (m,))."""
     m = len(V)
     D = V[:, 1:, :] - V[:, :1, :]
     det = D[:, 0, 0] * D[:, 1, 1] - D[:, 0, 1] * D[:, 1, 0]
@@ -98,7 +99,8 @@ def _triangle_bounds(a, Wt, beta, V, c, lam_v, lam0, slot, P_new):
     val = (F - c[:, None, :]).max(axis=2) + err
     val = np.where(np.isfinite(val), val, np.inf)
     j = np.argmin(val, axis=1)
-    return val[np.arange(m), j], cand[np.arange(m), j], cand.reshape(-1, 2), lam_new
+    r = np.arange(m)
+    return val[r, j], cand[r, j], cand.reshape(-1, 2), lam_new, err[r, j]
 
 
 def _hull2d(P: np.ndarray) -> np.ndarray:
@@ -146,14 +148,16 @@ def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
     nh = len(hv)
     cells = np.stack([np.zeros(nh, int), 1 + np.arange(nh), 1 + (np.arange(nh) + 1) % nh], axis=1)
     slot = np.where(cells == 0, 0, -1)
-    U, best, cand, lam_new = _triangle_bounds(a, Wt, beta, P[cells], c_p[cells], lam_p[cells], np.zeros((nh, 2)),
-                                              slot, P[:1])
+    U, best, cand, lam_new, E = _triangle_bounds(a, Wt, beta, P[cells], c_p[cells], lam_p[cells],
+                                                 np.zeros((nh, 2)), slot, P[:1])
     lam_p[0] = lam_new[0]
     lower, q_best = _best(a, Wt, W, beta, cand, lower, q_best)
     final, total, rounds = [], len(cells), 0
     while True:
+        # a cell is final below the target or the best lower bound, its rounding allowance (~2e-14 beta nats,
+        # which no refinement removes: above beta ~1e6 it exceeds the target) not counted
         thr = max(target, lower) + 0.25 * target
-        bad = U > thr
+        bad = U - E > thr
         final.append((U[~bad], best[~bad]))
         cells, U, best = cells[bad], U[bad], best[bad]
         if not len(cells) or rounds >= max_rounds or total > max_cells:
@@ -181,7 +185,8 @@ def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
         r_, c_ = np.nonzero(slot >= 0)
         owner[slot[r_, c_][::-1]] = r_[::-1]
         slot = np.where((slot >= 0) & (owner[np.maximum(slot, 0)] == np.arange(len(cells))[:, None]), slot, -1)
-        U, best, cand, lam_new = _triangle_bounds(a, Wt, beta, P[cells], c_p[cells], lam_p[cells], lam0, slot, mid)
+        U, best, cand, lam_new, E = _triangle_bounds(a, Wt, beta, P[cells], c_p[cells], lam_p[cells], lam0, slot,
+                                                     mid)
         lam_p[n_old:] = lam_new
         lower, q_best = _best(a, Wt, W, beta, cand, lower, q_best)
         total += len(cells)
