@@ -32,7 +32,7 @@ def _newton(a, Wt, v, p, n, t, iters=2):
     m = len(t)
     for _ in range(iters):
         lam = p + (t[:, :, None] * n).sum(axis=1)
-        _, mean, cov = _stats(a, Wt, lam)
+        A, mean, cov = _stats(a, Wt, lam)
         g = (n @ (v - mean)[:, :, None])[..., 0]
         h = n @ cov @ n.transpose(0, 2, 1)
         reg = 1e-12 * (h[:, 0, 0] + h[:, 1, 1]) + 1e-30
@@ -41,9 +41,10 @@ def _newton(a, Wt, v, p, n, t, iters=2):
         step = -np.stack([h11 * g[:, 0] - h01 * g[:, 1], h00 * g[:, 1] - h01 * g[:, 0]], axis=1) / det[:, None]
         size = np.abs(step).max(axis=1, keepdims=True)
         step *= np.minimum(1.0, 50.0 / np.maximum(size, 1e-300))  # near the corners cov is nearly singular
-        tt = t[:, None, :] + _STEPS[None, :, None] * step[:, None, :]  # (m, 5, 2)
-        trial = p[:, None, :] + tt @ n
-        val = it.lse(-a - trial @ Wt.T, axis=2) + (trial @ v[:, :, None])[..., 0]
+        tt = t[:, None, :] + _STEPS[None, :, None] * step[:, None, :]  # (m, 3, 2)
+        trial = p[:, None, :] + tt[:, :-1] @ n  # the last step (0) is lam itself: its A is known
+        val = np.concatenate([it.lse(-a - trial @ Wt.T, axis=2), A[:, None]], axis=1) \
+            + (np.concatenate([trial, lam[:, None]], axis=1) @ v[:, :, None])[..., 0]
         j = np.argmin(np.where(np.isfinite(val), val, np.inf), axis=1)
         t = tt[np.arange(m), j]
     return p + (t[:, :, None] * n).sum(axis=1)
@@ -92,9 +93,9 @@ def _triangle_bounds(a, Wt, beta, V, c, lam_v, lam0, slot, P_new):
     cand = np.concatenate([lam0[:, None], np.where(np.isfinite(lam_v), lam_v, lam0[:, None]), lam_eq[:, None],
                            np.where(okd[..., None], sol[:ne].reshape(m, 3, 2), lam0[:, None])], axis=1)
     cand = np.where(np.isfinite(cand), cand, 0.0)  # (m, 8, 2)
-    # F(lambda, v_i) = lse_x(-a_x - lambda.(W~_x - v_i)), shifted inside the lse (no cancellation)
-    logits = (-a - cand @ Wt.T)[:, :, None, :] + (cand @ V.transpose(0, 2, 1))[..., None]
-    F = it.lse(logits, axis=3)
+    # F(lambda, v_i) = A(lambda) + lambda.v_i, A(lambda) = lse_x(-a_x - lambda.W~_x): one sum over the rows for all
+    # three vertices; the sum's rounding (~1e-16 (|A| + |lambda|)) is within the allowance err
+    F = it.lse(-a - cand @ Wt.T, axis=2)[:, :, None] + cand @ V.transpose(0, 2, 1)
     err = 1e-14 * (np.abs(a).max() + 2.0 * np.abs(cand).sum(axis=2) + 2.0 * c.max(axis=1)[:, None] + 1.0)
     val = (F - c[:, None, :]).max(axis=2) + err
     val = np.where(np.isfinite(val), val, np.inf)
