@@ -189,7 +189,9 @@ def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
         U, best, cand, lam_new, E = _triangle_bounds(a, Wt, beta, P[cells], c_p[cells], lam_p[cells], lam0, slot,
                                                      mid)
         lam_p[n_old:] = lam_new
-        lower, q_best = _best(a, Wt, W, beta, cand, lower, q_best)
+        # the Gibbs lower bound g(s(lambda)) at each cell's best multiplier and at the new mesh points' (every
+        # candidate's: ~25 % of the certificate, the same bounds and cells on 36 small tables and 64 x 3)
+        lower, q_best = _best(a, Wt, W, beta, np.concatenate([best, lam_new]), lower, q_best)
         total += len(cells)
     allU = np.concatenate([u for u, _ in final] + [U])
     allB = np.concatenate([b for _, b in final] + [best])
