@@ -50,7 +50,7 @@ def _newton(a, Wt, v, p, n, t, iters=2):
     return p + (t[:, :, None] * n).sum(axis=1)
 
 
-def _triangle_bounds(a, Wt, beta, V, c, lam_v, lam0, slot, P_new):
+def _triangle_bounds(a, Wt, beta, V, c, lam_v, lam0, slot, P_new, edges=None):
     """Upper bounds of max [psi - beta H] on triangles V (m, 3, 2) of s-space (c = beta H(V)), given the
     vertices' multipliers lam_v (m, 3, 2) and a start lam0 (m, 2): min over candidate lambdas of
     max_i [F(lambda, v_i) - c_i] plus a bound on its rounding error.  Candidates: lam0, the vertices' lambdas, the
@@ -58,7 +58,8 @@ def _triangle_bounds(a, Wt, beta, V, c, lam_v, lam0, slot, P_new):
     best lambda on the line where its two terms are equal; one of them is the exact minimum (the maximiser of
     psi - beta (linear interpolant of H) lies inside the triangle, on an edge, or at a vertex).  The multipliers
     of the new points P_new (n, 2) are computed on the way (vertex i of cell r is P_new[slot[r, i]] where
-    slot >= 0, started from that cell's lam0).
+    slot >= 0, started from that cell's lam0).  ``edges`` (m, 3) names each cell's edges (i, i + 1) (the same number
+    for an edge two cells share): each edge's line is then solved once, from the first cell that has it.
     Returns (bounds (m,), best lambda (m, 2), all candidates (m * n_c, 2), multipliers of P_new (n, 2), the rounding
     allowance included in each bound (m,))."""
     m = len(V)
@@ -77,21 +78,27 @@ def _triangle_bounds(a, Wt, beta, V, c, lam_v, lam0, slot, P_new):
     p = ((c[:, j] - c[:, i]) / dd)[..., None] * d
     n = np.stack([-d[..., 1], d[..., 0]], axis=-1) / np.sqrt(dd)[..., None]
     t0 = np.einsum("mek,mek->me", lam0[:, None] - p, n)
-    # one damped Newton run for the edges' lines and the new points (an edge's second direction is zero)
-    ne = 3 * m
+    # one damped Newton run for the edges' lines and the new points (an edge's second direction is zero); an edge
+    # shared by two cells is one line (its point p, its normal up to sign, the same objective along it)
+    if edges is None:
+        once, back = np.arange(3 * m), np.arange(3 * m)
+    else:
+        _, once, back = np.unique(edges.ravel(), return_index=True, return_inverse=True)
+    ne = len(once)
     first = np.zeros(len(P_new), int)
     rows, cols = np.nonzero(slot >= 0)
     first[slot[rows, cols]] = rows
     nn = np.zeros((ne + len(P_new), 2, 2))
-    nn[:ne, 0] = n.reshape(-1, 2)
+    nn[:ne, 0] = n.reshape(-1, 2)[once]
     nn[ne:] = np.eye(2)
-    sol = _newton(a, Wt, np.concatenate([V[:, i].reshape(-1, 2), P_new]),
-                  np.concatenate([p.reshape(-1, 2), np.zeros((len(P_new), 2))]), nn,
-                  np.concatenate([np.stack([t0.ravel(), np.zeros(ne)], 1), lam0[first]]))
+    sol = _newton(a, Wt, np.concatenate([V[:, i].reshape(-1, 2)[once], P_new]),
+                  np.concatenate([p.reshape(-1, 2)[once], np.zeros((len(P_new), 2))]), nn,
+                  np.concatenate([np.stack([t0.ravel()[once], np.zeros(ne)], 1), lam0[first]]))
     lam_new = sol[ne:]
+    on_edges = sol[:ne][back.ravel()].reshape(m, 3, 2)
     lam_v = np.where((slot >= 0)[..., None], lam_new[np.maximum(slot, 0)], lam_v)
     cand = np.concatenate([lam0[:, None], np.where(np.isfinite(lam_v), lam_v, lam0[:, None]), lam_eq[:, None],
-                           np.where(okd[..., None], sol[:ne].reshape(m, 3, 2), lam0[:, None])], axis=1)
+                           np.where(okd[..., None], on_edges, lam0[:, None])], axis=1)
     cand = np.where(np.isfinite(cand), cand, 0.0)  # (m, 8, 2)
     # F(lambda, v_i) = A(lambda) + lambda.v_i, A(lambda) = lse_x(-a_x - lambda.W~_x): one sum over the rows for all
     # three vertices; the sum's rounding (~1e-16 (|A| + |lambda|)) is within the allowance err
@@ -102,6 +109,13 @@ def _triangle_bounds(a, Wt, beta, V, c, lam_v, lam0, slot, P_new):
     j = np.argmin(val, axis=1)
     r = np.arange(m)
     return val[r, j], cand[r, j], cand.reshape(-1, 2), lam_new, err[r, j]
+
+
+def _edges(cells: np.ndarray, n_points: int) -> np.ndarray:
+    """A number per edge (i, i + 1 mod 3) of each cell (m, 3) of point indices, the same for both cells of an
+    edge."""
+    e0, e1 = cells, np.roll(cells, -1, axis=1)
+    return np.minimum(e0, e1) * n_points + np.maximum(e0, e1)
 
 
 def _hull2d(P: np.ndarray) -> np.ndarray:
@@ -150,7 +164,7 @@ def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
     cells = np.stack([np.zeros(nh, int), 1 + np.arange(nh), 1 + (np.arange(nh) + 1) % nh], axis=1)
     slot = np.where(cells == 0, 0, -1)
     U, best, cand, lam_new, E = _triangle_bounds(a, Wt, beta, P[cells], c_p[cells], lam_p[cells],
-                                                 np.zeros((nh, 2)), slot, P[:1])
+                                                 np.zeros((nh, 2)), slot, P[:1], _edges(cells, len(P)))
     lam_p[0] = lam_new[0]
     lower, q_best = _best(a, Wt, W, beta, cand, lower, q_best)
     final, total, rounds = [], len(cells), 0
@@ -167,8 +181,7 @@ def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
         # split every cell into four at its edges' midpoints (similar triangles); shared edges share the midpoint
         m = len(cells)
         e0, e1 = cells, np.roll(cells, -1, axis=1)  # edge i joins vertices i and i + 1
-        key = np.minimum(e0, e1) * len(P) + np.maximum(e0, e1)
-        uk, first, inv = np.unique(key.ravel(), return_index=True, return_inverse=True)
+        uk, first, inv = np.unique(_edges(cells, len(P)).ravel(), return_index=True, return_inverse=True)
         mid = 0.5 * (P[e0.ravel()[first]] + P[e1.ravel()[first]])
         mids = len(P) + inv.reshape(m, 3)  # midpoint of edge i of each cell
         n_old = len(P)
@@ -187,7 +200,7 @@ def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
         owner[slot[r_, c_][::-1]] = r_[::-1]
         slot = np.where((slot >= 0) & (owner[np.maximum(slot, 0)] == np.arange(len(cells))[:, None]), slot, -1)
         U, best, cand, lam_new, E = _triangle_bounds(a, Wt, beta, P[cells], c_p[cells], lam_p[cells], lam0, slot,
-                                                     mid)
+                                                     mid, _edges(cells, len(P)))
         lam_p[n_old:] = lam_new
         # the Gibbs lower bound g(s(lambda)) at each cell's best multiplier and at the new mesh points' (every
         # candidate's: ~25 % of the certificate, the same bounds and cells on 36 small tables and 64 x 3)
