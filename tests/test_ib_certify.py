@@ -1,6 +1,8 @@
 """The certificate: a valid upper bound (never below the true gap), zero at known optima, re-seeding."""
 
 import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -233,6 +235,19 @@ def test_triangle_certificate_stops_refining_at_its_rounding_floor():
     best = min(solve(p, beta, init=rng.dirichlet(np.ones(k), size=6), certify=False, max_iter=20000).lagrangian
                for k in (2, 3, 4, 6, 6, 6))
     assert sol.lagrangian - cert.gap <= best + 1e-12
+
+
+def test_y3_cell_budget_closes_a_point_of_a_256_row_curve():
+    """A point of the certified 256 x 3 benchmark curve (beta = 140.5, 81 clusters; the table and the point are
+    stored in tests/data) needs 74,463 cells: with the former budget of 60,000 its certificate stopped at 1.1e-5
+    bits, not converged (and on that curve five points ended at 1.0-2.8e-3 bits, their repairs each spending another
+    60,000-cell certificate).  ``CELLS_2D`` x ``max_points`` = 200,000 closes it below 2e-7 bits."""
+    d = np.load(Path(__file__).parent / "data" / "ib_256x3_beta140.npz")
+    sol = SimpleNamespace(beta=float(d["beta"]), p_t=d["p_t"], decoder=d["decoder"], I_XT=float(d["I_XT"]),
+                          I_TY=float(d["I_TY"]))
+    cert = certify_mod.certify_state(reduce(d["p_xy"]), sol.beta, sol)
+    assert cert.converged, f"{cert.n_cells} cells, not converged"
+    assert cert.g_lower <= cert.g_upper and 0 <= cert.gap <= 2e-7, f"gap {cert.gap:.3e} bits"
 
 
 def test_annealed_certification_repairs_a_lagging_point_from_its_neighbours():

@@ -87,6 +87,10 @@ RAISE_ROUNDS = 8
 #: below by the interval branch and bound of ``_certify_1d._bound_1d`` (which sums every row for every cell: 53 s
 #: for one point of a 16,384 x 2 curve, against 0.09 s; the batched ``_certify_batch.certify_many`` reproduces it)
 LINE_ROWS = 128
+#: |Y| = 3: the branch and bound's cell budget, in units of ``max_points`` (3 before the fifth session of 7 Dec: on
+#: 256 x 3 certificates from beta ~88 up ran out at 60,000 cells and five points ended at 1.0-2.8e-3 bits, their
+#: repairs each spending another 60,000-cell certificate; with 10 every point closed below 1.8e-7 bits, 616 -> 490 s)
+CELLS_2D = 10
 
 def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, max_rounds: int = 60,
                   max_points: int = 20000, warm: np.ndarray | None = None, tighten: bool = False,
@@ -95,8 +99,8 @@ def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, ma
 
     ``target`` (nats) is the cell bound below which refinement stops; ``warm`` (n, k) extra multipliers divided by
     beta (``Certificate.lambdas`` of a nearby beta) seed the mesh (|Y| = 2) or the lower bound (|Y| = 3).  The
-    |Y| = 3 branch and bound may use 4 ``max_rounds`` rounds and 3 ``max_points`` cells; a bound that runs out of
-    budget is still valid (``converged`` False).  With ``tighten`` a gap above 4 ``target`` is tightened where
+    |Y| = 3 branch and bound may use 4 ``max_rounds`` rounds and ``CELLS_2D`` ``max_points`` cells; a bound that runs
+    out of budget is still valid (``converged`` False).  With ``tighten`` a gap above 4 ``target`` is tightened where
     the maximiser sits on light rows: the plane raised over them (:func:`_raised`), then, with ``split``, the bound
     of :func:`split_light` if smaller (the curves do this only for points their repairs left above ``gap_tol``: a
     tighter bound there would leave unrepaired points up to ~``gap_tol`` above the optimum instead of ~1e-9).  See
@@ -127,7 +131,7 @@ def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, ma
             return _bound_1d(a, Wt, W, beta, lam, target, max_rounds, max_points)
         # the multipliers seed the lower bound only; the mesh starts from the hull of the rows
         return _bound_2d(a, Wt, W, beta, np.concatenate([lam_t] + extra + list(more)), target, 4 * max_rounds,
-                         3 * max_points)
+                         CELLS_2D * max_points)
 
     out = bound(a)
     if tighten and consistency + out[0] > 4 * target:
