@@ -239,3 +239,32 @@ def test_an_error_in_the_worker_half_reaches_the_caller(monkeypatch):
     seen = []
     assert kn._run(lambda part, lo, hi: seen.append((part, lo, hi)), 10 * kn.SPLIT) == 2
     assert sorted(seen) == [(0, 0, 5 * kn.SPLIT), (1, 5 * kn.SPLIT, 10 * kn.SPLIT)]
+
+
+def test_gibbs_sums_equal_scipy_and_stay_within_their_cut():
+    """The |Y| = 3 certificate's compiled Gibbs sums: A(lambda) = ln sum_x exp(-a_x - lambda.W~_x) against scipy's
+    logsumexp, never above it and below it by less than n e^-GIBBS_CUT beyond rounding (the certificate adds that to
+    its allowance); the mean and covariance against the weighted sums written out (multipliers up to 1e4, so most
+    rows are skipped; a row of multipliers at -inf-like size gives a one-row distribution, covariance 0)."""
+    rng = np.random.default_rng(3)
+    n = 300
+    a = rng.normal(size=n) * 3
+    Wt = rng.dirichlet(np.ones(3), size=n)[:, 1:]
+    lam = np.concatenate([rng.normal(size=(200, 2)) * s for s in (0.1, 10.0, 1e4)] + [[[0.0, 0.0], [-1e9, 0.0]]])
+    logits = -a[None, :] - lam @ Wt.T
+    ref = logsumexp(logits, axis=1)
+    A = kn.gibbs_lse(a, Wt, lam)
+    rounding = 1e-13 * (1.0 + np.abs(ref))
+    assert np.all(A <= ref + rounding)
+    assert np.all(ref - A <= n * np.exp(-kn.GIBBS_CUT) + rounding)
+    A2, mean, cov = kn.gibbs_moments(a, Wt, lam)
+    assert_allclose(A2, A, rtol=0, atol=1e-12)
+    w = np.exp(logits - ref[:, None])
+    m_ref = w @ Wt
+    c_ref = np.einsum("mx,xi,xj->mij", w, Wt, Wt) - m_ref[:, :, None] * m_ref[:, None, :]
+    # the logits carry rounding ~1e-16 (|a| + |lambda|): so do the weights
+    tol = 1e-14 * (1.0 + np.abs(a).max() + np.abs(lam).sum(axis=1))
+    assert np.all(np.abs(mean - m_ref) <= tol[:, None])
+    assert np.all(np.abs(cov - c_ref) <= tol[:, None, None])
+    assert np.all(cov[:, 0, 0] >= 0) and np.all(cov[:, 1, 1] >= 0)
+    assert_allclose(cov[-1], 0.0, atol=1e-15)

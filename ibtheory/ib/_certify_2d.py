@@ -6,21 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _iterate as it
 from ._certify_1d import _GRID_1D, _H, _best, _bound_1d
-
-
-def _stats(a, Wt, lam):
-    """ln-partition A(lambda) = ln sum_x exp(-a_x - lambda.W~_x), the Gibbs mean m(lambda) of W~ and its
-    covariance (m, 2, 2), for rows lambda (m, 2)."""
-    logits = -a - lam @ Wt.T
-    A = it.lse(logits, axis=1)
-    w = np.exp(logits - A[:, None])
-    mean = w @ Wt
-    second = w @ (Wt[:, :, None] * Wt[:, None, :]).reshape(len(Wt), 4)
-    cov = second.reshape(-1, 2, 2) - mean[:, :, None] * mean[:, None, :]
-    return A, mean, cov
-
+from ._kernels import GIBBS_CUT, gibbs_lse, gibbs_moments
 
 _STEPS = np.array([1.0, 0.25, 0.0])
 
@@ -32,18 +19,22 @@ def _newton(a, Wt, v, p, n, t, iters=2):
     m = len(t)
     for _ in range(iters):
         lam = p + (t[:, :, None] * n).sum(axis=1)
-        A, mean, cov = _stats(a, Wt, lam)
+        A, mean, cov = gibbs_moments(a, Wt, lam)
         g = (n @ (v - mean)[:, :, None])[..., 0]
         h = n @ cov @ n.transpose(0, 2, 1)
         reg = 1e-12 * (h[:, 0, 0] + h[:, 1, 1]) + 1e-30
         h00, h11, h01 = h[:, 0, 0] + reg, h[:, 1, 1] + reg, h[:, 0, 1]
         det = h00 * h11 - h01 * h01
-        step = -np.stack([h11 * g[:, 0] - h01 * g[:, 1], h00 * g[:, 1] - h01 * g[:, 0]], axis=1) / det[:, None]
-        size = np.abs(step).max(axis=1, keepdims=True)
-        step *= np.minimum(1.0, 50.0 / np.maximum(size, 1e-300))  # near the corners cov is nearly singular
+        # a Gibbs q on one row has no covariance: a zero or rounding-negative det gives a non-finite step, which
+        # the size cap and the choice among finite trial values below leave out
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            step = -np.stack([h11 * g[:, 0] - h01 * g[:, 1], h00 * g[:, 1] - h01 * g[:, 0]], axis=1) / det[:, None]
+            size = np.abs(step).max(axis=1, keepdims=True)
+            step *= np.minimum(1.0, 50.0 / np.maximum(size, 1e-300))  # near the corners cov is nearly singular
+        step[~np.isfinite(step)] = 0.0
         tt = t[:, None, :] + _STEPS[None, :, None] * step[:, None, :]  # (m, 3, 2)
         trial = p[:, None, :] + tt[:, :-1] @ n  # the last step (0) is lam itself: its A is known
-        val = np.concatenate([it.lse(-a - trial @ Wt.T, axis=2), A[:, None]], axis=1) \
+        val = np.concatenate([gibbs_lse(a, Wt, trial).reshape(m, -1), A[:, None]], axis=1) \
             + (np.concatenate([trial, lam[:, None]], axis=1) @ v[:, :, None])[..., 0]
         j = np.argmin(np.where(np.isfinite(val), val, np.inf), axis=1)
         t = tt[np.arange(m), j]
@@ -101,9 +92,11 @@ def _triangle_bounds(a, Wt, beta, V, c, lam_v, lam0, slot, P_new, edges=None):
                            np.where(okd[..., None], on_edges, lam0[:, None])], axis=1)
     cand = np.where(np.isfinite(cand), cand, 0.0)  # (m, 8, 2)
     # F(lambda, v_i) = A(lambda) + lambda.v_i, A(lambda) = lse_x(-a_x - lambda.W~_x): one sum over the rows for all
-    # three vertices; the sum's rounding (~1e-16 (|A| + |lambda|)) is within the allowance err
-    F = it.lse(-a - cand @ Wt.T, axis=2)[:, :, None] + cand @ V.transpose(0, 2, 1)
-    err = 1e-14 * (np.abs(a).max() + 2.0 * np.abs(cand).sum(axis=2) + 2.0 * c.max(axis=1)[:, None] + 1.0)
+    # three vertices; the sum's rounding (~1e-16 (|A| + |lambda|)) is within the allowance err, to which the terms
+    # the compiled sum skips (less than n e^-GIBBS_CUT nats) are added
+    F = gibbs_lse(a, Wt, cand).reshape(m, -1)[:, :, None] + cand @ V.transpose(0, 2, 1)
+    err = 1e-14 * (np.abs(a).max() + 2.0 * np.abs(cand).sum(axis=2) + 2.0 * c.max(axis=1)[:, None] + 1.0) \
+        + len(a) * np.exp(-GIBBS_CUT)
     val = (F - c[:, None, :]).max(axis=2) + err
     val = np.where(np.isfinite(val), val, np.inf)
     j = np.argmin(val, axis=1)

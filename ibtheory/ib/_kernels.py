@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 __all__ = ["window_parts", "window_moments", "window_gram", "pair_scores", "pair_step", "pair_hessian", "block_sums",
-           "band_ends", "SPLIT"]
+           "band_ends", "gibbs_lse", "gibbs_moments", "GIBBS_CUT", "SPLIT"]
 
 #: below this exponent exp() is subnormal or 0 (and 10-30x slower): flushed to 0, as ``_iterate.exp_nonpositive``
 _FLUSH = -700.0
@@ -34,6 +34,9 @@ _FLUSH = -700.0
 _EPS4 = 4.0 * 2.0**-52
 #: rows (pairs; multipliers x blocks for the certificate's sums) from which a call runs as two halves
 SPLIT = 2048
+#: :func:`gibbs_lse`, :func:`gibbs_moments`: terms more than this many nats below a sum's largest are skipped (each
+#: under e^-50 = 2e-22 of it: the sum of n rows is low by less than n e^-50 nats)
+GIBBS_CUT = 50.0
 
 
 class _Worker:
@@ -521,3 +524,59 @@ def pair_hessian(W: np.ndarray, p_s: np.ndarray, beta: float, log_dec: np.ndarra
     blocks = S.reshape(K, n_y, K, n_y)
     own = np.einsum("tiuj,tu->tiuj", blocks, np.eye(K)).reshape(D, D)
     return S + S.T - own
+
+
+@_jit
+def _gibbs(lo, hi, a, Wt, lam, cut, moments, A, S):
+    n = a.shape[0]
+    for r in range(lo, hi):
+        l0, l1 = lam[r, 0], lam[r, 1]
+        m = -np.inf
+        for x in range(n):
+            z = -a[x] - l0 * Wt[x, 0] - l1 * Wt[x, 1]
+            if z > m:
+                m = z
+        if not np.isfinite(m):  # -inf: every term 0; +inf or nan: the sum is too
+            A[r] = m
+            if moments:
+                for k in range(5):
+                    S[r, k] = np.nan
+            continue
+        s = s0 = s1 = s00 = s01 = s11 = 0.0
+        for x in range(n):
+            z = -a[x] - l0 * Wt[x, 0] - l1 * Wt[x, 1] - m
+            if z > -cut:
+                e = np.exp(z)
+                s += e
+                if moments:
+                    w0, w1 = Wt[x, 0], Wt[x, 1]
+                    s0 += e * w0
+                    s1 += e * w1
+                    s00 += e * w0 * w0
+                    s01 += e * w0 * w1
+                    s11 += e * w1 * w1
+        A[r] = m + np.log(s)
+        if moments:
+            m0, m1 = s0 / s, s1 / s
+            S[r, 0], S[r, 1] = m0, m1
+            S[r, 2], S[r, 3], S[r, 4] = max(s00 / s - m0 * m0, 0.0), s01 / s - m0 * m1, max(s11 / s - m1 * m1, 0.0)
+
+
+def gibbs_lse(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """A(lambda) = ln sum_x exp(-a_x - lambda.W~_x) (nats) for rows ``lam`` (M, 2), ``Wt`` = W~ (n, 2): one pass per
+    row, terms more than ``GIBBS_CUT`` nats below the largest skipped (the result is low by less than
+    n e^-GIBBS_CUT nats)."""
+    lam = np.ascontiguousarray(lam, dtype=np.float64).reshape(-1, 2)
+    A = np.empty(len(lam))
+    _run(lambda _, lo, hi: _gibbs(lo, hi, a, Wt, lam, GIBBS_CUT, False, A, A[:0, None]), len(lam))
+    return A
+
+
+def gibbs_moments(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(A(lambda), the Gibbs mean of W~ (M, 2), its covariance (M, 2, 2)) under q ~ exp(-a - W~ lambda), as
+    :func:`gibbs_lse`."""
+    lam = np.ascontiguousarray(lam, dtype=np.float64).reshape(-1, 2)
+    A, S = np.empty(len(lam)), np.empty((len(lam), 5))
+    _run(lambda _, lo, hi: _gibbs(lo, hi, a, Wt, lam, GIBBS_CUT, True, A, S), len(lam))
+    cov = np.stack([S[:, 2], S[:, 3], S[:, 3], S[:, 4]], axis=1).reshape(-1, 2, 2)
+    return A, S[:, :2], cov
