@@ -1,6 +1,7 @@
-"""The compiled loops of the |Y| = 2 solver (``ibtheory.ib._kernels``) against the same quantities written out with
-numpy on dense (rows x clusters) arrays, on awkward rows (hard rows at w in {0, 1}, clusters at d in {0, 1}, windows
-with invalid slots); and Newton's end game, which must not stall on the rounding noise of its objective."""
+"""The compiled loops of the |Y| = 2 solver and the |Y| = 3 certificate (``ibtheory.ib._kernels``) against the same
+quantities written out with numpy (or scipy) on dense (rows x clusters) arrays, on awkward rows (hard rows at w in
+{0, 1}, clusters at d in {0, 1}, windows with invalid slots); and Newton's end game, which must not stall on the
+rounding noise of its objective."""
 
 from __future__ import annotations
 
