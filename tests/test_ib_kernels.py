@@ -269,3 +269,22 @@ def test_gibbs_sums_equal_scipy_and_stay_within_their_cut():
     assert np.all(np.abs(cov - c_ref) <= tol[:, None, None])
     assert np.all(cov[:, 0, 0] >= 0) and np.all(cov[:, 1, 1] >= 0)
     assert_allclose(cov[-1], 0.0, atol=1e-15)
+
+
+def test_gibbs_values_equal_the_formed_distributions_values():
+    """``gibbs_values``: H(q) - a.q of the Gibbs q it forms, and its mean of W~, against q formed and valued with
+    numpy (the certificate's lower bound, ``_certify_1d._gibbs_values``), multipliers up to 1e4."""
+    from ibtheory.ib._certify_1d import _gibbs_values
+    from ibtheory.info import entropy_rows
+
+    rng = np.random.default_rng(1)
+    n, beta = 256, 50.0
+    W = rng.dirichlet(np.ones(3), size=n)
+    Wt = W[:, 1:]
+    a = rng.normal(size=n) * 3
+    lam = np.concatenate([rng.normal(size=(100, 2)) * s for s in (0.1, 10.0, 1e4)])
+    ref, q = _gibbs_values(a, Wt, W, beta, lam)
+    v, mean = kn.gibbs_values(a, Wt, lam)
+    assert_allclose(mean, q @ Wt, rtol=0, atol=1e-12)
+    got = v - beta * entropy_rows(np.column_stack([1.0 - mean.sum(axis=1), mean]), "nats")
+    assert_allclose(got, ref, rtol=1e-12, atol=1e-11)

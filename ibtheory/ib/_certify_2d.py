@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._certify_1d import _GRID_1D, _H, _best, _bound_1d
-from ._kernels import GIBBS_CUT, gibbs_lse, gibbs_moments
+from ._kernels import GIBBS_CUT, gibbs_lse, gibbs_moments, gibbs_values
 
 _STEPS = np.array([1.0, 0.25, 0.0])
 
@@ -104,6 +104,20 @@ def _triangle_bounds(a, Wt, beta, V, c, lam_v, lam0, slot, P_new, edges=None):
     return val[r, j], cand[r, j], cand.reshape(-1, 2), lam_new, err[r, j]
 
 
+def _best_2d(a, Wt, W, beta, lam, lower, q_best):
+    """``_certify_1d._best`` (the largest Gibbs value phi(q) - a.q among the multipliers ``lam`` when it beats
+    ``lower``, and its q): the values of all of them in one compiled pass (``gibbs_values``: H(q) - a.q of the q it
+    forms, then - beta H(qW) from its mean), the winner's q formed and valued by ``_best`` itself."""
+    v, mean = gibbs_values(a, Wt, lam)
+    with np.errstate(invalid="ignore"):
+        vals = v - beta * _H(np.clip(mean, 0.0, 1.0))
+    vals = np.where(np.isfinite(vals), vals, -np.inf)
+    i = int(np.argmax(vals))
+    if not vals[i] > lower:
+        return lower, q_best
+    return _best(a, Wt, W, beta, lam[i:i + 1], lower, q_best)
+
+
 def _edges(cells: np.ndarray, n_points: int) -> np.ndarray:
     """A number per edge (i, i + 1 mod 3) of each cell (m, 3) of point indices, the same for both cells of an
     edge."""
@@ -140,7 +154,7 @@ def _hull2d(P: np.ndarray) -> np.ndarray:
 def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
     """Branch and bound over triangles covering the hull of s = qW (|Y| = 3): a fan from an interior point over
     the hull polygon, cells split into four while their bound exceeds the target (see the module docstring)."""
-    lower, q_best = _best(a, Wt, W, beta, lam, -np.inf, None)
+    lower, q_best = _best_2d(a, Wt, W, beta, lam, -np.inf, None)
     hv = _hull2d(Wt)
     if len(hv) < 3:  # the hull of s is a segment (or a point): a 1-D problem along it
         s0, d = Wt[hv[0]], Wt[hv[-1]] - Wt[hv[0]]
@@ -159,7 +173,7 @@ def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
     U, best, cand, lam_new, E = _triangle_bounds(a, Wt, beta, P[cells], c_p[cells], lam_p[cells],
                                                  np.zeros((nh, 2)), slot, P[:1], _edges(cells, len(P)))
     lam_p[0] = lam_new[0]
-    lower, q_best = _best(a, Wt, W, beta, cand, lower, q_best)
+    lower, q_best = _best_2d(a, Wt, W, beta, cand, lower, q_best)
     final, total, rounds = [], len(cells), 0
     while True:
         # a cell is final below the target or the best lower bound, its rounding allowance (~2e-14 beta nats,
@@ -197,7 +211,7 @@ def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
         lam_p[n_old:] = lam_new
         # the Gibbs lower bound g(s(lambda)) at each cell's best multiplier and at the new mesh points' (every
         # candidate's: ~25 % of the certificate, the same bounds and cells on 36 small tables and 64 x 3)
-        lower, q_best = _best(a, Wt, W, beta, np.concatenate([best, lam_new]), lower, q_best)
+        lower, q_best = _best_2d(a, Wt, W, beta, np.concatenate([best, lam_new]), lower, q_best)
         total += len(cells)
     allU = np.concatenate([u for u, _ in final] + [U])
     allB = np.concatenate([b for _, b in final] + [best])

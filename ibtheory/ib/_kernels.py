@@ -27,7 +27,8 @@ import numba
 import numpy as np
 
 __all__ = ["window_parts", "window_moments", "window_gram", "pair_scores", "pair_step", "pair_hessian", "block_sums",
-           "band_ends", "gibbs_lse", "gibbs_moments", "GIBBS_CUT", "SPLIT"]
+           "band_ends", "gibbs_lse", "gibbs_moments", "gibbs_values", "GIBBS_CUT",
+           "SPLIT"]
 
 #: below this exponent exp() is subnormal or 0 (and 10-30x slower): flushed to 0, as ``_iterate.exp_nonpositive``
 _FLUSH = -700.0
@@ -581,3 +582,43 @@ def gibbs_moments(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray) -> tuple[np.nd
     _run(lambda _, lo, hi: _gibbs(lo, hi, a, Wt, lam, GIBBS_CUT, True, A, S), len(lam))
     cov = np.stack([S[:, 2], S[:, 3], S[:, 3], S[:, 4]], axis=1).reshape(-1, 2, 2)
     return A, S[:, :2], cov
+
+
+@_jit
+def _gibbs_values(lo, hi, a, Wt, lam, cut, out, mean):
+    n = a.shape[0]
+    for r in range(lo, hi):
+        l0, l1 = lam[r, 0], lam[r, 1]
+        m = -np.inf
+        for x in range(n):
+            z = -a[x] - l0 * Wt[x, 0] - l1 * Wt[x, 1]
+            if z > m:
+                m = z
+        if not np.isfinite(m):
+            out[r] = -np.inf
+            mean[r, 0] = mean[r, 1] = np.nan
+            continue
+        s = sz = sa = s0 = s1 = 0.0
+        for x in range(n):
+            z = -a[x] - l0 * Wt[x, 0] - l1 * Wt[x, 1] - m
+            if z > -cut:
+                e = np.exp(z)
+                s += e
+                sz += e * z
+                sa += e * a[x]
+                s0 += e * Wt[x, 0]
+                s1 += e * Wt[x, 1]
+        # H(q) - a.q for q_x = e_x / s (0 where skipped): -ln q_x = ln s - (z_x - m)
+        out[r] = np.log(s) - sz / s - sa / s
+        mean[r, 0], mean[r, 1] = s0 / s, s1 / s
+
+
+def gibbs_values(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows ``lam`` (M, 2): H(q) - a.q (nats) of q_x = e_x / sum e, e_x = exp(-a_x - lambda.W~_x) shifted by its
+    largest and 0 more than ``GIBBS_CUT`` nats below it (the q formed, a distribution: its value is exact up to
+    rounding, so it is a valid lower bound however large lambda is), and its mean of W~ (M, 2); -inf and nan where
+    no term is finite."""
+    lam = np.ascontiguousarray(lam, dtype=np.float64).reshape(-1, 2)
+    out, mean = np.empty(len(lam)), np.empty((len(lam), 2))
+    _run(lambda _, lo, hi: _gibbs_values(lo, hi, a, Wt, lam, GIBBS_CUT, out, mean), len(lam))
+    return out, mean
