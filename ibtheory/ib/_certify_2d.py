@@ -41,7 +41,7 @@ def _newton(a, Wt, v, p, n, t, iters=2):
     return p + (t[:, :, None] * n).sum(axis=1)
 
 
-def _triangle_bounds(a, Wt, beta, V, c, lam_v, lam0, slot, P_new, edges=None):
+def _triangle_bounds(a, Wt, beta, V, c, lam_v, lam0, slot, P_new, edges):
     """Upper bounds of max [psi - beta H] on triangles V (m, 3, 2) of s-space (c = beta H(V)), given the
     vertices' multipliers lam_v (m, 3, 2) and a start lam0 (m, 2): min over candidate lambdas of
     max_i [F(lambda, v_i) - c_i] plus a bound on its rounding error.  Candidates: lam0, the vertices' lambdas, the
@@ -50,7 +50,7 @@ def _triangle_bounds(a, Wt, beta, V, c, lam_v, lam0, slot, P_new, edges=None):
     psi - beta (linear interpolant of H) lies inside the triangle, on an edge, or at a vertex).  The multipliers
     of the new points P_new (n, 2) are computed on the way (vertex i of cell r is P_new[slot[r, i]] where
     slot >= 0, started from that cell's lam0).  ``edges`` (m, 3) names each cell's edges (i, i + 1) (the same number
-    for an edge two cells share): each edge's line is then solved once, from the first cell that has it.
+    for an edge two cells share, :func:`_edges`): each edge's line is solved once, from the first cell that has it.
     Returns (bounds (m,), best lambda (m, 2), all candidates (m * n_c, 2), multipliers of P_new (n, 2), the rounding
     allowance included in each bound (m,))."""
     m = len(V)
@@ -71,10 +71,7 @@ def _triangle_bounds(a, Wt, beta, V, c, lam_v, lam0, slot, P_new, edges=None):
     t0 = np.einsum("mek,mek->me", lam0[:, None] - p, n)
     # one damped Newton run for the edges' lines and the new points (an edge's second direction is zero); an edge
     # shared by two cells is one line (its point p, its normal up to sign, the same objective along it)
-    if edges is None:
-        once, back = np.arange(3 * m), np.arange(3 * m)
-    else:
-        _, once, back = np.unique(edges.ravel(), return_index=True, return_inverse=True)
+    _, once, back = np.unique(edges.ravel(), return_index=True, return_inverse=True)
     ne = len(once)
     first = np.zeros(len(P_new), int)
     rows, cols = np.nonzero(slot >= 0)

@@ -4,7 +4,8 @@ numpy evaluates an expression such as ``u = ln r[idx] - beta max(h - w ln d1[idx
 followed by a row log-sum-exp as a dozen passes over (n, B) temporaries; at the solver's sizes (|S| in the
 thousands, B ~ 10 clusters a row) that costs ~20 ns a cell, mostly memory traffic and per-call overhead.  The kernels
 here (numba, compiled on first use and cached beside this file) do each row in one pass: ~6 ns a cell.  The |Y| = 3
-certificate's Gibbs sums over the rows (:func:`gibbs_lse`, :func:`gibbs_moments`) likewise: 4-5x numpy's at 256 rows.
+certificate's Gibbs sums over the rows (:func:`gibbs_lse`, :func:`gibbs_moments`, :func:`gibbs_values`) likewise:
+4-5x numpy's at 256 rows.
 
 Two cores: above ``SPLIT`` rows (pairs, or units of work) a call runs as two halves, the second on one worker
 thread while the caller runs the first (the kernels release the GIL), each half with its own accumulators, added
@@ -36,8 +37,8 @@ _FLUSH = -700.0
 _EPS4 = 4.0 * 2.0**-52
 #: rows (pairs; multipliers x blocks for the certificate's sums) from which a call runs as two halves
 SPLIT = 2048
-#: :func:`gibbs_lse`, :func:`gibbs_moments`: terms more than this many nats below a sum's largest are skipped (each
-#: under e^-50 = 2e-22 of it: the sum of n rows is low by less than n e^-50 nats)
+#: :func:`gibbs_lse`, :func:`gibbs_moments`, :func:`gibbs_values`: terms more than this many nats below a sum's largest
+#: are skipped (each under e^-50 = 2e-22 of it: the sum of n rows is low by less than n e^-50 nats)
 GIBBS_CUT = 50.0
 
 
@@ -529,15 +530,22 @@ def pair_hessian(W: np.ndarray, p_s: np.ndarray, beta: float, log_dec: np.ndarra
 
 
 @_jit
+def _gibbs_top(a, Wt, l0, l1):
+    """The largest logit -a_x - lambda.W~_x over the rows (-inf when none is larger)."""
+    m = -np.inf
+    for x in range(a.shape[0]):
+        z = -a[x] - l0 * Wt[x, 0] - l1 * Wt[x, 1]
+        if z > m:
+            m = z
+    return m
+
+
+@_jit
 def _gibbs(lo, hi, a, Wt, lam, cut, moments, A, S):
     n = a.shape[0]
     for r in range(lo, hi):
         l0, l1 = lam[r, 0], lam[r, 1]
-        m = -np.inf
-        for x in range(n):
-            z = -a[x] - l0 * Wt[x, 0] - l1 * Wt[x, 1]
-            if z > m:
-                m = z
+        m = _gibbs_top(a, Wt, l0, l1)
         if not np.isfinite(m):  # -inf: every term 0; +inf or nan: the sum is too
             A[r] = m
             if moments:
@@ -589,11 +597,7 @@ def _gibbs_values(lo, hi, a, Wt, lam, cut, out, mean):
     n = a.shape[0]
     for r in range(lo, hi):
         l0, l1 = lam[r, 0], lam[r, 1]
-        m = -np.inf
-        for x in range(n):
-            z = -a[x] - l0 * Wt[x, 0] - l1 * Wt[x, 1]
-            if z > m:
-                m = z
+        m = _gibbs_top(a, Wt, l0, l1)
         if not np.isfinite(m):
             out[r] = -np.inf
             mean[r, 0] = mean[r, 1] = np.nan
