@@ -6,6 +6,7 @@ rounding noise of its objective."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
@@ -65,22 +66,50 @@ def test_window_parts_equal_dense_posteriors(case):
         assert F == -float(p @ ref_lnZ) or abs(F + float(p @ ref_lnZ)) <= 1e-12 * max(1.0, abs(F))
 
 
+def _interleaved_gram(pi, bv, p, idx, valid, pos, tiny=1e-14):
+    """sum_x p(x) g_x g_x^T formed densely, g_x with cluster t's pi entry at 2 pos[t] and its beta pi (w - d) entry
+    at 2 pos[t] + 1, over the valid slots with pi > tiny."""
+    n, B = idx.shape
+    K = pos.size
+    q = np.where(valid & (pi > tiny), pi, 0.0)
+    G = np.zeros((n, 2 * K))
+    rows = np.repeat(np.arange(n), B)
+    np.add.at(G, (rows, 2 * pos[idx.ravel()]), q.ravel())
+    np.add.at(G, (rows, 2 * pos[idx.ravel()] + 1), np.where(q > 0, bv, 0.0).ravel())
+    return (G * p[:, None]).T @ G
+
+
 @settings(max_examples=100, deadline=None)
-@given(window_cases())
-def test_window_moments_equal_bincount_sums(case):
-    """m_t = sum p pi, sum p pi (w - d_t), sum p pi (w - d_t)^2 and beta pi (w - d_t) equal numpy's bincounts."""
+@given(window_cases(), st.integers(0, 2**31))
+def test_window_newton_sums_equal_numpy(case, seed):
+    """m_t = sum p pi, sum p pi (w - d_t), sum p pi (w - d_t)^2 equal numpy's bincounts, and the Gram sums (band
+    storage covering the whole matrix: these windows are in no order) the dense product, coordinates in a random
+    order of the clusters."""
     w, p, neg_h, beta, log_r, log_d1, log_d0, idx, valid = case
     pi, _, _ = kn.window_parts(w, p, neg_h, beta, log_r, log_d1, log_d0, idx, valid)
     pi = np.nan_to_num(pi)
     d = np.exp(log_d1)
     K = d.size
-    bv, m, s1, s2 = kn.window_moments(pi, idx, valid, w, p, d, beta, K)
+    pos = np.random.default_rng(seed).permutation(K)
+    ab, m, s1, s2 = kn.window_newton(pi, idx, valid, w, p, d, beta, pos, u=2 * K - 1)
     q = np.where(valid, pi, 0.0)
     dw = w[:, None] - d[idx]
     sums = [np.bincount(idx.ravel(), weights=(p[:, None] * q * dw**k).ravel(), minlength=K) for k in range(3)]
     for got, ref in zip((m, s1, s2), sums, strict=True):
         assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
-    assert_allclose(bv, beta * q * dw, rtol=1e-14, atol=0)
+    ref = _interleaved_gram(pi, beta * pi * dw, p, idx, valid, pos)
+    assert_allclose(nw._band_dense(ab), ref, rtol=0, atol=1e-13 * max(np.abs(ref).max(), 1e-300))
+
+
+def test_window_newton_refuses_a_window_wider_than_its_band():
+    """Slots of one row farther apart (in band order) than the band holds are an error, not a silent write into
+    another entry."""
+    w, p, beta = np.array([0.5]), np.array([1.0]), 1.0
+    d = np.array([0.2, 0.5, 0.8])
+    idx, valid = np.array([[0, 2]]), np.ones((1, 2), dtype=bool)  # positions 0 and 2: 2 B - 1 = 3 < 6
+    pi = np.array([[0.5, 0.5]])
+    with pytest.raises(ValueError, match="band"):
+        kn.window_newton(pi, idx, valid, w, p, d, beta, np.arange(3))
 
 
 def test_newton_end_game_does_not_stall_on_rounding(monkeypatch):
@@ -131,22 +160,15 @@ def test_kernels_split_in_halves_equal_one_pass(monkeypatch):
         monkeypatch.setattr(kn, "_two_cores", lambda m=mode: m == "two cores")
         pi, lnZ, F = kn.window_parts(*case)
         d = np.exp(log_d1)
-        bv, m, s1, s2 = kn.window_moments(pi, idx, valid, w, p, d, beta, d.size)
-        H = kn.window_gram(pi, bv, p, idx, valid, d.size)
-        results[mode] = (pi, lnZ, m, s1, s2, H)
+        ab, m, s1, s2 = kn.window_newton(pi, idx, valid, w, p, d, beta, np.arange(d.size), u=2 * d.size - 1)
+        results[mode] = (pi, lnZ, m, s1, s2, nw._band_dense(ab))
     for got in (results["one core"], results["two cores"]):
         for a, b in zip(got, results["one pass"], strict=True):
             assert_allclose(a, b, rtol=1e-13, atol=1e-300)
     for a, b in zip(results["one core"], results["two cores"], strict=True):
         assert np.array_equal(a, b)
-    pi, bv, K = results["one pass"][0], None, log_r.size
-    dense = np.zeros((idx.shape[0], 2 * K))
-    q = np.where(valid & (pi > 1e-14), pi, 0.0)
-    bvq = np.where(q > 0, kn.window_moments(pi, idx, valid, w, p, np.exp(log_d1), beta, K)[0], 0.0)
-    rows = np.repeat(np.arange(idx.shape[0]), idx.shape[1])
-    np.add.at(dense, (rows, idx.ravel()), q.ravel())
-    np.add.at(dense, (rows, K + idx.ravel()), bvq.ravel())
-    ref = (dense * p[:, None]).T @ dense
+    pi, K = results["one pass"][0], log_r.size
+    ref = _interleaved_gram(pi, beta * pi * (w[:, None] - np.exp(log_d1)[idx]), p, idx, valid, np.arange(K))
     assert_allclose(results["two cores"][5], ref, rtol=0, atol=1e-13 * np.abs(ref).max())
     # the sparse map on every pair of a 3000 x 5 table against the dense map
     rng = np.random.default_rng(3)

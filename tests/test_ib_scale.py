@@ -903,15 +903,12 @@ def test_newton_on_windows_equals_dense(monkeypatch):
     F = lambda lp, ld: nw._parts(prob.W[:, 1], prob.p_s, prob.neg_entropy_rows, beta, lp,  # noqa: E731
                                  ld[:, 1] - ld[:, 0])[4]
     assert abs(F(lp_w, ld_w) - F(lp_d, ld_d)) <= 1e-12
-    assert_allclose(np.exp(ld_w), np.exp(ld_d), atol=1e-9)
+    ow, od = np.argsort(ld_w[:, 1]), np.argsort(ld_d[:, 1])  # the same clusters, perhaps with two labels swapped
+    assert_allclose(np.exp(ld_w[ow]), np.exp(ld_d[od]), atol=1e-9)
     assert g_w < 1e-8 and g_d < 1e-8
 
 
-@pytest.mark.parametrize(("n", "K", "beta", "seed"), [(600, 60, 5000.0, 4), (1000, 25, 3e4, 1), (97, 40, 2e4, 2)])
-def test_banded_hessian_sums_equal_the_dense_product(n, K, beta, seed):
-    """The compiled Gram sums of Newton's Hessian on windows (``_kernels.window_gram``, slots with pi <= 1e-14
-    left out) against sum_x p(x) g_x g_x^T formed densely over every (row, cluster): equal to 1e-13 of the largest
-    entry, with clusters numbered out of their order, also where few rows spread over many clusters (97 x 40)."""
+def _window_case(n, K, beta, seed):
     from ibtheory.ib import _newton as nw
 
     rng = np.random.default_rng(seed)
@@ -920,17 +917,118 @@ def test_banded_hessian_sums_equal_the_dense_product(n, K, beta, seed):
     rho = np.log(rng.dirichlet(np.ones(K)))
     eta = rng.normal(scale=3.0, size=K)  # clusters in no particular order of p(y=1|t)
     win = nw._window(w, neg_h, beta, rho, eta)
-    assert win is not None
+    assert win is not None and win[0].shape[1] < K
+    return w, p, neg_h, rho, eta, win
+
+
+def _newton_band(w, p, neg_h, beta, rho, eta, win):
+    """Newton's banded Hessian of F~ as ``_newton_steps`` forms it, its gradient, F, v = (r, 0) and the
+    coordinates of each cluster's rho (eta next to it)."""
+    from ibtheory.ib import _kernels as kn
+    from ibtheory.ib import _newton as nw
+
     idx, valid, bd = win
-    assert idx.shape[1] < K
+    K = rho.size
+    r, d, pi, lnZ, F = nw._parts(w, p, neg_h, beta, rho, eta, win)
+    at = np.empty(K, dtype=np.intp)
+    at[bd.order] = 2 * np.arange(K)
+    ab, m, s1, s2 = kn.window_newton(pi, idx, valid, w, p, d, beta, at // 2)
+    u = ab.shape[0] - 1
+    ab[u, at] += r - m
+    ab[u - 1, at + 1] -= beta * s1
+    ab[u, at + 1] -= beta**2 * s2 - beta * d * (1 - d) * m
+    g = np.empty(2 * K)
+    g[at], g[at + 1] = r - m, -beta * s1
+    v = np.zeros(2 * K)
+    v[at] = r
+    return ab, g, F, v, at, pi, d
+
+
+@pytest.mark.parametrize(("n", "K", "beta", "seed"), [(600, 60, 5000.0, 4), (1000, 25, 3e4, 1), (97, 40, 2e4, 2)])
+def test_banded_hessian_sums_equal_the_dense_product(n, K, beta, seed):
+    """The compiled Gram sums of Newton's Hessian on windows (``_kernels.window_newton``, slots with pi <= 1e-14
+    left out), stored as a band of at most 2 B - 1 superdiagonals in the order of d, against sum_x p(x) g_x g_x^T formed
+    densely over every (row, cluster): equal to 1e-13 of the largest entry, with clusters numbered out of their
+    order, also where few rows spread over many clusters (97 x 40)."""
+    from ibtheory.ib import _kernels as kn
+    from ibtheory.ib import _newton as nw
+
+    w, p, neg_h, rho, eta, win = _window_case(n, K, beta, seed)
+    idx, valid, bd = win
     r, d, pi, lnZ, _ = nw._parts(w, p, neg_h, beta, rho, eta, win)
     A, Bv = pi, beta * pi * (w[:, None] - d[idx])
     dense = np.zeros((n, 2 * K))
     np.add.at(dense, (np.repeat(np.arange(n), idx.shape[1]), idx.ravel()), np.where(valid, A, 0).ravel())
     np.add.at(dense, (np.repeat(np.arange(n), idx.shape[1]), K + idx.ravel()), np.where(valid, Bv, 0).ravel())
     ref = (dense * p[:, None]).T @ dense
-    got = nw.window_gram(A, Bv, p, idx, valid, K)
+    at = np.empty(K, dtype=np.intp)
+    at[bd.order] = 2 * np.arange(K)
+    ab = kn.window_newton(pi, idx, valid, w, p, d, beta, at // 2)[0]
+    assert ab.shape[0] <= 2 * idx.shape[1] and ab.shape[1] == 2 * K
+    perm = np.concatenate([at, at + 1])  # [rho..., eta...] -> interleaved band order
+    got = nw._band_dense(ab)[np.ix_(perm, perm)]
     assert_allclose(got, ref, rtol=0, atol=1e-13 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize(("seed", "beta"), [(2, 400.0), (3, 3000.0)])
+def test_banded_newton_step_equals_the_dense_one(monkeypatch, seed, beta):
+    """``_newton.band_direction`` on a banded Hessian against :func:`_newton.direction` on the same matrix dense, at
+    every step of Newton's walks on windows (to a minimum from 12 groups of rows, then after four clusters are
+    split in two: saddles): the banded Cholesky step where convex, the banded saddle-free step (eigenvalues from the
+    band, eigenvectors by inverse iteration) at saddles, both equal to 1e-9 of the step where it predicts a decrease
+    Newton would take.  And the convex steps are F's own Newton steps (F's Hessian is the band minus (r, 0)(r, 0)^T,
+    singular along rho + c) up to a multiple of that null direction."""
+    from ibtheory.ib import _newton as nw
+
+    rng = np.random.default_rng(seed)
+    n, K = 600, 12
+    prob = ib_problem(rng.dirichlet(np.ones(n))[:, None] * rng.dirichlet([0.5, 0.5], size=n))
+    monkeypatch.setattr(nw, "WINDOW_CELLS", 0)
+    seen, last, pos = [], [], []
+    real, real_parts, real_sums = nw.band_direction, nw._parts, nw.window_newton
+    # the last parts evaluated before a direction are the accepted point's (r), the sums' pos its band order
+    monkeypatch.setattr(nw, "_parts", lambda *a: last.append(real_parts(*a)) or last[-1])
+    monkeypatch.setattr(nw, "window_newton", lambda *a: pos.append(a[7]) or real_sums(*a))
+    monkeypatch.setattr(nw, "band_direction",
+                        lambda ab, g, F: seen.append((ab.copy(), g, F, last[-1][0], 2 * pos[-1])) or real(ab, g, F))
+    start = it.from_encoder(prob, np.eye(K)[(np.argsort(np.argsort(prob.W[:, 1])) * K) // n])
+    lp, ld, _, _ = nw.newton(prob, beta, start.log_pt, start.log_dec)
+    r, d = np.exp(lp), np.exp(ld[:, 1])
+    o = np.argsort(-r)[:4]
+    r2, d2 = np.concatenate([r, 0.5 * r[o]]), np.concatenate([d, np.clip(d[o] + 0.03, 1e-6, 1 - 1e-6)])
+    r2[o], d2[o] = 0.5 * r[o], np.clip(d[o] - 0.03, 1e-6, 1 - 1e-6)
+    nw.newton(prob, beta, np.log(r2), np.log(np.c_[1 - d2, d2]))
+    compared = {"convex": 0, "saddle": 0}
+    for ab, g, F, r, at in seen:
+        u = ab.shape[0] - 1
+        sc = 1.0 / np.sqrt(np.abs(ab[u]))
+        Hs = ab * nw._band_scale(sc, u)
+        Hs[u] += 1e-9
+        dense = nw._band_dense(ab)
+        want = nw.direction(dense, g, F)
+        if nw.dpbtrf(Hs, lower=0)[1] == 0:
+            got = real(ab, g, F)
+            if want is None:
+                assert got is None
+                continue
+            assert_allclose(got[0], want[0], rtol=0, atol=1e-9 * np.abs(want[0]).max())
+            e, v = np.zeros(g.size), np.zeros(g.size)
+            e[at], v[at] = 1.0, r  # rho + c, and (r, 0)
+            own = nw.direction(dense - np.outer(v, v), g, F)
+            diff = got[0] - own[0]
+            diff -= e * (diff @ e) / e.sum()
+            assert np.abs(diff).max() <= 1e-9 * np.abs(own[0]).max()
+            compared["convex"] += 1
+        else:
+            band = nw._band_saddle_free(Hs, sc * g)
+            if band is None:  # more than 8 eigenvalues below the floor: the dense path's
+                continue
+            full = nw._saddle_free_step(nw._band_dense(Hs), sc * g)
+            if float((sc * g) @ full) < 1e-15 * max(1.0, abs(F)):  # converged: no step is taken (``_judged``)
+                continue
+            assert_allclose(band, full, rtol=0, atol=1e-9 * np.abs(full).max())
+            compared["saddle"] += 1
+    assert compared["convex"] >= 3 and compared["saddle"] >= 3, compared
 
 
 @pytest.mark.parametrize("beta", [5.0, 50.0, 500.0])

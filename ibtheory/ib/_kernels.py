@@ -27,7 +27,7 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
-__all__ = ["window_parts", "window_moments", "window_gram", "pair_scores", "pair_step", "pair_hessian", "block_sums",
+__all__ = ["window_parts", "window_newton", "pair_scores", "pair_step", "pair_hessian", "block_sums",
            "band_ends", "gibbs_lse", "gibbs_moments", "gibbs_values", "GIBBS_CUT",
            "SPLIT"]
 
@@ -155,46 +155,45 @@ def _window_parts(lo, hi, w, neg_h, beta, log_r, log_d1, log_d0, idx, valid, pi,
 
 
 @_jit
-def _window_moments(lo, hi, pi, idx, valid, w, p, d, beta, bv, acc):
+def _window_newton(lo, hi, pi, idx, valid, w, p, d, beta, pos, tiny, acc, ab, reach):
+    u = ab.shape[0] - 1
     B = idx.shape[1]
-    for i in range(lo, hi):
-        for j in range(B):
-            if valid[i, j]:
-                t = idx[i, j]
-                q = pi[i, j]
-                dw = w[i] - d[t]
-                bv[i, j] = beta * q * dw
-                pq = p[i] * q
-                acc[0, t] += pq
-                acc[1, t] += pq * dw
-                acc[2, t] += pq * dw * dw
-            else:
-                bv[i, j] = 0.0
-
-
-@_jit
-def _window_gram(lo, hi, A, Bv, p, idx, valid, K, tiny, H):
-    B = idx.shape[1]
-    ts = np.empty(B, dtype=np.int64)
+    cs = np.empty(B, dtype=np.int64)
     pa = np.empty(B)
     pb = np.empty(B)
     aa = np.empty(B)
     bb = np.empty(B)
     for i in range(lo, hi):
         k = 0
-        for j in range(B):  # the row's live slots
-            if valid[i, j] and A[i, j] > tiny:
-                ts[k], aa[k], bb[k] = idx[i, j], A[i, j], Bv[i, j]
-                pa[k], pb[k] = p[i] * aa[k], p[i] * bb[k]
-                k += 1
+        for j in range(B):
+            if valid[i, j]:
+                t = idx[i, j]
+                q = pi[i, j]
+                dw = w[i] - d[t]
+                pq = p[i] * q
+                acc[0, t] += pq
+                acc[1, t] += pq * dw
+                acc[2, t] += pq * dw * dw
+                if q > tiny:  # the row's live slots, in band order (consecutive positions)
+                    cs[k], aa[k], bb[k] = 2 * pos[t], q, beta * q * dw
+                    pa[k], pb[k] = pq, p[i] * bb[k]
+                    k += 1
         for j1 in range(k):
-            t1 = ts[j1]
-            for j2 in range(k):
-                t2 = ts[j2]
-                H[t1, K + t2] += pa[j1] * bb[j2]
-                if j2 >= j1:  # the two symmetric blocks: one triangle of the row's slots, mirrored after
-                    H[t1, t2] += pa[j1] * aa[j2]
-                    H[K + t1, K + t2] += pb[j1] * bb[j2]
+            c1 = cs[j1]
+            ab[u, c1] += pa[j1] * aa[j1]  # (rho, rho), (rho, eta), (eta, eta) of one cluster
+            ab[u - 1, c1 + 1] += pa[j1] * bb[j1]
+            ab[u, c1 + 1] += pb[j1] * bb[j1]
+            for j2 in range(j1 + 1, k):  # the upper triangle, entry (r, c), r < c, at ab[u + r - c, c]
+                lo_, hi_ = (j1, j2) if cs[j1] < cs[j2] else (j2, j1)
+                r, c = cs[lo_], cs[hi_]
+                if c - r + 1 > u:
+                    raise ValueError("a window's clusters lie farther apart than the band")
+                if c - r + 1 > reach[0]:
+                    reach[0] = c - r + 1
+                ab[u + r - c, c] += pa[lo_] * aa[hi_]
+                ab[u + r - c - 1, c + 1] += pa[lo_] * bb[hi_]
+                ab[u + r - c + 1, c] += pb[lo_] * aa[hi_]
+                ab[u + r - c, c + 1] += pb[lo_] * bb[hi_]
 
 
 # _pair_scores and _pair_step write the pair score out twice on purpose: a shared inline helper taking row views
@@ -410,33 +409,27 @@ def window_parts(w: np.ndarray, p: np.ndarray, neg_h: np.ndarray, beta: float, l
     return pi, lnZ, -float(p @ lnZ)  # numpy's pairwise sum: Newton's line search compares F to ~1e-15
 
 
-def window_moments(pi: np.ndarray, idx: np.ndarray, valid: np.ndarray, w: np.ndarray, p: np.ndarray, d: np.ndarray,
-                   beta: float, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Newton's per-cluster sums on windows: (beta pi_xt (w_x - d_t) (n, B), m_t = sum_x p(x) pi_xt,
-    sum_x p(x) pi_xt (w_x - d_t), sum_x p(x) pi_xt (w_x - d_t)^2)."""
-    n, B = idx.shape
-    bv, acc = np.empty((n, B)), np.zeros((2, 3, int(K)))
-    beta = float(beta)
-    parts = _run(lambda k, lo, hi: _window_moments(lo, hi, pi, idx, valid, w, p, d, beta, bv, acc[k]), n)
-    tot = acc[0] + acc[1] if parts == 2 else acc[0]
-    return bv, tot[0], tot[1], tot[2]
-
-
-def window_gram(A: np.ndarray, Bv: np.ndarray, p: np.ndarray, idx: np.ndarray, valid: np.ndarray, K: int,
-                tiny: float = 1e-14) -> np.ndarray:
-    """sum_x p(x) g_x g_x^T (2K x 2K) for g_x = [A[x, j] at idx[x, j], Bv[x, j] at K + idx[x, j]] over the valid
-    window slots (Newton's Hessian sums: A = pi, Bv = beta pi (w - d)); slots with A <= ``tiny`` are left out
-    (pi is a row's posterior, at least 1/B in its largest slot: 1e-14 of that is below the sums' rounding)."""
-    K = int(K)
-    Hs = np.zeros((2, 2 * K, 2 * K))
-    tiny = float(tiny)
-    parts = _run(lambda k, lo, hi: _window_gram(lo, hi, A, Bv, p, idx, valid, K, tiny, Hs[k]), idx.shape[0])
-    H = Hs[0] + Hs[1] if parts == 2 else Hs[0]
-    for blk in (slice(None, K), slice(K, None)):  # one triangle of each row's slots was summed: mirror it
-        S = H[blk, blk]
-        H[blk, blk] = S + S.T - np.diag(np.diag(S))
-    H[K:, :K] = H[:K, K:].T
-    return H
+def window_newton(pi: np.ndarray, idx: np.ndarray, valid: np.ndarray, w: np.ndarray, p: np.ndarray, d: np.ndarray,
+                  beta: float, pos: np.ndarray, tiny: float = 1e-14, u: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """|Y| = 2 Newton's sums on windows in one pass over the valid slots (cluster t = idx[x, j]): the per-cluster
+    sums m_t = sum_x p(x) pi_xt, sum_x p(x) pi_xt (w_x - d_t) and sum_x p(x) pi_xt (w_x - d_t)^2, and the Gram
+    sums sum_x p(x) g_x g_x^T of g_x = (pi_xt, beta pi_xt (w_x - d_t)) over the slots with pi > ``tiny`` (a row's
+    largest slot is at least 1/B: 1e-14 of it is below the sums' rounding).  The Gram sums come in LAPACK's upper
+    band storage, coordinates interleaved in band order (cluster t's pi entry at 2 pos[t], its other entry at
+    2 pos[t] + 1): entry (r, c), r <= c, at [u + r - c, c] of a (u + 1, 2K) array, u = 2 B - 1 for windows of B
+    consecutive clusters in band order (every pair of a row's slots lies within it; windows in any order need
+    ``u`` = 2K - 1, the whole matrix; a pair outside the band raises ValueError).  Returns (band, the three
+    per-cluster sums).  The band returned has only as many superdiagonals as some row's live slots reach (at least
+    one: a cluster's own (rho, eta) entry)."""
+    K = pos.size
+    u = min(2 * idx.shape[1] - 1 if u is None else int(u), 2 * K - 1)
+    acc, abs_, reach = np.zeros((2, 3, K)), np.zeros((2, u + 1, 2 * K)), np.ones((2, 1), dtype=np.int64)
+    beta, tiny = float(beta), float(tiny)
+    parts = _run(lambda k, lo, hi: _window_newton(lo, hi, pi, idx, valid, w, p, d, beta, pos, tiny, acc[k],
+                                                  abs_[k], reach[k]), idx.shape[0])
+    tot, ab = (acc[0] + acc[1], abs_[0] + abs_[1]) if parts == 2 else (acc[0], abs_[0])
+    return ab[u - min(int(reach.max()), u):], tot[0], tot[1], tot[2]
 
 
 def pair_scores(Wt: np.ndarray, neg_h: np.ndarray, beta: float, log_pt: np.ndarray, log_dec: np.ndarray,
@@ -514,7 +507,7 @@ def pair_hessian(W: np.ndarray, p_s: np.ndarray, beta: float, log_dec: np.ndarra
         sum_s p(s) [ (sum_t pi_st g_st) (sum_t pi_st g_st)^T - sum_t pi_st g_st g_st^T ]      (K n_y x K n_y),
 
     cluster t's coordinates at t n_y, ..., t n_y + n_y - 1.  Pairs with pi <= ``tiny`` are left out (as
-    :func:`window_gram`)."""
+    :func:`window_newton`)."""
     K, n_y = log_dec.shape
     D = K * n_y
     Hs = np.zeros((2, D, D))

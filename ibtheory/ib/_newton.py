@@ -10,11 +10,17 @@ exp(-beta D_xt) / Z_x, m_t = sum_x p(x) pi_xt and u_xt = rho_t - beta D_xt (du/d
 beta (w_x - d_t), d2u/deta_t^2 = -beta d_t (1 - d_t)):
 
     dF/drho_t = r_t - m_t,    dF/deta_t = beta sum_x p(x) pi_xt (d_t - w_x),
-    H = -sum_x p(x) [sum_t pi_xt (grad u_t grad u_t^T + hess u_t) - g_x g_x^T] + diag(r) - r r^T  (rho block),
+    H = -sum_x p(x) [sum_t pi_xt (grad u_t grad u_t^T + hess u_t) - g_x g_x^T] + diag(r)  (rho block),
 
-g_x = sum_t pi_xt grad u_t: one (2K x n) (n x 2K) product per step; at large beta each x sees only the few
-clusters next to it (a window), and the posteriors, the per-cluster sums and the product are compiled loops over
-each row's window (:mod:`ibtheory.ib._kernels`).  Steps are saddle-free Newton
+g_x = sum_t pi_xt grad u_t.  H is the Hessian of F~ = -sum_x p(x) ln sum_t e^rho_t exp(-beta D_xt) + sum_t e^rho_t
+- 1 at sum_t e^rho_t = 1, F with the weights unnormalised and their sum held at 1 by a multiplier: min F~ = min F
+(F~(c r) = F(r) - ln c + c - 1), the gradients agree there, and F's own Hessian is H - (r, 0)(r, 0)^T.  Where that
+is positive semi-definite (its one null direction rho + c: F does not depend on the weights' scale), H is positive
+definite and H^-1 grad is F's Newton step plus a multiple of that direction, which the normalisation of rho
+removes.  F~'s H has no dense r r^T term: at large beta each x sees only the few clusters next to it (a window),
+so H is banded in the order of d (coordinates rho_t, eta_t interleaved; a band of about twice a window's
+clusters) and its factorisation costs O(K u^2) instead of O(K^3).  The posteriors, the per-cluster sums and the
+Gram sums are compiled loops over each row's window (:mod:`ibtheory.ib._kernels`).  Steps are saddle-free Newton
 (Jacobi-scaled; a Cholesky solve when positive definite, else eigenvalues replaced by their absolute values,
 floored) with backtracking on F, so a negative curvature direction,
 the instability that splits a cluster, is followed downhill instead of attracting the iteration.
@@ -39,12 +45,13 @@ import weakref
 from collections.abc import Callable
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve, eigh
+from scipy.linalg import cho_factor, cho_solve, eig_banded, eigh
+from scipy.linalg.lapack import dgbtrf, dgbtrs, dpbtrf, dpbtrs
 from scipy.sparse import csr_matrix
 
 from . import _iterate as it
 from ._band import Band, band
-from ._kernels import window_gram, window_moments, window_parts
+from ._kernels import window_newton, window_parts
 from ._problem import Reduced
 
 __all__ = ["newton", "binned", "WINDOW_CELLS", "WINDOW_CUT", "COARSE_ROWS", "COARSE_FACTOR", "COARSE_PER_CLUSTER"]
@@ -124,7 +131,7 @@ def _window(w: np.ndarray, neg_h: np.ndarray, beta: float, rho: np.ndarray, eta:
 def _outer_sum(A: np.ndarray, B: np.ndarray, p: np.ndarray) -> np.ndarray:
     """sum_x p(x) g_x g_x^T for g_x = [A[x], B[x]] (2K x 2K), A and B (n, K) (no windows).  Above 200,000 cells
     entries of pi below 1e-20 are dropped and the product is sparse (their share of the sum is below 1e-20 of
-    each term's); windows go through :func:`ibtheory.ib._kernels.window_gram`."""
+    each term's); windows go through :func:`ibtheory.ib._kernels.window_newton`."""
     n, K = A.shape
     if n * K < 200_000:
         G = np.concatenate([A, B], axis=1)
@@ -185,11 +192,122 @@ def direction(H: np.ndarray, grad: np.ndarray, F: float) -> tuple[np.ndarray, fl
     except np.linalg.LinAlgError:
         step = _saddle_free_step(Hs, sc * grad) * -sc
         convex = False
+    return _judged(step, grad, F, convex)
+
+
+def _judged(step: np.ndarray, grad: np.ndarray, F: float, convex: bool) -> tuple[np.ndarray, float, float] | None:
+    """(step, predicted decrease, line-search noise allowance) as :func:`direction` returns them, or None when the
+    predicted decrease is below rounding."""
     predicted = -float(grad @ step)
     scale = max(1.0, abs(F))
     if predicted < 1e-15 * scale:
         return None
     return step, predicted, (F_NOISE * scale if convex and predicted < F_NOISE * scale else 0.0)
+
+
+def _band_scale(sc: np.ndarray, u: int) -> np.ndarray:
+    """sc_r sc_c at each entry (r, c) of upper band storage with ``u`` superdiagonals (0 outside the matrix)."""
+    n = sc.size
+    r = np.arange(n)[None, :] - (u - np.arange(u + 1))[:, None]
+    return np.where(r >= 0, sc[np.maximum(r, 0)], 0.0) * sc[None, :]
+
+
+def _band_dense(ab: np.ndarray) -> np.ndarray:
+    """The symmetric matrix held in upper band storage ``ab`` ((u + 1, n): entry (r, c), r <= c, at [u + r - c,
+    c])."""
+    u, n = ab.shape[0] - 1, ab.shape[1]
+    k = u - np.arange(u + 1)[:, None]  # each storage row's offset c - r
+    c = np.broadcast_to(np.arange(n)[None, :], ab.shape)
+    r = c - k
+    ok = r >= 0
+    H = np.zeros((n, n))
+    H[r[ok], c[ok]] = ab[ok]
+    H[c[ok], r[ok]] = ab[ok]
+    return H
+
+
+def _band_saddle_free(Hs: np.ndarray, g: np.ndarray) -> np.ndarray | None:
+    """:func:`_saddle_free_step` for Hs in upper band storage: the eigenvalues below the floor from the band
+    (LAPACK's reduction to tridiagonal form, O(n^2 u), no eigenvectors), their eigenvectors by inverse iteration
+    (banded LU), and the rest of the step Hs^-1 (g - V V^T g) by one more banded LU solve, projected off V.  None
+    where that cannot be trusted (more than 8 such eigenvalues, a singular factor, an eigenvector's residual above
+    1e-10 of the norm): the caller then takes the dense path."""
+    u, n = Hs.shape[0] - 1, Hs.shape[1]
+    S = np.abs(Hs)
+    norm = S.sum(axis=0)
+    for k in range(1, u + 1):  # each row's entries right of the diagonal
+        norm[:-k] += S[u - k, k:]
+    norm = float(norm.max())
+    floor = 1e-9 * max(1.0, norm)
+    vals = eig_banded(Hs, eigvals_only=True, select="v", select_range=(-2.0 * norm - 1.0, floor),
+                      check_finite=False)
+    if vals.size == 0 or vals.size > 8:
+        return None
+    G = np.zeros((3 * u + 1, n))  # LAPACK's general band storage with u rows for the LU's fill-in
+    G[u:2 * u + 1] = Hs
+    for k in range(1, u + 1):
+        G[2 * u + k, :n - k] = Hs[u - k, k:]
+
+    def solver(shift):
+        Gs = G.copy()
+        Gs[2 * u] -= shift
+        lu, piv, info = dgbtrf(Gs, u, u)
+        return None if info != 0 else lambda b: dgbtrs(lu, u, u, b, piv)[0]
+
+    V = np.empty((n, vals.size))
+    for i, lam in enumerate(vals):
+        solve = solver(lam)
+        if solve is None:
+            return None
+        x = np.ones(n) + np.arange(n) / n
+        for _ in range(3):
+            x = solve(x)
+            x -= V[:, :i] @ (V[:, :i].T @ x)
+            x /= np.linalg.norm(x)
+        V[:, i] = x
+    solve = solver(0.0)
+    if solve is None or np.abs(_band_matvec(Hs, V) - V * vals).max() > 1e-10 * max(1.0, norm):
+        return None
+    c = V.T @ g
+    x = solve(g - V @ c)
+    if not np.all(np.isfinite(x)):
+        return None
+    x -= V @ (V.T @ x)
+    return x + V @ (c / np.maximum(np.abs(vals), floor))
+
+
+def _band_matvec(ab: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """H X for the symmetric H in upper band storage ``ab`` and X (n, k)."""
+    u = ab.shape[0] - 1
+    Y = ab[u][:, None] * X
+    for k in range(1, u + 1):  # the k-th superdiagonal H[i, i + k] = ab[u - k, i + k], and its mirror
+        dk = ab[u - k, k:][:, None]
+        Y[:-k] += dk * X[k:]
+        Y[k:] += dk * X[:-k]
+    return Y
+
+
+def band_direction(ab: np.ndarray, grad: np.ndarray, F: float) -> tuple[np.ndarray, float, float] | None:
+    """:func:`direction` for a Hessian in upper band storage ``ab``: a banded Cholesky factorisation (O(n u^2)
+    instead of O(n^3)) where it is positive definite, else :func:`_band_saddle_free`; the dense
+    :func:`direction` where neither applies (a coordinate without curvature, more than 8 eigenvalues below the
+    floor)."""
+    u = ab.shape[0] - 1
+    diag = np.abs(ab[u])
+    if np.all(diag > FLAT * diag.max()):
+        sc = 1.0 / np.sqrt(diag)
+        Hs = ab * _band_scale(sc, u)
+        Hs[u] += 1e-9
+        c, info = dpbtrf(Hs, lower=0)
+        if info == 0:
+            x, info = dpbtrs(c, sc * grad, lower=0)
+            if info == 0:
+                return _judged(-sc * x, grad, F, True)
+        else:
+            x = _band_saddle_free(Hs, sc * grad)
+            if x is not None:
+                return _judged(-sc * x, grad, F, False)
+    return direction(_band_dense(ab), grad, F)
 
 
 def line_search(trial: Callable[[float], tuple], F: float, predicted: float, noise: float,
@@ -210,6 +328,10 @@ def _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals, win):
     """The saddle-free Newton iteration of :func:`newton` on the dense (n, K) arrays or the windows ``win`` (idx,
     valid, their band)."""
     idx = None if win is None else win[0]
+    if win is not None:  # each cluster's rho coordinate in the band's interleaved order
+        at = np.empty(K, dtype=np.intp)
+        at[win[2].order] = 2 * np.arange(K)
+        pos = at // 2
     gmax = np.inf
 
     parts = None  # the accepted trial point's parts, reused by the next step
@@ -226,25 +348,35 @@ def _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals, win):
                 ppi_dw = (ppi * dw).sum(axis=0)
                 ppi_dw2 = (ppi * dw**2).sum(axis=0)
                 bpd = beta * pi * dw
-            else:
-                bpd, m, ppi_dw, ppi_dw2 = window_moments(pi, idx, win[1], w, p, d, float(beta), K)
+            else:  # the Hessian's Gram sums come with them (computed even on a last, converged step)
+                ab, m, ppi_dw, ppi_dw2 = window_newton(pi, idx, win[1], w, p, d, float(beta), pos)
             g_rho = r - m
             g_eta = -beta * ppi_dw
             grad = np.concatenate([g_rho, g_eta])
             gmax = float(np.abs(grad).max())
             if gmax < gtol or not np.isfinite(gmax):
                 break
-            H = _outer_sum(pi, bpd, p) if win is None else window_gram(pi, bpd, p, idx, win[1], K)
-            a = m
             b = beta * ppi_dw
             c = beta**2 * ppi_dw2 - beta * d * (1 - d) * m
-            k = np.arange(K)
-            H[k, k] -= a
-            H[k, K + k] -= b
-            H[K + k, k] -= b
-            H[K + k, K + k] -= c
-            H[:K, :K] += np.diag(r) - np.outer(r, r)
-            found = direction(H, grad, F)
+            if idx is None:
+                H = _outer_sum(pi, bpd, p)
+                k = np.arange(K)
+                H[k, k] -= m
+                H[k, K + k] -= b
+                H[K + k, k] -= b
+                H[K + k, K + k] -= c
+                H[k, k] += r  # F~'s Hessian (see band_direction)
+                found = direction(H, grad, F)
+            else:  # banded, coordinates (rho_t, eta_t) interleaved in the order of d: see band_direction
+                u = ab.shape[0] - 1
+                ab[u, at] += r - m
+                ab[u - 1, at + 1] -= b
+                ab[u, at + 1] -= c
+                g2 = np.empty(2 * K)
+                g2[at], g2[at + 1] = g_rho, g_eta
+                found = band_direction(ab, g2, F)
+                if found is not None:
+                    found = (np.concatenate([found[0][at], found[0][at + 1]]),) + found[1:]
             if found is None:
                 break
             step, predicted, noise = found
