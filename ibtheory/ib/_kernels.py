@@ -155,8 +155,8 @@ def _window_parts(lo, hi, w, neg_h, beta, log_r, log_d1, log_d0, idx, valid, pi,
 
 
 @_jit
-def _window_newton(lo, hi, pi, idx, valid, w, p, d, beta, pos, tiny, acc, ab, reach):
-    u = ab.shape[0] - 1
+def _window_newton(lo, hi, pi, idx, valid, w, p, d, beta, pos, tiny, acc, abT, reach):
+    u = abT.shape[1] - 1
     B = idx.shape[1]
     cs = np.empty(B, dtype=np.int64)
     pa = np.empty(B)
@@ -174,26 +174,32 @@ def _window_newton(lo, hi, pi, idx, valid, w, p, d, beta, pos, tiny, acc, ab, re
                 acc[0, t] += pq
                 acc[1, t] += pq * dw
                 acc[2, t] += pq * dw * dw
-                if q > tiny:  # the row's live slots, in band order (consecutive positions)
-                    cs[k], aa[k], bb[k] = 2 * pos[t], q, beta * q * dw
-                    pa[k], pb[k] = pq, p[i] * bb[k]
+                if q > tiny:  # a live slot, inserted in order of its coordinate (windows come in band order)
+                    c, b_ = 2 * pos[t], beta * q * dw
+                    m = k
+                    while m > 0 and cs[m - 1] > c:
+                        cs[m], aa[m], bb[m], pa[m], pb[m] = cs[m - 1], aa[m - 1], bb[m - 1], pa[m - 1], pb[m - 1]
+                        m -= 1
+                    cs[m], aa[m], bb[m], pa[m], pb[m] = c, q, b_, pq, p[i] * b_
                     k += 1
-        for j1 in range(k):
-            c1 = cs[j1]
-            ab[u, c1] += pa[j1] * aa[j1]  # (rho, rho), (rho, eta), (eta, eta) of one cluster
-            ab[u - 1, c1 + 1] += pa[j1] * bb[j1]
-            ab[u, c1 + 1] += pb[j1] * bb[j1]
-            for j2 in range(j1 + 1, k):  # the upper triangle, entry (r, c), r < c, at ab[u + r - c, c]
-                lo_, hi_ = (j1, j2) if cs[j1] < cs[j2] else (j2, j1)
-                r, c = cs[lo_], cs[hi_]
-                if c - r + 1 > u:
-                    raise ValueError("a window's clusters lie farther apart than the band")
-                if c - r + 1 > reach[0]:
-                    reach[0] = c - r + 1
-                ab[u + r - c, c] += pa[lo_] * aa[hi_]
-                ab[u + r - c - 1, c + 1] += pa[lo_] * bb[hi_]
-                ab[u + r - c + 1, c] += pb[lo_] * aa[hi_]
-                ab[u + r - c, c + 1] += pb[lo_] * bb[hi_]
+        if k == 0:
+            continue
+        span = cs[k - 1] - cs[0] + 1
+        if span > u:
+            raise ValueError("a window's clusters lie farther apart than the band")
+        if span > reach[0]:
+            reach[0] = span
+        for j2 in range(k):  # entry (r, c), r <= c, at abT[c, u + r - c]: rows c and c + 1 of the transposed band
+            c = cs[j2]
+            abT[c, u] += pa[j2] * aa[j2]  # (rho, rho), (rho, eta), (eta, eta) of one cluster
+            abT[c + 1, u - 1] += pa[j2] * bb[j2]
+            abT[c + 1, u] += pb[j2] * bb[j2]
+            for j1 in range(j2):
+                o = u + cs[j1] - c
+                abT[c, o] += pa[j1] * aa[j2]  # (rho_1, rho_2)
+                abT[c, o + 1] += pb[j1] * aa[j2]  # (eta_1, rho_2)
+                abT[c + 1, o - 1] += pa[j1] * bb[j2]  # (rho_1, eta_2)
+                abT[c + 1, o] += pb[j1] * bb[j2]  # (eta_1, eta_2)
 
 
 # _pair_scores and _pair_step write the pair score out twice on purpose: a shared inline helper taking row views
@@ -424,12 +430,12 @@ def window_newton(pi: np.ndarray, idx: np.ndarray, valid: np.ndarray, w: np.ndar
     one: a cluster's own (rho, eta) entry)."""
     K = pos.size
     u = min(2 * idx.shape[1] - 1 if u is None else int(u), 2 * K - 1)
-    acc, abs_, reach = np.zeros((2, 3, K)), np.zeros((2, u + 1, 2 * K)), np.ones((2, 1), dtype=np.int64)
+    acc, abT, reach = np.zeros((2, 3, K)), np.zeros((2, 2 * K, u + 1)), np.ones((2, 1), dtype=np.int64)
     beta, tiny = float(beta), float(tiny)
     parts = _run(lambda k, lo, hi: _window_newton(lo, hi, pi, idx, valid, w, p, d, beta, pos, tiny, acc[k],
-                                                  abs_[k], reach[k]), idx.shape[0])
-    tot, ab = (acc[0] + acc[1], abs_[0] + abs_[1]) if parts == 2 else (acc[0], abs_[0])
-    return ab[u - min(int(reach.max()), u):], tot[0], tot[1], tot[2]
+                                                  abT[k], reach[k]), idx.shape[0])
+    tot, ab = (acc[0] + acc[1], abT[0] + abT[1]) if parts == 2 else (acc[0], abT[0])
+    return ab.T[u - min(int(reach.max()), u):], tot[0], tot[1], tot[2]
 
 
 def pair_scores(Wt: np.ndarray, neg_h: np.ndarray, beta: float, log_pt: np.ndarray, log_dec: np.ndarray,

@@ -206,10 +206,12 @@ def _judged(step: np.ndarray, grad: np.ndarray, F: float, convex: bool) -> tuple
 
 
 def _band_scale(sc: np.ndarray, u: int) -> np.ndarray:
-    """sc_r sc_c at each entry (r, c) of upper band storage with ``u`` superdiagonals (0 outside the matrix)."""
-    n = sc.size
-    r = np.arange(n)[None, :] - (u - np.arange(u + 1))[:, None]
-    return np.where(r >= 0, sc[np.maximum(r, 0)], 0.0) * sc[None, :]
+    """sc_r sc_c at each entry (r, c) of upper band storage with ``u`` superdiagonals (0 outside the matrix): row k
+    holds offset u - k, so its entries are sc[c - u + k] sc[c], a sliding window of sc padded with u zeros."""
+    padded = np.concatenate([np.zeros(u), sc])
+    step = padded.strides[0]  # a read-only view: row k starts at padded[k]
+    rows = np.lib.stride_tricks.as_strided(padded, (u + 1, sc.size), (step, step), writeable=False)
+    return rows * sc[None, :]
 
 
 def _band_dense(ab: np.ndarray) -> np.ndarray:
