@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _iterate as it
-from ._kernels import band_ends
+from ._kernels import band_ends, window_parts
 from ._problem import Reduced
 
 __all__ = ["Band", "band", "band_support", "band_log_partition", "kl_binary", "BAND_CELLS"]
@@ -107,8 +107,12 @@ def band_support(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.nda
 def band_log_partition(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray,
                        cut: float) -> np.ndarray:
     """ln Z(x) = ln sum_t p(t) exp(-beta KL[w_x || d_t]) (nats) summed over each row's :func:`band` of ``cut``
-    nats: below the full sum by at most ln(1 + K e^-cut)."""
-    sup = band_support(prob, beta, log_pt, log_dec, cut)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        L = it.pair_scores(sup.w_rows, sup.neg_h, beta, log_pt, log_dec, sup.cols)
-    return it.pair_lse(L, sup)
+    nats: below the full sum by at most ln(1 + K e^-cut).  One compiled pass over each row's band laid out as a
+    window (:func:`ibtheory.ib._kernels.window_parts`; its posteriors are not used)."""
+    w, neg_h = prob.W[:, 1], prob.neg_entropy_rows
+    bd = band(w, neg_h, beta, log_pt, log_dec[:, 1], log_dec[:, 0], cut)
+    pos = bd.first[:, None] + np.arange(bd.width)[None, :]
+    idx, valid = bd.order[np.minimum(pos, bd.order.size - 1)], pos <= bd.last[:, None]
+    log_d1, log_d0 = np.ascontiguousarray(log_dec[:, 1]), np.ascontiguousarray(log_dec[:, 0])  # Newton's layout
+    return window_parts(w, prob.p_s, neg_h, float(beta), np.ascontiguousarray(log_pt, dtype=np.float64), log_d1,
+                        log_d0, idx, valid)[1]
