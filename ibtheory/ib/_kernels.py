@@ -7,14 +7,16 @@ here (numba, compiled on first use and cached beside this file) do each row in o
 certificate's Gibbs sums over the rows (:func:`gibbs_lse`, :func:`gibbs_moments`, :func:`gibbs_values`) likewise:
 4-5x numpy's at 256 rows.
 
-Two cores: above ``SPLIT`` rows (pairs, or units of work) a call runs as two halves, the second on one worker
-thread while the caller runs the first (the kernels release the GIL), each half with its own accumulators, added
-after.  The halves are the same whether or not a second core is there (with one core, as under ``taskset``, they
-run one after the other), so results do not depend on the machine.  numba's own parallel loops were not used: they
-need a threading layer, and the only one in numba's wheels that survives ``fork`` (the training engine forks its
-workers; GNU OpenMP aborts the child) is ``workqueue``, which may not be entered from two Python threads at once
-and cost ~0.15 ms a launch (no faster than one thread at 4096 rows; two halves on the worker thread here, window
-posteriors: 1.3x at 4096 rows, 1.75x at 16,384, 1.9x at 65,536).
+Two cores: above ``SPLIT`` rows (pairs, or units of work) a call runs as two halves, the second on one worker thread
+while the caller runs the first (the kernels release the GIL), each half with its own accumulators, added after. The
+caller's half is ``MAIN_EXTRA`` units larger: the worker takes ~25-50 us to wake (on a 4096-row window, posteriors
+and Newton's sums: 548 -> 475 us a pair of calls, median of five medians of 300). The halves are the same whether or
+not a second core is there (with one core, as under ``taskset``, they run one after the other), so results do not
+depend on the machine. numba's own parallel loops were not used: they need a threading layer, and the only one in
+numba's wheels that survives ``fork`` (the training engine forks its workers; GNU OpenMP aborts the child) is
+``workqueue``, which may not be entered from two Python threads at once and cost ~0.15 ms a launch (no faster than
+one thread at 4096 rows; two halves on the worker thread here, window posteriors: 1.3x at 4096 rows, 1.75x at
+16,384, 1.9x at 65,536).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ _FLUSH = -700.0
 _EPS4 = 4.0 * 2.0**-52
 #: rows (pairs; multipliers x blocks for the certificate's sums) from which a call runs as two halves
 SPLIT = 2048
+#: units of work the caller's half has beyond the worker's: the worker thread starts ~25-50 us late (the time it
+#: takes to wake), about what 256 rows of the window kernels cost
+MAIN_EXTRA = 512
 #: :func:`gibbs_lse`, :func:`gibbs_moments`, :func:`gibbs_values`: terms more than this many nats below a sum's largest
 #: are skipped (each under e^-50 = 2e-22 of it: the sum of n rows is low by less than n e^-50 nats)
 GIBBS_CUT = 50.0
@@ -93,15 +98,15 @@ def _two_cores() -> bool:
 
 
 def _run(call: Callable[[int, int, int], object], bounds: np.ndarray | int) -> int:
-    """``call(part, lo, hi)`` over [0, n): one part below ``SPLIT`` units of work, else two halves of equal work
-    (``bounds``: n, or a cumulative work array of n + 1 entries, e.g. a CSR indptr), the second on the worker
-    thread when this process may use two cores.  Returns the number of parts."""
+    """``call(part, lo, hi)`` over [0, n): one part below ``SPLIT`` units of work, else two halves of equal work but
+    ``MAIN_EXTRA`` units more in the first (``bounds``: n, or a cumulative work array of n + 1 entries, e.g. a CSR
+    indptr), the second on the worker thread when this process may use two cores.  Returns the number of parts."""
     if np.isscalar(bounds):
         n, total = int(bounds), int(bounds)
-        h = n // 2
+        h = min((n + MAIN_EXTRA) // 2, n - 1)
     else:
         n, total = len(bounds) - 1, int(bounds[-1])
-        h = int(np.searchsorted(bounds, total / 2))
+        h = int(np.searchsorted(bounds, (total + MAIN_EXTRA) / 2))
         h = min(max(h, 1), n - 1) if n > 1 else 0
     if total < SPLIT or n < 2:
         call(0, 0, n)
