@@ -157,25 +157,46 @@ def _finish(z: np.ndarray, s1: np.ndarray, s2: np.ndarray, w0: np.ndarray, extra
     return np.log(z) + delta, w0 + m1, var, err + 4.0 * delta
 
 
+@_jit
+def _select_blocks(top, w_top, w_lo, w_hi, count, plane, lam, drop, a0, w0, k, act, dropped):
+    """Per multiplier i (:func:`_vertices_windowed`): the reference block (largest top - lambda w_top, the first on
+    ties), U of every block, its active blocks (U >= -drop, and the reference) in order into act[i] (k[i] of them)
+    and the bound of the others, sum count exp(min(U, 0))."""
+    nb = top.shape[1]
+    for i in range(lam.size):
+        P, lm = plane[i], lam[i]
+        best, ref = -np.inf, 0
+        for b in range(nb):
+            v = top[P, b] - lm * w_top[P, b]
+            if v > best:
+                best, ref = v, b
+        a0[i], w0[i] = -top[P, ref], w_top[P, ref]
+        n_act, out = 0, 0.0
+        for b in range(nb):
+            w_edge = w_lo[b] if lm > 0 else w_hi[b]
+            U = (top[P, b] + a0[i]) - lm * (w_edge - w0[i])
+            if U != U:
+                U = np.inf
+            if U >= -drop or b == ref:
+                act[i, n_act] = b
+                n_act += 1
+            else:
+                out += count[b] * np.exp(U if U < 0.0 else 0.0)
+        k[i], dropped[i] = n_act, out
+
+
 def _vertices_windowed(blk: Blocks, lam: np.ndarray, plane: np.ndarray) -> tuple[np.ndarray, ...]:
-    """:func:`vertices` over the blocks that matter (see there): which blocks, and the bound of the others, here;
-    the sums over the rows of each multiplier's blocks one compiled pass (:func:`ibtheory.ib._kernels.block_sums`,
-    compensated sums)."""
+    """:func:`vertices` over the blocks that matter (see there): which blocks, and the bound of the others, one
+    compiled pass over the blocks (:func:`_select_blocks`); the sums over the rows of each multiplier's blocks
+    another (:func:`ibtheory.ib._kernels.block_sums`, compensated sums).  Each block's U >= every row's term -
+    the reference row's term (each block's largest -a at its w_top is attained, the best of them is the
+    reference, R = 0)."""
     m = lam.size
-    lm = lam[:, None]
-    top, w_top = blk.top[plane], blk.w_top[plane]  # (m, nb)
-    # a row of each block that is attained (its largest -a): the best of them is the reference, R = 0
-    ref = np.argmax(top - lm * w_top, axis=1)
-    a0, w0 = -top[np.arange(m), ref], w_top[np.arange(m), ref]
-    w_edge = np.where(lm > 0, blk.w_lo[None, :], blk.w_hi[None, :])
-    with np.errstate(invalid="ignore"):
-        U = (top + a0[:, None]) - lm * (w_edge - w0[:, None])  # >= every row's term - ref's term
-    U = np.where(np.isnan(U), np.inf, U)
-    act = U >= -DROP
-    act[np.arange(m), ref] = True
-    dropped = np.where(act, 0.0, blk.count[None, :] * np.exp(np.minimum(U, 0.0))).sum(axis=1)  # x exp(ref term)
-    k = act.sum(axis=1)
-    _, c = np.nonzero(act)  # row-major: each multiplier's active blocks, in order
+    nb = blk.top.shape[1]
+    a0, w0, dropped = np.empty(m), np.empty(m), np.empty(m)
+    k, act = np.empty(m, dtype=np.int64), np.empty((m, nb), dtype=np.int64)
+    _select_blocks(blk.top, blk.w_top, blk.w_lo, blk.w_hi, blk.count, plane, lam, DROP, a0, w0, k, act, dropped)
+    c = act[np.arange(nb)[None, :] < k[:, None]]  # row-major: each multiplier's active blocks, in order
     base, w_ref, w_c, S = block_sums(blk.a, blk.w, plane, lam, a0, w0, np.abs(lam) <= _REF_LAMBDA,
                                      np.r_[0, np.cumsum(k)], c, BLOCK)
     log_z, s, var, err = _finish(S[:, 0], S[:, 1], S[:, 2], w_c, dropped, S[:, 3])
