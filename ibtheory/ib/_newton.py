@@ -84,13 +84,26 @@ def _band(w, neg_h, beta, rho, eta, cut: float) -> Band:
     return band(w, neg_h, beta, rho, *_log_dec(eta), cut)
 
 
+#: ln 1e-300: the smallest log-weight a cluster enters the posteriors with
+_LOG_TINY = float(np.log(1e-300))
+
+
+def _log_sum_exp(x: np.ndarray) -> float:
+    """ln sum_i exp(x_i) of a short vector (a few numpy calls: :func:`ibtheory.ib._iterate.lse` makes ~10)."""
+    m = float(x.max())
+    if not np.isfinite(m):
+        return float(it.lse(x, axis=0))
+    return m + float(np.log(np.exp(x - m).sum()))
+
+
 def _parts(w, p, neg_h, beta, rho, eta, win=None):
     """(r, d, pi, ln Z, F) at (rho, eta); the posterior pi is (n, K), or (n, B) on the clusters ``win`` = (idx,
     valid, ...) of each row (0 elsewhere).  KL[w || d] is summed term by term (ln (1 - d) + w eta would cancel
     catastrophically for d near 1)."""
-    r = np.exp(rho - it.lse(rho, axis=0))
+    log_r = rho - _log_sum_exp(rho)
+    r = np.exp(log_r)
+    log_r = np.maximum(log_r, _LOG_TINY)
     log_d1, log_d0 = _log_dec(eta)
-    log_r = np.log(np.maximum(r, 1e-300))
     if win is not None:  # one compiled pass per row
         pi, lnZ, F = window_parts(w, p, neg_h, beta, log_r, log_d1, log_d0, win[0], win[1])
         return r, np.exp(log_d1), pi, lnZ, F
@@ -391,7 +404,7 @@ def _newton_steps(w, p, neg_h, beta, rho, eta, K, max_steps, gtol, evals, win):
             if t is None:
                 break
             rho, eta = rho + t * step[:K], eta + t * step[K:]  # _parts normalises r itself: parts stay (rho, eta)'s
-            rho = rho - it.lse(rho, axis=0)
+            rho = rho - _log_sum_exp(rho)
     return rho, eta, evals, gmax
 
 
