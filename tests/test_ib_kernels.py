@@ -311,3 +311,48 @@ def test_gibbs_values_equal_the_formed_distributions_values():
     assert_allclose(mean, q @ Wt, rtol=0, atol=1e-12)
     got = v - beta * entropy_rows(np.column_stack([1.0 - mean.sum(axis=1), mean]), "nats")
     assert_allclose(got, ref, rtol=1e-12, atol=1e-11)
+
+
+def test_worker_hand_overs_under_stress(monkeypatch):
+    """The worker's spinning and blocking hand-overs (``_kernels._Worker``): 3,000 calls from two threads at once,
+    with pauses longer than a spin between some of them (so both the spinning and the blocking paths are taken),
+    every tenth worker half failing, each call seeing exactly its own halves and errors; no call is lost or hangs
+    (the threads are joined with a timeout)."""
+    import functools
+    import threading
+
+    monkeypatch.setattr(kn._Worker, "SPIN", 2_000)  # spins of a few microseconds: blocking paths are taken often
+    worker = kn._Worker()
+    failures, errors = [], []
+
+    def theirs(got, fail, name):
+        if fail:
+            raise ValueError(name)
+        got.append("theirs")
+
+    def caller(tag):
+        rng = np.random.default_rng(tag)
+        for i in range(1500):
+            got: list = []
+            fail = i % 10 == 3
+            try:
+                worker.both(functools.partial(got.append, "mine"), functools.partial(theirs, got, fail, f"{tag}-{i}"))
+                if fail or sorted(got) != ["mine", "theirs"]:
+                    failures.append((tag, i, got))
+            except ValueError as exc:
+                if not fail or str(exc) != f"{tag}-{i}":
+                    failures.append((tag, i, str(exc)))
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+            if rng.random() < 0.05:
+                import time
+
+                time.sleep(0.002)
+
+    threads = [threading.Thread(target=caller, args=(t,)) for t in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a hand-over hung"
+    assert not failures and not errors, (failures[:3], errors[:3])

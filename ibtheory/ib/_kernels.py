@@ -9,8 +9,9 @@ certificate's Gibbs sums over the rows (:func:`gibbs_lse`, :func:`gibbs_moments`
 
 Two cores: above ``SPLIT`` rows (pairs, or units of work) a call runs as two halves, the second on one worker thread
 while the caller runs the first (the kernels release the GIL), each half with its own accumulators, added after. The
-caller's half is ``MAIN_EXTRA`` units larger: the worker takes ~25-50 us to wake (on a 4096-row window, posteriors
-and Newton's sums: 548 -> 475 us a pair of calls, median of five medians of 300). The halves are the same whether or
+caller's half is ``MAIN_EXTRA`` units larger: the worker starts its half late (on a 4096-row window, posteriors and
+Newton's sums: 548 -> 463 us a pair of calls, median of five medians of 300, with the spinning hand-overs of
+:class:`_Worker`). The halves are the same whether or
 not a second core is there (with one core, as under ``taskset``, they run one after the other), so results do not
 depend on the machine. numba's own parallel loops were not used: they need a threading layer, and the only one in
 numba's wheels that survives ``fork`` (the training engine forks its workers; GNU OpenMP aborts the child) is
@@ -28,6 +29,8 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
+from numba.core import types
+from numba.core.extending import intrinsic
 
 __all__ = ["window_parts", "window_newton", "pair_scores", "pair_step", "pair_hessian", "block_sums",
            "band_ends", "gibbs_lse", "gibbs_moments", "gibbs_values", "GIBBS_CUT",
@@ -39,41 +42,111 @@ _FLUSH = -700.0
 _EPS4 = 4.0 * 2.0**-52
 #: rows (pairs; multipliers x blocks for the certificate's sums) from which a call runs as two halves
 SPLIT = 2048
-#: units of work the caller's half has beyond the worker's: the worker thread starts ~25-50 us late (the time it
-#: takes to wake), about what 256 rows of the window kernels cost
-MAIN_EXTRA = 512
+#: units of work the caller's half has beyond the worker's: the worker takes its half ~10-20 us late (the hand-over
+#: and the GIL), about what 128 rows of the window kernels cost
+MAIN_EXTRA = 256
 #: :func:`gibbs_lse`, :func:`gibbs_moments`, :func:`gibbs_values`: terms more than this many nats below a sum's largest
 #: are skipped (each under e^-50 = 2e-22 of it: the sum of n rows is low by less than n e^-50 nats)
 GIBBS_CUT = 50.0
 
 
+@intrinsic
+def _load_acquire(typingctx, counter):
+    """counter[0] of an int64 array as an atomic (acquire) load: a loop that polls it cannot have the load hoisted
+    out of it, and it sees the other thread's increments."""
+    sig = types.int64(counter)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.load_atomic(ary.data, "acquire", 8)
+
+    return sig, codegen
+
+
+@numba.njit(nogil=True, cache=True)
+def _spin(counter, seen, limit):
+    """Poll counter[0] (the GIL released) until it differs from ``seen`` or ``limit`` polls have passed; returns its
+    last value."""
+    for _ in range(limit):
+        v = _load_acquire(counter)
+        if v != seen:
+            return v
+    return _load_acquire(counter)
+
+
 class _Worker:
-    """One daemon thread that runs the second half of a call: a task queue and a result queue (C-level, ~10 us a
-    hand-over; ``concurrent.futures`` took ~40 us), and a lock so that callers from several threads take turns."""
+    """One daemon thread that runs the second half of a call, and a lock so that callers from several threads take
+    turns.  Hand-overs spin, then block: after each half the worker polls a counter for the next task (``SPIN``
+    polls with the GIL released, keeping its core awake) before it blocks on a queue, and the caller polls a counter
+    for the worker's result before it blocks on an event.  A blocked thread's wake-up cost ~25-50 us on this VM,
+    10 % of them over 150 us (a halted virtual core); the queue alone took ~80 us a call on average.  The states
+    (spinning or blocked) change under one small lock, so a task or a result is never posted where no one looks."""
+
+    #: polls of a counter before a thread blocks (an atomic load each, ~0.35 ns here: ~0.7 ms, longer than the gaps
+    #: between the kernel calls of a Newton iteration)
+    SPIN = 2_000_000
 
     def __init__(self) -> None:
         self.tasks: queue.SimpleQueue = queue.SimpleQueue()
-        self.results: queue.SimpleQueue = queue.SimpleQueue()
-        self.lock = threading.Lock()
+        self.posted = np.zeros(1, dtype=np.int64)  # tasks handed over by the spinning path
+        self.done = np.zeros(1, dtype=np.int64)  # halves the worker has finished
+        self.lock = threading.Lock()  # callers take turns
+        self.state = threading.Lock()  # guards spinning, waiting, task, result
+        self.spinning = False
+        self.waiting = False
+        self.woken = threading.Event()
+        self.task: Callable[[], object] | None = None
+        self.result: BaseException | None = None
         threading.Thread(target=self._loop, name="ibtheory-kernels", daemon=True).start()
 
     def _loop(self) -> None:
+        taken = 0
         while True:
-            fn = self.tasks.get()
+            with self.state:
+                fn = None if self.tasks.empty() else self.tasks.get()
+                self.spinning = fn is None
+            if fn is None:
+                _spin(self.posted, taken, self.SPIN)
+                with self.state:
+                    if self.posted[0] != taken:
+                        fn, taken = self.task, taken + 1
+                    else:
+                        self.spinning = False
+            if fn is None:
+                fn = self.tasks.get()
             try:
                 fn()
-                self.results.put(None)
+                res = None
             except BaseException as exc:  # handed to the caller
-                self.results.put(exc)
+                res = exc
+            with self.state:
+                self.result = res
+                self.done[0] += 1
+                if self.waiting:
+                    self.woken.set()
 
     def both(self, mine: Callable[[], object], theirs: Callable[[], object]) -> None:
         """Run ``theirs`` on the worker and ``mine`` here; return when both are done (re-raising either's error)."""
         with self.lock:
-            self.tasks.put(theirs)
+            before = int(self.done[0])
+            with self.state:
+                if self.spinning:
+                    self.task = theirs
+                    self.posted[0] += 1
+                else:
+                    self.tasks.put(theirs)
             try:
                 mine()
             finally:
-                exc = self.results.get()
+                if _spin(self.done, before, self.SPIN) == before:
+                    with self.state:
+                        self.waiting = self.done[0] == before
+                        self.woken.clear()
+                    if self.waiting:
+                        self.woken.wait()
+                        with self.state:
+                            self.waiting = False
+                exc = self.result
             if exc is not None:
                 raise exc
 
