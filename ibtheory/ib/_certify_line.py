@@ -157,11 +157,16 @@ def _finish(z: np.ndarray, s1: np.ndarray, s2: np.ndarray, w0: np.ndarray, extra
     return np.log(z) + delta, w0 + m1, var, err + 4.0 * delta
 
 
+#: below this U a dropped block adds count e^_FLOOR_U to the bound instead of count e^U
+_FLOOR_U = -80.0
+_FLOOR_E = float(np.exp(_FLOOR_U))
+
+
 @_jit
 def _select_blocks(top, w_top, w_lo, w_hi, count, plane, lam, drop, a0, w0, k, act, dropped):
     """Per multiplier i (:func:`_vertices_windowed`): the reference block (largest top - lambda w_top, the first on
     ties), U of every block, its active blocks (U >= -drop, and the reference) in order into act[i] (k[i] of them)
-    and the bound of the others, sum count exp(min(U, 0))."""
+    and the bound of the others, sum count exp(min(max(U, _FLOOR_U), 0))."""
     nb = top.shape[1]
     for i in range(lam.size):
         P, lm = plane[i], lam[i]
@@ -180,8 +185,10 @@ def _select_blocks(top, w_top, w_lo, w_hi, count, plane, lam, drop, a0, w0, k, a
             if U >= -drop or b == ref:
                 act[i, n_act] = b
                 n_act += 1
-            else:
+            elif U > _FLOOR_U:
                 out += count[b] * np.exp(U if U < 0.0 else 0.0)
+            else:  # e^U <= e^_FLOOR_U: bounded by that, no exp (most blocks, at most 1e-26 of the sum all together)
+                out += count[b] * _FLOOR_E
         k[i], dropped[i] = n_act, out
 
 
