@@ -203,7 +203,7 @@ def _jit(fn):
 
 
 @_jit
-def _window_parts(lo, hi, w, neg_h, beta, log_r, log_d1, log_d0, idx, valid, pi, lnZ):
+def _window_parts(lo, hi, w, neg_h, beta, log_r, log_d1, log_d0, idx, valid, floor, pi, lnZ):
     B = idx.shape[1]
     for i in range(lo, hi):
         wi, hx = w[i], neg_h[i]
@@ -224,12 +224,13 @@ def _window_parts(lo, hi, w, neg_h, beta, log_r, log_d1, log_d0, idx, valid, pi,
         z = 0.0
         for j in range(B):
             e = pi[i, j] - m
-            e = np.exp(e) if e > _FLUSH else 0.0
+            e = np.exp(e) if e > floor else 0.0
             pi[i, j] = e
             z += e
         lnZ[i] = np.log(z) + m
+        inv = 1.0 / z
         for j in range(B):
-            pi[i, j] /= z
+            pi[i, j] *= inv
 
 
 @_jit
@@ -478,18 +479,21 @@ def _finite_decoders(log_dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def window_parts(w: np.ndarray, p: np.ndarray, neg_h: np.ndarray, beta: float, log_r: np.ndarray,
-                 log_d1: np.ndarray, log_d0: np.ndarray, idx: np.ndarray, valid: np.ndarray
+                 log_d1: np.ndarray, log_d0: np.ndarray, idx: np.ndarray, valid: np.ndarray, cut: float = 700.0
                  ) -> tuple[np.ndarray, np.ndarray, float]:
     """|Y| = 2 posteriors on windows of clusters: for row x and its window entries t = idx[x, j] (``valid``),
 
         u_xt = ln r_t - beta max(KL[w_x || d_t], 0),   KL = -H(w_x) - w_x ln d_t - (1 - w_x) ln (1 - d_t)  (nats),
 
     pi_xt = exp(u_xt - ln Z_x), ln Z_x = ln sum_t exp(u_xt) over the window; returns (pi (n, B), ln Z (n),
-    F = -sum_x p(x) ln Z_x).  ``neg_h`` is -H(w_x) in nats, ``log_d1``/``log_d0`` ln d_t / ln (1 - d_t)."""
+    F = -sum_x p(x) ln Z_x).  ``neg_h`` is -H(w_x) in nats, ``log_d1``/``log_d0`` ln d_t / ln (1 - d_t).  Terms
+    more than ``cut`` nats below their row's largest count as 0 (no exp; ln Z low by at most B e^-cut; at most 700,
+    below which exp is subnormal)."""
     n, B = idx.shape
     pi, lnZ = np.empty((n, B)), np.empty(n)
-    beta = float(beta)
-    _run(lambda _, lo, hi: _window_parts(lo, hi, w, neg_h, beta, log_r, log_d1, log_d0, idx, valid, pi, lnZ), n)
+    beta, floor = float(beta), -min(float(cut), -_FLUSH)
+    _run(lambda _, lo, hi: _window_parts(lo, hi, w, neg_h, beta, log_r, log_d1, log_d0, idx, valid, floor, pi, lnZ),
+         n)
     return pi, lnZ, -float(p @ lnZ)  # numpy's pairwise sum: Newton's line search compares F to ~1e-15
 
 

@@ -60,6 +60,9 @@ __all__ = ["newton", "binned", "WINDOW_CELLS", "WINDOW_CUT", "COARSE_ROWS", "COA
 WINDOW_CELLS = 20_000
 #: nats below a row's log-partition from which a cluster's posterior is left out of its window (e^-50 = 2e-22)
 WINDOW_CUT = 50.0
+#: nats below a row's largest term from which the window's posteriors count as 0 (no exp): the ~quarter of a
+#: window's slots between 40 and 50 nats down change ln Z by at most B e^-40 = 5e-17 (B ~ 13), below F's rounding
+PARTS_CUT = 40.0
 #: classes above which Newton's method starts on bins of ``COARSE_FACTOR`` classes (see the module docstring)
 COARSE_ROWS = 8192
 COARSE_FACTOR = 4
@@ -105,7 +108,7 @@ def _parts(w, p, neg_h, beta, rho, eta, win=None):
     log_r = np.maximum(log_r, _LOG_TINY)
     log_d1, log_d0 = _log_dec(eta)
     if win is not None:  # one compiled pass per row
-        pi, lnZ, F = window_parts(w, p, neg_h, beta, log_r, log_d1, log_d0, win[0], win[1])
+        pi, lnZ, F = window_parts(w, p, neg_h, beta, log_r, log_d1, log_d0, win[0], win[1], PARTS_CUT)
         return r, np.exp(log_d1), pi, lnZ, F
     idx = slice(None)
     with np.errstate(invalid="ignore"):
