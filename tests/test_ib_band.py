@@ -102,8 +102,10 @@ def test_band_is_narrow_at_large_beta_and_contains_rejects_outsiders():
     assert not b.contains(np.arange(w.size), far)
 
 
-def test_band_log_partition_against_scipy():
-    """ln Z(x) over the bands is below the full sum by at most ln(1 + K e^-cut)."""
+@pytest.mark.parametrize("wide", [10**9, 0])
+def test_band_log_partition_against_scipy(monkeypatch, wide):
+    """ln Z(x) over the bands is below the full sum by at most ln(1 + K e^-cut), summed as windows and as pairs."""
+    monkeypatch.setattr(bd, "_WIDE", wide)
     rng = np.random.default_rng(3)
     table = rng.dirichlet(np.ones(500))[:, None] * rng.dirichlet([0.5, 0.5], size=500)
     prob = ib_problem(table)

@@ -101,6 +101,37 @@ def test_window_newton_sums_equal_numpy(case, seed):
     assert_allclose(nw._band_dense(ab), ref, rtol=0, atol=1e-13 * max(np.abs(ref).max(), 1e-300))
 
 
+def test_window_newton_refuses_a_cluster_twice_in_a_row():
+    """A row whose live slots name one cluster twice is an error (its two entries would land on other entries)."""
+    w, p, beta = np.array([0.5]), np.array([1.0]), 1.0
+    d = np.array([0.2, 0.5, 0.8])
+    idx, valid, pi = np.array([[1, 1]]), np.ones((1, 2), dtype=bool), np.array([[0.5, 0.5]])
+    with pytest.raises(ValueError, match="twice"):
+        kn.window_newton(pi, idx, valid, w, p, d, beta, np.arange(3), u=5)
+
+
+def test_a_call_abandoned_while_waiting_does_not_shift_the_next():
+    """A caller interrupted while it waits for the worker's half (Ctrl-C in a notebook) leaves that half running;
+    the next call still returns only once its own half has run (before, it counted the abandoned one's)."""
+    import threading
+    import time
+
+    worker = kn._Worker()
+    ran, release = [], threading.Event()
+    real_wait = worker._wait
+
+    def interrupted(target):
+        raise KeyboardInterrupt
+
+    worker._wait = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        worker.both(lambda: None, lambda: (release.wait(10), time.sleep(0.05), ran.append("first")))
+    worker._wait = real_wait
+    release.set()
+    worker.both(lambda: None, lambda: ran.append("second"))
+    assert ran == ["first", "second"]
+
+
 def test_window_newton_refuses_a_window_wider_than_its_band():
     """Slots of one row farther apart (in band order) than the band holds are an error, not a silent write into
     another entry."""

@@ -905,8 +905,7 @@ def test_newton_on_windows_equals_dense(monkeypatch):
     assert abs(F(lp_w, ld_w) - F(lp_d, ld_d)) <= 1e-12
     ow, od = np.argsort(ld_w[:, 1]), np.argsort(ld_d[:, 1])  # the same clusters, perhaps with two labels swapped
     assert_allclose(np.exp(ld_w[ow]), np.exp(ld_d[od]), atol=1e-9)
-    # Newton stops once a step predicts less than 1e-15 |F|: at beta = 5000 a decoder's gradient of 3e-8 does
-    assert g_w < 1e-7 and g_d < 1e-7
+    assert g_w < 1e-8 and g_d < 1e-8
 
 
 def _window_case(n, K, beta, seed):

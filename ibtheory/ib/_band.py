@@ -30,6 +30,8 @@ __all__ = ["Band", "band", "band_support", "band_log_partition", "kl_binary", "B
 
 #: |S| x clusters above which the |Y| = 2 map, a point's encoder and a certificate's tangent plane run on bands
 BAND_CELLS = 20_000
+#: widest band over mean band above which :func:`band_log_partition` sums the band's pairs instead of windows
+_WIDE = 4
 
 
 class Band(NamedTuple):
@@ -108,9 +110,16 @@ def band_log_partition(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: 
                        cut: float) -> np.ndarray:
     """ln Z(x) = ln sum_t p(t) exp(-beta KL[w_x || d_t]) (nats) summed over each row's :func:`band` of ``cut``
     nats: below the full sum by at most ln(1 + K e^-cut).  One compiled pass over each row's band laid out as a
-    window (:func:`ibtheory.ib._kernels.window_parts`; its posteriors are not used)."""
+    window (:func:`ibtheory.ib._kernels.window_parts`; its posteriors are not used), or, where the widest band is
+    more than ``_WIDE`` times the mean (the windows' (rows x widest) arrays would outgrow the pairs), over the
+    band's pairs."""
     w, neg_h = prob.W[:, 1], prob.neg_entropy_rows
     bd = band(w, neg_h, beta, log_pt, log_dec[:, 1], log_dec[:, 0], cut)
+    if bd.width * w.size > _WIDE * int(bd.counts.sum()) + 4096:
+        sup = band_support(prob, beta, log_pt, log_dec, cut)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            L = it.pair_scores(sup.w_rows, sup.neg_h, beta, log_pt, log_dec, sup.cols)
+        return it.pair_lse(L, sup)
     pos = bd.first[:, None] + np.arange(bd.width)[None, :]
     idx, valid = bd.order[np.minimum(pos, bd.order.size - 1)], pos <= bd.last[:, None]
     log_d1, log_d0 = np.ascontiguousarray(log_dec[:, 1]), np.ascontiguousarray(log_dec[:, 0])  # Newton's layout

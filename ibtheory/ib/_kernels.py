@@ -22,6 +22,7 @@ one thread at 4096 rows; two halves on the worker thread here, window posteriors
 
 from __future__ import annotations
 
+import collections
 import os
 import queue
 import threading
@@ -50,6 +51,13 @@ MAIN_EXTRA = 256
 GIBBS_CUT = 50.0
 
 
+def _jit(fn):
+    try:  # cached beside this file, or in numba's user cache folder
+        return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+    except RuntimeError:  # no writable cache location (a read-only install and home): compile in each process
+        return numba.njit(cache=False, nogil=True, error_model="numpy")(fn)
+
+
 @intrinsic
 def _load_acquire(typingctx, counter):
     """counter[0] of an int64 array as an atomic (acquire) load: a loop that polls it cannot have the load hoisted
@@ -63,7 +71,7 @@ def _load_acquire(typingctx, counter):
     return sig, codegen
 
 
-@numba.njit(nogil=True, cache=True)
+@_jit
 def _spin(counter, seen, limit):
     """Poll counter[0] (the GIL released) until it differs from ``seen`` or ``limit`` polls have passed; returns its
     last value."""
@@ -88,28 +96,34 @@ class _Worker:
 
     def __init__(self) -> None:
         self.tasks: queue.SimpleQueue = queue.SimpleQueue()
-        self.posted = np.zeros(1, dtype=np.int64)  # tasks handed over by the spinning path
+        self.posted = np.zeros(1, dtype=np.int64)  # halves put in ``fast`` so far
         self.done = np.zeros(1, dtype=np.int64)  # halves the worker has finished
+        self.issued = 0  # halves handed to the worker (a caller interrupted while waiting leaves one behind)
         self.lock = threading.Lock()  # callers take turns
-        self.state = threading.Lock()  # guards spinning, waiting, task, result
+        self.state = threading.Lock()  # guards spinning, waiting, fast, result
         self.spinning = False
         self.waiting = False
         self.woken = threading.Event()
-        self.task: Callable[[], object] | None = None
+        self.fast: collections.deque = collections.deque()  # halves handed over while the worker spins or runs one
         self.result: BaseException | None = None
         threading.Thread(target=self._loop, name="ibtheory-kernels", daemon=True).start()
 
     def _loop(self) -> None:
-        taken = 0
+        taken = 0  # halves taken from ``fast``
         while True:
+            fn = None
             with self.state:
-                fn = None if self.tasks.empty() else self.tasks.get()
-                self.spinning = fn is None
+                if self.fast:
+                    fn, taken = self.fast.popleft(), taken + 1
+                elif not self.tasks.empty():
+                    fn = self.tasks.get()
+                else:
+                    self.spinning = True
             if fn is None:
                 _spin(self.posted, taken, self.SPIN)
                 with self.state:
-                    if self.posted[0] != taken:
-                        fn, taken = self.task, taken + 1
+                    if self.fast:
+                        fn, taken = self.fast.popleft(), taken + 1
                     else:
                         self.spinning = False
             if fn is None:
@@ -128,27 +142,37 @@ class _Worker:
     def both(self, mine: Callable[[], object], theirs: Callable[[], object]) -> None:
         """Run ``theirs`` on the worker and ``mine`` here; return when both are done (re-raising either's error)."""
         with self.lock:
-            before = int(self.done[0])
+            self.issued += 1
+            mine_done = self.issued  # done[0] once the worker has finished this call's half (halves run in order)
             with self.state:
                 if self.spinning:
-                    self.task = theirs
+                    self.fast.append(theirs)
                     self.posted[0] += 1
                 else:
                     self.tasks.put(theirs)
             try:
                 mine()
             finally:
-                if _spin(self.done, before, self.SPIN) == before:
-                    with self.state:
-                        self.waiting = self.done[0] == before
-                        self.woken.clear()
-                    if self.waiting:
-                        self.woken.wait()
-                        with self.state:
-                            self.waiting = False
+                self._wait(mine_done)
                 exc = self.result
             if exc is not None:
                 raise exc
+
+    def _wait(self, target: int) -> None:
+        """Return once ``done`` reaches ``target``: spin, then block on the event."""
+        while True:
+            seen = int(self.done[0])
+            if seen >= target:
+                return
+            if _spin(self.done, seen, self.SPIN) != seen:
+                continue
+            with self.state:
+                self.waiting = self.done[0] == seen
+                self.woken.clear()
+            if self.waiting:
+                self.woken.wait()
+                with self.state:
+                    self.waiting = False
 
 
 _worker: _Worker | None = None
@@ -170,16 +194,18 @@ def _two_cores() -> bool:
         return (os.cpu_count() or 1) > 1
 
 
-def _run(call: Callable[[int, int, int], object], bounds: np.ndarray | int) -> int:
+def _run(call: Callable[[int, int, int], object], bounds: np.ndarray | int, extra: int = MAIN_EXTRA) -> int:
     """``call(part, lo, hi)`` over [0, n): one part below ``SPLIT`` units of work, else two halves of equal work but
-    ``MAIN_EXTRA`` units more in the first (``bounds``: n, or a cumulative work array of n + 1 entries, e.g. a CSR
-    indptr), the second on the worker thread when this process may use two cores.  Returns the number of parts."""
+    ``extra`` units more in the first (``bounds``: n, or a cumulative work array of n + 1 entries, e.g. a CSR
+    indptr), the second on the worker thread when this process may use two cores.  ``extra`` (default
+    ``MAIN_EXTRA``, tuned for units of a row or a pair) is 0 where a unit is a whole pass over the rows.  Returns the
+    number of parts."""
     if np.isscalar(bounds):
         n, total = int(bounds), int(bounds)
-        h = min((n + MAIN_EXTRA) // 2, n - 1)
+        h = min((n + extra) // 2, n - 1)
     else:
         n, total = len(bounds) - 1, int(bounds[-1])
-        h = int(np.searchsorted(bounds, (total + MAIN_EXTRA) / 2))
+        h = int(np.searchsorted(bounds, (total + extra) / 2))
         h = min(max(h, 1), n - 1) if n > 1 else 0
     if total < SPLIT or n < 2:
         call(0, 0, n)
@@ -193,13 +219,6 @@ def _run(call: Callable[[int, int, int], object], bounds: np.ndarray | int) -> i
         _worker = _Worker()
     _worker.both(lambda: call(0, 0, h), lambda: call(1, h, n))
     return 2
-
-
-def _jit(fn):
-    try:  # cached beside this file, or in numba's user cache folder
-        return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
-    except RuntimeError:  # no writable cache location (a read-only install and home): compile in each process
-        return numba.njit(cache=False, nogil=True, error_model="numpy")(fn)
 
 
 @_jit
@@ -266,6 +285,9 @@ def _window_newton(lo, hi, pi, idx, valid, w, p, d, beta, pos, tiny, acc, abT, r
         span = cs[k - 1] - cs[0] + 1
         if span > u:
             raise ValueError("a window's clusters lie farther apart than the band")
+        for j in range(1, k):
+            if cs[j] == cs[j - 1]:
+                raise ValueError("a cluster appears twice in a row's window")
         if span > reach[0]:
             reach[0] = span
         for j2 in range(k):  # entry (r, c), r <= c, at abT[c, u + r - c]: rows c and c + 1 of the transposed band
@@ -507,7 +529,8 @@ def window_newton(pi: np.ndarray, idx: np.ndarray, valid: np.ndarray, w: np.ndar
     band storage, coordinates interleaved in band order (cluster t's pi entry at 2 pos[t], its other entry at
     2 pos[t] + 1): entry (r, c), r <= c, at [u + r - c, c] of a (u + 1, 2K) array, u = 2 B - 1 for windows of B
     consecutive clusters in band order (every pair of a row's slots lies within it; windows in any order need
-    ``u`` = 2K - 1, the whole matrix; a pair outside the band raises ValueError).  Returns (band, the three
+    ``u`` = 2K - 1, the whole matrix; a pair outside the band, or a cluster twice in a row's live slots, raises
+    ValueError).  Returns (band, the three
     per-cluster sums).  The band returned has only as many superdiagonals as some row's live slots reach (at least
     one: a cluster's own (rho, eta) entry)."""
     K = pos.size
@@ -659,7 +682,7 @@ def gibbs_lse(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray) -> np.ndarray:
     n e^-GIBBS_CUT nats)."""
     lam = np.ascontiguousarray(lam, dtype=np.float64).reshape(-1, 2)
     A = np.empty(len(lam))
-    _run(lambda _, lo, hi: _gibbs(lo, hi, a, Wt, lam, GIBBS_CUT, False, A, A[:0, None]), len(lam))
+    _run(lambda _, lo, hi: _gibbs(lo, hi, a, Wt, lam, GIBBS_CUT, False, A, A[:0, None]), len(lam), extra=0)
     return A
 
 
@@ -668,7 +691,7 @@ def gibbs_moments(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray) -> tuple[np.nd
     :func:`gibbs_lse`."""
     lam = np.ascontiguousarray(lam, dtype=np.float64).reshape(-1, 2)
     A, S = np.empty(len(lam)), np.empty((len(lam), 5))
-    _run(lambda _, lo, hi: _gibbs(lo, hi, a, Wt, lam, GIBBS_CUT, True, A, S), len(lam))
+    _run(lambda _, lo, hi: _gibbs(lo, hi, a, Wt, lam, GIBBS_CUT, True, A, S), len(lam), extra=0)
     cov = np.stack([S[:, 2], S[:, 3], S[:, 3], S[:, 4]], axis=1).reshape(-1, 2, 2)
     return A, S[:, :2], cov
 
@@ -705,5 +728,5 @@ def gibbs_values(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray) -> tuple[np.nda
     no term is finite."""
     lam = np.ascontiguousarray(lam, dtype=np.float64).reshape(-1, 2)
     out, mean = np.empty(len(lam)), np.empty((len(lam), 2))
-    _run(lambda _, lo, hi: _gibbs_values(lo, hi, a, Wt, lam, GIBBS_CUT, out, mean), len(lam))
+    _run(lambda _, lo, hi: _gibbs_values(lo, hi, a, Wt, lam, GIBBS_CUT, out, mean), len(lam), extra=0)
     return out, mean

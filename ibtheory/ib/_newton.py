@@ -60,8 +60,9 @@ __all__ = ["newton", "binned", "WINDOW_CELLS", "WINDOW_CUT", "COARSE_ROWS", "COA
 WINDOW_CELLS = 20_000
 #: nats below a row's log-partition from which a cluster's posterior is left out of its window (e^-50 = 2e-22)
 WINDOW_CUT = 50.0
-#: nats below a row's largest term from which the window's posteriors count as 0 (no exp): the ~quarter of a
-#: window's slots between 40 and 50 nats down change ln Z by at most B e^-40 = 5e-17 (B ~ 13), below F's rounding
+#: nats (plus ln B, for windows of B clusters) below a row's largest term from which the window's posteriors count
+#: as 0 (no exp): together such terms are below e^-40 = 4e-18 of the sum, which is at least 1, so ln Z does not
+#: change in double precision; at 4096 rows (B ~ 13) about a quarter of a window's slots lie there
 PARTS_CUT = 40.0
 #: classes above which Newton's method starts on bins of ``COARSE_FACTOR`` classes (see the module docstring)
 COARSE_ROWS = 8192
@@ -108,7 +109,8 @@ def _parts(w, p, neg_h, beta, rho, eta, win=None):
     log_r = np.maximum(log_r, _LOG_TINY)
     log_d1, log_d0 = _log_dec(eta)
     if win is not None:  # one compiled pass per row
-        pi, lnZ, F = window_parts(w, p, neg_h, beta, log_r, log_d1, log_d0, win[0], win[1], PARTS_CUT)
+        cut = PARTS_CUT + np.log(win[0].shape[1])  # B terms e^-cut add at most e^-40 to a sum >= 1
+        pi, lnZ, F = window_parts(w, p, neg_h, beta, log_r, log_d1, log_d0, win[0], win[1], cut)
         return r, np.exp(log_d1), pi, lnZ, F
     idx = slice(None)
     with np.errstate(invalid="ignore"):
