@@ -921,29 +921,6 @@ def _window_case(n, K, beta, seed):
     return w, p, neg_h, rho, eta, win
 
 
-def _newton_band(w, p, neg_h, beta, rho, eta, win):
-    """Newton's banded Hessian of F~ as ``_newton_steps`` forms it, its gradient, F, v = (r, 0) and the
-    coordinates of each cluster's rho (eta next to it)."""
-    from ibtheory.ib import _kernels as kn
-    from ibtheory.ib import _newton as nw
-
-    idx, valid, bd = win
-    K = rho.size
-    r, d, pi, lnZ, F = nw._parts(w, p, neg_h, beta, rho, eta, win)
-    at = np.empty(K, dtype=np.intp)
-    at[bd.order] = 2 * np.arange(K)
-    ab, m, s1, s2 = kn.window_newton(pi, idx, valid, w, p, d, beta, at // 2)
-    u = ab.shape[0] - 1
-    ab[u, at] += r - m
-    ab[u - 1, at + 1] -= beta * s1
-    ab[u, at + 1] -= beta**2 * s2 - beta * d * (1 - d) * m
-    g = np.empty(2 * K)
-    g[at], g[at + 1] = r - m, -beta * s1
-    v = np.zeros(2 * K)
-    v[at] = r
-    return ab, g, F, v, at, pi, d
-
-
 @pytest.mark.parametrize(("n", "K", "beta", "seed"), [(600, 60, 5000.0, 4), (1000, 25, 3e4, 1), (97, 40, 2e4, 2)])
 def test_banded_hessian_sums_equal_the_dense_product(n, K, beta, seed):
     """The compiled Gram sums of Newton's Hessian on windows (``_kernels.window_newton``, slots with pi <= 1e-14

@@ -49,6 +49,12 @@ class Band(NamedTuple):
     def width(self) -> int:
         return int(self.counts.max()) if self.first.size else 0
 
+    def windows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's band as a window of ``width`` slots: (clusters (n, width), valid (n, width)); a row's slots
+        past its band repeat a cluster and are not valid."""
+        pos = self.first[:, None] + np.arange(self.width)[None, :]
+        return self.order[np.minimum(pos, self.order.size - 1)], pos <= self.last[:, None]
+
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """(rows, clusters) of every pair, sorted by row."""
         k = self.counts
@@ -120,8 +126,7 @@ def band_log_partition(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: 
         with np.errstate(divide="ignore", invalid="ignore"):
             L = it.pair_scores(sup.w_rows, sup.neg_h, beta, log_pt, log_dec, sup.cols)
         return it.pair_lse(L, sup)
-    pos = bd.first[:, None] + np.arange(bd.width)[None, :]
-    idx, valid = bd.order[np.minimum(pos, bd.order.size - 1)], pos <= bd.last[:, None]
+    idx, valid = bd.windows()
     log_d1, log_d0 = np.ascontiguousarray(log_dec[:, 1]), np.ascontiguousarray(log_dec[:, 0])  # Newton's layout
     return window_parts(w, prob.p_s, neg_h, float(beta), np.ascontiguousarray(log_pt, dtype=np.float64), log_d1,
                         log_d0, idx, valid)[1]

@@ -167,9 +167,9 @@ class _Worker:
             if _spin(self.done, seen, self.SPIN) != seen:
                 continue
             with self.state:
-                self.waiting = self.done[0] == seen
+                blocked = self.waiting = self.done[0] == seen
                 self.woken.clear()
-            if self.waiting:
+            if blocked:
                 self.woken.wait()
                 with self.state:
                     self.waiting = False
@@ -278,6 +278,8 @@ def _window_newton(lo, hi, pi, idx, valid, w, p, d, beta, pos, tiny, acc, abT, r
                     while m > 0 and cs[m - 1] > c:
                         cs[m], aa[m], bb[m], pa[m], pb[m] = cs[m - 1], aa[m - 1], bb[m - 1], pa[m - 1], pb[m - 1]
                         m -= 1
+                    if m > 0 and cs[m - 1] == c:
+                        raise ValueError("a cluster appears twice in a row's window")
                     cs[m], aa[m], bb[m], pa[m], pb[m] = c, q, b_, pq, p[i] * b_
                     k += 1
         if k == 0:
@@ -285,9 +287,6 @@ def _window_newton(lo, hi, pi, idx, valid, w, p, d, beta, pos, tiny, acc, abT, r
         span = cs[k - 1] - cs[0] + 1
         if span > u:
             raise ValueError("a window's clusters lie farther apart than the band")
-        for j in range(1, k):
-            if cs[j] == cs[j - 1]:
-                raise ValueError("a cluster appears twice in a row's window")
         if span > reach[0]:
             reach[0] = span
         for j2 in range(k):  # entry (r, c), r <= c, at abT[c, u + r - c]: rows c and c + 1 of the transposed band
@@ -530,9 +529,8 @@ def window_newton(pi: np.ndarray, idx: np.ndarray, valid: np.ndarray, w: np.ndar
     2 pos[t] + 1): entry (r, c), r <= c, at [u + r - c, c] of a (u + 1, 2K) array, u = 2 B - 1 for windows of B
     consecutive clusters in band order (every pair of a row's slots lies within it; windows in any order need
     ``u`` = 2K - 1, the whole matrix; a pair outside the band, or a cluster twice in a row's live slots, raises
-    ValueError).  Returns (band, the three
-    per-cluster sums).  The band returned has only as many superdiagonals as some row's live slots reach (at least
-    one: a cluster's own (rho, eta) entry)."""
+    ValueError).  Returns (band, the three per-cluster sums).  The band returned has only as many superdiagonals
+    as some row's live slots reach (at least one: a cluster's own (rho, eta) entry)."""
     K = pos.size
     u = min(2 * idx.shape[1] - 1 if u is None else int(u), 2 * K - 1)
     acc, abT, reach = np.zeros((2, 3, K)), np.zeros((2, 2 * K, u + 1)), np.ones((2, 1), dtype=np.int64)

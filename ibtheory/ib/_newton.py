@@ -139,11 +139,9 @@ def _window(w: np.ndarray, neg_h: np.ndarray, beta: float, rho: np.ndarray, eta:
     bd = _band(w, neg_h, beta, rho, eta, WINDOW_CUT)
     K = bd.order.size  # the live clusters (all of them: newton drops the others first)
     bd = Band(bd.order, np.maximum(bd.first - 1, 0), np.minimum(bd.last + 1, K - 1))
-    B = bd.width
-    if B >= K:
+    if bd.width >= K:
         return None
-    pos = bd.first[:, None] + np.arange(B)[None, :]
-    return bd.order[np.minimum(pos, K - 1)], pos <= bd.last[:, None], bd
+    return (*bd.windows(), bd)
 
 
 def _outer_sum(A: np.ndarray, B: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -253,11 +251,7 @@ def _band_saddle_free(Hs: np.ndarray, g: np.ndarray) -> np.ndarray | None:
     where that cannot be trusted (more than 8 such eigenvalues, a singular factor, an eigenvector's residual above
     1e-10 of the norm): the caller then takes the dense path."""
     u, n = Hs.shape[0] - 1, Hs.shape[1]
-    S = np.abs(Hs)
-    norm = S.sum(axis=0)
-    for k in range(1, u + 1):  # each row's entries right of the diagonal
-        norm[:-k] += S[u - k, k:]
-    norm = float(norm.max())
+    norm = float(_band_matvec(np.abs(Hs), np.ones((n, 1))).max())  # the largest row sum of |Hs|
     floor = 1e-9 * max(1.0, norm)
     vals = eig_banded(Hs, eigvals_only=True, select="v", select_range=(-2.0 * norm - 1.0, floor),
                       check_finite=False)
