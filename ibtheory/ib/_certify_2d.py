@@ -9,41 +9,50 @@ import numpy as np
 from ._certify_1d import _GRID_1D, _H, _best, _bound_1d
 from ._kernels import GIBBS_CUT, gibbs_lse, gibbs_moments, gibbs_values
 
-_STEPS = np.array([1.0, 0.25, 0.0])
+#: Newton steps for the best multiplier on an edge's line of equality and for a new mesh point's multiplier
+EDGE_STEPS, POINT_STEPS = 1, 2
+CURVED = True
 
 
-def _newton(a, Wt, v, p, n, t, iters=2):
+def _newton(a, Wt, v, p, n, t, iters):
     """min over t of F(p + t n, v) = A(p + t n) + (p + t n).v for rows v, p (m, 2), n (m, 2, 2), t (m, 2), by
-    damped Newton: n = I gives a vertex's multiplier, n with a zero second row the best multiplier on a line.
-    Any result is only a candidate (it affects the bound's tightness, never its validity)."""
-    m = len(t)
-    for _ in range(iters):
-        lam = p + (t[:, :, None] * n).sum(axis=1)
-        A, mean, cov = gibbs_moments(a, Wt, lam)
-        g = (n @ (v - mean)[:, :, None])[..., 0]
-        h = n @ cov @ n.transpose(0, 2, 1)
+    Newton steps (each kept only where it lowers F), ``iters`` (m,) of them per row: n = I gives a vertex's
+    multiplier, n with a zero second row the best multiplier on a line.  Any result is only a candidate (it affects
+    the bound's tightness, never its validity).  Returns the multipliers (m, 2) and their A (the same sums, for the
+    same floating-point multipliers)."""
+    lam = p + (t[:, :, None] * n).sum(axis=1)
+    A_lam = np.full(len(t), np.nan)
+    for k in range(int(iters.max(initial=0))):
+        r = np.flatnonzero(iters > k)
+        A, mean, cov = gibbs_moments(a, Wt, lam[r])
+        nr = n[r]
+        g = (nr @ (v[r] - mean)[:, :, None])[..., 0]
+        h = nr @ cov @ nr.transpose(0, 2, 1)
         reg = 1e-12 * (h[:, 0, 0] + h[:, 1, 1]) + 1e-30
         h00, h11, h01 = h[:, 0, 0] + reg, h[:, 1, 1] + reg, h[:, 0, 1]
         det = h00 * h11 - h01 * h01
         # a Gibbs q on one row has no covariance: a zero or rounding-negative det gives a non-finite step, which
-        # the size cap and the choice among finite trial values below leave out
+        # the size cap and the choice of the smaller finite value below leave out
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             step = -np.stack([h11 * g[:, 0] - h01 * g[:, 1], h00 * g[:, 1] - h01 * g[:, 0]], axis=1) / det[:, None]
             size = np.abs(step).max(axis=1, keepdims=True)
             step *= np.minimum(1.0, 50.0 / np.maximum(size, 1e-300))  # near the corners cov is nearly singular
         step[~np.isfinite(step)] = 0.0
-        tt = t[:, None, :] + _STEPS[None, :, None] * step[:, None, :]  # (m, 3, 2)
-        trial = p[:, None, :] + tt[:, :-1] @ n  # the last step (0) is lam itself: its A is known
-        val = np.concatenate([gibbs_lse(a, Wt, trial).reshape(m, -1), A[:, None]], axis=1) \
-            + (np.concatenate([trial, lam[:, None]], axis=1) @ v[:, :, None])[..., 0]
-        j = np.argmin(np.where(np.isfinite(val), val, np.inf), axis=1)
-        t = tt[np.arange(m), j]
-    return p + (t[:, :, None] * n).sum(axis=1)
+        tt = t[r] + step
+        trial = p[r] + (tt[:, :, None] * nr).sum(axis=1)
+        At = gibbs_lse(a, Wt, trial)
+        with np.errstate(invalid="ignore"):
+            take = At + (trial * v[r]).sum(axis=1) < A + (lam[r] * v[r]).sum(axis=1)
+        t[r] = np.where(take[:, None], tt, t[r])
+        lam[r] = np.where(take[:, None], trial, lam[r])
+        A_lam[r] = np.where(take, At, A)
+    return lam, A_lam
 
 
-def _triangle_bounds(a, Wt, beta, V, c, lam_v, lam0, slot, P_new, edges):
+def _triangle_bounds(a, Wt, beta, V, c, lam_v, A_v, lam0, A0, slot, P_new, edges):
     """Upper bounds of max [psi - beta H] on triangles V (m, 3, 2) of s-space (c = beta H(V)), given the
-    vertices' multipliers lam_v (m, 3, 2) and a start lam0 (m, 2): min over candidate lambdas of
+    vertices' multipliers lam_v (m, 3, 2) with their A_v (m, 3) (nan where unknown) and a start lam0 (m, 2) with
+    its A0 (m,): min over candidate lambdas of
     max_i [F(lambda, v_i) - c_i] plus a bound on its rounding error.  Candidates: lam0, the vertices' lambdas, the
     lambda equalising the three vertex terms (F(., v_i) - F(., v_j) is affine in lambda), and for each edge the
     best lambda on the line where its two terms are equal; one of them is the exact minimum (the maximiser of
@@ -52,7 +61,7 @@ def _triangle_bounds(a, Wt, beta, V, c, lam_v, lam0, slot, P_new, edges):
     slot >= 0, started from that cell's lam0).  ``edges`` (m, 3) names each cell's edges (i, i + 1) (the same number
     for an edge two cells share, :func:`_edges`): each edge's line is solved once, from the first cell that has it.
     Returns (bounds (m,), best lambda (m, 2), all candidates (m * n_c, 2), multipliers of P_new (n, 2), the rounding
-    allowance included in each bound (m,))."""
+    allowance included in each bound (m,), A of the best lambdas (m,), A of P_new's multipliers (n,))."""
     m = len(V)
     D = V[:, 1:, :] - V[:, :1, :]
     det = D[:, 0, 0] * D[:, 1, 1] - D[:, 0, 1] * D[:, 1, 0]
@@ -79,26 +88,170 @@ def _triangle_bounds(a, Wt, beta, V, c, lam_v, lam0, slot, P_new, edges):
     nn = np.zeros((ne + len(P_new), 2, 2))
     nn[:ne, 0] = n.reshape(-1, 2)[once]
     nn[ne:] = np.eye(2)
-    sol = _newton(a, Wt, np.concatenate([V[:, i].reshape(-1, 2)[once], P_new]),
-                  np.concatenate([p.reshape(-1, 2)[once], np.zeros((len(P_new), 2))]), nn,
-                  np.concatenate([np.stack([t0.ravel()[once], np.zeros(ne)], 1), lam0[first]]))
-    lam_new = sol[ne:]
-    on_edges = sol[:ne][back.ravel()].reshape(m, 3, 2)
-    lam_v = np.where((slot >= 0)[..., None], lam_new[np.maximum(slot, 0)], lam_v)
-    cand = np.concatenate([lam0[:, None], np.where(np.isfinite(lam_v), lam_v, lam0[:, None]), lam_eq[:, None],
-                           np.where(okd[..., None], on_edges, lam0[:, None])], axis=1)
-    cand = np.where(np.isfinite(cand), cand, 0.0)  # (m, 8, 2)
+    sol, A_sol = _newton(a, Wt, np.concatenate([V[:, i].reshape(-1, 2)[once], P_new]),
+                         np.concatenate([p.reshape(-1, 2)[once], np.zeros((len(P_new), 2))]), nn,
+                         np.concatenate([np.stack([t0.ravel()[once], np.zeros(ne)], 1), lam0[first]]),
+                         np.repeat([EDGE_STEPS, POINT_STEPS], [ne, len(P_new)]))
+    lam_new, A_new = sol[ne:], A_sol[ne:]
+    on_edges, A_edges = sol[:ne][back.ravel()].reshape(m, 3, 2), A_sol[:ne][back.ravel()].reshape(m, 3)
+    new = (slot >= 0)[..., None]
+    lam_v = np.where(new, lam_new[np.maximum(slot, 0)], lam_v)
+    A_v = np.where(new[..., 0], A_new[np.maximum(slot, 0)], A_v)
     # F(lambda, v_i) = A(lambda) + lambda.v_i, A(lambda) = lse_x(-a_x - lambda.W~_x): one sum over the rows for all
-    # three vertices; the sum's rounding (~1e-16 (|A| + |lambda|)) is within the allowance err, to which the terms
-    # the compiled sum skips (less than n e^-GIBBS_CUT nats) are added
-    F = gibbs_lse(a, Wt, cand).reshape(m, -1)[:, :, None] + cand @ V.transpose(0, 2, 1)
+    # three vertices, and only the equalising lambda's is new (the others' come with their multipliers: the
+    # parent's best, the mesh points', the edges' Newton); the sum's rounding (~1e-16 (|A| + |lambda|)) is within
+    # the allowance err, to which the terms the compiled sum skips (less than n e^-GIBBS_CUT nats) are added
+    cand = np.concatenate([lam0[:, None], lam_v, lam_eq[:, None], np.where(okd[..., None], on_edges, np.nan)], axis=1)
+    Ac = np.concatenate([A0[:, None], A_v, gibbs_lse(a, Wt, lam_eq)[:, None], A_edges], axis=1)
+    bad = ~(np.isfinite(cand).all(axis=2) & np.isfinite(Ac))  # unknown multipliers (hull corners): lam0 instead
+    cand = np.where(bad[..., None], lam0[:, None], cand)  # (m, 8, 2)
+    Ac = np.where(bad, A0[:, None], Ac)
+    F = Ac[:, :, None] + cand @ V.transpose(0, 2, 1)
     err = 1e-14 * (np.abs(a).max() + 2.0 * np.abs(cand).sum(axis=2) + 2.0 * c.max(axis=1)[:, None] + 1.0) \
         + len(a) * np.exp(-GIBBS_CUT)
     val = (F - c[:, None, :]).max(axis=2) + err
     val = np.where(np.isfinite(val), val, np.inf)
     j = np.argmin(val, axis=1)
     r = np.arange(m)
-    return val[r, j], cand[r, j], cand.reshape(-1, 2), lam_new, err[r, j]
+    return val[r, j], cand[r, j], cand.reshape(-1, 2), lam_new, err[r, j], Ac[r, j], A_new
+
+
+def _sym_norm(M):
+    """Spectral norms of symmetric 2x2 matrices M (..., 2, 2)."""
+    p, q, r = M[..., 0, 0], M[..., 0, 1], M[..., 1, 1]
+    return np.abs(0.5 * (p + r)) + np.hypot(0.5 * (p - r), q)
+
+
+def _quad_max(f0, g, Q, P, tau):
+    """Upper bound on the largest value of f(e) = f0 + g.e + e^T Q e / 2 over the convex polygons P (m, k, 2) (local
+    coordinates, vertices in order): the largest over the vertices and each edge's maximum (a quadratic in its
+    parameter t in [0, 1]), and the unconstrained maximum where Q is clearly negative definite (largest eigenvalue
+    below -tau / 2) and its point lies in the polygon (within 1e-6 of its size: the point is computed to ~1e-7 at
+    that condition); where Q is not, f + tau |e|^2 / 2 (tau above Q's rounding) has a direction of positive
+    curvature, so its maximum is on the boundary, and tau max |e|^2 / 2 is added."""
+    k = P.shape[1]
+    fP = f0[:, None] + np.einsum("mk,mjk->mj", g, P) + 0.5 * np.einsum("mjk,mkl,mjl->mj", P, Q, P)
+    best = fP.max(axis=1)
+    diam = np.sqrt(np.einsum("mjk,mjk->mj", P, P).max(axis=1))
+    inside = np.ones(len(P), bool)
+    mu = 0.5 * (Q[:, 0, 0] + Q[:, 1, 1]) + np.hypot(0.5 * (Q[:, 0, 0] - Q[:, 1, 1]), Q[:, 0, 1])
+    nd = mu < -0.5 * tau
+    qd = Q[:, 0, 0] * Q[:, 1, 1] - Q[:, 0, 1] ** 2
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        es = -np.stack([Q[:, 1, 1] * g[:, 0] - Q[:, 0, 1] * g[:, 1],
+                        Q[:, 0, 0] * g[:, 1] - Q[:, 0, 1] * g[:, 0]], 1) / qd[:, None]
+        for a in range(k):
+            b = (a + 1) % k
+            d = P[:, b] - P[:, a]
+            a1 = np.einsum("mk,mk->m", g + np.einsum("mkl,ml->mk", Q, P[:, a]), d)
+            a2 = 0.5 * np.einsum("mk,mkl,ml->m", d, Q, d)
+            t = np.clip(-a1 / (2.0 * a2), 0.0, 1.0)
+            best = np.maximum(best, np.where((a2 < 0) & np.isfinite(t), fP[:, a] + t * (a1 + a2 * t), -np.inf))
+            w = es - P[:, a]
+            cross = d[:, 0] * w[:, 1] - d[:, 1] * w[:, 0]
+            inside &= cross >= -1e-6 * np.hypot(d[:, 0], d[:, 1]) * diam
+        top = f0 + 0.5 * np.einsum("mk,mk->m", g, es)
+    return np.where(nd, np.where(inside & np.isfinite(top), np.maximum(best, top), best),
+                    best + 0.5 * tau * diam ** 2)
+
+
+def _hess_neg_entropy(P):
+    """K >= -H'' (s) on the convex hull of points P (m, k, 2) of s-space: -H'' = diag(1 / s_1, 1 / s_2) + 11^T / s_0
+    decreases in each coordinate, so each coordinate's smallest value over the polygon (at a vertex) bounds it."""
+    lo0 = (1.0 - P.sum(axis=2)).min(axis=1)
+    lo = P.min(axis=1)
+    with np.errstate(divide="ignore"):
+        i0, i1, i2 = 1.0 / lo0, 1.0 / lo[:, 0], 1.0 / lo[:, 1]
+    return np.stack([i1 + i0, i0, i0, i2 + i0], 1).reshape(-1, 2, 2), np.minimum(lo0, lo.min(axis=1))
+
+
+def _curved_bounds(beta, V, lam, A, mean, cov, n):
+    """Upper bounds on max_{s in cell} [psi(s) - beta H(s)] from the curvature of psi, for triangles V (m, 3, 2)
+    whose vertices' multipliers lam (m, 3, 2) have the Gibbs sums A (m, 3), means (m, 3, 2) and covariances
+    (m, 3, 2, 2) (``gibbs_moments``; n rows).
+
+    Covariance over the multipliers' triangle T: with c the cell's centre and S(lambda) = E_lambda[(W~ - c)
+    (W~ - c)^T] >= Cov_lambda, for every direction u, ln u^T S u = M_u - A with M_u(lambda) = ln sum_x exp(-a_x -
+    lambda.W~_x) (u.(W~_x - c))^2 convex: at barycentric mu, M_u <= sum_j mu_j M_u(lambda_j) and A >= the tangent
+    at lambda_i = sum_j mu_j (A_j - D_ij) (D_ij = A_j - A_i + m_i.(lambda_j - lambda_i) >= 0, A's Bregman gaps),
+    so u^T S u <= e^gamma max_j u^T S_j u, gamma = max_mu min_i (D mu)_i <= max_j (nu^T D)_j for any distribution
+    nu; hence Cov <= C = e^gamma (mean_j S_j + max_j |S_j - mean S| I) on T.
+
+    Then A(lambda) <= A_i - m_i.(lambda - lambda_i) + (lambda - lambda_i)^T C (lambda - lambda_i) / 2 on T, and
+    with the multiplier lambda(s) = lambda_i + J (s - v_i) that interpolates the vertices' (inside T for s in the
+    cell), psi(s) <= A(lambda(s)) + lambda(s).s; with -H at most its tangent at v_i plus e^T K e / 2 (K >= -H''
+    on the cell, from each coordinate's smallest value), the bound is a quadratic in e = s - v_i whose maximum over
+    the triangle has a closed form.  Its slack is third order in the cell's size (the vertex bound's: second);
+    the smallest over the three vertices i is returned, plus a rounding allowance.  Cells with a vertex of unknown
+    multiplier give inf."""
+    m = len(V)
+    c = V.mean(axis=1)
+    dm = mean - c[:, None]
+    S = cov + dm[..., :, None] * dm[..., None, :]
+    dl = lam[:, None, :, :] - lam[:, :, None, :]  # [m, i, j] = lambda_j - lambda_i
+    D = A[:, None, :] - A[:, :, None] + np.einsum("mik,mijk->mij", mean, dl)
+    size = np.abs(dl).sum(axis=3)
+    cut = n * np.exp(-GIBBS_CUT)
+    eD = 1e-14 * (np.abs(A)[:, None, :] + np.abs(A)[:, :, None] + size) + cut * (1.0 + 2.0 * size)
+    D = np.maximum(D + eD, 0.0)
+    gamma = np.minimum(D.max(axis=2).min(axis=1), D.mean(axis=1).max(axis=1))
+    # S_j <= t S~ with t the largest generalised eigenvalue of (S_j, S~) (det(S_j - t S~) = 0), S~ the mean of
+    # the S_j plus the rounding of the sums (~1e-16 each, w in [0, 1]) and the rows they skip: the bound keeps the
+    # covariances' shape (an isotropic margin would swamp their thin directions, where J is large)
+    Sb = S.mean(axis=1) + (1e-15 + 8.0 * cut) * np.eye(2)
+    Se = S + (1e-15 + 8.0 * cut) * np.eye(2)
+    da = Sb[:, 0, 0] * Sb[:, 1, 1] - Sb[:, 0, 1] ** 2
+    db = Sb[:, None, 0, 0] * Se[..., 1, 1] + Sb[:, None, 1, 1] * Se[..., 0, 0] - 2.0 * Sb[:, None, 0, 1] * Se[..., 0, 1]
+    dc = Se[..., 0, 0] * Se[..., 1, 1] - Se[..., 0, 1] ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = ((db + np.sqrt(np.maximum(db * db - 4.0 * da[:, None] * dc, 0.0))) / (2.0 * da[:, None])).max(axis=1)
+        cond = (Sb[:, 0, 0] + Sb[:, 1, 1]) ** 2 / da
+    with np.errstate(over="ignore", invalid="ignore"):
+        C = (np.exp(gamma) * np.maximum(t, 1.0) * (1.0 + 1e-6))[:, None, None] * Sb
+    # J maps s - v_0 to lambda - lambda_0: J [v_1 - v_0, v_2 - v_0] = [lambda_1 - lambda_0, lambda_2 - lambda_0]
+    Vm = (V[:, 1:] - V[:, :1]).transpose(0, 2, 1)
+    Lm = (lam[:, 1:] - lam[:, :1]).transpose(0, 2, 1)
+    det = Vm[:, 0, 0] * Vm[:, 1, 1] - Vm[:, 0, 1] * Vm[:, 1, 0]
+    ok = np.isfinite(lam).all(axis=(1, 2)) & np.isfinite(A).all(axis=1) & np.isfinite(cov).all(axis=(1, 2, 3)) \
+        & (det != 0.0) & (da > 0.0) & (cond < 1e8)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        inv = np.stack([Vm[:, 1, 1], -Vm[:, 0, 1], -Vm[:, 1, 0], Vm[:, 0, 0]], 1).reshape(m, 2, 2) / det[:, None, None]
+        J = Lm @ inv
+        JCJ = J.transpose(0, 2, 1) @ C @ J
+        psi2 = J + J.transpose(0, 2, 1) + JCJ  # psi's bound's Hessian in s
+        Hv = _H(V)
+        gH = np.log((1.0 - V.sum(axis=2))[..., None] / V)  # dH/ds_k = ln(s_0 / s_k)
+        K, lo = _hess_neg_entropy(V)
+        ok &= lo > 0.0
+        mid = 0.5 * (V + np.roll(V, -1, axis=1))  # mid[:, i]: the midpoint of edge (i, i + 1)
+        cen = V.mean(axis=1)
+        whole, regions = np.full(m, np.inf), np.full(m, -np.inf)
+        allow = np.zeros(m)
+        for i in range(3):
+            # G_i (e = s - v_i): f0 + g.e + e^T (psi2 + beta K) e / 2, valid on the whole cell; the smallest of
+            # its maxima over the cell, and the largest of its maxima over the part of the cell nearest v_i
+            # (v_i, the midpoints of its edges and the centre), where it is tighter
+            f0 = A[:, i] + np.einsum("mk,mk->m", lam[:, i], V[:, i]) - beta * Hv[:, i]
+            g = lam[:, i] + np.einsum("mlk,ml->mk", J, V[:, i] - mean[:, i]) - beta * gH[:, i]
+            R = np.stack([V[:, i], mid[:, i], cen, mid[:, i - 1]], axis=1)
+            KR, _ = _hess_neg_entropy(R)
+            for poly, KK in ((V, K), (R, KR)):
+                Q = psi2 + beta * KK
+                scale = 2.0 * np.abs(J).max(axis=(1, 2)) + np.abs(JCJ).max(axis=(1, 2)) \
+                    + beta * np.abs(KK).max(axis=(1, 2))
+                E = poly - V[:, i:i + 1]
+                val = _quad_max(f0, g, Q, E, 1e-9 * scale)
+                h2 = np.einsum("mjk,mjk->mj", E, E).max(axis=1)
+                err = 1e-13 * (np.abs(A[:, i]) + np.abs(lam[:, i]).sum(axis=1) + beta * (Hv[:, i] + 1.0)
+                               + np.abs(g).sum(axis=1) * np.sqrt(h2) + scale * h2 + 1.0) \
+                    + cut * (1.0 + 2.0 * size[:, i].max(axis=1))
+                allow = np.maximum(allow, err)
+                if poly is V:
+                    whole = np.minimum(whole, val + err)
+                else:
+                    regions = np.maximum(regions, val + err)
+        best = np.minimum(whole, regions)
+    return np.where(ok & np.isfinite(best), best, np.inf), allow
 
 
 def _best_2d(a, Wt, W, beta, lam, lower, q_best):
@@ -167,9 +320,12 @@ def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
     nh = len(hv)
     cells = np.stack([np.zeros(nh, int), 1 + np.arange(nh), 1 + (np.arange(nh) + 1) % nh], axis=1)
     slot = np.where(cells == 0, 0, -1)
-    U, best, cand, lam_new, E = _triangle_bounds(a, Wt, beta, P[cells], c_p[cells], lam_p[cells],
-                                                 np.zeros((nh, 2)), slot, P[:1], _edges(cells, len(P)))
-    lam_p[0] = lam_new[0]
+    A_p = np.full(len(P), np.nan)  # A(lambda) of the mesh points' multipliers
+    U, best, cand, lam_new, E, A_best, A_new = _triangle_bounds(
+        a, Wt, beta, P[cells], c_p[cells], lam_p[cells], A_p[cells], np.zeros((nh, 2)),
+        np.repeat(gibbs_lse(a, Wt, np.zeros((1, 2))), nh), slot, P[:1], _edges(cells, len(P)))
+    lam_p[0], A_p[0] = lam_new[0], A_new[0]
+    moments = np.full((len(P), 6), np.nan)  # A, mean, covariance of each mesh point's multiplier, when needed
     lower, q_best = _best_2d(a, Wt, W, beta, cand, lower, q_best)
     final, total, rounds = [], len(cells), 0
     while True:
@@ -178,7 +334,7 @@ def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
         thr = max(target, lower) + 0.25 * target
         bad = U - E > thr
         final.append((U[~bad], best[~bad]))
-        cells, U, best = cells[bad], U[bad], best[bad]
+        cells, U, best, A_best = cells[bad], U[bad], best[bad], A_best[bad]
         if not len(cells) or rounds >= max_rounds or total > max_cells:
             break
         rounds += 1
@@ -192,20 +348,36 @@ def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
         P = np.concatenate([P, mid])
         c_p = np.concatenate([c_p, beta * _H(mid)])
         lam_p = np.concatenate([lam_p, np.full((len(mid), 2), np.nan)])
+        A_p = np.concatenate([A_p, np.full(len(mid), np.nan)])
         v0, v1, v2 = cells.T
         m01, m12, m20 = mids.T
         cells = np.concatenate([np.stack(x, 1) for x in ((v0, m01, m20), (m01, v1, m12), (m20, m12, v2),
                                                          (m01, m12, m20))])
-        lam0 = np.tile(best, (4, 1))
+        lam0, A0 = np.tile(best, (4, 1)), np.tile(A_best, 4)
         # each new point is solved once, started from the first cell (in order) that has it
         slot = np.where(cells >= n_old, cells - n_old, -1)
         owner = np.full(len(mid), -1)
         r_, c_ = np.nonzero(slot >= 0)
         owner[slot[r_, c_][::-1]] = r_[::-1]
         slot = np.where((slot >= 0) & (owner[np.maximum(slot, 0)] == np.arange(len(cells))[:, None]), slot, -1)
-        U, best, cand, lam_new, E = _triangle_bounds(a, Wt, beta, P[cells], c_p[cells], lam_p[cells], lam0, slot,
-                                                     mid, _edges(cells, len(P)))
-        lam_p[n_old:] = lam_new
+        U, best, cand, lam_new, E, A_best, A_new = _triangle_bounds(
+            a, Wt, beta, P[cells], c_p[cells], lam_p[cells], A_p[cells], lam0, A0, slot, mid, _edges(cells, len(P)))
+        lam_p[n_old:], A_p[n_old:] = lam_new, A_new
+        moments = np.concatenate([moments, np.full((len(mid), 6), np.nan)])
+        # the curved bound where the vertex bound leaves a cell open (every vertex's multiplier known): the
+        # moments of its vertices' multipliers once per point, then O(1) per cell
+        need = np.flatnonzero((U - E > thr) & np.isfinite(lam_p[cells]).all(axis=(1, 2)))
+        if CURVED and len(need):
+            pts = np.unique(cells[need])
+            pts = pts[np.isnan(moments[pts, 0])]
+            if len(pts):
+                A_, m_, c_ = gibbs_moments(a, Wt, lam_p[pts])
+                moments[pts] = np.concatenate([A_[:, None], m_, c_.reshape(-1, 4)[:, [0, 1, 3]]], axis=1)
+            mo = moments[cells[need]]
+            cv = mo[..., [3, 4, 4, 5]].reshape(len(need), 3, 2, 2)
+            Uc, Ec = _curved_bounds(beta, P[cells[need]], lam_p[cells[need]], mo[..., 0], mo[..., 1:3], cv, len(a))
+            use = Uc < U[need]
+            U[need[use]], E[need[use]] = Uc[use], Ec[use]
         # the Gibbs lower bound g(s(lambda)) at each cell's best multiplier and at the new mesh points' (every
         # candidate's: ~25 % of the certificate, the same bounds and cells on 36 small tables and 64 x 3)
         lower, q_best = _best_2d(a, Wt, W, beta, np.concatenate([best, lam_new]), lower, q_best)
