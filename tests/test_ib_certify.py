@@ -474,7 +474,7 @@ def test_curved_triangle_bound_is_valid_and_third_order(seed=1):
     bary = np.concatenate([u[u.sum(1) <= 1 + 1e-12], 1 - u[u.sum(1) <= 1 + 1e-12].sum(1, keepdims=True)], 1)
     def bounds(V, lam):
         A, mean, cov = (x.reshape(len(V), 3, *x.shape[1:]) for x in _gibbs_np(a, Wt, lam.reshape(-1, 2)))
-        U, _ = c2._curved_bounds(beta, V, lam, A, mean, cov, len(a))
+        U, _ = c2._curved_bounds(beta, V, lam, A, mean, cov.reshape(len(V), 3, 4)[..., [0, 1, 3]], len(a))
         S = np.einsum("pj,mjk->mpk", bary, V)
         start = np.broadcast_to(lam.mean(axis=1)[:, None], S.shape).reshape(-1, 2).copy()
         psi = _psi_np(a, Wt, S.reshape(-1, 2), start)[0].reshape(len(V), -1)

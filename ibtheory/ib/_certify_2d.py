@@ -4,10 +4,11 @@ target; per cell the exact minimum over lambda of the vertex bound (see ``certif
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from ._certify_1d import _GRID_1D, _H, _best, _bound_1d
-from ._kernels import GIBBS_CUT, gibbs_lse, gibbs_moments, gibbs_values
+from ._kernels import GIBBS_CUT, _jit, _run, gibbs_lse, gibbs_moments, gibbs_values
 
 #: Newton steps for the best multiplier on an edge's line of equality and for a new mesh point's multiplier
 EDGE_STEPS, POINT_STEPS = 1, 2
@@ -116,142 +117,220 @@ def _triangle_bounds(a, Wt, beta, V, c, lam_v, A_v, lam0, A0, slot, P_new, edges
     return val[r, j], cand[r, j], cand.reshape(-1, 2), lam_new, err[r, j], Ac[r, j], A_new
 
 
-def _sym_norm(M):
-    """Spectral norms of symmetric 2x2 matrices M (..., 2, 2)."""
-    p, q, r = M[..., 0, 0], M[..., 0, 1], M[..., 1, 1]
-    return np.abs(0.5 * (p + r)) + np.hypot(0.5 * (p - r), q)
+@numba.njit(inline="always", error_model="numpy")
+def _qval(f0, g0, g1, q00, q01, q11, x, y):
+    return f0 + g0 * x + g1 * y + 0.5 * (q00 * x * x + 2.0 * q01 * x * y + q11 * y * y)
 
 
-def _quad_max(f0, g, Q, P, tau):
-    """Upper bound on the largest value of f(e) = f0 + g.e + e^T Q e / 2 over the convex polygons P (m, k, 2) (local
-    coordinates, vertices in order): the largest over the vertices and each edge's maximum (a quadratic in its
-    parameter t in [0, 1]), and the unconstrained maximum where Q is clearly negative definite (largest eigenvalue
-    below -tau / 2) and its point lies in the polygon (within 1e-6 of its size: the point is computed to ~1e-7 at
-    that condition); where Q is not, f + tau |e|^2 / 2 (tau above Q's rounding) has a direction of positive
-    curvature, so its maximum is on the boundary, and tau max |e|^2 / 2 is added."""
-    k = P.shape[1]
-    fP = f0[:, None] + np.einsum("mk,mjk->mj", g, P) + 0.5 * np.einsum("mjk,mkl,mjl->mj", P, Q, P)
-    best = fP.max(axis=1)
-    diam = np.sqrt(np.einsum("mjk,mjk->mj", P, P).max(axis=1))
-    inside = np.ones(len(P), bool)
-    mu = 0.5 * (Q[:, 0, 0] + Q[:, 1, 1]) + np.hypot(0.5 * (Q[:, 0, 0] - Q[:, 1, 1]), Q[:, 0, 1])
+@numba.njit(inline="always", error_model="numpy")
+def _quad_max(f0, g0, g1, q00, q01, q11, px, py, k, tau):
+    """Upper bound on the largest value of f(e) = f0 + g.e + e^T Q e / 2 over the convex polygon (px, py)[:k]
+    (local coordinates, vertices in order): the largest over the vertices and each edge's maximum (a quadratic in
+    its parameter t in [0, 1]), and the unconstrained maximum where Q is clearly negative definite (largest
+    eigenvalue below -tau / 2) and its point lies in the polygon (within 1e-6 of its size: the point is computed
+    to ~1e-7 at that condition); where Q is not, f + tau |e|^2 / 2 (tau above Q's rounding) has a direction of
+    positive curvature, so its maximum is on the boundary, and tau max |e|^2 / 2 is added."""
+    best = -np.inf
+    diam2 = 0.0
+    for a in range(k):
+        best = max(best, _qval(f0, g0, g1, q00, q01, q11, px[a], py[a]))
+        diam2 = max(diam2, px[a] * px[a] + py[a] * py[a])
+    mu = 0.5 * (q00 + q11) + np.hypot(0.5 * (q00 - q11), q01)
     nd = mu < -0.5 * tau
-    qd = Q[:, 0, 0] * Q[:, 1, 1] - Q[:, 0, 1] ** 2
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        es = -np.stack([Q[:, 1, 1] * g[:, 0] - Q[:, 0, 1] * g[:, 1],
-                        Q[:, 0, 0] * g[:, 1] - Q[:, 0, 1] * g[:, 0]], 1) / qd[:, None]
-        for a in range(k):
-            b = (a + 1) % k
-            d = P[:, b] - P[:, a]
-            a1 = np.einsum("mk,mk->m", g + np.einsum("mkl,ml->mk", Q, P[:, a]), d)
-            a2 = 0.5 * np.einsum("mk,mkl,ml->m", d, Q, d)
-            t = np.clip(-a1 / (2.0 * a2), 0.0, 1.0)
-            best = np.maximum(best, np.where((a2 < 0) & np.isfinite(t), fP[:, a] + t * (a1 + a2 * t), -np.inf))
-            w = es - P[:, a]
-            cross = d[:, 0] * w[:, 1] - d[:, 1] * w[:, 0]
-            inside &= cross >= -1e-6 * np.hypot(d[:, 0], d[:, 1]) * diam
-        top = f0 + 0.5 * np.einsum("mk,mk->m", g, es)
-    return np.where(nd, np.where(inside & np.isfinite(top), np.maximum(best, top), best),
-                    best + 0.5 * tau * diam ** 2)
+    qd = q00 * q11 - q01 * q01
+    ex = -(q11 * g0 - q01 * g1) / qd
+    ey = -(q00 * g1 - q01 * g0) / qd
+    inside = nd
+    diam = np.sqrt(diam2)
+    for a in range(k):
+        b = (a + 1) % k
+        dx, dy = px[b] - px[a], py[b] - py[a]
+        a1 = (g0 + q00 * px[a] + q01 * py[a]) * dx + (g1 + q01 * px[a] + q11 * py[a]) * dy
+        a2 = 0.5 * (q00 * dx * dx + 2.0 * q01 * dx * dy + q11 * dy * dy)
+        if a2 < 0.0:
+            t = min(max(-a1 / (2.0 * a2), 0.0), 1.0)
+            if np.isfinite(t):
+                best = max(best, _qval(f0, g0, g1, q00, q01, q11, px[a], py[a]) + t * (a1 + a2 * t))
+        cross = dx * (ey - py[a]) - dy * (ex - px[a])
+        if not cross >= -1e-6 * np.hypot(dx, dy) * diam:
+            inside = False
+    if nd:
+        top = f0 + 0.5 * (g0 * ex + g1 * ey)
+        if inside and np.isfinite(top):
+            best = max(best, top)
+        return best
+    return best + 0.5 * tau * diam2
 
 
-def _hess_neg_entropy(P):
-    """K >= -H'' (s) on the convex hull of points P (m, k, 2) of s-space: -H'' = diag(1 / s_1, 1 / s_2) + 11^T / s_0
-    decreases in each coordinate, so each coordinate's smallest value over the polygon (at a vertex) bounds it."""
-    lo0 = (1.0 - P.sum(axis=2)).min(axis=1)
-    lo = P.min(axis=1)
-    with np.errstate(divide="ignore"):
-        i0, i1, i2 = 1.0 / lo0, 1.0 / lo[:, 0], 1.0 / lo[:, 1]
-    return np.stack([i1 + i0, i0, i0, i2 + i0], 1).reshape(-1, 2, 2), np.minimum(lo0, lo.min(axis=1))
+@numba.njit(inline="always", error_model="numpy")
+def _hess_bound(px, py, k):
+    """K >= -H''(s) on the convex hull of the points (px, py)[:k] of s-space: -H'' = diag(1 / s_1, 1 / s_2) +
+    11^T / s_0 decreases in each coordinate, so each coordinate's smallest value over the polygon (at a vertex)
+    bounds it.  Returns (K00, K01, K11, the smallest coordinate)."""
+    l0 = l1 = l2 = np.inf
+    for a in range(k):
+        l0, l1, l2 = min(l0, 1.0 - px[a] - py[a]), min(l1, px[a]), min(l2, py[a])
+    i0 = 1.0 / l0
+    return 1.0 / l1 + i0, i0, 1.0 / l2 + i0, min(l0, l1, l2)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _ent3(x, y):
+    """H (nats) of (1 - x - y, x, y) and its gradient ln(s_0 / s_k) in (x, y)."""
+    z = 1.0 - x - y
+    return -(z * np.log(z) + x * np.log(x) + y * np.log(y)), np.log(z / x), np.log(z / y)
+
+
+@_jit
+def _curved_kernel(lo, hi, beta, V, lam, A, mean, cov, n, out, allow):
+    cut = n * np.exp(-GIBBS_CUT)
+    eps = 1e-15 + 8.0 * cut
+    D = np.empty((3, 3))
+    S = np.empty((3, 3))
+    px, py = np.empty(4), np.empty(4)
+    for c in range(lo, hi):
+        out[c], allow[c] = np.inf, 0.0
+        ok = True
+        for i in range(3):
+            ok &= np.isfinite(A[c, i]) and np.isfinite(lam[c, i, 0]) and np.isfinite(lam[c, i, 1])
+            for k in range(3):
+                ok &= np.isfinite(cov[c, i, k])
+        if not ok:
+            continue
+        cx = (V[c, 0, 0] + V[c, 1, 0] + V[c, 2, 0]) / 3.0
+        cy = (V[c, 0, 1] + V[c, 1, 1] + V[c, 2, 1]) / 3.0
+        # second moments about the centre, and A's Bregman gaps D[i, j] = A_j - A_i + m_i.(lambda_j - lambda_i)
+        # (upper bounds: their rounding and the rows the sums skip added)
+        sb0 = sb1 = sb2 = 0.0
+        size = 0.0
+        for j in range(3):
+            dx, dy = mean[c, j, 0] - cx, mean[c, j, 1] - cy
+            S[j, 0], S[j, 1], S[j, 2] = cov[c, j, 0] + dx * dx, cov[c, j, 1] + dx * dy, cov[c, j, 2] + dy * dy
+            sb0, sb1, sb2 = sb0 + S[j, 0] / 3.0, sb1 + S[j, 1] / 3.0, sb2 + S[j, 2] / 3.0
+            for i in range(3):
+                l0, l1 = lam[c, j, 0] - lam[c, i, 0], lam[c, j, 1] - lam[c, i, 1]
+                sz = abs(l0) + abs(l1)
+                size = max(size, sz)
+                d = A[c, j] - A[c, i] + mean[c, i, 0] * l0 + mean[c, i, 1] * l1
+                D[i, j] = max(d + 1e-14 * (abs(A[c, i]) + abs(A[c, j]) + sz) + cut * (1.0 + 2.0 * sz), 0.0)
+        # gamma >= max_mu min_i (D mu)_i (the pure strategies i and the uniform one of the minimising player)
+        g_pure = np.inf
+        for i in range(3):
+            g_pure = min(g_pure, max(D[i, 0], D[i, 1], D[i, 2]))
+        g_unif = 0.0
+        for j in range(3):
+            g_unif = max(g_unif, (D[0, j] + D[1, j] + D[2, j]) / 3.0)
+        gamma = min(g_pure, g_unif)
+        # S_j <= t S~: t the largest generalised eigenvalue of (S_j + eps I, S~ = mean S + eps I)
+        sb0, sb2 = sb0 + eps, sb2 + eps
+        da = sb0 * sb2 - sb1 * sb1
+        if not (da > 0.0 and (sb0 + sb2) ** 2 / da < 1e8):
+            continue
+        t = 1.0
+        for j in range(3):
+            e0, e1, e2 = S[j, 0] + eps, S[j, 1], S[j, 2] + eps
+            db = sb0 * e2 + sb2 * e0 - 2.0 * sb1 * e1
+            dc = e0 * e2 - e1 * e1
+            t = max(t, (db + np.sqrt(max(db * db - 4.0 * da * dc, 0.0))) / (2.0 * da))
+        f = np.exp(gamma) * t * (1.0 + 1e-6)
+        C0, C1, C2 = f * sb0, f * sb1, f * sb2
+        # J maps s - v_0 to lambda - lambda_0: J [v_1 - v_0, v_2 - v_0] = [lambda_1 - lambda_0, lambda_2 - lambda_0]
+        a00, a10 = V[c, 1, 0] - V[c, 0, 0], V[c, 1, 1] - V[c, 0, 1]
+        a01, a11 = V[c, 2, 0] - V[c, 0, 0], V[c, 2, 1] - V[c, 0, 1]
+        det = a00 * a11 - a01 * a10
+        if det == 0.0:
+            continue
+        i00, i01, i10, i11 = a11 / det, -a01 / det, -a10 / det, a00 / det
+        b00, b10 = lam[c, 1, 0] - lam[c, 0, 0], lam[c, 1, 1] - lam[c, 0, 1]
+        b01, b11 = lam[c, 2, 0] - lam[c, 0, 0], lam[c, 2, 1] - lam[c, 0, 1]
+        J00, J01 = b00 * i00 + b01 * i10, b00 * i01 + b01 * i11
+        J10, J11 = b10 * i00 + b11 * i10, b10 * i01 + b11 * i11
+        # J^T C J
+        CJ00, CJ01 = C0 * J00 + C1 * J10, C0 * J01 + C1 * J11
+        CJ10, CJ11 = C1 * J00 + C2 * J10, C1 * J01 + C2 * J11
+        M00 = J00 * CJ00 + J10 * CJ10
+        M01 = J00 * CJ01 + J10 * CJ11
+        M11 = J01 * CJ01 + J11 * CJ11
+        p00, p01, p11 = 2.0 * J00 + M00, J01 + J10 + M01, 2.0 * J11 + M11
+        jmax = max(abs(J00), abs(J01), abs(J10), abs(J11))
+        mmax = max(abs(M00), abs(M01), abs(M11))
+        for a in range(3):
+            px[a], py[a] = V[c, a, 0], V[c, a, 1]
+        K00, K01, K11, low = _hess_bound(px, py, 3)
+        if not low > 0.0:
+            continue
+        mx, my = (V[c, 0, 0] + V[c, 1, 0]) / 2.0, (V[c, 0, 1] + V[c, 1, 1]) / 2.0
+        whole, regions, al = np.inf, -np.inf, 0.0
+        for i in range(3):
+            # G_i (e = s - v_i): f0 + g.e + e^T (psi2 + beta K) e / 2, valid on the whole cell; the smallest of its
+            # maxima over the cell, and the largest of its maxima over the part of the cell nearest v_i (v_i, the
+            # midpoints of its edges and the centre), where it is tighter
+            vx, vy = V[c, i, 0], V[c, i, 1]
+            H, gx, gy = _ent3(vx, vy)
+            f0 = A[c, i] + lam[c, i, 0] * vx + lam[c, i, 1] * vy - beta * H
+            rx, ry = vx - mean[c, i, 0], vy - mean[c, i, 1]
+            g0 = lam[c, i, 0] + J00 * rx + J10 * ry - beta * gx
+            g1 = lam[c, i, 1] + J01 * rx + J11 * ry - beta * gy
+            base = abs(A[c, i]) + abs(lam[c, i, 0]) + abs(lam[c, i, 1]) + beta * (H + 1.0) + 1.0
+            skip = cut * (1.0 + 2.0 * size)
+            for region in range(2):
+                if region == 0:
+                    k = 3
+                    for a in range(3):
+                        px[a], py[a] = V[c, a, 0] - vx, V[c, a, 1] - vy
+                    k00, k01, k11 = K00, K01, K11
+                else:
+                    j, h = (i + 1) % 3, (i + 2) % 3
+                    k = 4
+                    px[0], py[0] = vx, vy
+                    px[1], py[1] = 0.5 * (vx + V[c, j, 0]), 0.5 * (vy + V[c, j, 1])
+                    px[2], py[2] = cx, cy
+                    px[3], py[3] = 0.5 * (vx + V[c, h, 0]), 0.5 * (vy + V[c, h, 1])
+                    k00, k01, k11, _ = _hess_bound(px, py, 4)
+                    for a in range(4):
+                        px[a], py[a] = px[a] - vx, py[a] - vy
+                scale = 2.0 * jmax + mmax + beta * max(abs(k00), abs(k01), abs(k11))
+                h2 = 0.0
+                for a in range(k):
+                    h2 = max(h2, px[a] * px[a] + py[a] * py[a])
+                val = _quad_max(f0, g0, g1, p00 + beta * k00, p01 + beta * k01, p11 + beta * k11, px, py, k,
+                                1e-9 * scale)
+                err = 1e-13 * (base + (abs(g0) + abs(g1)) * np.sqrt(h2) + scale * h2) + skip
+                al = max(al, err)
+                if region == 0:
+                    whole = min(whole, val + err)
+                else:
+                    regions = max(regions, val + err)
+        best = min(whole, regions)
+        if np.isfinite(best):
+            out[c], allow[c] = best, al
 
 
 def _curved_bounds(beta, V, lam, A, mean, cov, n):
     """Upper bounds on max_{s in cell} [psi(s) - beta H(s)] from the curvature of psi, for triangles V (m, 3, 2)
     whose vertices' multipliers lam (m, 3, 2) have the Gibbs sums A (m, 3), means (m, 3, 2) and covariances
-    (m, 3, 2, 2) (``gibbs_moments``; n rows).
+    (m, 3, 3: c00, c01, c11) (``gibbs_moments``; n rows), and the rounding allowance each includes; one compiled
+    pass over the cells.
 
     Covariance over the multipliers' triangle T: with c the cell's centre and S(lambda) = E_lambda[(W~ - c)
     (W~ - c)^T] >= Cov_lambda, for every direction u, ln u^T S u = M_u - A with M_u(lambda) = ln sum_x exp(-a_x -
     lambda.W~_x) (u.(W~_x - c))^2 convex: at barycentric mu, M_u <= sum_j mu_j M_u(lambda_j) and A >= the tangent
     at lambda_i = sum_j mu_j (A_j - D_ij) (D_ij = A_j - A_i + m_i.(lambda_j - lambda_i) >= 0, A's Bregman gaps),
     so u^T S u <= e^gamma max_j u^T S_j u, gamma = max_mu min_i (D mu)_i <= max_j (nu^T D)_j for any distribution
-    nu; hence Cov <= C = e^gamma (mean_j S_j + max_j |S_j - mean S| I) on T.
+    nu; with t the largest generalised eigenvalue of the S_j against their mean S~ (which keeps the covariances'
+    shape: an isotropic margin would swamp their thin directions), Cov <= C = e^gamma t S~ on T.
 
     Then A(lambda) <= A_i - m_i.(lambda - lambda_i) + (lambda - lambda_i)^T C (lambda - lambda_i) / 2 on T, and
     with the multiplier lambda(s) = lambda_i + J (s - v_i) that interpolates the vertices' (inside T for s in the
     cell), psi(s) <= A(lambda(s)) + lambda(s).s; with -H at most its tangent at v_i plus e^T K e / 2 (K >= -H''
-    on the cell, from each coordinate's smallest value), the bound is a quadratic in e = s - v_i whose maximum over
-    the triangle has a closed form.  Its slack is third order in the cell's size (the vertex bound's: second);
-    the smallest over the three vertices i is returned, plus a rounding allowance.  Cells with a vertex of unknown
-    multiplier give inf."""
+    on the region, from each coordinate's smallest value), the bound is a quadratic in e = s - v_i whose maximum
+    over a polygon has a closed form.  Its slack is third order in the cell's size (the vertex bound's: second).
+    Cells with a vertex of unknown multiplier, a degenerate shape or a vertex on the simplex's boundary give inf."""
     m = len(V)
-    c = V.mean(axis=1)
-    dm = mean - c[:, None]
-    S = cov + dm[..., :, None] * dm[..., None, :]
-    dl = lam[:, None, :, :] - lam[:, :, None, :]  # [m, i, j] = lambda_j - lambda_i
-    D = A[:, None, :] - A[:, :, None] + np.einsum("mik,mijk->mij", mean, dl)
-    size = np.abs(dl).sum(axis=3)
-    cut = n * np.exp(-GIBBS_CUT)
-    eD = 1e-14 * (np.abs(A)[:, None, :] + np.abs(A)[:, :, None] + size) + cut * (1.0 + 2.0 * size)
-    D = np.maximum(D + eD, 0.0)
-    gamma = np.minimum(D.max(axis=2).min(axis=1), D.mean(axis=1).max(axis=1))
-    # S_j <= t S~ with t the largest generalised eigenvalue of (S_j, S~) (det(S_j - t S~) = 0), S~ the mean of
-    # the S_j plus the rounding of the sums (~1e-16 each, w in [0, 1]) and the rows they skip: the bound keeps the
-    # covariances' shape (an isotropic margin would swamp their thin directions, where J is large)
-    Sb = S.mean(axis=1) + (1e-15 + 8.0 * cut) * np.eye(2)
-    Se = S + (1e-15 + 8.0 * cut) * np.eye(2)
-    da = Sb[:, 0, 0] * Sb[:, 1, 1] - Sb[:, 0, 1] ** 2
-    db = Sb[:, None, 0, 0] * Se[..., 1, 1] + Sb[:, None, 1, 1] * Se[..., 0, 0] - 2.0 * Sb[:, None, 0, 1] * Se[..., 0, 1]
-    dc = Se[..., 0, 0] * Se[..., 1, 1] - Se[..., 0, 1] ** 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = ((db + np.sqrt(np.maximum(db * db - 4.0 * da[:, None] * dc, 0.0))) / (2.0 * da[:, None])).max(axis=1)
-        cond = (Sb[:, 0, 0] + Sb[:, 1, 1]) ** 2 / da
-    with np.errstate(over="ignore", invalid="ignore"):
-        C = (np.exp(gamma) * np.maximum(t, 1.0) * (1.0 + 1e-6))[:, None, None] * Sb
-    # J maps s - v_0 to lambda - lambda_0: J [v_1 - v_0, v_2 - v_0] = [lambda_1 - lambda_0, lambda_2 - lambda_0]
-    Vm = (V[:, 1:] - V[:, :1]).transpose(0, 2, 1)
-    Lm = (lam[:, 1:] - lam[:, :1]).transpose(0, 2, 1)
-    det = Vm[:, 0, 0] * Vm[:, 1, 1] - Vm[:, 0, 1] * Vm[:, 1, 0]
-    ok = np.isfinite(lam).all(axis=(1, 2)) & np.isfinite(A).all(axis=1) & np.isfinite(cov).all(axis=(1, 2, 3)) \
-        & (det != 0.0) & (da > 0.0) & (cond < 1e8)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        inv = np.stack([Vm[:, 1, 1], -Vm[:, 0, 1], -Vm[:, 1, 0], Vm[:, 0, 0]], 1).reshape(m, 2, 2) / det[:, None, None]
-        J = Lm @ inv
-        JCJ = J.transpose(0, 2, 1) @ C @ J
-        psi2 = J + J.transpose(0, 2, 1) + JCJ  # psi's bound's Hessian in s
-        Hv = _H(V)
-        gH = np.log((1.0 - V.sum(axis=2))[..., None] / V)  # dH/ds_k = ln(s_0 / s_k)
-        K, lo = _hess_neg_entropy(V)
-        ok &= lo > 0.0
-        mid = 0.5 * (V + np.roll(V, -1, axis=1))  # mid[:, i]: the midpoint of edge (i, i + 1)
-        cen = V.mean(axis=1)
-        whole, regions = np.full(m, np.inf), np.full(m, -np.inf)
-        allow = np.zeros(m)
-        for i in range(3):
-            # G_i (e = s - v_i): f0 + g.e + e^T (psi2 + beta K) e / 2, valid on the whole cell; the smallest of
-            # its maxima over the cell, and the largest of its maxima over the part of the cell nearest v_i
-            # (v_i, the midpoints of its edges and the centre), where it is tighter
-            f0 = A[:, i] + np.einsum("mk,mk->m", lam[:, i], V[:, i]) - beta * Hv[:, i]
-            g = lam[:, i] + np.einsum("mlk,ml->mk", J, V[:, i] - mean[:, i]) - beta * gH[:, i]
-            R = np.stack([V[:, i], mid[:, i], cen, mid[:, i - 1]], axis=1)
-            KR, _ = _hess_neg_entropy(R)
-            for poly, KK in ((V, K), (R, KR)):
-                Q = psi2 + beta * KK
-                scale = 2.0 * np.abs(J).max(axis=(1, 2)) + np.abs(JCJ).max(axis=(1, 2)) \
-                    + beta * np.abs(KK).max(axis=(1, 2))
-                E = poly - V[:, i:i + 1]
-                val = _quad_max(f0, g, Q, E, 1e-9 * scale)
-                h2 = np.einsum("mjk,mjk->mj", E, E).max(axis=1)
-                err = 1e-13 * (np.abs(A[:, i]) + np.abs(lam[:, i]).sum(axis=1) + beta * (Hv[:, i] + 1.0)
-                               + np.abs(g).sum(axis=1) * np.sqrt(h2) + scale * h2 + 1.0) \
-                    + cut * (1.0 + 2.0 * size[:, i].max(axis=1))
-                allow = np.maximum(allow, err)
-                if poly is V:
-                    whole = np.minimum(whole, val + err)
-                else:
-                    regions = np.maximum(regions, val + err)
-        best = np.minimum(whole, regions)
-    return np.where(ok & np.isfinite(best), best, np.inf), allow
+    out, allow = np.empty(m), np.empty(m)
+    args = [np.ascontiguousarray(x, dtype=np.float64) for x in (V, lam, A, mean, cov)]
+    _run(lambda _, lo, hi: _curved_kernel(lo, hi, float(beta), *args, int(n), out, allow), m, extra=0)
+    return out, allow
 
 
 def _best_2d(a, Wt, W, beta, lam, lower, q_best):
@@ -374,8 +453,8 @@ def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
                 A_, m_, c_ = gibbs_moments(a, Wt, lam_p[pts])
                 moments[pts] = np.concatenate([A_[:, None], m_, c_.reshape(-1, 4)[:, [0, 1, 3]]], axis=1)
             mo = moments[cells[need]]
-            cv = mo[..., [3, 4, 4, 5]].reshape(len(need), 3, 2, 2)
-            Uc, Ec = _curved_bounds(beta, P[cells[need]], lam_p[cells[need]], mo[..., 0], mo[..., 1:3], cv, len(a))
+            Uc, Ec = _curved_bounds(beta, P[cells[need]], lam_p[cells[need]], mo[..., 0], mo[..., 1:3], mo[..., 3:],
+                                    len(a))
             use = Uc < U[need]
             U[need[use]], E[need[use]] = Uc[use], Ec[use]
         # the Gibbs lower bound g(s(lambda)) at each cell's best multiplier and at the new mesh points' (every
