@@ -259,7 +259,6 @@ def _curved_kernel(lo, hi, beta, V, lam, A, mean, cov, n, out, allow):
         K00, K01, K11, low = _hess_bound(px, py, 3)
         if not low > 0.0:
             continue
-        mx, my = (V[c, 0, 0] + V[c, 1, 0]) / 2.0, (V[c, 0, 1] + V[c, 1, 1]) / 2.0
         whole, regions, al = np.inf, -np.inf, 0.0
         for i in range(3):
             # G_i (e = s - v_i): f0 + g.e + e^T (psi2 + beta K) e / 2, valid on the whole cell; the smallest of its
