@@ -1,6 +1,7 @@
 """The |Y| = 3 branch and bound of :mod:`ibtheory.ib.certify` (private): triangles of s-space fanned from an
 interior point over the hull of the rows, split into four at their edge midpoints while their bound exceeds the
-target; per cell the exact minimum over lambda of the vertex bound (see ``certify``'s module docstring)."""
+target; per cell the exact minimum over lambda of the vertex bound (see ``certify``'s module docstring) and, where
+that leaves the cell open, the curved bound of :func:`_curved_bounds` (third order in the cell's size)."""
 
 from __future__ import annotations
 
@@ -186,7 +187,6 @@ def _curved_kernel(lo, hi, beta, V, lam, A, mean, cov, n, out, allow):
     cut = n * np.exp(-GIBBS_CUT)
     eps = 1e-15 + 8.0 * cut
     D = np.empty((3, 3))
-    S = np.empty((3, 3))
     px, py = np.empty(4), np.empty(4)
     for c in range(lo, hi):
         out[c], allow[c] = np.inf, 0.0
@@ -199,14 +199,10 @@ def _curved_kernel(lo, hi, beta, V, lam, A, mean, cov, n, out, allow):
             continue
         cx = (V[c, 0, 0] + V[c, 1, 0] + V[c, 2, 0]) / 3.0
         cy = (V[c, 0, 1] + V[c, 1, 1] + V[c, 2, 1]) / 3.0
-        # second moments about the centre, and A's Bregman gaps D[i, j] = A_j - A_i + m_i.(lambda_j - lambda_i)
-        # (upper bounds: their rounding and the rows the sums skip added)
-        sb0 = sb1 = sb2 = 0.0
+        # A's Bregman gaps D[i, j] = A_j - A_i + m_i.(lambda_j - lambda_i) (upper bounds: their rounding and the
+        # rows the sums skip added)
         size = 0.0
         for j in range(3):
-            dx, dy = mean[c, j, 0] - cx, mean[c, j, 1] - cy
-            S[j, 0], S[j, 1], S[j, 2] = cov[c, j, 0] + dx * dx, cov[c, j, 1] + dx * dy, cov[c, j, 2] + dy * dy
-            sb0, sb1, sb2 = sb0 + S[j, 0] / 3.0, sb1 + S[j, 1] / 3.0, sb2 + S[j, 2] / 3.0
             for i in range(3):
                 l0, l1 = lam[c, j, 0] - lam[c, i, 0], lam[c, j, 1] - lam[c, i, 1]
                 sz = abs(l0) + abs(l1)
@@ -221,19 +217,6 @@ def _curved_kernel(lo, hi, beta, V, lam, A, mean, cov, n, out, allow):
         for j in range(3):
             g_unif = max(g_unif, (D[0, j] + D[1, j] + D[2, j]) / 3.0)
         gamma = min(g_pure, g_unif)
-        # S_j <= t S~: t the largest generalised eigenvalue of (S_j + eps I, S~ = mean S + eps I)
-        sb0, sb2 = sb0 + eps, sb2 + eps
-        da = sb0 * sb2 - sb1 * sb1
-        if not (da > 0.0 and (sb0 + sb2) ** 2 / da < 1e8):
-            continue
-        t = 1.0
-        for j in range(3):
-            e0, e1, e2 = S[j, 0] + eps, S[j, 1], S[j, 2] + eps
-            db = sb0 * e2 + sb2 * e0 - 2.0 * sb1 * e1
-            dc = e0 * e2 - e1 * e1
-            t = max(t, (db + np.sqrt(max(db * db - 4.0 * da * dc, 0.0))) / (2.0 * da))
-        f = np.exp(gamma) * t * (1.0 + 1e-6)
-        C0, C1, C2 = f * sb0, f * sb1, f * sb2
         # J maps s - v_0 to lambda - lambda_0: J [v_1 - v_0, v_2 - v_0] = [lambda_1 - lambda_0, lambda_2 - lambda_0]
         a00, a10 = V[c, 1, 0] - V[c, 0, 0], V[c, 1, 1] - V[c, 0, 1]
         a01, a11 = V[c, 2, 0] - V[c, 0, 0], V[c, 2, 1] - V[c, 0, 1]
@@ -245,15 +228,7 @@ def _curved_kernel(lo, hi, beta, V, lam, A, mean, cov, n, out, allow):
         b01, b11 = lam[c, 2, 0] - lam[c, 0, 0], lam[c, 2, 1] - lam[c, 0, 1]
         J00, J01 = b00 * i00 + b01 * i10, b00 * i01 + b01 * i11
         J10, J11 = b10 * i00 + b11 * i10, b10 * i01 + b11 * i11
-        # J^T C J
-        CJ00, CJ01 = C0 * J00 + C1 * J10, C0 * J01 + C1 * J11
-        CJ10, CJ11 = C1 * J00 + C2 * J10, C1 * J01 + C2 * J11
-        M00 = J00 * CJ00 + J10 * CJ10
-        M01 = J00 * CJ01 + J10 * CJ11
-        M11 = J01 * CJ01 + J11 * CJ11
-        p00, p01, p11 = 2.0 * J00 + M00, J01 + J10 + M01, 2.0 * J11 + M11
         jmax = max(abs(J00), abs(J01), abs(J10), abs(J11))
-        mmax = max(abs(M00), abs(M01), abs(M11))
         for a in range(3):
             px[a], py[a] = V[c, a, 0], V[c, a, 1]
         K00, K01, K11, low = _hess_bound(px, py, 3)
@@ -265,6 +240,25 @@ def _curved_kernel(lo, hi, beta, V, lam, A, mean, cov, n, out, allow):
             # maxima over the cell, and the largest of its maxima over the part of the cell nearest v_i (v_i, the
             # midpoints of its edges and the centre), where it is tighter
             vx, vy = V[c, i, 0], V[c, i, 1]
+            # second moments about m_i: S_j = cov_j + (m_j - m_i)(m_j - m_i)^T (+ eps I), S_i = cov_i, and
+            # t_j the largest generalised eigenvalue of (S_j, S_i) (S_j <= t_j S_i)
+            s0, s1, s2 = cov[c, i, 0] + eps, cov[c, i, 1], cov[c, i, 2] + eps
+            da = s0 * s2 - s1 * s1
+            if not (da > 0.0 and (s0 + s2) ** 2 / da < 1e8):
+                whole, regions = np.inf, np.inf
+                break
+            j, h = (i + 1) % 3, (i + 2) % 3
+            for q in range(2):
+                r = j if q == 0 else h
+                dx, dy = mean[c, r, 0] - mean[c, i, 0], mean[c, r, 1] - mean[c, i, 1]
+                e0, e1, e2 = cov[c, r, 0] + dx * dx + eps, cov[c, r, 1] + dx * dy, cov[c, r, 2] + dy * dy + eps
+                db = s0 * e2 + s2 * e0 - 2.0 * s1 * e1
+                dc = e0 * e2 - e1 * e1
+                tq = max((db + np.sqrt(max(db * db - 4.0 * da * dc, 0.0))) / (2.0 * da), 1.0)
+                if q == 0:
+                    tj = tq
+                else:
+                    th = tq
             H, gx, gy = _ent3(vx, vy)
             f0 = A[c, i] + lam[c, i, 0] * vx + lam[c, i, 1] * vy - beta * H
             rx, ry = vx - mean[c, i, 0], vy - mean[c, i, 1]
@@ -279,7 +273,6 @@ def _curved_kernel(lo, hi, beta, V, lam, A, mean, cov, n, out, allow):
                         px[a], py[a] = V[c, a, 0] - vx, V[c, a, 1] - vy
                     k00, k01, k11 = K00, K01, K11
                 else:
-                    j, h = (i + 1) % 3, (i + 2) % 3
                     k = 4
                     px[0], py[0] = vx, vy
                     px[1], py[1] = 0.5 * (vx + V[c, j, 0]), 0.5 * (vy + V[c, j, 1])
@@ -288,6 +281,18 @@ def _curved_kernel(lo, hi, beta, V, lam, A, mean, cov, n, out, allow):
                     k00, k01, k11, _ = _hess_bound(px, py, 4)
                     for a in range(4):
                         px[a], py[a] = px[a] - vx, py[a] - vy
+                # Cov <= e^gamma sum_j mu_j S_j along lambda_i -> lambda(s), so A's second-order remainder is at
+                # most Delta^T e^gamma (S_i / 3 + S_mu / 6) Delta, S_mu <= t S_i over the polygon's mu
+                t = max(tj, th) if region == 0 else max(0.5 * (1.0 + tj), 0.5 * (1.0 + th), (1.0 + tj + th) / 3.0)
+                f = np.exp(gamma) * (2.0 + t) / 3.0 * (1.0 + 1e-6)
+                C0, C1, C2 = f * s0, f * s1, f * s2
+                CJ00, CJ01 = C0 * J00 + C1 * J10, C0 * J01 + C1 * J11
+                CJ10, CJ11 = C1 * J00 + C2 * J10, C1 * J01 + C2 * J11
+                M00 = J00 * CJ00 + J10 * CJ10
+                M01 = J00 * CJ01 + J10 * CJ11
+                M11 = J01 * CJ01 + J11 * CJ11
+                p00, p01, p11 = 2.0 * J00 + M00, J01 + J10 + M01, 2.0 * J11 + M11
+                mmax = max(abs(M00), abs(M01), abs(M11))
                 scale = 2.0 * jmax + mmax + beta * max(abs(k00), abs(k01), abs(k11))
                 h2 = 0.0
                 for a in range(k):
@@ -311,15 +316,18 @@ def _curved_bounds(beta, V, lam, A, mean, cov, n):
     (m, 3, 3: c00, c01, c11) (``gibbs_moments``; n rows), and the rounding allowance each includes; one compiled
     pass over the cells.
 
-    Covariance over the multipliers' triangle T: with c the cell's centre and S(lambda) = E_lambda[(W~ - c)
-    (W~ - c)^T] >= Cov_lambda, for every direction u, ln u^T S u = M_u - A with M_u(lambda) = ln sum_x exp(-a_x -
-    lambda.W~_x) (u.(W~_x - c))^2 convex: at barycentric mu, M_u <= sum_j mu_j M_u(lambda_j) and A >= the tangent
-    at lambda_i = sum_j mu_j (A_j - D_ij) (D_ij = A_j - A_i + m_i.(lambda_j - lambda_i) >= 0, A's Bregman gaps),
-    so u^T S u <= e^gamma max_j u^T S_j u, gamma = max_mu min_i (D mu)_i <= max_j (nu^T D)_j for any distribution
-    nu; with t the largest generalised eigenvalue of the S_j against their mean S~ (which keeps the covariances'
-    shape: an isotropic margin would swamp their thin directions), Cov <= C = e^gamma t S~ on T.
+    Covariance over the multipliers' triangle T: with c = m_i and S(lambda) = E_lambda[(W~ - c)(W~ - c)^T] >=
+    Cov_lambda, for every direction u, ln u^T S u = M_u - A with M_u(lambda) = ln sum_x exp(-a_x - lambda.W~_x)
+    (u.(W~_x - c))^2 convex: at barycentric mu, M_u <= sum_j mu_j M_u(lambda_j) and A >= the tangent at lambda_i =
+    sum_j mu_j (A_j - D_ij) (D_ij = A_j - A_i + m_i.(lambda_j - lambda_i) >= 0, A's Bregman gaps), so by the
+    weighted AM-GM inequality u^T S u <= e^gamma sum_j mu_j u^T S_j u, gamma = max_mu min_i (D mu)_i <= max_j
+    (nu^T D)_j for any distribution nu.  Along lambda_i -> lambda Taylor's remainder of A is then at most
+    Delta^T e^gamma (S_i / 3 + S_mu / 6) Delta, and S_mu <= t S_i with t from the generalised eigenvalues t_j of
+    the S_j against S_i = Cov_i (which keeps the covariances' shape: an isotropic margin would swamp their thin
+    directions): max_j t_j over the cell, max((1 + t_j) / 2, (1 + t_j + t_h) / 3) over the quarter nearest v_i.
 
-    Then A(lambda) <= A_i - m_i.(lambda - lambda_i) + (lambda - lambda_i)^T C (lambda - lambda_i) / 2 on T, and
+    Then A(lambda) <= A_i - m_i.(lambda - lambda_i) + (lambda - lambda_i)^T C_i (lambda - lambda_i) / 2 on T
+    (C_i = e^gamma (2 + t) / 3 S_i), and
     with the multiplier lambda(s) = lambda_i + J (s - v_i) that interpolates the vertices' (inside T for s in the
     cell), psi(s) <= A(lambda(s)) + lambda(s).s; with -H at most its tangent at v_i plus e^T K e / 2 (K >= -H''
     on the region, from each coordinate's smallest value), the bound is a quadratic in e = s - v_i whose maximum

@@ -44,7 +44,11 @@ the best lambda on the line where its two terms are equal (the maximiser on that
 vertex's own lambda (damped Newton), so all of them are candidates, plus the parent cell's best.  Every candidate
 gives a valid bound whatever its accuracy; the bound adds a rounding allowance of 1e-14 (|a| + 2|lambda|_1 + 2 c)
 nats, which also makes the huge multipliers of degenerate cells harmless.  Rows collinear up to rounding (e.g.
-|X| = 2) reduce to the 1-D problem on their segment.
+|X| = 2) reduce to the 1-D problem on their segment.  Where a cluster touches the plane, psi - beta H is flat to
+second order and the vertex bound's O(beta h^2) slack made cells crowd around it; a cell this bound leaves open
+is also bounded through the curvature of psi (``_certify_2d._curved_bounds``: a bound on the Gibbs covariance over
+its vertices' multipliers, from the log-convexity of the second moments, gives a quadratic upper model of A and so
+of psi; -beta H is bounded by its tangent plus its largest Hessian on the cell), whose slack is third order.
 
 The maximising q (a Gibbs q ~ exp(-a - lambda.W), its value evaluated for the normalised q actually formed, so it
 is an exact lower bound on g up to rounding) seeds a new cluster when the gap is too large (``seed_cluster``).
