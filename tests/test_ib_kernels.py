@@ -323,6 +323,13 @@ def test_gibbs_sums_equal_scipy_and_stay_within_their_cut():
     assert np.all(np.abs(cov - c_ref) <= tol[:, None, None])
     assert np.all(cov[:, 0, 0] >= 0) and np.all(cov[:, 1, 1] >= 0)
     assert_allclose(cov[-1], 0.0, atol=1e-15)
+    # the rows in blocks (a Z-order of W~, 10 blocks of 32): the same sums, blocks of only skipped terms unvisited
+    blk = kn.gibbs_blocks(a, Wt)
+    assert len(blk.top) == 10 and sorted(blk.a.tolist()) == sorted(a.tolist())
+    A3, mean3, cov3 = kn.gibbs_moments(None, None, lam, blocks=blk)
+    assert np.all(np.abs(A3 - A) <= rounding)
+    assert np.all(np.abs(mean3 - mean) <= tol[:, None]) and np.all(np.abs(cov3 - cov) <= tol[:, None, None])
+    assert_allclose(kn.gibbs_lse(None, None, lam, blocks=blk), A3, rtol=0, atol=0)
 
 
 def test_gibbs_values_equal_the_formed_distributions_values():
@@ -342,6 +349,9 @@ def test_gibbs_values_equal_the_formed_distributions_values():
     assert_allclose(mean, q @ Wt, rtol=0, atol=1e-12)
     got = v - beta * entropy_rows(np.column_stack([1.0 - mean.sum(axis=1), mean]), "nats")
     assert_allclose(got, ref, rtol=1e-12, atol=1e-11)
+    v2, mean2 = kn.gibbs_values(None, None, lam, blocks=kn.gibbs_blocks(a, Wt))  # 8 blocks of rows
+    assert_allclose(v2, v, rtol=1e-12, atol=1e-11)
+    assert_allclose(mean2, mean, rtol=0, atol=1e-12)
 
 
 def test_worker_hand_overs_under_stress(monkeypatch):

@@ -9,14 +9,14 @@ import numba
 import numpy as np
 
 from ._certify_1d import _GRID_1D, _H, _best, _bound_1d
-from ._kernels import GIBBS_CUT, _jit, _run, gibbs_lse, gibbs_moments, gibbs_values
+from ._kernels import GIBBS_CUT, _jit, _run, gibbs_blocks, gibbs_lse, gibbs_moments, gibbs_values
 
 #: Newton steps for the best multiplier on an edge's line of equality and for a new mesh point's multiplier
 EDGE_STEPS, POINT_STEPS = 1, 2
 CURVED = True
 
 
-def _newton(a, Wt, v, p, n, t, iters):
+def _newton(a, Wt, v, p, n, t, iters, blk=None):
     """min over t of F(p + t n, v) = A(p + t n) + (p + t n).v for rows v, p (m, 2), n (m, 2, 2), t (m, 2), by
     Newton steps (each kept only where it lowers F), ``iters`` (m,) of them per row: n = I gives a vertex's
     multiplier, n with a zero second row the best multiplier on a line.  Any result is only a candidate (it affects
@@ -26,7 +26,7 @@ def _newton(a, Wt, v, p, n, t, iters):
     A_lam = np.full(len(t), np.nan)
     for k in range(int(iters.max(initial=0))):
         r = np.flatnonzero(iters > k)
-        A, mean, cov = gibbs_moments(a, Wt, lam[r])
+        A, mean, cov = gibbs_moments(a, Wt, lam[r], blk)
         nr = n[r]
         g = (nr @ (v[r] - mean)[:, :, None])[..., 0]
         h = nr @ cov @ nr.transpose(0, 2, 1)
@@ -42,7 +42,7 @@ def _newton(a, Wt, v, p, n, t, iters):
         step[~np.isfinite(step)] = 0.0
         tt = t[r] + step
         trial = p[r] + (tt[:, :, None] * nr).sum(axis=1)
-        At = gibbs_lse(a, Wt, trial)
+        At = gibbs_lse(a, Wt, trial, blk)
         with np.errstate(invalid="ignore"):
             take = At + (trial * v[r]).sum(axis=1) < A + (lam[r] * v[r]).sum(axis=1)
         t[r] = np.where(take[:, None], tt, t[r])
@@ -51,7 +51,7 @@ def _newton(a, Wt, v, p, n, t, iters):
     return lam, A_lam
 
 
-def _triangle_bounds(a, Wt, beta, V, c, lam_v, A_v, lam0, A0, slot, P_new, edges):
+def _triangle_bounds(a, Wt, beta, V, c, lam_v, A_v, lam0, A0, slot, P_new, edges, blk=None):
     """Upper bounds of max [psi - beta H] on triangles V (m, 3, 2) of s-space (c = beta H(V)), given the
     vertices' multipliers lam_v (m, 3, 2) with their A_v (m, 3) (nan where unknown) and a start lam0 (m, 2) with
     its A0 (m,): min over candidate lambdas of
@@ -93,7 +93,7 @@ def _triangle_bounds(a, Wt, beta, V, c, lam_v, A_v, lam0, A0, slot, P_new, edges
     sol, A_sol = _newton(a, Wt, np.concatenate([V[:, i].reshape(-1, 2)[once], P_new]),
                          np.concatenate([p.reshape(-1, 2)[once], np.zeros((len(P_new), 2))]), nn,
                          np.concatenate([np.stack([t0.ravel()[once], np.zeros(ne)], 1), lam0[first]]),
-                         np.repeat([EDGE_STEPS, POINT_STEPS], [ne, len(P_new)]))
+                         np.repeat([EDGE_STEPS, POINT_STEPS], [ne, len(P_new)]), blk)
     lam_new, A_new = sol[ne:], A_sol[ne:]
     on_edges, A_edges = sol[:ne][back.ravel()].reshape(m, 3, 2), A_sol[:ne][back.ravel()].reshape(m, 3)
     new = (slot >= 0)[..., None]
@@ -104,7 +104,7 @@ def _triangle_bounds(a, Wt, beta, V, c, lam_v, A_v, lam0, A0, slot, P_new, edges
     # parent's best, the mesh points', the edges' Newton); the sum's rounding (~1e-16 (|A| + |lambda|)) is within
     # the allowance err, to which the terms the compiled sum skips (less than n e^-GIBBS_CUT nats) are added
     cand = np.concatenate([lam0[:, None], lam_v, lam_eq[:, None], np.where(okd[..., None], on_edges, np.nan)], axis=1)
-    Ac = np.concatenate([A0[:, None], A_v, gibbs_lse(a, Wt, lam_eq)[:, None], A_edges], axis=1)
+    Ac = np.concatenate([A0[:, None], A_v, gibbs_lse(a, Wt, lam_eq, blk)[:, None], A_edges], axis=1)
     bad = ~(np.isfinite(cand).all(axis=2) & np.isfinite(Ac))  # unknown multipliers (hull corners): lam0 instead
     cand = np.where(bad[..., None], lam0[:, None], cand)  # (m, 8, 2)
     Ac = np.where(bad, A0[:, None], Ac)
@@ -340,11 +340,11 @@ def _curved_bounds(beta, V, lam, A, mean, cov, n):
     return out, allow
 
 
-def _best_2d(a, Wt, W, beta, lam, lower, q_best):
+def _best_2d(a, Wt, W, beta, lam, lower, q_best, blk=None):
     """``_certify_1d._best`` (the largest Gibbs value phi(q) - a.q among the multipliers ``lam`` when it beats
     ``lower``, and its q): the values of all of them in one compiled pass (``gibbs_values``: H(q) - a.q of the q it
     forms, then - beta H(qW) from its mean), the winner's q formed and valued by ``_best`` itself."""
-    v, mean = gibbs_values(a, Wt, lam)
+    v, mean = gibbs_values(a, Wt, lam, blk)
     with np.errstate(invalid="ignore"):
         vals = v - beta * _H(np.clip(mean, 0.0, 1.0))
     vals = np.where(np.isfinite(vals), vals, -np.inf)
@@ -400,6 +400,7 @@ def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
         out = _bound_1d(a, tau[:, None], W, beta, lam1, target, max_rounds, max_cells,
                         ent=lambda u: _H(s0 + u * d))
         return out[:5] + ((out[5] * d) if out[5].size else np.zeros((0, 2)),)
+    blk = gibbs_blocks(a, Wt)  # the rows in compact blocks: blocks far below a sum's largest term are not visited
     P = np.concatenate([Wt[hv].mean(axis=0, keepdims=True), Wt[hv]])
     lam_p = np.full((len(P), 2), np.nan)  # multipliers of the mesh points (unknown at the hull's corners)
     c_p = beta * _H(P)
@@ -409,10 +410,10 @@ def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
     A_p = np.full(len(P), np.nan)  # A(lambda) of the mesh points' multipliers
     U, best, cand, lam_new, E, A_best, A_new = _triangle_bounds(
         a, Wt, beta, P[cells], c_p[cells], lam_p[cells], A_p[cells], np.zeros((nh, 2)),
-        np.repeat(gibbs_lse(a, Wt, np.zeros((1, 2))), nh), slot, P[:1], _edges(cells, len(P)))
+        np.repeat(gibbs_lse(a, Wt, np.zeros((1, 2)), blk), nh), slot, P[:1], _edges(cells, len(P)), blk)
     lam_p[0], A_p[0] = lam_new[0], A_new[0]
     moments = np.full((len(P), 6), np.nan)  # A, mean, covariance of each mesh point's multiplier, when needed
-    lower, q_best = _best_2d(a, Wt, W, beta, cand, lower, q_best)
+    lower, q_best = _best_2d(a, Wt, W, beta, cand, lower, q_best, blk)
     final, total, rounds = [], len(cells), 0
     while True:
         # a cell is final below the target or the best lower bound, its rounding allowance (~2e-14 beta nats,
@@ -447,7 +448,8 @@ def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
         owner[slot[r_, c_][::-1]] = r_[::-1]
         slot = np.where((slot >= 0) & (owner[np.maximum(slot, 0)] == np.arange(len(cells))[:, None]), slot, -1)
         U, best, cand, lam_new, E, A_best, A_new = _triangle_bounds(
-            a, Wt, beta, P[cells], c_p[cells], lam_p[cells], A_p[cells], lam0, A0, slot, mid, _edges(cells, len(P)))
+            a, Wt, beta, P[cells], c_p[cells], lam_p[cells], A_p[cells], lam0, A0, slot, mid, _edges(cells, len(P)),
+            blk)
         lam_p[n_old:], A_p[n_old:] = lam_new, A_new
         moments = np.concatenate([moments, np.full((len(mid), 6), np.nan)])
         # the curved bound where the vertex bound leaves a cell open (every vertex's multiplier known): the
@@ -457,7 +459,7 @@ def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
             pts = np.unique(cells[need])
             pts = pts[np.isnan(moments[pts, 0])]
             if len(pts):
-                A_, m_, c_ = gibbs_moments(a, Wt, lam_p[pts])
+                A_, m_, c_ = gibbs_moments(a, Wt, lam_p[pts], blk)
                 moments[pts] = np.concatenate([A_[:, None], m_, c_.reshape(-1, 4)[:, [0, 1, 3]]], axis=1)
             mo = moments[cells[need]]
             Uc, Ec = _curved_bounds(beta, P[cells[need]], lam_p[cells[need]], mo[..., 0], mo[..., 1:3], mo[..., 3:],
@@ -466,7 +468,7 @@ def _bound_2d(a, Wt, W, beta, lam, target, max_rounds, max_cells):
             U[need[use]], E[need[use]] = Uc[use], Ec[use]
         # the Gibbs lower bound g(s(lambda)) at each cell's best multiplier and at the new mesh points' (every
         # candidate's: ~25 % of the certificate, the same bounds and cells on 36 small tables and 64 x 3)
-        lower, q_best = _best_2d(a, Wt, W, beta, np.concatenate([best, lam_new]), lower, q_best)
+        lower, q_best = _best_2d(a, Wt, W, beta, np.concatenate([best, lam_new]), lower, q_best, blk)
         total += len(cells)
     allU = np.concatenate([u for u, _ in final] + [U])
     allB = np.concatenate([b for _, b in final] + [best])

@@ -5,7 +5,7 @@ followed by a row log-sum-exp as a dozen passes over (n, B) temporaries; at the 
 thousands, B ~ 10 clusters a row) that costs ~20 ns a cell, mostly memory traffic and per-call overhead.  The kernels
 here (numba, compiled on first use and cached beside this file) do each row in one pass: ~6 ns a cell.  The |Y| = 3
 certificate's Gibbs sums over the rows (:func:`gibbs_lse`, :func:`gibbs_moments`, :func:`gibbs_values`) likewise:
-4-5x numpy's at 256 rows.
+4-5x numpy's at 256 rows; with :func:`gibbs_blocks` they leave out blocks of rows whose terms they would skip.
 
 Two cores: above ``SPLIT`` rows (pairs, or units of work) a call runs as two halves, the second on one worker thread
 while the caller runs the first (the kernels release the GIL), each half with its own accumulators, added after. The
@@ -27,6 +27,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -34,7 +35,7 @@ from numba.core import types
 from numba.core.extending import intrinsic
 
 __all__ = ["window_parts", "window_newton", "pair_scores", "pair_step", "pair_hessian", "block_sums",
-           "band_ends", "gibbs_lse", "gibbs_moments", "gibbs_values", "GIBBS_CUT",
+           "band_ends", "gibbs_lse", "gibbs_moments", "gibbs_values", "gibbs_blocks", "GibbsBlocks", "GIBBS_CUT",
            "SPLIT"]
 
 #: below this exponent exp() is subnormal or 0 (and 10-30x slower): flushed to 0, as ``_iterate.exp_nonpositive``
@@ -631,23 +632,85 @@ def pair_hessian(W: np.ndarray, p_s: np.ndarray, beta: float, log_dec: np.ndarra
     return S + S.T - own
 
 
-@_jit
-def _gibbs_top(a, Wt, l0, l1):
-    """The largest logit -a_x - lambda.W~_x over the rows (-inf when none is larger)."""
+#: rows per block of :class:`GibbsBlocks` (blocks whose largest possible logit is ``GIBBS_CUT`` below a sum's
+#: largest term are skipped whole)
+GIBBS_BLOCK = 32
+
+
+class GibbsBlocks(NamedTuple):
+    """The rows of a Gibbs sum (``a`` (n,), ``Wt`` (n, 2)) in a Z-order of W~ (so blocks of ``GIBBS_BLOCK``
+    consecutive rows are compact), with per block its first row (``start``, one more at the end), its largest -a
+    (``top``) and the box of its W~ (``box``: w0 min, w0 max, w1 min, w1 max)."""
+
+    a: np.ndarray
+    Wt: np.ndarray
+    start: np.ndarray
+    top: np.ndarray
+    box: np.ndarray
+
+
+def gibbs_blocks(a: np.ndarray, Wt: np.ndarray, block: int = GIBBS_BLOCK) -> GibbsBlocks:
+    """:class:`GibbsBlocks` of the rows (a, W~): for a multiplier lambda a block's logits -a_x - lambda.W~_x are at
+    most top - min over its box of lambda.w (at a corner), so a block that bound puts more than ``GIBBS_CUT`` nats
+    below the largest logit holds only terms the sums skip anyway.  One block (the rows as given) below 4 blocks'
+    rows or where some a is not finite."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    Wt = np.ascontiguousarray(Wt, dtype=np.float64)
+    n = len(a)
+    if n < 4 * block or not np.all(np.isfinite(a)):
+        order, start = np.arange(n), np.array([0, n])
+    else:
+        q = np.clip((Wt * 1024).astype(np.int64), 0, 1023)
+        code = np.zeros(n, np.int64)
+        for bit in range(10):  # interleave the bits of the two coordinates (Z-order)
+            code |= ((q[:, 0] >> bit) & 1) << (2 * bit) | ((q[:, 1] >> bit) & 1) << (2 * bit + 1)
+        order = np.argsort(code, kind="stable")
+        start = np.append(np.arange(0, n, block), n)
+    a, Wt = a[order], Wt[order]
+    top = np.maximum.reduceat(-a, start[:-1]) if n else np.zeros(0)
+    box = np.stack([np.minimum.reduceat(Wt[:, 0], start[:-1]), np.maximum.reduceat(Wt[:, 0], start[:-1]),
+                    np.minimum.reduceat(Wt[:, 1], start[:-1]), np.maximum.reduceat(Wt[:, 1], start[:-1])], 1) \
+        if n else np.zeros((0, 4))
+    return GibbsBlocks(a, Wt, start, top, np.ascontiguousarray(box))
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _block_bounds(top, box, l0, l1, ub):
+    """Each block's largest possible logit, -a - lambda.w at most top - min over the box of lambda.w, plus a
+    rounding margin (the rows' own logits carry ~1e-16 (|a| + |lambda|)); returns the largest."""
+    big = -np.inf
+    slack = 1e-12 * (1.0 + abs(l0) + abs(l1))
+    for b in range(top.shape[0]):
+        u = top[b] - (l0 * box[b, 0] if l0 > 0.0 else l0 * box[b, 1]) \
+            - (l1 * box[b, 2] if l1 > 0.0 else l1 * box[b, 3])
+        u += slack * (1.0 + abs(top[b]))
+        ub[b] = u
+        if u > big:
+            big = u
+    return big
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _gibbs_top(a, Wt, start, ub, l0, l1):
+    """The largest logit -a_x - lambda.W~_x over the rows (-inf when none is larger), blocks whose bound ``ub``
+    cannot beat the largest found left out."""
     m = -np.inf
-    for x in range(a.shape[0]):
-        z = -a[x] - l0 * Wt[x, 0] - l1 * Wt[x, 1]
-        if z > m:
-            m = z
+    for b in range(ub.shape[0]):
+        if ub[b] > m:
+            for x in range(start[b], start[b + 1]):
+                z = -a[x] - l0 * Wt[x, 0] - l1 * Wt[x, 1]
+                if z > m:
+                    m = z
     return m
 
 
 @_jit
-def _gibbs(lo, hi, a, Wt, lam, cut, moments, A, S):
-    n = a.shape[0]
+def _gibbs(lo, hi, a, Wt, start, top, box, lam, cut, moments, A, S):
+    ub = np.empty(top.shape[0])
     for r in range(lo, hi):
         l0, l1 = lam[r, 0], lam[r, 1]
-        m = _gibbs_top(a, Wt, l0, l1)
+        big = _block_bounds(top, box, l0, l1, ub)
+        m = _gibbs_top(a, Wt, start, ub, l0, l1) if np.isfinite(big) else big
         if not np.isfinite(m):  # -inf: every term 0; +inf or nan: the sum is too
             A[r] = m
             if moments:
@@ -655,18 +718,21 @@ def _gibbs(lo, hi, a, Wt, lam, cut, moments, A, S):
                     S[r, k] = np.nan
             continue
         s = s0 = s1 = s00 = s01 = s11 = 0.0
-        for x in range(n):
-            z = -a[x] - l0 * Wt[x, 0] - l1 * Wt[x, 1] - m
-            if z > -cut:
-                e = np.exp(z)
-                s += e
-                if moments:
-                    w0, w1 = Wt[x, 0], Wt[x, 1]
-                    s0 += e * w0
-                    s1 += e * w1
-                    s00 += e * w0 * w0
-                    s01 += e * w0 * w1
-                    s11 += e * w1 * w1
+        for b in range(ub.shape[0]):
+            if not ub[b] - m > -cut:  # every row of the block more than cut below the largest
+                continue
+            for x in range(start[b], start[b + 1]):
+                z = -a[x] - l0 * Wt[x, 0] - l1 * Wt[x, 1] - m
+                if z > -cut:
+                    e = np.exp(z)
+                    s += e
+                    if moments:
+                        w0, w1 = Wt[x, 0], Wt[x, 1]
+                        s0 += e * w0
+                        s1 += e * w1
+                        s00 += e * w0 * w0
+                        s01 += e * w0 * w1
+                        s11 += e * w1 * w1
         A[r] = m + np.log(s)
         if moments:
             m0, m1 = s0 / s, s1 / s
@@ -674,57 +740,71 @@ def _gibbs(lo, hi, a, Wt, lam, cut, moments, A, S):
             S[r, 2], S[r, 3], S[r, 4] = max(s00 / s - m0 * m0, 0.0), s01 / s - m0 * m1, max(s11 / s - m1 * m1, 0.0)
 
 
-def gibbs_lse(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray) -> np.ndarray:
+def _rows(a, Wt, blocks):
+    return gibbs_blocks(a, Wt, block=max(len(a), 1)) if blocks is None else blocks
+
+
+def gibbs_lse(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray, blocks: GibbsBlocks | None = None) -> np.ndarray:
     """A(lambda) = ln sum_x exp(-a_x - lambda.W~_x) (nats) for rows ``lam`` (M, 2), ``Wt`` = W~ (n, 2): one pass per
     row, terms more than ``GIBBS_CUT`` nats below the largest skipped (the result is low by less than
-    n e^-GIBBS_CUT nats)."""
+    n e^-GIBBS_CUT nats); with ``blocks`` (:func:`gibbs_blocks` of the same rows, which then replace a and Wt) the
+    blocks of only such terms are not visited."""
+    g = _rows(a, Wt, blocks)
     lam = np.ascontiguousarray(lam, dtype=np.float64).reshape(-1, 2)
     A = np.empty(len(lam))
-    _run(lambda _, lo, hi: _gibbs(lo, hi, a, Wt, lam, GIBBS_CUT, False, A, A[:0, None]), len(lam), extra=0)
+    _run(lambda _, lo, hi: _gibbs(lo, hi, *g, lam, GIBBS_CUT, False, A, A[:0, None]), len(lam), extra=0)
     return A
 
 
-def gibbs_moments(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def gibbs_moments(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray,
+                  blocks: GibbsBlocks | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(A(lambda), the Gibbs mean of W~ (M, 2), its covariance (M, 2, 2)) under q ~ exp(-a - W~ lambda), as
     :func:`gibbs_lse`."""
+    g = _rows(a, Wt, blocks)
     lam = np.ascontiguousarray(lam, dtype=np.float64).reshape(-1, 2)
     A, S = np.empty(len(lam)), np.empty((len(lam), 5))
-    _run(lambda _, lo, hi: _gibbs(lo, hi, a, Wt, lam, GIBBS_CUT, True, A, S), len(lam), extra=0)
+    _run(lambda _, lo, hi: _gibbs(lo, hi, *g, lam, GIBBS_CUT, True, A, S), len(lam), extra=0)
     cov = np.stack([S[:, 2], S[:, 3], S[:, 3], S[:, 4]], axis=1).reshape(-1, 2, 2)
     return A, S[:, :2], cov
 
 
 @_jit
-def _gibbs_values(lo, hi, a, Wt, lam, cut, out, mean):
-    n = a.shape[0]
+def _gibbs_values(lo, hi, a, Wt, start, top, box, lam, cut, out, mean):
+    ub = np.empty(top.shape[0])
     for r in range(lo, hi):
         l0, l1 = lam[r, 0], lam[r, 1]
-        m = _gibbs_top(a, Wt, l0, l1)
+        big = _block_bounds(top, box, l0, l1, ub)
+        m = _gibbs_top(a, Wt, start, ub, l0, l1) if np.isfinite(big) else big
         if not np.isfinite(m):
             out[r] = -np.inf
             mean[r, 0] = mean[r, 1] = np.nan
             continue
         s = sz = sa = s0 = s1 = 0.0
-        for x in range(n):
-            z = -a[x] - l0 * Wt[x, 0] - l1 * Wt[x, 1] - m
-            if z > -cut:
-                e = np.exp(z)
-                s += e
-                sz += e * z
-                sa += e * a[x]
-                s0 += e * Wt[x, 0]
-                s1 += e * Wt[x, 1]
+        for b in range(ub.shape[0]):
+            if not ub[b] - m > -cut:
+                continue
+            for x in range(start[b], start[b + 1]):
+                z = -a[x] - l0 * Wt[x, 0] - l1 * Wt[x, 1] - m
+                if z > -cut:
+                    e = np.exp(z)
+                    s += e
+                    sz += e * z
+                    sa += e * a[x]
+                    s0 += e * Wt[x, 0]
+                    s1 += e * Wt[x, 1]
         # H(q) - a.q for q_x = e_x / s (0 where skipped): -ln q_x = ln s - (z_x - m)
         out[r] = np.log(s) - sz / s - sa / s
         mean[r, 0], mean[r, 1] = s0 / s, s1 / s
 
 
-def gibbs_values(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def gibbs_values(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray,
+                 blocks: GibbsBlocks | None = None) -> tuple[np.ndarray, np.ndarray]:
     """For rows ``lam`` (M, 2): H(q) - a.q (nats) of q_x = e_x / sum e, e_x = exp(-a_x - lambda.W~_x) shifted by its
     largest and 0 more than ``GIBBS_CUT`` nats below it (the q formed, a distribution: its value is exact up to
     rounding, so it is a valid lower bound however large lambda is), and its mean of W~ (M, 2); -inf and nan where
-    no term is finite."""
+    no term is finite; ``blocks`` as in :func:`gibbs_lse`."""
+    g = _rows(a, Wt, blocks)
     lam = np.ascontiguousarray(lam, dtype=np.float64).reshape(-1, 2)
     out, mean = np.empty(len(lam)), np.empty((len(lam), 2))
-    _run(lambda _, lo, hi: _gibbs_values(lo, hi, a, Wt, lam, GIBBS_CUT, out, mean), len(lam), extra=0)
+    _run(lambda _, lo, hi: _gibbs_values(lo, hi, *g, lam, GIBBS_CUT, out, mean), len(lam), extra=0)
     return out, mean

@@ -95,6 +95,9 @@ LINE_ROWS = 128
 #: 256 x 3 certificates from beta ~88 up ran out at 60,000 cells and five points ended at 1.0-2.8e-3 bits, their
 #: repairs each spending another 60,000-cell certificate; with 10 every point closed below 1.8e-7 bits, 616 -> 490 s)
 CELLS_2D = 10
+#: ... and at least this many cells per cluster (the cells gather around the clusters: a 1024 x 3 curve's points
+#: with 400-800 clusters ran out of 200,000 cells)
+CELLS_PER_CLUSTER = 1000
 
 def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, max_rounds: int = 60,
                   max_points: int = 20000, warm: np.ndarray | None = None, tighten: bool = False,
@@ -103,12 +106,12 @@ def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, ma
 
     ``target`` (nats) is the cell bound below which refinement stops; ``warm`` (n, k) extra multipliers divided by
     beta (``Certificate.lambdas`` of a nearby beta) seed the mesh (|Y| = 2) or the lower bound (|Y| = 3).  The
-    |Y| = 3 branch and bound may use 4 ``max_rounds`` rounds and ``CELLS_2D`` ``max_points`` cells; a bound that runs
-    out of budget is still valid (``converged`` False).  With ``tighten`` a gap above 4 ``target`` is tightened where
-    the maximiser sits on light rows: the plane raised over them (:func:`_raised`), then, with ``split``, the bound
-    of :func:`split_light` if smaller (the curves do this only for points their repairs left above ``gap_tol``: a
-    tighter bound there would leave unrepaired points up to ~``gap_tol`` above the optimum instead of ~1e-9).  See
-    the module docstring.
+    |Y| = 3 branch and bound may use 4 ``max_rounds`` rounds and ``CELLS_2D`` ``max_points`` cells, or
+    ``CELLS_PER_CLUSTER`` per cluster if more; a bound that runs out of budget is still valid (``converged``
+    False).  With ``tighten`` a gap above 4 ``target`` is tightened where the maximiser sits on light rows: the
+    plane raised over them (:func:`_raised`), then, with ``split``, the bound of :func:`split_light` if smaller (the
+    curves do this only for points their repairs left above ``gap_tol``: a tighter bound there would leave
+    unrepaired points up to ~``gap_tol`` above the optimum instead of ~1e-9).  See the module docstring.
     """
     if prob.n_y > 3:
         raise ValueError(f"the certificate handles |Y| <= 3, got |Y| = {prob.n_y}")
@@ -135,7 +138,7 @@ def certify_state(prob: Reduced, beta: float, solution, target: float = 2e-8, ma
             return _bound_1d(a, Wt, W, beta, lam, target, max_rounds, max_points)
         # the multipliers seed the lower bound only; the mesh starts from the hull of the rows
         return _bound_2d(a, Wt, W, beta, np.concatenate([lam_t] + extra + list(more)), target, 4 * max_rounds,
-                         CELLS_2D * max_points)
+                         max(CELLS_2D * max_points, CELLS_PER_CLUSTER * len(lam_t)))
 
     out = bound(a)
     if tighten and consistency + out[0] > 4 * target:
