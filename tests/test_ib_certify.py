@@ -502,3 +502,52 @@ def test_curved_triangle_bound_is_valid_and_third_order(seed=1):
         s_min = np.minimum(V.min(axis=(1, 2)), (1 - V.sum(axis=2)).min(axis=1))
         ratio.append(np.median((U - brute) / (beta * h ** 2 / (8 * s_min))))
     assert ratio[1] < 0.1 and ratio[1] < 0.3 * ratio[0], f"median slack / vertex slack at h = 1e-3, 1e-4: {ratio}"
+
+
+def test_y3_cell_budget_grows_with_the_clusters(monkeypatch):
+    """The |Y| = 3 branch and bound may use CELLS_2D x max_points cells, or CELLS_PER_CLUSTER per cluster if more
+    (the cells gather around the clusters: points of a 1024 x 3 curve with 400-800 clusters ran out of 200,000)."""
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake(a, Wt, W, beta, lam, target, max_rounds, max_cells):
+        seen.append(max_cells)
+        raise Stop
+
+    monkeypatch.setattr(certify_mod, "_bound_2d", fake)
+    rng = np.random.default_rng(0)
+    prob = reduce(rng.dirichlet(np.ones(120)).reshape(40, 3))
+    for K in (10, 300):
+        sol = SimpleNamespace(beta=50.0, p_t=np.full(K, 1.0 / K), decoder=rng.dirichlet(np.ones(3), size=K),
+                              I_XT=0.0, I_TY=0.0)
+        with pytest.raises(Stop):
+            certify_mod.certify_state(prob, 50.0, sol)
+    assert seen == [certify_mod.CELLS_2D * 20000, certify_mod.CELLS_PER_CLUSTER * 300]
+
+
+def test_y3_polish_on_the_sparse_support_reaches_the_dense_polish(monkeypatch):
+    """``_forward._tightened`` runs the map on the sparse support first where the map would be sparse, then on
+    every pair: the same Lagrangian as the dense polish alone (to 1e-12 relative) and a residual as small, the
+    sparse stretch taken (its threshold lowered so that a 60 x 3 point qualifies)."""
+    fw = sys.modules["ibtheory.ib._forward"]
+    it = sys.modules["ibtheory.ib._iterate"]
+    rng = np.random.default_rng(2)
+    p_xy = rng.dirichlet(np.ones(3) * 0.5, size=60) * rng.dirichlet(np.ones(60))[:, None]
+    prob, beta = reduce(p_xy), 300.0
+    sol = solve(p_xy, beta, certify=False, max_iter=60)  # loose: the polish has work to do
+    with np.errstate(divide="ignore"):
+        st = it.State(np.log(sol.p_t), np.log(sol.decoder))
+    p = SimpleNamespace(beta=beta, iterations=0)
+    dense = it.fixed_point(prob, beta, st, 1e-13, 20000, obj_tol=1e-16, remaining_tol=1e-14)
+    calls = []
+    real = it.fixed_point
+    monkeypatch.setattr(fw, "SPARSE_CELLS", 2**8)
+    monkeypatch.setattr(fw, "DENSE_CELLS", 2**8)
+    monkeypatch.setattr(it, "fixed_point", lambda *a, **k: calls.append(k.get("support")) or real(*a, **k))
+    q, st2 = fw._tightened(prob, p, st, 1e-10)
+    assert calls[0] is not None and calls[-1] is None, "the sparse stretch first, the dense end last"
+    J_dense = dense[0].J
+    assert abs(st2.J - J_dense) <= 1e-12 * max(1.0, abs(J_dense)), (st2.J, J_dense)
+    assert q.residual <= max(1e-11, 10 * dense[2])
