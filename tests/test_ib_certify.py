@@ -459,8 +459,8 @@ def test_curved_triangle_bound_is_valid_and_third_order(seed=1):
     """The curved bound of a triangle (``_certify_2d._curved_bounds``: psi's quadratic model from a bound on the
     Gibbs covariance over the vertices' multipliers, -beta H's from its Hessian) against the maximum of
     psi - beta H over 91 points of the cell, psi by Newton to machine precision: never below it, on cells of
-    sizes 0.1 to 1e-4 around the clusters and elsewhere, with exact and with perturbed vertex multipliers; and on
-    cells at the clusters its slack, relative to the vertex bound's beta max(H - Hlin) (second order), falls more
+    sizes 0.1 to 1e-4 around the clusters and elsewhere, clockwise and counter-clockwise, with exact and with
+    perturbed vertex multipliers; and on cells at the clusters its slack, relative to the vertex bound's beta max(H - Hlin) (second order), falls more
     than 3x from h = 1e-3 to 1e-4 (third order: 10x) to below a tenth."""
     c2 = sys.modules["ibtheory.ib._certify_2d"]
     rng = np.random.default_rng(seed)
@@ -490,6 +490,7 @@ def test_curved_triangle_bound_is_valid_and_third_order(seed=1):
         V = V[(V.min(axis=(1, 2)) > 1e-3) & (V.sum(axis=2).max(axis=1) < 1 - 1e-3)]
         lam_v = exact(V)
         for lam in (lam_v, lam_v * (1 + 1e-3 * rng.standard_normal(lam_v.shape))):
+            V, lam = V[:, ::-1], lam[:, ::-1]  # the first time clockwise (the certificate's cells run the other way)
             U, brute = bounds(V, lam)
             fin = np.isfinite(U)
             assert fin.mean() > 0.5, f"h {h}: {np.sum(~fin)} of {len(U)} cells without a curved bound"
@@ -499,6 +500,8 @@ def test_curved_triangle_bound_is_valid_and_third_order(seed=1):
         V = sol.decoder[:, None, 1:] + h * np.stack([np.cos([0.3, 2.4, 4.4]), np.sin([0.3, 2.4, 4.4])], -1)[None]
         U, brute = bounds(V, exact(V))
         assert np.all(U >= brute - 1e-12)
+        Ucw, brute_cw = bounds(V[:, ::-1], exact(V[:, ::-1]))  # clockwise: a review's counterexample at h = 1e-3
+        assert np.all(Ucw >= brute_cw - 1e-12), f"clockwise cells: below the maximum by {np.max(brute_cw - Ucw):.3e}"
         s_min = np.minimum(V.min(axis=(1, 2)), (1 - V.sum(axis=2)).min(axis=1))
         ratio.append(np.median((U - brute) / (beta * h ** 2 / (8 * s_min))))
     assert ratio[1] < 0.1 and ratio[1] < 0.3 * ratio[0], f"median slack / vertex slack at h = 1e-3, 1e-4: {ratio}"

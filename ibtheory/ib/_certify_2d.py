@@ -126,11 +126,11 @@ def _qval(f0, g0, g1, q00, q01, q11, x, y):
 @numba.njit(inline="always", error_model="numpy")
 def _quad_max(f0, g0, g1, q00, q01, q11, px, py, k, tau):
     """Upper bound on the largest value of f(e) = f0 + g.e + e^T Q e / 2 over the convex polygon (px, py)[:k]
-    (local coordinates, vertices in order): the largest over the vertices and each edge's maximum (a quadratic in
-    its parameter t in [0, 1]), and the unconstrained maximum where Q is clearly negative definite (largest
-    eigenvalue below -tau / 2) and its point lies in the polygon (within 1e-6 of its size: the point is computed
-    to ~1e-7 at that condition); where Q is not, f + tau |e|^2 / 2 (tau above Q's rounding) has a direction of
-    positive curvature, so its maximum is on the boundary, and tau max |e|^2 / 2 is added."""
+    (local coordinates, vertices in order, either orientation): the largest over the vertices and each edge's
+    maximum (a quadratic in its parameter t in [0, 1]), and the unconstrained maximum where Q is clearly negative
+    definite (largest eigenvalue below -tau / 2) and its point lies in the polygon (within 1e-6 of its size: the
+    point is computed to ~1e-7 at that condition); where Q is not, f + tau |e|^2 / 2 (tau above Q's rounding) has
+    a direction of positive curvature, so its maximum is on the boundary, and tau max |e|^2 / 2 is added."""
     best = -np.inf
     diam2 = 0.0
     for a in range(k):
@@ -143,6 +143,11 @@ def _quad_max(f0, g0, g1, q00, q01, q11, px, py, k, tau):
     ey = -(q00 * g1 - q01 * g0) / qd
     inside = nd
     diam = np.sqrt(diam2)
+    area2 = 0.0  # twice the polygon's signed area: the inside of an edge is to its left when positive
+    for a in range(k):
+        b = (a + 1) % k
+        area2 += px[a] * py[b] - px[b] * py[a]
+    orient = 1.0 if area2 >= 0.0 else -1.0
     for a in range(k):
         b = (a + 1) % k
         dx, dy = px[b] - px[a], py[b] - py[a]
@@ -152,7 +157,7 @@ def _quad_max(f0, g0, g1, q00, q01, q11, px, py, k, tau):
             t = min(max(-a1 / (2.0 * a2), 0.0), 1.0)
             if np.isfinite(t):
                 best = max(best, _qval(f0, g0, g1, q00, q01, q11, px[a], py[a]) + t * (a1 + a2 * t))
-        cross = dx * (ey - py[a]) - dy * (ex - px[a])
+        cross = orient * (dx * (ey - py[a]) - dy * (ex - px[a]))
         if not cross >= -1e-6 * np.hypot(dx, dy) * diam:
             inside = False
     if nd:
@@ -185,14 +190,17 @@ def _ent3(x, y):
 @_jit
 def _curved_kernel(lo, hi, beta, V, lam, A, mean, cov, n, out, allow):
     cut = n * np.exp(-GIBBS_CUT)
-    eps = 1e-15 + 8.0 * cut
+    # the sums' second moments are plain sums (E[w^2] - m^2, w in [0, 1]): off by at most ~n ulp, and by the rows
+    # they skip
+    eps = 1e-15 + 2.3e-16 * n + 8.0 * cut
     D = np.empty((3, 3))
     px, py = np.empty(4), np.empty(4)
     for c in range(lo, hi):
         out[c], allow[c] = np.inf, 0.0
         ok = True
         for i in range(3):
-            ok &= np.isfinite(A[c, i]) and np.isfinite(lam[c, i, 0]) and np.isfinite(lam[c, i, 1])
+            ok &= np.isfinite(A[c, i]) and np.isfinite(lam[c, i, 0]) and np.isfinite(lam[c, i, 1]) \
+                and np.isfinite(mean[c, i, 0]) and np.isfinite(mean[c, i, 1])
             for k in range(3):
                 ok &= np.isfinite(cov[c, i, k])
         if not ok:
@@ -234,7 +242,7 @@ def _curved_kernel(lo, hi, beta, V, lam, A, mean, cov, n, out, allow):
         K00, K01, K11, low = _hess_bound(px, py, 3)
         if not low > 0.0:
             continue
-        whole, regions, al = np.inf, -np.inf, 0.0
+        whole, regions, al, bad = np.inf, -np.inf, 0.0, False
         for i in range(3):
             # G_i (e = s - v_i): f0 + g.e + e^T (psi2 + beta K) e / 2, valid on the whole cell; the smallest of its
             # maxima over the cell, and the largest of its maxima over the part of the cell nearest v_i (v_i, the
@@ -301,11 +309,13 @@ def _curved_kernel(lo, hi, beta, V, lam, A, mean, cov, n, out, allow):
                                 1e-9 * scale)
                 err = 1e-13 * (base + (abs(g0) + abs(g1)) * np.sqrt(h2) + scale * h2) + skip
                 al = max(al, err)
-                if region == 0:
+                if not np.isfinite(val + err):  # max() and min() would drop a nan: no bound for this cell
+                    bad = True
+                elif region == 0:
                     whole = min(whole, val + err)
                 else:
                     regions = max(regions, val + err)
-        best = min(whole, regions)
+        best = np.inf if bad else min(whole, regions)
         if np.isfinite(best):
             out[c], allow[c] = best, al
 
