@@ -460,8 +460,9 @@ def test_curved_triangle_bound_is_valid_and_third_order(seed=1):
     Gibbs covariance over the vertices' multipliers, -beta H's from its Hessian) against the maximum of
     psi - beta H over 91 points of the cell, psi by Newton to machine precision: never below it, on cells of
     sizes 0.1 to 1e-4 around the clusters and elsewhere, clockwise and counter-clockwise, with exact and with
-    perturbed vertex multipliers; and on cells at the clusters its slack, relative to the vertex bound's beta max(H - Hlin) (second order), falls more
-    than 3x from h = 1e-3 to 1e-4 (third order: 10x) to below a tenth."""
+    perturbed vertex multipliers; and on cells at the clusters its slack, relative to the vertex bound's
+    beta max(H - Hlin) (second order), falls more than 3x from h = 1e-3 to 1e-4 (third order: 10x) to below a
+    tenth."""
     c2 = sys.modules["ibtheory.ib._certify_2d"]
     rng = np.random.default_rng(seed)
     p_xy = rng.dirichlet(np.ones(3) * 0.7, size=40) * rng.dirichlet(np.ones(40))[:, None]
