@@ -704,20 +704,27 @@ def _gibbs_top(a, Wt, start, ub, l0, l1):
     return m
 
 
+#: what :func:`_gibbs` sums: A only, A with the mean and covariance, or the Gibbs value H(q) - a.q with the mean
+_LSE, _MOMENTS, _VALUES = 0, 1, 2
+
+
 @_jit
-def _gibbs(lo, hi, a, Wt, start, top, box, lam, cut, moments, A, S):
+def _gibbs(lo, hi, a, Wt, start, top, box, lam, cut, mode, A, S):
+    """Per multiplier r: A[r] = ln sum_x e_x (``_LSE``, ``_MOMENTS``; S[r] = mean, c00, c01, c11 for the latter) or
+    H(q) - a.q of q = e / sum e (``_VALUES``; S[r, :2] = its mean), e_x = exp(-a_x - lambda.W~_x) less the
+    largest, terms more than ``cut`` below it skipped and blocks of only such terms not visited."""
     ub = np.empty(top.shape[0])
     for r in range(lo, hi):
         l0, l1 = lam[r, 0], lam[r, 1]
         big = _block_bounds(top, box, l0, l1, ub)
         m = _gibbs_top(a, Wt, start, ub, l0, l1) if np.isfinite(big) else big
         if not np.isfinite(m):  # -inf: every term 0; +inf or nan: the sum is too
-            A[r] = m
-            if moments:
-                for k in range(5):
+            A[r] = -np.inf if mode == _VALUES else m
+            if mode != _LSE:  # (S is empty for A alone)
+                for k in range(S.shape[1]):
                     S[r, k] = np.nan
             continue
-        s = s0 = s1 = s00 = s01 = s11 = 0.0
+        s = s0 = s1 = s00 = s01 = s11 = sz = sa = 0.0
         for b in range(ub.shape[0]):
             if not ub[b] - m > -cut:  # every row of the block more than cut below the largest
                 continue
@@ -726,18 +733,27 @@ def _gibbs(lo, hi, a, Wt, start, top, box, lam, cut, moments, A, S):
                 if z > -cut:
                     e = np.exp(z)
                     s += e
-                    if moments:
+                    if mode != _LSE:
                         w0, w1 = Wt[x, 0], Wt[x, 1]
                         s0 += e * w0
                         s1 += e * w1
-                        s00 += e * w0 * w0
-                        s01 += e * w0 * w1
-                        s11 += e * w1 * w1
-        A[r] = m + np.log(s)
-        if moments:
+                        if mode == _MOMENTS:
+                            s00 += e * w0 * w0
+                            s01 += e * w0 * w1
+                            s11 += e * w1 * w1
+                        else:
+                            sz += e * z
+                            sa += e * a[x]
+        if mode == _VALUES:  # -ln q_x = ln s - (z_x - m)
+            A[r] = np.log(s) - sz / s - sa / s
+        else:
+            A[r] = m + np.log(s)
+        if mode != _LSE:
             m0, m1 = s0 / s, s1 / s
             S[r, 0], S[r, 1] = m0, m1
-            S[r, 2], S[r, 3], S[r, 4] = max(s00 / s - m0 * m0, 0.0), s01 / s - m0 * m1, max(s11 / s - m1 * m1, 0.0)
+            if mode == _MOMENTS:
+                S[r, 2], S[r, 3] = max(s00 / s - m0 * m0, 0.0), s01 / s - m0 * m1
+                S[r, 4] = max(s11 / s - m1 * m1, 0.0)
 
 
 def _rows(a, Wt, blocks):
@@ -752,7 +768,7 @@ def gibbs_lse(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray, blocks: GibbsBlock
     g = _rows(a, Wt, blocks)
     lam = np.ascontiguousarray(lam, dtype=np.float64).reshape(-1, 2)
     A = np.empty(len(lam))
-    _run(lambda _, lo, hi: _gibbs(lo, hi, *g, lam, GIBBS_CUT, False, A, A[:0, None]), len(lam), extra=0)
+    _run(lambda _, lo, hi: _gibbs(lo, hi, *g, lam, GIBBS_CUT, _LSE, A, A[:0, None]), len(lam), extra=0)
     return A
 
 
@@ -763,38 +779,9 @@ def gibbs_moments(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray,
     g = _rows(a, Wt, blocks)
     lam = np.ascontiguousarray(lam, dtype=np.float64).reshape(-1, 2)
     A, S = np.empty(len(lam)), np.empty((len(lam), 5))
-    _run(lambda _, lo, hi: _gibbs(lo, hi, *g, lam, GIBBS_CUT, True, A, S), len(lam), extra=0)
+    _run(lambda _, lo, hi: _gibbs(lo, hi, *g, lam, GIBBS_CUT, _MOMENTS, A, S), len(lam), extra=0)
     cov = np.stack([S[:, 2], S[:, 3], S[:, 3], S[:, 4]], axis=1).reshape(-1, 2, 2)
     return A, S[:, :2], cov
-
-
-@_jit
-def _gibbs_values(lo, hi, a, Wt, start, top, box, lam, cut, out, mean):
-    ub = np.empty(top.shape[0])
-    for r in range(lo, hi):
-        l0, l1 = lam[r, 0], lam[r, 1]
-        big = _block_bounds(top, box, l0, l1, ub)
-        m = _gibbs_top(a, Wt, start, ub, l0, l1) if np.isfinite(big) else big
-        if not np.isfinite(m):
-            out[r] = -np.inf
-            mean[r, 0] = mean[r, 1] = np.nan
-            continue
-        s = sz = sa = s0 = s1 = 0.0
-        for b in range(ub.shape[0]):
-            if not ub[b] - m > -cut:
-                continue
-            for x in range(start[b], start[b + 1]):
-                z = -a[x] - l0 * Wt[x, 0] - l1 * Wt[x, 1] - m
-                if z > -cut:
-                    e = np.exp(z)
-                    s += e
-                    sz += e * z
-                    sa += e * a[x]
-                    s0 += e * Wt[x, 0]
-                    s1 += e * Wt[x, 1]
-        # H(q) - a.q for q_x = e_x / s (0 where skipped): -ln q_x = ln s - (z_x - m)
-        out[r] = np.log(s) - sz / s - sa / s
-        mean[r, 0], mean[r, 1] = s0 / s, s1 / s
 
 
 def gibbs_values(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray,
@@ -806,5 +793,5 @@ def gibbs_values(a: np.ndarray, Wt: np.ndarray, lam: np.ndarray,
     g = _rows(a, Wt, blocks)
     lam = np.ascontiguousarray(lam, dtype=np.float64).reshape(-1, 2)
     out, mean = np.empty(len(lam)), np.empty((len(lam), 2))
-    _run(lambda _, lo, hi: _gibbs_values(lo, hi, *g, lam, GIBBS_CUT, out, mean), len(lam), extra=0)
+    _run(lambda _, lo, hi: _gibbs(lo, hi, *g, lam, GIBBS_CUT, _VALUES, out, mean), len(lam), extra=0)
     return out, mean
