@@ -9,6 +9,7 @@ import numba
 import numpy as np
 
 from ._certify_1d import _GRID_1D, _H, _best, _bound_1d
+from ._certify_line import _quad_max1
 from ._kernels import GIBBS_CUT, _jit, _run, gibbs_blocks, gibbs_lse, gibbs_moments, gibbs_values
 
 #: Newton steps for the best multiplier on an edge's line of equality and for a new mesh point's multiplier
@@ -153,10 +154,7 @@ def _quad_max(f0, g0, g1, q00, q01, q11, px, py, k, tau):
         dx, dy = px[b] - px[a], py[b] - py[a]
         a1 = (g0 + q00 * px[a] + q01 * py[a]) * dx + (g1 + q01 * px[a] + q11 * py[a]) * dy
         a2 = 0.5 * (q00 * dx * dx + 2.0 * q01 * dx * dy + q11 * dy * dy)
-        if a2 < 0.0:
-            t = min(max(-a1 / (2.0 * a2), 0.0), 1.0)
-            if np.isfinite(t):
-                best = max(best, _qval(f0, g0, g1, q00, q01, q11, px[a], py[a]) + t * (a1 + a2 * t))
+        best = max(best, _quad_max1(_qval(f0, g0, g1, q00, q01, q11, px[a], py[a]), a1, a2, 0.0, 1.0))
         cross = orient * (dx * (ey - py[a]) - dy * (ex - px[a]))
         if not cross >= -1e-6 * np.hypot(dx, dy) * diam:
             inside = False
