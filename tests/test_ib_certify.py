@@ -534,17 +534,23 @@ def test_y3_cell_budget_grows_with_the_clusters(monkeypatch):
 def test_y3_polish_on_the_sparse_support_reaches_the_dense_polish(monkeypatch):
     """``_forward._tightened`` runs the map on the sparse support first where the map would be sparse, then on
     every pair: the same Lagrangian as the dense polish alone (to 1e-12 relative) and a residual as small, the
-    sparse stretch taken (its threshold lowered so that a 60 x 3 point qualifies)."""
+    sparse stretch taken (its threshold lowered so that a 60 x 3 point qualifies).  Where Newton reaches (it comes
+    first, see ``_tightened``) it ends no higher than the dense polish."""
     fw = sys.modules["ibtheory.ib._forward"]
     it = sys.modules["ibtheory.ib._iterate"]
+    nm = sys.modules["ibtheory.ib._newton_multi"]
     rng = np.random.default_rng(2)
     p_xy = rng.dirichlet(np.ones(3) * 0.5, size=60) * rng.dirichlet(np.ones(60))[:, None]
     prob, beta = reduce(p_xy), 300.0
     sol = solve(p_xy, beta, certify=False, max_iter=60)  # loose: the polish has work to do
     with np.errstate(divide="ignore"):
         st = it.State(np.log(sol.p_t), np.log(sol.decoder))
-    p = SimpleNamespace(beta=beta, iterations=0)
+    p = SimpleNamespace(beta=beta, iterations=0, lagrangian=sol.lagrangian)
     dense = it.fixed_point(prob, beta, st, 1e-13, 20000, obj_tol=1e-16, remaining_tol=1e-14)
+    q_newton, st_newton = fw._tightened(prob, p, st, 1e-10)
+    assert st_newton.converged and q_newton.iterations < 100, "Newton's polish, not the map's"
+    assert st_newton.J <= dense[0].J + 1e-12 * max(1.0, abs(dense[0].J)), (st_newton.J, dense[0].J)
+    monkeypatch.setattr(nm, "REPAIR_DIM", 0)  # the map's polish: Newton out of reach
     calls = []
     real = it.fixed_point
     monkeypatch.setattr(fw, "SPARSE_CELLS", 2**8)

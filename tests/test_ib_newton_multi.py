@@ -110,6 +110,13 @@ def test_newton_declines_what_it_cannot_take():
     big = _start(prob, 50, 11)
     assert big.log_pt.size == 50  # (50 x 4)^3 > NEWTON_WORK x 50 classes x 50 clusters
     assert nm.newton_multi(prob, 20.0, big.log_pt, big.log_dec) is None
+    # a repair takes it (up to REPAIR_DIM coordinates, whatever the maps cost): stationary, with J no higher than
+    # 20,000 SQUAREM-accelerated map evaluations from the same start reach
+    lp, ld, _, g = nm.newton_multi(prob, 20.0, big.log_pt, big.log_dec, repair=True)
+    assert g <= 1e-9
+    J = it.step(prob, 20.0, lp, ld, prob.neg_entropy_rows, np.log(prob.p_s))[3]
+    assert J <= it.fixed_point(prob, 20.0, big, 1e-14, 20000)[0].J + 1e-12
+    assert not nm.applies(prob, nm.REPAIR_DIM // prob.n_y + 1, repair=True)
 
 
 def test_dense_hessian_sums_equal_the_compiled_ones(monkeypatch):

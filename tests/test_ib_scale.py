@@ -905,7 +905,9 @@ def test_newton_on_windows_equals_dense(monkeypatch):
     assert abs(F(lp_w, ld_w) - F(lp_d, ld_d)) <= 1e-12
     ow, od = np.argsort(ld_w[:, 1]), np.argsort(ld_d[:, 1])  # the same clusters, perhaps with two labels swapped
     assert_allclose(np.exp(ld_w[ow]), np.exp(ld_d[od]), atol=1e-9)
-    assert g_w < 1e-8 and g_d < 1e-8
+    # both stationary to their rounding floor: a step whose predicted decrease g^2 / H is below F's rounding (~1e-15
+    # at F ~ 4, curvature ~ 25 here) is not taken, so gradients of ~1e-8 are where the line search stops
+    assert g_w < 1e-7 and g_d < 1e-7
 
 
 def _window_case(n, K, beta, seed):
@@ -1466,3 +1468,24 @@ def test_uncertified_point_lagging_behind_a_transition_is_solved_from_its_neighb
     f = ib_curve(p, n_betas=120, method="forward")
     a = ib_curve(p, betas=f["beta"].values, method="anneal")
     assert np.all(f["lagrangian"].values <= a["lagrangian"].values + 1e-9)
+
+
+def test_y3_repair_keeps_the_light_cluster_a_certificate_asks_for():
+    """A point of a certified 1024 x 3 curve (beta = 519.4, 329 clusters, Newton-stationary; the table, the point
+    and its certificate's maximiser q* are stored in tests/data): its certificate has a Gibbs witness of 2.1e-4
+    nats, gap 3.0e-4 bits, yet the point is within ~1e-9 bits of the optimum.  The optimum has one more cluster of
+    weight 1.1e-5 at q*; it moves the tangent plane at first order but the Lagrangian only at second.  The map from
+    a seed there stalls and merges it back (on the whole curve 15 certificates and 56 s left the point at 1.7e-5
+    bits); Newton (``repair``) keeps it, 1.7e-9 bits lower, and the certificate closes below 2e-7 bits."""
+    from pathlib import Path
+
+    from ibtheory.ib.certify import certify_state
+
+    d = np.load(Path(__file__).parent / "data" / "ib_1024x3_beta519.npz")
+    prob, beta = ib_problem(d["p_xy"]), float(d["beta"])
+    seeded = it.with_cluster(d["p_t"], d["decoder"], d["q_star"] @ prob.W, 1e-4)
+    new, _ = fw._solve(prob, beta, seeded, 1e-13, 2000, coarse=False, repair=True)
+    assert np.sum(new.p_t > 1e-9) == np.sum(d["p_t"] > 1e-9) + 1  # one more cluster that carries mass
+    assert new.lagrangian < float(d["lagrangian"]) - 1e-9
+    cert = certify_state(prob, beta, new)
+    assert cert.converged and cert.g_lower <= cert.g_upper and 0 <= cert.gap <= 2e-7, f"gap {cert.gap:.3e} bits"

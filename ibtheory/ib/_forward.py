@@ -414,29 +414,30 @@ def _solve_multi(prob, beta, state, tol, max_iter, loose_merge: float | None = 1
     return _point(prob, beta, st, n, res, tol), st
 
 
-def _solve(prob, beta, state, tol, max_iter, em_steps: int | None = None, coarse: bool = True
-           ) -> tuple[Point, it.State]:
+def _solve(prob, beta, state, tol, max_iter, em_steps: int | None = None, coarse: bool = True,
+           repair: bool = False) -> tuple[Point, it.State]:
     """Converge, then drop clusters without mass and merge coinciding ones (:func:`_converge`).  The map runs only
     ``em_steps`` evaluations (it settles the cluster structure and merges; default ``EM_STEPS`` for |Y| > 2, none
     for |Y| = 2) and Newton's method finishes
     (:mod:`ibtheory.ib._newton`, for |Y| > 2 :mod:`ibtheory.ib._newton_multi`); one more map evaluation gives the
     encoder.  For |Y| > 2 beyond Newton's reach (``NEWTON_DIM`` coordinates, or a decoder with a zero) the map
     goes on to convergence instead (:func:`_solve_multi`, no loose merging: that is for the reverse sweep), from
-    the start when the starting state already has too many clusters for it."""
-    if prob.n_y != 2 and state.log_pt.size > 1 and not newton_applies(prob, state.log_pt.size):
+    the start when the starting state already has too many clusters for it.  ``repair``: Newton's reach for a
+    repair (``ibtheory.ib._newton_multi.applies``)."""
+    if prob.n_y != 2 and state.log_pt.size > 1 and not newton_applies(prob, state.log_pt.size, repair):
         return _solve_multi(prob, beta, state, tol, max_iter, loose_merge=None)
     if em_steps is None:
         em_steps = 0 if prob.n_y == 2 else EM_STEPS
     st, n, _ = _converge(prob, beta, state, tol, min(em_steps, max_iter), encoder=False) if em_steps else \
         (state, 0, 0.0)
-    done = _polish(prob, beta, st, n, tol, coarse)
+    done = _polish(prob, beta, st, n, tol, coarse, repair)
     if done is not None:
         return done
     p, st2 = _solve_multi(prob, beta, st, tol, max(1, max_iter - n), loose_merge=None)
     return replace(p, iterations=p.iterations + n), st2
 
 
-def _local_newton(prob, beta, log_pt, log_dec, coarse: bool = True):
+def _local_newton(prob, beta, log_pt, log_dec, coarse: bool = True, repair: bool = False):
     """Newton's method for this |Y| (None where :func:`ibtheory.ib._newton_multi.newton_multi` does not apply).  One
     cluster in closed form: F = beta sum_x p(x) KL[p(y|x) || d] is least at d = p(y) (Newton has no curvature in
     its weight coordinate there)."""
@@ -445,10 +446,11 @@ def _local_newton(prob, beta, log_pt, log_dec, coarse: bool = True):
             return np.zeros(1), np.log(prob.p_y)[None, :], 0, 0.0
     if prob.n_y == 2:
         return newton(prob, beta, log_pt, log_dec, coarse=coarse)
-    return newton_multi(prob, beta, log_pt, log_dec)
+    return newton_multi(prob, beta, log_pt, log_dec, repair=repair)
 
 
-def _polish(prob, beta, st: it.State, n: int, tol: float, coarse: bool = True) -> tuple[Point, it.State] | None:
+def _polish(prob, beta, st: it.State, n: int, tol: float, coarse: bool = True,
+            repair: bool = False) -> tuple[Point, it.State] | None:
     """Newton from ``st``, prune and merge, Newton again if that removed clusters; one map evaluation gives the
     encoder.  None when Newton does not apply (|Y| > 2 only).  The point counts as converged when the map's residual
     is below ``tol`` or Newton's gradient is below ``STATIONARY`` (F stationary to its rounding: the map's residual
@@ -457,7 +459,7 @@ def _polish(prob, beta, st: it.State, n: int, tol: float, coarse: bool = True) -
     def newton_from(start: it.State) -> tuple[it.State, int, float] | None:
         """Newton from ``start``, then one map evaluation: (the state with its encoder and ``converged`` flag,
         Newton's evaluations, the map's residual); None where Newton does not apply."""
-        out = _local_newton(prob, beta, start.log_pt, start.log_dec, coarse)
+        out = _local_newton(prob, beta, start.log_pt, start.log_dec, coarse, repair)
         if out is None:
             return None
         lp, ld, evals, g = out
@@ -543,7 +545,16 @@ def _tightened(prob, p: Point, st: it.State, tol) -> tuple[Point, it.State]:
     """|Y| > 2: the map from ``st`` (``p``'s state) to a residual of 1e-13, up to 20,000 evaluations, its stall
     test tightened (a loose point polished before or during its repair).  Where the map runs on a sparse support
     (:func:`_kernel`) it first goes there to 1e-12, then on every pair (the pairs left out weigh < e^-25 of their
-    row's largest): 512 x 3, 30 betas, certified, 184.8 -> 137.9 s, the same Lagrangians to 1e-14 relative."""
+    row's largest): 512 x 3, 30 betas, certified, 184.8 -> 137.9 s, the same Lagrangians to 1e-14 relative.
+
+    Newton's method comes first where it reaches (``repair``: up to ``REPAIR_DIM`` coordinates) and is kept when
+    it ends clearly lower, or stationary and no higher: the map stalls where clusters are about to merge (a
+    1024 x 3 point at beta = 970, 469 clusters: 20,000 maps in 196 s to a residual of 2e-8; Newton 2.6 s to a
+    gradient of 3e-9, its rounding floor there, 2e-11 nats lower)."""
+    done = _polish(prob, p.beta, st, p.iterations, tol, repair=True)
+    if done is not None and (clearly_lower(done[0].lagrangian, p.lagrangian) or
+                             (done[1].converged and not clearly_lower(p.lagrangian, done[0].lagrangian))):
+        return done
     sup = _kernel(prob, p.beta, st)
     n1 = 0
     if sup is not None:  # the bulk of the slow stretch on the sparse support, the end on every pair
@@ -583,7 +594,7 @@ def _improve(prob, p: Point, st: it.State, cert, tol, max_iter, gap_tol, warm):
             if prob.n_y == 2 and k < len(masses):
                 cand, cst = _polish(prob, p.beta, seeded, 0, tol, coarse=False)  # a birth the bins may starve
             else:
-                cand, cst = _solve(prob, p.beta, seeded, 1e-13, max_iter * 4, coarse=False)
+                cand, cst = _solve(prob, p.beta, seeded, 1e-13, max_iter * 4, coarse=False, repair=True)
             if clearly_lower(cand.lagrangian, p.lagrangian):
                 best = (cand, cst)
                 break
@@ -937,7 +948,7 @@ def _from_neighbours(prob, points: list[Point], certs: list, tol, max_iter, gap_
             for j in (i + 1, i - 1):
                 if not 0 <= j < len(points) or certs[j].gap > gap_tol:
                     continue
-                p, st = _solve(prob, points[i].beta, _state(points[j]), tol, max_iter)
+                p, st = _solve(prob, points[i].beta, _state(points[j]), tol, max_iter, repair=True)
                 c = _settle(prob, p, _certify(prob, p, certs[j].lambdas, gap_tol), gap_tol)
                 if c.gap < certs[i].gap and p.lagrangian <= points[i].lagrangian + 1e-12:
                     points[i], certs[i] = replace(p, gap=c.gap), c

@@ -44,6 +44,10 @@ NEWTON_WORK = 600
 #: mean share of the clusters a row sees above which the Hessian's pair part is summed by BLAS on dense rows (the
 #: compiled per-row sums cost k^2 |Y|^2 a row, BLAS (K |Y|)^2 at ~20x the speed)
 DENSE_ROWS = 0.25
+#: most coordinates in a repair (``repair=True``): there the alternative is thousands of map evaluations that
+#: stall (a cluster seeded at a certificate's maximiser with weight ~1e-5 is pruned or merged before the map settles
+#: it), so Newton is taken without the ``NEWTON_WORK`` rule up to a ~0.5 s factorisation
+REPAIR_DIM = 3000
 #: cells of one dense block of rows of the Hessian's BLAS sum (32 MiB)
 _BLOCK_CELLS = 2**22
 
@@ -187,21 +191,25 @@ def _covers(sup: it.Support, inner: it.Support) -> bool:
     return bool(np.all(np.isin(b, a, assume_unique=False)))
 
 
-def applies(prob: Reduced, K: int) -> bool:
+def applies(prob: Reduced, K: int, repair: bool = False) -> bool:
     """Whether Newton takes K clusters: at least 2, at most ``NEWTON_DIM`` coordinates, cheaper than the maps
-    (``NEWTON_WORK``)."""
+    (``NEWTON_WORK``); with ``repair`` (a polish or a seeded cluster, where the maps stall) up to ``REPAIR_DIM``
+    coordinates, whatever the maps cost."""
     D = K * prob.n_y
+    if repair:
+        return 2 <= K and D <= REPAIR_DIM
     return 2 <= K and D <= NEWTON_DIM and float(D) ** 3 <= NEWTON_WORK * prob.n_s * K
 
 
 def newton_multi(prob: Reduced, beta: float, log_pt: np.ndarray, log_dec: np.ndarray, max_steps: int = 60,
-                 gtol: float = 1e-13) -> tuple[np.ndarray, np.ndarray, int, float] | None:
+                 gtol: float = 1e-13, repair: bool = False) -> tuple[np.ndarray, np.ndarray, int, float] | None:
     """Minimise F from (ln p(t), ln p(y|t)) (|Y| > 2); returns (ln p(t), ln p(y|t), objective evaluations, max
     |gradient|), or None when Newton does not apply: one cluster (no curvature in its weight: the caller has the
     closed form), more than ``NEWTON_DIM`` coordinates, a cluster without mass
-    or with p(y|t) = 0 for some y (the map handles those), or costlier than the map (``NEWTON_WORK``)."""
+    or with p(y|t) = 0 for some y (the map handles those), or costlier than the map (``NEWTON_WORK``; see
+    :func:`applies` for ``repair``)."""
     K, n_y = log_dec.shape
-    if not applies(prob, K):
+    if not applies(prob, K, repair):
         return None
     if not (np.all(np.isfinite(log_pt)) and np.all(np.isfinite(log_dec))):
         return None
