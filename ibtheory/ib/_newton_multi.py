@@ -20,7 +20,8 @@ from :func:`ibtheory.ib._kernels.pair_step` and the Hessian's pair part from
 :func:`ibtheory.ib._kernels.pair_hessian`.  The step is the same saddle-free Newton step with backtracking on F
 (:func:`ibtheory.ib._newton.direction`, :func:`ibtheory.ib._newton.line_search`), so an unstable direction (a
 cluster about to split) is followed downhill.  The dense K |Y| Hessian limits it to ``NEWTON_DIM`` coordinates; the
-caller iterates the map above that.
+caller iterates the map above that.  Repairs (a cluster seeded at a certificate's maximiser, a polish before a
+certificate) take it up to ``REPAIR_DIM`` coordinates whatever the maps cost: there the map stalls.
 """
 
 from __future__ import annotations
