@@ -79,6 +79,7 @@ from . import _iterate as it
 from ._active import active_fixed_point
 from ._band import BAND_CELLS, band_support
 from ._certify_line import certify_line, certify_lines
+from ._improve import from_neighbours
 from ._newton import newton
 from ._newton_multi import applies as newton_applies
 from ._newton_multi import newton_multi
@@ -941,24 +942,14 @@ def _locate_split(prob, st: it.State, b_lo: float, b: float, t: int, tol, max_it
 
 
 def _from_neighbours(prob, points: list[Point], certs: list, tol, max_iter, gap_tol, sweeps: int = 3) -> None:
-    """Re-solve every point whose gap exceeds ``gap_tol`` from the clusters of its certified neighbours (the next
-    beta first: annealing upward lags behind first-order transitions), keeping the better certified point; in
-    place, a few sweeps (a repaired point can repair its neighbour)."""
-    for _ in range(sweeps):
-        bad = [i for i, c in enumerate(certs) if c.gap > gap_tol]
-        if not bad:
-            return
-        changed = False
-        for i in bad:
-            for j in (i + 1, i - 1):
-                if not 0 <= j < len(points) or certs[j].gap > gap_tol:
-                    continue
-                p, st = _solve(prob, points[i].beta, _state(points[j]), tol, max_iter, repair=True)
-                c = _settle(prob, p, _certify(prob, p, certs[j].lambdas, gap_tol), gap_tol)
-                if c.gap < certs[i].gap and p.lagrangian <= points[i].lagrangian + 1e-12:
-                    points[i], certs[i] = replace(p, gap=c.gap), c
-                    changed = True
-                if certs[i].gap <= gap_tol:
-                    break
-        if not changed:
-            return
+    """``ibtheory.ib._improve.from_neighbours`` on the forward path's points (in place), each re-solve by Newton
+    where it reaches (``repair``) and certified to its end (:func:`_settle`)."""
+    def resolve(i: int, j: int) -> bool:
+        p, _ = _solve(prob, points[i].beta, _state(points[j]), tol, max_iter, repair=True)
+        c = _settle(prob, p, _certify(prob, p, certs[j].lambdas, gap_tol), gap_tol)
+        if c.gap < certs[i].gap and p.lagrangian <= points[i].lagrangian + 1e-12:
+            points[i], certs[i] = replace(p, gap=c.gap), c
+            return True
+        return False
+
+    from_neighbours(len(points), lambda i: certs[i].gap, resolve, gap_tol, sweeps)

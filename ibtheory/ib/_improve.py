@@ -9,6 +9,7 @@ resort restarts from the identity encoder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -20,7 +21,8 @@ from ._certify_batch import certify_many
 from ._solution import IBSolution, clearly_lower, solution_from_state
 from .certify import certify_state, seed_cluster
 
-__all__ = ["split", "solve_from", "solve_many", "state_of", "polish", "certify_and_improve", "certify_all", "better"]
+__all__ = ["split", "solve_from", "solve_many", "state_of", "polish", "certify_and_improve", "certify_all",
+           "from_neighbours", "better"]
 
 
 def split(state: it.State, rng: np.random.Generator, eps: float) -> it.State:
@@ -189,27 +191,39 @@ def certify_all(prob, sols: dict, tol, max_iter, gap_tol) -> None:
     _from_neighbours(prob, betas, sols, certs, tol, max_iter, gap_tol)
 
 
-def _from_neighbours(prob, betas, sols: dict, certs: dict, tol, max_iter, gap_tol, sweeps: int = 2) -> None:
-    """Solve every point still above ``gap_tol`` again from a certified neighbour's clusters (the next beta first:
-    annealing lags behind first-order transitions), polished and certified, keeping the better certified point;
-    in place, a few sweeps (a repaired point can repair its neighbour).  Near a critical beta of a 6 x 2 table
-    with zero cells the repairs above had left a point 1.0e-5 bits above the forward path's, at a 2.3e-5-bit gap."""
+def from_neighbours(n: int, gap: Callable[[int], float], resolve: Callable[[int, int], bool], gap_tol: float,
+                    sweeps: int) -> None:
+    """Re-solve every point ``i`` of ``n`` (in order of beta) whose ``gap(i)`` exceeds ``gap_tol`` from a certified
+    neighbour ``j`` (the next beta first: annealing upward lags behind first-order transitions) by ``resolve(i, j)``
+    (which keeps the better certified point and says whether it changed it); a few sweeps, since a repaired point
+    can repair its neighbour.  Shared by both paths' certified curves."""
     for _ in range(sweeps):
         changed = False
-        for i in [k for k, b in enumerate(betas) if certs[b].gap > gap_tol]:
-            b = betas[i]
+        for i in [k for k in range(n) if gap(k) > gap_tol]:
             for j in (i + 1, i - 1):
-                if not 0 <= j < len(betas) or certs[betas[j]].gap > gap_tol:
+                if not 0 <= j < n or gap(j) > gap_tol:
                     continue
-                warm = certs[betas[j]].lambdas
-                cand, _ = solve_from(prob, b, state_of(sols[betas[j]]), tol, max_iter)
-                cand, cert = polish(prob, cand, certify_state(prob, b, cand, warm=warm), tol, gap_tol, warm)
-                if cert.gap < certs[b].gap and cand.lagrangian <= sols[b].lagrangian + 1e-12:
-                    sols[b], certs[b], changed = replace(cand, gap=cert.gap), cert, True
-                if certs[b].gap <= gap_tol:
+                changed = resolve(i, j) or changed
+                if gap(i) <= gap_tol:
                     break
         if not changed:
             return
+
+
+def _from_neighbours(prob, betas, sols: dict, certs: dict, tol, max_iter, gap_tol, sweeps: int = 2) -> None:
+    """:func:`from_neighbours` on the annealed path's solutions (``sols``, ``certs``: beta -> solution,
+    certificate; in place), each re-solve polished and certified.  Near a critical beta of a 6 x 2 table with zero
+    cells the repairs above had left a point 1.0e-5 bits above the forward path's, at a 2.3e-5-bit gap."""
+    def resolve(i: int, j: int) -> bool:
+        b, warm = betas[i], certs[betas[j]].lambdas
+        cand, _ = solve_from(prob, b, state_of(sols[betas[j]]), tol, max_iter)
+        cand, cert = polish(prob, cand, certify_state(prob, b, cand, warm=warm), tol, gap_tol, warm)
+        if cert.gap < certs[b].gap and cand.lagrangian <= sols[b].lagrangian + 1e-12:
+            sols[b], certs[b] = replace(cand, gap=cert.gap), cert
+            return True
+        return False
+
+    from_neighbours(len(betas), lambda i: certs[betas[i]].gap, resolve, gap_tol, sweeps)
 
 
 def better(a: IBSolution | None, b: IBSolution) -> IBSolution:
