@@ -561,3 +561,24 @@ def test_y3_polish_on_the_sparse_support_reaches_the_dense_polish(monkeypatch):
     J_dense = dense[0].J
     assert abs(st2.J - J_dense) <= 1e-12 * max(1.0, abs(J_dense)), (st2.J, J_dense)
     assert q.residual <= max(1e-11, 10 * dense[2])
+
+
+def test_repairs_pick_the_first_clearly_lower_candidate_and_make_no_more():
+    """``_solution.first_lower``, the repairs' pick: the first candidate clearly below the old Lagrangian (the
+    candidates after it are never made), else the lowest of those below it within rounding only (> 1e-15 bits),
+    else none."""
+    from ibtheory.ib._solution import NOISE, first_lower
+
+    old = -16.0
+    tiny = 0.5 * NOISE * 16.0  # below the old value, but within rounding
+    made = []
+
+    def cands(values):
+        for v in values:
+            made.append(v)
+            yield v
+
+    assert first_lower(cands([old + 1.0, old - tiny, old - 1e-6, old - 1.0]), float, old) == (old - 1e-6, None)
+    assert made == [old + 1.0, old - tiny, old - 1e-6]
+    assert first_lower(iter([old - 0.5 * tiny, old, old - tiny, old + 1.0]), float, old) == (None, old - tiny)
+    assert first_lower(iter([old, old + 1.0, old - 1e-16]), float, old) == (None, None)

@@ -84,7 +84,7 @@ from ._newton import newton
 from ._newton_multi import applies as newton_applies
 from ._newton_multi import newton_multi
 from ._problem import Reduced
-from ._solution import _measures, clearly_lower
+from ._solution import _measures, clearly_lower, first_lower
 from .certify import LINE_ROWS, certify_state, light_hope, seed_cluster
 
 __all__ = ["Point", "cluster_correlations", "fill_steep", "forward_curve", "SPARSE_CELLS", "MAX_NNZ", "REVERSE_PAIRS"]
@@ -591,20 +591,17 @@ def _improve(prob, p: Point, st: it.State, cert, tol, max_iter, gap_tol, warm, p
                 break
         if cert.g_lower <= 0.25 * gap_tol * LN2:
             break
-        best = weak = None
         own = float(cert.q_star @ prob.p_s)  # the maximiser's own mass: tiny where it sits on light rows
         masses = SEED_MASSES + (own,) if own >= 1e-6 else (own, 1e-7, 1e-4)
         seeds = [seed_cluster(prob, p, cert, m) for m in masses] + [_densify(p)]
-        for k, seeded in enumerate(seeds):
+
+        def solved(k: int, seeded: it.State, p=p, masses=masses) -> tuple[Point, it.State]:
             if prob.n_y == 2 and k < len(masses):
-                cand, cst = _polish(prob, p.beta, seeded, 0, tol, coarse=False)  # a birth the bins may starve
-            else:
-                cand, cst = _solve(prob, p.beta, seeded, 1e-13, max_iter * 4, coarse=False, repair=True)
-            if clearly_lower(cand.lagrangian, p.lagrangian):
-                best = (cand, cst)
-                break
-            if cand.lagrangian < p.lagrangian - 1e-15 and (weak is None or cand.lagrangian < weak[0].lagrangian):
-                weak = (cand, cst)
+                return _polish(prob, p.beta, seeded, 0, tol, coarse=False)  # a birth the bins may starve
+            return _solve(prob, p.beta, seeded, 1e-13, max_iter * 4, coarse=False, repair=True)
+
+        best, weak = first_lower((solved(k, sd) for k, sd in enumerate(seeds)), lambda c: c[0].lagrangian,
+                                 p.lagrangian)
         if best is None:  # lower only within rounding: kept if its certificate is 2x tighter (beta ~1e6, |L| ~1e5)
             if weak is None:
                 break

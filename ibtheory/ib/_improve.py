@@ -18,7 +18,7 @@ from ..info import LN2
 from . import _batch as bt
 from . import _iterate as it
 from ._certify_batch import certify_many
-from ._solution import IBSolution, clearly_lower, solution_from_state
+from ._solution import IBSolution, first_lower, solution_from_state
 from .certify import certify_state, seed_cluster
 
 __all__ = ["split", "solve_from", "solve_many", "state_of", "polish", "certify_and_improve", "certify_all",
@@ -119,17 +119,12 @@ def certify_and_improve(prob, sol, tol, max_iter, gap_tol, warm=None, max_seeds=
         if cert.gap <= gap_tol or cert.g_lower <= 0.25 * gap_tol * LN2:
             break
         # the new cluster's best weight is unknown (often small): try weights until one lowers the Lagrangian
-        trial = weak = None
         # (the last pair: a cluster of light rows, as light as the maximiser's own mass)
-        for masses in ((0.01, 0.001), (0.1, 1e-4), (1e-6, float(cert.q_star @ prob.p_s))):
-            cands = [solve_from(prob, sol.beta, seed_cluster(prob, best, cert, m), tol, min(max_iter, 600))[0]
-                     for m in masses]
-            cand = min(cands, key=lambda c: c.lagrangian)
-            if clearly_lower(cand.lagrangian, best.lagrangian):
-                trial = cand
-                break
-            if cand.lagrangian < best.lagrangian - 1e-15 and (weak is None or cand.lagrangian < weak.lagrangian):
-                weak = cand
+        groups = ((0.01, 0.001), (0.1, 1e-4), (1e-6, float(cert.q_star @ prob.p_s)))
+        trial, weak = first_lower(
+            (min((solve_from(prob, sol.beta, seed_cluster(prob, best, cert, m), tol, min(max_iter, 600))[0]
+                  for m in masses), key=lambda c: c.lagrangian) for masses in groups),
+            lambda c: c.lagrangian, best.lagrangian)
         if trial is None:  # lower only within rounding: kept if its certificate is 2x tighter
             if weak is None:
                 break

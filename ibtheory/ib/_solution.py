@@ -3,7 +3,9 @@ annealing curve and the certified improvement, which import it from here)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import xarray as xr
@@ -12,7 +14,9 @@ from ..info import mi_of_joint
 from . import _iterate as it
 from ._problem import Reduced, expand_encoder
 
-__all__ = ["IBSolution", "solution_from_state", "clearly_lower", "NOISE"]
+__all__ = ["IBSolution", "solution_from_state", "clearly_lower", "first_lower", "NOISE"]
+
+T = TypeVar("T")
 
 #: relative decrease of a Lagrangian (~10 ulp) below which a candidate counts as lower only within rounding
 NOISE = 2e-15
@@ -22,6 +26,20 @@ def clearly_lower(new: float, old: float) -> bool:
     """Whether the Lagrangian ``new`` is below ``old`` by more than rounding, ``NOISE`` max(1, |old|) (bits): a
     repair that took a 1-ulp decrease (3.6e-15 at |L| ~16) for an improvement spent its rounds on the same point."""
     return new < old - NOISE * max(1.0, abs(old))
+
+
+def first_lower(cands: Iterable[T], lagrangian: Callable[[T], float], old: float) -> tuple[T | None, T | None]:
+    """A repair's pick among candidates made one at a time: the first whose Lagrangian is clearly lower than
+    ``old`` (:func:`clearly_lower`; the rest are not made), else (None, the lowest of those lower by more than
+    1e-15 bits only, within rounding, or None)."""
+    weak = None
+    for c in cands:
+        new = lagrangian(c)
+        if clearly_lower(new, old):
+            return c, None
+        if new < old - 1e-15 and (weak is None or new < lagrangian(weak)):
+            weak = c
+    return None, weak
 
 
 @dataclass(frozen=True)
