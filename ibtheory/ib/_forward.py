@@ -551,7 +551,7 @@ def _tightened(prob, p: Point, st: it.State, tol) -> tuple[Point, it.State]:
     Newton's method comes first where it reaches (``repair``: up to ``REPAIR_DIM`` coordinates) and is kept when
     it ends clearly lower, or stationary and no higher: the map stalls where clusters are about to merge (a
     1024 x 3 point at beta = 970, 469 clusters: 20,000 maps in 196 s to a residual of 2e-8; Newton 2.6 s to a
-    gradient of 3e-9, its rounding floor there, 2e-11 nats lower)."""
+    gradient of 3e-9, its rounding floor there, 2.1e-9 bits lower)."""
     done = _polish(prob, p.beta, st, p.iterations, tol, repair=True)
     if done is not None and (clearly_lower(done[0].lagrangian, p.lagrangian) or
                              (done[1].converged and not clearly_lower(p.lagrangian, done[0].lagrangian))):
