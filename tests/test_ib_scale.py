@@ -95,7 +95,7 @@ def test_newton_reaches_the_map_fixed_point():
     beta = 40.0
     groups = (np.argsort(np.argsort(prob.W[:, 1])) * 12) // prob.n_s  # 12 runs of classes in the order of w
     start = it.from_encoder(prob, np.eye(12)[groups])
-    em, _, res = it.fixed_point(prob, beta, start, 1e-13, 200000, obj_tol=0.0, remaining_tol=0.0)
+    em, _, res = it.fixed_point(prob, beta, start, 1e-13, 200000, obj_tol=0.0, remaining_tol=-1.0)
     lp, ld, _, g = newton(prob, beta, start.log_pt, start.log_dec)
     st2, _, res2 = it.fixed_point(prob, beta, it.State(lp, ld), 1e-15, 1)
     assert res2 < 1e-10, f"Newton's point is not a fixed point: residual {res2:.2e}"
@@ -1077,14 +1077,14 @@ def test_active_phase_map_equals_the_full_map_on_its_clusters(share):
 
 def test_active_fixed_point_is_as_good_as_the_full_iteration(monkeypatch):
     """From a state far from the fixed point (300 clusters, most about to merge), the iteration with active phases
-    (every phase allowed) lowers J, ends where the full iteration with the same tol ends (J within 1e-8 nats, in
-    fewer full-map equivalents), at least one phase ran on part of the clusters, and the residual it reports is
-    the full map's at the state it returns (recomputed)."""
+    (every phase allowed) lowers J, ends where the full iteration with the same tol and accelerator ends (J within
+    1e-8 nats, in fewer full-map equivalents), at least one phase ran on part of the clusters, and the residual it
+    reports is the full map's at the state it returns (recomputed)."""
     from ibtheory.ib import _active as ac
 
     prob, beta, log_pt, log_dec, sup = _sparse_state(K=300, beta=200.0, seed=33)
     start = it.State(log_pt, log_dec)
-    ref, n_ref, _ = it.fixed_point(prob, beta, start, 1e-13, 50_000, support=sup)
+    ref, n_ref, _ = it.fixed_point(prob, beta, start, 1e-13, 50_000, support=sup, anderson=ac.ANDERSON)
     monkeypatch.setattr(ac, "PHASE_PAIRS", 1.0)
     phases = []
     orig = ac._Phase.__init__
@@ -1152,6 +1152,52 @@ def test_active_phase_keeps_the_mass_and_never_raises_J(seed):
             assert abs(J - Js[-1]) < 1e-12
             part = it.State(lp, ld)
     assert np.all(np.diff(Js) <= 1e-13) and Js[-1] < Js[0]
+
+
+def _twelve_clusters(seed):
+    prob = ib_problem(random_table(150, 4, seed=seed))
+    rng = np.random.default_rng(seed)
+    dec = prob.W[rng.choice(prob.n_s, 12, replace=False)]
+    return prob, it.State(np.full(12, -np.log(12)), np.log(0.9 * dec + 0.1 * dec.mean(axis=0)))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_anderson_reaches_the_squarem_fixed_point(seed):
+    """Anderson acceleration and SQUAREM from the same start (12 clusters, beta = 12, no stall rule) both end on
+    the map's residual < 1e-13, at the same J (1e-12 nats) and decoders (1e-6); the residual Anderson reports is
+    the map's at the state it returns (recomputed)."""
+    prob, start = _twelve_clusters(seed)
+    sq, _, res_sq = it.fixed_point(prob, 12.0, start, 1e-13, 100_000, obj_tol=0.0, remaining_tol=-1.0)
+    aa, n, res = it.fixed_point(prob, 12.0, start, 1e-13, 100_000, obj_tol=0.0, remaining_tol=-1.0, anderson=True)
+    assert res_sq < 1e-13 and res < 1e-13 and n < 1000
+    assert abs(aa.J - sq.J) < 1e-12
+    assert_allclose(np.exp(aa.log_dec), np.exp(sq.log_dec), rtol=0, atol=1e-6)
+    with np.errstate(divide="ignore"):
+        lp, ld, _, J = it.step(prob, 12.0, aa.log_pt, aa.log_dec, prob.neg_entropy_rows, np.log(prob.p_s))
+    assert J == aa.J and res == it.distance(lp, ld, aa.log_pt, aa.log_dec)
+
+
+def test_anderson_safeguard_keeps_a_bad_extrapolation_from_raising_J(monkeypatch):
+    """With every extrapolation sabotaged (its coefficients x 40), the safeguard falls back on the map's own step
+    whenever an extrapolated point has a higher J: the J of the states Anderson moves to never increases (each
+    recomputed), and in 5,000 evaluations it still reaches the J of SQUAREM's fixed point (1e-9 nats).  Without the
+    safeguard that sequence rises."""
+    prob, start = _twelve_clusters(0)
+    sq, _, _ = it.fixed_point(prob, 12.0, start, 1e-13, 100_000, obj_tol=0.0, remaining_tol=-1.0)
+    lstsq, distance = np.linalg.lstsq, it.distance
+    monkeypatch.setattr(np.linalg, "lstsq", lambda A, b, rcond=None: (40.0 * lstsq(A, b, rcond=rcond)[0],))
+    visited = []
+
+    def spy(a_pt, a_dec, b_pt, b_dec):  # called once an iteration with (G(x), x), x the state moved to
+        with np.errstate(divide="ignore"):
+            visited.append(it.step(prob, 12.0, b_pt, b_dec, prob.neg_entropy_rows, np.log(prob.p_s))[3])
+        return distance(a_pt, a_dec, b_pt, b_dec)
+
+    monkeypatch.setattr(it, "distance", spy)
+    aa, n, res = it.fixed_point(prob, 12.0, start, 1e-13, 5_000, obj_tol=0.0, remaining_tol=-1.0, anderson=True)
+    assert abs(aa.J - sq.J) < 1e-9
+    assert n - len(visited) > 10  # evaluations beyond one an iteration: extrapolations turned down
+    assert len(visited) > 20 and np.all(np.diff(visited) <= 1e-14 * abs(visited[0]))  # rounding: 1e-14
 
 
 def test_carried_support_when_a_rows_best_cluster_is_dropped_or_merged(monkeypatch):

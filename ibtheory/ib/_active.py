@@ -14,7 +14,8 @@ valleys for hundreds (critical slowing down).  Iterating the whole map for them 
   one evaluation costs O(pairs of A).  It is coordinate-wise alternating minimisation of F (Neal & Hinton 1998):
   the clusters of A get G's decoders given every row's posterior, and G's masses n_t rescaled to keep their total
   m (the other clusters' p(t) are held), so J = -sum_s p(s) ln Z(s) still never increases; at the full map's
-  fixed point sum_A n_t = m and the two agree.  SQUAREM accelerates it as the full map.  A phase runs only while
+  fixed point sum_A n_t = m and the two agree.  Anderson acceleration (``ANDERSON``; SQUAREM when False)
+  accelerates it as the full map.  A phase runs only while
   A's pairs are at most ``PHASE_PAIRS`` of the support, for at most ``PHASE_BUDGET`` evaluations.
 
 The budget ``max_iter`` counts full-map equivalents: a phase evaluation costs its share of the pairs, its set-up
@@ -34,7 +35,7 @@ from scipy.sparse import csr_matrix
 from . import _iterate as it
 from ._problem import Reduced
 
-__all__ = ["active_fixed_point", "SWEEP", "ACTIVE_SHARE", "PHASE_PAIRS", "PHASE_BUDGET"]
+__all__ = ["active_fixed_point", "SWEEP", "ACTIVE_SHARE", "PHASE_PAIRS", "PHASE_BUDGET", "ANDERSON"]
 
 #: full-map evaluations before each active phase (and the first test of convergence)
 SWEEP = 6
@@ -44,6 +45,9 @@ ACTIVE_SHARE = 1e-3
 PHASE_PAIRS = 0.3
 #: most evaluations of one phase
 PHASE_BUDGET = 200
+#: the sweeps and phases use Anderson acceleration (False: SQUAREM): one beta of the 20,000 x 6 reverse sweep
+#: (18,846 clusters, 780k pairs) took 69 full-map equivalents instead of 198, its J 7e-10 nats lower
+ANDERSON = True
 
 
 def active_fixed_point(prob: Reduced, beta: float, state: it.State, tol: float, max_iter: int,
@@ -55,7 +59,7 @@ def active_fixed_point(prob: Reduced, beta: float, state: it.State, tol: float, 
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         while True:
             st, n, res = it.fixed_point(prob, beta, st, tol, max(1, min(SWEEP, int(max_iter - cost))),
-                                        support=support)
+                                        support=support, anderson=ANDERSON)
             cost += n
             if st.converged or cost >= max_iter:
                 break
@@ -69,7 +73,7 @@ def active_fixed_point(prob: Reduced, beta: float, state: it.State, tol: float, 
                 continue
             cost += 1  # the phase's set-up scores every pair once
             budget = min(PHASE_BUDGET, max(1, int((max_iter - cost) / phase.share)))
-            part, n2, _ = it.fixed_point(prob, beta, phase.start(), tol, budget, G=phase.G)
+            part, n2, _ = it.fixed_point(prob, beta, phase.start(), tol, budget, G=phase.G, anderson=ANDERSON)
             cost += n2 * phase.share
             st = phase.state(part)
     return st, int(np.ceil(cost)), res

@@ -9,6 +9,10 @@ State theta = (ln p(t), ln p(y|t)).  One application of the map G (Tishby, Perei
 It is alternating minimisation of F = I(S;T) + beta E[KL(W_s || p(y|t))], so the objective
 J(theta) = -sum_s p(s) ln Z(s) (= min over the encoder of F, nats) never increases under G; SQUAREM (Varadhan &
 Roland 2008, scheme S3) extrapolates along G and falls back to the plain double step whenever J would increase.
+Anderson acceleration (Walker & Ni 2011; with J as the safeguard, as Henderson & Varadhan 2019 do for EM) is the
+alternative the |Y| > 2 sparse path takes (``anderson=True``): x' = G(x) - dG gamma with gamma the least-squares
+fit of the residual f = G(x) - x by its last ``ANDERSON_MEMORY`` differences dF; an extrapolated point whose J is
+above the current one is replaced by G(x) and the memory cleared.
 Everything is vectorised over (s, t); entries with p(y|t) = 0 give D = +inf and p(t|s) = 0 exactly.
 
 With many clusters (|Y| > 2 at scale) the map runs on a :class:`Support`: per class s only the clusters t with
@@ -23,6 +27,10 @@ References
 2. R. Varadhan and C. Roland, "Simple and globally convergent methods for accelerating the convergence of any
    EM algorithm", Scand. J. Statist. 35 (2008) 335-353.
 3. D. J. Strouse and D. J. Schwab, "The deterministic information bottleneck", Neural Comput. 29 (2017) 1611-1630.
+4. H. F. Walker and P. Ni, "Anderson acceleration for fixed-point iterations", SIAM J. Numer. Anal. 49 (2011)
+   1715-1735.
+5. N. C. Henderson and R. Varadhan, "Damped Anderson acceleration with restarts and monotonicity control for
+   accelerating EM and EM-like algorithms", J. Comput. Graph. Statist. 28 (2019) 834-846.
 """
 
 from __future__ import annotations
@@ -211,8 +219,9 @@ def _ball_candidates(prob, beta, log_pt, log_dec, cut, max_nnz=None) -> tuple[np
 
 def _ball_pairs(tree: cKDTree, points: np.ndarray, radius: np.ndarray,
                 classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(classes, clusters) of the clusters within ``radius`` of each point (one ball query, grouped by class)."""
-    found = tree.query_ball_point(points, radius, return_sorted=False)
+    """(classes, clusters) of the clusters within ``radius`` of each point (one ball query on every core, grouped by
+    class: 20,000 balls holding 4.9e6 clusters 1.42 -> 1.00 s on two cores)."""
+    found = tree.query_ball_point(points, radius, return_sorted=False, workers=-1)  # the same lists on any cores
     counts = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
     cols = np.fromiter(chain.from_iterable(found), dtype=np.int64, count=int(counts.sum()))
     return np.repeat(classes, counts), cols
@@ -286,7 +295,7 @@ def _normalise(log_pt: np.ndarray, log_dec: np.ndarray) -> tuple[np.ndarray, np.
 def fixed_point(prob: Reduced, beta: float, state: State, tol: float, max_iter: int,
                 accelerate: bool = True, obj_tol: float = 1e-12,
                 remaining_tol: float = 1e-10, support: Support | None = None,
-                G: Callable | None = None) -> tuple[State, int, float]:
+                G: Callable | None = None, anderson: bool = False) -> tuple[State, int, float]:
     """Iterate G from ``state`` until converged; return (state with its encoder, map evaluations, residual).
 
     Converged means: the fixed-point residual max|G(theta) - theta| (probabilities) is below ``tol``, or the
@@ -294,13 +303,16 @@ def fixed_point(prob: Reduced, beta: float, state: State, tol: float, max_iter: 
     decrease below ``remaining_tol`` (nats, both relative to max(1, |J|)).  The second test ends critical
     slowing down near phase transitions, where theta creeps along a flat valley while the Lagrangian no longer
     changes.  With ``support`` the map is :func:`sparse_step` on its pairs (the returned encoder is theirs); ``G``
-    replaces the map ((ln p(t), ln p(y|t)) -> (ln p(t)', ln p(y|t)', encoder, J), as :func:`step`).
+    replaces the map ((ln p(t), ln p(y|t)) -> (ln p(t)', ln p(y|t)', encoder, J), as :func:`step`).  ``anderson``:
+    Anderson acceleration instead of SQUAREM (module docstring; its stall test needs the last two decreases of J
+    both below ``obj_tol``, as one extrapolation's decrease says little of the next).
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remaining_tol, support, G)
+        return _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remaining_tol, support, G, anderson)
 
 
-def _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remaining_tol, support=None, G=None):
+def _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remaining_tol, support=None, G=None,
+                 anderson=False):
     neg_h = prob.neg_entropy_rows
     log_ps = np.log(prob.p_s)
     if G is None and support is None:
@@ -309,6 +321,8 @@ def _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remainin
     elif G is None:
         def G(log_pt, log_dec):
             return sparse_step(prob, beta, log_pt, log_dec, support)
+    if accelerate and anderson:
+        return _anderson(G, state, tol, max_iter, obj_tol, remaining_tol, support)
     pt0, dec0 = state.log_pt, state.log_dec
     evals = 0
     res = np.inf
@@ -321,10 +335,8 @@ def _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remainin
         dJ = J_prev - J0
         if res < tol:
             return State(pt0, dec0, enc0, J0, True, support, (pt1, dec1)), evals, res
-        if np.isfinite(dJ) and dJ_prev > 0 and 0 <= dJ <= obj_tol * max(1.0, abs(J0)):
-            rate = min(dJ / dJ_prev, 0.999999)
-            if dJ * rate / (1 - rate) <= remaining_tol * max(1.0, abs(J0)):
-                return State(pt0, dec0, enc0, J0, True, support, (pt1, dec1)), evals, res
+        if _stalled(dJ, dJ_prev, J0, obj_tol, remaining_tol):
+            return State(pt0, dec0, enc0, J0, True, support, (pt1, dec1)), evals, res
         J_prev, dJ_prev = J0, dJ
         pt2, dec2, _, _ = G(pt1, dec1)
         evals += 1
@@ -352,6 +364,75 @@ def _fixed_point(prob, beta, state, tol, max_iter, accelerate, obj_tol, remainin
             pt0, dec0 = pt2, dec2
     pt1, dec1, enc0, J0 = G(pt0, dec0)
     return State(pt0, dec0, enc0, J0, support=support, image=(pt1, dec1)), evals + 1, distance(pt1, dec1, pt0, dec0)
+
+
+def _stalled(dJ: float, dJ_prev: float, J: float, obj_tol: float, remaining_tol: float) -> bool:
+    """J has stalled: its last decrease dJ is at most ``obj_tol`` and the geometric estimate of what is left,
+    dJ r / (1 - r) with r = dJ / dJ_prev, at most ``remaining_tol`` (nats, both relative to max(1, |J|))."""
+    scale = max(1.0, abs(J))
+    if not (np.isfinite(dJ) and dJ_prev > 0 and 0 <= dJ <= obj_tol * scale):
+        return False
+    rate = min(dJ / dJ_prev, 0.999999)
+    return dJ * rate / (1 - rate) <= remaining_tol * scale
+
+
+#: past differences in Anderson acceleration's least squares
+ANDERSON_MEMORY = 6
+
+
+def _anderson(G, state: State, tol, max_iter, obj_tol, remaining_tol, support, memory: int = ANDERSON_MEMORY):
+    """Anderson acceleration (type II) of G with J as a safeguard: x' = G(x) - dG gamma, gamma = argmin
+    ||f - dF gamma||, f = G(x) - x, over the last ``memory`` differences; an extrapolated point whose J is above
+    the current one is replaced by the plain map's image G(x) (and the memory cleared).  Same stopping rules and
+    return as :func:`_fixed_point`, except that J has stalled only when its last two decreases are both below
+    ``obj_tol`` (one extrapolation's decrease says little of the next)."""
+    n_t, shape = state.log_pt.size, state.log_dec.shape
+
+    def flat(pt, dec):
+        return np.concatenate([pt, dec.ravel()])
+
+    def parts(v):
+        return v[:n_t], v[n_t:].reshape(shape)
+
+    def finite_diff(a, b):  # a - b where both are finite (a cluster's -inf entries stay out of the fit)
+        return np.where(np.isfinite(a) & np.isfinite(b), a - b, 0.0)
+
+    x = flat(state.log_pt, state.log_dec)
+    pt1, dec1, enc, J = G(state.log_pt, state.log_dec)
+    evals, Js = 1, [J]
+    gx = flat(pt1, dec1)
+    f = finite_diff(gx, x)
+    dF: list[np.ndarray] = []
+    dG: list[np.ndarray] = []
+    while True:
+        res = distance(*parts(gx), *parts(x))
+        stalled = len(Js) > 2 and Js[-3] - Js[-2] <= obj_tol * max(1.0, abs(J)) and \
+            _stalled(Js[-2] - Js[-1], Js[-3] - Js[-2], J, obj_tol, remaining_tol)
+        if res < tol or stalled or evals >= max_iter:
+            return State(*parts(x), enc, J, res < tol or stalled, support, parts(gx)), evals, res
+        xn = gx
+        if dF:
+            gamma = np.linalg.lstsq(np.array(dF).T, f, rcond=1e-12)[0]
+            cand = np.where(np.isfinite(gx), gx - np.array(dG).T @ gamma, gx)
+            xn = flat(*_normalise(*parts(cand)))
+            if not np.all(np.isfinite(xn) | ~np.isfinite(gx)):
+                xn = gx
+        pt2, dec2, enc2, J2 = G(*parts(xn))
+        evals += 1
+        if xn is not gx and not J2 <= J:  # the extrapolation raised J (or gave nan): the plain step instead
+            dF.clear()
+            dG.clear()
+            xn = gx
+            pt2, dec2, enc2, J2 = G(*parts(xn))
+            evals += 1
+        gn = flat(pt2, dec2)
+        fn = finite_diff(gn, xn)
+        dF.append(fn - f)
+        dG.append(finite_diff(gn, gx))
+        if len(dF) > memory:
+            del dF[0], dG[0]
+        x, gx, f, J, enc = xn, gn, fn, J2, enc2
+        Js.append(J)
 
 
 def dib_fixed_point(prob: Reduced, beta: float, state: State, max_iter: int) -> tuple[State, int, float]:
