@@ -61,6 +61,8 @@ SPARSE_CUT = 30.0
 _CHUNK_CELLS = 2**22
 #: mean candidates per class up to which a support's k-d tree search starts with a k-nearest query
 _KNN_MEAN = 16
+#: k-d tree leaf size for the supports' searches (scipy's default 16: 20,000 balls, 4.9e6 candidates 1.04 -> 0.71 s)
+_LEAF = 32
 #: clusters above which prune_merge looks for close decoders with a k-d tree instead of all pairs
 _MERGE_DENSE_MAX = 256
 
@@ -193,7 +195,7 @@ def _ball_candidates(prob, beta, log_pt, log_dec, cut, max_nnz=None) -> tuple[np
     class the first way is 2x faster)."""
     n_s, K = prob.n_s, log_pt.size
     root_w = np.sqrt(prob.W)
-    tree = cKDTree(np.exp(0.5 * log_dec))
+    tree = cKDTree(np.exp(0.5 * log_dec), leafsize=_LEAF)
     near = tree.query(root_w, k=1)[1]
     b = pair_scores(prob.W.T, prob.neg_entropy_rows, beta, log_pt, log_dec, near)
     r2 = (np.max(log_pt) - b + cut) / beta
