@@ -1180,8 +1180,7 @@ def test_anderson_reaches_the_squarem_fixed_point(seed):
 def test_anderson_safeguard_keeps_a_bad_extrapolation_from_raising_J(monkeypatch):
     """With every extrapolation sabotaged (its coefficients x 40), the safeguard falls back on the map's own step
     whenever an extrapolated point has a higher J: the J of the states Anderson moves to never increases (each
-    recomputed), and in 5,000 evaluations it still reaches the J of SQUAREM's fixed point (1e-9 nats).  Without the
-    safeguard that sequence rises."""
+    recomputed), and in 5,000 evaluations it still reaches the J of SQUAREM's fixed point (1e-9 nats)."""
     prob, start = _twelve_clusters(0)
     sq, _, _ = it.fixed_point(prob, 12.0, start, 1e-13, 100_000, obj_tol=0.0, remaining_tol=-1.0)
     lstsq, distance = np.linalg.lstsq, it.distance
@@ -1198,6 +1197,26 @@ def test_anderson_safeguard_keeps_a_bad_extrapolation_from_raising_J(monkeypatch
     assert abs(aa.J - sq.J) < 1e-9
     assert n - len(visited) > 10  # evaluations beyond one an iteration: extrapolations turned down
     assert len(visited) > 20 and np.all(np.diff(visited) <= 1e-14 * abs(visited[0]))  # rounding: 1e-14
+
+
+def test_anderson_with_a_dead_cluster_and_its_stall_rule():
+    """A start with one cluster of no mass (ln p(t) = -inf): Anderson keeps its row at -inf (never nan), and the
+    residual it reports counts the decoders of the live clusters (recomputed without it).  With the default
+    stall rule it stops before its budget, converged, with J within 1e-9 nats of the fixed point without one."""
+    prob, start = _twelve_clusters(1)
+    with np.errstate(divide="ignore"):
+        dead = it.State(np.where(np.arange(12) == 4, -np.inf, start.log_pt), start.log_dec)
+    ref, _, _ = it.fixed_point(prob, 12.0, dead, 1e-13, 100_000, obj_tol=0.0, remaining_tol=-1.0, anderson=True)
+    got, n, res = it.fixed_point(prob, 12.0, dead, 1e-13, 100_000, anderson=True)
+    for state in (ref, got):
+        assert not np.isnan(state.log_pt).any() and not np.isnan(state.log_dec).any()
+        assert state.log_pt[4] == -np.inf and np.all(state.log_dec[4] == -np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lp, ld, _, _ = it.step(prob, 12.0, got.log_pt, got.log_dec, prob.neg_entropy_rows, np.log(prob.p_s))
+    live = np.arange(12) != 4
+    assert res == max(np.max(np.abs(np.exp(lp[live]) - np.exp(got.log_pt[live]))),
+                      np.max(np.abs(np.exp(ld[live]) - np.exp(got.log_dec[live]))))
+    assert got.converged and n < 1000 and abs(got.J - ref.J) < 1e-9
 
 
 def test_carried_support_when_a_rows_best_cluster_is_dropped_or_merged(monkeypatch):

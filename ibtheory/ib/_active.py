@@ -86,11 +86,11 @@ def _change(pt0: np.ndarray, dec0: np.ndarray, pt1: np.ndarray, dec1: np.ndarray
 
 
 class _Phase:
-    """The map restricted to the ``active`` clusters' pairs of ``sup`` at the state (pt, dec), on the active
-    clusters' own vector: (ln p(t) - ln m, ln p(y|t)) for t in A, m = their mass at the start (so SQUAREM's
-    normalisation of p(t) keeps it, the inactive clusters' weights fixed).  Holds the rows R they touch, their
-    pairs (cluster indices local to A) and per row of R the log-partition of its inactive pairs; ``runs`` says
-    whether the phase is worth running (some cluster active, their pairs at most ``PHASE_PAIRS`` of the support)."""
+    """The map restricted to the ``active`` clusters' pairs of ``sup`` at the state (pt, dec), on the active clusters'
+    own vector: (ln p(t) - ln m, ln p(y|t)) for t in A, m = their mass at the start (so the accelerator's
+    normalisation of p(t) keeps it, the inactive clusters' weights fixed).  Holds the rows R they touch, their pairs
+    (cluster indices local to A) and per row of R the log-partition of its inactive pairs; ``runs`` says whether the
+    phase is worth running (some cluster active, their pairs at most ``PHASE_PAIRS`` of the support)."""
 
     def __init__(self, prob: Reduced, beta: float, sup: it.Support, pt: np.ndarray, dec: np.ndarray,
                  active: np.ndarray):

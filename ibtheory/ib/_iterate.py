@@ -10,9 +10,9 @@ It is alternating minimisation of F = I(S;T) + beta E[KL(W_s || p(y|t))], so the
 J(theta) = -sum_s p(s) ln Z(s) (= min over the encoder of F, nats) never increases under G; SQUAREM (Varadhan &
 Roland 2008, scheme S3) extrapolates along G and falls back to the plain double step whenever J would increase.
 Anderson acceleration (Walker & Ni 2011; with J as the safeguard, as Henderson & Varadhan 2019 do for EM) is the
-alternative the |Y| > 2 sparse path takes (``anderson=True``): x' = G(x) - dG gamma with gamma the least-squares
-fit of the residual f = G(x) - x by its last ``ANDERSON_MEMORY`` differences dF; an extrapolated point whose J is
-above the current one is replaced by G(x) and the memory cleared.
+alternative the |Y| > 2 active-set sweeps and phases take (``anderson=True``): x' = G(x) - dG gamma with gamma the
+least-squares fit of the residual f = G(x) - x by its last ``ANDERSON_MEMORY`` differences dF; an extrapolated
+point whose J is above the current one is replaced by G(x) and the memory cleared.
 Everything is vectorised over (s, t); entries with p(y|t) = 0 give D = +inf and p(t|s) = 0 exactly.
 
 With many clusters (|Y| > 2 at scale) the map runs on a :class:`Support`: per class s only the clusters t with
@@ -416,8 +416,9 @@ def _anderson(G, state: State, tol, max_iter, obj_tol, remaining_tol, support, m
         if dF:
             gamma = np.linalg.lstsq(np.array(dF).T, f, rcond=1e-12)[0]
             cand = np.where(np.isfinite(gx), gx - np.array(dG).T @ gamma, gx)
-            xn = flat(*_normalise(*parts(cand)))
-            if not np.all(np.isfinite(xn) | ~np.isfinite(gx)):
+            # a dead cluster's row (all -inf) stays -inf (normalising it would give nan)
+            xn = np.where(np.isfinite(gx), flat(*_normalise(*parts(cand))), gx)
+            if not np.array_equal(np.isfinite(xn), np.isfinite(gx)):
                 xn = gx
         pt2, dec2, enc2, J2 = G(*parts(xn))
         evals += 1
