@@ -15,8 +15,8 @@ valleys for hundreds (critical slowing down).  Iterating the whole map for them 
   the clusters of A get G's decoders given every row's posterior, and G's masses n_t rescaled to keep their total
   m (the other clusters' p(t) are held), so J = -sum_s p(s) ln Z(s) still never increases; at the full map's
   fixed point sum_A n_t = m and the two agree.  Anderson acceleration (``ANDERSON``; SQUAREM when False)
-  accelerates it as the full map.  A phase runs only while
-  A's pairs are at most ``PHASE_PAIRS`` of the support, for at most ``PHASE_BUDGET`` evaluations.
+  accelerates it as the full map.  A phase runs only while A's pairs are at most ``PHASE_PAIRS`` of the support,
+  for at most ``PHASE_BUDGET`` evaluations.
 
 The budget ``max_iter`` counts full-map equivalents: a phase evaluation costs its share of the pairs, its set-up
 one map.  The state returned always comes from the full map (its encoder, J and residual are the full map's).

@@ -415,10 +415,10 @@ def _anderson(G, state: State, tol, max_iter, obj_tol, remaining_tol, support, m
         xn = gx
         if dF:
             gamma = np.linalg.lstsq(np.array(dF).T, f, rcond=1e-12)[0]
-            cand = np.where(np.isfinite(gx), gx - np.array(dG).T @ gamma, gx)
-            # a dead cluster's row (all -inf) stays -inf (normalising it would give nan)
-            xn = np.where(np.isfinite(gx), flat(*_normalise(*parts(cand))), gx)
-            if not np.array_equal(np.isfinite(xn), np.isfinite(gx)):
+            live = np.isfinite(gx)  # a dead cluster's row (all -inf) stays -inf (normalising it would give nan)
+            cand = np.where(live, gx - np.array(dG).T @ gamma, gx)
+            xn = np.where(live, flat(*_normalise(*parts(cand))), gx)
+            if not np.array_equal(np.isfinite(xn), live):
                 xn = gx
         pt2, dec2, enc2, J2 = G(*parts(xn))
         evals += 1
