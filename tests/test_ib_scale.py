@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
+from ibtheory.ib import _carry as carry
 from ibtheory.ib import _forward as fw
 from ibtheory.ib import _iterate as it
 from ibtheory.ib import curve as curve_module
@@ -1118,12 +1119,14 @@ def test_support_carried_over_a_merge_keeps_every_pair_that_matters():
     merged, where = it.prune_merge(st, mapping=True)
     assert merged.log_pt.size == 120 - 40 - 1 and where[5] == -1 and where[50] == -1
     assert np.array_equal(merged.log_pt, it.prune_merge(st).log_pt)
+    new = it.remap_support(replace(sup, used=0.7), where, prob.n_s)
+    assert new.used == 0.7  # what the old support had spent stays spent
     new = it.remap_support(sup, where, prob.n_s)
     assert new.n_t == merged.log_pt.size and np.all(np.diff(new.indptr) >= 1)
     old_pairs = {(s, int(where[t])) for s, t in zip(sup.rows.tolist(), sup.cols.tolist(), strict=True) if where[t] >= 0}
     assert set(zip(new.rows.tolist(), new.cols.tolist(), strict=True)) == old_pairs
     assert_allclose(new.w_rows, prob.W.T[:, new.rows], rtol=0, atol=0)
-    drift = fw._drift(beta, merged, new)
+    drift = carry.drift(beta, merged, new)
     assert drift < 1.0
     log_enc = _dense_map(prob, beta, merged.log_pt, merged.log_dec)[0]
     rel = log_enc - log_enc.max(axis=1, keepdims=True)
@@ -1245,7 +1248,9 @@ def test_carried_support_when_a_rows_best_cluster_is_dropped_or_merged(monkeypat
         merged, where = it.prune_merge(st, mapping=True)
         assert merged.log_pt.size < pt.size
         carried = fw._carried(prob, beta, st, merged, where)
-        assert carried.used <= fw.DRIFT and np.array_equal(carried.log_pt, merged.log_pt)
+        assert carried.used <= carry.DRIFT and np.array_equal(carried.log_pt, merged.log_pt)
+        spent = carry.remapped(prob, beta, replace(st, support=replace(sup, used=1.0)), merged, where)
+        assert spent is None or spent.used >= 1.0 + carried.used - 1e-12  # spent before, and spent again
         carried_over += carried.used > 0
         log_enc = _dense_map(prob, beta, merged.log_pt, merged.log_dec)[0]
         rel = log_enc - log_enc.max(axis=1, keepdims=True)
@@ -1253,6 +1258,87 @@ def test_carried_support_when_a_rows_best_cluster_is_dropped_or_merged(monkeypat
         kept[carried.rows, carried.cols] = True
         assert np.all(rel[~kept] < -(it.SPARSE_CUT - carried.used) + 1e-9), (trial, rel[~kept].max(), carried.used)
     assert carried_over >= 3
+
+
+@pytest.mark.parametrize("seed", [31, 32, 33])
+def test_refreshed_support_finds_again_the_pairs_of_clusters_that_moved(seed):
+    """A support built at one state; then a few clusters move far (decoders pulled to other classes, p(t) scaled),
+    so the plain carry would spend more than ``DRIFT``, and the rest a little: for the 20 classes whose left-out
+    pair came nearest the cut, that pair's cluster gains 0.05 nats of p(t) and the class's best cluster loses 0.04
+    (so the bound's two terms, the other clusters' drift and the classes' loss, are both needed).  The refreshed
+    support finds the moved clusters' pairs, and the pairs of the classes whose best cluster moved away, again:
+    every pair it leaves out lies at least cut - used below its row's best (dense brute force at the new state),
+    used <= DRIFT, it holds pairs of the moved clusters the old one did not, and it is a well-formed support
+    (sorted by class, each class a pair, its class rows W's)."""
+    prob, beta, log_pt, log_dec, sup = _sparse_state(n_x=400, K=200, beta=300.0, seed=seed)
+    rng = np.random.default_rng(seed)
+    moved = rng.choice(200, 12, replace=False)
+    dec = np.exp(log_dec) * (1 + 1e-6 * rng.standard_normal(log_dec.shape))
+    dec[moved] = 0.5 * dec[moved] + 0.5 * prob.W[rng.choice(prob.n_s, moved.size)]
+    pt = np.exp(log_pt)
+    mass = pt[moved].sum()
+    pt[moved] *= rng.uniform(0.2, 5.0, moved.size)
+    pt[moved] *= mass / pt[moved].sum()
+    rel0 = _dense_map(prob, beta, log_pt, log_dec)[0]
+    rel0 -= rel0.max(axis=1, keepdims=True)
+    rel0[sup.rows, sup.cols] = -np.inf  # the pairs left out, as they lay
+    rel0[:, moved] = -np.inf
+    near = np.argsort(-rel0.max(axis=1))[:20]
+    up = np.setdiff1d(np.argmax(rel0[near], axis=1), moved)
+    down = np.setdiff1d(np.argmax(_dense_map(prob, beta, log_pt, log_dec)[0][near], axis=1), np.r_[moved, up])
+    pt[up] *= np.exp(0.05)
+    pt[down] *= np.exp(-0.04)
+    new_pt, new_dec = np.log(pt / pt.sum()), np.log(dec / dec.sum(axis=1, keepdims=True))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        best_ref = carry.row_best(sup, beta, sup.log_pt, sup.log_dec)
+        plain = np.max(carry.drifts(beta, new_pt, new_dec, sup)) + np.max(
+            best_ref - carry.row_best(sup, beta, new_pt, new_dec))
+    assert plain > carry.DRIFT  # the plain carry would not do
+    got = carry.refreshed(prob, beta, sup, best_ref, new_pt, new_dec)
+    assert got is not None and 0.0 < got.used <= carry.DRIFT
+    assert got.log_pt is new_pt and got.log_dec is new_dec and got.n_t == 200
+    assert np.all(np.diff(got.rows) >= 0) and np.all(np.diff(got.indptr) >= 1)
+    assert np.array_equal(got.indptr, np.concatenate([[0], np.cumsum(np.bincount(got.rows, minlength=prob.n_s))]))
+    assert_allclose(got.w_rows, prob.W.T[:, got.rows], rtol=0, atol=0)
+    assert_allclose(got.neg_h, prob.neg_entropy_rows[got.rows], rtol=0, atol=0)
+    log_enc = _dense_map(prob, beta, new_pt, new_dec)[0]
+    rel = log_enc - log_enc.max(axis=1, keepdims=True)
+    kept = np.zeros(rel.shape, dtype=bool)
+    kept[got.rows, got.cols] = True
+    assert np.all(rel[~kept] < -(sup.cut - got.used) + 1e-9), (rel[~kept].max(), got.used)
+    old = np.zeros(rel.shape, dtype=bool)
+    old[sup.rows, sup.cols] = True
+    assert np.any(kept[:, moved] & ~old[:, moved])  # found again, not only carried
+    assert len(set(zip(got.rows.tolist(), got.cols.tolist(), strict=True))) == got.nnz
+
+
+def test_reverse_sweep_with_refreshed_supports_equals_it_with_new_searches(monkeypatch):
+    """The |Y| > 2 reverse sweep on sparse supports (every map sparse), once refreshing carried supports where a few
+    clusters moved and once searching anew every time (``HOT_SHARE`` = 0): fewer searches, and at every beta a
+    Lagrangian within 1e-9 bits (neither point is moved by its support; at beta > 100 both converge)."""
+    prob = ib_problem(random_table(500, 5, seed=3))
+    monkeypatch.setattr(fw, "SPARSE_CELLS", 0)
+    monkeypatch.setattr(fw, "DENSE_CELLS", 0)
+    betas = curve_module.default_betas(prob, 120)
+    betas = betas[betas > 100.0]
+    searches = []
+    search = it.support
+
+    def counted(*args, **kwargs):
+        searches[-1] += 1
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(it, "support", counted)
+    runs = []
+    for share in (carry.HOT_SHARE, 0.0):
+        monkeypatch.setattr(carry, "HOT_SHARE", share)
+        searches.append(0)
+        runs.append(fw._reverse(prob, betas, 1e-12, 500, None))
+    new, old = runs
+    assert sorted(new) == sorted(old) and len(new) == betas.size
+    assert searches[0] < 0.9 * searches[1], searches
+    for i in new:
+        assert abs(new[i].lagrangian - old[i].lagrangian) < 1e-9, (i, new[i].lagrangian - old[i].lagrangian)
 
 
 @pytest.mark.parametrize("seed", [31, 32])
@@ -1263,8 +1349,8 @@ def test_support_lowered_to_the_next_beta_keeps_every_pair_that_matters(seed, ra
     the bound's (1 - r)(cut + spread) + r used_0; a step too large for ``DRIFT`` gives None."""
     prob, beta, log_pt, log_dec, sup = _sparse_state(n_x=400, K=200, beta=300.0, seed=seed)
     sup = replace(sup, used=0.3)
-    low = fw._lowered(sup, beta, beta / ratio)
-    assert low is not None and 0.3 < low.used <= fw.DRIFT
+    low = carry.lowered(sup, beta, beta / ratio)
+    assert low is not None and 0.3 < low.used <= carry.DRIFT
     log_enc = _dense_map(prob, beta / ratio, log_pt, log_dec)[0]
     rel = log_enc - log_enc.max(axis=1, keepdims=True)
     kept = np.zeros(rel.shape, dtype=bool)
@@ -1272,7 +1358,7 @@ def test_support_lowered_to_the_next_beta_keeps_every_pair_that_matters(seed, ra
     assert np.all(rel[~kept] < -(sup.cut - low.used) + 1e-9)
     # the bound is not loose by much: some left-out pair comes within 2 x its spend of the line
     assert rel[~kept].max() > -(sup.cut - low.used) - 2 * (low.used - 0.3)
-    assert fw._lowered(sup, beta, beta / 2.0) is None
+    assert carry.lowered(sup, beta, beta / 2.0) is None
 
 
 @pytest.mark.parametrize("max_nnz", [40, 50, 80, 90, 100])

@@ -28,7 +28,7 @@ unstable.  So the curve is the lower Lagrangian per beta of two sweeps:
   largest beta down, clusters merged as their decoders meet), which stops after the first beta whose support holds
   more than ``REVERSE_PAIRS`` pairs (at large beta it is the identity encoder and nearly free; below, its
   ~|S| clusters would make every map O(|S|^2)); its sparse support is carried to the next beta when the bound of
-  :func:`_lowered` leaves enough of the cut (a k-d tree search saved), and
+  ``ibtheory.ib._carry.lowered`` leaves enough of the cut (a k-d tree search saved), and
 - the upward sweep above, from the smallest beta to where the reverse sweep stopped (to the largest beta when it
   did not), as for |Y| = 2 (15 map evaluations, then Newton's method, :mod:`ibtheory.ib._newton_multi`, where its
   dense K |Y| Hessian costs less than the maps; else the map to convergence) but each split's critical beta the
@@ -53,8 +53,9 @@ per class only the clusters whose weight is within e^-30 of its largest, so work
 |S|^2, and at most ``MAX_NNZ`` pairs are kept (dense up to ``DENSE_CELLS`` when the support would hold more than
 ``DENSE_SHARE`` of the pairs).  On a support the fixed point alternates sweeps of the full map with phases on the
 clusters that still move (``ibtheory.ib._active``), and a support is carried over a prune or merge
-(``ibtheory.ib._iterate.remap_support``, while the state has drifted at most ``DRIFT``).  On tables small enough
-to stay dense the reverse sweep is the annealed path's, step for step, so the curve is never above it.
+(``ibtheory.ib._carry``: while at most ``DRIFT`` nats of its cut are spent; the clusters that moved far have
+their pairs found again).  On tables small enough to stay dense the reverse sweep is the annealed path's, step for
+step, so the curve is never above it.
 
 References
 ----------
@@ -78,6 +79,7 @@ from ..info import LN2, entropy, kl_matrix, mi_of_cells, mi_of_joint
 from . import _iterate as it
 from ._active import active_fixed_point
 from ._band import BAND_CELLS, band_support
+from ._carry import DRIFT, drift, lowered, refreshed, remapped, row_best
 from ._certify_line import certify_line, certify_lines
 from ._improve import from_neighbours
 from ._newton import newton
@@ -118,8 +120,6 @@ ENCODER_CUT = 60.0
 MAX_NNZ = 2**22
 #: Newton's largest |gradient| of F (nats per coordinate) at which a point counts as converged (``_polish``)
 STATIONARY = 1e-9
-#: |Y| > 2: largest drift of the log-weights (nats) for which a solve's encoder stays on its starting support
-DRIFT = 2.5
 #: |Y| > 2: map evaluations from T = S at a beta where the upward sweep's point is worse than T = S itself
 IDENTITY_BUDGET = 50
 #: |Y| > 2: map evaluations more for a small uncertified point still above the tolerance after the sweeps
@@ -293,19 +293,23 @@ def _converge(prob, beta, state: it.State, tol, max_iter, encoder: bool = True,
     """:func:`ibtheory.ib._iterate.converge` on the kernel of :func:`_kernel` (the same when dense): converge,
     drop clusters without mass and merge coinciding ones, converge again if that removed clusters.  On a sparse
     support built for the starting state, pairs left out are ``SPARSE_CUT`` below their row's best; once the
-    clusters have moved by more than ``DRIFT`` nats (:func:`_drift`) one more map evaluation, on the support of
-    the final state, gives the encoder (not when ``encoder`` is False: a caller that solves on from here).  So
-    every pair left out weighs less than e^-(30 - 2 x 2.5) of its row's largest.  After a prune or merge the
-    support is carried over when it can be (:func:`_carried`; it then allows a drift of ``DRIFT`` - used / 2), and
-    ``sup`` gives the starting state's support when the caller has it."""
+    clusters have moved by more than ``DRIFT`` - used / 2 nats (``ibtheory.ib._carry.drift``) one more map
+    evaluation, on a support of the final state (the old one refreshed, ``ibtheory.ib._carry.refreshed``, else a
+    new search), gives the encoder (not when ``encoder`` is False: a caller that solves on from here).  So every
+    pair left out weighs less than e^-(30 - 2 x 2.5) of its row's largest.  After a prune or merge the support is
+    carried over when it can be (:func:`_carried`), and ``sup`` gives the starting state's support when the caller
+    has it."""
     st, n, res = _fixed_point(prob, beta, state, tol, max_iter, sup if sup is not None else _kernel(prob, beta, state))
     merged, where = it.prune_merge(st, min_pt=min(1e-13, 0.5 * float(prob.p_s.min())), mapping=True)
     if merged.log_pt.size < st.log_pt.size:
         sup = _carried(prob, beta, st, merged, where)
         st, n2, res = _fixed_point(prob, beta, merged, tol, max(1, max_iter - n), sup)
         n += n2
-    if encoder and st.support is not None and _drift(beta, st, st.support) > DRIFT - st.support.used / 2:
-        sup = _kernel(prob, beta, st)
+    if encoder and st.support is not None and drift(beta, st, st.support) > DRIFT - st.support.used / 2:
+        old = st.support
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sup = refreshed(prob, beta, old, row_best(old, beta, old.log_pt, old.log_dec), st.log_pt, st.log_dec)
+        sup = sup if sup is not None else _kernel(prob, beta, st)
         _, _, enc, J = _map_once(prob, beta, st, sup)
         st = it.State(st.log_pt, st.log_dec, enc, J, st.converged, sup)
         n += 1
@@ -314,61 +318,10 @@ def _converge(prob, beta, state: it.State, tol, max_iter, encoder: bool = True,
 
 def _carried(prob, beta, st: it.State, merged: it.State, where: np.ndarray) -> it.Support | None:
     """The support for ``merged`` (``st`` pruned and merged, ``where`` its map of clusters): for |Y| > 2 ``st``'s
-    support carried over (:func:`ibtheory.ib._iterate.remap_support`) when that spends at most ``DRIFT`` nats of
-    its cut, else :func:`_kernel` (a new search).
-
-    At the old support's state every pair left out lay at least m = cut - used below its row's best b(s).  A pair
-    left out of the carried support scores at most its cluster's reference member's old score plus the drift d
-    (:func:`_drift`), and the row's best over the carried pairs at ``merged``, b'(s), may have fallen below b(s)
-    (its best cluster dropped, or merged into a heavier one) by l(s).  So the left-out pairs lie at least
-    m - d - max_s l(s) below b'(s): the carried support takes ``merged`` as its state and used + d + max l as
-    ``used``."""
-    sup = _remapped(prob, beta, st, merged, where)
+    support carried over when that spends at most ``DRIFT`` nats of its cut (``ibtheory.ib._carry.remapped``),
+    else :func:`_kernel` (a new search)."""
+    sup = remapped(prob, beta, st, merged, where)
     return sup if sup is not None else _kernel(prob, beta, merged)
-
-
-def _remapped(prob, beta, st: it.State, merged: it.State, where: np.ndarray) -> it.Support | None:
-    """``st``'s support carried over to ``merged`` as :func:`_carried` says, or None (|Y| = 2, no support, a class
-    left without a pair, or more than ``DRIFT`` nats of the cut spent)."""
-    old = st.support
-    if prob.n_y == 2 or old is None:
-        return None
-    sup = it.remap_support(old, where, prob.n_s)
-    if sup is None:
-        return None
-    with np.errstate(divide="ignore", invalid="ignore"):
-        best_old = _row_best(old, beta, old.log_pt, old.log_dec)
-        best_new = _row_best(sup, beta, merged.log_pt, merged.log_dec)
-        loss = np.max(np.where(np.isfinite(best_old), best_old - best_new, 0.0), initial=0.0)
-    used = old.used + _drift(beta, merged, sup) + max(float(loss), 0.0)
-    return replace(sup, log_pt=merged.log_pt, log_dec=merged.log_dec, used=used) if used <= DRIFT else None
-
-
-def _lowered(sup: it.Support, beta: float, beta_new: float) -> it.Support | None:
-    """A support built at ``beta`` (its state, ``used`` nats of its cut c spent) as a support at ``beta_new`` <
-    ``beta`` (the reverse sweep's next beta), or None when that spends more than ``DRIFT`` nats.
-
-    At its state every pair left out scores u_st = ln p(t) - beta KL <= b(s) - (c - used), b(s) = u_sb the row's
-    best (cluster b).  At beta' = r beta, u'_st = r u_st + (1 - r) ln p(t), and the row's best is at least
-    u'_sb = r b(s) + (1 - r) ln p(b).  So the pairs left out lie at least r (c - used) - (1 - r) (ln max_t p(t) -
-    ln p(b)) below it: the support spends (1 - r) (c + max_s [ln max_t p(t) - ln p(b(s))]) + r used."""
-    r = beta_new / beta
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u = it.pair_scores(sup.w_rows, sup.neg_h, beta, sup.log_pt, sup.log_dec, sup.cols)
-        starts = sup.indptr[:-1]
-        best = np.maximum.reduceat(u, starts)
-        log_pb = np.maximum.reduceat(np.where(u == best[sup.rows], sup.log_pt[sup.cols], -np.inf), starts)
-    live = np.isfinite(best) & np.isfinite(log_pb)
-    top = np.max(sup.log_pt[np.isfinite(sup.log_pt)], initial=-np.inf)
-    spread = float(np.max(top - log_pb[live], initial=0.0))
-    used = (1.0 - r) * (sup.cut + spread) + r * sup.used
-    return replace(sup, used=used) if np.isfinite(used) and used <= DRIFT else None
-
-
-def _row_best(sup: it.Support, beta: float, log_pt: np.ndarray, log_dec: np.ndarray) -> np.ndarray:
-    """Per class the largest score ln p(t) - beta KL[s, t] over its pairs in ``sup`` at (log_pt, log_dec)."""
-    return np.maximum.reduceat(it.pair_scores(sup.w_rows, sup.neg_h, beta, log_pt, log_dec, sup.cols),
-                               sup.indptr[:-1])
 
 
 def _fixed_point(prob, beta, state: it.State, tol, max_iter, sup: it.Support | None):
@@ -386,18 +339,6 @@ def _map_once(prob, beta, st: it.State, sup: it.Support | None):
         if sup is None:
             return it.step(prob, beta, st.log_pt, st.log_dec, prob.neg_entropy_rows, np.log(prob.p_s))
         return it.sparse_step(prob, beta, st.log_pt, st.log_dec, sup)
-
-
-def _drift(beta: float, st: it.State, sup: it.Support) -> float:
-    """How far (nats) any pair's log-weight ln p(t) - beta KL[s, t] may have moved relative to another's since
-    ``sup`` was built: max_t |d ln p(t)| + beta max_{t,y} |d ln p(y|t)|, +inf if a cluster lost all its mass."""
-    live = np.isfinite(sup.log_pt)
-    if not np.all(np.isfinite(st.log_pt[live])):
-        return np.inf
-    same = (st.log_dec == sup.log_dec) | ~live[:, None]  # equal (also both -inf) or a cluster already dead
-    with np.errstate(invalid="ignore"):
-        d_dec = np.where(same, 0.0, np.abs(st.log_dec - sup.log_dec))  # inf where one of them is -inf
-    return float(np.max(np.abs(st.log_pt[live] - sup.log_pt[live]), initial=0.0) + beta * np.max(d_dec, initial=0.0))
 
 
 def _solve_multi(prob, beta, state, tol, max_iter, loose_merge: float | None = 1e-4,
@@ -783,8 +724,8 @@ def _reverse(prob: Reduced, betas: np.ndarray, tol, max_iter, step) -> dict[int,
         out[i], st = _solve_multi(prob, float(betas[i]), state, tol, max_iter, sup=sup)
         state, where = it.prune_merge(st, mapping=True)
         # the support carried to the next beta when that spends little of its cut (saves a k-d tree search)
-        sup = _remapped(prob, float(betas[i]), st, state, where) if i > 0 else None
-        sup = _lowered(sup, float(betas[i]), float(betas[i - 1])) if sup is not None else None
+        sup = remapped(prob, float(betas[i]), st, state, where) if i > 0 else None
+        sup = lowered(sup, float(betas[i]), float(betas[i - 1])) if sup is not None else None
         if step is not None:
             step()
         cells = st.log_pt.size * prob.n_s

@@ -100,9 +100,8 @@ class Support:
     neg_h: np.ndarray
     log_pt: np.ndarray  # the state it was built for
     log_dec: np.ndarray
-    #: nats of the cut spent by carrying it over prunes and merges (``ibtheory.ib._forward._carried``) and to a
-    #: lower beta (``ibtheory.ib._forward._lowered``): at its state every pair left out lies at least cut - used
-    #: below its row's best
+    #: nats of the cut spent by carrying it over prunes, merges and moves (``ibtheory.ib._carry``) and to a lower
+    #: beta: at its state every pair left out lies at least cut - used below its row's best
     used: float = 0.0
     #: the cut it was built with (nats)
     cut: float = SPARSE_CUT
@@ -528,10 +527,11 @@ def prune_merge(state: State, min_pt: float = 1e-13, merge_tol: float = 1e-7,
 
 def remap_support(sup: Support, where: np.ndarray, n_s: int) -> Support | None:
     """``sup`` carried over to the clusters of :func:`prune_merge` (``where``: old cluster -> new, -1 dropped):
-    a class keeps the union of its pairs' new clusters; None when a class would be left without a pair.  Each new
-    cluster's reference state is its heaviest old member's (at the support's state): a pair left out of every
-    member scores at most that member's old score plus the drift from it (``ibtheory.ib._forward._carried`` then
-    accounts for the rows whose best cluster was dropped or merged into another)."""
+    a class keeps the union of its pairs' new clusters, and ``used`` is kept; None when a class would be left without
+    a pair.  Each new cluster's reference state is its heaviest old member's (at the support's state): a pair left
+    out of every member scores at most that member's old score plus the drift from it
+    (``ibtheory.ib._carry.remapped`` then accounts for the rows whose best cluster was dropped or merged into
+    another)."""
     n_t = int(where.max(initial=-1)) + 1
     cols = where[sup.cols]
     ok = np.flatnonzero(cols >= 0)
@@ -547,7 +547,7 @@ def remap_support(sup: Support, where: np.ndarray, n_s: int) -> Support | None:
     ref = np.empty(n_t, dtype=np.int64)
     ref[where[live[last]]] = live[last]  # the heaviest member
     return Support(np.concatenate([[0], np.cumsum(counts)]), rows, cols, n_t, sup.w_rows[:, idx], sup.neg_h[idx],
-                   sup.log_pt[ref], sup.log_dec[ref], cut=sup.cut)
+                   sup.log_pt[ref], sup.log_dec[ref], used=sup.used, cut=sup.cut)
 
 
 def converge(prob: Reduced, beta: float, state: State, tol: float, max_iter: int,
