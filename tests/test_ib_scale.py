@@ -1125,6 +1125,7 @@ def test_support_carried_over_a_merge_keeps_every_pair_that_matters():
     assert new.n_t == merged.log_pt.size and np.all(np.diff(new.indptr) >= 1)
     old_pairs = {(s, int(where[t])) for s, t in zip(sup.rows.tolist(), sup.cols.tolist(), strict=True) if where[t] >= 0}
     assert set(zip(new.rows.tolist(), new.cols.tolist(), strict=True)) == old_pairs
+    assert len(old_pairs) == new.nnz and np.all(np.diff(new.rows) >= 0)  # each pair once, sorted by class
     assert_allclose(new.w_rows, prob.W.T[:, new.rows], rtol=0, atol=0)
     drift = carry.drift(beta, merged, new)
     assert drift < 1.0
