@@ -1251,13 +1251,14 @@ def test_carried_support_when_a_rows_best_cluster_is_dropped_or_merged(monkeypat
         carried = fw._carried(prob, beta, st, merged, where)
         assert carried.used <= carry.DRIFT and np.array_equal(carried.log_pt, merged.log_pt)
         spent = carry.remapped(prob, beta, replace(st, support=replace(sup, used=1.0)), merged, where)
-        assert spent is None or spent.used >= 1.0 + carried.used - 1e-12  # spent before, and spent again
+        assert spent is None or spent.used >= 1.0  # what was spent before stays spent
         carried_over += carried.used > 0
         log_enc = _dense_map(prob, beta, merged.log_pt, merged.log_dec)[0]
         rel = log_enc - log_enc.max(axis=1, keepdims=True)
-        kept = np.zeros(rel.shape, dtype=bool)
-        kept[carried.rows, carried.cols] = True
-        assert np.all(rel[~kept] < -(it.SPARSE_CUT - carried.used) + 1e-9), (trial, rel[~kept].max(), carried.used)
+        for got in (carried, spent) if spent is not None else (carried,):
+            kept = np.zeros(rel.shape, dtype=bool)
+            kept[got.rows, got.cols] = True
+            assert np.all(rel[~kept] < -(it.SPARSE_CUT - got.used) + 1e-9), (trial, rel[~kept].max(), got.used)
     assert carried_over >= 3
 
 
@@ -1307,6 +1308,7 @@ def test_refreshed_support_finds_again_the_pairs_of_clusters_that_moved(seed):
     kept = np.zeros(rel.shape, dtype=bool)
     kept[got.rows, got.cols] = True
     assert np.all(rel[~kept] < -(sup.cut - got.used) + 1e-9), (rel[~kept].max(), got.used)
+    assert np.all(rel[kept] >= -sup.cut - 1e-9)  # and it holds no pair past the cut
     old = np.zeros(rel.shape, dtype=bool)
     old[sup.rows, sup.cols] = True
     assert np.any(kept[:, moved] & ~old[:, moved])  # found again, not only carried
@@ -1315,7 +1317,8 @@ def test_refreshed_support_finds_again_the_pairs_of_clusters_that_moved(seed):
 
 def test_reverse_sweep_with_refreshed_supports_equals_it_with_new_searches(monkeypatch):
     """The |Y| > 2 reverse sweep on sparse supports (every map sparse), once refreshing carried supports where a few
-    clusters moved and once searching anew every time (``HOT_SHARE`` = 0): fewer searches, and at every beta a
+    clusters moved and once searching anew every time (``HOT_SHARE`` = 0): every refreshed support leaves out
+    only pairs at least cut - used below their row's best (dense brute force), fewer searches, and at every beta a
     Lagrangian within 1e-9 bits (neither point is moved by its support; at beta > 100 both converge)."""
     prob = ib_problem(random_table(500, 5, seed=3))
     monkeypatch.setattr(fw, "SPARSE_CELLS", 0)
@@ -1329,7 +1332,23 @@ def test_reverse_sweep_with_refreshed_supports_equals_it_with_new_searches(monke
         searches[-1] += 1
         return search(*args, **kwargs)
 
+    refreshes = []
+    refresh = carry.refreshed
+
+    def checked(prob_, beta, sup, best_ref, log_pt, log_dec):  # every support it gives, against brute force
+        got = refresh(prob_, beta, sup, best_ref, log_pt, log_dec)
+        if got is not None and got.rows is not sup.rows:
+            rel = _dense_map(prob_, beta, log_pt, log_dec)[0]
+            rel -= rel.max(axis=1, keepdims=True)
+            kept = np.zeros(rel.shape, dtype=bool)
+            kept[got.rows, got.cols] = True
+            assert np.all(rel[~kept] < -(got.cut - got.used) + 1e-9), (rel[~kept].max(), got.used)
+            refreshes.append(got.used)
+        return got
+
     monkeypatch.setattr(it, "support", counted)
+    monkeypatch.setattr(carry, "refreshed", checked)
+    monkeypatch.setattr(fw, "refreshed", checked)
     runs = []
     for share in (carry.HOT_SHARE, 0.0):
         monkeypatch.setattr(carry, "HOT_SHARE", share)
@@ -1338,6 +1357,7 @@ def test_reverse_sweep_with_refreshed_supports_equals_it_with_new_searches(monke
     new, old = runs
     assert sorted(new) == sorted(old) and len(new) == betas.size
     assert searches[0] < 0.9 * searches[1], searches
+    assert len(refreshes) >= 10
     for i in new:
         assert abs(new[i].lagrangian - old[i].lagrangian) < 1e-9, (i, new[i].lagrangian - old[i].lagrangian)
 

@@ -43,13 +43,15 @@ HOT_SHARE = 0.1
 
 def drifts(beta: float, log_pt: np.ndarray, log_dec: np.ndarray, sup: it.Support) -> np.ndarray:
     """Per cluster how far (nats) its pairs' log-weights may have moved since ``sup``'s reference state:
-    |d ln p(t)| + beta max_y |d ln p(y|t)|; +inf for a cluster that lost all its mass (0 for one dead in both)."""
+    |d ln p(t)| + beta max_y |d ln p(y|t)|; +inf for a cluster that lost all its mass, or whose state is not a
+    number; 0 for one dead at the reference (a cluster without mass never regains it under the map)."""
     live = np.isfinite(sup.log_pt)
     same = (log_dec == sup.log_dec) | ~live[:, None]  # equal (also both -inf) or a cluster already dead
     with np.errstate(invalid="ignore"):
         d_dec = np.where(same, 0.0, np.abs(log_dec - sup.log_dec))  # inf where one of them is -inf
         d_pt = np.where(live, np.abs(log_pt - sup.log_pt), 0.0)
-    return d_pt + beta * np.max(d_dec, axis=1, initial=0.0)
+    d = d_pt + beta * np.max(d_dec, axis=1, initial=0.0)
+    return np.where(np.isnan(d), np.inf, d)
 
 
 def drift(beta: float, st: it.State, sup: it.Support) -> float:
@@ -65,8 +67,8 @@ def row_best(sup: it.Support, beta: float, log_pt: np.ndarray, log_dec: np.ndarr
 
 def remapped(prob: Reduced, beta: float, st: it.State, merged: it.State, where: np.ndarray) -> it.Support | None:
     """``st``'s support carried over to ``merged`` (``st`` pruned and merged, ``where`` its map of clusters) and
-    made valid there (:func:`refreshed`), or None (|Y| = 2, no support, a class left without a pair, or more than
-    ``DRIFT`` nats of the cut spent)."""
+    made valid there (:func:`refreshed`), or None (|Y| = 2, no support, a class left without a pair, or
+    :func:`refreshed` gives None)."""
     old = st.support
     if prob.n_y == 2 or old is None:
         return None
@@ -83,7 +85,8 @@ def refreshed(prob: Reduced, beta: float, sup: it.Support, best_ref: np.ndarray,
     """``sup`` (on the clusters of the state (log_pt, log_dec); at its reference every pair left out lay at least
     cut - used below ``best_ref``) as a support of that state, the state its new reference (module docstring):
     unchanged but for ``used`` when that stays within ``DRIFT``, else with the pairs of the clusters that moved and
-    of the classes whose best fell found again; None when those are too many or ``DRIFT`` is still exceeded."""
+    of the classes whose best fell found again; None when those are more than ``HOT_SHARE``, when ``DRIFT`` is
+    still exceeded, or when a class is left without a pair of finite score."""
     n_s, K = prob.n_s, log_pt.size
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         d = drifts(beta, log_pt, log_dec, sup)
@@ -105,7 +108,7 @@ def refreshed(prob: Reduced, beta: float, sup: it.Support, best_ref: np.ndarray,
             new = ~np.isin(r2 * K + c2, rows[have] * K + cols[have])
             rows, cols, u = _more(prob, beta, log_pt, log_dec, rows, cols, u, r2[new], c2[new], best)
         loss = _loss(best_ref, best)
-        fell = np.flatnonzero(~(loss <= HOT))  # nan too: a class whose best is now -inf
+        fell = np.flatnonzero(~(loss <= HOT))  # +inf (a class whose best is now -inf) and nan too
         if fell.size > HOT_SHARE * n_s:
             return None
         if fell.size:  # those classes' pairs with every cluster, instead of their carried ones
@@ -141,7 +144,7 @@ def _ball(prob: Reduced, beta: float, log_pt, log_dec, floor: np.ndarray, cut: f
     KL[w || d] >= ||sqrt w - sqrt d||^2, so only those within sqrt((max ln p(t) - floor + cut) / beta) of the
     class in that metric (the ball of ``ibtheory.ib._iterate.support``, from a tree of ``clusters`` only)."""
     top = float(np.max(log_pt[clusters]))
-    r2 = (top - floor + cut) / beta
+    r2 = np.maximum((top - floor + cut) / beta, 0.0)  # < 0: no cluster can reach (an empty ball, not a nan one)
     radius = np.sqrt(np.minimum(np.where(np.isfinite(r2), r2, 4.0), 4.0)) * (1 + 1e-9) + 1e-12
     tree = cKDTree(np.exp(0.5 * log_dec[clusters]), leafsize=it._LEAF)
     rows, local = it._ball_pairs(tree, np.sqrt(prob.W[classes]), radius, classes)

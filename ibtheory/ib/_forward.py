@@ -305,10 +305,12 @@ def _converge(prob, beta, state: it.State, tol, max_iter, encoder: bool = True,
         sup = _carried(prob, beta, st, merged, where)
         st, n2, res = _fixed_point(prob, beta, merged, tol, max(1, max_iter - n), sup)
         n += n2
-    if encoder and st.support is not None and drift(beta, st, st.support) > DRIFT - st.support.used / 2:
-        old = st.support
-        with np.errstate(divide="ignore", invalid="ignore"):
-            sup = refreshed(prob, beta, old, row_best(old, beta, old.log_pt, old.log_dec), st.log_pt, st.log_dec)
+    if encoder and st.support is not None and not drift(beta, st, st.support) <= DRIFT - st.support.used / 2:
+        old, sup = st.support, None
+        if prob.n_y > 2:  # (a |Y| = 2 band is found anew: its own search is cheap)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                best = row_best(old, beta, old.log_pt, old.log_dec)
+                sup = refreshed(prob, beta, old, best, st.log_pt, st.log_dec)
         sup = sup if sup is not None else _kernel(prob, beta, st)
         _, _, enc, J = _map_once(prob, beta, st, sup)
         st = it.State(st.log_pt, st.log_dec, enc, J, st.converged, sup)
