@@ -2,6 +2,7 @@
 
     python benchmarks/bench_ib_scale.py [--sizes 256 1024 4096] [--ny 2 10] [--n-betas 240] [--anneal-max 256]
                                         [--certify]  (certified |Y| = 3: --ny 3 --certify)
+    python benchmarks/bench_ib_scale.py --sizes 20000 --ny 6 --reverse-only 2   (the |Y| > 2 reverse sweep alone)
 
 Tables: p(x) ~ Dirichlet(1), rows p(y|x) ~ Dirichlet(0.5), seed 0.  Each case runs in its own process (so its peak
 resident memory is its own) through ``ib_curve(method="forward")``; for |X| <= ``--anneal-max`` the annealed path
@@ -58,6 +59,72 @@ def _case(q, n_x, n_y, n_betas, method, certify=None):
                hull_y=c["hull_I_TY"].values.tolist()))
 
 
+def _reverse_case(q, n_x, n_y, n_betas, refresh):
+    """The |Y| > 2 reverse sweep alone (``ibtheory.ib._forward._reverse``, the curve's betas from the top down to
+    where it stops), with supports refreshed where few clusters moved (``refresh``) or searched anew each time."""
+    from threadpoolctl import threadpool_limits
+
+    from ibtheory.ib import _carry, _forward, ib_curve
+    from ibtheory.ib import _iterate as it
+    from ibtheory.ib._problem import ib_problem
+    from ibtheory.ib.curve import default_betas
+
+    ib_curve(table(64, n_y, seed=1), n_betas=20)  # loads the compiled kernels
+    if not refresh:
+        _carry.HOT_SHARE = 0.0
+    searches = [0]
+    search = it.support
+
+    def counted(*a, **k):
+        searches[0] += 1
+        return search(*a, **k)
+
+    it.support = counted
+    prob = ib_problem(table(n_x, n_y))
+    betas = default_betas(prob, n_betas)
+    t = time.perf_counter()
+    with threadpool_limits(limits=1, user_api="blas"):  # as ib_curve runs it
+        pts = _forward._reverse(prob, betas, 1e-12, 500, None)
+    wall = time.perf_counter() - t
+    idx = sorted(pts)
+    q.put(dict(wall=wall, rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, n=len(idx),
+               lowest=float(betas[idx[0]]), evals=int(sum(pts[i].iterations for i in idx)), searches=searches[0],
+               lagrangian=[pts[i].lagrangian for i in idx]))
+
+
+def reverse_only(sizes, nys, n_betas, timeout, repeats) -> None:
+    """``--reverse-only``: the reverse sweep with refreshed supports against the same sweep searching anew (the
+    baseline), alternating, ``repeats`` times each; best and median wall and their ratio."""
+    print("| n_x | n_y | supports | walls s | best s | median s | betas (lowest) | map evaluations | searches | "
+          "peak MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n_y in nys:
+        for n in sizes:
+            runs = {True: [], False: []}
+            for _ in range(repeats):
+                for refresh in (True, False):
+                    runs[refresh].append(run_case(n, n_y, n_betas, None, timeout, _reverse_case,
+                                                  (n, n_y, n_betas, refresh)))
+            for refresh, rs in runs.items():
+                done = [r for r in rs if r is not None]
+                if not done:
+                    print(f"| {n} | {n_y} | {'refreshed' if refresh else 'searched anew'} | > {timeout:.0f} (stopped) |"
+                          " | | | | | |")
+                    continue
+                w = [r["wall"] for r in done]
+                r = done[0]
+                print(f"| {n} | {n_y} | {'refreshed' if refresh else 'searched anew'} | "
+                      f"{', '.join(f'{x:.1f}' for x in w)} | {min(w):.1f} | {np.median(w):.1f} | {r['n']} "
+                      f"({r['lowest']:.1f}) | {r['evals']} | {r['searches']} | {max(x['rss_mb'] for x in done):.0f} |",
+                      flush=True)
+            new, old = ([r for r in runs[k] if r is not None] for k in (True, False))
+            if new and old and len(new[0]["lagrangian"]) == len(old[0]["lagrangian"]):
+                d = np.array(new[0]["lagrangian"]) - np.array(old[0]["lagrangian"])
+                bw, mw = (f([r["wall"] for r in new]) / f([r["wall"] for r in old]) for f in (min, np.median))
+                print(f"  refreshed / searched anew: best {bw:.2f}, median {mw:.2f}; Lagrangian difference max "
+                      f"{d.max():.2e}, min {d.min():.2e} bits", flush=True)
+
+
 def _peer(q, n_x, n_y, name, beta_max):
     """embo (Zaslavsky's package) or dit's IBCurve on the same table: their (I(X;T), I(T;Y)) points in bits."""
     p = table(n_x, n_y)
@@ -106,7 +173,12 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=1800.0)
     ap.add_argument("--peer-timeout", type=float, default=600.0)
     ap.add_argument("--certify", action="store_true", help="certify every curve (|Y| <= 3; default: |Y| = 2 only)")
+    ap.add_argument("--reverse-only", type=int, metavar="REPEATS", default=0,
+                    help="|Y| > 2: only the reverse sweep, refreshed supports against new searches, REPEATS times each")
     a = ap.parse_args()
+    if a.reverse_only:
+        reverse_only(a.sizes, a.ny, a.n_betas, a.timeout, a.reverse_only)
+        return
     cert = True if a.certify else None
     peers = {m: "importable" if importlib.util.find_spec(m) else "not installed" for m in ("dit", "embo")}
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
