@@ -115,9 +115,9 @@ def refreshed(prob: Reduced, beta: float, sup: it.Support, best_ref: np.ndarray,
             r2, c2 = _ball(prob, beta, log_pt, log_dec, best[fell], sup.cut, np.arange(K), fell)
             is_fell = np.zeros(n_s, dtype=bool)
             is_fell[fell] = True
-            stay = ~is_fell[rows]
+            carried = ~is_fell[rows]
             best[fell] = -np.inf
-            rows, cols, u = _more(prob, beta, log_pt, log_dec, rows[stay], cols[stay], u[stay], r2, c2, best)
+            rows, cols, u = _more(prob, beta, log_pt, log_dec, rows[carried], cols[carried], u[carried], r2, c2, best)
         cold = np.ones(K, dtype=bool)
         cold[hot] = False
         stay = np.ones(n_s, dtype=bool)
@@ -144,8 +144,7 @@ def _ball(prob: Reduced, beta: float, log_pt, log_dec, floor: np.ndarray, cut: f
     KL[w || d] >= ||sqrt w - sqrt d||^2, so only those within sqrt((max ln p(t) - floor + cut) / beta) of the
     class in that metric (the ball of ``ibtheory.ib._iterate.support``, from a tree of ``clusters`` only)."""
     top = float(np.max(log_pt[clusters]))
-    r2 = np.maximum((top - floor + cut) / beta, 0.0)  # < 0: no cluster can reach (an empty ball, not a nan one)
-    radius = np.sqrt(np.minimum(np.where(np.isfinite(r2), r2, 4.0), 4.0)) * (1 + 1e-9) + 1e-12
+    radius = it.ball_radius((top - floor + cut) / beta)
     tree = cKDTree(np.exp(0.5 * log_dec[clusters]), leafsize=it._LEAF)
     rows, local = it._ball_pairs(tree, np.sqrt(prob.W[classes]), radius, classes)
     return rows, clusters[local]

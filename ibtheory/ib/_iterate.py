@@ -197,8 +197,7 @@ def _ball_candidates(prob, beta, log_pt, log_dec, cut, max_nnz=None) -> tuple[np
     tree = cKDTree(np.exp(0.5 * log_dec), leafsize=_LEAF)
     near = tree.query(root_w, k=1)[1]
     b = pair_scores(prob.W.T, prob.neg_entropy_rows, beta, log_pt, log_dec, near)
-    r2 = (np.max(log_pt) - b + cut) / beta
-    radius = np.sqrt(np.minimum(np.where(np.isfinite(r2), r2, 4.0), 4.0)) * (1 + 1e-9) + 1e-12
+    radius = ball_radius((np.max(log_pt) - b + cut) / beta)
     sample = np.arange(0, n_s, max(1, n_s // 256))  # the number of candidates, estimated from 256 classes
     mean = tree.query_ball_point(root_w[sample], radius[sample], return_length=True).mean()
     if mean > K / 4 or (max_nnz is not None and mean * n_s > 4 * max_nnz):
@@ -216,6 +215,14 @@ def _ball_candidates(prob, beta, log_pt, log_dec, cut, max_nnz=None) -> tuple[np
         order = np.argsort(rows, kind="stable")
         rows, cols = rows[order], cols[order]
     return rows, cols
+
+
+def ball_radius(r2: np.ndarray) -> np.ndarray:
+    """The radius in the sqrt p(y|t) metric of the balls whose squared radius is ``r2``: clamped to [0, 4] (below 0
+    no cluster can reach, an empty ball rather than a nan one; not finite or above 4: every cluster, as
+    ||sqrt w - sqrt d||^2 <= 2), with a margin for rounding."""
+    r2 = np.maximum(r2, 0.0)
+    return np.sqrt(np.minimum(np.where(np.isfinite(r2), r2, 4.0), 4.0)) * (1 + 1e-9) + 1e-12
 
 
 def _ball_pairs(tree: cKDTree, points: np.ndarray, radius: np.ndarray,
